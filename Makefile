@@ -1,0 +1,130 @@
+# vgpu-mediator - one plain Makefile. Builds into $(BUILD)/.
+#   make            build everything that this machine can build
+#   make check      install missing packages (deps), build, run every test, print the report
+#   make demo       a mediator and several VMs on a local directory, with a table
+#   make check-gpu  the GPU parts, on a GPU host (CUDA toolkit + driver)
+# See README.md. Fragments: src/exec/cuda.mk, tests/nfs_sim/nfs_sim.mk, tests/fault/fault.mk.
+
+CC       ?= cc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+FIU      ?= 1
+OPT      ?= -O2
+PROF     ?=
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PROF) -Isrc
+ALL_LDFLAGS = $(LDFLAGS) $(PROF)
+LIBS     := -lz
+ifeq ($(FIU),1)
+ALL_CFLAGS += -DFIU_ENABLE=1
+LIBS     += -lfiu
+endif
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
+
+# --- CUDA toolkit: detected, never required by check or demo --------------------------
+CUDA_HOME ?= $(firstword $(wildcard /usr/local/cuda) $(patsubst %/bin/nvcc,%,$(shell command -v nvcc 2>/dev/null)))
+NVCC      ?= $(if $(CUDA_HOME),$(wildcard $(CUDA_HOME)/bin/nvcc))
+HAVE_CUDA := $(if $(NVCC),1,0)
+
+# --- sources (explicit lists) ------------------------------------------------------
+# $(wildcard) keeps the lists explicit while files are being written.
+LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/record.c src/lib/safeio.c
+EXEC_SRC     := src/exec/ops.c src/exec/arena.c src/exec/exec_mock.c src/exec/pool.c \
+                src/exec/remote.c src/exec/select.c
+MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/mediator.c
+CLIENT_SRC   := src/client/client.c
+
+LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
+EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))
+MEDIATOR_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(MEDIATOR_SRC)))
+CLIENT_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(CLIENT_SRC)))
+
+LIBVGPU      := $(BUILD)/libvgpu.a
+LIBCLIENT    := $(BUILD)/libvgpu-client.a
+LIBMEDIATOR  := $(BUILD)/libvgpu-mediator.a
+
+BINS := $(BUILD)/vgpu-mediator $(BUILD)/vgpu-client $(BUILD)/vgpu-worker $(BUILD)/cuda-sanity
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check check-unit check-e2e check-valgrind check-gpu coverage demo deps install clean report errors-log
+all: $(BINS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBVGPU): $(LIB_OBJ) $(EXEC_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(LIBCLIENT): $(CLIENT_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(LIBMEDIATOR): $(MEDIATOR_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(LIBMEDIATOR) $(LIBVGPU)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests: one Check program per module, linked with every library.
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+# vgpu-worker and cuda-sanity, with or without CUDA.
+include src/exec/cuda.mk
+-include tests/nfs_sim/nfs_sim.mk
+-include tests/fault/fault.mk
+
+# --- running tests --------------------------------------------------------------------
+check-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+check-e2e: $(BINS)
+	@BUILD=$(BUILD) tests/e2e/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-e2e
+	@$(MAKE) --no-print-directory check-fault
+	@$(MAKE) --no-print-directory report
+
+check-valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+	  CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	    --errors-for-leak-kinds=definite,indirect,possible $$t; done
+
+coverage: deps
+	@$(MAKE) --no-print-directory clean-coverage
+	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" all
+	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" check-unit check-e2e
+	@lcov -q --capture --directory build/cov --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
+	@lcov -q --extract coverage/lcov.info '*/src/*' --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
+	@genhtml -q coverage/lcov.info --output-directory coverage/html --rc lcov_branch_coverage=1 >/dev/null
+	@lcov --summary coverage/lcov.info --rc lcov_branch_coverage=1 2>&1 | tee coverage/summary.txt
+
+clean-coverage:
+	@rm -rf build/cov coverage/html coverage/lcov.info coverage/summary.txt
+
+demo: deps $(BINS)
+	@BUILD=$(BUILD) scripts/demo.sh
+
+deps:
+	@scripts/deps.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vgpu
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(LIBCLIENT) $(LIBVGPU) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 src/client/client.h src/lib/record.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/
+
+clean:
+	rm -rf $(BUILD) coverage/html coverage/lcov.info coverage/summary.txt
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,33 @@
+/* arena.h - per-job accounting of (device) memory, to find what a job leaks.
+ *
+ * A backend allocates a job's buffers through an arena; at the end of the job the
+ * arena reports what is still allocated, frees it, and the job is answered LEAKED.
+ * The allocator itself is the backend's (malloc for mock, cudaMalloc for CUDA). */
+#ifndef VGPU_ARENA_H
+#define VGPU_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int (*vgpu_arena_alloc_fn)(void *ctx, void **ptr, size_t bytes);
+typedef void (*vgpu_arena_free_fn)(void *ctx, void *ptr);
+
+struct vgpu_arena_block;
+
+struct vgpu_arena {
+	vgpu_arena_alloc_fn alloc;
+	vgpu_arena_free_fn free;
+	void *ctx;
+	struct vgpu_arena_block *blocks;   /* outstanding allocations */
+	uint64_t live_bytes, peak_bytes;
+};
+
+void vgpu_arena_init(struct vgpu_arena *a, vgpu_arena_alloc_fn alloc, vgpu_arena_free_fn free, void *ctx);
+/* 0 or the allocator's negative error; *ptr is NULL on failure. */
+int vgpu_arena_alloc(struct vgpu_arena *a, void **ptr, size_t bytes);
+/* Free PTR (must come from this arena; NULL is ignored). */
+void vgpu_arena_free(struct vgpu_arena *a, void *ptr);
+/* Free everything still allocated; returns the bytes that were (the leak). */
+uint64_t vgpu_arena_reclaim(struct vgpu_arena *a);
+
+#endif

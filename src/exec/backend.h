@@ -1,0 +1,56 @@
+/* backend.h - a compute backend: runs one job, in-process, inside a worker process.
+ *
+ * Backends never see files or VMs: they get operands in memory and fill the output.
+ * The worker pool (pool.c) hosts one backend instance per device in its own process,
+ * so a backend that hangs or crashes is killed and restarted without the mediator.
+ * Like sqlite3_vfs: versioned, methods only appended. */
+#ifndef VGPU_BACKEND_H
+#define VGPU_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../lib/record.h"
+
+/* What a backend is asked to do. Pointers are the worker's mappings of the job's
+ * shared memory; IN is NULL for generated input (has_seed) and for ops without data. */
+struct vgpu_job {
+	enum vgpu_op op;
+	uint64_t n, m, k;
+	float alpha;
+	int has_seed;
+	uint64_t seed;
+	uint64_t ms;            /* spin */
+	uint64_t bytes;         /* leak */
+	const float *in;        /* operands one after another (PROTOCOL section 5) */
+	size_t in_count;        /* floats */
+	float *out;             /* output; NULL for ops without output */
+	size_t out_count;
+};
+
+struct vgpu_job_result {
+	int status;             /* enum vgpu_status: OK, EXEC_FAILED, LEAKED, ... */
+	uint64_t exec_us;       /* measured by the backend (device events for CUDA) */
+	uint64_t leaked_bytes;  /* found and reclaimed at job end */
+	char error[256];        /* readable; "" when OK */
+};
+
+struct vgpu_backend_ops {
+	int iversion;           /* 1 */
+	const char *name;       /* "mock", "cuda" */
+	/* Number of devices this backend can drive, or a negative value with ERR filled.
+	 * Called in a probe process, never in the mediator (no CUDA context there). */
+	int (*device_count)(char *err, size_t errlen);
+	/* Set up device DEV; *ctxp is the backend's state. 0 or negative with ERR. */
+	int (*init)(void **ctxp, int dev, char *err, size_t errlen);
+	/* Run JOB and fill RES. Returns 0 when RES says what happened (even a failed job);
+	 * negative when the device is unusable and the worker must restart. */
+	int (*run)(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res);
+	void (*fini)(void *ctx);
+};
+
+extern const struct vgpu_backend_ops vgpu_backend_mock;
+#ifdef VGPU_HAVE_CUDA
+extern const struct vgpu_backend_ops vgpu_backend_cuda;
+#endif
+
+#endif

@@ -1,0 +1,81 @@
+/* executor.h - how the mediator gets jobs run: the executor interface.
+ *
+ * The mediator core sees only this. An executor has SLOTS (one per GPU worker, one for
+ * mock, one for a Plan B worker VM); each slot runs one job at a time, asynchronously:
+ * submit, then wait for fd() to become readable or for the job's deadline, then reap().
+ * The watchdog lives behind reap(): a job past its deadline is stopped (worker killed and
+ * restarted) and reaped as TIMEOUT. Implementations: pool.c (worker processes hosting a
+ * backend: mock, cuda) and remote.c (Plan B). Versioned like sqlite3_io_methods. */
+#ifndef VGPU_EXECUTOR_H
+#define VGPU_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "backend.h"
+
+/* One job as the mediator hands it over. Input and output live in memfds that the
+ * mediator created (in_fd: sealed input bytes, or -1; out_fd: sized for the output,
+ * or -1); the executor maps or forwards them. */
+struct vgpu_exec_job {
+	struct vgpu_job job;      /* in/out pointers unset: the executor maps the fds */
+	int in_fd;
+	size_t in_bytes;
+	int out_fd;
+	size_t out_bytes;
+	uint64_t deadline_ms;     /* monotonic ms; 0 = none */
+	uint32_t vm;              /* for logs and for Plan B */
+	int64_t seq;
+};
+
+struct vgpu_executor;
+
+struct vgpu_executor_ops {
+	int iversion;             /* 1 */
+	const char *name;
+	/* Start JOB on SLOT (idle). The executor dups the fds it keeps. 0 or -errno. */
+	int (*submit)(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job);
+	/* Descriptor to poll for SLOT's progress, or -1 (then reap() is called on timers). */
+	int (*fd)(struct vgpu_executor *ex, int slot);
+	/* Returns 1 and fills RES when SLOT's job ended (done, failed, crashed, or stopped
+	 * at its deadline by the watchdog), 0 while it runs. NOW_MS is monotonic. */
+	int (*reap)(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct vgpu_job_result *res);
+	/* Name of SLOT for responses: "mock", "cuda:0", "remote". */
+	const char *(*slot_name)(struct vgpu_executor *ex, int slot);
+	void (*close)(struct vgpu_executor *ex);
+};
+
+/* The base; implementations put it first in their own struct. */
+struct vgpu_executor {
+	const struct vgpu_executor_ops *ops;
+	int nslots;
+};
+
+/* Options from the mediator's command line. */
+struct vgpu_exec_opts {
+	int test_ops;             /* allow spin/leak/crash */
+	int fallback_mock;        /* --fallback mock: auto may fall back to mock */
+	const char *remote_dir;   /* --fallback remote:DIR or --executor remote:DIR */
+	uint64_t remote_timeout_ms;
+	const char *worker_path;  /* the vgpu-worker binary that pool.c execs per slot */
+	const char *sanity_path;  /* the cuda-sanity binary that "auto" runs */
+};
+
+/* Open the executor SPEC: "mock", "cuda", "auto" or "remote:DIR".
+ * "auto" runs the CUDA sanity check (in a child process) and chooses cuda when it
+ * passes; otherwise remote when opts->remote_dir is set, else mock when
+ * opts->fallback_mock, else fails with ERR explaining why and what to configure.
+ * WHY (WHYLEN bytes) gets one line on the choice made, for the log.
+ * Returns 0 and *exp, or negative with ERR filled. */
+int vgpu_executor_open(const char *spec, const struct vgpu_exec_opts *opts,
+		       struct vgpu_executor **exp, char *why, size_t whylen,
+		       char *err, size_t errlen);
+
+static inline void vgpu_executor_close(struct vgpu_executor *ex) { if (ex) ex->ops->close(ex); }
+
+/* Implementations (pool.c, remote.c). */
+int vgpu_pool_open(const struct vgpu_backend_ops *backend, const struct vgpu_exec_opts *opts,
+		   struct vgpu_executor **exp, char *err, size_t errlen);
+int vgpu_remote_open(const char *dir, const struct vgpu_exec_opts *opts,
+		     struct vgpu_executor **exp, char *err, size_t errlen);
+
+#endif
