@@ -1,0 +1,88 @@
+/* arena.c - per-job accounting of a backend's allocations, to find what a job leaks.
+ *
+ * A linked list of outstanding blocks over the backend's allocator; reclaim frees what
+ * is left and reports its size. The list nodes themselves are host malloc. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <fiu-local.h>
+
+#include "arena.h"
+
+struct vgpu_arena_block {
+	void *ptr;
+	size_t bytes;
+	struct vgpu_arena_block *next;
+};
+
+void vgpu_arena_init(struct vgpu_arena *a, vgpu_arena_alloc_fn alloc, vgpu_arena_free_fn free_fn, void *ctx)
+{
+	a->alloc = alloc;
+	a->free = free_fn;
+	a->ctx = ctx;
+	a->blocks = NULL;
+	a->live_bytes = 0;
+	a->peak_bytes = 0;
+}
+
+int vgpu_arena_alloc(struct vgpu_arena *a, void **ptr, size_t bytes)
+{
+	struct vgpu_arena_block *b;
+	int rc;
+
+	*ptr = NULL;
+	fiu_return_on("exec/arena/alloc", -ENOMEM);
+	b = malloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	rc = a->alloc(a->ctx, ptr, bytes);
+	if (rc != 0 || !*ptr) {
+		free(b);
+		*ptr = NULL;
+		return rc ? rc : -ENOMEM;
+	}
+	b->ptr = *ptr;
+	b->bytes = bytes;
+	b->next = a->blocks;
+	a->blocks = b;
+	a->live_bytes += bytes;
+	if (a->live_bytes > a->peak_bytes)
+		a->peak_bytes = a->live_bytes;
+	return 0;
+}
+
+void vgpu_arena_free(struct vgpu_arena *a, void *ptr)
+{
+	struct vgpu_arena_block **pp;
+
+	if (!ptr)
+		return;
+	for (pp = &a->blocks; *pp; pp = &(*pp)->next) {
+		struct vgpu_arena_block *b = *pp;
+
+		if (b->ptr == ptr) {
+			*pp = b->next;
+			a->live_bytes -= b->bytes;
+			a->free(a->ctx, b->ptr);
+			free(b);
+			return;
+		}
+	}
+	/* Not ours: freeing it with our allocator could corrupt someone else's heap. */
+}
+
+uint64_t vgpu_arena_reclaim(struct vgpu_arena *a)
+{
+	uint64_t leaked = 0;
+
+	while (a->blocks) {
+		struct vgpu_arena_block *b = a->blocks;
+
+		a->blocks = b->next;
+		leaked += b->bytes;
+		a->free(a->ctx, b->ptr);
+		free(b);
+	}
+	a->live_bytes = 0;
+	return leaked;
+}

@@ -1,0 +1,233 @@
+/* exec_mock.c - the mock backend: the CPU references of ops.c behind the backend
+ * interface, one device, plus the test ops (spin, leak, crash) that exercise the
+ * watchdog and leak checks without a GPU. Job buffers come from a per-job arena. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/status.h"
+#include "arena.h"
+#include "backend.h"
+#include "ops.h"
+
+struct mock_ctx {
+	int dev;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int host_alloc(void *ctx, void **ptr, size_t bytes)
+{
+	(void)ctx;
+	*ptr = malloc(bytes ? bytes : 1);
+	return *ptr ? 0 : -ENOMEM;
+}
+
+static void host_free(void *ctx, void *ptr)
+{
+	(void)ctx;
+	free(ptr);
+}
+
+static int mock_device_count(char *err, size_t errlen)
+{
+	if (errlen)
+		err[0] = 0;
+	return 1;
+}
+
+static int mock_init(void **ctxp, int dev, char *err, size_t errlen)
+{
+	struct mock_ctx *c;
+
+	if (dev != 0) {
+		snprintf(err, errlen, "mock: no device %d (the mock backend has one device, 0)", dev);
+		return -ENODEV;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "mock: out of memory");
+		return -ENOMEM;
+	}
+	c->dev = dev;
+	*ctxp = c;
+	return 0;
+}
+
+static void mock_fini(void *ctx)
+{
+	free(ctx);
+}
+
+static int fail(struct vgpu_job_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct vgpu_job_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->status = VGPU_EXEC_FAILED;
+	va_start(ap, fmt);
+	vsnprintf(res->error, sizeof(res->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Operands: the job's input, or generated into arena buffers for a seeded job.
+ * COUNTS[i] floats for operand i; NOPS operands. */
+static int get_operands(const struct vgpu_job *job, struct vgpu_arena *ar, const float **ops,
+			const size_t *counts, int nops, struct vgpu_job_result *res)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < nops; i++) {
+		if (__builtin_add_overflow(total, counts[i], &total))
+			return fail(res, "mock: operand sizes overflow");
+	}
+	if (!job->has_seed) {
+		if (!job->in || job->in_count < total)
+			return fail(res, "mock: input holds %llu floats, the op needs %llu",
+				    (unsigned long long)(job->in ? job->in_count : 0),
+				    (unsigned long long)total);
+		size_t off = 0;
+		for (int i = 0; i < nops; i++) {
+			ops[i] = job->in + off;
+			off += counts[i];
+		}
+		return 0;
+	}
+	for (int i = 0; i < nops; i++) {
+		void *p;
+		size_t bytes;
+
+		if (__builtin_mul_overflow(counts[i], sizeof(float), &bytes))
+			return fail(res, "mock: operand %d too large (%zu floats)", i, counts[i]);
+		if (vgpu_arena_alloc(ar, &p, bytes) != 0)
+			return fail(res, "mock: cannot allocate %zu bytes for operand %d", bytes, i);
+		vgpu_gen_fill(p, counts[i], job->seed, (unsigned)i);
+		ops[i] = p;
+	}
+	return 0;
+}
+
+static void put_operands(const struct vgpu_job *job, struct vgpu_arena *ar, const float **ops, int nops)
+{
+	if (!job->has_seed)
+		return;
+	for (int i = 0; i < nops; i++)
+		vgpu_arena_free(ar, (void *)ops[i]);
+}
+
+static int check_out(const struct vgpu_job *job, size_t need, struct vgpu_job_result *res)
+{
+	if (!job->out || job->out_count < need)
+		return fail(res, "mock: output holds %llu floats, the op needs %llu",
+			    (unsigned long long)(job->out ? job->out_count : 0), (unsigned long long)need);
+	return 0;
+}
+
+static void spin(uint64_t ms)
+{
+	uint64_t end = mono_us() + ms * 1000u;
+	volatile uint64_t sink = 0;
+
+	/* Busy, like a kernel that does not return: it never sleeps. */
+	while (mono_us() < end)
+		sink++;
+}
+
+static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgpu_job_result *res)
+{
+	const float *ops[2];
+	size_t counts[2], mk, kn, mn;
+	void *p;
+
+	switch (job->op) {
+	case VGPU_OP_PING:
+		return;
+	case VGPU_OP_VADD:
+	case VGPU_OP_SAXPY:
+		counts[0] = counts[1] = job->n;
+		if (check_out(job, job->n, res) || get_operands(job, ar, ops, counts, 2, res))
+			return;
+		if (job->op == VGPU_OP_VADD)
+			vgpu_ref_vadd(ops[0], ops[1], job->out, job->n);
+		else
+			vgpu_ref_saxpy(job->alpha, ops[0], ops[1], job->out, job->n);
+		put_operands(job, ar, ops, 2);
+		return;
+	case VGPU_OP_SGEMM:
+		if (__builtin_mul_overflow(job->m, job->k, &mk) || __builtin_mul_overflow(job->k, job->n, &kn) ||
+		    __builtin_mul_overflow(job->m, job->n, &mn)) {
+			fail(res, "mock: sgemm sizes overflow (m=%llu n=%llu k=%llu)",
+			     (unsigned long long)job->m, (unsigned long long)job->n, (unsigned long long)job->k);
+			return;
+		}
+		counts[0] = mk;
+		counts[1] = kn;
+		if (check_out(job, mn, res) || get_operands(job, ar, ops, counts, 2, res))
+			return;
+		vgpu_ref_sgemm(ops[0], ops[1], job->out, job->m, job->n, job->k);
+		put_operands(job, ar, ops, 2);
+		return;
+	case VGPU_OP_SPIN:
+		spin(job->ms);
+		return;
+	case VGPU_OP_LEAK:
+		if (vgpu_arena_alloc(ar, &p, job->bytes) != 0) {
+			fail(res, "mock: leak: cannot allocate %llu bytes", (unsigned long long)job->bytes);
+			return;
+		}
+		memset(p, 0xa5, job->bytes);   /* make the pages real, like a device write */
+		return;                        /* not freed: the end-of-job reclaim finds it */
+	case VGPU_OP_CRASH:
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
+		fail(res, "mock: crash: SIGSEGV did not kill the worker");
+		return;
+	default:
+		fail(res, "mock: op %d is not supported", (int)job->op);
+		return;
+	}
+}
+
+static int mock_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res)
+{
+	struct vgpu_arena ar;
+	uint64_t t0, leaked;
+
+	(void)ctx;
+	memset(res, 0, sizeof(*res));
+	res->status = VGPU_OK;
+	vgpu_arena_init(&ar, host_alloc, host_free, NULL);
+	t0 = mono_us();
+	run_op(job, &ar, res);
+	leaked = vgpu_arena_reclaim(&ar);
+	res->exec_us = mono_us() - t0;
+	if (leaked) {
+		res->leaked_bytes = leaked;
+		if (res->status == VGPU_OK) {
+			res->status = VGPU_LEAKED;
+			snprintf(res->error, sizeof(res->error),
+				 "job leaked %llu bytes of device memory; reclaimed", (unsigned long long)leaked);
+		}
+	}
+	return 0;
+}
+
+const struct vgpu_backend_ops vgpu_backend_mock = {
+	.iversion = 1,
+	.name = "mock",
+	.device_count = mock_device_count,
+	.init = mock_init,
+	.run = mock_run,
+	.fini = mock_fini,
+};

@@ -1,0 +1,160 @@
+/* ops.c - what each operation computes: input generator, CPU references, summaries.
+ *
+ * The mock backend is these functions and the CUDA backend is checked against them,
+ * so they favour being obviously right (double accumulation) over speed. */
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+void vgpu_gen_fill(float *out, size_t count, uint64_t seed, unsigned j)
+{
+	for (size_t i = 0; i < count; i++)
+		out[i] = vgpu_gen(seed, j, i);
+}
+
+void vgpu_ref_vadd(const float *a, const float *b, float *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		c[i] = (float)((double)a[i] + (double)b[i]);
+}
+
+void vgpu_ref_saxpy(float alpha, const float *x, const float *y, float *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (float)((double)alpha * (double)x[i] + (double)y[i]);
+}
+
+void vgpu_ref_sgemm(const float *A, const float *B, float *C, size_t m, size_t n, size_t k)
+{
+	for (size_t i = 0; i < m; i++) {
+		for (size_t j = 0; j < n; j++) {
+			double acc = 0.0;
+			for (size_t p = 0; p < k; p++)
+				acc += (double)A[i * k + p] * (double)B[p * n + j];
+			C[i * n + j] = (float)acc;
+		}
+	}
+}
+
+void vgpu_summarize(const float *v, size_t count, struct vgpu_summary *s)
+{
+	double sum = 0.0, sq = 0.0;
+
+	for (size_t i = 0; i < count; i++) {
+		sum += (double)v[i];
+		sq += (double)v[i] * (double)v[i];
+	}
+	s->count = count;
+	s->sum = sum;
+	s->l2 = sqrt(sq);
+	s->first = count ? v[0] : 0.0f;
+}
+
+int vgpu_summary_format(const struct vgpu_summary *s, char *buf, size_t cap)
+{
+	int len = snprintf(buf, cap, "count=%" PRIu64 " sum=%.9g l2=%.9g first=%.9g",
+			   s->count, s->sum, s->l2, (double)s->first);
+
+	if (len < 0)
+		return -EINVAL;
+	if ((size_t)len >= cap)
+		return -ENOSPC;
+	return len;
+}
+
+/* Parse "KEY=" then a number up to the next space (or the end when LAST). */
+static int parse_field(const char **pp, const char *key, int last, char *num, size_t numcap)
+{
+	const char *p = *pp;
+	size_t klen = strlen(key), n = 0;
+
+	if (strncmp(p, key, klen) != 0 || p[klen] != '=')
+		return -EINVAL;
+	p += klen + 1;
+	while (p[n] && p[n] != ' ')
+		n++;
+	if (n == 0 || n >= numcap)
+		return -EINVAL;
+	memcpy(num, p, n);
+	num[n] = 0;
+	p += n;
+	if (last ? *p != 0 : *p != ' ')
+		return -EINVAL;
+	*pp = last ? p : p + 1;
+	return 0;
+}
+
+static int parse_double(const char *num, double *out)
+{
+	char *end;
+
+	errno = 0;
+	/* strtod would skip leading blanks; the grammar has none. */
+	if (num[0] == ' ' || num[0] == '\t')
+		return -EINVAL;
+	*out = strtod(num, &end);
+	if (*end != 0 || errno == ERANGE || isnan(*out) || isinf(*out))
+		return -EINVAL;
+	return 0;
+}
+
+int vgpu_summary_parse(const char *text, struct vgpu_summary *s)
+{
+	char num[64];
+	const char *p = text;
+	double sum, l2, first;
+	uint64_t count = 0;
+
+	if (parse_field(&p, "count", 0, num, sizeof(num)) != 0)
+		return -EINVAL;
+	for (const char *q = num; *q; q++) {
+		if (*q < '0' || *q > '9')
+			return -EINVAL;
+		if (count > (UINT64_MAX - (uint64_t)(*q - '0')) / 10)
+			return -EINVAL;
+		count = count * 10 + (uint64_t)(*q - '0');
+	}
+	if (num[0] == '0' && num[1] != 0)
+		return -EINVAL;
+	if (parse_field(&p, "sum", 0, num, sizeof(num)) != 0 || parse_double(num, &sum) != 0)
+		return -EINVAL;
+	if (parse_field(&p, "l2", 0, num, sizeof(num)) != 0 || parse_double(num, &l2) != 0 || l2 < 0)
+		return -EINVAL;
+	if (parse_field(&p, "first", 1, num, sizeof(num)) != 0 || parse_double(num, &first) != 0)
+		return -EINVAL;
+	if (fabs(first) > FLT_MAX)
+		return -EINVAL;
+	s->count = count;
+	s->sum = sum;
+	s->l2 = l2;
+	s->first = (float)first;
+	return 0;
+}
+
+double vgpu_rel_error(const float *got, const float *ref, size_t count)
+{
+	double maxdiff = 0.0, maxref = 0.0;
+
+	for (size_t i = 0; i < count; i++) {
+		double g = got[i], r = ref[i];
+
+		if (isnan(g) || isnan(r) || isinf(g) != isinf(r))
+			return INFINITY;
+		double d = fabs(g - r);
+		if (isnan(d))   /* inf - inf of the same sign */
+			d = 0.0;
+		if (d > maxdiff)
+			maxdiff = d;
+		if (fabs(r) > maxref)
+			maxref = fabs(r);
+	}
+	if (maxref < FLT_MIN)
+		maxref = FLT_MIN;
+	return maxdiff / maxref;
+}
