@@ -1,0 +1,263 @@
+/* answer.c - the mediator's answers: build a response record, publish response.txt
+ * (and out-SEQ.bin) through the VM directory's fd, then persist it as the VM's last
+ * answer. Order matters for exactly-once: payload, response, state (PROTOCOL.md s.7). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <fiu-local.h>
+
+#include "mediator_int.h"
+#include "exec/ops.h"
+#include "lib/log.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+
+void vgpu_journal(struct vgpu_mediator *m, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	if (m->journalfd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* one write(2) with O_APPEND: lines of concurrent mediators never interleave */
+	if (vgpu_write_full(m->journalfd, line, (size_t)n) < 0)
+		vgpu_warn("journal: write failed");
+}
+
+static void account(struct vgpu_mediator *m, int status)
+{
+	m->stats.answered++;
+	if (status == VGPU_OK)
+		m->stats.ok++;
+	else
+		m->stats.errors++;
+	if (status == VGPU_TIMEOUT)
+		m->stats.timeouts++;
+	if (status == VGPU_CONFLICT)
+		m->stats.conflicts++;
+	if (status == VGPU_INTERRUPTED)
+		m->stats.interrupted++;
+}
+
+/* Publish RESP to VM and, when PERSIST and it answers a request (seq > 0), persist it. */
+static int publish(struct vgpu_mediator *m, struct vm *vm, const struct vgpu_response *resp, int persist)
+{
+	char *buf = malloc(VGPU_RECORD_MAX);
+	int len, rc;
+
+	if (!buf)
+		return -ENOMEM;
+	len = vgpu_response_encode(resp, buf, VGPU_RECORD_MAX);
+	if (len < 0) {
+		vgpu_err("vm%" PRIu32 ": encoding the answer to seq %" PRId64 " failed (%d)", vm->id, resp->seq, len);
+		free(buf);
+		return len;
+	}
+	rc = vgpu_publish(vm->dirfd, "response.txt", buf, (size_t)len, 0644);
+	fiu_do_on("mediator/crash/after-response", raise(SIGKILL));
+	if (rc < 0) {
+		/* The VM directory refused it (full, EIO, gone): the client will time out and
+		 * can ask again with a new seq; the state records what we meant to say. */
+		vgpu_warn("vm%" PRIu32 ": publish response.txt for seq %" PRId64 ": %s",
+			  vm->id, resp->seq, vgpu_safeio_strerror(rc));
+	}
+	if (persist && resp->seq > vm->st.answered_seq) {
+		int src = vgpu_state_answered(m->statefd, vm->id, &vm->st, resp->seq, resp->nonce, buf, (size_t)len);
+		if (src < 0)
+			vgpu_err("vm%" PRIu32 ": persisting the answer to seq %" PRId64 ": %s",
+				 vm->id, resp->seq, strerror(-src));
+	}
+	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
+	account(m, resp->status);
+	vgpu_journal(m, "answer vm=%" PRIu32 " seq=%" PRId64 " nonce=%s status=%s", vm->id, resp->seq,
+		     resp->nonce, vgpu_status_name(resp->status));
+	vgpu_info("vm%" PRIu32 ": seq %" PRId64 " %s %s%s%s", vm->id, resp->seq, vgpu_op_name(resp->op),
+		  vgpu_status_name(resp->status), resp->status ? ": " : "", resp->status ? resp->error : "");
+	free(buf);
+	return rc;
+}
+
+static void response_init(struct vgpu_response *r, const struct vm *vm, int64_t seq, const char *nonce,
+			  enum vgpu_op op, int status)
+{
+	memset(r, 0, sizeof(*r));
+	r->vm = vm->id;
+	r->seq = seq;
+	snprintf(r->nonce, sizeof(r->nonce), "%s", nonce && strlen(nonce) == 16 ? nonce : "0000000000000000");
+	r->status = status;
+	r->op = op;
+	r->priority = VGPU_PRIO_LOW;
+	snprintf(r->executor, sizeof(r->executor), "-");
+	snprintf(r->result, sizeof(r->result), "-");
+	snprintf(r->error, sizeof(r->error), "-");
+}
+
+static void answer_va(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce,
+		      enum vgpu_op op, int status, int persist, const char *fmt, va_list ap)
+{
+	struct vgpu_response *r = malloc(sizeof(*r));
+
+	if (!r) {
+		vgpu_err("vm%" PRIu32 ": out of memory answering seq %" PRId64, vm->id, seq);
+		return;
+	}
+	response_init(r, vm, seq, nonce, op, status);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	for (char *p = r->error; *p; p++)   /* the grammar allows printable ASCII only */
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	publish(m, vm, r, persist);
+	free(r);
+}
+
+void vgpu_answer_error(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce,
+		       enum vgpu_op op, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	answer_va(m, vm, seq, nonce, op, status, 1, fmt, ap);
+	va_end(ap);
+}
+
+void vgpu_answer_reject(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce,
+			int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	answer_va(m, vm, seq, nonce, VGPU_OP_NONE, status, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* Write the output memfd as out-SEQ.bin; fill REF. */
+static int publish_output(struct vm *vm, const struct job *job, const void *data, struct vgpu_payload_ref *ref)
+{
+	int rc;
+
+	vgpu_payload_name(ref->name, "out", job->req.seq);
+	ref->bytes = job->out_bytes;
+	ref->crc = vgpu_crc32(data, job->out_bytes);
+	rc = vgpu_publish(vm->dirfd, ref->name, data, job->out_bytes, 0644);
+	if (rc < 0)
+		ref->name[0] = '\0';
+	return rc;
+}
+
+void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu_job_result *res,
+		     const char *executor)
+{
+	struct vm *vm = job->vm;
+	struct vgpu_response *r = malloc(sizeof(*r));
+	void *out = MAP_FAILED;
+	char name[VGPU_NAME_MAX];
+
+	if (!r) {
+		vgpu_err("vm%" PRIu32 ": out of memory answering seq %" PRId64, vm->id, job->req.seq);
+		return;
+	}
+	response_init(r, vm, job->req.seq, job->req.nonce, job->req.op, res->status);
+	r->priority = (enum vgpu_prio)job->prio;
+	r->queue_us = job->started_us > job->enqueued_us ? job->started_us - job->enqueued_us : 0;
+	r->exec_us = res->exec_us;
+	snprintf(r->executor, sizeof(r->executor), "%s", executor);
+	if (res->status != VGPU_OK)
+		snprintf(r->error, sizeof(r->error), "%s", res->error[0] ? res->error : vgpu_status_name(res->status));
+
+	if (res->status == VGPU_OK && job->req.op == VGPU_OP_PING) {
+		snprintf(r->result, sizeof(r->result), "pong");
+	} else if (res->status == VGPU_OK && job->out_fd >= 0 && job->out_bytes) {
+		out = mmap(NULL, job->out_bytes, PROT_READ, MAP_SHARED, job->out_fd, 0);
+		if (out == MAP_FAILED) {
+			r->status = VGPU_EXEC_FAILED;
+			snprintf(r->error, sizeof(r->error), "mmap of the job's output: %s", strerror(errno));
+		} else {
+			struct vgpu_summary s;
+			int want_file = job->req.output_file == 1 ||
+					(job->req.output_file < 0 && !job->req.has_seed);
+
+			vgpu_summarize(out, job->out_bytes / sizeof(float), &s);
+			vgpu_summary_format(&s, r->result, sizeof(r->result));
+			if (want_file) {
+				int rc = publish_output(vm, job, out, &r->output);
+				if (rc < 0) {
+					r->status = VGPU_EXEC_FAILED;
+					snprintf(r->error, sizeof(r->error), "writing %s into the VM directory: %s",
+						 r->output.name[0] ? r->output.name : "out-SEQ.bin", vgpu_safeio_strerror(rc));
+					r->output.name[0] = '\0';
+				}
+			}
+		}
+	} else if (res->status == VGPU_OK) {
+		snprintf(r->result, sizeof(r->result), "done");
+	}
+	if (out != MAP_FAILED)
+		munmap(out, job->out_bytes);
+	fiu_do_on("mediator/crash/before-response", raise(SIGKILL));
+	publish(m, vm, r, 1);
+	if (job->req.input.name[0]) {
+		vgpu_payload_name(name, "in", job->req.seq);
+		unlinkat(vm->dirfd, name, 0);
+	}
+	free(r);
+}
+
+void vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm)
+{
+	int rc;
+
+	(void)m;
+	if (!vm->st.last)
+		return;
+	rc = vgpu_publish(vm->dirfd, "response.txt", vm->st.last, vm->st.last_len, 0644);
+	if (rc < 0)
+		vgpu_warn("vm%" PRIu32 ": re-publishing the answer to seq %" PRId64 ": %s",
+			  vm->id, vm->st.answered_seq, vgpu_safeio_strerror(rc));
+	else
+		vgpu_info("vm%" PRIu32 ": response.txt was missing; re-published the answer to seq %" PRId64,
+			  vm->id, vm->st.answered_seq);
+}
+
+void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm)
+{
+	char *buf;
+	size_t len = 0;
+	struct vgpu_response *r;
+	char err[128];
+	int64_t seq = vm->st.running_seq;
+	char nonce[17];
+
+	if (seq <= 0 || seq <= vm->st.answered_seq)
+		return;
+	memcpy(nonce, vm->st.running_nonce, sizeof(nonce));
+	buf = malloc(VGPU_RECORD_MAX);
+	r = malloc(sizeof(*r));
+	if (buf && r && vgpu_safe_read(vm->dirfd, "response.txt", buf, VGPU_RECORD_MAX, &len, NULL) == 0 &&
+	    vgpu_response_decode(buf, len, r, err, sizeof(err)) == VGPU_REC_OK &&
+	    r->vm == vm->id && r->seq == seq && strcmp(r->nonce, nonce) == 0) {
+		/* died after publishing, before persisting: the VM has its answer */
+		if (vgpu_state_answered(m->statefd, vm->id, &vm->st, seq, nonce, buf, len) == 0)
+			vgpu_info("vm%" PRIu32 ": seq %" PRId64 " was answered before the restart; adopted", vm->id, seq);
+	} else {
+		vgpu_answer_error(m, vm, seq, nonce, VGPU_OP_NONE, VGPU_INTERRUPTED,
+				  "the mediator stopped while this job ran; it was not run again (at-most-once); submit it again");
+	}
+	free(buf);
+	free(r);
+}

@@ -1,0 +1,331 @@
+/* intake.c - read one VM's command.txt and decide: queue a job, answer an error, wait
+ * (incomplete record), or ignore (already handled). Everything from the VM is untrusted:
+ * no symlinks, FIFOs, directories or hard links, sizes capped before reading, the
+ * record parsed strictly, the VM id checked against the directory, payloads checked
+ * against their declared size and CRC (docs/PROTOCOL.md sections 3, 7, 8). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <fiu-local.h>
+
+#include "mediator_int.h"
+#include "lib/log.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+
+#define CMD "command.txt"
+
+void vgpu_job_free(struct job *job)
+{
+	if (!job)
+		return;
+	if (job->in_fd >= 0)
+		close(job->in_fd);
+	if (job->out_fd >= 0)
+		close(job->out_fd);
+	free(job);
+}
+
+static void key_of(const struct stat *st, struct file_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->dev = st->st_dev;
+	k->ino = st->st_ino;
+	k->size = st->st_size;
+	k->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static int key_seen(const struct vm *vm, const struct file_key *k)
+{
+	return vm->seen_valid && memcmp(&vm->seen, k, sizeof(*k)) == 0;
+}
+
+static void mark_seen(struct vm *vm, const struct file_key *k)
+{
+	vm->seen = *k;
+	vm->seen_valid = 1;
+	vm->incomplete_since_ms = 0;
+}
+
+/* A command.txt that is not a plain file: answer once per version of it. */
+static void reject_file(struct vgpu_mediator *m, struct vm *vm, int rc)
+{
+	struct stat st;
+	struct file_key k;
+	const char *what;
+
+	if (fstatat(vm->dirfd, CMD, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;  /* gone meanwhile */
+	key_of(&st, &k);
+	if (key_seen(vm, &k))
+		return;
+	mark_seen(vm, &k);
+	m->stats.rejected++;
+	if (rc == VGPU_ETOOBIG) {
+		vgpu_answer_reject(m, vm, 0, NULL, VGPU_TOO_LARGE,
+				  "command.txt is %lld bytes; a record is at most %d", (long long)st.st_size,
+				  VGPU_RECORD_MAX);
+		return;
+	}
+	what = S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+	       S_ISDIR(st.st_mode) ? "a directory" : S_ISSOCK(st.st_mode) ? "a socket" :
+	       rc == VGPU_ELINKS ? "a file with several hard links" : "not a regular file";
+	vgpu_answer_reject(m, vm, 0, NULL, VGPU_BAD_FILE,
+			  "command.txt is %s; publish a regular file by rename", what);
+}
+
+/* Read VM's payload into a new memfd, checking name, size and CRC. 0, or a status
+ * code with MSG filled. */
+static int load_payload(struct vgpu_mediator *m, struct vm *vm, struct job *job, char *msg, size_t msglen)
+{
+	const struct vgpu_payload_ref *ref = &job->req.input;
+	int64_t want = vgpu_request_input_bytes(&job->req);
+	char expect[VGPU_NAME_MAX];
+	struct stat st;
+	int fd = -1, mfd = -1, rc, status = VGPU_BAD_PAYLOAD;
+	void *map = MAP_FAILED;
+
+	vgpu_payload_name(expect, "in", job->req.seq);
+	if (strcmp(ref->name, expect) != 0) {
+		snprintf(msg, msglen, "input must be named %s, not %s", expect, ref->name);
+		return VGPU_BAD_PAYLOAD;
+	}
+	if (want < 0 || (uint64_t)want != ref->bytes) {
+		snprintf(msg, msglen, "input declares %" PRIu64 " bytes; op %s with these sizes needs %" PRId64,
+			 ref->bytes, vgpu_op_name(job->req.op), want);
+		return VGPU_BAD_PAYLOAD;
+	}
+	if (ref->bytes > m->cfg.max_payload) {
+		snprintf(msg, msglen, "input of %" PRIu64 " bytes is over the %" PRIu64 "-byte cap",
+			 ref->bytes, m->cfg.max_payload);
+		return VGPU_TOO_LARGE;
+	}
+	rc = vgpu_safe_open(vm->dirfd, ref->name, m->cfg.max_payload, &fd, &st);
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s: %s", ref->name, vgpu_safeio_strerror(rc));
+		return rc == VGPU_ETOOBIG ? VGPU_TOO_LARGE : (rc == -ELOOP || rc == VGPU_EBADTYPE || rc == VGPU_ELINKS)
+			? VGPU_BAD_FILE : VGPU_BAD_PAYLOAD;
+	}
+	if ((uint64_t)st.st_size != ref->bytes) {
+		snprintf(msg, msglen, "%s holds %lld bytes, the record says %" PRIu64 " (short write?)",
+			 ref->name, (long long)st.st_size, ref->bytes);
+		goto out;
+	}
+	mfd = memfd_create("vgpu-in", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, (off_t)ref->bytes) < 0) {
+		snprintf(msg, msglen, "memfd for the input: %s", strerror(errno));
+		status = VGPU_EXEC_FAILED;
+		goto out;
+	}
+	if (ref->bytes) {
+		map = mmap(NULL, ref->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+		if (map == MAP_FAILED) {
+			snprintf(msg, msglen, "mapping the input: %s", strerror(errno));
+			status = VGPU_EXEC_FAILED;
+			goto out;
+		}
+		rc = vgpu_read_full(fd, map, ref->bytes);
+		if (rc < 0) {
+			snprintf(msg, msglen, "reading %s: %s", ref->name, vgpu_safeio_strerror(rc));
+			goto out;
+		}
+		if (vgpu_crc32(map, ref->bytes) != ref->crc) {
+			snprintf(msg, msglen, "%s: CRC-32 differs from the record's %08x", ref->name, ref->crc);
+			goto out;
+		}
+	}
+	job->in_fd = mfd;
+	job->in_bytes = ref->bytes;
+	mfd = -1;
+	status = 0;
+out:
+	if (map != MAP_FAILED)
+		munmap(map, ref->bytes);
+	if (mfd >= 0)
+		close(mfd);
+	close(fd);
+	return status;
+}
+
+static int make_output(struct job *job, char *msg, size_t msglen)
+{
+	int64_t bytes = vgpu_request_output_bytes(&job->req);
+
+	if (bytes <= 0)
+		return 0;
+	job->out_fd = memfd_create("vgpu-out", MFD_CLOEXEC);
+	if (job->out_fd < 0 || ftruncate(job->out_fd, bytes) < 0) {
+		snprintf(msg, msglen, "memfd for %" PRId64 " output bytes: %s", bytes, strerror(errno));
+		return VGPU_EXEC_FAILED;
+	}
+	job->out_bytes = (size_t)bytes;
+	return 0;
+}
+
+static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct vgpu_request *req)
+{
+	char msg[512];
+	struct job *job;
+	int status;
+
+	if (req->vm != vm->id) {
+		m->stats.rejected++;
+		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_WRONG_VM,
+				  "record says vm %" PRIu32 " but was found in vm%" PRIu32 "/", req->vm, vm->id);
+		return;
+	}
+	if (req->seq <= vm->st.answered_seq) {
+		if (req->seq == vm->st.answered_seq && strcmp(req->nonce, vm->st.answered_nonce) == 0) {
+			/* Already answered; the VM may have lost response.txt. Never re-run. */
+			if (faccessat(vm->dirfd, "response.txt", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+				vgpu_answer_republish(m, vm);
+			return;
+		}
+		if (req->seq == vm->st.answered_seq) {
+			m->stats.rejected++;
+			vgpu_warn("vm%" PRIu32 ": seq %" PRId64 " reused with another nonce (%s, answered %s): "
+				  "two writers for one VM directory?", vm->id, req->seq, req->nonce, vm->st.answered_nonce);
+			vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_CONFLICT,
+					  "seq %" PRId64 " was already used by another writer in vm%" PRIu32
+					  "/; two clients share this VM directory", req->seq, vm->id);
+			return;
+		}
+		/* An old command left behind: stale, nothing to do (its answer went long ago). */
+		vgpu_debug("vm%" PRIu32 ": ignoring stale seq %" PRId64 " (answered up to %" PRId64 ")",
+			   vm->id, req->seq, vm->st.answered_seq);
+		return;
+	}
+	if (vgpu_op_is_test(req->op) && !m->cfg.test_ops) {
+		m->stats.rejected++;
+		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_UNKNOWN_OP,
+				  "op %s exists only when the mediator runs with --test-ops", vgpu_op_name(req->op));
+		return;
+	}
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		vgpu_err("vm%" PRIu32 ": out of memory queueing seq %" PRId64 "; will retry", vm->id, req->seq);
+		vm->seen_valid = 0;
+		return;
+	}
+	job->vm = vm;
+	job->req = *req;
+	job->in_fd = job->out_fd = -1;
+	job->slot = -1;
+	msg[0] = '\0';
+	status = req->input.name[0] ? load_payload(m, vm, job, msg, sizeof(msg)) : 0;
+	if (status == 0)
+		status = make_output(job, msg, sizeof(msg));
+	if (status != 0) {
+		m->stats.rejected++;
+		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, status, "%s", msg);
+		vgpu_job_free(job);
+		return;
+	}
+	job->prio = (int)req->priority > vm->cap ? vm->cap : (int)req->priority;
+	if (job->prio != (int)req->priority)
+		vgpu_debug("vm%" PRIu32 ": seq %" PRId64 " asked for %s, capped to %s", vm->id, req->seq,
+			   vgpu_prio_name(req->priority), vgpu_prio_name((enum vgpu_prio)job->prio));
+	job->enqueued_us = vgpu_now_us();
+	vm->job = job;
+	vgpu_pq_push(&m->queue, &job->item, job->prio, job->enqueued_us / 1000);
+	vgpu_journal(m, "queue vm=%" PRIu32 " seq=%" PRId64 " nonce=%s prio=%s", vm->id, req->seq, req->nonce,
+		     vgpu_prio_name((enum vgpu_prio)job->prio));
+}
+
+void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
+{
+	char *buf = NULL, err[256];
+	struct vgpu_request *req = NULL;
+	struct file_key k;
+	struct stat st;
+	size_t len = 0;
+	int fd, rc;
+
+	rc = vgpu_safe_open(vm->dirfd, CMD, VGPU_RECORD_MAX, &fd, &st);
+	if (rc == -ENOENT) {
+		vm->incomplete_since_ms = 0;
+		return;
+	}
+	if (rc == -ELOOP || rc == VGPU_EBADTYPE || rc == VGPU_ELINKS || rc == VGPU_ETOOBIG) {
+		reject_file(m, vm, rc);
+		return;
+	}
+	if (rc < 0) {
+		if (!vm->warned++)
+			vgpu_warn("vm%" PRIu32 ": open(%s): %s; will retry", vm->id, CMD, vgpu_safeio_strerror(rc));
+		return;
+	}
+	vm->warned = 0;
+	buf = malloc(VGPU_RECORD_MAX);
+	req = malloc(sizeof(*req));
+	if (!buf || !req) {
+		close(fd);
+		goto out;
+	}
+	rc = vgpu_read_full(fd, buf, (size_t)st.st_size);
+	close(fd);
+	len = (size_t)st.st_size;
+	fiu_do_on("mediator/intake/read", rc = -EIO);
+	if (rc < 0) {
+		vgpu_warn("vm%" PRIu32 ": reading %s: %s; will retry", vm->id, CMD, vgpu_safeio_strerror(rc));
+		goto out;
+	}
+	/* Content decides, not metadata: an in-place rewrite within one mtime tick with
+	 * the same size is still a new version. */
+	key_of(&st, &k);
+	k.crc = vgpu_crc32(buf, len);
+	if (key_seen(vm, &k))
+		goto out;
+	if (vm->job) {
+		/* One request at a time per VM; a new version while one is queued or running
+		 * is read again once that one is answered. */
+		goto out;
+	}
+	rc = vgpu_request_decode(buf, len, req, err, sizeof(err));
+	switch (rc) {
+	case VGPU_REC_OK:
+		mark_seen(vm, &k);
+		handle_request(m, vm, req);
+		break;
+	case VGPU_REC_INCOMPLETE: {
+		uint64_t now = vgpu_now_ms();
+
+		if (!vm->incomplete_since_ms) {
+			vm->incomplete_since_ms = now;
+			vgpu_debug("vm%" PRIu32 ": %s incomplete (%s); waiting up to %" PRIu64 " ms",
+				   vm->id, CMD, err, m->cfg.grace_ms);
+		} else if (now - vm->incomplete_since_ms >= m->cfg.grace_ms) {
+			mark_seen(vm, &k);
+			m->stats.rejected++;
+			vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_BAD_REQUEST,
+					  "incomplete record after %" PRIu64 " ms (%s): write to a temporary name and "
+					  "rename it to command.txt", m->cfg.grace_ms, err);
+		}
+		break;
+	}
+	case VGPU_REC_CORRUPT:
+		mark_seen(vm, &k);
+		m->stats.rejected++;
+		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_CORRUPT, "%s", err);
+		break;
+	case VGPU_REC_TOO_LARGE:
+		mark_seen(vm, &k);
+		m->stats.rejected++;
+		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_TOO_LARGE, "%s", err);
+		break;
+	default:
+		mark_seen(vm, &k);
+		m->stats.rejected++;
+		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_BAD_REQUEST, "%s", err);
+		break;
+	}
+out:
+	free(buf);
+	free(req);
+}

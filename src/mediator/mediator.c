@@ -1,0 +1,490 @@
+/* mediator.c - the event loop: VM discovery, inotify + periodic rescan, dispatch from
+ * the priority queue to the executor's slots, the watchdog's timers, and shutdown that
+ * finishes the jobs in hand. Intake and answers live in intake.c and answer.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <fiu-local.h>
+
+#include "mediator_int.h"
+#include "lib/log.h"
+#include "lib/status.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+#define VM_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+#define ROOT_EVENTS (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
+
+uint64_t vgpu_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* "vmN" with N in 1..65535, no leading zero -> N; else 0. */
+static uint32_t vm_number(const char *name)
+{
+	unsigned long v;
+	char *end;
+
+	if (strncmp(name, "vm", 2) != 0 || name[2] < '1' || name[2] > '9')
+		return 0;
+	errno = 0;
+	v = strtoul(name + 2, &end, 10);
+	if (errno || *end || v > VGPU_VM_MAX)
+		return 0;
+	return (uint32_t)v;
+}
+
+static struct vm *find_vm(struct vgpu_mediator *m, uint32_t id)
+{
+	for (size_t i = 0; i < m->nvms; i++)
+		if (m->vms[i]->id == id)
+			return m->vms[i];
+	return NULL;
+}
+
+static int cap_for(const struct vgpu_mediator *m, uint32_t id)
+{
+	for (size_t i = 0; i < m->cfg.ncaps; i++)
+		if (m->cfg.caps[i].vm == id)
+			return m->cfg.caps[i].cap;
+	return m->cfg.default_cap;
+}
+
+static void vm_close(struct vgpu_mediator *m, struct vm *vm)
+{
+	if (vm->wd >= 0)
+		inotify_rm_watch(m->inofd, vm->wd);
+	if (vm->dirfd >= 0)
+		close(vm->dirfd);
+	vgpu_state_release(&vm->st);
+	free(vm);
+}
+
+/* Start serving ROOT/NAME. Problems are logged; the VM is retried on the next rescan. */
+static void add_vm(struct vgpu_mediator *m, const char *name)
+{
+	uint32_t id = vm_number(name);
+	struct vm *vm;
+	int rc;
+
+	if (!id || find_vm(m, id))
+		return;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return;
+	vm->id = id;
+	vm->wd = -1;
+	vm->cap = cap_for(m, id);
+	vm->dirfd = openat(m->rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (vm->dirfd < 0) {
+		vgpu_warn("%s: open: %s; skipped", name, strerror(errno));
+		free(vm);
+		return;
+	}
+	rc = vgpu_state_load(m->statefd, id, &vm->st);
+	if (rc < 0) {
+		/* Serving it could answer twice; leave it alone and say so loudly. */
+		vgpu_err("vm%" PRIu32 ": state file unreadable (%s); not serving this VM until it is repaired",
+			 id, strerror(-rc));
+		close(vm->dirfd);
+		free(vm);
+		return;
+	}
+	if (m->nvms == m->capvms) {
+		size_t ncap = m->capvms ? m->capvms * 2 : 16;
+		struct vm **n = realloc(m->vms, ncap * sizeof(*n));
+		if (!n) {
+			vm_close(m, vm);
+			return;
+		}
+		m->vms = n;
+		m->capvms = ncap;
+	}
+	{
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", m->cfg.root, name);
+		vm->wd = inotify_add_watch(m->inofd, path, VM_EVENTS | IN_DONT_FOLLOW | IN_ONLYDIR);
+		if (vm->wd < 0)
+			vgpu_warn("%s: inotify_add_watch: %s; relying on the rescan", name, strerror(errno));
+	}
+	m->vms[m->nvms++] = vm;
+	vgpu_info("vm%" PRIu32 ": serving (priority cap %s, answered up to seq %" PRId64 ")", id,
+		  vgpu_prio_name((enum vgpu_prio)vm->cap), vm->st.answered_seq);
+	vgpu_answer_recover(m, vm);
+}
+
+static void discover(struct vgpu_mediator *m)
+{
+	int fd = dup(m->rootfd);
+	DIR *d;
+	struct dirent *e;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		vgpu_warn("%s: opendir: %s; will retry", m->cfg.root, strerror(errno));
+		return;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)))
+		if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+			add_vm(m, e->d_name);
+	closedir(d);
+}
+
+static void rescan(struct vgpu_mediator *m)
+{
+	discover(m);
+	for (size_t i = 0; i < m->nvms; i++)
+		vgpu_intake_scan(m, m->vms[i]);
+}
+
+static void handle_inotify(struct vgpu_mediator *m)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(m->inofd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				vgpu_warn("inotify queue overflowed; rescanning everything");
+				m->next_rescan_ms = 0;
+				continue;
+			}
+			if (ev->wd == -2)
+				continue;
+			for (size_t i = 0; i < m->nvms; i++) {
+				struct vm *vm = m->vms[i];
+
+				if (vm->wd != ev->wd)
+					continue;
+				if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+					vm->wd = -1;   /* the rescan finds it again if it comes back */
+				} else if (ev->len && strcmp(ev->name, "command.txt") == 0) {
+					vgpu_intake_scan(m, vm);
+				}
+				break;
+			}
+			if (ev->len && (ev->mask & IN_ISDIR) && vm_number(ev->name))
+				add_vm(m, ev->name);
+		}
+	}
+}
+
+/* Fill idle slots from the queue. */
+static void dispatch(struct vgpu_mediator *m)
+{
+	for (int s = 0; s < m->nslots && !m->stopping; s++) {
+		struct vgpu_exec_job xj;
+		struct job *job;
+		struct vm *vm;
+		uint64_t limit;
+		int rc;
+
+		if (m->slots[s])
+			continue;
+		job = (struct job *)vgpu_pq_pop(&m->queue, vgpu_now_ms());
+		if (!job)
+			return;
+		vm = job->vm;
+		rc = vgpu_state_begin(m->statefd, vm->id, &vm->st, job->req.seq, job->req.nonce);
+		if (rc < 0) {
+			/* Without the intent on disk a crash could run it twice: don't run it. */
+			vgpu_answer_error(m, vm, job->req.seq, job->req.nonce, job->req.op, VGPU_EXEC_FAILED,
+					  "the mediator could not record the job before running it (%s)", strerror(-rc));
+			vm->job = NULL;
+			vgpu_job_free(job);
+			continue;
+		}
+		fiu_do_on("mediator/crash/after-intent", raise(SIGKILL));
+		limit = job->req.timeout_ms ? job->req.timeout_ms : m->cfg.default_job_ms;
+		if (limit > m->cfg.max_job_ms)
+			limit = m->cfg.max_job_ms;
+		memset(&xj, 0, sizeof(xj));
+		xj.job.op = job->req.op;
+		xj.job.n = job->req.n;
+		xj.job.m = job->req.m;
+		xj.job.k = job->req.k;
+		xj.job.alpha = job->req.alpha;
+		xj.job.has_seed = job->req.has_seed;
+		xj.job.seed = job->req.seed;
+		xj.job.ms = job->req.ms;
+		xj.job.bytes = job->req.bytes;
+		xj.in_fd = job->in_fd;
+		xj.in_bytes = job->in_bytes;
+		xj.out_fd = job->out_fd;
+		xj.out_bytes = job->out_bytes;
+		xj.vm = vm->id;
+		xj.seq = job->req.seq;
+		job->started_us = vgpu_now_us();
+		job->deadline_ms = job->started_us / 1000 + limit;
+		xj.deadline_ms = job->deadline_ms;
+		vgpu_journal(m, "exec vm=%" PRIu32 " seq=%" PRId64 " nonce=%s slot=%d", vm->id, job->req.seq,
+			     job->req.nonce, s);
+		rc = m->cfg.ex->ops->submit(m->cfg.ex, s, &xj);
+		if (rc < 0) {
+			vgpu_answer_error(m, vm, job->req.seq, job->req.nonce, job->req.op, VGPU_EXEC_FAILED,
+					  "executor %s refused the job (%s)", m->cfg.ex->ops->name, strerror(-rc));
+			vm->job = NULL;
+			vgpu_job_free(job);
+			continue;
+		}
+		m->stats.executed++;
+		job->slot = s;
+		m->slots[s] = job;
+	}
+}
+
+static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result *res)
+{
+	struct job *job = m->slots[s];
+	struct vm *vm = job->vm;
+	const char *name = m->cfg.ex->ops->slot_name ? m->cfg.ex->ops->slot_name(m->cfg.ex, s) : m->cfg.ex->ops->name;
+
+	m->slots[s] = NULL;
+	fiu_do_on("mediator/crash/after-exec", raise(SIGKILL));
+	vgpu_answer_job(m, job, res, name);
+	vm->job = NULL;
+	vgpu_job_free(job);
+	vgpu_intake_scan(m, vm);   /* its next command may be waiting already */
+}
+
+static void reap_slots(struct vgpu_mediator *m, const struct pollfd *pfd, int first)
+{
+	uint64_t now = vgpu_now_ms();
+
+	for (int s = 0; s < m->nslots; s++) {
+		struct vgpu_job_result res;
+		int ready, rc;
+
+		if (!m->slots[s])
+			continue;
+		ready = pfd[first + s].fd < 0 || (pfd[first + s].revents != 0) || now >= m->slots[s]->deadline_ms;
+		if (!ready)
+			continue;
+		memset(&res, 0, sizeof(res));
+		rc = m->cfg.ex->ops->reap(m->cfg.ex, s, now, &res);
+		if (rc == 1) {
+			finish(m, s, &res);
+		} else if (rc < 0) {
+			memset(&res, 0, sizeof(res));
+			res.status = VGPU_EXEC_FAILED;
+			snprintf(res.error, sizeof(res.error), "executor %s lost the job (%s)", m->cfg.ex->ops->name,
+				 strerror(-rc));
+			finish(m, s, &res);
+		}
+	}
+}
+
+static int busy_slots(const struct vgpu_mediator *m)
+{
+	int n = 0;
+
+	for (int s = 0; s < m->nslots; s++)
+		n += m->slots[s] != NULL;
+	return n;
+}
+
+int vgpu_mediator_run(struct vgpu_mediator *m)
+{
+	struct pollfd *pfd = calloc((size_t)m->nslots + 2, sizeof(*pfd));
+
+	if (!pfd)
+		return -ENOMEM;
+	m->next_rescan_ms = 0;
+	for (;;) {
+		uint64_t now = vgpu_now_ms();
+		int timeout;
+
+		if (m->stopping && busy_slots(m) == 0)
+			break;
+		if (!m->stopping && now >= m->next_rescan_ms) {
+			rescan(m);
+			m->next_rescan_ms = now + m->cfg.rescan_ms;
+		}
+		dispatch(m);
+
+		/* sleep until an event, the next rescan, a job's deadline or an incomplete
+		 * record's grace end; never a busy loop */
+		uint64_t wake = m->stopping ? now + 1000 : m->next_rescan_ms;
+		pfd[0] = (struct pollfd){ .fd = m->pipe[0], .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = m->stopping ? -1 : m->inofd, .events = POLLIN };
+		for (int s = 0; s < m->nslots; s++) {
+			pfd[2 + s] = (struct pollfd){ .fd = -1 };
+			if (!m->slots[s])
+				continue;
+			pfd[2 + s].fd = m->cfg.ex->ops->fd(m->cfg.ex, s);
+			pfd[2 + s].events = POLLIN;
+			if (m->slots[s]->deadline_ms < wake)
+				wake = m->slots[s]->deadline_ms;
+			if (pfd[2 + s].fd < 0 && now + 20 < wake)
+				wake = now + 20;   /* executor without fd: poll it */
+		}
+		for (size_t i = 0; i < m->nvms; i++)
+			if (m->vms[i]->incomplete_since_ms) {
+				uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
+				if (t < wake)
+					wake = t;
+			}
+		timeout = wake > now ? (int)(wake - now) : 0;
+		if (poll(pfd, (nfds_t)m->nslots + 2, timeout) < 0 && errno != EINTR) {
+			vgpu_err("poll: %s", strerror(errno));
+			sleep(1);
+			continue;
+		}
+		if (pfd[0].revents) {
+			char c[64];
+			while (read(m->pipe[0], c, sizeof(c)) > 0)
+				;
+		}
+		if (pfd[1].revents)
+			handle_inotify(m);
+		reap_slots(m, pfd, 2);
+		now = vgpu_now_ms();
+		for (size_t i = 0; i < m->nvms && !m->stopping; i++)
+			if (m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms)
+				vgpu_intake_scan(m, m->vms[i]);
+	}
+	free(pfd);
+	vgpu_info("stopped: answered %" PRIu64 " (ok %" PRIu64 ", errors %" PRIu64 "), executed %" PRIu64
+		  ", left queued %zu (read again on the next start)", m->stats.answered, m->stats.ok,
+		  m->stats.errors, m->stats.executed, vgpu_pq_len(&m->queue));
+	return 0;
+}
+
+void vgpu_mediator_stop(struct vgpu_mediator *m)
+{
+	int saved = errno;
+
+	m->stopping = 1;
+	if (write(m->pipe[1], "x", 1) < 0) {
+		/* the pipe is full: a wake-up is pending already */
+	}
+	errno = saved;
+}
+
+void vgpu_mediator_get_stats(const struct vgpu_mediator *m, struct vgpu_mediator_stats *st)
+{
+	*st = m->stats;
+}
+
+int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_config *cfg,
+		      char *err, size_t errlen)
+{
+	struct vgpu_mediator *m = calloc(1, sizeof(*m));
+	struct statfs sfs;
+
+	*mp = NULL;
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->cfg = *cfg;
+	m->rootfd = m->statefd = m->inofd = m->journalfd = m->pipe[0] = m->pipe[1] = -1;
+	if (!m->cfg.rescan_ms)
+		m->cfg.rescan_ms = 1000;
+	if (!m->cfg.grace_ms)
+		m->cfg.grace_ms = 2000;
+	if (!m->cfg.default_job_ms)
+		m->cfg.default_job_ms = 60000;
+	if (!m->cfg.max_job_ms)
+		m->cfg.max_job_ms = 600000;
+	if (!m->cfg.max_payload)
+		m->cfg.max_payload = 1ULL << 30;
+	vgpu_pq_init(&m->queue, m->cfg.aging_ms);
+
+	m->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->rootfd < 0) {
+		snprintf(err, errlen, "--root %s: %s", cfg->root, strerror(errno));
+		goto fail;
+	}
+	if (fstatfs(m->rootfd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
+		vgpu_warn("--root %s is on tmpfs: an NFS server exports it only with an explicit fsid= "
+			  "(or export a directory on a real file system and symlink to it; ERRORS_LOG error 2)",
+			  cfg->root);
+	m->statefd = vgpu_state_open_dir(cfg->state_dir);
+	if (m->statefd < 0) {
+		snprintf(err, errlen, "--state %s: %s", cfg->state_dir, strerror(-m->statefd));
+		goto fail;
+	}
+	if (cfg->journal) {
+		m->journalfd = open(cfg->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (m->journalfd < 0) {
+			snprintf(err, errlen, "--journal %s: %s", cfg->journal, strerror(errno));
+			goto fail;
+		}
+	}
+	m->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (m->inofd < 0) {
+		snprintf(err, errlen, "inotify_init1: %s", strerror(errno));
+		goto fail;
+	}
+	if (inotify_add_watch(m->inofd, cfg->root, ROOT_EVENTS) < 0)
+		vgpu_warn("--root %s: inotify_add_watch: %s; new VM directories are found by the rescan",
+			  cfg->root, strerror(errno));
+	if (pipe2(m->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe2: %s", strerror(errno));
+		goto fail;
+	}
+	m->nslots = cfg->ex->nslots;
+	m->slots = calloc((size_t)m->nslots, sizeof(*m->slots));
+	if (!m->slots) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	discover(m);
+	*mp = m;
+	return 0;
+fail:
+	vgpu_mediator_free(m);
+	return -1;
+}
+
+void vgpu_mediator_free(struct vgpu_mediator *m)
+{
+	struct vgpu_pq_item *it;
+
+	if (!m)
+		return;
+	while ((it = vgpu_pq_pop(&m->queue, 0)))
+		vgpu_job_free((struct job *)it);
+	for (int s = 0; s < m->nslots; s++)
+		vgpu_job_free(m->slots[s]);
+	free(m->slots);
+	for (size_t i = 0; i < m->nvms; i++)
+		vm_close(m, m->vms[i]);
+	free(m->vms);
+	if (m->rootfd >= 0)
+		close(m->rootfd);
+	if (m->statefd >= 0)
+		close(m->statefd);
+	if (m->inofd >= 0)
+		close(m->inofd);
+	if (m->journalfd >= 0)
+		close(m->journalfd);
+	if (m->pipe[0] >= 0)
+		close(m->pipe[0]);
+	if (m->pipe[1] >= 0)
+		close(m->pipe[1]);
+	free(m);
+}

@@ -1,0 +1,53 @@
+/* mediator.h - the Dom0 daemon's core: serves every ROOT/vmN directory.
+ *
+ * Event loop: inotify on the VM directories (+ a periodic rescan), intake (read and
+ * validate command.txt), the priority queue, dispatch to the executor's slots, and the
+ * answers (response.txt + persistent state for exactly-once). One thread. */
+#ifndef VGPU_MEDIATOR_H
+#define VGPU_MEDIATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "exec/executor.h"
+
+struct vgpu_vm_cap {
+	uint32_t vm;
+	int cap;                     /* enum vgpu_prio: the highest priority VM may use */
+};
+
+struct vgpu_mediator_config {
+	const char *root;            /* serves ROOT/vmN */
+	const char *state_dir;       /* private and persistent (not inside the export) */
+	const struct vgpu_vm_cap *caps;
+	size_t ncaps;
+	int default_cap;             /* for VMs not in CAPS */
+	uint64_t rescan_ms;          /* backstop full rescan; default 1000 */
+	uint64_t grace_ms;           /* how long an incomplete command.txt may stay so; 2000 */
+	uint64_t aging_ms;           /* one priority level per AGING_MS waited; 0: off */
+	uint64_t default_job_ms;     /* run-time limit without timeout_ms; 60000 */
+	uint64_t max_job_ms;         /* cap on a request's timeout_ms; 600000 */
+	uint64_t max_payload;        /* bytes; default 1 GiB */
+	int test_ops;                /* accept spin/leak/crash */
+	const char *journal;         /* append "exec"/"answer" lines here (tests); NULL: none */
+	struct vgpu_executor *ex;    /* borrowed; the caller closes it after free */
+};
+
+struct vgpu_mediator_stats {
+	uint64_t answered, ok, errors, executed, rejected, interrupted, conflicts, timeouts;
+};
+
+struct vgpu_mediator;
+
+/* Open ROOT and the state directory, discover the VMs, load their state and recover
+ * interrupted jobs. 0, or negative with ERR filled (start-up errors: the daemon exits). */
+int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_config *cfg,
+		      char *err, size_t errlen);
+/* Serve until vgpu_mediator_stop(); then finish the jobs in hand, answer them and
+ * return 0. Problems with one VM are logged and never stop the loop. */
+int vgpu_mediator_run(struct vgpu_mediator *m);
+/* Ask run() to stop. Async-signal-safe. */
+void vgpu_mediator_stop(struct vgpu_mediator *m);
+void vgpu_mediator_get_stats(const struct vgpu_mediator *m, struct vgpu_mediator_stats *st);
+void vgpu_mediator_free(struct vgpu_mediator *m);
+
+#endif

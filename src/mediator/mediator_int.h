@@ -1,0 +1,89 @@
+/* mediator_int.h - the mediator's internal types, shared by mediator.c (event loop),
+ * intake.c (reading and validating command.txt) and answer.c (responses and state).
+ * Not an API: nothing outside src/mediator includes it. */
+#ifndef VGPU_MEDIATOR_INT_H
+#define VGPU_MEDIATOR_INT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "mediator.h"
+#include "pqueue.h"
+#include "state.h"
+#include "lib/record.h"
+
+/* What identifies a version of command.txt, so a rejected file is answered once. */
+struct file_key {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int64_t mtime_ns;
+	uint32_t crc;                /* of the content; 0 for non-files */
+};
+
+struct vm;
+
+struct job {
+	struct vgpu_pq_item item;    /* first: the queue hands back &item */
+	struct vm *vm;
+	struct vgpu_request req;
+	int prio;                    /* after the cap */
+	int in_fd, out_fd;           /* memfds, -1 when unused */
+	size_t in_bytes, out_bytes;
+	uint64_t enqueued_us, started_us;
+	uint64_t deadline_ms;
+	int slot;                    /* -1 while queued */
+};
+
+struct vm {
+	uint32_t id;
+	int dirfd;
+	int wd;                      /* inotify watch, -1 if none */
+	int cap;
+	struct vgpu_vm_state st;
+	struct job *job;             /* queued or running; at most one per VM */
+	struct file_key seen;        /* last command.txt version acted on */
+	int seen_valid;
+	uint64_t incomplete_since_ms;/* 0: not waiting on an incomplete record */
+	int warned;                  /* one log line per persistent problem */
+};
+
+struct vgpu_mediator {
+	struct vgpu_mediator_config cfg;
+	int rootfd, statefd, inofd, journalfd;
+	int pipe[2];                 /* self-pipe: stop requests */
+	volatile int stopping;
+	struct vm **vms;
+	size_t nvms, capvms;
+	struct vgpu_pq queue;
+	struct job **slots;          /* running job per executor slot, or NULL */
+	int nslots;
+	uint64_t next_rescan_ms;
+	struct vgpu_mediator_stats stats;
+};
+
+uint64_t vgpu_now_us(void);
+static inline uint64_t vgpu_now_ms(void) { return vgpu_now_us() / 1000; }
+
+/* intake.c: look at VM's command.txt; queue a job, answer an error, or do nothing. */
+void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm);
+void vgpu_job_free(struct job *job);
+
+/* answer.c */
+/* Publish an error answer for (SEQ, NONCE) (seq 0 when unknown) and persist it. */
+void vgpu_answer_error(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce,
+		       enum vgpu_op op, int status, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+/* Answer a record that could not be parsed: echo SEQ/NONCE as far as they were read,
+ * but do not persist them (a corrupt seq must not move the VM's high-water mark). */
+void vgpu_answer_reject(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce,
+			int status, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Answer a finished job from the executor's result; frees nothing. */
+void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu_job_result *res,
+		     const char *executor);
+/* Re-publish the saved last answer when response.txt lost it. */
+void vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm);
+/* At start: resolve an intent left by a mediator that died mid-job. */
+void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm);
+void vgpu_journal(struct vgpu_mediator *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
