@@ -54,7 +54,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-e2e check-valgrind check-gpu coverage demo deps install clean report errors-log
-all: $(BINS) $(UNIT_BINS)
+all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -86,8 +86,14 @@ include src/exec/cuda.mk
 check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-check-e2e: $(BINS)
-	@BUILD=$(BUILD) tests/e2e/run.sh
+# End-to-end: the real binaries on a private directory (tests/e2e).
+E2E_UTIL_OBJ := $(BUILD)/tests/e2e/e2e_util.o
+$(BUILD)/tests/e2e/test_e2e: $(BUILD)/tests/e2e/test_e2e.o $(E2E_UTIL_OBJ) $(LIBCLIENT) $(LIBVGPU)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e
+	@echo "== $(BUILD)/tests/e2e/test_e2e (executor $${EXECUTOR:-mock})"
+	@VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e
 
 check: deps
 	@$(MAKE) --no-print-directory all

@@ -1,0 +1,334 @@
+/* test_e2e.c - the real binaries on a private directory: N VMs with several requests
+ * each, every answer checked against the CPU reference and accounted for (none lost,
+ * none answered twice, none to the wrong VM); the user's own priority verification;
+ * SIGTERM finishing the job in hand. EXECUTOR=cuda runs it on a GPU (make check-gpu). */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "exec/ops.h"
+#include "lib/status.h"
+#include "e2e_util.h"
+
+static struct e2e_env env;
+
+static const char *executor(void)
+{
+	const char *x = getenv("EXECUTOR");
+	return x && *x ? x : "mock";
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(e2e_setup(&env, 9), 0);
+}
+
+static void teardown(void)
+{
+	e2e_teardown(&env);
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t rng;
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* One request of a random op; compares the answer with the CPU reference.
+ * Returns 0 when right, else a short reason in WHY. */
+static int one_request(struct vgpu_client *c, uint32_t vm, char *why, size_t whylen)
+{
+	struct vgpu_request req;
+	struct vgpu_response resp;
+	float *in = NULL, *ref = NULL, *out = NULL;
+	size_t in_count = 0, out_count = 0, out_bytes = 0;
+	int op = (int)(rnd() % 3), payload = (int)(rnd() % 2), rc, bad = 0;
+	double err, tol = 1e-5;
+	char e[512];
+
+	memset(&req, 0, sizeof(req));
+	req.priority = (enum vgpu_prio)(rnd() % 3);
+	req.output_file = 1;
+	if (op == 0) {
+		req.op = VGPU_OP_VADD;
+		req.n = 1 + rnd() % 4096;
+		in_count = 2 * req.n;
+		out_count = req.n;
+	} else if (op == 1) {
+		req.op = VGPU_OP_SAXPY;
+		req.n = 1 + rnd() % 4096;
+		req.alpha = (float)((int)(rnd() % 2001) - 1000) / 256.0f;
+		in_count = 2 * req.n;
+		out_count = req.n;
+	} else {
+		req.op = VGPU_OP_SGEMM;
+		req.m = 1 + rnd() % 48;
+		req.n = 1 + rnd() % 48;
+		req.k = 1 + rnd() % 48;
+		in_count = req.m * req.k + req.k * req.n;
+		out_count = req.m * req.n;
+		tol = 1e-4;
+	}
+	in = malloc(in_count * sizeof(float));
+	ref = malloc(out_count * sizeof(float));
+	if (payload) {
+		for (size_t i = 0; i < in_count; i++)
+			in[i] = (float)((int64_t)(rnd() % 2000001) - 1000000) / 1e6f;
+	} else {
+		req.has_seed = 1;
+		req.seed = rnd();
+		size_t first = op == 2 ? req.m * req.k : req.n;
+		vgpu_gen_fill(in, first, req.seed, 0);
+		vgpu_gen_fill(in + first, in_count - first, req.seed, 1);
+	}
+	if (op == 0)
+		vgpu_ref_vadd(in, in + req.n, ref, req.n);
+	else if (op == 1)
+		vgpu_ref_saxpy(req.alpha, in, in + req.n, ref, req.n);
+	else
+		vgpu_ref_sgemm(in, in + req.m * req.k, ref, req.m, req.n, req.k);
+
+	rc = vgpu_client_call(c, &req, payload ? in : NULL, payload ? in_count * sizeof(float) : 0,
+			      &resp, (void **)&out, &out_bytes, e, sizeof(e));
+	if (rc != VGPU_CLIENT_OK) {
+		snprintf(why, whylen, "vm%u %s: client rc %d: %s", vm, vgpu_op_name(req.op), rc, e);
+		bad = 1;
+	} else if (resp.vm != vm || resp.seq != vgpu_client_last_seq(c)) {
+		snprintf(why, whylen, "vm%u: answer for vm%u seq %" PRId64 " (expected seq %" PRId64 ")",
+			 vm, resp.vm, resp.seq, vgpu_client_last_seq(c));
+		bad = 1;
+	} else if (!out || out_bytes != out_count * sizeof(float)) {
+		snprintf(why, whylen, "vm%u seq %" PRId64 ": output of %zu bytes, expected %zu", vm, resp.seq,
+			 out_bytes, out_count * sizeof(float));
+		bad = 1;
+	} else if ((err = vgpu_rel_error(out, ref, out_count)) > tol) {
+		snprintf(why, whylen, "vm%u seq %" PRId64 " %s: relative error %.3g over %.0e", vm, resp.seq,
+			 vgpu_op_name(req.op), err, tol);
+		bad = 1;
+	}
+	free(in);
+	free(ref);
+	free(out);
+	return bad;
+}
+
+/* A child per VM: REQS requests; exit status = number of wrong answers (0 = all right). */
+static pid_t spawn_vm_worker(uint32_t vm, int reqs, uint64_t seed)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	char dir[400], why[600], err[512];
+	struct vgpu_client *c;
+	struct vgpu_client_opts o = { .timeout_ms = 60000 };
+	int bad = 0;
+
+	rng = seed * 0x9e3779b97f4a7c15ULL + vm;
+	e2e_vmdir(&env, vm, dir, sizeof(dir));
+	if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK) {
+		fprintf(stderr, "vm%u: open: %s\n", vm, err);
+		_exit(100);
+	}
+	for (int i = 0; i < reqs; i++) {
+		if (one_request(c, vm, why, sizeof(why))) {
+			fprintf(stderr, "%s\n", why);
+			bad++;
+		}
+	}
+	vgpu_client_close(c);
+	_exit(bad > 99 ? 99 : bad);
+}
+
+START_TEST(test_many_vms_right_answers_all_accounted)
+{
+	enum { VMS = 8, REQS = 6 };
+	const char *args[] = { "--executor", executor(), "--default-cap", "high", NULL };
+	uint64_t seed = getenv("VGPU_SEED") ? strtoull(getenv("VGPU_SEED"), NULL, 10) : (uint64_t)time(NULL);
+	pid_t kids[VMS];
+
+	printf("e2e: seed %" PRIu64 " (VGPU_SEED=%" PRIu64 " replays), executor %s\n", seed, seed, executor());
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	for (int v = 0; v < VMS; v++)
+		kids[v] = spawn_vm_worker((uint32_t)v + 1, REQS, seed);
+	for (int v = 0; v < VMS; v++) {
+		int st;
+		ck_assert_int_eq(waitpid(kids[v], &st, 0), kids[v]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vm%d: %d wrong answers (status %d), seed %" PRIu64,
+			      v + 1, WIFEXITED(st) ? WEXITSTATUS(st) : -1, st, seed);
+	}
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+
+	/* Accounting from the mediator's journal: every seq 1..REQS of every VM was
+	 * executed once and answered once, and nothing else was answered. */
+	for (uint32_t v = 1; v <= VMS; v++)
+		for (int64_t s = 1; s <= REQS; s++) {
+			ck_assert_msg(e2e_journal_count(&env, "exec", v, s) == 1, "vm%u seq %" PRId64 " executed %d times",
+				      v, s, e2e_journal_count(&env, "exec", v, s));
+			ck_assert_msg(e2e_journal_count(&env, "answer", v, s) == 1, "vm%u seq %" PRId64 " answered %d times",
+				      v, s, e2e_journal_count(&env, "answer", v, s));
+		}
+	ck_assert_int_eq(e2e_journal_count(&env, "answer", 0, 0), VMS * REQS);
+	ck_assert_int_eq(e2e_journal_count(&env, "exec", 0, 0), VMS * REQS);
+}
+END_TEST
+
+/* One call from a child process; exit status is the client rc. */
+static pid_t submit_async(uint32_t vm, struct vgpu_request req, int timeout_ms)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	char dir[400], err[512];
+	struct vgpu_client *c;
+	struct vgpu_response resp;
+	struct vgpu_client_opts o = { .timeout_ms = timeout_ms };
+	int rc;
+
+	e2e_vmdir(&env, vm, dir, sizeof(dir));
+	if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK)
+		_exit(100);
+	rc = vgpu_client_call(c, &req, NULL, 0, &resp, NULL, NULL, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "vm%u: %s\n", vm, err);
+	vgpu_client_close(c);
+	_exit(rc);
+}
+
+static int wait_rc(pid_t pid)
+{
+	int st;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ERRORS_LOG error 9's verification test: low, medium, high submitted while the GPU
+ * is busy are processed high, medium, low. */
+START_TEST(test_user_priority_verification)
+{
+	const char *args[] = { "--executor", executor(), "--test-ops", "--vm", "1:low", "--vm", "2:medium",
+			       "--vm", "3:high", "--vm", "4:high", NULL };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 1500, .priority = VGPU_PRIO_HIGH };
+	struct vgpu_request r = { .op = VGPU_OP_VADD, .n = 1024, .has_seed = 1, .seed = 5 };
+	pid_t pb, p1, p2, p3;
+	uint32_t order[16];
+	int n;
+
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	pb = submit_async(4, busy, 30000);
+	while (e2e_journal_count(&env, "exec", 4, 0) == 0)
+		msleep(5);
+	r.priority = VGPU_PRIO_LOW;
+	p1 = submit_async(1, r, 30000);
+	while (e2e_journal_count(&env, "queue", 1, 0) == 0)
+		msleep(5);
+	r.priority = VGPU_PRIO_MEDIUM;
+	p2 = submit_async(2, r, 30000);
+	while (e2e_journal_count(&env, "queue", 2, 0) == 0)
+		msleep(5);
+	r.priority = VGPU_PRIO_HIGH;
+	p3 = submit_async(3, r, 30000);
+	ck_assert_int_eq(wait_rc(pb), 0);
+	ck_assert_int_eq(wait_rc(p1), 0);
+	ck_assert_int_eq(wait_rc(p2), 0);
+	ck_assert_int_eq(wait_rc(p3), 0);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+	n = e2e_journal_exec_order(&env, order, 16);
+	ck_assert_int_eq(n, 4);
+	ck_assert_msg(order[0] == 4 && order[1] == 3 && order[2] == 2 && order[3] == 1,
+		      "exec order vm%u vm%u vm%u vm%u, expected vm4 (busy) vm3 (high) vm2 (medium) vm1 (low)",
+		      order[0], order[1], order[2], order[3]);
+}
+END_TEST
+
+/* A VM cannot promote itself: vm1 capped at low asks for high and still goes after
+ * vm2's medium. */
+START_TEST(test_priority_cap)
+{
+	const char *args[] = { "--executor", executor(), "--test-ops", "--vm", "1:low", "--vm", "2:medium",
+			       "--vm", "4:high", NULL };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 1000, .priority = VGPU_PRIO_HIGH };
+	struct vgpu_request r = { .op = VGPU_OP_PING, .priority = VGPU_PRIO_HIGH };
+	pid_t pb, p1, p2;
+	uint32_t order[8];
+
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	pb = submit_async(4, busy, 30000);
+	while (e2e_journal_count(&env, "exec", 4, 0) == 0)
+		msleep(5);
+	p1 = submit_async(1, r, 30000);
+	while (e2e_journal_count(&env, "queue", 1, 0) == 0)
+		msleep(5);
+	r.priority = VGPU_PRIO_MEDIUM;
+	p2 = submit_async(2, r, 30000);
+	ck_assert_int_eq(wait_rc(pb), 0);
+	ck_assert_int_eq(wait_rc(p1), 0);
+	ck_assert_int_eq(wait_rc(p2), 0);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+	ck_assert_int_eq(e2e_journal_exec_order(&env, order, 8), 3);
+	ck_assert_msg(order[1] == 2 && order[2] == 1, "vm1 (cap low, asked high) ran before vm2 (medium)");
+}
+END_TEST
+
+/* SIGTERM while a job runs: the job is finished and answered, then exit 0. */
+START_TEST(test_sigterm_finishes_job_in_hand)
+{
+	const char *args[] = { "--executor", executor(), "--test-ops", NULL };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 700, .priority = VGPU_PRIO_MEDIUM };
+	pid_t pb;
+
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	pb = submit_async(5, busy, 30000);
+	while (e2e_journal_count(&env, "exec", 5, 0) == 0)
+		msleep(5);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+	ck_assert_int_eq(wait_rc(pb), 0);
+	ck_assert_int_eq(e2e_journal_count(&env, "answer", 5, 1), 1);
+}
+END_TEST
+
+static Suite *e2e_suite(void)
+{
+	Suite *s = suite_create("e2e");
+	TCase *tc = tcase_create("binaries");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_many_vms_right_answers_all_accounted);
+	tcase_add_test(tc, test_user_priority_verification);
+	tcase_add_test(tc, test_priority_cap);
+	tcase_add_test(tc, test_sigterm_finishes_job_in_hand);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(e2e_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
