@@ -1,0 +1,124 @@
+#!/bin/bash
+# ganesha-up.sh: start a private loopback NFS server (nfs-ganesha, VFS FSAL) on 127.0.0.1
+# exporting DIR, in one of three modes, and wait until it answers.
+#
+#   ganesha-up.sh MODE DIR [STATEDIR]
+#     MODE: root_squash | no_root_squash | deny   (deny: the client list excludes 127.0.0.1)
+#   prints shell assignments on stdout (eval them):
+#     GANESHA_STATE=...  GANESHA_URL=nfs://127.0.0.1/DIR?...  GANESHA_PID=...
+#   Tear down with: ganesha-down.sh "$GANESHA_STATE"   (kills by recorded pid).
+# Env: GANESHA_VERSION=3|4 (default 3), GANESHA_TIMEOUT=seconds to wait (default 20).
+set -u
+mode=${1:?usage: ganesha-up.sh root_squash|no_root_squash|deny DIR [STATEDIR]}
+dir=${2:?usage: ganesha-up.sh MODE DIR [STATEDIR]}
+here=$(cd "$(dirname "$0")" && pwd)
+ver=${GANESHA_VERSION:-3}
+timeout=${GANESHA_TIMEOUT:-20}
+
+die() { echo "ganesha-up: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (ganesha binds privileged ports and serves any uid)"
+command -v ganesha.nfsd >/dev/null || die "ganesha.nfsd not installed (nfs-ganesha, nfs-ganesha-vfs)"
+[ -d "$dir" ] || die "$dir: not a directory"
+dir=$(cd "$dir" && pwd)
+
+case $mode in
+  root_squash)    squash=Root_Squash; clients=127.0.0.1 ;;
+  no_root_squash) squash=No_Root_Squash; clients=127.0.0.1 ;;
+  deny)           squash=Root_Squash; clients=192.0.2.1 ;;   # TEST-NET-1: never us
+  *) die "unknown mode $mode" ;;
+esac
+
+state=${3:-$(mktemp -d /tmp/nfssim-ganesha.XXXXXX)} || die "mktemp failed"
+mkdir -p "$state/recov" || die "mkdir $state"
+
+# Unique ports per run so that parallel servers do not collide (the client passes them
+# in the URL, so no portmapper lookup is needed for v3 either).
+pick_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+nfsport=$(pick_port) || die "no free port"
+mntport=$(pick_port) || die "no free port"
+[ "$nfsport" != "$mntport" ] || mntport=$((nfsport + 1))
+
+if [ "$ver" = 3 ]; then protos="3, 4"; else protos="4"; fi
+cat > "$state/ganesha.conf" <<CONF
+NFS_CORE_PARAM {
+    Protocols = $protos;
+    NFS_Port = $nfsport;
+    MNT_Port = $mntport;
+    Bind_addr = 127.0.0.1;
+    Enable_NLM = false;
+    Enable_RQUOTA = false;
+    Enable_UDP = false;
+}
+NFSV4 {
+    Graceless = true;
+    RecoveryBackend = fs;
+    RecoveryRoot = "$state/recov";
+}
+NFS_KRB5 { Active_krb5 = false; }
+EXPORT_DEFAULTS { Access_Type = None; }
+EXPORT {
+    Export_Id = 77;
+    Path = "$dir";
+    Pseudo = "$dir";
+    Protocols = $protos;
+    Transports = TCP;
+    SecType = sys;
+    Squash = $squash;
+    Anonymous_Uid = 65534;
+    Anonymous_Gid = 65534;
+    Access_Type = None;
+    FSAL { Name = VFS; }
+    CLIENT { Clients = $clients; Access_Type = RW; }
+}
+LOG { Default_Log_Level = EVENT; }
+CONF
+
+# NFSv3 needs rpcbind running for ganesha to start; start one if none runs and
+# remember that we did (ganesha-down.sh stops it when no ganesha is left).
+if [ "$ver" = 3 ] && ! pgrep -x rpcbind >/dev/null; then
+  command -v rpcbind >/dev/null || die "rpcbind not installed"
+  rpcbind -f -w >"$state/rpcbind.log" 2>&1 &
+  echo $! > "$state/rpcbind.pid"
+  for _ in $(seq 1 50); do rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+ganesha.nfsd -F -f "$state/ganesha.conf" -L "$state/ganesha.log" -p "$state/ganesha.pid.own" \
+  -N NIV_EVENT </dev/null >"$state/ganesha.out" 2>&1 &
+gpid=$!
+echo "$gpid" > "$state/ganesha.pid"
+
+if [ "$ver" = 3 ]; then
+  url="nfs://127.0.0.1$dir?version=3&nfsport=$nfsport&mountport=$mntport"
+else
+  url="nfs://127.0.0.1$dir?version=4&nfsport=$nfsport"
+fi
+echo "$url" > "$state/url"
+echo "$mode" > "$state/mode"
+
+# Wait until it answers: the mount protocol (v3) or the NFS port (v4) accepts us, or
+# for the deny mode until it refuses us by name.
+ok=0
+deadline=$(( $(date +%s) + timeout ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  kill -0 "$gpid" 2>/dev/null || break
+  out=$(timeout 5 nfs-ls "$url" 2>&1) && { ok=1; break; }
+  if [ "$mode" = deny ] && ss -Hltn "sport = :$nfsport" | grep -q . \
+     && printf '%s' "$out" | grep -qiE 'acces|denied|perm'; then ok=1; break; fi
+  sleep 0.2
+done
+if [ $ok != 1 ]; then
+  echo "ganesha-up: server did not answer within ${timeout}s; last probe: ${out:-none}" >&2
+  tail -n 20 "$state/ganesha.log" >&2 2>/dev/null
+  [ -n "${GANESHA_KEEP:-}" ] || "$here/ganesha-down.sh" "$state" >&2
+  exit 1
+fi
+echo "GANESHA_STATE=$state"
+echo "GANESHA_URL='$url'"
+echo "GANESHA_PID=$gpid"
