@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""report.py - merge the scenario records into build/reports/harness.json and print
+the table that ends `make check`.
+
+Inputs: build/reports/scenarios/*.json (one per scenario and backend, written by
+tests/fault/harness.c) and, when present, build/reports/gpu.json (make check-gpu).
+Exit status 1 when any scenario failed, so `make check` fails with it."""
+import glob
+import json
+import os
+import platform
+import sys
+import time
+
+REPORTS = os.environ.get("VGPU_REPORTS", "build/reports")
+
+
+def load():
+    rows = []
+    for path in sorted(glob.glob(os.path.join(REPORTS, "scenarios", "*.json"))):
+        with open(path) as f:
+            rows.append(json.load(f))
+    gpu = os.path.join(REPORTS, "gpu.json")
+    if os.path.exists(gpu):
+        with open(gpu) as f:
+            g = json.load(f)
+        for row in g.get("scenarios", g if isinstance(g, list) else []):
+            rows.append(row)
+    return rows
+
+
+def sort_key(r):
+    i = r.get("id", "")
+    return (0 if i.startswith("ERR") else 1, i, r.get("backend", ""))
+
+
+def main():
+    rows = sorted(load(), key=sort_key)
+    report = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kernel": platform.release(),
+        "scenarios": rows,
+    }
+    os.makedirs(REPORTS, exist_ok=True)
+    tmp = os.path.join(REPORTS, "harness.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, os.path.join(REPORTS, "harness.json"))
+
+    w = "%-10s %-15s %-5s %-5s %6s %5s %5s %4s %4s %4s  %s"
+    print()
+    print("Harness report (%s, %d scenarios): %s" % (report["generated"], len(rows),
+                                                     os.path.join(REPORTS, "harness.json")))
+    print(w % ("ID", "BACKEND", "REPRO", "HANDL", "INJECT", "SUBM", "ANSW", "LOST", "DUP", "MIS", "RESULT"))
+    failed = 0
+    for r in rows:
+        q = r.get("requests", {})
+        if r.get("skipped"):
+            verdict = "SKIPPED: " + r["skipped"]
+            failed += 1
+        elif r.get("passed"):
+            verdict = "PASS"
+        else:
+            verdict = "FAIL"
+            failed += 1
+        print(w % (r.get("id", "?"), r.get("backend", "?")[:15], "yes" if r.get("reproduced") else "NO",
+                   "yes" if r.get("handled") else "NO", r.get("injections", 0), q.get("submitted", 0),
+                   q.get("answered", 0), q.get("lost", 0), q.get("duplicated", 0), q.get("misrouted", 0),
+                   verdict))
+    ids = {r.get("id") for r in rows}
+    missing = ["ERR%02d" % n for n in range(1, 11) if "ERR%02d" % n not in ids]
+    if missing:
+        print("missing scenarios: " + ", ".join(missing))
+        failed += len(missing)
+    print("%d scenario results, %d failed or skipped" % (len(rows), failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
