@@ -93,7 +93,7 @@ int vgpu_response_encode(const struct vgpu_response *resp, char *buf, size_t cap
  * a one-line reason into ERR (ERRLEN bytes, always NUL-terminated when ERRLEN > 0),
  * e.g. "line 4: seq: not a number". On failure *req is zeroed, except that, where the
  * record got far enough, req->seq and req->nonce hold what was read (so that an error
- * response can echo them; seq 0 otherwise). Semantic checks of the request (fields
+ * response can echo them; seq 0 and nonce "" otherwise). Semantic checks of the request (fields
  * required by its op, seed xor input) are done here too. */
 int vgpu_request_decode(const char *buf, size_t len, struct vgpu_request *req, char *err, size_t errlen);
 int vgpu_response_decode(const char *buf, size_t len, struct vgpu_response *resp, char *err, size_t errlen);
@@ -103,7 +103,7 @@ int vgpu_response_decode(const char *buf, size_t len, struct vgpu_response *resp
 int64_t vgpu_request_input_bytes(const struct vgpu_request *req);
 int64_t vgpu_request_output_bytes(const struct vgpu_request *req);
 
-/* "in-SEQ.bin" / "out-SEQ.bin" into NAME (VGPU_NAME_MAX). */
+/* "in-SEQ.bin" / "out-SEQ.bin" into NAME (VGPU_NAME_MAX); PREFIX is "in" or "out". */
 void vgpu_payload_name(char *name, const char *prefix, int64_t seq);
 
 #endif
