@@ -1,0 +1,311 @@
+/* safeio.c - reading files a VM controls, and publishing files by temp+fsync+rename
+ * (docs/PROTOCOL.md sections 2 and 8). Every step that can fail on NFS is checked.
+ *
+ * libfiu fault points (enable with fiu_enable(); failinfo, if set, is the positive
+ * errno to inject, else EIO):
+ *   safeio/read/open       openat() of a file to read fails
+ *   safeio/read/read       a read() fails
+ *   safeio/publish/open    creating the temp file fails
+ *   safeio/publish/write   a write() of the temp file fails
+ *   safeio/publish/short   a write() writes fewer bytes than asked (half, at least one)
+ *   safeio/publish/fsync   fsync() of the temp file fails
+ *   safeio/publish/close   close() of the temp file fails (the fd is still closed)
+ *   safeio/publish/rename  renameat() over the final name fails */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fiu-local.h>
+
+#include "safeio.h"
+
+/* Negative errno for an injected fault: failinfo carries the errno, default EIO. */
+static int fault_errno(void)
+{
+	intptr_t e = (intptr_t)fiu_failinfo();
+	return e > 0 ? -(int)e : -EIO;
+}
+
+#define FAULT(name) (fiu_fail(name) ? fault_errno() : 0)
+
+const char *vgpu_safeio_strerror(int code)
+{
+	switch (code) {
+	case 0: return "success";
+	case VGPU_EBADTYPE: return "not a regular file";
+	case VGPU_ELINKS: return "file has more than one hard link";
+	case VGPU_ETOOBIG: return "file is larger than allowed";
+	case VGPU_ESHORT: return "file changed size while being read";
+	default:
+		return code < 0 ? strerror(-code) : "unknown error";
+	}
+}
+
+/* A single file name in the directory: no path, no "." or "..". */
+static int name_ok(const char *name)
+{
+	return name && name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st)
+{
+	struct stat sb;
+	int fd, fl, rc;
+
+	if (!name_ok(name))
+		return -EINVAL;
+	if ((rc = FAULT("safeio/read/open")) < 0)
+		return rc;
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = 0;
+	if (!S_ISREG(sb.st_mode))
+		rc = VGPU_EBADTYPE;
+	/* nlink 0 is fine: the name was renamed over (or unlinked) after our open, and the
+	 * inode still holds a whole record. More than one link is someone else's file. */
+	else if (sb.st_nlink > 1)
+		rc = VGPU_ELINKS;
+	else if (sb.st_size < 0 || (uint64_t)sb.st_size > cap)
+		rc = VGPU_ETOOBIG;
+	if (rc < 0)
+		goto fail;
+	/* Checked: a regular file. Reads may now block as usual (e.g. on a hard NFS mount). */
+	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	*fdp = fd;
+	if (st)
+		*st = sb;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
+static int read_some(int fd, void *buf, size_t len, size_t *got)
+{
+	ssize_t n;
+	int rc;
+
+	if ((rc = FAULT("safeio/read/read")) < 0)
+		return rc;
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*got = (size_t)n;
+	return 0;
+}
+
+int vgpu_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		size_t got;
+		int rc = read_some(fd, p, len, &got);
+		if (rc < 0)
+			return rc;
+		if (got == 0)
+			return VGPU_ESHORT;
+		p += got;
+		len -= got;
+	}
+	return 0;
+}
+
+/* Read exactly SIZE bytes (the fstat size), then make sure the file ends there. */
+static int read_exact_eof(int fd, void *buf, size_t size)
+{
+	char extra;
+	size_t got;
+	int rc = vgpu_read_full(fd, buf, size);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = read_some(fd, &extra, 1, &got)) < 0)
+		return rc;
+	return got ? VGPU_ESHORT : 0;
+}
+
+/* One attempt of a checked read into BUF (or a new buffer when ALLOC). */
+static int safe_read_once(int dirfd, const char *name, uint64_t cap, char *buf, void **bufp,
+			  size_t *lenp, struct stat *st)
+{
+	struct stat sb;
+	size_t size;
+	char *p = buf;
+	int fd, rc;
+
+	rc = vgpu_safe_open(dirfd, name, cap, &fd, &sb);
+	if (rc < 0)
+		return rc;
+	size = (size_t)sb.st_size;
+	if (bufp && !(p = malloc(size ? size : 1))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	rc = read_exact_eof(fd, p, size);
+	close(fd);
+	if (rc < 0) {
+		if (bufp)
+			free(p);
+		return rc;
+	}
+	if (bufp)
+		*bufp = p;
+	*lenp = size;
+	if (st)
+		*st = sb;
+	return 0;
+}
+
+int vgpu_safe_read(int dirfd, const char *name, char *buf, size_t cap, size_t *lenp, struct stat *st)
+{
+	int rc = safe_read_once(dirfd, name, cap, buf, NULL, lenp, st);
+
+	if (rc == -ESTALE)      /* the name now points at a new inode: look it up again */
+		rc = safe_read_once(dirfd, name, cap, buf, NULL, lenp, st);
+	return rc;
+}
+
+int vgpu_safe_read_alloc(int dirfd, const char *name, uint64_t cap, void **bufp, size_t *lenp)
+{
+	int rc = safe_read_once(dirfd, name, cap, NULL, bufp, lenp, NULL);
+
+	if (rc == -ESTALE)
+		rc = safe_read_once(dirfd, name, cap, NULL, bufp, lenp, NULL);
+	return rc;
+}
+
+/* Write loop; PUBLISH enables the publish fault points. */
+static int write_all(int fd, const void *buf, size_t len, int publish)
+{
+	const char *p = buf;
+	int rc;
+
+	while (len > 0) {
+		size_t want = len;
+		ssize_t n;
+		if (publish) {
+			if ((rc = FAULT("safeio/publish/write")) < 0)
+				return rc;
+			if (fiu_fail("safeio/publish/short"))
+				want = len > 1 ? len / 2 : 1;
+		}
+		n = write(fd, p, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vgpu_write_full(int fd, const void *buf, size_t len)
+{
+	return write_all(fd, buf, len, 0);
+}
+
+/* ".tmp-HOST-PID-RANDOM" into NAME. */
+static void temp_name(char *name, size_t cap)
+{
+	char host[65] = "";
+	uint64_t rnd;
+	static uint64_t counter;
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		strcpy(host, "host");
+	host[32] = '\0';
+	for (char *h = host; *h; h++)   /* keep the name one plain token */
+		if (*h == '/' || *h == ' ' || (unsigned char)*h < 0x21 || (unsigned char)*h > 0x7e)
+			*h = '_';
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rnd = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ ++counter;
+	}
+	snprintf(name, cap, ".tmp-%s-%ld-%016" PRIx64, host, (long)getpid(), rnd);
+}
+
+int vgpu_publish2(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen,
+		  mode_t mode)
+{
+	char tmp[128];
+	int fd = -1, rc, tries = 0;
+
+	if (!name_ok(name) || vgpu_is_ignored_name(name))
+		return -EINVAL;
+	do {
+		temp_name(tmp, sizeof(tmp));
+		if ((rc = FAULT("safeio/publish/open")) < 0)
+			return rc;
+		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, mode);
+	} while (fd < 0 && errno == EEXIST && ++tries < 8);
+	if (fd < 0)
+		return -errno;
+
+	if ((rc = write_all(fd, a, alen, 1)) < 0 || (rc = write_all(fd, b, blen, 1)) < 0)
+		goto fail_close;
+	if ((rc = FAULT("safeio/publish/fsync")) < 0)
+		goto fail_close;
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		goto fail_close;
+	}
+	/* NFS reports delayed write errors at close: any error counts (even EINTR: we
+	 * cannot tell whether the flush finished). The fd is gone either way. */
+	rc = close(fd) < 0 ? -errno : 0;
+	fd = -1;
+	if (rc == 0)
+		rc = FAULT("safeio/publish/close");
+	if (rc < 0)
+		goto fail_unlink;
+	if ((rc = FAULT("safeio/publish/rename")) < 0)
+		goto fail_unlink;
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		rc = -errno;
+		goto fail_unlink;
+	}
+	return 0;
+
+fail_close:
+	close(fd);
+fail_unlink:
+	unlinkat(dirfd, tmp, 0);
+	return rc;
+}
+
+int vgpu_publish(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
+{
+	return vgpu_publish2(dirfd, name, buf, len, NULL, 0, mode);
+}
+
+int vgpu_fsync_dir(int dirfd)
+{
+	return fsync(dirfd) < 0 ? -errno : 0;
+}
+
+int vgpu_is_ignored_name(const char *name)
+{
+	return !name || !name[0] || name[0] == '.';
+}
