@@ -1,0 +1,86 @@
+/* wire.h - what pool.c and a vgpu-worker process say to each other, and the small
+ * child-process helpers both pool.c and select.c need.
+ *
+ * One SOCK_SEQPACKET socketpair per worker; every message is one fixed-size
+ * struct vgpu_wire_msg; a job's memfds travel with it as SCM_RIGHTS. docs/EXECUTOR.md. */
+#ifndef VGPU_WIRE_H
+#define VGPU_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "backend.h"
+
+#define VGPU_WIRE_MAGIC 0x31574756u   /* "VGW1" little-endian */
+
+enum vgpu_wire_type { VGPU_WIRE_HELLO = 1, VGPU_WIRE_JOB = 2, VGPU_WIRE_RESULT = 3 };
+
+/* Worker -> pool, once, after backend init (ok) or instead of it (!ok, then it exits). */
+struct vgpu_wire_hello {
+	int32_t ok;
+	int32_t dev;
+	char device[64];          /* e.g. "mock", "NVIDIA H200" */
+	char error[256];          /* why init failed; "" when ok */
+};
+
+#define VGPU_WIRE_IN_FD   1u  /* an input memfd follows (first) */
+#define VGPU_WIRE_OUT_FD  2u  /* an output memfd follows (after the input one) */
+
+/* Pool -> worker. The fields of struct vgpu_job, without pointers. */
+struct vgpu_wire_job {
+	uint64_t id;
+	uint32_t op;              /* enum vgpu_op */
+	uint32_t has_seed;
+	uint64_t n, m, k, seed, ms, bytes;
+	uint64_t in_bytes, out_bytes;
+	float alpha;
+	uint32_t fds;             /* VGPU_WIRE_IN_FD | VGPU_WIRE_OUT_FD */
+};
+
+/* Worker -> pool. */
+struct vgpu_wire_result {
+	uint64_t id;
+	struct vgpu_job_result res;
+};
+
+struct vgpu_wire_msg {
+	uint32_t magic;           /* VGPU_WIRE_MAGIC; set by vgpu_wire_send() */
+	uint32_t type;            /* enum vgpu_wire_type */
+	union {
+		struct vgpu_wire_hello hello;
+		struct vgpu_wire_job job;
+		struct vgpu_wire_result result;
+	} u;
+};
+
+/* Send MSG on SOCK with the descriptors FDS[0..NFDS) (NFDS <= 2; a JOB's must match
+ * its .fds bits). Never raises SIGPIPE. 0, or -errno (-EPIPE/-ECONNRESET: peer gone). */
+int vgpu_wire_send(int sock, struct vgpu_wire_msg *msg, const int *fds, int nfds);
+
+/* Receive one message. FLAGS: 0 or MSG_DONTWAIT. FDS[0] (input) and FDS[1] (output)
+ * get a JOB's descriptors (close-on-exec, owned by the caller) or -1. Returns the
+ * message type (> 0), 0 at EOF, -EAGAIN when nothing is there (MSG_DONTWAIT), -EBADMSG
+ * for a message of the wrong size, magic or type, or with descriptors it should not
+ * have (those are closed), or another -errno. Strings are NUL-terminated. */
+int vgpu_wire_recv(int sock, struct vgpu_wire_msg *msg, int fds[2], int flags);
+
+/* Monotonic clock, milliseconds. */
+uint64_t vgpu_mono_ms(void);
+
+/* "exit 3", "signal 11 SIGSEGV" for a waitpid() status. Can't fail. */
+void vgpu_describe_status(int status, char *buf, size_t len);
+
+/* In a child between fork and exec: stdin from /dev/null (when DEVNULL >= 0), every
+ * descriptor above 2 close-on-exec except KEEP (-1: none), and SIGKILL when the parent
+ * dies. Only async-signal-safe calls. */
+void vgpu_child_prepare(int devnull, int keep);
+
+/* Run ARGV (ARGV[0] a path) as a child in its own process group, stdin /dev/null,
+ * stdout and stderr captured. Waits at most TIMEOUT_MS, then SIGKILLs the group.
+ * OUT (OUTLEN bytes) gets the first non-empty line of the output, trimmed ("" if
+ * none); *STATUSP the waitpid() status. Returns 0 when the child ran and was reaped,
+ * -ETIMEDOUT when it was killed (and reaped), -errno when it could not be started (an
+ * exec failure is a child that exits 127 with "cannot run PATH: ..." as its output).
+ * Logs nothing. */
+int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t outlen, int *statusp);
+
+#endif

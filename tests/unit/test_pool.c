@@ -1,0 +1,532 @@
+/* test_pool.c - the worker pool (src/exec/pool.c) with the real vgpu-worker binary
+ * ($VGPU_BUILD/vgpu-worker, default build/) over the mock backend: results, the
+ * watchdog (timeout, crash, leak), restarts, no zombies; and executor selection
+ * (src/exec/select.c) with a fake cuda-sanity. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec/executor.h"
+#include "exec/ops.h"
+#include "exec/wire.h"
+#include "lib/status.h"
+
+static char worker[8192];
+static char tmpdir[256];
+
+static void setup(void)
+{
+	const char *b = getenv("VGPU_BUILD");
+	char rel[4096], *abs;
+
+	snprintf(rel, sizeof(rel), "%s/vgpu-worker", b && b[0] ? b : "build");
+	abs = realpath(rel, NULL);   /* the worker is exec'd by path: make it absolute */
+	ck_assert_msg(abs != NULL, "no worker binary at %s (set VGPU_BUILD)", rel);
+	snprintf(worker, sizeof(worker), "%s", abs);
+	free(abs);
+	ck_assert_msg(access(worker, X_OK) == 0, "worker %s is not executable", worker);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vgpu-test-pool-XXXXXX");
+	ck_assert(mkdtemp(tmpdir) != NULL);
+}
+
+static void teardown(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void assert_no_children(void)
+{
+	errno = 0;
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+	ck_assert_int_eq(errno, ECHILD);
+}
+
+static struct vgpu_exec_opts opts_for(const char *worker_path)
+{
+	struct vgpu_exec_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.test_ops = 1;
+	o.worker_path = worker_path;
+	return o;
+}
+
+static struct vgpu_executor *open_mock(void)
+{
+	struct vgpu_exec_opts o = opts_for(worker);
+	struct vgpu_executor *ex = NULL;
+	char err[256];
+	int rc = vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "pool open: %d %s", rc, err);
+	ck_assert_int_eq(ex->nslots, 1);
+	ck_assert_str_eq(ex->ops->slot_name(ex, 0), "mock");
+	return ex;
+}
+
+static int memfd_with(const void *data, size_t bytes, int seal)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
+	if (data)
+		ck_assert_int_eq(pwrite(fd, data, bytes, 0), (ssize_t)bytes);
+	if (seal)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
+	return fd;
+}
+
+/* Submit J on slot 0 and drive fd()/reap() until it ends; returns the elapsed ms. */
+static uint64_t run_job(struct vgpu_executor *ex, struct vgpu_exec_job *j, struct vgpu_job_result *res)
+{
+	uint64_t t0 = vgpu_mono_ms();
+
+	ck_assert_int_eq(ex->ops->submit(ex, 0, j), 0);
+	for (;;) {
+		struct pollfd p = { .fd = ex->ops->fd(ex, 0), .events = POLLIN };
+		uint64_t now;
+
+		ck_assert_int_ge(p.fd, 0);
+		poll(&p, 1, 20);
+		now = vgpu_mono_ms();
+		if (ex->ops->reap(ex, 0, now, res) == 1)
+			return now - t0;
+		ck_assert_msg(now - t0 < 20000, "job did not end in 20 s");
+	}
+}
+
+static struct vgpu_exec_job simple_job(enum vgpu_op op)
+{
+	struct vgpu_exec_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.job.op = op;
+	j.in_fd = j.out_fd = -1;
+	j.vm = 1;
+	j.seq = 1;
+	return j;
+}
+
+/* A compute op through the pool, with payload input (sealed memfd) or a seed; the
+ * output must equal the CPU reference bit for bit. */
+static void check_compute(struct vgpu_executor *ex, enum vgpu_op op, int seeded)
+{
+	size_t m = 7, n = 33, k = 5, na, nb, nout;
+	struct vgpu_exec_job j = simple_job(op);
+	struct vgpu_job_result res;
+	float *a, *b, *ref, *out;
+
+	if (op == VGPU_OP_SGEMM) {
+		na = m * k; nb = k * n; nout = m * n;
+		j.job.m = m; j.job.n = n; j.job.k = k;
+	} else {
+		n = 1000;
+		na = nb = nout = n;
+		j.job.n = n;
+		j.job.alpha = -1.75f;
+	}
+	a = malloc((na + nb) * sizeof(float));
+	b = a + na;
+	ref = malloc(nout * sizeof(float));
+	vgpu_gen_fill(a, na, 99, 0);
+	vgpu_gen_fill(b, nb, 99, 1);
+	if (op == VGPU_OP_VADD)
+		vgpu_ref_vadd(a, b, ref, n);
+	else if (op == VGPU_OP_SAXPY)
+		vgpu_ref_saxpy(j.job.alpha, a, b, ref, n);
+	else
+		vgpu_ref_sgemm(a, b, ref, m, n, k);
+	if (seeded) {
+		j.job.has_seed = 1;
+		j.job.seed = 99;
+	} else {
+		j.in_bytes = (na + nb) * sizeof(float);
+		j.in_fd = memfd_with(a, j.in_bytes, 1);
+	}
+	j.out_bytes = nout * sizeof(float);
+	j.out_fd = memfd_with(NULL, j.out_bytes, 0);
+	j.deadline_ms = vgpu_mono_ms() + 10000;
+	run_job(ex, &j, &res);
+	ck_assert_msg(res.status == VGPU_OK, "status %d: %s", res.status, res.error);
+	ck_assert_str_eq(res.error, "");
+	out = mmap(NULL, j.out_bytes, PROT_READ, MAP_SHARED, j.out_fd, 0);
+	ck_assert(out != MAP_FAILED);
+	ck_assert_msg(memcmp(out, ref, j.out_bytes) == 0, "op %d output differs from the reference", op);
+	ck_assert(vgpu_rel_error(out, ref, nout) == 0.0);
+	munmap(out, j.out_bytes);
+	if (j.in_fd >= 0)
+		close(j.in_fd);
+	close(j.out_fd);
+	free(a);
+	free(ref);
+}
+
+static void vadd_ok(struct vgpu_executor *ex)
+{
+	check_compute(ex, VGPU_OP_VADD, 1);
+}
+
+START_TEST(test_compute_matches_reference)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	for (int seeded = 0; seeded < 2; seeded++) {
+		check_compute(ex, VGPU_OP_VADD, seeded);
+		check_compute(ex, VGPU_OP_SAXPY, seeded);
+		check_compute(ex, VGPU_OP_SGEMM, seeded);
+	}
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_short_output_fails_cleanly)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_VADD);
+	struct vgpu_job_result res;
+
+	j.job.n = 100;
+	j.job.has_seed = 1;
+	j.out_bytes = 10 * sizeof(float);     /* the op needs 100 floats */
+	j.out_fd = memfd_with(NULL, j.out_bytes, 0);
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "output holds 10 floats") != NULL, "%s", res.error);
+	close(j.out_fd);
+	/* a memfd smaller than the job claims: refused before mapping (no SIGBUS) */
+	j.out_bytes = 400;
+	j.out_fd = memfd_with(NULL, 100, 0);
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "memfd holds 100 bytes") != NULL, "%s", res.error);
+	close(j.out_fd);
+	/* a closed descriptor is the caller's error; the worker is not blamed or killed */
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), -EBADF);
+	vadd_ok(ex);
+	j = simple_job(VGPU_OP_SPIN);
+	j.job.ms = 20;
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), -EBUSY);
+	while (ex->ops->reap(ex, 0, vgpu_mono_ms(), &res) == 0)
+		usleep(1000);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_timeout_kills_and_restarts)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_SPIN);
+	struct vgpu_job_result res;
+	uint64_t ms;
+
+	j.job.ms = 60000;
+	j.deadline_ms = vgpu_mono_ms() + 300;
+	ms = run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_TIMEOUT);
+	ck_assert_msg(strstr(res.error, "ms limit; worker killed and restarted") != NULL, "%s", res.error);
+	ck_assert_msg(strncmp(res.error, "job exceeded its 3", 18) == 0 ||
+		      strncmp(res.error, "job exceeded its 29", 19) == 0, "%s", res.error);
+	ck_assert_uint_ge(ms, 290);
+	ck_assert_uint_lt(ms, 3000);
+	vadd_ok(ex);          /* the same slot works again: the worker was restarted */
+	/* and a spin within its limit is OK */
+	j.job.ms = 50;
+	j.deadline_ms = vgpu_mono_ms() + 5000;
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	ck_assert_uint_ge(res.exec_us, 50000);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_crash_fails_job_then_recovers)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_CRASH);
+	struct vgpu_job_result res;
+
+	for (int round = 0; round < 3; round++) {
+		j.deadline_ms = vgpu_mono_ms() + 10000;
+		run_job(ex, &j, &res);
+		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+		ck_assert_str_eq(res.error, "worker for mock died (signal 11 SIGSEGV); restarted");
+		vadd_ok(ex);
+	}
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_leak_is_reported)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_LEAK);
+	struct vgpu_job_result res;
+
+	j.job.bytes = 3u << 20;
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_LEAKED);
+	ck_assert_uint_eq(res.leaked_bytes, 3u << 20);
+	ck_assert_str_eq(res.error, "job leaked 3145728 bytes of device memory; reclaimed");
+	vadd_ok(ex);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+/* Children of this process, from /proc (the pool does not expose its pids). */
+static int child_pids(pid_t *pids, int max)
+{
+	char path[64];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)gettid());
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (n < max && fscanf(f, "%d", &pids[n]) == 1)
+		n++;
+	fclose(f);
+	return n;
+}
+
+START_TEST(test_idle_worker_death_is_transparent)
+{
+	struct vgpu_executor *ex = open_mock();
+	pid_t pids[8];
+	int n = child_pids(pids, 8);
+
+	if (n < 0)
+		return;   /* no /proc children file: nothing to test here */
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
+	usleep(50 * 1000);
+	vadd_ok(ex);     /* submit finds it dead, restarts it, the job runs */
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_worker_that_cannot_restart)
+{
+	struct vgpu_executor *ex = NULL;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_CRASH);
+	struct vgpu_job_result res;
+	char wrapper[512], flag[512], err[256];
+	struct vgpu_exec_opts o;
+	uint64_t ms, t0;
+	FILE *f;
+	int ok = 0;
+
+	snprintf(wrapper, sizeof(wrapper), "%s/worker.sh", tmpdir);
+	snprintf(flag, sizeof(flag), "%s/broken", tmpdir);
+	f = fopen(wrapper, "w");
+	ck_assert(f != NULL);
+	fprintf(f, "#!/bin/sh\nif [ -e '%s' ]; then echo 'worker.sh: broken on purpose' >&2; exit 7; fi\n"
+		   "exec '%s' \"$@\"\n", flag, worker);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(wrapper, 0755), 0);
+	o = opts_for(wrapper);
+	ck_assert_int_eq(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), 0);
+
+	f = fopen(flag, "w");
+	ck_assert(f != NULL);
+	fclose(f);
+	run_job(ex, &j, &res);              /* kills the good worker */
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "died (signal 11 SIGSEGV)") != NULL, "%s", res.error);
+	/* the replacement cannot start: jobs fail fast, they do not hang */
+	for (int i = 0; i < 3; i++) {
+		struct vgpu_exec_job v = simple_job(VGPU_OP_PING);
+
+		v.deadline_ms = vgpu_mono_ms() + 60000;
+		ms = run_job(ex, &v, &res);
+		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+		ck_assert_msg(strstr(res.error, "exit 7") != NULL, "%s", res.error);
+		ck_assert_msg(strstr(res.error, "worker for mock") == res.error, "%s", res.error);
+		ck_assert_uint_lt(ms, 2000);
+	}
+	/* repaired: after the backoff the slot works again */
+	ck_assert_int_eq(unlink(flag), 0);
+	t0 = vgpu_mono_ms();
+	while (!ok && vgpu_mono_ms() - t0 < 15000) {
+		struct vgpu_exec_job v = simple_job(VGPU_OP_PING);
+
+		run_job(ex, &v, &res);
+		ok = res.status == VGPU_OK;
+		if (!ok)
+			usleep(50 * 1000);
+	}
+	ck_assert_msg(ok, "slot did not recover: %s", res.error);
+	vadd_ok(ex);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_open_failures)
+{
+	struct vgpu_executor *ex = (struct vgpu_executor *)1;
+	struct vgpu_exec_opts o = opts_for("/nonexistent/vgpu-worker");
+	char err[256];
+
+	ck_assert_int_lt(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), 0);
+	ck_assert(ex == NULL);
+	ck_assert_msg(strstr(err, "cannot run /nonexistent/vgpu-worker") != NULL, "%s", err);
+	o.worker_path = NULL;
+	ck_assert_int_eq(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), -EINVAL);
+	assert_no_children();
+}
+END_TEST
+
+/* A fake cuda-sanity: prints LINE, exits CODE. */
+static void fake_sanity(char *path, size_t len, const char *line, int code)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/cuda-sanity-%d", tmpdir, code);
+	f = fopen(path, "w");
+	ck_assert(f != NULL);
+	fprintf(f, "#!/bin/sh\necho '%s'\necho 'second line'\nexit %d\n", line, code);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+}
+
+START_TEST(test_select_auto_refuses_without_fallback)
+{
+	struct vgpu_exec_opts o = opts_for(worker);
+	struct vgpu_executor *ex = NULL;
+	char sanity[512], why[512], err[512];
+	int rc;
+
+	fake_sanity(sanity, sizeof(sanity), "CUDA driver version is insufficient for CUDA runtime version", 1);
+	o.sanity_path = sanity;
+	o.fallback_mock = 0;
+	rc = vgpu_executor_open("auto", &o, &ex, why, sizeof(why), err, sizeof(err));
+	ck_assert_int_lt(rc, 0);
+	ck_assert(ex == NULL);
+	ck_assert_str_eq(err, "CUDA sanity check failed (CUDA driver version is insufficient for CUDA "
+			 "runtime version); refusing to start: configure --fallback remote:DIR (Plan B) "
+			 "or --fallback mock");
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_select_auto_falls_back_to_mock)
+{
+	struct vgpu_exec_opts o = opts_for(worker);
+	struct vgpu_executor *ex = NULL;
+	char sanity[512], why[512], err[512];
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+	int rc;
+
+	fake_sanity(sanity, sizeof(sanity), "CUDA driver version is insufficient for CUDA runtime version", 1);
+	o.sanity_path = sanity;
+	o.fallback_mock = 1;
+	rc = vgpu_executor_open("auto", &o, &ex, why, sizeof(why), err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_str_eq(why, "executor auto: cuda-sanity failed (CUDA driver version is insufficient for "
+			 "CUDA runtime version); using mock as configured (--fallback mock)");
+	ck_assert_str_eq(ex->ops->slot_name(ex, 0), "mock");
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	vgpu_executor_close(ex);
+
+	/* a sanity binary that is missing is a failure with a reason, not a crash */
+	o.sanity_path = "/nonexistent/cuda-sanity";
+	rc = vgpu_executor_open("auto", &o, &ex, why, sizeof(why), err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_msg(strstr(why, "cuda-sanity failed (cannot run /nonexistent/cuda-sanity: No such file")
+		      != NULL, "%s", why);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_select_specs)
+{
+	struct vgpu_exec_opts o = opts_for(worker);
+	struct vgpu_executor *ex = NULL;
+	char why[512], err[512];
+	int rc;
+
+	ck_assert_int_eq(vgpu_executor_open("bogus", &o, &ex, why, sizeof(why), err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "unknown executor 'bogus' (expected mock, cuda, auto or remote:DIR)");
+	ck_assert_int_eq(vgpu_executor_open("remote:", &o, &ex, why, sizeof(why), err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(vgpu_executor_open("mock", &o, &ex, why, sizeof(why), err, sizeof(err)), 0);
+	ck_assert_msg(strncmp(why, "executor mock", 13) == 0, "%s", why);
+	vgpu_executor_close(ex);
+	/* cuda through the worker: without CUDA (or a driver) a clear error, never a crash */
+	rc = vgpu_executor_open("cuda", &o, &ex, why, sizeof(why), err, sizeof(err));
+	if (rc == 0) {
+		ck_assert_str_eq(ex->ops->slot_name(ex, 0), "cuda:0");
+		vgpu_executor_close(ex);
+	} else {
+		ck_assert_msg(strncmp(err, "executor cuda: ", 15) == 0 && strlen(err) > 20, "%s", err);
+	}
+	assert_no_children();
+}
+END_TEST
+
+static Suite *pool_suite(void)
+{
+	Suite *s = suite_create("pool");
+	TCase *tc = tcase_create("pool");
+	TCase *ts = tcase_create("select");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_compute_matches_reference);
+	tcase_add_test(tc, test_short_output_fails_cleanly);
+	tcase_add_test(tc, test_timeout_kills_and_restarts);
+	tcase_add_test(tc, test_crash_fails_job_then_recovers);
+	tcase_add_test(tc, test_leak_is_reported);
+	tcase_add_test(tc, test_idle_worker_death_is_transparent);
+	tcase_add_test(tc, test_worker_that_cannot_restart);
+	tcase_add_test(tc, test_open_failures);
+	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(ts, setup, teardown);
+	tcase_set_timeout(ts, 120);
+	tcase_add_test(ts, test_select_auto_refuses_without_fallback);
+	tcase_add_test(ts, test_select_auto_falls_back_to_mock);
+	tcase_add_test(ts, test_select_specs);
+	suite_add_tcase(s, ts);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(pool_suite());
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
