@@ -1,6 +1,78 @@
-# cuda.mk - vgpu-worker (hosts a backend per device) and cuda-sanity.
-# Included by the top Makefile. Without nvcc both build without the CUDA backend.
+# cuda.mk - vgpu-worker (hosts a backend per device), cuda-sanity, the GPU tests,
+# the benchmark and `make check-gpu`. Included by the top Makefile after HAVE_CUDA.
+#
+# With nvcc (HAVE_CUDA=1) libvgpu.a also holds the CUDA backend (exec_cuda_backend.c,
+# C against the CUDA runtime API, and exec_cuda.cu, the kernels, built for sm_90 plus
+# PTX), every C file sees -DVGPU_HAVE_CUDA, and links add cudart and cuBLAS (as-needed,
+# so a program that uses no CUDA symbol does not load them). Without nvcc the same
+# programs build without the CUDA backend; cuda-sanity then says so and exits 6.
+# Nothing here runs a GPU in `make all` or `make check`: building needs only the toolkit.
+
 $(BUILD)/vgpu-worker: $(BUILD)/src/cmd/vgpu-worker.o $(LIBVGPU)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/cuda-sanity: $(BUILD)/src/cmd/cuda-sanity.o $(LIBVGPU)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+GPU_TEST_SRC  := $(wildcard tests/gpu/test_*.c)
+GPU_TEST_BINS := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
+BENCH_BINS    := $(if $(wildcard bench/bench-mediated.c),$(BUILD)/bench/bench-mediated)
+
+.PHONY: check-gpu bench gpu-progs
+
+ifeq ($(HAVE_CUDA),1)
+CUDA_LIBDIR  := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
+CUDA_ARCH    ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS    ?= -O2 -g
+ALL_NVCCFLAGS = -std=c++17 $(CUDA_ARCH) $(NVCCFLAGS) -Isrc -DVGPU_HAVE_CUDA -Xcompiler -Wall,-Wextra,-Werror
+CUDA_CFLAGS  := -isystem $(CUDA_HOME)/include
+CUDA_LIBS    := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -Wl,--as-needed -lcublas -lcudart -lstdc++ -lm \
+                -Wl,--no-as-needed
+ALL_CFLAGS   += -DVGPU_HAVE_CUDA
+LIBS         += $(CUDA_LIBS)
+
+CUDA_OBJ := $(BUILD)/src/exec/exec_cuda_backend.o $(BUILD)/src/exec/exec_cuda.cu.o
+$(LIBVGPU): $(CUDA_OBJ)
+
+# Everything that includes a CUDA header gets the toolkit's include directory as a
+# system directory (its headers are not -Werror clean under our C warnings).
+$(BUILD)/src/exec/exec_cuda_backend.o $(BUILD)/src/cmd/cuda-sanity.o \
+$(BUILD)/tests/unit/test_cuda_cpu.o $(GPU_TEST_BINS:%=%.o): ALL_CFLAGS += $(CUDA_CFLAGS)
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(ALL_NVCCFLAGS) -MMD -MP -c $< -o $@
+
+BENCH_BINS += $(if $(wildcard bench/native.cu),$(BUILD)/bench/native)
+$(BUILD)/bench/native: $(BUILD)/bench/native.cu.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CUDA_LIBS) -lm
+
+gpu-progs: $(GPU_TEST_BINS) $(BENCH_BINS)
+# The GPU programs are built (never run) by `make all` too, so CI catches a break.
+all: gpu-progs
+else
+gpu-progs:
+	@echo "gpu-progs: nvcc not found (set CUDA_HOME or NVCC): nothing to build" >&2; exit 1
+endif
+
+# One Check program per GPU test file, linked like the unit tests.
+$(GPU_TEST_BINS): $(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+$(BUILD)/bench/bench-mediated: $(BUILD)/bench/bench-mediated.o $(LIBCLIENT) $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+# `make check-gpu`: on a GPU host. Builds with CUDA, then tests/gpu/run.sh runs every
+# GPU check and writes $(BUILD)/reports/gpu.json (docs/GPU.md).
+check-gpu:
+	@test "$(HAVE_CUDA)" = 1 || { echo "check-gpu: nvcc not found: install the CUDA toolkit or set CUDA_HOME" >&2; exit 1; }
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/gpu/run.sh
+
+# `make bench`: native CUDA against the same op through the mediator (bench/run.sh).
+bench:
+	@test "$(HAVE_CUDA)" = 1 || { echo "bench: nvcc not found" >&2; exit 1; }
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bench/run.sh

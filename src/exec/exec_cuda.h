@@ -1,0 +1,31 @@
+/* exec_cuda.h - the CUDA backend's device code, as plain C calls (exec_cuda.cu).
+ *
+ * Internal to the CUDA backend (exec_cuda_backend.c) and cuda-sanity: each launcher
+ * enqueues one kernel on STREAM and returns the launch's cudaError_t as an int
+ * (0 = cudaSuccess); execution errors surface at the next synchronisation. Pointers
+ * are device pointers. Built only when nvcc is found (VGPU_HAVE_CUDA). */
+#ifndef VGPU_EXEC_CUDA_H
+#define VGPU_EXEC_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* OUT[0..count) = vgpu_gen(seed, j, i): the generator of docs/PROTOCOL.md section 6. */
+int vgpu_cuda_gen(float *out, size_t count, uint64_t seed, unsigned j, void *stream);
+/* C = A + B (one rounding, like the CPU reference). */
+int vgpu_cuda_vadd(const float *a, const float *b, float *c, size_t n, void *stream);
+/* OUT = ALPHA * X + Y with one rounding (FMA), like the CPU reference. */
+int vgpu_cuda_saxpy(float alpha, const float *x, const float *y, float *out, size_t n, void *stream);
+/* One thread busy-waits MS milliseconds on the global timer; *FLAG gets 1 when done.
+ * Used by the test op "spin" so that the watchdog has something to kill. */
+int vgpu_cuda_spin(uint64_t ms, int *flag, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,335 @@
+/* test_gpu_exec.c - the CUDA backend on a real GPU, against the CPU reference (ops.c).
+ *
+ * Needs a CUDA device: run by `make check-gpu` (tests/gpu/run.sh), never by `make check`.
+ * Every op on fresh random inputs (the seed is printed; VGPU_TEST_SEED replays it) and
+ * on generated inputs, outputs poisoned with NaN first so an unwritten element fails;
+ * relative error under 1e-5 elementwise and 1e-4 for sgemm (TF32 off). Then the test
+ * ops and the failure paths: leak found and reclaimed, memory escaping the arena seen
+ * by cudaMemGetInfo, an allocation that cannot fit, a bad job, crash. The device is
+ * VGPU_GPU_DEVICE (default 0). */
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <cuda_runtime_api.h>
+
+#include "exec/backend.h"
+#include "exec/ops.h"
+#include "lib/status.h"
+
+static const struct vgpu_backend_ops *be = &vgpu_backend_cuda;
+static void *ctx;
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	return vgpu_splitmix64(rng_state++);
+}
+
+static void fill_random(float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = (float)((double)(rng_next() >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+}
+
+static void poison(float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = NAN;
+}
+
+static int device_index(void)
+{
+	const char *e = getenv("VGPU_GPU_DEVICE");
+	return e && *e ? atoi(e) : 0;
+}
+
+static void setup(void)
+{
+	char err[256] = "";
+	int rc = be->init(&ctx, device_index(), err, sizeof(err));
+	ck_assert_msg(rc == 0, "cuda init failed: %s", err);
+}
+
+static void teardown(void)
+{
+	be->fini(ctx);
+	ctx = NULL;
+}
+
+static struct vgpu_job_result run(struct vgpu_job *job, int expect_rc)
+{
+	struct vgpu_job_result res;
+	int rc = be->run(ctx, job, &res);
+	ck_assert_msg(rc == expect_rc, "run() returned %d, expected %d (%s: %s)", rc, expect_rc,
+		      vgpu_status_name(res.status), res.error);
+	return res;
+}
+
+/* Run OP (n, m, k) on random or generated inputs and compare with the CPU reference. */
+static double check_op(enum vgpu_op op, uint64_t m, uint64_t n, uint64_t k, int seeded)
+{
+	struct vgpu_job job = { .op = op, .n = n, .m = m, .k = k };
+	size_t in_count, first, out_count;
+	float *in, *out, *ref;
+	struct vgpu_job_result res;
+	double err;
+
+	if (op == VGPU_OP_SGEMM) {
+		first = m * k;
+		in_count = m * k + k * n;
+		out_count = m * n;
+	} else {
+		first = n;
+		in_count = 2 * n;
+		out_count = n;
+	}
+	in = malloc((in_count ? in_count : 1) * sizeof(float));
+	out = malloc((out_count ? out_count : 1) * sizeof(float));
+	ref = malloc((out_count ? out_count : 1) * sizeof(float));
+	ck_assert(in && out && ref);
+	if (seeded) {
+		job.has_seed = 1;
+		job.seed = rng_next();
+		vgpu_gen_fill(in, first, job.seed, 0);
+		vgpu_gen_fill(in + first, in_count - first, job.seed, 1);
+	} else {
+		fill_random(in, in_count);
+		job.in = in;
+		job.in_count = in_count;
+	}
+	job.alpha = (float)((double)(rng_next() >> 40) / 16777216.0 * 4.0 - 2.0);
+	poison(out, out_count);
+	job.out = out;
+	job.out_count = out_count;
+
+	res = run(&job, 0);
+	ck_assert_msg(res.status == VGPU_OK, "%s: %s", vgpu_status_name(res.status), res.error);
+
+	switch (op) {
+	case VGPU_OP_VADD:
+		vgpu_ref_vadd(in, in + n, ref, n);
+		break;
+	case VGPU_OP_SAXPY:
+		vgpu_ref_saxpy(job.alpha, in, in + n, ref, n);
+		break;
+	default:
+		vgpu_ref_sgemm(in, in + first, ref, m, n, k);
+		break;
+	}
+	err = out_count ? vgpu_rel_error(out, ref, out_count) : 0;
+	printf("  %-5s %s m=%llu n=%llu k=%llu: rel err %.3g, exec_us %llu\n", vgpu_op_name(op),
+	       seeded ? "seed " : "input", (unsigned long long)m, (unsigned long long)n,
+	       (unsigned long long)k, err, (unsigned long long)res.exec_us);
+	free(in);
+	free(out);
+	free(ref);
+	return err;
+}
+
+START_TEST(test_device_count)
+{
+	char err[256] = "";
+	int n = be->device_count(err, sizeof(err));
+	ck_assert_msg(n >= 1, "device_count: %d (%s)", n, err);
+	printf("  %d device(s)\n", n);
+}
+END_TEST
+
+START_TEST(test_vadd)
+{
+	static const uint64_t sizes[] = { 1, 1000, 4097, (1u << 20) + 3, 1u << 24 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		ck_assert(check_op(VGPU_OP_VADD, 0, sizes[i], 0, 0) < 1e-6);
+		ck_assert(check_op(VGPU_OP_VADD, 0, sizes[i], 0, 1) < 1e-6);
+	}
+}
+END_TEST
+
+START_TEST(test_saxpy)
+{
+	static const uint64_t sizes[] = { 1, 1000, 4097, (1u << 20) + 3, 1u << 24 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		ck_assert(check_op(VGPU_OP_SAXPY, 0, sizes[i], 0, 0) < 1e-6);
+		ck_assert(check_op(VGPU_OP_SAXPY, 0, sizes[i], 0, 1) < 1e-6);
+	}
+}
+END_TEST
+
+START_TEST(test_sgemm)
+{
+	static const uint64_t dims[][3] = {
+		{ 1, 1, 1 }, { 17, 33, 65 }, { 64, 64, 64 }, { 256, 512, 128 }, { 1000, 1000, 1000 },
+		{ 512, 256, 4096 },
+	};
+	for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
+		double e1 = check_op(VGPU_OP_SGEMM, dims[i][0], dims[i][1], dims[i][2], 0);
+		double e2 = check_op(VGPU_OP_SGEMM, dims[i][0], dims[i][1], dims[i][2], 1);
+		ck_assert(e1 < 1e-4 && e2 < 1e-4);
+	}
+}
+END_TEST
+
+START_TEST(test_empty_sizes)
+{
+	/* n = 0 and k = 0 are legal: nothing to compute, sgemm with k = 0 gives zeros. */
+	float out[6];
+	struct vgpu_job job = { .op = VGPU_OP_SGEMM, .m = 2, .n = 3, .k = 0, .has_seed = 1, .seed = 1,
+				.out = out, .out_count = 6 };
+	struct vgpu_job_result res;
+	poison(out, 6);
+	res = run(&job, 0);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	for (int i = 0; i < 6; i++)
+		ck_assert(out[i] == 0.0f);
+	ck_assert(check_op(VGPU_OP_VADD, 0, 0, 0, 1) == 0);
+}
+END_TEST
+
+START_TEST(test_ping)
+{
+	struct vgpu_job job = { .op = VGPU_OP_PING };
+	struct vgpu_job_result res = run(&job, 0);
+	ck_assert_int_eq(res.status, VGPU_OK);
+}
+END_TEST
+
+START_TEST(test_spin_timed)
+{
+	struct vgpu_job job = { .op = VGPU_OP_SPIN, .ms = 200 };
+	struct vgpu_job_result res = run(&job, 0);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	printf("  spin 200 ms: exec_us %llu (device events)\n", (unsigned long long)res.exec_us);
+	ck_assert_msg(res.exec_us >= 195000 && res.exec_us < 2000000, "exec_us %llu",
+		      (unsigned long long)res.exec_us);
+}
+END_TEST
+
+START_TEST(test_leak_reclaimed)
+{
+	struct vgpu_job job = { .op = VGPU_OP_LEAK, .bytes = 64u << 20 };
+	struct vgpu_job_result res;
+	size_t free0, free1, total;
+
+	ck_assert_int_eq(cudaMemGetInfo(&free0, &total), cudaSuccess);
+	res = run(&job, 0);
+	ck_assert_int_eq(res.status, VGPU_LEAKED);
+	ck_assert_uint_eq(res.leaked_bytes, 64u << 20);
+	ck_assert_msg(strstr(res.error, "leaked 67108864 bytes") && strstr(res.error, "reclaimed"), "%s", res.error);
+	printf("  leak: %s\n", res.error);
+	ck_assert_int_eq(cudaMemGetInfo(&free1, &total), cudaSuccess);
+	printf("  device free memory before %zu, after %zu\n", free0, free1);
+	ck_assert_msg(free1 + (4u << 20) >= free0, "reclaim did not return the memory: %zu -> %zu", free0, free1);
+	/* The next job is served normally. */
+	ck_assert(check_op(VGPU_OP_VADD, 0, 100000, 0, 1) < 1e-6);
+}
+END_TEST
+
+START_TEST(test_escape_detected)
+{
+	struct vgpu_job job = { .op = VGPU_OP_LEAK, .bytes = 256u << 20 };
+	struct vgpu_job_result res;
+	char err[256];
+
+	teardown();
+	setenv("VGPU_CUDA_TEST_ESCAPE", "1", 1);
+	ck_assert_int_eq(be->init(&ctx, device_index(), err, sizeof(err)), 0);
+	unsetenv("VGPU_CUDA_TEST_ESCAPE");
+	res = run(&job, -1);                 /* < 0: the worker must restart */
+	ck_assert_int_eq(res.status, VGPU_LEAKED);
+	ck_assert_msg(strstr(res.error, "cudaMemGetInfo") != NULL, "%s", res.error);
+	ck_assert(res.leaked_bytes >= (256u << 20));
+	printf("  escape: %s\n", res.error);
+}
+END_TEST
+
+START_TEST(test_alloc_failure)
+{
+	/* ~480 GB of operands: cudaMalloc must fail, the job fails cleanly, the context lives. */
+	struct vgpu_job job = { .op = VGPU_OP_SGEMM, .m = 200000, .n = 200000, .k = 200000,
+				.has_seed = 1, .seed = 3 };
+	static float dummy[1];
+	struct vgpu_job_result res;
+
+	job.out = dummy;
+	job.out_count = (size_t)job.m * job.n;   /* never touched: the allocation fails first */
+	res = run(&job, 0);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "cudaErrorMemoryAllocation") != NULL, "%s", res.error);
+	ck_assert_uint_eq(res.leaked_bytes, 0);
+	printf("  alloc failure: %s\n", res.error);
+	ck_assert(check_op(VGPU_OP_SAXPY, 0, 100000, 0, 0) < 1e-6);
+}
+END_TEST
+
+START_TEST(test_bad_job)
+{
+	float out[4];
+	struct vgpu_job job = { .op = VGPU_OP_VADD, .n = 4, .out = out, .out_count = 4 };
+	struct vgpu_job_result res = run(&job, 0);     /* no input, no seed */
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "bad job") != NULL, "%s", res.error);
+}
+END_TEST
+
+START_TEST(test_crash)
+{
+	struct vgpu_job job = { .op = VGPU_OP_CRASH };
+	struct vgpu_job_result res;
+	be->run(ctx, &job, &res);
+}
+END_TEST
+
+static Suite *gpu_suite(void)
+{
+	Suite *s = suite_create("gpu_exec");
+	TCase *tc = tcase_create("ops");
+	TCase *tf = tcase_create("faults");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_device_count);
+	tcase_add_test(tc, test_ping);
+	tcase_add_test(tc, test_vadd);
+	tcase_add_test(tc, test_saxpy);
+	tcase_add_test(tc, test_sgemm);
+	tcase_add_test(tc, test_empty_sizes);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tf, setup, teardown);
+	tcase_set_timeout(tf, 120);
+	tcase_add_test(tf, test_spin_timed);
+	tcase_add_test(tf, test_leak_reclaimed);
+	tcase_add_test(tf, test_escape_detected);
+	tcase_add_test(tf, test_alloc_failure);
+	tcase_add_test(tf, test_bad_job);
+	/* A real SIGSEGV: only where Check forks (not under CK_FORK=no / compute-sanitizer). */
+	if (!getenv("CK_FORK") || strcmp(getenv("CK_FORK"), "no") != 0)
+		tcase_add_test_raise_signal(tf, test_crash, SIGSEGV);
+	suite_add_tcase(s, tf);
+	return s;
+}
+
+int main(void)
+{
+	const char *seed = getenv("VGPU_TEST_SEED");
+	SRunner *sr;
+	int failed;
+
+	if (seed && *seed) {
+		rng_state = strtoull(seed, NULL, 0);
+	} else if (getrandom(&rng_state, sizeof(rng_state), 0) != (ssize_t)sizeof(rng_state)) {
+		rng_state = (uint64_t)time(NULL);
+	}
+	printf("test_gpu_exec: random inputs from VGPU_TEST_SEED=%llu\n", (unsigned long long)rng_state);
+	sr = srunner_create(gpu_suite());
+	srunner_run_all(sr, CK_VERBOSE);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
