@@ -368,6 +368,8 @@ START_TEST(test_worker_that_cannot_restart)
 		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 		ck_assert_msg(strstr(res.error, "exit 7") != NULL, "%s", res.error);
 		ck_assert_msg(strstr(res.error, "worker for mock") == res.error, "%s", res.error);
+		/* backed off: no new worker per job while it keeps failing */
+		ck_assert_msg(strstr(res.error, "next restart in ") != NULL, "%s", res.error);
 		ck_assert_uint_lt(ms, 2000);
 	}
 	/* repaired: after the backoff the slot works again */
