@@ -17,7 +17,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PROF) -Isrc
 ALL_LDFLAGS = $(LDFLAGS) $(PROF)
-LIBS     := -lz
+LIBS     := -lz -lm
 ifeq ($(FIU),1)
 ALL_CFLAGS += -DFIU_ENABLE=1
 LIBS     += -lfiu
@@ -83,8 +83,8 @@ include src/exec/cuda.mk
 -include tests/fault/fault.mk
 
 # --- running tests --------------------------------------------------------------------
-check-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+check-unit: $(UNIT_BINS) $(BUILD)/vgpu-worker
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; VGPU_BUILD=$(BUILD) $$t; done
 
 # End-to-end: the real binaries on a private directory (tests/e2e).
 E2E_UTIL_OBJ := $(BUILD)/tests/e2e/e2e_util.o
@@ -102,9 +102,9 @@ check: deps
 	@$(MAKE) --no-print-directory check-fault
 	@$(MAKE) --no-print-directory report
 
-check-valgrind: $(UNIT_BINS)
+check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
-	  CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	  VGPU_BUILD=$(BUILD) CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible $$t; done
 
 coverage: deps
