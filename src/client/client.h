@@ -34,7 +34,8 @@ struct vgpu_client_opts {
 struct vgpu_client;
 
 /* Check DIR (exists, is a directory, writable) and prepare. Returns VGPU_CLIENT_OK or
- * ENODIR/EPERM/EUSAGE with ERR explaining the likely cause and the fix. */
+ * ENODIR/EPERM/EUSAGE (EIO for other errors opening DIR, ELOCK for a bad lock_dir) with
+ * ERR explaining the likely cause and the fix. */
 int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu_client_opts *opts,
 		     char *err, size_t errlen);
 void vgpu_client_close(struct vgpu_client *c);

@@ -1,0 +1,313 @@
+/* vgpu-client.c - the VM-side command: one request to the mediator, one answer line.
+ *
+ * A thin user of libvgpu-client (src/client/client.h): parses arguments, reads --in,
+ * writes --out, prints the result or the error. Exit codes are enum vgpu_client_rc;
+ * docs/CLIENT.md has the table and what to do about each error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "lib/record.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+
+static const char usage_text[] =
+	"usage: vgpu-client --dir DIR/vmN [options] OP [ARGS]\n"
+	"\n"
+	"Send one request to vgpu-mediator through the VM directory DIR/vmN (on the NFS\n"
+	"export) and print its answer on one line:\n"
+	"  seq=S status=OK op=OP prio=P queue_us=Q exec_us=E executor=X result=...\n"
+	"\n"
+	"operations:\n"
+	"  ping                 round trip only; result=pong\n"
+	"  vadd N               c = a + b, N elements\n"
+	"  saxpy N ALPHA        y = ALPHA*x + y, N elements\n"
+	"  sgemm M N K          C[MxN] = A[MxK] * B[KxN], row-major\n"
+	"  spin MS              test op: busy-run MS ms (mediator --test-ops)\n"
+	"  leak BYTES           test op: leak BYTES of device memory (mediator --test-ops)\n"
+	"  crash                test op: the executor's worker crashes (mediator --test-ops)\n"
+	"  vadd, saxpy and sgemm need exactly one of --seed S (inputs generated on the\n"
+	"  host, docs/PROTOCOL.md section 6) and --in FILE (raw little-endian float32).\n"
+	"\n"
+	"options:\n"
+	"  --dir DIR            the VM's directory, e.g. /mnt/vgpu/vm3 (required)\n"
+	"  --priority P         low, medium (default) or high; capped by the host\n"
+	"  --timeout S          seconds to wait for the answer, lock included (default 30)\n"
+	"  --vm N               VM number, when DIR is not named vmN\n"
+	"  --lock-dir D         local lock directory (default $XDG_RUNTIME_DIR or /tmp)\n"
+	"  --seed S             generate the inputs from seed S\n"
+	"  --in FILE            send FILE as the input payload\n"
+	"  --out FILE           ask for the output file and write it to FILE\n"
+	"  --quiet              print nothing on success\n"
+	"  --help               this text\n"
+	"\n"
+	"exit codes:\n"
+	"  0 OK        answered with status OK\n"
+	"  1 ESTATUS   answered with an error status (printed)\n"
+	"  2 EUSAGE    bad arguments\n"
+	"  3 ETIMEOUT  no answer in time: is vgpu-mediator running and serving DIR?\n"
+	"  4 EPERM     permission denied: root_squash likely (see docs/XEN.md)\n"
+	"  5 ENODIR    VM directory missing: is the export mounted?\n"
+	"  6 EIO       I/O error (EIO, ENOSPC, ESTALE) on the export\n"
+	"  7 EPROTO    unreadable answer, or another writer uses this VM directory\n"
+	"  8 ELOCK     could not take the local lock (another vgpu-client still waiting)\n"
+	"See docs/CLIENT.md.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vgpu-client: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'vgpu-client --help'.\n");
+	return VGPU_CLIENT_EUSAGE;
+}
+
+/* Strict unsigned decimal: no sign, no leading zeros, must fit. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s[0] || (s[0] == '0' && s[1]))
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || __builtin_mul_overflow(v, 10u, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return (!s[0] || *end || errno || !isfinite(*out)) ? -1 : 0;
+}
+
+static int read_file(const char *path, void **bufp, size_t *lenp)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+		close(fd);
+		return rc;
+	}
+	p = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	rc = vgpu_read_full(fd, p, (size_t)st.st_size);
+	close(fd);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	*bufp = p;
+	*lenp = (size_t)st.st_size;
+	return 0;
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = vgpu_write_full(fd, buf, len);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+/* "--name=value" or "--name value": the value, advancing *I; NULL if absent. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = NULL, *prio = "medium", *in_path = NULL, *out_path = NULL, *seed = NULL;
+	const char *pos[8];
+	int npos = 0, quiet = 0, rc;
+	struct vgpu_client_opts opts = { 0 };
+	struct vgpu_request req;
+	struct vgpu_response resp;
+	struct vgpu_client *c;
+	char err[1024];
+	void *in = NULL, *out = NULL;
+	size_t in_len = 0, out_len = 0;
+	uint64_t u;
+	double d;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+			quiet = 1;
+		} else if ((v = opt_value(argc, argv, &i, "--dir"))) {
+			dir = v;
+		} else if ((v = opt_value(argc, argv, &i, "--priority"))) {
+			prio = v;
+		} else if ((v = opt_value(argc, argv, &i, "--timeout"))) {
+			if (parse_double(v, &d) < 0 || d <= 0 || d > 86400)
+				return usage_error("--timeout: '%s' is not a number of seconds (0 < S <= 86400)", v);
+			opts.timeout_ms = (int)ceil(d * 1000.0);
+		} else if ((v = opt_value(argc, argv, &i, "--vm"))) {
+			if (parse_u64(v, &u) < 0 || u == 0 || u > VGPU_VM_MAX)
+				return usage_error("--vm: '%s' is not a VM number 1..65535", v);
+			opts.vm = (uint32_t)u;
+		} else if ((v = opt_value(argc, argv, &i, "--lock-dir"))) {
+			opts.lock_dir = v;
+		} else if ((v = opt_value(argc, argv, &i, "--seed"))) {
+			seed = v;
+		} else if ((v = opt_value(argc, argv, &i, "--in"))) {
+			in_path = v;
+		} else if ((v = opt_value(argc, argv, &i, "--out"))) {
+			out_path = v;
+		} else if (strcmp(a, "--") == 0) {
+			while (++i < argc && npos < 8)
+				pos[npos++] = argv[i];
+		} else if (strncmp(a, "--", 2) == 0) {
+			return usage_error("unknown option or missing value: %s", a);
+		} else if (npos < 8) {
+			pos[npos++] = a;    /* operands; "-2" is a number here, not an option */
+		} else {
+			return usage_error("too many arguments at '%s'", a);
+		}
+	}
+	if (!dir)
+		return usage_error("%s", "--dir DIR/vmN is required");
+	if (npos == 0)
+		return usage_error("%s", "no operation given (ping, vadd, saxpy, sgemm, spin, leak, crash)");
+
+	memset(&req, 0, sizeof(req));
+	req.output_file = -1;
+	int op = vgpu_op_parse(pos[0]);
+	if (op < 0)
+		return usage_error("unknown operation '%s'", pos[0]);
+	req.op = (enum vgpu_op)op;
+	int p = vgpu_prio_parse(prio);
+	if (p < 0)
+		return usage_error("--priority: '%s' is not low, medium or high", prio);
+	req.priority = (enum vgpu_prio)p;
+
+	static const int nargs[VGPU_OP_COUNT] = {
+		[VGPU_OP_PING] = 0, [VGPU_OP_VADD] = 1, [VGPU_OP_SAXPY] = 2, [VGPU_OP_SGEMM] = 3,
+		[VGPU_OP_SPIN] = 1, [VGPU_OP_LEAK] = 1, [VGPU_OP_CRASH] = 0,
+	};
+	if (npos - 1 != nargs[op])
+		return usage_error("%s: wrong number of arguments", pos[0]);
+	uint64_t *sizes[3] = { NULL, NULL, NULL };
+	switch (req.op) {
+	case VGPU_OP_VADD: sizes[0] = &req.n; break;
+	case VGPU_OP_SAXPY: sizes[0] = &req.n; break;
+	case VGPU_OP_SGEMM: sizes[0] = &req.m; sizes[1] = &req.n; sizes[2] = &req.k; break;
+	case VGPU_OP_SPIN: sizes[0] = &req.ms; break;
+	case VGPU_OP_LEAK: sizes[0] = &req.bytes; break;
+	default: break;
+	}
+	for (int i = 0; i < 3 && sizes[i]; i++)
+		if (parse_u64(pos[1 + i], sizes[i]) < 0 || (req.op != VGPU_OP_SPIN && *sizes[i] == 0))
+			return usage_error("'%s' is not a positive whole number", pos[1 + i]);
+	if (req.op == VGPU_OP_SAXPY) {
+		if (parse_double(pos[2], &d) < 0 || !isfinite((float)d))
+			return usage_error("ALPHA: '%s' is not a finite number", pos[2]);
+		req.alpha = (float)d;
+	}
+
+	int compute = req.op == VGPU_OP_VADD || req.op == VGPU_OP_SAXPY || req.op == VGPU_OP_SGEMM;
+	if (!compute && (seed || in_path || out_path))
+		return usage_error("%s takes no --seed, --in or --out", pos[0]);
+	if (compute && !!seed == !!in_path)
+		return usage_error("%s: give exactly one of --seed S and --in FILE", pos[0]);
+	if (seed) {
+		if (parse_u64(seed, &req.seed) < 0)
+			return usage_error("--seed: '%s' is not a whole number", seed);
+		req.has_seed = 1;
+	}
+	if (out_path)
+		req.output_file = 1;
+	if (in_path) {
+		int64_t need = vgpu_request_input_bytes(&req);
+		if ((rc = read_file(in_path, &in, &in_len)) < 0) {
+			fprintf(stderr, "vgpu-client: --in %s: %s\n", in_path, vgpu_safeio_strerror(rc));
+			return VGPU_CLIENT_EUSAGE;
+		}
+		if (need < 0 || in_len != (uint64_t)need) {
+			fprintf(stderr, "vgpu-client: --in %s: %zu bytes, but %s with these sizes needs %" PRId64
+				" (float32)\n", in_path, in_len, pos[0], need);
+			free(in);
+			return VGPU_CLIENT_EUSAGE;
+		}
+	}
+
+	rc = vgpu_client_open(&c, dir, &opts, err, sizeof(err));
+	if (rc != VGPU_CLIENT_OK) {
+		fprintf(stderr, "vgpu-client: %s\n", err);
+		free(in);
+		return rc;
+	}
+	rc = vgpu_client_call(c, &req, in, in_len, &resp, out_path ? &out : NULL, &out_len, err, sizeof(err));
+	vgpu_client_close(c);
+	free(in);
+	if (rc == VGPU_CLIENT_ESTATUS) {
+		fprintf(stderr, "vgpu-client: seq=%" PRId64 " status=%s op=%s: %s\n", resp.seq,
+			vgpu_status_name(resp.status), vgpu_op_name(resp.op), resp.error);
+		return rc;
+	}
+	if (rc != VGPU_CLIENT_OK) {
+		fprintf(stderr, "vgpu-client: %s\n", err);
+		return rc;
+	}
+	if (out_path) {
+		if (!out) {
+			fprintf(stderr, "vgpu-client: seq=%" PRId64 ": the answer names no output file\n", resp.seq);
+			return VGPU_CLIENT_EPROTO;
+		}
+		int w = write_file(out_path, out, out_len);
+		free(out);
+		if (w < 0) {
+			fprintf(stderr, "vgpu-client: --out %s: %s\n", out_path, strerror(-w));
+			return VGPU_CLIENT_EIO;
+		}
+	}
+	if (!quiet)
+		printf("seq=%" PRId64 " status=%s op=%s prio=%s queue_us=%" PRIu64 " exec_us=%" PRIu64
+		       " executor=%s result=%s\n", resp.seq, vgpu_status_name(resp.status), vgpu_op_name(resp.op),
+		       vgpu_prio_name(resp.priority), resp.queue_us, resp.exec_us, resp.executor, resp.result);
+	if (fflush(stdout) != 0)
+		return VGPU_CLIENT_EIO;
+	return VGPU_CLIENT_OK;
+}
