@@ -6,7 +6,7 @@
  * relative error under 1e-5 elementwise and 1e-4 for sgemm (TF32 off). Then the test
  * ops and the failure paths: leak found and reclaimed, memory escaping the arena seen
  * by cudaMemGetInfo, an allocation that cannot fit, a bad job, crash. The device is
- * VGPU_GPU_DEVICE (default 0). */
+ * VGPU_GPU_DEVICE (default 0); VGPU_GPU_SMALL=1 keeps sizes small (under compute-sanitizer). */
 #include <check.h>
 #include <math.h>
 #include <signal.h>
@@ -41,6 +41,13 @@ static void poison(float *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		v[i] = NAN;
+}
+
+/* How many of a size list to use: all, or the small ones under VGPU_GPU_SMALL=1. */
+static size_t sizes_used(size_t all, size_t small)
+{
+	const char *e = getenv("VGPU_GPU_SMALL");
+	return e && strcmp(e, "1") == 0 ? small : all;
 }
 
 static int device_index(void)
@@ -144,7 +151,7 @@ END_TEST
 START_TEST(test_vadd)
 {
 	static const uint64_t sizes[] = { 1, 1000, 4097, (1u << 20) + 3, 1u << 24 };
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (size_t i = 0; i < sizes_used(sizeof(sizes) / sizeof(sizes[0]), 4); i++) {
 		ck_assert(check_op(VGPU_OP_VADD, 0, sizes[i], 0, 0) < 1e-6);
 		ck_assert(check_op(VGPU_OP_VADD, 0, sizes[i], 0, 1) < 1e-6);
 	}
@@ -154,7 +161,7 @@ END_TEST
 START_TEST(test_saxpy)
 {
 	static const uint64_t sizes[] = { 1, 1000, 4097, (1u << 20) + 3, 1u << 24 };
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (size_t i = 0; i < sizes_used(sizeof(sizes) / sizeof(sizes[0]), 4); i++) {
 		ck_assert(check_op(VGPU_OP_SAXPY, 0, sizes[i], 0, 0) < 1e-6);
 		ck_assert(check_op(VGPU_OP_SAXPY, 0, sizes[i], 0, 1) < 1e-6);
 	}
@@ -167,7 +174,7 @@ START_TEST(test_sgemm)
 		{ 1, 1, 1 }, { 17, 33, 65 }, { 64, 64, 64 }, { 256, 512, 128 }, { 1000, 1000, 1000 },
 		{ 512, 256, 4096 },
 	};
-	for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
+	for (size_t i = 0; i < sizes_used(sizeof(dims) / sizeof(dims[0]), 4); i++) {
 		double e1 = check_op(VGPU_OP_SGEMM, dims[i][0], dims[i][1], dims[i][2], 0);
 		double e2 = check_op(VGPU_OP_SGEMM, dims[i][0], dims[i][1], dims[i][2], 1);
 		ck_assert(e1 < 1e-4 && e2 < 1e-4);
