@@ -1,0 +1,539 @@
+/* test_remote.c - Plan B (src/exec/remote.c) against a fake GPU worker VM.
+ *
+ * The fake worker is a thread that serves a vmN directory through the file protocol,
+ * like `vgpu-mediator --executor cuda` on the worker VM: it reads command.txt (and
+ * in-SEQ.bin), computes with the CPU reference, publishes out-SEQ.bin and response.txt.
+ * Modes make it answer errors, corrupt its output, answer for another writer, or fall
+ * silent; each must come back to the Dom0 mediator as the documented status. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec/executor.h"
+#include "exec/ops.h"
+#include "exec/wire.h"
+#include "lib/record.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+
+enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE };
+
+struct fake_worker {
+	pthread_t thread;
+	atomic_int stop;
+	int dirfd;
+	enum fake_mode mode;
+	int status;                  /* FAKE_STATUS: the status to answer */
+	const char *error;           /* and its text */
+	int64_t answered;            /* last seq answered */
+	atomic_int requests;         /* requests seen */
+	struct vgpu_request last;    /* the last request seen */
+};
+
+static char root[256], dir[300];
+static struct fake_worker fw;
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Compute REQ's output with the CPU reference; *outp malloc'ed. 0 or -1. */
+static int fake_compute(const struct vgpu_request *req, float **outp, size_t *countp)
+{
+	size_t na, nb, nout;
+	float *in, *out;
+
+	if (req->op == VGPU_OP_SGEMM) {
+		na = req->m * req->k; nb = req->k * req->n; nout = req->m * req->n;
+	} else {
+		na = nb = nout = req->n;
+	}
+	in = malloc((na + nb + 1) * sizeof(float));
+	out = malloc((nout + 1) * sizeof(float));
+	if (req->has_seed) {
+		vgpu_gen_fill(in, na, req->seed, 0);
+		vgpu_gen_fill(in + na, nb, req->seed, 1);
+	} else {
+		void *buf = NULL;
+		size_t len = 0;
+		if (vgpu_safe_read_alloc(fw.dirfd, req->input.name, req->input.bytes, &buf, &len) < 0 ||
+		    len != (na + nb) * sizeof(float) || vgpu_crc32(buf, len) != req->input.crc) {
+			free(buf);
+			free(in);
+			free(out);
+			return -1;
+		}
+		memcpy(in, buf, len);
+		free(buf);
+	}
+	if (req->op == VGPU_OP_VADD)
+		vgpu_ref_vadd(in, in + na, out, nout);
+	else if (req->op == VGPU_OP_SAXPY)
+		vgpu_ref_saxpy(req->alpha, in, in + na, out, nout);
+	else
+		vgpu_ref_sgemm(in, in + na, out, req->m, req->n, req->k);
+	free(in);
+	*outp = out;
+	*countp = nout;
+	return 0;
+}
+
+static void fake_answer(const struct vgpu_request *req)
+{
+	struct vgpu_response r;
+	char buf[VGPU_RECORD_MAX];
+	int len;
+
+	memset(&r, 0, sizeof(r));
+	r.vm = req->vm;
+	r.seq = req->seq;
+	memcpy(r.nonce, req->nonce, sizeof(r.nonce));
+	if (fw.mode == FAKE_OTHER_NONCE)
+		memcpy(r.nonce, "0123456789abcdef", 17);
+	r.op = req->op;
+	r.priority = req->priority;
+	r.queue_us = 10;
+	r.exec_us = 1234;
+	snprintf(r.executor, sizeof(r.executor), "cuda:0");
+	snprintf(r.result, sizeof(r.result), "-");
+	snprintf(r.error, sizeof(r.error), "-");
+	r.status = VGPU_OK;
+	if (fw.mode == FAKE_STATUS) {
+		r.status = fw.status;
+		snprintf(r.error, sizeof(r.error), "%s", fw.error);
+	} else if (req->output_file == 1) {
+		float *out;
+		size_t count;
+		if (fake_compute(req, &out, &count) < 0) {
+			r.status = VGPU_BAD_PAYLOAD;
+			snprintf(r.error, sizeof(r.error), "payload missing or wrong");
+		} else {
+			vgpu_payload_name(r.output.name, "out", req->seq);
+			r.output.bytes = count * sizeof(float);
+			r.output.crc = vgpu_crc32(out, r.output.bytes) ^ (fw.mode == FAKE_BAD_CRC ? 1u : 0u);
+			ck_assert_int_eq(vgpu_publish(fw.dirfd, r.output.name, out, r.output.bytes, 0644), 0);
+			free(out);
+		}
+	}
+	len = vgpu_response_encode(&r, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(vgpu_publish(fw.dirfd, "response.txt", buf, (size_t)len, 0644), 0);
+}
+
+static void *fake_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&fw.stop)) {
+		char buf[VGPU_RECORD_MAX], err[128];
+		size_t len = 0;
+		struct vgpu_request req;
+
+		if (vgpu_safe_read(fw.dirfd, "command.txt", buf, sizeof(buf), &len, NULL) == 0 &&
+		    vgpu_request_decode(buf, len, &req, err, sizeof(err)) == VGPU_REC_OK && req.seq > fw.answered) {
+			fw.last = req;
+			atomic_fetch_add(&fw.requests, 1);
+			fw.answered = req.seq;
+			if (fw.mode != FAKE_SILENT)
+				fake_answer(&req);
+		}
+		msleep(1);
+	}
+	return NULL;
+}
+
+static void fake_start(enum fake_mode mode)
+{
+	fw.mode = mode;
+	ck_assert_int_eq(pthread_create(&fw.thread, NULL, fake_main, NULL), 0);
+}
+
+static void setup(void)
+{
+	snprintf(root, sizeof(root), "/tmp/vgpu-test-remote-XXXXXX");
+	ck_assert(mkdtemp(root) != NULL);
+	snprintf(dir, sizeof(dir), "%s/vm7", root);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	memset(&fw, 0, sizeof(fw));
+	fw.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fw.dirfd, 0);
+}
+
+static void teardown(void)
+{
+	char cmd[400];
+	atomic_store(&fw.stop, 1);
+	if (fw.thread)
+		pthread_join(fw.thread, NULL);
+	close(fw.dirfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct vgpu_executor *open_remote(uint64_t timeout_ms)
+{
+	struct vgpu_exec_opts o;
+	struct vgpu_executor *ex = NULL;
+	char err[512] = "";
+
+	memset(&o, 0, sizeof(o));
+	o.remote_timeout_ms = timeout_ms;
+	o.test_ops = 1;
+	ck_assert_msg(vgpu_remote_open(dir, &o, &ex, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ex->nslots, 1);
+	ck_assert_str_eq(ex->ops->slot_name(ex, 0), "remote");
+	ck_assert_int_eq(ex->ops->fd(ex, 0), -1);
+	return ex;
+}
+
+static int memfd_with(const void *data, size_t bytes)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
+	if (data) {
+		ck_assert_int_eq(pwrite(fd, data, bytes, 0), (ssize_t)bytes);
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	}
+	return fd;
+}
+
+/* Submit and reap on the mediator's timer (every 2 ms) until the job ends. */
+static uint64_t drive(struct vgpu_executor *ex, struct vgpu_exec_job *j, struct vgpu_job_result *res)
+{
+	uint64_t t0 = vgpu_mono_ms();
+	ck_assert_int_eq(ex->ops->submit(ex, 0, j), 0);
+	ck_assert_int_eq(ex->ops->submit(ex, 0, j), -EBUSY);
+	for (;;) {
+		uint64_t now = vgpu_mono_ms();
+		if (ex->ops->reap(ex, 0, now, res) == 1)
+			return now - t0;
+		ck_assert_msg(now - t0 < 10000, "no result in 10 s");
+		msleep(2);
+	}
+}
+
+static struct vgpu_exec_job job_of(enum vgpu_op op)
+{
+	struct vgpu_exec_job j;
+	memset(&j, 0, sizeof(j));
+	j.job.op = op;
+	j.in_fd = j.out_fd = -1;
+	j.vm = 3;
+	j.seq = 99;
+	j.deadline_ms = vgpu_mono_ms() + 5000;
+	return j;
+}
+
+/* A compute job forwarded with payload input (or seed); the output must be the CPU's. */
+static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seeded)
+{
+	struct vgpu_exec_job j = job_of(op);
+	struct vgpu_job_result res;
+	size_t m = 9, n = 300, k = 4, na, nb, nout;
+	float *in, *ref, *out;
+
+	if (op == VGPU_OP_SGEMM) {
+		na = m * k; nb = k * n; nout = m * n;
+		j.job.m = m; j.job.n = n; j.job.k = k;
+	} else {
+		na = nb = nout = n;
+		j.job.n = n;
+		j.job.alpha = 0.5f;
+	}
+	in = malloc((na + nb) * sizeof(float));
+	ref = malloc(nout * sizeof(float));
+	vgpu_gen_fill(in, na, 5, 0);
+	vgpu_gen_fill(in + na, nb, 5, 1);
+	if (op == VGPU_OP_VADD)
+		vgpu_ref_vadd(in, in + na, ref, n);
+	else if (op == VGPU_OP_SAXPY)
+		vgpu_ref_saxpy(0.5f, in, in + na, ref, n);
+	else
+		vgpu_ref_sgemm(in, in + na, ref, m, n, k);
+	if (seeded) {
+		j.job.has_seed = 1;
+		j.job.seed = 5;
+	} else {
+		j.in_bytes = (na + nb) * sizeof(float);
+		j.in_fd = memfd_with(in, j.in_bytes);
+	}
+	j.out_bytes = nout * sizeof(float);
+	j.out_fd = memfd_with(NULL, j.out_bytes);
+
+	drive(ex, &j, &res);
+	ck_assert_msg(res.status == VGPU_OK, "%s: %s", vgpu_status_name(res.status), res.error);
+	ck_assert_uint_eq(res.exec_us, 1234);                 /* the worker's own measure */
+	out = mmap(NULL, j.out_bytes, PROT_READ, MAP_SHARED, j.out_fd, 0);
+	ck_assert(out != MAP_FAILED);
+	ck_assert_msg(memcmp(out, ref, j.out_bytes) == 0, "forwarded %s output differs", vgpu_op_name(op));
+	munmap(out, j.out_bytes);
+	ck_assert_int_eq(fw.last.output_file, 1);
+	ck_assert_int_eq(fw.last.has_seed, seeded);
+	ck_assert(fw.last.timeout_ms > 0 && fw.last.timeout_ms <= 5000);
+	/* The payload files are cleaned up once the answer is taken. */
+	{
+		char name[VGPU_NAME_MAX];
+		vgpu_payload_name(name, "in", fw.last.seq);
+		ck_assert_int_ne(faccessat(fw.dirfd, name, F_OK, 0), 0);
+		vgpu_payload_name(name, "out", fw.last.seq);
+		ck_assert_int_ne(faccessat(fw.dirfd, name, F_OK, 0), 0);
+	}
+	if (j.in_fd >= 0)
+		close(j.in_fd);
+	close(j.out_fd);
+	free(in);
+	free(ref);
+}
+
+START_TEST(test_forward_ops)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fake_start(FAKE_OK);
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	ck_assert_uint_eq(fw.last.vm, 7);                      /* the worker directory's VM */
+	for (int seeded = 0; seeded < 2; seeded++) {
+		forward_compute(ex, VGPU_OP_VADD, seeded);
+		forward_compute(ex, VGPU_OP_SAXPY, seeded);
+		forward_compute(ex, VGPU_OP_SGEMM, seeded);
+	}
+	ck_assert_int_eq(atomic_load(&fw.requests), 7);
+	ck_assert_int_eq(fw.last.seq, 7);                      /* seqs 1..7, one each */
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+START_TEST(test_seq_continues_after_worker_answer)
+{
+	/* The worker already answered seq 41 (e.g. before our restart): we go on at 42. */
+	struct vgpu_response r;
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+	char buf[VGPU_RECORD_MAX];
+	int len;
+
+	memset(&r, 0, sizeof(r));
+	r.vm = 7;
+	r.seq = 41;
+	memcpy(r.nonce, "00000000000000aa", 17);
+	r.op = VGPU_OP_PING;
+	snprintf(r.executor, sizeof(r.executor), "cuda:0");
+	snprintf(r.result, sizeof(r.result), "pong");
+	snprintf(r.error, sizeof(r.error), "-");
+	len = vgpu_response_encode(&r, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(vgpu_publish(fw.dirfd, "response.txt", buf, (size_t)len, 0644), 0);
+	fw.answered = 41;
+	ex = open_remote(2000);
+	fake_start(FAKE_OK);
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	ck_assert_int_eq(fw.last.seq, 42);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+START_TEST(test_silent_worker_unavailable)
+{
+	struct vgpu_executor *ex = open_remote(300);
+	struct vgpu_exec_job j = job_of(VGPU_OP_VADD);
+	struct vgpu_job_result res;
+	uint64_t ms;
+
+	fake_start(FAKE_SILENT);
+	j.job.n = 10;
+	j.job.has_seed = 1;
+	j.out_bytes = 40;
+	j.out_fd = memfd_with(NULL, 40);
+	j.deadline_ms = vgpu_mono_ms() + 200;
+	ms = drive(ex, &j, &res);
+	printf("  silent worker: %s after %llu ms: %s\n", vgpu_status_name(res.status),
+	       (unsigned long long)ms, res.error);
+	ck_assert_int_eq(res.status, VGPU_UNAVAILABLE);
+	ck_assert_msg(strstr(res.error, dir) && strstr(res.error, "did not answer"), "%s", res.error);
+	ck_assert(ms >= 450 && ms < 2000);                     /* deadline + remote timeout */
+	/* Known silent now: the next job gives up after the remote timeout alone. */
+	j.deadline_ms = vgpu_mono_ms() + 5000;
+	ms = drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_UNAVAILABLE);
+	ck_assert(ms < 1500);
+	ck_assert_int_eq(atomic_load(&fw.requests), 2);
+	close(j.out_fd);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+static void status_case(int status, const char *text, int expect, const char *expect_text)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_SPIN);
+	struct vgpu_job_result res;
+
+	fw.status = status;
+	fw.error = text;
+	fake_start(FAKE_STATUS);
+	j.job.ms = 10;
+	drive(ex, &j, &res);
+	printf("  worker %s -> %s: %s\n", vgpu_status_name(status), vgpu_status_name(res.status), res.error);
+	ck_assert_int_eq(res.status, expect);
+	ck_assert_msg(strstr(res.error, expect_text) != NULL, "%s", res.error);
+	vgpu_executor_close(ex);
+}
+
+START_TEST(test_status_timeout)
+{
+	status_case(VGPU_TIMEOUT, "job exceeded its 1000 ms limit; worker killed and restarted", VGPU_TIMEOUT,
+		    "exceeded its 1000 ms");
+}
+END_TEST
+
+START_TEST(test_status_leaked)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_LEAK);
+	struct vgpu_job_result res;
+
+	fw.status = VGPU_LEAKED;
+	fw.error = "job leaked 4096 bytes of device memory; reclaimed";
+	fake_start(FAKE_STATUS);
+	j.job.bytes = 4096;
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_LEAKED);
+	ck_assert_uint_eq(res.leaked_bytes, 4096);
+	ck_assert_int_eq(fw.last.op, VGPU_OP_LEAK);
+	ck_assert_uint_eq(fw.last.bytes, 4096);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+START_TEST(test_status_exec_failed)
+{
+	status_case(VGPU_EXEC_FAILED, "worker for cuda:0 died (signal 11 SIGSEGV); restarted", VGPU_EXEC_FAILED,
+		    "SIGSEGV");
+}
+END_TEST
+
+START_TEST(test_status_request_error)
+{
+	/* A protocol error on the worker side is our forwarding's failure, named. */
+	status_case(VGPU_BAD_REQUEST, "line 3: seq: not a number", VGPU_EXEC_FAILED, "answered BAD_REQUEST");
+}
+END_TEST
+
+START_TEST(test_bad_output_crc)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_VADD);
+	struct vgpu_job_result res;
+
+	fake_start(FAKE_BAD_CRC);
+	j.job.n = 64;
+	j.job.has_seed = 1;
+	j.out_bytes = 256;
+	j.out_fd = memfd_with(NULL, 256);
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "CRC") != NULL, "%s", res.error);
+	close(j.out_fd);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+START_TEST(test_other_writer)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fake_start(FAKE_OTHER_NONCE);
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "another writer") != NULL, "%s", res.error);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	struct vgpu_executor *ex = NULL;
+	struct vgpu_exec_opts o;
+	char err[512], path[400];
+
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(vgpu_remote_open(root, &o, &ex, err, sizeof(err)), -EINVAL);   /* not vmN */
+	ck_assert_msg(strstr(err, "vmN") != NULL, "%s", err);
+	snprintf(path, sizeof(path), "%s/vm8", root);                                    /* missing */
+	ck_assert_int_eq(vgpu_remote_open(path, &o, &ex, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "mounted") != NULL, "%s", err);
+	snprintf(path, sizeof(path), "%s/vm08", root);
+	ck_assert_int_eq(vgpu_remote_open(path, &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(ex);
+	snprintf(path, sizeof(path), "%s/", dir);                                         /* trailing / */
+	ck_assert_int_eq(vgpu_remote_open(path, &o, &ex, err, sizeof(err)), 0);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+START_TEST(test_publish_failure_unavailable)
+{
+	/* The worker's directory vanished under us (export gone): UNAVAILABLE at once. */
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert(drive(ex, &j, &res) < 100);
+	ck_assert_int_eq(res.status, VGPU_UNAVAILABLE);
+	ck_assert_msg(strstr(res.error, "command.txt") != NULL, "%s", res.error);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+static Suite *remote_suite(void)
+{
+	Suite *s = suite_create("remote");
+	TCase *tc = tcase_create("plan_b");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_forward_ops);
+	tcase_add_test(tc, test_seq_continues_after_worker_answer);
+	tcase_add_test(tc, test_silent_worker_unavailable);
+	tcase_add_test(tc, test_status_timeout);
+	tcase_add_test(tc, test_status_leaked);
+	tcase_add_test(tc, test_status_exec_failed);
+	tcase_add_test(tc, test_status_request_error);
+	tcase_add_test(tc, test_bad_output_crc);
+	tcase_add_test(tc, test_other_writer);
+	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_publish_failure_unavailable);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(remote_suite());
+	int failed;
+	srunner_run_all(sr, CK_VERBOSE);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
