@@ -1,0 +1,518 @@
+/* err07_updates_not_seen.c - ERRORS_LOG error 7: "Mediator Not Seeing Command File
+ * Updates" (command written, never processed; content not seen).
+ *
+ * (a) Two commands within one second. Naive control: the errors log's own fix,
+ * naive/naive_mtime_poller.c ("if (st.st_mtime > last_mtime) read") with the VM
+ * writing in place (fprintf+fflush+fclose): it reads 1 of 2. Ours: the real
+ * vgpu-mediator answers two quick requests of one VM, and an in-place rewrite with the
+ * same inode, size and mtime (set back with futimens) is still seen: the content's CRC
+ * is part of what "already seen" means.
+ * (b) Torn writes. Naive: a command written in place in two parts with a pause is read
+ * in between and acted on (n = 10 instead of 1048576); under fiu-run's short writes an
+ * unchecked write() leaves half a command. Ours: the mediator waits for the complete
+ * record (INCOMPLETE until the end line), answers BAD_REQUEST when it never completes
+ * within --grace-ms, answers CORRUPT when old and new records are mixed (CRC), and never
+ * executes half a command; the client library publishes whole records under short
+ * writes. Injections = same-second updates + torn/short writes performed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "lib/record.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+#include "../e2e/e2e_util.h"
+#include "harness.h"
+#include "naive/naive_mtime_poller.h"
+
+#define GRACE_MS 1500
+#define PAUSE_MS 300
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Sleep until 100..600 ms into a wall-clock second, so that two writes a few ms apart
+ * share st_mtime's second (the file system's clock lags the wall clock by up to a tick). */
+static void align_to_second(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_nsec >= 100000000L && ts.tv_nsec <= 600000000L)
+		return;
+	long wait_ns = ts.tv_nsec < 100000000L ? 100000000L - ts.tv_nsec : 1100000000L - ts.tv_nsec;
+	msleep((int)(wait_ns / 1000000L) + 1);
+}
+
+/* ---- helpers for our side ------------------------------------------------------------ */
+
+static int encode(uint32_t vm, int64_t seq, const char *nonce, enum vgpu_op op, uint64_t n, char *buf, size_t cap)
+{
+	struct vgpu_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.vm = vm;
+	q.seq = seq;
+	snprintf(q.nonce, sizeof(q.nonce), "%s", nonce);
+	q.priority = VGPU_PRIO_MEDIUM;
+	q.op = op;
+	q.output_file = -1;
+	if (op == VGPU_OP_VADD) {
+		q.n = n;
+		q.has_seed = 1;
+		q.seed = 7;
+	}
+	return vgpu_request_encode(&q, buf, cap);
+}
+
+static int wait_answers(const struct e2e_env *e, uint32_t vm, int64_t seq, int count, int timeout_ms)
+{
+	for (int w = 0; w < timeout_ms; w += 2) {
+		if (e2e_journal_count(e, "answer", vm, seq) >= count)
+			return 0;
+		msleep(2);
+	}
+	return -1;
+}
+
+/* Status NAMEs of the journal's answers for VM/SEQ, space separated, into OUT. */
+static void answer_statuses(const struct e2e_env *e, uint32_t vm, int64_t seq, char *out, size_t cap)
+{
+	FILE *f = fopen(e->journal, "r");
+	char line[512];
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned lvm;
+		long long lseq;
+		char *st;
+		if (sscanf(line, "answer vm=%u seq=%lld", &lvm, &lseq) != 2 || lvm != vm || lseq != seq)
+			continue;
+		if ((st = strstr(line, "status=")) != NULL) {
+			size_t len = strlen(out);
+			snprintf(out + len, cap - len, "%s%.*s", len ? " " : "", (int)strcspn(st + 7, " \n"), st + 7);
+		}
+	}
+	fclose(f);
+}
+
+static int log_has(const struct e2e_env *e, const char *what)
+{
+	FILE *f = fopen(e->log, "r");
+	char line[2048];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+static int read_response(const struct e2e_env *e, uint32_t vm, struct vgpu_response *resp)
+{
+	char dir[400], *buf = malloc(VGPU_RECORD_MAX), err[128];
+	size_t len = 0;
+	int dfd, rc = -1;
+
+	e2e_vmdir(e, vm, dir, sizeof(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (buf && dfd >= 0 && vgpu_safe_read(dfd, "response.txt", buf, VGPU_RECORD_MAX, &len, NULL) == 0 &&
+	    vgpu_response_decode(buf, len, resp, err, sizeof(err)) == VGPU_REC_OK)
+		rc = 0;
+	if (dfd >= 0)
+		close(dfd);
+	free(buf);
+	return rc;
+}
+
+/* Write BUF into VM's command.txt in place: FLAGS (O_TRUNC or not), the first SPLIT
+ * bytes, PAUSE_MS, the rest (unless SPLIT == LEN or STOP), then set the mtime to
+ * *MTIME when given, then close. 0 or -errno. */
+static int write_in_place(const struct e2e_env *e, uint32_t vm, const char *buf, size_t len, size_t split,
+			  int flags, int pause_ms, int stop, const struct timespec *mtime)
+{
+	char path[512];
+	int fd;
+
+	e2e_vmdir(e, vm, path, sizeof(path));
+	strncat(path, "/command.txt", sizeof(path) - strlen(path) - 1);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+	if (fd < 0)
+		return -errno;
+	if (vgpu_write_full(fd, buf, split) < 0)
+		goto fail;
+	if (pause_ms)
+		msleep(pause_ms);
+	if (!stop && split < len && vgpu_write_full(fd, buf + split, len - split) < 0)
+		goto fail;
+	if (mtime) {
+		struct timespec t[2] = { *mtime, *mtime };
+		if (futimens(fd, t) < 0)
+			goto fail;
+	}
+	return close(fd) < 0 ? -errno : 0;
+fail:
+	close(fd);
+	return -errno;
+}
+
+/* ---- (a) two commands within one second ----------------------------------------------- */
+
+static void naive_same_second(struct h_result *r, const char *base)
+{
+	char path[512], cmd[256];
+	struct naive_poller p;
+	int seen_first = 0, seen_second = 0;
+
+	snprintf(path, sizeof(path), "%s/naive-command.txt", base);
+	naive_poller_init(&p, path);
+	align_to_second();
+	naive_write_command(path, "vm 1 seq 1 op vadd n 1024\n");
+	if (naive_poller_poll(&p, cmd, sizeof(cmd)) == 1 && strstr(cmd, "seq 1"))
+		seen_first = 1;
+	msleep(5);
+	naive_write_command(path, "vm 1 seq 2 op vadd n 2048\n");   /* same second */
+	r->injections++;
+	for (int i = 0; i < 10; i++) {
+		if (naive_poller_poll(&p, cmd, sizeof(cmd)) == 1 && strstr(cmd, "seq 2"))
+			seen_second = 1;
+		msleep(5);
+	}
+	msleep(1100);   /* a second later: still nothing new as far as st_mtime says */
+	if (naive_poller_poll(&p, cmd, sizeof(cmd)) == 1 && strstr(cmd, "seq 2"))
+		seen_second = 1;
+	h_naive(r, seen_first && !seen_second,
+		"st_mtime poller: read %d of 2 commands written 5 ms apart (seq 2 never read, even 1.1 s later)",
+		p.reads);
+	h_evidence(r, "naive st_mtime poller read %d of 2 commands written in one second", p.reads);
+}
+
+static void ours_same_second(struct h_result *r, struct e2e_env *e)
+{
+	char dir[400], err[512];
+	struct vgpu_client *c;
+	struct vgpu_client_opts o = { .timeout_ms = 10000, .poll_max_ms = 5, .lock_dir = e->dir };
+	int ok = 0;
+	struct timespec t0, t1;
+
+	e2e_vmdir(e, 1, dir, sizeof(dir));
+	if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK) {
+		h_check(r, 0, "vm1 client: %s", err);
+		return;
+	}
+	align_to_second();
+	clock_gettime(CLOCK_REALTIME, &t0);
+	for (int i = 0; i < 2; i++) {
+		struct vgpu_request q = { .op = VGPU_OP_PING, .priority = VGPU_PRIO_MEDIUM };
+		struct vgpu_response resp;
+		r->req.submitted++;
+		if (vgpu_client_call(c, &q, NULL, 0, &resp, NULL, NULL, err, sizeof(err)) == VGPU_CLIENT_OK &&
+		    resp.seq == vgpu_client_last_seq(c) && resp.vm == 1) {
+			ok++;
+			r->req.answered++;
+		} else {
+			r->req.lost++;
+		}
+	}
+	clock_gettime(CLOCK_REALTIME, &t1);
+	r->injections++;
+	vgpu_client_close(c);
+	h_check(r, ok == 2 && e2e_journal_count(e, "exec", 1, 1) == 1 && e2e_journal_count(e, "exec", 1, 2) == 1,
+		"vm1: two requests within %s second (%.0f ms) both executed once and answered",
+		t0.tv_sec == t1.tv_sec ? "one" : "about one", (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+
+	/* In place, same inode, same size, same mtime: only the content differs. */
+	{
+		char a[1024], b[1024], st[128];
+		int la = encode(2, 1, "00000000000000a1", VGPU_OP_PING, 0, a, sizeof(a));
+		int lb = encode(2, 2, "00000000000000b2", VGPU_OP_PING, 0, b, sizeof(b));
+		struct timespec mt = { 1700000000, 0 };
+		struct stat s1, s2;
+		char path[512];
+
+		e2e_vmdir(e, 2, path, sizeof(path));
+		strncat(path, "/command.txt", sizeof(path) - strlen(path) - 1);
+		r->req.submitted += 2;
+		if (la != lb || write_in_place(e, 2, a, (size_t)la, (size_t)la, O_TRUNC, 0, 0, &mt) < 0 ||
+		    wait_answers(e, 2, 1, 1, 5000) < 0 || stat(path, &s1) < 0) {
+			h_check(r, 0, "vm2: the first in-place record was answered");
+			r->req.lost += 2;
+			return;
+		}
+		r->req.answered++;
+		write_in_place(e, 2, b, (size_t)lb, (size_t)lb, 0, 0, 0, &mt);
+		r->injections++;
+		stat(path, &s2);
+		if (wait_answers(e, 2, 2, 1, 5000) == 0)
+			r->req.answered++;
+		else
+			r->req.lost++;
+		answer_statuses(e, 2, 2, st, sizeof(st));
+		h_check(r, s1.st_ino == s2.st_ino && s1.st_size == s2.st_size &&
+			s1.st_mtim.tv_sec == s2.st_mtim.tv_sec && s1.st_mtim.tv_nsec == s2.st_mtim.tv_nsec,
+			"vm2: the rewrite kept inode, size and mtime (%lld bytes, mtime %lld.%09ld)",
+			(long long)s2.st_size, (long long)s2.st_mtim.tv_sec, s2.st_mtim.tv_nsec);
+		h_check(r, strcmp(st, "OK") == 0 && e2e_journal_count(e, "exec", 2, 2) == 1,
+			"vm2: the in-place rewrite with equal size and mtime was seen by its content: seq 2 executed once, "
+			"answered %s", st[0] ? st : "never");
+	}
+	h_evidence(r, "ours: 2 requests in one second both answered; an in-place rewrite with same inode/size/mtime seen by CRC");
+}
+
+/* ---- (b) torn and short writes -------------------------------------------------------- */
+
+static void naive_torn(struct h_result *r, const char *base)
+{
+	const char *text = "vm 1\nseq 3\nop vadd\nn 1048576\n";
+	char path[512], cmd[256];
+	struct naive_poller p;
+	pid_t w;
+	int acted_n = -1, reads_full = 0;
+	const char *np;
+
+	snprintf(path, sizeof(path), "%s/naive-torn.txt", base);
+	naive_poller_init(&p, path);
+	align_to_second();
+	w = fork();
+	if (w == 0)
+		_exit(naive_write_command_torn(path, text, strstr(text, "n 1048576") - text + 4, PAUSE_MS) ? 1 : 0);
+	r->injections++;
+	msleep(PAUSE_MS / 3);
+	if (naive_poller_poll(&p, cmd, sizeof(cmd)) == 1 && (np = strstr(cmd, "\nn ")) != NULL)
+		acted_n = atoi(np + 3);
+	waitpid(w, NULL, 0);
+	for (int i = 0; i < 5; i++) {   /* the rest arrived within the same second: not seen */
+		if (naive_poller_poll(&p, cmd, sizeof(cmd)) == 1 && strstr(cmd, "1048576"))
+			reads_full = 1;
+		msleep(10);
+	}
+	h_naive(r, acted_n >= 0 && acted_n != 1048576 && !reads_full,
+		"command written in place in two parts %d ms apart: the poller read it in between and acted on n=%d "
+		"(the VM wrote 1048576); the complete command was %s", PAUSE_MS, acted_n,
+		reads_full ? "read later" : "never read (same second)");
+	h_evidence(r, "naive reader acted on a torn command: n=%d instead of 1048576", acted_n);
+}
+
+/* The naive writer's one unchecked write(), run under fiu-run's short writes. */
+static int helper_naive_write(const char *path)
+{
+	const char *text = "vm 1\nseq 4\nop vadd\nn 1048576\nend\n";
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ssize_t n;
+
+	if (fd < 0)
+		return 2;
+	n = write(fd, text, strlen(text));   /* the naive writer does not look at n */
+	close(fd);
+	return n >= 0 && (size_t)n < strlen(text) ? 1 : 0;   /* 1: it was short */
+}
+
+/* Our client's call under fiu-run's short writes. Exit status: the client rc. */
+static int helper_client_call(const char *dir, const char *lock_dir)
+{
+	struct vgpu_client *c;
+	struct vgpu_client_opts o = { .timeout_ms = 10000, .poll_max_ms = 5, .lock_dir = lock_dir };
+	struct vgpu_request q = { .op = VGPU_OP_VADD, .n = 4096, .has_seed = 1, .seed = 11,
+				  .priority = VGPU_PRIO_MEDIUM };
+	struct vgpu_response resp;
+	char err[512];
+	int rc;
+
+	if ((rc = vgpu_client_open(&c, dir, &o, err, sizeof(err))) != VGPU_CLIENT_OK)
+		return rc;
+	rc = vgpu_client_call(c, &q, NULL, 0, &resp, NULL, NULL, err, sizeof(err));
+	if (rc != VGPU_CLIENT_OK)
+		fprintf(stderr, "helper: %s\n", err);
+	vgpu_client_close(c);
+	return rc;
+}
+
+static int run_under_fiu(const char *self, const char *mode, const char *a1, const char *a2)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		execlp("fiu-run", "fiu-run", "-x", "-c", "enable_random name=posix/io/rw/write/reduce,probability=0.5",
+		       self, mode, a1, a2, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void short_writes(struct h_result *r, struct e2e_env *e, const char *self)
+{
+	char path[512], dir[400], cmd[256] = "";
+	int shorts = 0, tries = 0, rc, ok = 0;
+	struct naive_poller p;
+
+	if (system("command -v fiu-run >/dev/null 2>&1") != 0) {
+		printf("  note: fiu-run not found (package fiu-utils): short-write part skipped\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/naive-short.txt", e->dir);
+	for (tries = 0; tries < 20 && shorts == 0; tries++)
+		shorts += run_under_fiu(self, "--helper-naive-write", path, "-") == 1;
+	r->injections += shorts;
+	naive_poller_init(&p, path);
+	if (shorts && naive_poller_poll(&p, cmd, sizeof(cmd)) == 1)
+		printf("    naive file after a short write: %zu bytes\n", strlen(cmd));
+	h_naive(r, shorts > 0 && !strstr(cmd, "end\n"),
+		"fiu-run posix/io/rw/write/reduce: the naive unchecked write() left a truncated command (%d short of %d runs)",
+		shorts, tries);
+
+	e2e_vmdir(e, 6, dir, sizeof(dir));
+	for (int i = 0; i < 3; i++) {
+		r->req.submitted++;
+		rc = run_under_fiu(self, "--helper-client-call", dir, e->dir);
+		if (rc == VGPU_CLIENT_OK) {
+			ok++;
+			r->req.answered++;
+		} else {
+			r->req.lost++;
+			printf("    client under short writes: rc %d (%s)\n", rc, rc < 20 ? vgpu_client_strerror(rc) : "?");
+		}
+	}
+	/* not counted as injections: whether fiu reduced one of the client's writes is not
+	 * observable from here (each write() is reduced with probability 0.5) */
+	h_check(r, ok == 3 && e2e_journal_count(e, "exec", 6, 0) == 3,
+		"our client under the same short writes (each write() reduced with p=0.5): %d of 3 requests published whole and answered OK (exec %d)",
+		ok, e2e_journal_count(e, "exec", 6, 0));
+}
+
+static void ours_torn(struct h_result *r, struct e2e_env *e)
+{
+	char buf[1024], st[128];
+	struct vgpu_response resp;
+	int len;
+
+	/* b1: truncating in-place write, paused inside "n 65536": INCOMPLETE, then whole. */
+	len = encode(3, 1, "00000000000000c3", VGPU_OP_VADD, 65536, buf, sizeof(buf));
+	r->req.submitted++;
+	write_in_place(e, 3, buf, (size_t)len, (size_t)(strstr(buf, "n 65536") - buf + 4), O_TRUNC, PAUSE_MS, 0, NULL);
+	r->injections++;
+	if (wait_answers(e, 3, 1, 1, 5000) == 0)
+		r->req.answered++;
+	else
+		r->req.lost++;
+	answer_statuses(e, 3, 1, st, sizeof(st));
+	memset(&resp, 0, sizeof(resp));
+	read_response(e, 3, &resp);
+	h_check(r, log_has(e, "vm3: command.txt incomplete"),
+		"vm3: the mediator read the torn command.txt and called it incomplete (log)");
+	h_check(r, strcmp(st, "OK") == 0 && e2e_journal_count(e, "exec", 3, 1) == 1 &&
+		strncmp(resp.result, "count=65536 ", 12) == 0,
+		"vm3: it waited for the end line, then executed the whole command once: answers [%s], result \"%.40s\"",
+		st, resp.result);
+
+	/* b2: a writer that stops half-way (VM died): BAD_REQUEST after --grace-ms, not run. */
+	len = encode(4, 1, "00000000000000d4", VGPU_OP_VADD, 65536, buf, sizeof(buf));
+	r->req.submitted++;
+	write_in_place(e, 4, buf, (size_t)len, (size_t)len / 2, O_TRUNC, 0, 1, NULL);
+	r->injections++;
+	if (wait_answers(e, 4, 0, 1, GRACE_MS + 3000) == 0)
+		r->req.answered++;
+	else
+		r->req.lost++;
+	memset(&resp, 0, sizeof(resp));
+	read_response(e, 4, &resp);
+	h_check(r, resp.status == VGPU_BAD_REQUEST && e2e_journal_count(e, "exec", 4, 0) == 0,
+		"vm4: half a command that never completes: %s after --grace-ms %d (\"%.60s...\"), never executed",
+		vgpu_status_name(resp.status), GRACE_MS, resp.error);
+
+	/* b3: a same-size in-place overwrite without O_TRUNC, paused half-way: the reader
+	 * sees the new head and the old tail (old end line): CORRUPT by CRC; then the
+	 * complete new record runs once. */
+	{
+		char a[1024], b[1024];
+		int la = encode(5, 1, "00000000000000e5", VGPU_OP_PING, 0, a, sizeof(a));
+		int lb = encode(5, 2, "00000000000000f5", VGPU_OP_PING, 0, b, sizeof(b));
+
+		r->req.submitted += 2;
+		write_in_place(e, 5, a, (size_t)la, (size_t)la, O_TRUNC, 0, 0, NULL);
+		if (wait_answers(e, 5, 1, 1, 5000) == 0)
+			r->req.answered++;
+		else
+			r->req.lost++;
+		write_in_place(e, 5, b, (size_t)lb, (size_t)lb / 2, 0, PAUSE_MS, 0, NULL);
+		r->injections++;
+		wait_answers(e, 5, 2, 2, 5000);
+		answer_statuses(e, 5, 2, st, sizeof(st));
+		if (e2e_journal_count(e, "exec", 5, 2) == 1)
+			r->req.answered++;
+		else
+			r->req.lost++;
+		h_check(r, strcmp(st, "CORRUPT OK") == 0 && e2e_journal_count(e, "exec", 5, 2) == 1,
+			"vm5: old/new mix while overwritten in place answered CORRUPT (CRC), then the complete record "
+			"ran once: answers [%s]", st);
+	}
+	h_evidence(r, "ours: torn write waited for (INCOMPLETE) then ran whole once; never-completed -> BAD_REQUEST; "
+		   "old/new mix -> CORRUPT");
+}
+
+int main(int argc, char **argv)
+{
+	char grace[16];
+	const char *args[] = { "--executor", "mock", "--rescan-ms", "50", "--grace-ms", grace,
+			       "--log-level", "debug", NULL };
+	const char *args_slow[] = { "--executor", "mock", "--rescan-ms", "60000", NULL };
+	struct h_result r;
+	struct e2e_env e, e2;
+	char self[1024];
+	ssize_t n;
+
+	if (argc == 4 && strcmp(argv[1], "--helper-naive-write") == 0)
+		return helper_naive_write(argv[2]);
+	if (argc == 4 && strcmp(argv[1], "--helper-client-call") == 0)
+		return helper_client_call(argv[2], argv[3]);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	snprintf(grace, sizeof(grace), "%d", GRACE_MS);
+	h_begin(&r, "ERR07", "Updates not seen: same-second commands, torn and short writes", "local");
+	signal(SIGPIPE, SIG_IGN);
+	if (e2e_setup(&e, 6) < 0 || e2e_setup(&e2, 6) < 0) {
+		h_check(&r, 0, "private directory: %s", strerror(errno));
+		e2e_teardown(&e);
+		return h_finish(&r);
+	}
+	naive_same_second(&r, e.dir);
+	naive_torn(&r, e.dir);
+	/* (a) with the rescan out of the way: only inotify and the content decide */
+	if (e2e_start_mediator(&e, args_slow) < 0) {
+		h_check(&r, 0, "vgpu-mediator started (see %s)", e.log);
+	} else {
+		ours_same_second(&r, &e);
+		h_check(&r, e2e_stop_mediator(&e, 10000) == 0, "the mediator stopped cleanly (exit 0)");
+	}
+	/* (b) with a fast rescan, so that it does look while a write is half done */
+	if (e2e_start_mediator(&e2, args) < 0) {
+		h_check(&r, 0, "vgpu-mediator started (see %s)", e2.log);
+	} else {
+		ours_torn(&r, &e2);
+		short_writes(&r, &e2, self);
+		h_check(&r, kill(e2.mediator, 0) == 0, "the mediator is still serving");
+		h_check(&r, e2e_stop_mediator(&e2, 10000) == 0, "the mediator stopped cleanly (exit 0)");
+	}
+	e2e_teardown(&e);
+	e2e_teardown(&e2);
+	return h_finish(&r);
+}
