@@ -103,14 +103,15 @@ echo "$url" > "$state/url"
 echo "$mode" > "$state/mode"
 
 # Wait until it answers: the mount protocol (v3) or the NFS port (v4) accepts us, or
-# for the deny mode until it refuses us by name.
+# for the deny mode until it refuses us (v3: MNT3ERR_ACCES; v4: the pseudo-fs hides the
+# export, NFS4ERR_NOENT).
 ok=0
 deadline=$(( $(date +%s) + timeout ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
   kill -0 "$gpid" 2>/dev/null || break
   out=$(timeout 5 nfs-ls "$url" 2>&1) && { ok=1; break; }
   if [ "$mode" = deny ] && ss -Hltn "sport = :$nfsport" | grep -q . \
-     && printf '%s' "$out" | grep -qiE 'acces|denied|perm'; then ok=1; break; fi
+     && printf '%s' "$out" | grep -qiE 'acces|denied|perm|NFS4ERR_NOENT'; then ok=1; break; fi
   sleep 0.2
 done
 if [ $ok != 1 ]; then

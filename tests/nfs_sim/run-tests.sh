@@ -284,8 +284,10 @@ fi
 NFSSIM_TEST_ROOT=$(mktemp -d /tmp/nfssim-test.XXXXXX)
 export NFSSIM_TEST_ROOT NFSSIM_RUN_DIR=$NFSSIM_TEST_ROOT/run NFSSIM_BIN NFSSIM_PROBE
 touch "$NFSSIM_TEST_ROOT/mounts.list" "$NFSSIM_TEST_ROOT/ganesha.list"
+child=
 cleanup() {
   local m s
+  if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi
   while read -r m; do [ -n "$m" ] && "$here/umount.sh" "$m" >/dev/null 2>&1; done < "$NFSSIM_TEST_ROOT/mounts.list"
   while read -r s; do [ -n "$s" ] && "$here/ganesha-down.sh" "$s" >/dev/null 2>&1; done < "$NFSSIM_TEST_ROOT/ganesha.list"
   rm -rf "$NFSSIM_TEST_ROOT"
@@ -299,8 +301,11 @@ else echo "nfs_sim: kernel NFS hook not configured (VGPU_KNFS_MOUNT/VGPU_KNFS_EX
 pass=0; failed=""; vgfail=""
 for t in $tests; do
   echo "== $t"
-  timeout -k 5 "${NFSSIM_TEST_TIMEOUT:-60}" "$0" --one "$NFSSIM_TEST_ROOT" "$t"
-  rc=$?
+  # In the background, so that a signal to this runner is handled at once (wait is
+  # interruptible; a foreground child would delay the trap until it ends).
+  timeout -k 5 "${NFSSIM_TEST_TIMEOUT:-60}" "$0" --one "$NFSSIM_TEST_ROOT" "$t" &
+  child=$!
+  wait "$child"; rc=$?; child=
   [ $rc = 124 ] && echo "FAIL: $t timed out"
   # Unmount what the test mounted and stop its servers, whatever happened in it.
   while read -r m; do [ -n "$m" ] && { "$here/umount.sh" "$m" || vgfail="$vgfail $t"; }; done < "$NFSSIM_TEST_ROOT/mounts.list"

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,9 +333,13 @@ int nfssim_store_nfs_new(const char *url, struct nfssim_store **out, char *err, 
 	r = nfs_mount(ns->nfs, u->server, u->path);
 	if (r < 0) {
 		/* MNT3ERR_ACCES / NFS4ERR_ACCESS: the server refused this client. */
-		snprintf(err, errlen, "mount %s:%s refused: %s%s", u->server, u->path,
-			 nfs_get_error(ns->nfs),
-			 strstr(nfs_get_error(ns->nfs), "ACCES") ? " (access denied by server)" : "");
+		const char *e = nfs_get_error(ns->nfs);
+		/* v3: MNT3ERR_ACCES. v4: ganesha's pseudo-fs hides an export that the client
+		 * may not see, so the refusal arrives as NFS4ERR_NOENT (or ACCESS/WRONGSEC). */
+		bool denied = strstr(e, "ACCES") || strstr(e, "NFS4ERR_NOENT") ||
+			      strstr(e, "WRONGSEC");
+		snprintf(err, errlen, "mount %s:%s refused: %s%s", u->server, u->path, e,
+			 denied ? " (access denied by server)" : "");
 		goto fail_mount;
 	}
 	nfs_destroy_url(u);
