@@ -1,0 +1,282 @@
+/* err05_cuda_not_working.c - ERRORS_LOG ERROR 5, CUDA not working in Dom0, with the real
+ * CUDA runtime on a host where it cannot work (toolkit, no driver: cudart answers
+ * cudaErrorInsufficientDriver; on a GPU host CUDA_VISIBLE_DEVICES= gives cudaErrorNoDevice,
+ * so the scenario sets it empty and accepts either).
+ * Naive control (naive/naive_cuda_forced.c, built by nvcc): CUDA forced anyway, nothing
+ * checked until the end: it "runs", exits 0 and prints zeros.
+ * Ours: cuda-sanity exits 2 (3: no device) printing the driver's message; vgpu-mediator
+ * --executor auto without a fallback refuses to start (exit 4) and says why and what to
+ * configure; with --fallback mock it starts, logs that cuda-sanity failed and that it uses
+ * mock as configured, and answers a vadd right; --executor cuda refuses (exit 4) naming
+ * the error. Skipped (77) when the build had no nvcc. docs/HARNESS.md, ERR05. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "exec/ops.h"
+#include "lib/status.h"
+#include "../e2e/e2e_util.h"
+#include "harness.h"
+#include "naive/naive_cuda_forced.h"
+
+#define EXIT_NO_EXECUTOR 4          /* vgpu-mediator: no usable executor */
+#define SANITY_NO_DRIVER 2          /* cuda-sanity's documented codes (docs/GPU.md) */
+#define SANITY_NO_DEVICE 3
+
+static struct e2e_env env;
+static struct h_result r;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Run ARGV with stdout+stderr into OUT (CAP bytes), killed after TIMEOUT_MS. Returns
+ * its exit status (0..255), 128+sig when killed, -1 when it could not run. */
+static int run_capture(char *const argv[], int timeout_ms, char *out, size_t cap)
+{
+	int p[2], st = 0;
+	size_t len = 0;
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
+	pid_t pid;
+
+	out[0] = '\0';
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		close(p[1]);
+		setpgid(0, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		uint64_t now = mono_ms();
+		ssize_t n;
+		char sink[512];
+
+		if (now >= end) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&pf, 1, (int)(end - now)) <= 0)
+			continue;
+		if (len + 1 < cap)
+			n = read(p[0], out + len, cap - 1 - len);
+		else
+			n = read(p[0], sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		if (len + 1 < cap)
+			len += (size_t)n;
+	}
+	out[len] = '\0';
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The driver's words for "CUDA cannot work here", as cudart prints them. */
+static int driver_message(const char *s)
+{
+	return strstr(s, "CUDA driver version is insufficient for CUDA runtime version") ||
+	       strstr(s, "no CUDA-capable device is detected");
+}
+
+static int count_lines(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void first_line_with(const char *s, const char *needle, char *buf, size_t cap)
+{
+	const char *p = strstr(s, needle), *b, *e;
+
+	buf[0] = '\0';
+	if (!p)
+		return;
+	for (b = p; b > s && b[-1] != '\n'; b--)
+		;
+	e = strchr(p, '\n');
+	snprintf(buf, cap, "%.*s", (int)((e ? e : p + strlen(p)) - b), b);
+}
+
+static void naive_control(void)
+{
+	struct naive_cuda_report rep;
+	char bin[400], out[8192];
+	int st;
+
+	snprintf(bin, sizeof(bin), "%s/tests/fault/naive_cuda_forced", env.build);
+	if (access(bin, X_OK) != 0) {
+		h_naive(&r, 0, "%s was not built (tests/fault/cuda_naive.mk, included from fault.mk, builds it "
+			"with nvcc)", bin);
+		return;
+	}
+	char *argv[] = { bin, NULL };
+	st = run_capture(argv, 60000, out, sizeof(out));
+	if (naive_cuda_parse(out, &rep) < 0) {
+		h_naive(&r, 0, "naive_cuda_forced printed nothing we know (exit %d): %.200s", st, out);
+		return;
+	}
+	r.injections += rep.failed_calls;
+	h_naive(&r, st == 0 && rep.done && rep.failed_calls > 0 && rep.wrong > 0,
+		"CUDA forced without checks: exit %d, \"done\", %d of %d CUDA calls failed unnoticed (%s), devices %d, "
+		"%d of %d results wrong (c[1] = %g, expected %g), error seen only at the end (rc %d)", st,
+		rep.failed_calls, rep.calls, rep.first_msg, rep.devices, rep.wrong, rep.n, rep.first, rep.expected,
+		rep.late_rc);
+	h_evidence(&r, "naive: forced CUDA exited 0 with %d/%d wrong results (zeros), %d failed calls unnoticed",
+		   rep.wrong, rep.n, rep.failed_calls);
+}
+
+static void sanity(void)
+{
+	char bin[400], out[8192], line[300];
+	int st;
+
+	snprintf(bin, sizeof(bin), "%s/cuda-sanity", env.build);
+	char *argv[] = { bin, NULL };
+	st = run_capture(argv, 60000, out, sizeof(out));
+	r.injections += count_lines(out, ": cudaError");
+	first_line_with(out, ": cudaError", line, sizeof(line));
+	h_check(&r, (st == SANITY_NO_DRIVER || st == SANITY_NO_DEVICE) && driver_message(out),
+		"cuda-sanity exits %d (documented: 2 no/old driver, 3 no device) and prints: %s", st, line);
+	h_evidence(&r, "ours: cuda-sanity exit %d: %s", st, line);
+}
+
+static void mediator_refuses(const char *spec)
+{
+	char bin[400], out[8192], line[400];
+	int st;
+
+	snprintf(bin, sizeof(bin), "%s/vgpu-mediator", env.build);
+	char *argv[] = { bin, "--root", env.root, "--state", env.state, "--executor", (char *)spec, NULL };
+	st = run_capture(argv, 90000, out, sizeof(out));
+	first_line_with(out, " err: ", line, sizeof(line));
+	if (strcmp(spec, "auto") == 0)
+		h_check(&r, st == EXIT_NO_EXECUTOR && driver_message(out) && strstr(out, "refusing to start") &&
+			strstr(out, "--fallback"),
+			"--executor auto, no fallback: exit %d (4 expected), does not half-start: %s", st, line);
+	else
+		h_check(&r, st == EXIT_NO_EXECUTOR && driver_message(out) && !strstr(out, "serving "),
+			"--executor %s: exit %d (4 expected), refuses clearly: %s", spec, st, line);
+}
+
+static void mediator_fallback(uint64_t seed)
+{
+	static const char *const args[] = { "--executor", "auto", "--fallback", "mock", NULL };
+	struct vgpu_client_opts o = { .timeout_ms = 10000, .lock_dir = NULL };
+	struct vgpu_client *c = NULL;
+	struct vgpu_request q;
+	struct vgpu_response resp;
+	struct vgpu_summary s;
+	char dir[400], err[512], want[200], log[8192];
+	const size_t n = 5000;
+	float *a = malloc(3 * n * sizeof(float));
+	int rc, fd;
+	ssize_t len;
+
+	if (!a || e2e_start_mediator(&env, args) < 0) {
+		h_check(&r, 0, "--executor auto --fallback mock started (see %s)", env.log);
+		free(a);
+		return;
+	}
+	log[0] = '\0';
+	if ((fd = open(env.log, O_RDONLY)) >= 0) {
+		len = read(fd, log, sizeof(log) - 1);
+		log[len > 0 ? len : 0] = '\0';
+		close(fd);
+	}
+	h_check(&r, strstr(log, "cuda-sanity failed") && driver_message(log) &&
+		strstr(log, "using mock as configured (--fallback mock)"),
+		"--executor auto --fallback mock starts and its log says it uses mock because cuda-sanity failed");
+	o.lock_dir = env.dir;
+	e2e_vmdir(&env, 1, dir, sizeof(dir));
+	memset(&q, 0, sizeof(q));
+	q.op = VGPU_OP_VADD;
+	q.priority = VGPU_PRIO_MEDIUM;
+	q.n = n;
+	q.has_seed = 1;
+	q.seed = seed;
+	q.output_file = 0;
+	memset(&resp, 0, sizeof(resp));
+	rc = vgpu_client_open(&c, dir, &o, err, sizeof(err));
+	if (rc == VGPU_CLIENT_OK)
+		rc = vgpu_client_call(c, &q, NULL, 0, &resp, NULL, NULL, err, sizeof(err));
+	vgpu_gen_fill(a, n, seed, 0);
+	vgpu_gen_fill(a + n, n, seed, 1);
+	vgpu_ref_vadd(a, a + n, a + 2 * n, n);
+	vgpu_summarize(a + 2 * n, n, &s);
+	vgpu_summary_format(&s, want, sizeof(want));
+	r.req.submitted++;
+	if (rc == VGPU_CLIENT_OK || rc == VGPU_CLIENT_ESTATUS) {
+		r.req.answered++;
+		if (resp.vm != 1 || resp.seq != vgpu_client_last_seq(c))
+			r.req.misrouted++;
+	} else {
+		r.req.lost++;
+	}
+	h_check(&r, rc == VGPU_CLIENT_OK && strcmp(resp.result, want) == 0 && strcmp(resp.executor, "mock") == 0,
+		"a vadd of %zu on the fallback: %s by %s, result %s", n, rc == VGPU_CLIENT_OK ? "OK" : err,
+		resp.executor, resp.result);
+	h_check(&r, e2e_stop_mediator(&env, 5000) == 0, "the fallback mediator stops cleanly on SIGTERM");
+	if (c && (e2e_journal_count(&env, "exec", 1, vgpu_client_last_seq(c)) > 1 ||
+		  e2e_journal_count(&env, "answer", 1, vgpu_client_last_seq(c)) != 1))
+		r.req.duplicated++;
+	vgpu_client_close(c);
+	free(a);
+	h_evidence(&r, "ours: auto without fallback exit 4 naming the fix; with --fallback mock it said so and "
+		   "answered vadd right; --executor cuda refused");
+}
+
+int main(void)
+{
+	h_begin(&r, "ERR05", "CUDA not working: cuda-sanity fails with the driver message, auto does not half-start",
+		"cudart");
+#ifndef VGPU_HAVE_CUDA
+	snprintf(r.skipped, sizeof(r.skipped), "built without nvcc: no real CUDA runtime to fail (CI builds with "
+		 "the toolkit)");
+	return h_finish(&r);
+#else
+	/* On a GPU host this is what makes CUDA fail (cudaErrorNoDevice); without a driver
+	 * it changes nothing. */
+	setenv("CUDA_VISIBLE_DEVICES", "", 1);
+	if (e2e_setup(&env, 1) < 0) {
+		h_check(&r, 0, "private directory: %s", strerror(errno));
+		return h_finish(&r);
+	}
+	naive_control();
+	sanity();
+	mediator_refuses("auto");
+	mediator_refuses("cuda");
+	mediator_fallback(r.seed);
+	e2e_teardown(&env);
+	return h_finish(&r);
+#endif
+}
