@@ -21,7 +21,7 @@ for v in 1 2 3 4 5 6 7; do mkdir -m 0777 "$dir/export/vm$v"; done
 	--vm 1:low --vm 2:low --vm 3:medium --vm 4:medium --vm 5:high --vm 6:high --vm 7:high \
 	2>"$dir/mediator.log" &
 med=$!
-for _ in $(seq 200); do grep -q "with executor" "$dir/mediator.log" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 200); do grep -q "with executor" "$dir/mediator.log" 2>/dev/null && break; sleep 0.01; done
 if ! grep -q "with executor" "$dir/mediator.log"; then
 	echo "demo: the mediator did not start:" >&2; cat "$dir/mediator.log" >&2; exit 1
 fi
@@ -32,14 +32,21 @@ client() { # VM PRIO OP ARGS...
 	"$BUILD/vgpu-client" --dir "$dir/export/vm$vm" --priority "$prio" --timeout 120 "$@" \
 		>"$dir/out.vm$vm" 2>"$dir/err.vm$vm" || true
 }
-client 7 high sgemm 512 512 512 --seed 7 &
+# vm7's job must outlast the others' submission: about 0.8 s on the CPU mock, and
+# long enough on a GPU too.
+if grep -q "with executor pool" "$dir/mediator.log" && grep -q "using cuda\|executor cuda" "$dir/mediator.log"; then
+	busy=16384
+else
+	busy=1024
+fi
+client 7 high sgemm $busy $busy $busy --seed 7 &
 for _ in $(seq 400); do grep -q "^exec vm=7" "$dir/journal" 2>/dev/null && break; sleep 0.01; done
 # Submitted low first, high last: the queue must still run high, medium, low.
-client 1 low    vadd 1048576 --seed 1 &   sleep 0.05
-client 2 low    saxpy 1048576 2.5 --seed 2 & sleep 0.05
-client 3 medium sgemm 128 128 128 --seed 3 & sleep 0.05
-client 4 medium vadd 65536 --seed 4 &      sleep 0.05
-client 5 high   saxpy 65536 -1.5 --seed 5 & sleep 0.05
+client 1 low    vadd 1048576 --seed 1 &   sleep 0.01
+client 2 low    saxpy 1048576 2.5 --seed 2 & sleep 0.01
+client 3 medium sgemm 128 128 128 --seed 3 & sleep 0.01
+client 4 medium vadd 65536 --seed 4 &      sleep 0.01
+client 5 high   saxpy 65536 -1.5 --seed 5 & sleep 0.01
 client 6 high   ping &
 wait $(jobs -p | grep -v "^$med$") 2>/dev/null || true
 kill -TERM "$med"; wait "$med" || true; med=""
