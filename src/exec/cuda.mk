@@ -42,10 +42,11 @@ $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ALL_NVCCFLAGS) -MMD -MP -c $< -o $@
 
-BENCH_BINS += $(if $(wildcard bench/native.cu),$(BUILD)/bench/native)
-$(BUILD)/bench/native: $(BUILD)/bench/native.cu.o
+BENCH_BINS += $(if $(wildcard bench/bench-native.c),$(BUILD)/bench/bench-native)
+$(BUILD)/bench/bench-native.o: ALL_CFLAGS += $(CUDA_CFLAGS)
+$(BUILD)/bench/bench-native: $(BUILD)/bench/bench-native.o $(LIBVGPU)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CUDA_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 gpu-progs: $(GPU_TEST_BINS) $(BENCH_BINS)
 # The GPU programs are built (never run) by `make all` too, so CI catches a break.

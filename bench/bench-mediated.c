@@ -1,0 +1,215 @@
+/* bench-mediated - the same operation as bench-native, timed through vgpu-mediator on
+ * a local directory: what a VM sees, request published to answer read.
+ *
+ * Two requesters: "inotify" publishes the payload and command.txt like any client and
+ * waits for response.txt with inotify (local directory only), so the time is the
+ * mediator's and the GPU's, not a polling interval's; "client" uses libvgpu-client
+ * (polling every 1 ms, its floor), as a VM on NFS would. Seed mode asks for the
+ * summary only; input mode sends in-SEQ.bin and fetches out-SEQ.bin.
+ *
+ *   bench-mediated DIR/vmN inotify|client seed|input REPS OP N [M K]   (OP ping: N ignored)
+ * prints: median_us=X min_us=Y exec_us=E (E: the executor's median exec_us) */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "exec/ops.h"
+#include "lib/record.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void die(const char *what, const char *why)
+{
+	fprintf(stderr, "bench-mediated: %s: %s\n", what, why);
+	exit(1);
+}
+
+static void nonce(char out[17])
+{
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint64_t)now_us();
+	snprintf(out, 17, "%016" PRIx64, r);
+}
+
+/* One request through the file protocol, answered when response.txt holds our seq. */
+static void raw_call(int dirfd, int ifd, struct vgpu_request *req, const float *in, size_t in_bytes,
+		     size_t out_bytes, struct vgpu_response *resp)
+{
+	static char buf[VGPU_RECORD_MAX];
+	char err[160];
+	size_t len;
+	int rc, n;
+
+	if (in) {
+		vgpu_payload_name(req->input.name, "in", req->seq);
+		req->input.bytes = in_bytes;
+		req->input.crc = vgpu_crc32(in, in_bytes);
+		if ((rc = vgpu_publish(dirfd, req->input.name, in, in_bytes, 0644)) < 0)
+			die("publish input", vgpu_safeio_strerror(rc));
+	}
+	n = vgpu_request_encode(req, buf, sizeof(buf));
+	if (n < 0)
+		die("encode", strerror(-n));
+	if ((rc = vgpu_publish(dirfd, "command.txt", buf, (size_t)n, 0644)) < 0)
+		die("publish command.txt", vgpu_safeio_strerror(rc));
+	for (;;) {
+		struct pollfd p = { .fd = ifd, .events = POLLIN };
+		char ev[4096];
+		if (vgpu_safe_read(dirfd, "response.txt", buf, sizeof(buf), &len, NULL) == 0 &&
+		    vgpu_response_decode(buf, len, resp, err, sizeof(err)) == VGPU_REC_OK &&
+		    resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0)
+			break;
+		poll(&p, 1, 100);
+		while (read(ifd, ev, sizeof(ev)) > 0)
+			;
+	}
+	if (resp->status != VGPU_OK)
+		die(vgpu_status_name(resp->status), resp->error);
+	if (out_bytes) {
+		void *out = NULL;
+		size_t olen = 0;
+		if ((rc = vgpu_safe_read_alloc(dirfd, resp->output.name, out_bytes, &out, &olen)) < 0)
+			die("read output", vgpu_safeio_strerror(rc));
+		if (olen != out_bytes || vgpu_crc32(out, olen) != resp->output.crc)
+			die("output", "size or CRC differs");
+		free(out);
+		unlinkat(dirfd, resp->output.name, 0);
+	}
+	if (in)
+		unlinkat(dirfd, req->input.name, 0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir, *waiter, *mode, *opname;
+	struct vgpu_request req;
+	struct vgpu_response resp;
+	size_t na = 0, nb = 0, nout = 0, in_bytes = 0, out_bytes = 0;
+	float *in = NULL;
+	double *t, *e;
+	int reps, seeded, raw, dirfd = -1, ifd = -1;
+	int64_t seq = 0;
+	struct vgpu_client *c = NULL;
+	char err[512];
+
+	if (argc < 7) {
+		fprintf(stderr, "usage: bench-mediated DIR/vmN inotify|client seed|input REPS OP N [M K]\n");
+		return 2;
+	}
+	dir = argv[1];
+	waiter = argv[2];
+	mode = argv[3];
+	reps = atoi(argv[4]);
+	opname = argv[5];
+	raw = strcmp(waiter, "inotify") == 0;
+	seeded = strcmp(mode, "seed") == 0;
+
+	memset(&req, 0, sizeof(req));
+	req.op = vgpu_op_parse(opname);
+	req.priority = VGPU_PRIO_MEDIUM;
+	req.output_file = -1;
+	if (req.op == VGPU_OP_SGEMM) {
+		if (argc < 9)
+			return 2;
+		req.m = strtoull(argv[6], NULL, 10);
+		req.n = strtoull(argv[7], NULL, 10);
+		req.k = strtoull(argv[8], NULL, 10);
+		na = req.m * req.k; nb = req.k * req.n; nout = req.m * req.n;
+	} else if (req.op == VGPU_OP_VADD || req.op == VGPU_OP_SAXPY) {
+		req.n = strtoull(argv[6], NULL, 10);
+		na = nb = nout = req.n;
+		req.alpha = 1.5f;
+	} else if (req.op != VGPU_OP_PING) {
+		die(opname, "not a benchmarked op");
+	}
+	if (req.op != VGPU_OP_PING) {
+		if (seeded) {
+			req.has_seed = 1;
+			req.seed = 1;
+		} else {
+			in_bytes = (na + nb) * sizeof(float);
+			out_bytes = nout * sizeof(float);
+			in = malloc(in_bytes);
+			if (!in)
+				die("malloc", "out of memory");
+			vgpu_gen_fill(in, na, 1, 0);
+			vgpu_gen_fill(in + na, nb, 1, 1);
+			req.output_file = 1;
+		}
+	}
+	t = calloc((size_t)reps + 1, sizeof(double));
+	e = calloc((size_t)reps + 1, sizeof(double));
+	if (!t || !e || reps < 1)
+		return 1;
+
+	if (raw) {
+		const char *base = strrchr(dir, '/');
+		struct vgpu_response last;
+		size_t len;
+		static char buf[VGPU_RECORD_MAX];
+		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (dirfd < 0 || ifd < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+			die(dir, strerror(errno));
+		req.vm = (uint32_t)strtoul(base ? base + 3 : dir + 2, NULL, 10);
+		if (vgpu_safe_read(dirfd, "response.txt", buf, sizeof(buf), &len, NULL) == 0 &&
+		    vgpu_response_decode(buf, len, &last, err, sizeof(err)) == VGPU_REC_OK)
+			seq = last.seq;
+	} else {
+		struct vgpu_client_opts o = { .timeout_ms = 600000, .poll_min_ms = 1, .poll_max_ms = 1 };
+		if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK)
+			die(dir, err);
+	}
+
+	for (int r = -1; r < reps; r++) {       /* r = -1: warm-up, not timed */
+		double t0 = now_us();
+		if (raw) {
+			req.seq = ++seq;
+			nonce(req.nonce);
+			raw_call(dirfd, ifd, &req, in, in_bytes, out_bytes, &resp);
+		} else {
+			void *out = NULL;
+			size_t olen = 0;
+			int rc = vgpu_client_call(c, &req, in, in_bytes, &resp, out_bytes ? &out : NULL,
+						  out_bytes ? &olen : NULL, err, sizeof(err));
+			if (rc != VGPU_CLIENT_OK)
+				die(vgpu_client_strerror(rc), err);
+			free(out);
+		}
+		if (r >= 0) {
+			t[r] = now_us() - t0;
+			e[r] = (double)resp.exec_us;
+		}
+	}
+	qsort(t, (size_t)reps, sizeof(double), cmp_double);
+	qsort(e, (size_t)reps, sizeof(double), cmp_double);
+	printf("median_us=%.1f min_us=%.1f exec_us=%.0f executor=%s\n", t[reps / 2], t[0], e[reps / 2], resp.executor);
+	vgpu_client_close(c);
+	free(in);
+	free(t);
+	free(e);
+	return 0;
+}

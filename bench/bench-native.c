@@ -1,0 +1,118 @@
+/* bench-native - one operation done natively with CUDA, timed: the baseline for
+ * bench/run.sh, which times the same operation through the mediator.
+ *
+ * Each repetition does what one mediated job does on the GPU side, nothing more:
+ * cudaMalloc the operands and the result, generate them on the device (seed) or copy
+ * them from host memory (input), compute (the backend's own kernels; cuBLAS sgemm, TF32
+ * off), copy the result back, summarise it on the CPU (the "result" line), free. The
+ * CUDA context, the cuBLAS handle and one warm-up repetition are outside the timing.
+ *
+ *   bench-native OP seed|input REPS N [M K]     OP: vadd saxpy sgemm (sgemm: M N K)
+ * prints: op=OP mode=MODE size=... reps=R median_us=X min_us=Y */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "exec/exec_cuda.h"
+#include "exec/ops.h"
+
+#define CK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) { \
+	fprintf(stderr, "bench-native: %s: %s\n", #call, cudaGetErrorString(e_)); exit(1); } } while (0)
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	const char *op, *mode;
+	size_t m = 0, n, k = 0, na, nb, nout;
+	int reps, seeded;
+	float *h_in, *h_out, *d_in, *d_out;
+	double *t;
+	cublasHandle_t blas;
+	struct vgpu_summary sum;
+	const float one = 1.0f, zero = 0.0f, alpha = 1.5f;
+
+	if (argc < 5) {
+		fprintf(stderr, "usage: bench-native vadd|saxpy|sgemm seed|input REPS N [M K]\n");
+		return 2;
+	}
+	op = argv[1];
+	mode = argv[2];
+	reps = atoi(argv[3]);
+	seeded = strcmp(mode, "seed") == 0;
+	if (strcmp(op, "sgemm") == 0) {
+		if (argc < 7)
+			return 2;
+		m = strtoull(argv[4], NULL, 10);
+		n = strtoull(argv[5], NULL, 10);
+		k = strtoull(argv[6], NULL, 10);
+		na = m * k; nb = k * n; nout = m * n;
+	} else {
+		n = strtoull(argv[4], NULL, 10);
+		na = nb = nout = n;
+	}
+	h_in = malloc((na + nb) * sizeof(float));
+	h_out = malloc(nout * sizeof(float));
+	t = calloc((size_t)reps + 1, sizeof(double));
+	if (!h_in || !h_out || !t || reps < 1)
+		return 1;
+	vgpu_gen_fill(h_in, na, 1, 0);
+	vgpu_gen_fill(h_in + na, nb, 1, 1);
+	CK(cudaFree(NULL));
+	if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS || cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH))
+		return 1;
+
+	for (int r = -1; r < reps; r++) {       /* r = -1: warm-up, not timed */
+		double t0 = now_us();
+		CK(cudaMalloc((void **)&d_in, (na + nb) * sizeof(float)));
+		CK(cudaMalloc((void **)&d_out, nout * sizeof(float)));
+		if (seeded) {
+			CK((cudaError_t)vgpu_cuda_gen(d_in, na, 1, 0, NULL));
+			CK((cudaError_t)vgpu_cuda_gen(d_in + na, nb, 1, 1, NULL));
+		} else {
+			CK(cudaMemcpy(d_in, h_in, (na + nb) * sizeof(float), cudaMemcpyHostToDevice));
+		}
+		if (strcmp(op, "vadd") == 0) {
+			CK((cudaError_t)vgpu_cuda_vadd(d_in, d_in + na, d_out, n, NULL));
+		} else if (strcmp(op, "saxpy") == 0) {
+			CK((cudaError_t)vgpu_cuda_saxpy(alpha, d_in, d_in + na, d_out, n, NULL));
+		} else if (cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, (int)k, &one, d_in + na,
+				       (int)n, d_in, (int)k, &zero, d_out, (int)n) != CUBLAS_STATUS_SUCCESS) {
+			fprintf(stderr, "bench-native: cublasSgemm failed\n");
+			return 1;
+		}
+		CK(cudaMemcpy(h_out, d_out, nout * sizeof(float), cudaMemcpyDeviceToHost));
+		vgpu_summarize(h_out, nout, &sum);
+		CK(cudaFree(d_in));
+		CK(cudaFree(d_out));
+		if (r >= 0)
+			t[r] = now_us() - t0;
+	}
+	qsort(t, (size_t)reps, sizeof(double), cmp_double);
+	if (m)
+		printf("op=%s mode=%s size=%zux%zux%zu reps=%d median_us=%.1f min_us=%.1f sum=%.6g\n", op, mode, m, n,
+		       k, reps, t[reps / 2], t[0], sum.sum);
+	else
+		printf("op=%s mode=%s size=%zu reps=%d median_us=%.1f min_us=%.1f sum=%.6g\n", op, mode, n, reps,
+		       t[reps / 2], t[0], sum.sum);
+	cublasDestroy(blas);
+	free(h_in);
+	free(h_out);
+	free(t);
+	return 0;
+}
