@@ -8,12 +8,15 @@
  *   nfssim-probe read FILE                  open, read to EOF, print the byte count
  *   nfssim-probe watch FILE FULL MS         poll FILE's size (stat) every 0.2 ms for MS
  *                                           ms; print "partial=P full=F absent=A"
+ *   nfssim-probe mmap FILE MS               map 8 bytes shared, print them, wait MS ms
+ *                                           (stat'ing FILE), print them again
  * Prints "ok ..." and exits 0, or "CALL: ENAME" and exits 1. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +134,26 @@ int main(int argc, char **argv)
 			usleep(200);
 		}
 		printf("partial=%ld full=%ld absent=%ld\n", partial, complete, absent);
+		return 0;
+	}
+	if (!strcmp(cmd, "mmap") && argc >= 4) {
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fail("open");
+		char *p = mmap(NULL, 8, PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			return fail("mmap");
+		printf("%.8s\n", p);
+		fflush(stdout);
+		long long end = now_us() + atoll(argv[3]) * 1000;
+		while (now_us() < end) {
+			struct stat st;
+			stat(file, &st);
+			sleep_ms(20);
+		}
+		printf("%.8s\n", p);
+		munmap(p, 8);
+		close(fd);
 		return 0;
 	}
 	fprintf(stderr, "nfssim-probe: bad command\n");

@@ -222,6 +222,27 @@ t_two_clients() {  # two mounts, two caches: B's write is stale in A until A ope
   expect "A after open" "$($PROBE read "$a/f")" "ok 100"
 }
 
+t_kcache_mmap() {  # kcache=1: a mapping keeps stale pages; an open revalidates
+  mkdir -p "$T/b"; printf AAAAAAAA > "$T/b/f"
+  local m; m=$(mnt k "$T/b" kcache=1,actimeo=0) || return 1
+  $PROBE mmap "$m/f" 1000 > "$T/map.out" &
+  local p=$!; sleep 0.4
+  printf BBBBBBBB | dd of="$T/b/f" conv=notrunc status=none   # in place, server side
+  wait $p
+  expect "mapped before" "$(sed -n 1p "$T/map.out")" AAAAAAAA || return 1
+  expect "mapped after the server's change (stale)" "$(sed -n 2p "$T/map.out")" AAAAAAAA || return 1
+  expect "read after a new open" "$(cat "$m/f")" BBBBBBBB || return 1
+  expect "cto_invalidations" "$(stat_num "$m" cto_invalidations)" 1 || return 1
+  local c; c=$(mnt d "$T/b" kcache=0,actimeo=0) || return 1
+  printf CCCCCCCC > "$T/b/f"
+  $PROBE mmap "$c/f" 800 > "$T/map2.out" &
+  p=$!; sleep 0.4
+  printf DDDDDDDD | dd of="$T/b/f" conv=notrunc status=none
+  wait $p
+  echo "  kcache=0 mmap: $(tr '\n' ' ' < "$T/map2.out")"
+  expect "kcache=0: read sees the change (control)" "$(cat "$c/f")" DDDDDDDD
+}
+
 ganesha_setup() {  # ganesha_setup MODE: export $T/exp (root 0755, pub 1777)
   mkdir -p "$T/exp/pub"; chmod 755 "$T/exp"; chmod 1777 "$T/exp/pub"
   local env; env=$(ganesha "$1" "$T/exp") || return 1
@@ -266,7 +287,7 @@ t_knfs() {  # a real kernel NFS mount, if the machine has one (VGPU_KNFS_*)
 
 ALL="t_attrcache t_lookupcache t_close_to_open_write t_partial_write t_squash
      t_fault_nth_write t_fault_estale t_fault_close_enospc t_fault_prob_seeded t_latency
-     t_unreachable t_ctl t_stats_file t_two_clients
+     t_unreachable t_ctl t_stats_file t_two_clients t_kcache_mmap
      t_ganesha_root_squash t_ganesha_no_root_squash t_ganesha_deny"
 
 # ---- one test, in a child with its own directory ------------------------------------
