@@ -99,12 +99,13 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-e2e
+	@$(MAKE) --no-print-directory check-nfssim
 	@$(MAKE) --no-print-directory check-fault
 	@$(MAKE) --no-print-directory report
 
 check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
-	  VGPU_BUILD=$(BUILD) CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	  VGPU_BUILD=$(BUILD) CK_FORK=no valgrind -q --suppressions=tests/valgrind.supp --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible $$t; done
 
 coverage: deps
