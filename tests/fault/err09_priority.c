@@ -166,7 +166,7 @@ static pid_t submit_async(struct e2e_env *e, uint32_t vm, struct vgpu_request re
 	char dir[400], err[512];
 	struct vgpu_client *c;
 	struct vgpu_response resp;
-	struct vgpu_client_opts o = { .timeout_ms = 30000, .poll_max_ms = poll_max_ms };
+	struct vgpu_client_opts o = { .timeout_ms = 30000, .poll_max_ms = poll_max_ms, .lock_dir = e->dir };
 	struct call_out out = { .rc = -1, .vm = vm };
 
 	memset(&resp, 0, sizeof(resp));
@@ -328,7 +328,7 @@ static long flood_run(struct h_result *r, uint64_t aging_ms, int *pos, int *tota
 			char dir[400], err[512];
 			struct vgpu_client *c;
 			struct vgpu_response resp;
-			struct vgpu_client_opts o = { .timeout_ms = 30000, .poll_max_ms = 2 };
+			struct vgpu_client_opts o = { .timeout_ms = 30000, .poll_max_ms = 2, .lock_dir = e.dir };
 			struct vgpu_request q = { .op = VGPU_OP_SPIN, .ms = JOB_MS, .priority = VGPU_PRIO_HIGH };
 			int bad = 0;
 
