@@ -111,8 +111,8 @@ check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker
 coverage: deps
 	@$(MAKE) --no-print-directory clean-coverage
 	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" all
-	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" check-unit check-e2e
-	@lcov -q --capture --directory build/cov --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
+	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" check-unit check-e2e check-fault
+	@lcov -q --capture --directory build/cov --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null 2>&1
 	@lcov -q --extract coverage/lcov.info '*/src/*' --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
 	@genhtml -q coverage/lcov.info --output-directory coverage/html --rc lcov_branch_coverage=1 >/dev/null
 	@lcov --summary coverage/lcov.info --rc lcov_branch_coverage=1 2>&1 | tee coverage/summary.txt
