@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 	xo.sanity_path = sanity;
 	rc = vgpu_executor_open(spec, &xo, &ex, why, sizeof(why), err, sizeof(err));
 	if (rc < 0) {
-		vgpu_err("executor %s: %s", spec, err);
+		vgpu_err("%s", err);
 		free(worker);
 		free(sanity);
 		return EXIT_EXECUTOR;

@@ -23,10 +23,12 @@ static inline VGPU_HD uint64_t vgpu_splitmix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* Element I of generated operand J for SEED: a float in [-1, 1), exact in float32. */
+/* Element I of generated operand J for SEED: a float in [-1, 1), exact in float32.
+ * The seed is hashed first, so that nearby seeds do not give permutations of one
+ * another's inputs (seed ^ i alone would, for power-of-two sizes). */
 static inline VGPU_HD float vgpu_gen(uint64_t seed, unsigned j, uint64_t i)
 {
-	uint64_t x = vgpu_splitmix64(seed ^ ((uint64_t)j << 56) ^ i);
+	uint64_t x = vgpu_splitmix64(vgpu_splitmix64(seed) ^ ((uint64_t)j << 56) ^ i);
 	return (float)(x >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
 }
 

@@ -11,6 +11,9 @@ $(BUILD)/tests/fault/%: $(BUILD)/tests/fault/%.o $(FAULT_LIB_OBJ) $(LIBMEDIATOR)
 
 all: $(FAULT_BINS)
 
+# ERR05's naive forced-CUDA program, when nvcc is here.
+-include tests/fault/cuda_naive.mk
+
 # Runs every scenario (a failure does not stop the others), then the report decides.
 check-fault: $(BINS) $(FAULT_BINS)
 	@rm -rf $(BUILD)/reports/scenarios; mkdir -p $(BUILD)/reports/scenarios

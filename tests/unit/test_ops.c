@@ -13,9 +13,24 @@
 START_TEST(test_gen_known_value)
 {
 	/* splitmix64(0) = 0xe220a8397b1dcdaf (Vigna's reference output for state 0);
-	 * top 24 bits 0xe220a8 = 14819496; v = 14819496 / 2^23 - 1. */
+	 * vgpu_gen(0,0,0) = top 24 bits of splitmix64(splitmix64(0)) = 10946269,
+	 * v = 10946269 / 2^23 - 1 (computed independently, in Python). */
 	ck_assert_uint_eq(vgpu_splitmix64(0), 0xe220a8397b1dcdafULL);
-	ck_assert(vgpu_gen(0, 0, 0) == (float)(6430888.0 / 8388608.0));
+	ck_assert(vgpu_gen(0, 0, 0) == (float)(2557661.0 / 8388608.0));
+}
+END_TEST
+
+/* Nearby seeds must not give permutations of one another's inputs (equal sums). */
+START_TEST(test_gen_nearby_seeds_differ)
+{
+	enum { N = 4096 };
+	double s1 = 0, s2 = 0;
+
+	for (uint64_t i = 0; i < N; i++) {
+		s1 += vgpu_gen(1000, 0, i);
+		s2 += vgpu_gen(1001, 0, i);
+	}
+	ck_assert(s1 != s2);
 }
 END_TEST
 
@@ -185,6 +200,7 @@ static Suite *ops_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_gen_known_value);
+	tcase_add_test(tc, test_gen_nearby_seeds_differ);
 	tcase_add_test(tc, test_gen_determinism_and_range);
 	tcase_add_test(tc, test_ref_vadd_saxpy);
 	tcase_add_test(tc, test_ref_sgemm_small);
