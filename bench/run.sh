@@ -81,6 +81,20 @@ for d in 512 2048 4096 8192; do row sgemm seed 8 $d $d $d; done
 for n in 1048576 16777216; do row vadd input 8 $n; done
 row sgemm input 5 2048 2048 2048
 echo | tee -a "$OUTF"
+# What pinning the job's host buffers buys: a mediator whose workers only fault them in
+# (populate) or do neither (plain), for the rows where the copies dominate.
+for mode in populate plain; do
+	P=$(mktemp -d "$BASE/vgpu-bench-$mode-XXXXXX")
+	VGPU_CUDA_HOSTMEM=$mode start_mediator "$P"
+	for args in "vadd seed 15 16777216" "sgemm seed 8 4096 4096 4096" "vadd input 8 16777216"; do
+		set -- $args
+		m=$("$B/bench/bench-mediated" "$P/root/vm1" inotify "$2" "$3" "$1" "${@:4}")
+		echo "hostmem=$mode: $1 $2 ${*:4}: mediated (inotify) median $(echo "$m" | val median_us) us, exec $(echo "$m" | val exec_us) us" | tee -a "$OUTF"
+	done
+	kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null
+	rm -rf "$P"
+done
+echo | tee -a "$OUTF"
 # The same ping with the directory and state on disk: every publish is fsync'ed.
 start_mediator "$D"
 p_disk=$("$B/bench/bench-mediated" "$D/root/vm1" inotify seed 200 ping 1 | val median_us)

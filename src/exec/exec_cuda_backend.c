@@ -2,8 +2,8 @@
  *
  * Each job's device memory comes from a per-job arena over cudaMalloc/cudaFree; what
  * the job leaves allocated is reclaimed and the job answered LEAKED. cudaMemGetInfo
- * before and after the job catches memory that escaped the arena (the worker is then
- * restarted, which frees the context). Every CUDA and cuBLAS call is checked; a failure
+ * before and after the job catches memory that escaped the arena (LEAKED too; the
+ * device context is reset in place to reclaim it). Every CUDA and cuBLAS call is checked; a failure
  * becomes EXEC_FAILED with the call, cudaGetErrorName and the error's text. Errors that
  * poison the context (illegal address, launch failure...) make run() return < 0 so the
  * worker restarts. Kernels: exec_cuda.cu; sgemm: cuBLAS with TF32 off. */
@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -25,6 +27,18 @@
 
 #define WORKSPACE_BYTES    (32u << 20)   /* cuBLAS workspace, allocated once at init */
 #define ESCAPE_TOLERANCE   (16u << 20)   /* cudaMemGetInfo noise: allocator granularity */
+#define PIN_MIN            (1u << 20)    /* host buffers from here on are pinned for the copy */
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ  22
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* How the job's host buffers (the worker's mappings of the mediator's memfds) meet the
+ * copies: a fresh shared mapping faults page by page inside a pageable copy (~1 GB/s).
+ * "register" pins them for the copy (cudaHostRegister: DMA at full speed), "populate"
+ * only faults them in at once (madvise), "plain" does neither. VGPU_CUDA_HOSTMEM. */
+enum hostmem_mode { HOSTMEM_REGISTER, HOSTMEM_POPULATE, HOSTMEM_PLAIN };
 
 struct cuda_ctx {
 	int dev;
@@ -36,6 +50,7 @@ struct cuda_ctx {
 	cudaError_t alloc_err;     /* the last cudaMalloc error seen by the arena */
 	uint64_t escape_tolerance;
 	int test_escape;           /* VGPU_CUDA_TEST_ESCAPE=1: "leak" bypasses the arena */
+	enum hostmem_mode hostmem;
 };
 
 /* One job's error state: the first failure wins. */
@@ -169,6 +184,27 @@ static int op_sizes(const struct vgpu_job *job, uint64_t *in, uint64_t *out)
 
 /* --- the ops ---------------------------------------------------------------------- */
 
+/* Prepare host buffer P for a copy (see enum hostmem_mode). Returns 1 when P was
+ * registered (the caller unregisters it), 0 otherwise; never fails the job: the copy
+ * works on pageable memory too, only slower. */
+static int host_prepare(struct cuda_ctx *cx, const void *p, size_t bytes, int readonly)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start, end;
+
+	if (!p || bytes < PIN_MIN || cx->hostmem == HOSTMEM_PLAIN)
+		return 0;
+	if (cx->hostmem == HOSTMEM_REGISTER &&
+	    cudaHostRegister((void *)p, bytes, readonly ? cudaHostRegisterReadOnly : cudaHostRegisterDefault)
+	    == cudaSuccess)
+		return 1;
+	(void)cudaGetLastError();      /* not sticky; fall back to faulting the pages in */
+	start = (uintptr_t)p & ~(uintptr_t)(page - 1);
+	end = (uintptr_t)p + bytes;
+	(void)madvise((void *)start, end - start, readonly ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
+	return 0;
+}
+
 /* Inputs into device buffer D_IN: copied from the job, or generated on the device. */
 static int job_inputs(struct job_state *js, const struct vgpu_job *job, float *d_in,
 		      uint64_t first, uint64_t second)
@@ -186,7 +222,8 @@ static int job_inputs(struct job_state *js, const struct vgpu_job *job, float *d
 			"cudaMemcpyAsync(input, host to device)");
 }
 
-static int job_compute_in(struct job_state *js, const struct vgpu_job *job, float **d_inp, float **d_outp)
+static int job_compute_in(struct job_state *js, const struct vgpu_job *job, float **d_inp, float **d_outp,
+			  int *pinned_in, int *pinned_out)
 {
 	struct cuda_ctx *cx = js->cx;
 	uint64_t in_count, out_count, first, second;
@@ -221,6 +258,9 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 		return -1;
 	d_in = *d_inp;
 	d_out = *d_outp;
+	if (!job->has_seed)
+		*pinned_in = host_prepare(cx, job->in, in_count * sizeof(float), 1);
+	*pinned_out = host_prepare(cx, job->out, out_count * sizeof(float), 0);
 	if (job_cuda(js, cudaEventRecord(cx->ev_start, cx->stream), "cudaEventRecord(start)") ||
 	    job_inputs(js, job, d_in, first, second))
 		return -1;
@@ -273,7 +313,12 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 static int job_compute(struct job_state *js, const struct vgpu_job *job)
 {
 	float *d_in = NULL, *d_out = NULL;
-	int rc = job_compute_in(js, job, &d_in, &d_out);
+	int pinned_in = 0, pinned_out = 0;
+	int rc = job_compute_in(js, job, &d_in, &d_out, &pinned_in, &pinned_out);
+	if (pinned_in)
+		(void)cudaHostUnregister((void *)job->in);
+	if (pinned_out)
+		(void)cudaHostUnregister(job->out);
 	vgpu_arena_free(&js->cx->arena, d_in);
 	vgpu_arena_free(&js->cx->arena, d_out);
 	return rc;
@@ -331,6 +376,9 @@ static int context_broken(struct cuda_ctx *cx)
 		return 1;
 	return cudaDeviceSynchronize() != cudaSuccess;
 }
+
+static void ctx_teardown(struct cuda_ctx *cx);
+static int ctx_setup(struct cuda_ctx *cx, char *err, size_t errlen);
 
 static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res)
 {
@@ -399,15 +447,23 @@ static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 	if (have_free0 && cudaMemGetInfo(&free1, &total) == cudaSuccess && free1 < free0 &&
 	    free0 - free1 > cx->escape_tolerance) {
 		uint64_t escaped = free0 - free1;
+		char why[160] = "";
 		res->leaked_bytes += escaped;
-		if (res->status == VGPU_OK || res->status == VGPU_LEAKED) {
-			res->status = VGPU_LEAKED;
+		res->status = VGPU_LEAKED;
+		/* Only a new context gives that memory back: reset the device and set up again
+		 * in place; if that fails the worker restarts (run() < 0). */
+		ctx_teardown(cx);
+		if (cudaDeviceReset() != cudaSuccess || ctx_setup(cx, why, sizeof(why)) < 0) {
 			snprintf(res->error, sizeof(res->error),
 				 "device free memory fell by %llu bytes during the job outside its arena "
-				 "(cudaMemGetInfo); worker restarts to reclaim it",
-				 (unsigned long long)escaped);
+				 "(cudaMemGetInfo); context reset failed (%s); worker restarts",
+				 (unsigned long long)escaped, why);
+			return -1;
 		}
-		return -1;
+		snprintf(res->error, sizeof(res->error),
+			 "device free memory fell by %llu bytes during the job outside its arena "
+			 "(cudaMemGetInfo); reclaimed by resetting the device context",
+			 (unsigned long long)escaped);
 	}
 	return 0;
 }
@@ -470,11 +526,9 @@ out:
 	return rc;
 }
 
-static void cuda_fini(void *ctx)
+/* Release what ctx_setup() made (not the struct). */
+static void ctx_teardown(struct cuda_ctx *cx)
 {
-	struct cuda_ctx *cx = ctx;
-	if (!cx)
-		return;
 	if (cx->blas)
 		cublasDestroy(cx->blas);
 	if (cx->workspace)
@@ -485,14 +539,67 @@ static void cuda_fini(void *ctx)
 		cudaEventDestroy(cx->ev_start);
 	if (cx->stream)
 		cudaStreamDestroy(cx->stream);
+	cx->blas = NULL;
+	cx->workspace = NULL;
+	cx->ev_start = cx->ev_stop = NULL;
+	cx->stream = NULL;
+}
+
+static void cuda_fini(void *ctx)
+{
+	struct cuda_ctx *cx = ctx;
+	if (!cx)
+		return;
+	ctx_teardown(cx);
 	free(cx);
+}
+
+/* Context, stream, events, cuBLAS with its workspace, warm-up. 0 or -1 with ERR. */
+static int ctx_setup(struct cuda_ctx *cx, char *err, size_t errlen)
+{
+	cudaError_t e;
+	cublasStatus_t s;
+
+	if ((e = cudaSetDevice(cx->dev)) != cudaSuccess) {
+		cuda_errf(err, errlen, "cudaSetDevice", e);
+		return -1;
+	}
+	if ((e = cudaFree(NULL)) != cudaSuccess) {     /* creates the context */
+		cuda_errf(err, errlen, "cudaFree(NULL) (context creation)", e);
+		return -1;
+	}
+	if ((e = cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+		cuda_errf(err, errlen, "cudaStreamCreateWithFlags", e);
+		return -1;
+	}
+	if ((e = cudaEventCreate(&cx->ev_start)) != cudaSuccess ||
+	    (e = cudaEventCreate(&cx->ev_stop)) != cudaSuccess) {
+		cuda_errf(err, errlen, "cudaEventCreate", e);
+		return -1;
+	}
+	if ((s = cublasCreate(&cx->blas)) != CUBLAS_STATUS_SUCCESS) {
+		errf(err, errlen, "cublasCreate: %s: %s", cublasGetStatusName(s), cublasGetStatusString(s));
+		return -1;
+	}
+	/* Our own workspace, allocated once: otherwise cuBLAS allocates one inside the first
+	 * sgemm job, which would look like escaped memory. TF32 stays off: default math. */
+	if ((e = cudaMalloc(&cx->workspace, WORKSPACE_BYTES)) != cudaSuccess) {
+		cuda_errf(err, errlen, "cudaMalloc(cuBLAS workspace)", e);
+		return -1;
+	}
+	if ((s = cublasSetStream(cx->blas, cx->stream)) != CUBLAS_STATUS_SUCCESS ||
+	    (s = cublasSetWorkspace(cx->blas, cx->workspace, WORKSPACE_BYTES)) != CUBLAS_STATUS_SUCCESS ||
+	    (s = cublasSetMathMode(cx->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+		errf(err, errlen, "cublasSet*: %s: %s", cublasGetStatusName(s), cublasGetStatusString(s));
+		return -1;
+	}
+	return cuda_warmup(cx, err, errlen);
 }
 
 static int cuda_init(void **ctxp, int dev, char *err, size_t errlen)
 {
 	struct cuda_ctx *cx;
 	cudaError_t e;
-	cublasStatus_t s;
 	int count = 0;
 	const char *env;
 
@@ -516,41 +623,13 @@ static int cuda_init(void **ctxp, int dev, char *err, size_t errlen)
 		cx->escape_tolerance = strtoull(env, NULL, 10);
 	if ((env = getenv("VGPU_CUDA_TEST_ESCAPE")) && strcmp(env, "1") == 0)
 		cx->test_escape = 1;
+	cx->hostmem = HOSTMEM_REGISTER;
+	if ((env = getenv("VGPU_CUDA_HOSTMEM")) && strcmp(env, "populate") == 0)
+		cx->hostmem = HOSTMEM_POPULATE;
+	else if (env && strcmp(env, "plain") == 0)
+		cx->hostmem = HOSTMEM_PLAIN;
 
-	if ((e = cudaSetDevice(dev)) != cudaSuccess) {
-		cuda_errf(err, errlen, "cudaSetDevice", e);
-		goto fail;
-	}
-	if ((e = cudaFree(NULL)) != cudaSuccess) {     /* creates the context */
-		cuda_errf(err, errlen, "cudaFree(NULL) (context creation)", e);
-		goto fail;
-	}
-	if ((e = cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking)) != cudaSuccess) {
-		cuda_errf(err, errlen, "cudaStreamCreateWithFlags", e);
-		goto fail;
-	}
-	if ((e = cudaEventCreate(&cx->ev_start)) != cudaSuccess ||
-	    (e = cudaEventCreate(&cx->ev_stop)) != cudaSuccess) {
-		cuda_errf(err, errlen, "cudaEventCreate", e);
-		goto fail;
-	}
-	if ((s = cublasCreate(&cx->blas)) != CUBLAS_STATUS_SUCCESS) {
-		errf(err, errlen, "cublasCreate: %s: %s", cublasGetStatusName(s), cublasGetStatusString(s));
-		goto fail;
-	}
-	/* Our own workspace, allocated once: otherwise cuBLAS allocates one inside the first
-	 * sgemm job, which would look like escaped memory. TF32 stays off: default math. */
-	if ((e = cudaMalloc(&cx->workspace, WORKSPACE_BYTES)) != cudaSuccess) {
-		cuda_errf(err, errlen, "cudaMalloc(cuBLAS workspace)", e);
-		goto fail;
-	}
-	if ((s = cublasSetStream(cx->blas, cx->stream)) != CUBLAS_STATUS_SUCCESS ||
-	    (s = cublasSetWorkspace(cx->blas, cx->workspace, WORKSPACE_BYTES)) != CUBLAS_STATUS_SUCCESS ||
-	    (s = cublasSetMathMode(cx->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
-		errf(err, errlen, "cublasSet*: %s: %s", cublasGetStatusName(s), cublasGetStatusString(s));
-		goto fail;
-	}
-	if (cuda_warmup(cx, err, errlen) < 0)
+	if (ctx_setup(cx, err, errlen) < 0)
 		goto fail;
 	*ctxp = cx;
 	return 0;

@@ -85,7 +85,7 @@ NVCC_VER=$(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' | head -1)
 GPU=$(head -1 "$L/nvidia-smi.txt")
 
 # --- 1. build and sanity gate ---------------------------------------------------------
-test -x "$B/cuda-sanity" && grep -q VGPU_HAVE_CUDA "$B/src/exec/exec_cuda_backend.d" 2>/dev/null
+"$B/vgpu-worker" --help 2>&1 | grep -q 'Backends built in:.*cuda' && nm "$B/cuda-sanity" | grep -q vgpu_cuda_vadd
 record GPU-BUILD "built with CUDA (nvcc sm_90 + PTX, cudart, cuBLAS)" $([ $? = 0 ] && echo 1 || echo 0) \
 	"nvcc $NVCC_VER; GPU $GPU"
 

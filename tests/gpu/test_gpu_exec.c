@@ -5,7 +5,7 @@
  * on generated inputs, outputs poisoned with NaN first so an unwritten element fails;
  * relative error under 1e-5 elementwise and 1e-4 for sgemm (TF32 off). Then the test
  * ops and the failure paths: leak found and reclaimed, memory escaping the arena seen
- * by cudaMemGetInfo, an allocation that cannot fit, a bad job, crash. The device is
+ * by cudaMemGetInfo and reclaimed by a context reset, an allocation that cannot fit, a bad job, crash. The device is
  * VGPU_GPU_DEVICE (default 0); VGPU_GPU_SMALL=1 keeps sizes small (under compute-sanitizer). */
 #include <check.h>
 #include <math.h>
@@ -242,16 +242,23 @@ START_TEST(test_escape_detected)
 	struct vgpu_job job = { .op = VGPU_OP_LEAK, .bytes = 256u << 20 };
 	struct vgpu_job_result res;
 	char err[256];
+	size_t free0, free1, total;
 
 	teardown();
 	setenv("VGPU_CUDA_TEST_ESCAPE", "1", 1);
 	ck_assert_int_eq(be->init(&ctx, device_index(), err, sizeof(err)), 0);
 	unsetenv("VGPU_CUDA_TEST_ESCAPE");
-	res = run(&job, -1);                 /* < 0: the worker must restart */
+	ck_assert_int_eq(cudaMemGetInfo(&free0, &total), cudaSuccess);
+	res = run(&job, 0);                  /* reclaimed by a context reset, in place */
 	ck_assert_int_eq(res.status, VGPU_LEAKED);
-	ck_assert_msg(strstr(res.error, "cudaMemGetInfo") != NULL, "%s", res.error);
+	ck_assert_msg(strstr(res.error, "cudaMemGetInfo") && strstr(res.error, "reset"), "%s", res.error);
 	ck_assert(res.leaked_bytes >= (256u << 20));
 	printf("  escape: %s\n", res.error);
+	ck_assert_int_eq(cudaMemGetInfo(&free1, &total), cudaSuccess);
+	printf("  device free memory before %zu, after the reset %zu\n", free0, free1);
+	ck_assert_msg(free1 + (64u << 20) >= free0, "not reclaimed: %zu -> %zu", free0, free1);
+	/* The backend works on the new context. */
+	ck_assert(check_op(VGPU_OP_SGEMM, 0 + 64, 64, 64, 1) < 1e-4);
 }
 END_TEST
 
