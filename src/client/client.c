@@ -330,7 +330,7 @@ static int response_seq(struct vgpu_client *c, char *buf, int64_t *seq, char *er
 	if (rc == -EIO || rc == -ESTALE)
 		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
 	if (rc == 0 && vgpu_response_decode(buf, len, &resp, NULL, 0) == VGPU_REC_OK)
-		*seq = resp.seq;
+		*seq = resp.seq > resp.answered ? resp.seq : resp.answered;
 	return VGPU_CLIENT_OK;
 }
 

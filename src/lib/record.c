@@ -534,6 +534,7 @@ static int request_decode(const char *buf, size_t len, struct vgpu_request *r, c
 	size_t n, klen, vlen, body;
 	unsigned seen = 0;
 	int rc, key;
+	char unknown_op[32] = "";
 
 	rc = frame_check(buf, len, "VGPU1 REQUEST", &body, err, errlen);
 	if (rc != VGPU_REC_OK)
@@ -562,10 +563,20 @@ static int request_decode(const char *buf, size_t len, struct vgpu_request *r, c
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "line %d: duplicate key '%s'", L.lineno,
 				       req_keys[key]);
 		seen |= BIT(key);
+		if (key == RK_OP && vlen > 0 && vlen < sizeof(unknown_op) && parse_enum(v, vlen, vgpu_op_parse) < 0 &&
+		    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") >= vlen) {
+			/* a well-formed name we do not know: UNKNOWN_OP, not a syntax error */
+			memcpy(unknown_op, v, vlen);
+			unknown_op[vlen] = '\0';
+			continue;
+		}
 		if (req_field(r, key, v, vlen) < 0)
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "line %d: %s: bad value", L.lineno,
 				       req_keys[key]);
 	}
+	if (unknown_op[0])
+		return set_err(err, errlen, VGPU_REC_UNKNOWN_OP, "unknown op '%s' (known: ping, vadd, saxpy, sgemm)",
+			       unknown_op);
 	return req_semantics(r, seen, err, errlen);
 }
 
@@ -592,11 +603,11 @@ int vgpu_request_decode(const char *buf, size_t len, struct vgpu_request *req, c
 
 enum resp_key {
 	PK_VM, PK_SEQ, PK_NONCE, PK_STATUS, PK_OP, PK_PRIORITY, PK_QUEUE_US, PK_EXEC_US,
-	PK_EXECUTOR, PK_RESULT, PK_OUTPUT, PK_ERROR, PK_COUNT
+	PK_EXECUTOR, PK_RESULT, PK_OUTPUT, PK_ERROR, PK_ANSWERED, PK_COUNT
 };
 static const char *const resp_keys[PK_COUNT] = {
 	"vm", "seq", "nonce", "status", "op", "priority", "queue_us", "exec_us",
-	"executor", "result", "output", "error",
+	"executor", "result", "output", "error", "answered",
 };
 
 static int executor_ok(const char *v, size_t vlen)
@@ -676,6 +687,11 @@ static int resp_field(struct vgpu_response *r, int key, const char *v, size_t vl
 		memcpy(r->error, v, vlen);
 		r->error[vlen] = '\0';
 		return 0;
+	case PK_ANSWERED:
+		if (parse_u64(v, vlen, &u) < 0 || u == 0 || u > (uint64_t)VGPU_SEQ_MAX)
+			return -1;
+		r->answered = (int64_t)u;
+		return 0;
 	}
 	return -1;
 }
@@ -685,7 +701,7 @@ static int response_decode(const char *buf, size_t len, struct vgpu_response *r,
 	struct lines L;
 	const char *s, *k, *v;
 	size_t n, klen, vlen, body;
-	unsigned seen = 0, need = ((1u << PK_COUNT) - 1) & ~BIT(PK_OUTPUT);
+	unsigned seen = 0, need = ((1u << PK_COUNT) - 1) & ~BIT(PK_OUTPUT) & ~BIT(PK_ANSWERED);
 	int rc, key;
 
 	rc = frame_check(buf, len, "VGPU1 RESPONSE", &body, err, errlen);
@@ -864,7 +880,7 @@ int vgpu_response_encode(const struct vgpu_response *r, char *buf, size_t cap)
 
 	if (!buf || cap == 0)
 		return -ENOSPC;
-	if (r->vm == 0 || r->vm > VGPU_VM_MAX || r->seq < 0 || r->status < 0 || r->status >= VGPU_STATUS_COUNT ||
+	if (r->vm == 0 || r->vm > VGPU_VM_MAX || r->seq < 0 || r->answered < 0 || r->status < 0 || r->status >= VGPU_STATUS_COUNT ||
 	    (unsigned)r->op >= VGPU_OP_COUNT || (unsigned)r->priority >= VGPU_PRIO_COUNT ||
 	    !valid_nonce(r->nonce, strnlen(r->nonce, 17)) ||
 	    !executor_ok(r->executor, strnlen(r->executor, sizeof(r->executor))) ||
@@ -879,6 +895,8 @@ int vgpu_response_encode(const struct vgpu_response *r, char *buf, size_t cap)
 		out_printf(&o, "output %s %" PRIu64 " %08" PRIx32 "\n", r->output.name, r->output.bytes,
 			   r->output.crc);
 	out_printf(&o, "error %s\n", r->error);
+	if (r->answered > 0)
+		out_printf(&o, "answered %" PRId64 "\n", r->answered);
 	len = out_finish(&o);
 	if (len < 0)
 		return len;

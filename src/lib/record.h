@@ -22,6 +22,7 @@ enum vgpu_rec_result {
 	VGPU_REC_CORRUPT = -2,
 	VGPU_REC_MALFORMED = -3,
 	VGPU_REC_TOO_LARGE = -4,
+	VGPU_REC_UNKNOWN_OP = -5,   /* well-formed, but the op is not one we know */
 };
 
 enum vgpu_prio { VGPU_PRIO_LOW = 0, VGPU_PRIO_MEDIUM = 1, VGPU_PRIO_HIGH = 2, VGPU_PRIO_COUNT };
@@ -69,6 +70,7 @@ struct vgpu_response {
 	char result[VGPU_VALUE_MAX + 1];
 	struct vgpu_payload_ref output;  /* output.name[0]==0 when absent */
 	char error[VGPU_VALUE_MAX + 1];  /* "-" when none */
+	int64_t answered;        /* the VM's highest answered seq after this answer; 0 absent */
 };
 
 /* CRC-32 (zlib crc32(), IEEE) of LEN bytes. */

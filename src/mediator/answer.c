@@ -56,13 +56,16 @@ static void account(struct vgpu_mediator *m, int status)
 }
 
 /* Publish RESP to VM and, when PERSIST and it answers a request (seq > 0), persist it. */
-static int publish(struct vgpu_mediator *m, struct vm *vm, const struct vgpu_response *resp, int persist)
+static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response *resp, int persist)
 {
 	char *buf = malloc(VGPU_RECORD_MAX);
 	int len, rc;
 
 	if (!buf)
 		return -ENOMEM;
+	/* Tell the VM its high-water mark, so a client that lost count can recover. */
+	resp->answered =
+		persist && resp->seq > vm->st.answered_seq ? resp->seq : vm->st.answered_seq;
 	len = vgpu_response_encode(resp, buf, VGPU_RECORD_MAX);
 	if (len < 0) {
 		vgpu_err("vm%" PRIu32 ": encoding the answer to seq %" PRId64 " failed (%d)", vm->id, resp->seq, len);

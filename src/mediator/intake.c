@@ -196,10 +196,34 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 					  "/; two clients share this VM directory", req->seq, vm->id);
 			return;
 		}
-		/* An old command left behind: stale, nothing to do (its answer went long ago). */
-		vgpu_debug("vm%" PRIu32 ": ignoring stale seq %" PRId64 " (answered up to %" PRId64 ")",
-			   vm->id, req->seq, vm->st.answered_seq);
+		/* Below the high-water mark with a nonce we never answered at that seq: a
+		 * writer that lost count (a VM reinstalled, its lock directory wiped). Tell
+		 * it where the VM's seqs are; the answer carries "answered" for that. Not
+		 * persisted (seq < answered). Never run. */
+		m->stats.rejected++;
+		vgpu_warn("vm%" PRIu32 ": stale seq %" PRId64 " (answered up to %" PRId64 "); answered CONFLICT",
+			  vm->id, req->seq, vm->st.answered_seq);
+		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_CONFLICT,
+				  "seq %" PRId64 " is stale: vm%" PRIu32 " has answers up to seq %" PRId64
+				  "; use a seq above it", req->seq, vm->id, vm->st.answered_seq);
 		return;
+	}
+	{
+		/* The executor allocates generated inputs and every output: one VM must not
+		 * make it allocate terabytes. Same cap as for payloads. */
+		int64_t gen = req->has_seed ? vgpu_request_input_bytes(req) : 0;
+		int64_t out = vgpu_request_output_bytes(req);
+		uint64_t leak = req->op == VGPU_OP_LEAK ? req->bytes : 0;
+
+		if (gen < 0 || out < 0 || (uint64_t)gen > m->cfg.max_payload || (uint64_t)out > m->cfg.max_payload ||
+		    leak > m->cfg.max_payload) {
+			m->stats.rejected++;
+			vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_TOO_LARGE,
+					  "op %s with these sizes needs %" PRId64 " input and %" PRId64
+					  " output bytes; the cap is %" PRIu64 " (--max-payload)", vgpu_op_name(req->op),
+					  gen, out, m->cfg.max_payload);
+			return;
+		}
 	}
 	if (vgpu_op_is_test(req->op) && !m->cfg.test_ops) {
 		m->stats.rejected++;
@@ -313,6 +337,11 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 		mark_seen(vm, &k);
 		m->stats.rejected++;
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_CORRUPT, "%s", err);
+		break;
+	case VGPU_REC_UNKNOWN_OP:
+		mark_seen(vm, &k);
+		m->stats.rejected++;
+		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_UNKNOWN_OP, "%s", err);
 		break;
 	case VGPU_REC_TOO_LARGE:
 		mark_seen(vm, &k);

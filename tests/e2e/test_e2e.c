@@ -1,9 +1,15 @@
 /* test_e2e.c - the real binaries on a private directory: N VMs with several requests
  * each, every answer checked against the CPU reference and accounted for (none lost,
  * none answered twice, none to the wrong VM); the user's own priority verification;
- * SIGTERM finishing the job in hand. EXECUTOR=cuda runs it on a GPU (make check-gpu). */
+ * SIGTERM finishing the job in hand. EXECUTOR=cuda runs it on a GPU (make check-gpu).
+ * E2E_BACKEND=local|nfssim-local|nfssim-ganesha picks where the clients' files go: the
+ * mediator always serves the server-side directory, the clients use the local directory,
+ * an nfssim mount of it, or an nfssim mount of a loopback nfs-ganesha exporting it
+ * (tests/e2e/e2e_util.h; make check-e2e runs all three). */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -16,6 +22,7 @@
 
 #include "client/client.h"
 #include "exec/ops.h"
+#include "lib/safeio.h"
 #include "lib/status.h"
 #include "e2e_util.h"
 
@@ -29,7 +36,11 @@ static const char *executor(void)
 
 static void setup(void)
 {
-	ck_assert_int_eq(e2e_setup(&env, 9), 0);
+	int rc = e2e_setup_backend(&env, 9, NULL, NULL);
+
+	if (rc != 0)
+		e2e_teardown(&env);
+	ck_assert_msg(rc == 0, "backend %s: %s", getenv("E2E_BACKEND") ? getenv("E2E_BACKEND") : "local", env.errmsg);
 }
 
 static void teardown(void)
@@ -165,7 +176,8 @@ START_TEST(test_many_vms_right_answers_all_accounted)
 	uint64_t seed = getenv("VGPU_SEED") ? strtoull(getenv("VGPU_SEED"), NULL, 10) : (uint64_t)time(NULL);
 	pid_t kids[VMS];
 
-	printf("e2e: seed %" PRIu64 " (VGPU_SEED=%" PRIu64 " replays), executor %s\n", seed, seed, executor());
+	printf("e2e: seed %" PRIu64 " (VGPU_SEED=%" PRIu64 " replays), executor %s, backend %s\n", seed, seed,
+	       executor(), env.backend);
 	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
 	for (int v = 0; v < VMS; v++)
 		kids[v] = spawn_vm_worker((uint32_t)v + 1, REQS, seed);
@@ -307,6 +319,51 @@ START_TEST(test_sigterm_finishes_job_in_hand)
 }
 END_TEST
 
+/* A VM that lost its seq counter (reinstalled, lock directory wiped) after its
+ * response.txt was overwritten by the answer to an unparsable record (seq 0): the
+ * answer's "answered" field lets its next request continue above the mark. */
+START_TEST(test_client_that_lost_count_recovers)
+{
+	const char *args[] = { "--executor", executor(), NULL };
+	char dir[400], lockA[420], lockB[420], err[512];
+	struct vgpu_client *c;
+	struct vgpu_response resp;
+	struct vgpu_request ping = { .op = VGPU_OP_PING, .priority = VGPU_PRIO_LOW };
+	struct vgpu_client_opts o = { .timeout_ms = 10000 };
+	int dirfd;
+
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	e2e_vmdir(&env, 6, dir, sizeof(dir));
+	snprintf(lockA, sizeof(lockA), "%s/lockA", env.dir);
+	snprintf(lockB, sizeof(lockB), "%s/lockB", env.dir);
+	ck_assert_int_eq(mkdir(lockA, 0700), 0);
+	ck_assert_int_eq(mkdir(lockB, 0700), 0);
+	o.lock_dir = lockA;
+	ck_assert_int_eq(vgpu_client_open(&c, dir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(vgpu_client_call(c, &ping, NULL, 0, &resp, NULL, NULL, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_int_eq(resp.seq, 3);
+	vgpu_client_close(c);
+
+	/* garbage: answered BAD_REQUEST with seq 0 */
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dirfd, 0);
+	ck_assert_int_eq(vgpu_publish(dirfd, "command.txt", "garbage\n", 8, 0644), 0);
+	for (int t = 0; t < 500 && e2e_journal_count(&env, "answer", 6, 0) < 4; t++)
+		msleep(10);
+	ck_assert_int_eq(e2e_journal_count(&env, "answer", 6, 0), 4);
+	close(dirfd);
+
+	o.lock_dir = lockB;      /* a fresh counter */
+	ck_assert_int_eq(vgpu_client_open(&c, dir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_msg(vgpu_client_call(c, &ping, NULL, 0, &resp, NULL, NULL, err, sizeof(err)) == VGPU_CLIENT_OK,
+		      "fresh client: %s", err);
+	ck_assert_int_eq(resp.seq, 4);
+	vgpu_client_close(c);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+}
+END_TEST
+
 static Suite *e2e_suite(void)
 {
 	Suite *s = suite_create("e2e");
@@ -318,6 +375,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_user_priority_verification);
 	tcase_add_test(tc, test_priority_cap);
 	tcase_add_test(tc, test_sigterm_finishes_job_in_hand);
+	tcase_add_test(tc, test_client_that_lost_count_recovers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -242,7 +242,7 @@ static const struct bad_case bad_cases[] = {
 	  VGPU_REC_MALFORMED },
 	{ "bad priority", "VGPU1 REQUEST\nvm 3\nseq 17\nnonce " NONCE "\npriority urgent\nop ping\n", 0,
 	  VGPU_REC_MALFORMED },
-	{ "unknown op", BASE_HDR "op fft\n", 0, VGPU_REC_MALFORMED },
+	{ "unknown op", BASE_HDR "op fft\n", 0, VGPU_REC_UNKNOWN_OP },
 	{ "op dash", BASE_HDR "op -\n", 0, VGPU_REC_MALFORMED },
 	{ "vadd without n", BASE_HDR "op vadd\nseed 7\n", 0, VGPU_REC_MALFORMED },
 	{ "vadd without seed or input", BASE_HDR "op vadd\nn 4\n", 0, VGPU_REC_MALFORMED },
@@ -533,6 +533,7 @@ static void assert_resp_eq(const struct vgpu_response *a, const struct vgpu_resp
 	ck_assert_uint_eq(a->output.bytes, b->output.bytes);
 	ck_assert_uint_eq(a->output.crc, b->output.crc);
 	ck_assert_str_eq(a->error, b->error);
+	ck_assert_int_eq(a->answered, b->answered);
 }
 
 START_TEST(test_response_round_trip)
@@ -573,6 +574,20 @@ START_TEST(test_response_round_trip)
 	assert_resp_eq(&p, &d);
 	for (int t = 0; t < len; t++)
 		ck_assert_int_ne(vgpu_response_decode(buf, (size_t)t, &d, err, sizeof(err)), VGPU_REC_OK);
+
+	/* the optional high-water mark: present, absent, and never 0 on the wire */
+	resp_base(&p);
+	p.answered = 41;
+	len = vgpu_response_encode(&p, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	ck_assert_ptr_nonnull(memmem(buf, (size_t)len, "\nanswered 41\n", 13));
+	ck_assert_int_eq(vgpu_response_decode(buf, (size_t)len, &d, err, sizeof(err)), VGPU_REC_OK);
+	ck_assert_int_eq(d.answered, 41);
+	p.answered = 0;
+	len = vgpu_response_encode(&p, buf, sizeof(buf));
+	ck_assert_ptr_null(memmem(buf, (size_t)len, "answered", 8));
+	ck_assert_int_eq(vgpu_response_decode(buf, (size_t)len, &d, err, sizeof(err)), VGPU_REC_OK);
+	ck_assert_int_eq(d.answered, 0);
 }
 END_TEST
 
@@ -712,8 +727,8 @@ START_TEST(test_request_fuzz)
 		int rc = vgpu_request_decode(buf, len, &d, err, sizeof(err));
 		ck_assert_msg(rc != VGPU_REC_OK, "seed %" PRIu64 " iter %ld: mutated record accepted:\n%.*s", seed, i,
 			      (int)len, buf);
-		ck_assert_msg(rc == VGPU_REC_INCOMPLETE || rc == VGPU_REC_CORRUPT || rc == VGPU_REC_MALFORMED,
-			      "seed %" PRIu64 " iter %ld: rc %d", seed, i, rc);
+		ck_assert_msg(rc == VGPU_REC_INCOMPLETE || rc == VGPU_REC_CORRUPT || rc == VGPU_REC_MALFORMED ||
+			      rc == VGPU_REC_UNKNOWN_OP, "seed %" PRIu64 " iter %ld: rc %d", seed, i, rc);
 		ck_assert_int_eq(d.op, VGPU_OP_NONE);
 
 		/* Re-seal the mutated body (up to its first end line) with a correct LEN and
@@ -725,7 +740,7 @@ START_TEST(test_request_fuzz)
 			buf[body++] = '\n';      /* so that the sealed end line starts a line */
 		size_t slen = seal(buf, body, sealed, sizeof(sealed));
 		rc = vgpu_request_decode(sealed, slen, &d, err, sizeof(err));
-		ck_assert_msg(rc == VGPU_REC_OK || rc == VGPU_REC_MALFORMED, "seed %" PRIu64 " iter %ld: re-sealed rc %d:\n%.*s",
+		ck_assert_msg(rc == VGPU_REC_OK || rc == VGPU_REC_MALFORMED || rc == VGPU_REC_UNKNOWN_OP, "seed %" PRIu64 " iter %ld: re-sealed rc %d:\n%.*s",
 			      seed, i, rc, (int)slen, sealed);
 		if (rc == VGPU_REC_OK) {
 			resealed_ok++;
