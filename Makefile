@@ -127,10 +127,12 @@ deps:
 	@scripts/deps.sh
 
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vgpu
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vgpu/client \
+	  $(DESTDIR)$(PREFIX)/include/vgpu/lib
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIBCLIENT) $(LIBVGPU) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 src/client/client.h src/lib/record.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/
+	install -m 0644 src/client/client.h $(DESTDIR)$(PREFIX)/include/vgpu/client/
+	install -m 0644 src/lib/record.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/lib/
 
 clean:
 	rm -rf $(BUILD) coverage/html coverage/lcov.info coverage/summary.txt
