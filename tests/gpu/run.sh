@@ -67,6 +67,7 @@ wait_ready() {   # DIR: ping until answered (the executor may take seconds to st
 }
 
 field() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
+errtxt() { sed -n 's/.* op=[a-z]*: //p' "$1" | head -1 | cut -c1-110; }   # vgpu-client's error line
 
 relerr() {   # GOT REF: max|got-ref|/max|ref| of two float32 files
 	python3 - "$1" "$2" <<'EOF'
@@ -163,7 +164,7 @@ ok=0
 	&& python3 -c "import sys; sys.exit(0 if float('$v_err') < 1e-5 and float('$s_err') < 1e-5 and float('$g_err') < 1e-4 else 1)" \
 	&& ok=1
 record ERR08 "ERROR 8 on the GPU: spin past its limit -> watchdog kill+restart; leak -> reclaimed; crash; next jobs correct" $ok \
-	"spin 20 s, limit 2 s: $(st "$T/spin.out") after ${spin_ms} ms ($(grep -o 'error=.*' "$T/spin.out" | cut -c1-100)); next vadd rel err $v_err; leak 1 GiB: $(st "$T/leak.out") ($(grep -o 'error=.*' "$T/leak.out" | cut -c1-90)); next saxpy rel err $s_err; crash: $(st "$T/crash.out") ($(grep -o 'error=.*' "$T/crash.out" | cut -c1-80)); next sgemm rel err $g_err" \
+	"spin 20 s, limit 2 s: $(st "$T/spin.out") after ${spin_ms} ms ($(errtxt "$T/spin.out")); next vadd rel err $v_err; leak 1 GiB: $(st "$T/leak.out") ($(errtxt "$T/leak.out")); next saxpy rel err $s_err; crash: $(st "$T/crash.out") ($(errtxt "$T/crash.out")); next sgemm rel err $g_err" \
 	$ok $ok 3 6 6
 
 # --- 7. Plan B with a real GPU worker mediator --------------------------------------------
