@@ -1,7 +1,10 @@
 /* e2e_util.c - see e2e_util.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,11 @@ static void msleep(int ms)
 
 void e2e_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap)
 {
+	snprintf(buf, cap, "%s/vm%" PRIu32, e->client_root[0] ? e->client_root : e->root, vm);
+}
+
+void e2e_server_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap)
+{
 	snprintf(buf, cap, "%s/vm%" PRIu32, e->root, vm);
 }
 
@@ -37,6 +45,10 @@ int e2e_setup(struct e2e_env *e, int vms)
 	snprintf(e->state, sizeof(e->state), "%s/state", e->dir);
 	snprintf(e->journal, sizeof(e->journal), "%s/journal", e->dir);
 	snprintf(e->log, sizeof(e->log), "%s/mediator.log", e->dir);
+	snprintf(e->backend, sizeof(e->backend), "local");
+	snprintf(e->client_root, sizeof(e->client_root), "%s", e->root);
+	e->owner = getpid();
+	e->guard_fd = -1;
 	if (mkdir(e->root, 0755) < 0)
 		return -errno;
 	for (int i = 1; i <= vms; i++) {
@@ -96,6 +108,15 @@ int e2e_start_mediator(struct e2e_env *e, const char *const *args)
 		_exit(127);
 	}
 	e->mediator = pid;
+	{	/* for the guardian: a mediator outliving a killed test is stopped too */
+		char pf[320];
+		FILE *f;
+		snprintf(pf, sizeof(pf), "%s/mediator.pid", e->dir);
+		if ((f = fopen(pf, "w")) != NULL) {
+			fprintf(f, "%ld\n", (long)pid);
+			fclose(f);
+		}
+	}
 	for (int waited = 0; waited < 20000; waited += 10) {
 		int st;
 		if (log_says_serving(e))
@@ -130,21 +151,472 @@ int e2e_stop_mediator(struct e2e_env *e, int timeout_ms)
 	return -1;
 }
 
-void e2e_teardown(struct e2e_env *e)
+static int keep_tree(void)
+{
+	return getenv("VGPU_KEEP") && strcmp(getenv("VGPU_KEEP"), "1") == 0;
+}
+
+/* ---- backends: scripts, lists of what was started, the guardian --------------------- */
+
+int e2e_nfs_sim_dir(char *buf, size_t cap)
+{
+	const char *env = getenv("VGPU_SRCDIR");
+	char exe[PATH_MAX], try[PATH_MAX + 64];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(buf, cap, "%s/tests/nfs_sim", env);
+		return 0;
+	}
+	if (access("tests/nfs_sim/mount.sh", X_OK) == 0 && realpath("tests/nfs_sim", exe)) {
+		snprintf(buf, cap, "%s", exe);
+		return 0;
+	}
+	/* BUILD/tests/... below the source tree: walk up from the executable */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
+		*slash = '\0';
+		snprintf(try, sizeof(try), "%s/tests/nfs_sim/mount.sh", exe);
+		if (access(try, X_OK) == 0) {
+			snprintf(buf, cap, "%s/tests/nfs_sim", exe);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Run tests/nfs_sim/SCRIPT with up to 3 arguments, stdout+stderr into OUT (or
+ * /dev/null). Returns the exit status, -1 when it could not run. */
+static int run_script(const char *dir, const char *bin, const char *out, const char *script,
+		      const char *a1, const char *a2, const char *a3)
+{
+	char sdir[PATH_MAX], path[PATH_MAX + 32], run[320];
+	pid_t pid;
+	int st;
+
+	if (e2e_nfs_sim_dir(sdir, sizeof(sdir)) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", sdir, script);
+	snprintf(run, sizeof(run), "%s/run", dir);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (nul >= 0)
+			dup2(nul, 0);
+		setenv("NFSSIM_RUN_DIR", run, 1);
+		if (bin)
+			setenv("NFSSIM_BIN", bin, 1);
+		execl("/bin/bash", "bash", path, a1, a2, a3, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void list_add(const char *dir, const char *list, const char *line)
+{
+	char path[320];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, list);
+	if ((f = fopen(path, "a")) != NULL) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+}
+
+static void list_remove(const char *dir, const char *list, const char *line)
+{
+	char path[320], tmp[330], buf[1024];
+	FILE *f, *g;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, list);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if (!(f = fopen(path, "r")))
+		return;
+	if (!(g = fopen(tmp, "w"))) {
+		fclose(f);
+		return;
+	}
+	while (fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = '\0';
+		if (buf[0] && strcmp(buf, line) != 0)
+			fprintf(g, "%s\n", buf);
+	}
+	fclose(f);
+	fclose(g);
+	rename(tmp, path);
+}
+
+/* Unmount every recorded mount, then stop every recorded ganesha (in that order: an
+ * nfssim over a stopped server would hang), and empty the lists. */
+static void undo_started(const char *dir)
+{
+	static const char *const lists[2] = { "mounts.list", "ganesha.list" };
+	static const char *const scripts[2] = { "umount.sh", "ganesha-down.sh" };
+	char path[320], line[1024];
+	FILE *f;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, lists[i]);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (line[0] && run_script(dir, NULL, NULL, scripts[i], line, NULL, NULL) != 0)
+				fprintf(stderr, "e2e: %s %s failed\n", scripts[i], line);
+		}
+		fclose(f);
+		if (truncate(path, 0) < 0)
+			unlink(path);
+	}
+}
+
+/* Is PID still the program NAME (not a recycled pid)? */
+static int pid_is(pid_t pid, const char *name)
+{
+	char path[64], comm[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return strncmp(comm, name, strlen(name)) == 0;
+}
+
+static void remove_tree(const char *dir)
 {
 	char cmd[600];
 
+	/* --one-file-system: never descend into a mount that could not be undone */
+	snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "e2e: could not remove %s\n", dir);
+}
+
+/* The guardian: waits until the test process says "done" ('q' on the pipe) or dies
+ * (EOF, or reparented); in the second case it stops the mediator, unmounts, stops the
+ * servers and removes the tree, as e2e_teardown would have. Its own session, so that a
+ * process-group kill of the test (Check's timeout, timeout(1)) does not take it along. */
+static void guardian_main(const char *dir, int rfd, pid_t owner, int keep)
+{
+	char path[320], log[320];
+	int fd;
+
+	setsid();
+	snprintf(log, sizeof(log), "%s/guardian.log", dir);
+	if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		dup2(fd, 0);
+	for (;;) {
+		struct pollfd pf = { .fd = rfd, .events = POLLIN };
+		int r = poll(&pf, 1, 200);
+		if (r > 0) {
+			char c;
+			ssize_t n = read(rfd, &c, 1);
+			if (n == 1 && c == 'q')
+				_exit(0);
+			if (n == 0)
+				break;
+		}
+		if (getppid() != owner)
+			break;
+	}
+	snprintf(path, sizeof(path), "%s/mediator.pid", dir);
+	{
+		FILE *f = fopen(path, "r");
+		long pid = 0;
+		if (f) {
+			if (fscanf(f, "%ld", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (pid > 0 && pid_is((pid_t)pid, "vgpu-mediator")) {
+			kill(-(pid_t)pid, SIGKILL);
+			kill((pid_t)pid, SIGKILL);
+		}
+	}
+	fprintf(stderr, "e2e guardian: test process %ld gone without teardown: cleaning up %s\n", (long)owner, dir);
+	undo_started(dir);
+	if (!keep)
+		remove_tree(dir);
+	_exit(0);
+}
+
+static int ensure_guardian(struct e2e_env *e)
+{
+	int p[2];
+	pid_t pid;
+
+	if (e->guardian > 0)
+		return 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	e->owner = getpid();
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		guardian_main(e->dir, p[0], e->owner, keep_tree());
+	}
+	close(p[0]);
+	e->guard_fd = p[1];
+	e->guardian = pid;
+	return 0;
+}
+
+static void read_errmsg(struct e2e_env *e, const char *out, const char *what)
+{
+	int fd = open(out, O_RDONLY | O_CLOEXEC);
+	size_t len;
+	ssize_t n = 0;
+
+	len = (size_t)snprintf(e->errmsg, sizeof(e->errmsg), "%s: ", what);
+	if (len >= sizeof(e->errmsg))
+		len = sizeof(e->errmsg) - 1;
+	if (fd >= 0) {
+		n = read(fd, e->errmsg + len, sizeof(e->errmsg) - 1 - len);
+		close(fd);
+	}
+	e->errmsg[len + (n > 0 ? (size_t)n : 0)] = '\0';
+	/* one line for the report */
+	for (char *c = e->errmsg; *c; c++)
+		if (*c == '\n')
+			*c = c[1] ? ' ' : '\0';
+}
+
+int e2e_mount_nfssim(struct e2e_env *e, const char *backing, const char *mnt, const char *opts)
+{
+	char bin[400], rbin[PATH_MAX], out[320];
+	int rc;
+
+	e->errmsg[0] = '\0';
+	if (ensure_guardian(e) < 0) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "could not start the guardian: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(bin, sizeof(bin), "%s/nfssim", e->build);
+	if (!realpath(bin, rbin)) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "%.400s: %s (not built?)", bin, strerror(errno));
+		return -1;
+	}
+	if (mkdir(mnt, 0755) < 0 && errno != EEXIST) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "mkdir %s: %s", mnt, strerror(errno));
+		return -1;
+	}
+	list_add(e->dir, "mounts.list", mnt);
+	snprintf(out, sizeof(out), "%s/mount.out", e->dir);
+	rc = run_script(e->dir, rbin, out, "mount.sh", backing, mnt, opts ? opts : "");
+	if (rc != 0) {
+		read_errmsg(e, out, "nfssim mount failed");
+		return -1;
+	}
+	return 0;
+}
+
+int e2e_umount_nfssim(struct e2e_env *e, const char *mnt)
+{
+	int rc = run_script(e->dir, NULL, NULL, "umount.sh", mnt, NULL, NULL);
+
+	if (rc == 0)
+		list_remove(e->dir, "mounts.list", mnt);
+	return rc == 0 ? 0 : -1;
+}
+
+int e2e_ganesha_up(struct e2e_env *e, const char *mode, const char *dir, char *url, size_t cap)
+{
+	static int count;
+	char state[320], out[320], path[340];
+	FILE *f;
+	int rc;
+
+	e->errmsg[0] = '\0';
+	if (ensure_guardian(e) < 0) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "could not start the guardian: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(state, sizeof(state), "%s/ganesha-%d", e->dir, ++count);
+	list_add(e->dir, "ganesha.list", state);
+	snprintf(out, sizeof(out), "%s/ganesha-up.out", e->dir);
+	rc = run_script(e->dir, NULL, out, "ganesha-up.sh", mode, dir, state);
+	if (rc != 0) {
+		read_errmsg(e, out, "ganesha-up failed");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/url", state);
+	if (!(f = fopen(path, "r")) || !fgets(url, (int)cap, f)) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "ganesha-up: no URL in %s", path);
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	url[strcspn(url, "\n")] = '\0';
+	return 0;
+}
+
+void e2e_ganesha_down_all(struct e2e_env *e)
+{
+	char path[320], line[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ganesha.list", e->dir);
+	if (!(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			run_script(e->dir, NULL, NULL, "ganesha-down.sh", line, NULL, NULL);
+	}
+	fclose(f);
+	if (truncate(path, 0) < 0)
+		unlink(path);
+}
+
+int e2e_setup_backend(struct e2e_env *e, int vms, const char *backend, const char *nfssim_opts)
+{
+	char mnt[300], opts[1024];
+	int rc;
+
+	if (!backend || !*backend)
+		backend = getenv("E2E_BACKEND");
+	if (!backend || !*backend)
+		backend = "local";
+	if ((rc = e2e_setup(e, vms)) < 0) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "private tree: %s", strerror(-rc));
+		return -1;
+	}
+	/* a killed test leaves no mediator, mount or server behind */
+	if (ensure_guardian(e) < 0) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "could not start the guardian: %s", strerror(errno));
+		return -1;
+	}
+	if (strcmp(backend, "local") == 0)
+		return 0;
+	if (strcmp(backend, "nfssim-local") != 0 && strcmp(backend, "nfssim-ganesha") != 0) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "unknown backend %s (local, nfssim-local, nfssim-ganesha)", backend);
+		return -1;
+	}
+	snprintf(e->backend, sizeof(e->backend), "%s", backend);
+	/* the simulated client and the server act as other uids below this tree */
+	chmod(e->dir, 0755);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", e->dir);
+	if (!nfssim_opts)
+		nfssim_opts = E2E_NFSSIM_OPTS_DEFAULT;
+	if (strcmp(backend, "nfssim-local") == 0) {
+		if (e2e_mount_nfssim(e, e->root, mnt, nfssim_opts) < 0)
+			return -1;
+	} else {
+		const char *mode = getenv("E2E_GANESHA_MODE");
+		if (!mode || !*mode)
+			mode = "root_squash";
+		if (strcmp(mode, "root_squash") == 0) {
+			/* docs/XEN.md: the VM directories belong to the anonymous uid */
+			for (int i = 1; i <= vms; i++) {
+				char d[400];
+				e2e_server_vmdir(e, (uint32_t)i, d, sizeof(d));
+				if (chown(d, 65534, 65534) < 0 || chmod(d, 0755) < 0) {
+					snprintf(e->errmsg, sizeof(e->errmsg), "chown %s: %s", d, strerror(errno));
+					return -1;
+				}
+			}
+		}
+		if (e2e_ganesha_up(e, mode, e->root, e->ganesha_url, sizeof(e->ganesha_url)) < 0)
+			return -1;
+		snprintf(opts, sizeof(opts), "squash=none%s%s", *nfssim_opts ? "," : "", nfssim_opts);
+		if (e2e_mount_nfssim(e, e->ganesha_url, mnt, opts) < 0)
+			return -1;
+	}
+	snprintf(e->client_root, sizeof(e->client_root), "%s", mnt);
+	return 0;
+}
+
+long e2e_nfssim_stat(const struct e2e_env *e, const char *mnt, const char *key)
+{
+	char path[400], buf[16384], sect[64], pat[128];
+	const char *dot = strchr(key, '.'), *p = buf, *k;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.nfssim/stats", mnt ? mnt : e->client_root);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (dot) {
+		snprintf(sect, sizeof(sect), "\"%.*s\":", (int)(dot - key), key);
+		if (!(p = strstr(buf, sect)))
+			return -1;
+		key = dot + 1;
+	}
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	if (!(k = strstr(p, pat)))
+		return dot && strncmp(sect, "\"faults\"", 8) == 0 ? 0 : -1;   /* no such fault yet */
+	return strtol(k + strlen(pat), NULL, 10);
+}
+
+int e2e_nfssim_ctl(const struct e2e_env *e, const char *mnt, const char *settings)
+{
+	char path[400];
+	int fd, rc = 0;
+	size_t len = strlen(settings);
+
+	snprintf(path, sizeof(path), "%s/.nfssim/ctl", mnt ? mnt : e->client_root);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (write(fd, settings, len) != (ssize_t)len)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+void e2e_teardown(struct e2e_env *e)
+{
 	if (e->mediator > 0) {
 		kill(-e->mediator, SIGKILL);
 		kill(e->mediator, SIGKILL);
 		waitpid(e->mediator, NULL, 0);
 		e->mediator = 0;
 	}
-	if (e->dir[0] && !(getenv("VGPU_KEEP") && strcmp(getenv("VGPU_KEEP"), "1") == 0)) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "e2e: could not remove %s\n", e->dir);
+	if (e->dir[0] && e->guardian > 0 && e->owner == getpid()) {
+		undo_started(e->dir);
+		if (write(e->guard_fd, "q", 1) != 1)
+			kill(e->guardian, SIGKILL);
+		close(e->guard_fd);
+		waitpid(e->guardian, NULL, 0);
+		e->guardian = 0;
+		e->guard_fd = -1;
 	}
+	if (e->dir[0] && !keep_tree())
+		remove_tree(e->dir);
 }
 
 static int journal_scan(const struct e2e_env *e, const char *event, uint32_t vm, int64_t seq,
