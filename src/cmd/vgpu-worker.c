@@ -150,7 +150,15 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 	job.in = in;
 	job.in_count = (size_t)wj->in_bytes / sizeof(float);
 	job.out = out;
-	job.out_count = (size_t)wj->out_bytes / sizeof(float);
+	/* Without an output memfd the caller wants only the summary: out stays NULL. */
+	job.out_count = out ? (size_t)wj->out_bytes / sizeof(float) : (size_t)wj->out_count;
+	if (out && wj->out_count && wj->out_count != job.out_count) {
+		res->status = VGPU_EXEC_FAILED;
+		snprintf(res->error, sizeof(res->error), "worker: job %llu: output memfd of %llu floats, job says %llu",
+			 (unsigned long long)wj->id, (unsigned long long)job.out_count,
+			 (unsigned long long)wj->out_count);
+		goto out;
+	}
 	rc = be->run(ctx, &job, res);
 	res->error[sizeof(res->error) - 1] = 0;
 	if (rc < 0 && res->status == VGPU_OK) {

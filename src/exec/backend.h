@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../lib/record.h"
+#include "ops.h"
 
 /* What a backend is asked to do. Pointers are the worker's mappings of the job's
  * shared memory; IN is NULL for generated input (has_seed) and for ops without data. */
@@ -23,8 +24,9 @@ struct vgpu_job {
 	uint64_t bytes;         /* leak */
 	const float *in;        /* operands one after another (PROTOCOL section 5) */
 	size_t in_count;        /* floats */
-	float *out;             /* output; NULL for ops without output */
-	size_t out_count;
+	float *out;             /* output; NULL when the caller wants only the summary
+	                         * (then the backend keeps the output to itself) */
+	size_t out_count;       /* floats of output, set for every compute op */
 };
 
 struct vgpu_job_result {
@@ -32,6 +34,8 @@ struct vgpu_job_result {
 	uint64_t exec_us;       /* measured by the backend (device events for CUDA) */
 	uint64_t leaked_bytes;  /* found and reclaimed at job end */
 	char error[256];        /* readable; "" when OK */
+	int has_summary;        /* compute ops: SUMMARY describes the output */
+	struct vgpu_summary summary;  /* computed where the data is (device for CUDA) */
 };
 
 struct vgpu_backend_ops {

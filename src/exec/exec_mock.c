@@ -126,12 +126,34 @@ static void put_operands(const struct vgpu_job *job, struct vgpu_arena *ar, cons
 		vgpu_arena_free(ar, (void *)ops[i]);
 }
 
-static int check_out(const struct vgpu_job *job, size_t need, struct vgpu_job_result *res)
+/* The output buffer: the caller's, or (summary only: job->out NULL) one of our own
+ * from the arena, like device memory that is never copied back. */
+static int get_out(const struct vgpu_job *job, struct vgpu_arena *ar, size_t need, float **out,
+		   struct vgpu_job_result *res)
 {
-	if (!job->out || job->out_count < need)
+	void *p;
+
+	if (job->out_count < need)
 		return fail(res, "mock: output holds %llu floats, the op needs %llu",
-			    (unsigned long long)(job->out ? job->out_count : 0), (unsigned long long)need);
+			    (unsigned long long)job->out_count, (unsigned long long)need);
+	if (job->out) {
+		*out = job->out;
+		return 0;
+	}
+	if (need > SIZE_MAX / sizeof(float) || vgpu_arena_alloc(ar, &p, need * sizeof(float)) != 0)
+		return fail(res, "mock: cannot allocate %llu output floats", (unsigned long long)need);
+	*out = p;
 	return 0;
+}
+
+/* Summarise OUT for the answer's "result", then release it if it was ours. */
+static void put_out(const struct vgpu_job *job, struct vgpu_arena *ar, float *out, size_t count,
+		    struct vgpu_job_result *res)
+{
+	vgpu_summarize(out, count, &res->summary);
+	res->has_summary = 1;
+	if (out != job->out)
+		vgpu_arena_free(ar, out);
 }
 
 static void spin(uint64_t ms)
@@ -148,6 +170,7 @@ static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgp
 {
 	const float *ops[2];
 	size_t counts[2], mk, kn, mn;
+	float *out;
 	void *p;
 
 	switch (job->op) {
@@ -156,13 +179,18 @@ static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgp
 	case VGPU_OP_VADD:
 	case VGPU_OP_SAXPY:
 		counts[0] = counts[1] = job->n;
-		if (check_out(job, job->n, res) || get_operands(job, ar, ops, counts, 2, res))
+		if (get_out(job, ar, job->n, &out, res))
 			return;
+		if (get_operands(job, ar, ops, counts, 2, res)) {
+			put_out(job, ar, out, 0, res);
+			return;
+		}
 		if (job->op == VGPU_OP_VADD)
-			vgpu_ref_vadd(ops[0], ops[1], job->out, job->n);
+			vgpu_ref_vadd(ops[0], ops[1], out, job->n);
 		else
-			vgpu_ref_saxpy(job->alpha, ops[0], ops[1], job->out, job->n);
+			vgpu_ref_saxpy(job->alpha, ops[0], ops[1], out, job->n);
 		put_operands(job, ar, ops, 2);
+		put_out(job, ar, out, job->n, res);
 		return;
 	case VGPU_OP_SGEMM:
 		if (__builtin_mul_overflow(job->m, job->k, &mk) || __builtin_mul_overflow(job->k, job->n, &kn) ||
@@ -173,10 +201,15 @@ static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgp
 		}
 		counts[0] = mk;
 		counts[1] = kn;
-		if (check_out(job, mn, res) || get_operands(job, ar, ops, counts, 2, res))
+		if (get_out(job, ar, mn, &out, res))
 			return;
-		vgpu_ref_sgemm(ops[0], ops[1], job->out, job->m, job->n, job->k);
+		if (get_operands(job, ar, ops, counts, 2, res)) {
+			put_out(job, ar, out, 0, res);
+			return;
+		}
+		vgpu_ref_sgemm(ops[0], ops[1], out, job->m, job->n, job->k);
 		put_operands(job, ar, ops, 2);
+		put_out(job, ar, out, mn, res);
 		return;
 	case VGPU_OP_SPIN:
 		spin(job->ms);

@@ -271,6 +271,7 @@ static int send_job(struct slot *s, const struct vgpu_exec_job *job)
 	wj->ms = job->job.ms;
 	wj->bytes = job->job.bytes;
 	wj->alpha = job->job.alpha;
+	wj->out_count = job->job.out_count;
 	if (job->in_bytes > 0) {
 		wj->in_bytes = job->in_bytes;
 		wj->fds |= VGPU_WIRE_IN_FD;

@@ -32,6 +32,7 @@ struct vgpu_wire_job {
 	uint32_t has_seed;
 	uint64_t n, m, k, seed, ms, bytes;
 	uint64_t in_bytes, out_bytes;
+	uint64_t out_count;       /* floats of output (compute ops); no out fd: summary only */
 	float alpha;
 	uint32_t fds;             /* VGPU_WIRE_IN_FD | VGPU_WIRE_OUT_FD */
 };

@@ -185,6 +185,14 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 
 	if (res->status == VGPU_OK && job->req.op == VGPU_OP_PING) {
 		snprintf(r->result, sizeof(r->result), "pong");
+	} else if (res->status == VGPU_OK && job->out_count && !job->out_bytes) {
+		/* summary only: the executor summarised the output where it lives */
+		if (res->has_summary) {
+			vgpu_summary_format(&res->summary, r->result, sizeof(r->result));
+		} else {
+			r->status = VGPU_EXEC_FAILED;
+			snprintf(r->error, sizeof(r->error), "executor %s returned no summary of the output", executor);
+		}
 	} else if (res->status == VGPU_OK && job->out_fd >= 0 && job->out_bytes) {
 		out = mmap(NULL, job->out_bytes, PROT_READ, MAP_SHARED, job->out_fd, 0);
 		if (out == MAP_FAILED) {
@@ -192,19 +200,16 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 			snprintf(r->error, sizeof(r->error), "mmap of the job's output: %s", strerror(errno));
 		} else {
 			struct vgpu_summary s;
-			int want_file = job->req.output_file == 1 ||
-					(job->req.output_file < 0 && !job->req.has_seed);
 
+			/* the summary of what goes to the VM, from the bytes themselves */
 			vgpu_summarize(out, job->out_bytes / sizeof(float), &s);
 			vgpu_summary_format(&s, r->result, sizeof(r->result));
-			if (want_file) {
-				int rc = publish_output(vm, job, out, &r->output);
-				if (rc < 0) {
-					r->status = VGPU_EXEC_FAILED;
-					snprintf(r->error, sizeof(r->error), "writing %s into the VM directory: %s",
-						 r->output.name[0] ? r->output.name : "out-SEQ.bin", vgpu_safeio_strerror(rc));
-					r->output.name[0] = '\0';
-				}
+			int rc = publish_output(vm, job, out, &r->output);
+			if (rc < 0) {
+				r->status = VGPU_EXEC_FAILED;
+				snprintf(r->error, sizeof(r->error), "writing %s into the VM directory: %s",
+					 r->output.name[0] ? r->output.name : "out-SEQ.bin", vgpu_safeio_strerror(rc));
+				r->output.name[0] = '\0';
 			}
 		}
 	} else if (res->status == VGPU_OK) {

@@ -159,6 +159,9 @@ static int make_output(struct job *job, char *msg, size_t msglen)
 
 	if (bytes <= 0)
 		return 0;
+	job->out_count = (size_t)bytes / sizeof(float);
+	if (!vgpu_wants_output_file(&job->req))
+		return 0;   /* summary only: the executor keeps the output, computes the summary */
 	job->out_fd = memfd_create("vgpu-out", MFD_CLOEXEC);
 	if (job->out_fd < 0 || ftruncate(job->out_fd, bytes) < 0) {
 		snprintf(msg, msglen, "memfd for %" PRId64 " output bytes: %s", bytes, strerror(errno));

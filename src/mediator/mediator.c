@@ -234,6 +234,7 @@ static void dispatch(struct vgpu_mediator *m)
 		xj.in_bytes = job->in_bytes;
 		xj.out_fd = job->out_fd;
 		xj.out_bytes = job->out_bytes;
+		xj.job.out_count = job->out_count;
 		xj.vm = vm->id;
 		xj.seq = job->req.seq;
 		job->started_us = vgpu_now_us();

@@ -28,7 +28,8 @@ struct job {
 	struct vgpu_request req;
 	int prio;                    /* after the cap */
 	int in_fd, out_fd;           /* memfds, -1 when unused */
-	size_t in_bytes, out_bytes;
+	size_t in_bytes, out_bytes;  /* out_bytes 0: summary only (no output file wanted) */
+	size_t out_count;            /* floats of output, for every compute op */
 	uint64_t enqueued_us, started_us;
 	uint64_t deadline_ms;
 	int slot;                    /* -1 while queued */
@@ -63,6 +64,12 @@ struct vgpu_mediator {
 
 uint64_t vgpu_now_us(void);
 static inline uint64_t vgpu_now_ms(void) { return vgpu_now_us() / 1000; }
+
+/* Does the answer to REQ carry out-SEQ.bin? ("output file", or payload input by default) */
+static inline int vgpu_wants_output_file(const struct vgpu_request *req)
+{
+	return req->output_file == 1 || (req->output_file < 0 && !req->has_seed);
+}
 
 /* intake.c: look at VM's command.txt; queue a job, answer an error, or do nothing. */
 void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm);
