@@ -78,6 +78,7 @@ static int one_request(struct vgpu_client *c, uint32_t vm, char *why, size_t why
 	memset(&req, 0, sizeof(req));
 	req.priority = (enum vgpu_prio)(rnd() % 3);
 	req.output_file = 1;
+	int summary_only = 0;
 	if (op == 0) {
 		req.op = VGPU_OP_VADD;
 		req.n = 1 + rnd() % 4096;
@@ -106,6 +107,9 @@ static int one_request(struct vgpu_client *c, uint32_t vm, char *why, size_t why
 	} else {
 		req.has_seed = 1;
 		req.seed = rnd();
+		summary_only = (int)(rnd() % 2);   /* the default for generated inputs */
+		if (summary_only)
+			req.output_file = 0;
 		size_t first = op == 2 ? req.m * req.k : req.n;
 		vgpu_gen_fill(in, first, req.seed, 0);
 		vgpu_gen_fill(in + first, in_count - first, req.seed, 1);
@@ -126,6 +130,23 @@ static int one_request(struct vgpu_client *c, uint32_t vm, char *why, size_t why
 		snprintf(why, whylen, "vm%u: answer for vm%u seq %" PRId64 " (expected seq %" PRId64 ")",
 			 vm, resp.vm, resp.seq, vgpu_client_last_seq(c));
 		bad = 1;
+	} else if (summary_only) {
+		/* No output file: the executor's summary must describe the reference. */
+		struct vgpu_summary got, want;
+		double abs_sum = 0;
+
+		vgpu_summarize(ref, out_count, &want);
+		for (size_t i = 0; i < out_count; i++)
+			abs_sum += fabs((double)ref[i]);
+		if (out || vgpu_summary_parse(resp.result, &got) != 0 || got.count != want.count ||
+		    fabs(got.sum - want.sum) > tol * abs_sum + 1e-9 || fabs(got.l2 - want.l2) > tol * want.l2 + 1e-9 ||
+		    fabs((double)got.first - (double)want.first) > tol * (fabs((double)want.first) + 1)) {
+			snprintf(why, whylen, "vm%u seq %" PRId64 " %s: summary '%.200s' does not describe the reference "
+				 "(count=%" PRIu64 " sum=%.9g l2=%.9g first=%.9g)%s", vm, resp.seq, vgpu_op_name(req.op),
+				 resp.result, want.count, want.sum, want.l2, (double)want.first,
+				 out ? "; and an output file came back" : "");
+			bad = 1;
+		}
 	} else if (!out || out_bytes != out_count * sizeof(float)) {
 		snprintf(why, whylen, "vm%u seq %" PRId64 ": output of %zu bytes, expected %zu", vm, resp.seq,
 			 out_bytes, out_count * sizeof(float));
