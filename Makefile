@@ -91,9 +91,15 @@ E2E_UTIL_OBJ := $(BUILD)/tests/e2e/e2e_util.o
 $(BUILD)/tests/e2e/test_e2e: $(BUILD)/tests/e2e/test_e2e.o $(E2E_UTIL_OBJ) $(LIBCLIENT) $(LIBVGPU)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
-check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e
-	@echo "== $(BUILD)/tests/e2e/test_e2e (executor $${EXECUTOR:-mock})"
-	@VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e
+# Once per backend (E2E_BACKENDS): the clients use the directory itself, an nfssim mount
+# of it, or an nfssim mount of a loopback nfs-ganesha exporting it (docs/NFSSIM.md).
+# Without /dev/fuse only the local backend runs, and the skip is printed.
+E2E_BACKENDS ?= local nfssim-local nfssim-ganesha
+check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACKENDS)),$(NFSSIM_BIN))
+	@set -e; for b in $(E2E_BACKENDS); do \
+	  if [ "$$b" != local ] && [ ! -e /dev/fuse ]; then echo "== e2e backend $$b: SKIP (/dev/fuse missing)"; continue; fi; \
+	  echo "== $(BUILD)/tests/e2e/test_e2e (executor $${EXECUTOR:-mock}, backend $$b)"; \
+	  E2E_BACKEND=$$b VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e; done
 
 check: deps
 	@$(MAKE) --no-print-directory all

@@ -15,7 +15,7 @@ all: $(FAULT_BINS)
 -include tests/fault/cuda_naive.mk
 
 # Runs every scenario (a failure does not stop the others), then the report decides.
-check-fault: $(BINS) $(FAULT_BINS)
+check-fault: $(BINS) $(FAULT_BINS) $(NFSSIM_BIN)
 	@rm -rf $(BUILD)/reports/scenarios; mkdir -p $(BUILD)/reports/scenarios
 	@for t in $(FAULT_BINS); do echo "== $$t"; \
 	  VGPU_BUILD=$(BUILD) VGPU_REPORT_DIR=$(BUILD)/reports/scenarios timeout 300 $$t || echo "== $$t exited $$?"; done

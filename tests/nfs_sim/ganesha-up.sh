@@ -73,6 +73,9 @@ EXPORT {
     Squash = $squash;
     Anonymous_Uid = 65534;
     Anonymous_Gid = 65534;
+    # Dom0's mediator changes the exported directory locally; ganesha's cache must not
+    # serve the old response.txt (with the default 60 s a client sees only its first answer).
+    Attr_Expiration_Time = 0;
     Access_Type = None;
     FSAL { Name = VFS; }
     CLIENT { Clients = $clients; Access_Type = RW; }
