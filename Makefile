@@ -48,7 +48,8 @@ LIBVGPU      := $(BUILD)/libvgpu.a
 LIBCLIENT    := $(BUILD)/libvgpu-client.a
 LIBMEDIATOR  := $(BUILD)/libvgpu-mediator.a
 
-BINS := $(BUILD)/vgpu-mediator $(BUILD)/vgpu-client $(BUILD)/vgpu-worker $(BUILD)/cuda-sanity
+BINS := $(BUILD)/vgpu-mediator $(BUILD)/vgpu-client $(BUILD)/vgpu-worker $(BUILD)/cuda-sanity \
+        $(BUILD)/vgpu-doctor
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -71,6 +72,8 @@ $(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(LIBMEDIATOR) $(LIBVGP
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/vgpu-doctor: $(BUILD)/src/cmd/vgpu-doctor.o $(LIBVGPU)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests: one Check program per module, linked with every library.
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
@@ -83,7 +86,7 @@ include src/exec/cuda.mk
 -include tests/fault/fault.mk
 
 # --- running tests --------------------------------------------------------------------
-check-unit: $(UNIT_BINS) $(BUILD)/vgpu-worker
+check-unit: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; VGPU_BUILD=$(BUILD) $$t; done
 
 # End-to-end: the real binaries on a private directory (tests/e2e).
@@ -109,7 +112,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-fault
 	@$(MAKE) --no-print-directory report
 
-check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker
+check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
 	  VGPU_BUILD=$(BUILD) CK_FORK=no valgrind -q --suppressions=tests/valgrind.supp --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible $$t; done

@@ -1,0 +1,152 @@
+/* test_doctor.c - vgpu-doctor finds what ERRORS_LOG errors 1, 2 and 6 describe, says
+ * the fix, and exits with its documented status; a good setup passes. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char out[8192];
+
+/* Run vgpu-doctor ARGS; its output into OUT; returns its exit status. */
+static int doctor(const char *args)
+{
+	char cmd[1024];
+	const char *b = getenv("VGPU_BUILD");
+	FILE *p;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s/vgpu-doctor %s 2>&1", b ? b : "build", args);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char tmp[64];
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/vgpu-doctor-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' /dev/shm/vgpu-doctor-test", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_missing_dir_is_unmounted_export)
+{
+	char a[256];
+
+	snprintf(a, sizeof(a), "--dir %s/vm1", tmp);
+	ck_assert_int_eq(doctor(a), 2);
+	ck_assert_ptr_nonnull(strstr(out, "not mounted"));
+	ck_assert_ptr_nonnull(strstr(out, "mount -t nfs"));
+}
+END_TEST
+
+START_TEST(test_good_vm_dir)
+{
+	char a[256], d[200];
+
+	snprintf(d, sizeof(d), "%s/vm1", tmp);
+	ck_assert_int_eq(mkdir(d, 0777), 0);
+	snprintf(a, sizeof(a), "--dir %s", d);
+	/* a local directory: the "not on NFS" warning, but publishing works */
+	ck_assert_int_eq(doctor(a), 1);
+	ck_assert_ptr_nonnull(strstr(out, "create, write, fsync and rename work"));
+	ck_assert_ptr_null(strstr(out, "ERROR"));
+	ck_assert_int_eq(access("vgpu-doctor.probe", F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_tmpfs_root_refused)
+{
+	struct stat st;
+
+	if (stat("/dev/shm", &st) < 0) {
+		printf("test_tmpfs_root_refused: skipped: no /dev/shm on this machine\n");
+		return;
+	}
+	ck_assert_int_eq(system("mkdir -p /dev/shm/vgpu-doctor-test/vm1 && chmod 0777 /dev/shm/vgpu-doctor-test/vm1"), 0);
+	ck_assert_int_eq(doctor("--root /dev/shm/vgpu-doctor-test"), 2);
+	ck_assert_ptr_nonnull(strstr(out, "tmpfs"));
+	ck_assert_ptr_nonnull(strstr(out, "fsid="));
+	ck_assert_ptr_nonnull(strstr(out, "symlink"));
+}
+END_TEST
+
+START_TEST(test_root_owned_vm_dir_warns_root_squash)
+{
+	char a[256], d[200];
+
+	snprintf(d, sizeof(d), "%s/vm3", tmp);
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	ck_assert_int_eq(chmod(d, 0755), 0);
+	if (getuid() != 0) {
+		printf("test_root_owned_vm_dir_warns_root_squash: skipped: needs root to own the directory\n");
+		return;
+	}
+	snprintf(a, sizeof(a), "--root %s --state /var/lib/vgpu-mediator-test", tmp);
+	ck_assert_int_eq(doctor(a), 1);
+	ck_assert_ptr_nonnull(strstr(out, "root_squash"));
+	ck_assert_ptr_nonnull(strstr(out, "chown 65534"));
+}
+END_TEST
+
+START_TEST(test_state_inside_export_is_an_error)
+{
+	char a[256], d[200];
+
+	snprintf(d, sizeof(d), "%s/vm1", tmp);
+	ck_assert_int_eq(mkdir(d, 0777), 0);
+	ck_assert_int_eq(chmod(d, 0777), 0);
+	snprintf(a, sizeof(a), "--root %s --state %s/state", tmp, tmp);
+	ck_assert_int_eq(doctor(a), 2);
+	ck_assert_ptr_nonnull(strstr(out, "inside the export"));
+}
+END_TEST
+
+START_TEST(test_usage)
+{
+	ck_assert_int_eq(doctor(""), 64);
+	ck_assert_int_eq(doctor("--help"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Exit status"));
+}
+END_TEST
+
+static Suite *doctor_suite(void)
+{
+	Suite *s = suite_create("doctor");
+	TCase *tc = tcase_create("checks");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_missing_dir_is_unmounted_export);
+	tcase_add_test(tc, test_good_vm_dir);
+	tcase_add_test(tc, test_tmpfs_root_refused);
+	tcase_add_test(tc, test_root_owned_vm_dir_warns_root_squash);
+	tcase_add_test(tc, test_state_inside_export_is_an_error);
+	tcase_add_test(tc, test_usage);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(doctor_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
