@@ -655,3 +655,57 @@ int e2e_journal_exec_order(const struct e2e_env *e, uint32_t *out, int max)
 	int n = journal_scan(e, "exec", 0, 0, out, max);
 	return n < max ? n : max;
 }
+
+int e2e_run_client(const struct e2e_env *e, const char *const *args, int kill_ms, char *out, size_t cap,
+		   long *elapsed_ms)
+{
+	const char *argv[40];
+	char bin[512], path[320];
+	struct timespec t0, t1;
+	int n = 0, st = 0, fd, done = 0;
+	pid_t pid;
+
+	snprintf(bin, sizeof(bin), "%s/vgpu-client", e->build);
+	snprintf(path, sizeof(path), "%s/client.out", e->dir);
+	argv[n++] = bin;
+	for (int i = 0; args && args[i] && n < 39; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int o = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (o >= 0) {
+			dup2(o, 1);
+			dup2(o, 2);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	for (int waited = 0; waited <= kill_ms; waited += 5) {
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			done = 1;
+			break;
+		}
+		msleep(5);
+	}
+	if (!done) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (elapsed_ms)
+		*elapsed_ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (out && cap) {
+		ssize_t r = 0;
+		out[0] = '\0';
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			r = read(fd, out, cap - 1);
+			close(fd);
+		}
+		out[r > 0 ? r : 0] = '\0';
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

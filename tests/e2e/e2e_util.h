@@ -80,6 +80,12 @@ int e2e_journal_count(const struct e2e_env *e, const char *event, uint32_t vm, i
 /* The VMs of "exec" lines in journal order, into OUT (up to MAX); returns the count. */
 int e2e_journal_exec_order(const struct e2e_env *e, uint32_t *out, int max);
 
+/* Run BUILD/vgpu-client with the NULL-terminated ARGS, killed after KILL_MS; its stdout
+ * and stderr into OUT (CAP bytes, NUL-terminated), the time it took into *ELAPSED_MS.
+ * Returns its exit status, 128+signal when killed, -1 when it could not run. */
+int e2e_run_client(const struct e2e_env *e, const char *const *args, int kill_ms, char *out, size_t cap,
+		   long *elapsed_ms);
+
 /* Path of vmN's directory as the clients see it (CLIENT_ROOT/vmN) into BUF. For the
  * local backend this is the server-side directory too. */
 void e2e_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap);
