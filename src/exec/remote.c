@@ -4,7 +4,8 @@
  * (the GPU worker VM); this executor is that mediator's client, speaking the same file
  * protocol as any VM: it publishes in-SEQ.bin and command.txt by temp+fsync+rename,
  * then, on each reap(), reads response.txt fresh by name (never blocks, no fd to poll),
- * copies out-SEQ.bin into the job's output memfd and maps the worker's status back.
+ * copies out-SEQ.bin into the job's output memfd (or, for a summary-only job, asks for
+ * `output summary` and takes the worker's result line) and maps the status back.
  * A worker that does not answer in time makes the job UNAVAILABLE (docs/GPU.md). */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,9 +45,15 @@ struct remote_exec {
 	enum vgpu_op op;
 	int out_fd;
 	size_t out_bytes;
+	size_t out_count;            /* floats of output; with out_bytes 0: summary only */
 	int had_input;
 	uint64_t give_up_ms;
 };
+
+static int is_compute(enum vgpu_op op)
+{
+	return op == VGPU_OP_VADD || op == VGPU_OP_SAXPY || op == VGPU_OP_SGEMM;
+}
 
 static uint64_t mono_ms(void)
 {
@@ -163,6 +170,7 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	rx->op = job->job.op;
 	rx->out_fd = -1;
 	rx->out_bytes = job->out_bytes;
+	rx->out_count = is_compute(job->job.op) ? job->job.out_count : 0;
 	rx->had_input = 0;
 
 	/* The next seq must be above anything the worker answered for this directory,
@@ -186,7 +194,10 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	req.seed = job->job.seed;
 	req.ms = job->job.ms;
 	req.bytes = job->job.bytes;
-	req.output_file = job->out_bytes > 0 ? 1 : -1;
+	/* An output memfd: the worker's out-SEQ.bin is copied into it. None for a compute
+	 * op: the caller wants only the summary, so ask the worker for that alone (also for
+	 * payload input, whose default would be a file) and take it from its result line. */
+	req.output_file = job->out_bytes > 0 ? 1 : rx->out_count > 0 ? 0 : -1;
 	if (job->deadline_ms)
 		req.timeout_ms = job->deadline_ms > now ? job->deadline_ms - now : 1;
 
@@ -294,6 +305,26 @@ static int fetch_output(struct remote_exec *rx, const struct vgpu_response *resp
 	return 0;
 }
 
+/* Summary only: the worker's result line, parsed and checked against the job's size. */
+static int take_summary(struct remote_exec *rx, const struct vgpu_response *resp, struct vgpu_job_result *res,
+			char *err, size_t errlen)
+{
+	struct vgpu_summary sm;
+
+	if (vgpu_summary_parse(resp->result, &sm) != 0) {
+		snprintf(err, errlen, "the worker's result is not a summary: '%.80s'", resp->result);
+		return -1;
+	}
+	if (sm.count != rx->out_count) {
+		snprintf(err, errlen, "the worker's summary counts %" PRIu64 " floats, the job has %zu",
+			 sm.count, rx->out_count);
+		return -1;
+	}
+	res->summary = sm;
+	res->has_summary = 1;
+	return 0;
+}
+
 static int remote_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct vgpu_job_result *res)
 {
 	struct remote_exec *rx = (struct remote_exec *)ex;
@@ -318,6 +349,10 @@ static int remote_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, stru
 		res->status = map_status(resp.status);
 		if (resp.status == VGPU_OK) {
 			if (rx->out_bytes > 0 && fetch_output(rx, &resp, why, sizeof(why)) < 0)
+				set_result(res, VGPU_EXEC_FAILED, "remote %s: seq %" PRId64 ": %s",
+					   rx->dir, rx->seq, why);
+			else if (rx->out_bytes == 0 && rx->out_count > 0 &&
+				 take_summary(rx, &resp, res, why, sizeof(why)) < 0)
 				set_result(res, VGPU_EXEC_FAILED, "remote %s: seq %" PRId64 ": %s",
 					   rx->dir, rx->seq, why);
 		} else if (res->status == resp.status) {

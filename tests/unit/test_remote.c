@@ -25,7 +25,7 @@
 #include "lib/safeio.h"
 #include "lib/status.h"
 
-enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE };
+enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE, FAKE_BAD_SUMMARY };
 
 struct fake_worker {
 	pthread_t thread;
@@ -112,13 +112,23 @@ static void fake_answer(const struct vgpu_request *req)
 	if (fw.mode == FAKE_STATUS) {
 		r.status = fw.status;
 		snprintf(r.error, sizeof(r.error), "%s", fw.error);
-	} else if (req->output_file == 1) {
+	} else if (req->op == VGPU_OP_VADD || req->op == VGPU_OP_SAXPY || req->op == VGPU_OP_SGEMM) {
 		float *out;
 		size_t count;
+		struct vgpu_summary sm;
 		if (fake_compute(req, &out, &count) < 0) {
 			r.status = VGPU_BAD_PAYLOAD;
 			snprintf(r.error, sizeof(r.error), "payload missing or wrong");
+		} else if (req->output_file == 0 || (req->output_file < 0 && req->has_seed)) {
+			/* `output summary`: the result line only, like the real mediator */
+			vgpu_summarize(out, count, &sm);
+			if (fw.mode == FAKE_BAD_SUMMARY)
+				sm.count++;
+			vgpu_summary_format(&sm, r.result, sizeof(r.result));
+			free(out);
 		} else {
+			vgpu_summarize(out, count, &sm);
+			vgpu_summary_format(&sm, r.result, sizeof(r.result));
 			vgpu_payload_name(r.output.name, "out", req->seq);
 			r.output.bytes = count * sizeof(float);
 			r.output.crc = vgpu_crc32(out, r.output.bytes) ^ (fw.mode == FAKE_BAD_CRC ? 1u : 0u);
@@ -235,8 +245,10 @@ static struct vgpu_exec_job job_of(enum vgpu_op op)
 	return j;
 }
 
-/* A compute job forwarded with payload input (or seed); the output must be the CPU's. */
-static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seeded)
+/* A compute job forwarded with payload input (or seed); the output must be the CPU's.
+ * SUMMARY_ONLY: no output memfd; the job asks for `output summary` and the summary comes
+ * from the worker's result line. */
+static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seeded, int summary_only)
 {
 	struct vgpu_exec_job j = job_of(op);
 	struct vgpu_job_result res;
@@ -268,17 +280,34 @@ static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seede
 		j.in_bytes = (na + nb) * sizeof(float);
 		j.in_fd = memfd_with(in, j.in_bytes);
 	}
-	j.out_bytes = nout * sizeof(float);
-	j.out_fd = memfd_with(NULL, j.out_bytes);
+	j.job.out_count = nout;
+	if (!summary_only) {
+		j.out_bytes = nout * sizeof(float);
+		j.out_fd = memfd_with(NULL, j.out_bytes);
+	}
 
 	drive(ex, &j, &res);
 	ck_assert_msg(res.status == VGPU_OK, "%s: %s", vgpu_status_name(res.status), res.error);
 	ck_assert_uint_eq(res.exec_us, 1234);                 /* the worker's own measure */
-	out = mmap(NULL, j.out_bytes, PROT_READ, MAP_SHARED, j.out_fd, 0);
-	ck_assert(out != MAP_FAILED);
-	ck_assert_msg(memcmp(out, ref, j.out_bytes) == 0, "forwarded %s output differs", vgpu_op_name(op));
-	munmap(out, j.out_bytes);
-	ck_assert_int_eq(fw.last.output_file, 1);
+	if (summary_only) {
+		/* The CPU's summary, through the text of the result line (%.9g) and back. */
+		struct vgpu_summary want;
+		char line[256];
+		vgpu_summarize(ref, nout, &want);
+		vgpu_summary_format(&want, line, sizeof(line));
+		ck_assert_int_eq(vgpu_summary_parse(line, &want), 0);
+		ck_assert_int_eq(res.has_summary, 1);
+		ck_assert_uint_eq(res.summary.count, nout);
+		ck_assert(res.summary.sum == want.sum && res.summary.l2 == want.l2);
+		ck_assert(res.summary.first == ref[0]);
+		ck_assert_int_eq(fw.last.output_file, 0);           /* asked for the summary alone */
+	} else {
+		out = mmap(NULL, j.out_bytes, PROT_READ, MAP_SHARED, j.out_fd, 0);
+		ck_assert(out != MAP_FAILED);
+		ck_assert_msg(memcmp(out, ref, j.out_bytes) == 0, "forwarded %s output differs", vgpu_op_name(op));
+		munmap(out, j.out_bytes);
+		ck_assert_int_eq(fw.last.output_file, 1);
+	}
 	ck_assert_int_eq(fw.last.has_seed, seeded);
 	ck_assert(fw.last.timeout_ms > 0 && fw.last.timeout_ms <= 5000);
 	/* The payload files are cleaned up once the answer is taken. */
@@ -291,7 +320,8 @@ static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seede
 	}
 	if (j.in_fd >= 0)
 		close(j.in_fd);
-	close(j.out_fd);
+	if (j.out_fd >= 0)
+		close(j.out_fd);
 	free(in);
 	free(ref);
 }
@@ -306,13 +336,15 @@ START_TEST(test_forward_ops)
 	drive(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_OK);
 	ck_assert_uint_eq(fw.last.vm, 7);                      /* the worker directory's VM */
-	for (int seeded = 0; seeded < 2; seeded++) {
-		forward_compute(ex, VGPU_OP_VADD, seeded);
-		forward_compute(ex, VGPU_OP_SAXPY, seeded);
-		forward_compute(ex, VGPU_OP_SGEMM, seeded);
+	for (int summary_only = 0; summary_only < 2; summary_only++) {
+		for (int seeded = 0; seeded < 2; seeded++) {
+			forward_compute(ex, VGPU_OP_VADD, seeded, summary_only);
+			forward_compute(ex, VGPU_OP_SAXPY, seeded, summary_only);
+			forward_compute(ex, VGPU_OP_SGEMM, seeded, summary_only);
+		}
 	}
-	ck_assert_int_eq(atomic_load(&fw.requests), 7);
-	ck_assert_int_eq(fw.last.seq, 7);                      /* seqs 1..7, one each */
+	ck_assert_int_eq(atomic_load(&fw.requests), 13);
+	ck_assert_int_eq(fw.last.seq, 13);                     /* seqs 1..13, one each */
 	vgpu_executor_close(ex);
 }
 END_TEST
@@ -454,6 +486,25 @@ START_TEST(test_bad_output_crc)
 }
 END_TEST
 
+START_TEST(test_bad_summary)
+{
+	/* A summary that does not describe the job's output (wrong count) is refused. */
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_VADD);
+	struct vgpu_job_result res;
+
+	fake_start(FAKE_BAD_SUMMARY);
+	j.job.n = 64;
+	j.job.has_seed = 1;
+	j.job.out_count = 64;
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "summary counts 65") != NULL, "%s", res.error);
+	ck_assert_int_eq(res.has_summary, 0);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
 START_TEST(test_other_writer)
 {
 	struct vgpu_executor *ex = open_remote(2000);
@@ -521,6 +572,7 @@ static Suite *remote_suite(void)
 	tcase_add_test(tc, test_status_exec_failed);
 	tcase_add_test(tc, test_status_request_error);
 	tcase_add_test(tc, test_bad_output_crc);
+	tcase_add_test(tc, test_bad_summary);
 	tcase_add_test(tc, test_other_writer);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_publish_failure_unavailable);
