@@ -224,6 +224,7 @@ static int serve(const struct vgpu_backend_ops *be, int dev, int sock)
 			close(fds[0]);
 		if (fds[1] >= 0)
 			close(fds[1]);
+		wr.exiting = run < 0;
 		memset(&msg, 0, sizeof(msg));
 		msg.type = VGPU_WIRE_RESULT;
 		msg.u.result = wr;

@@ -16,6 +16,7 @@
 
 struct mock_ctx {
 	int dev;
+	int unusable;              /* the VGPU_MOCK_TEST_UNUSABLE hook fired */
 };
 
 static uint64_t mono_us(void)
@@ -66,6 +67,14 @@ static int mock_init(void **ctxp, int dev, char *err, size_t errlen)
 
 static void mock_fini(void *ctx)
 {
+	struct mock_ctx *c = ctx;
+
+	/* After the unusable hook, linger like a CUDA teardown does, so that a job sent to
+	 * this exiting worker would be lost: the pool must not send one. */
+	if (c && c->unusable) {
+		struct timespec ts = { 0, 300 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
 	free(ctx);
 }
 
@@ -234,10 +243,10 @@ static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgp
 
 static int mock_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res)
 {
+	struct mock_ctx *c = ctx;
 	struct vgpu_arena ar;
 	uint64_t t0, leaked;
 
-	(void)ctx;
 	memset(res, 0, sizeof(*res));
 	res->status = VGPU_OK;
 	vgpu_arena_init(&ar, host_alloc, host_free, NULL);
@@ -252,6 +261,15 @@ static int mock_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 			snprintf(res->error, sizeof(res->error),
 				 "job leaked %llu bytes of device memory; reclaimed", (unsigned long long)leaked);
 		}
+	}
+	/* Test hook: VGPU_MOCK_TEST_UNUSABLE=OP makes every OP job report the device
+	 * unusable (run() < 0, as the cuda backend does after a sticky CUDA error), so the
+	 * worker's exit-after-result path can be tested without a GPU. */
+	const char *unusable = getenv("VGPU_MOCK_TEST_UNUSABLE");
+	if (unusable && *unusable && strcmp(unusable, vgpu_op_name(job->op)) == 0) {
+		fail(res, "mock: device unusable (VGPU_MOCK_TEST_UNUSABLE=%s)", unusable);
+		c->unusable = 1;
+		return -1;
 	}
 	return 0;
 }

@@ -205,9 +205,10 @@ static void worker_died(struct pool *p, struct slot *s, uint64_t now, int reaped
 	}
 }
 
-/* Read what S's worker sent. 1: the running job's result is in RES; 0: nothing more
- * now; -1: the worker is gone (EOF, reset, or a message that breaks the protocol). */
-static int drain(struct slot *s, struct vgpu_job_result *res)
+/* Read what S's worker sent. 1: the running job's result is in RES (*EXITING set when
+ * the worker said it exits after it); 0: nothing more now; -1: the worker is gone (EOF,
+ * reset, or a message that breaks the protocol). */
+static int drain(struct slot *s, struct vgpu_job_result *res, int *exiting)
 {
 	struct vgpu_wire_msg msg;
 	int fds[2], rc;
@@ -233,6 +234,8 @@ static int drain(struct slot *s, struct vgpu_job_result *res)
 		} else if (rc == VGPU_WIRE_RESULT) {
 			if (s->busy && msg.u.result.id == s->job_id) {
 				*res = msg.u.result.res;
+				if (exiting)
+					*exiting = msg.u.result.exiting != 0;
 				return 1;
 			}
 			vgpu_debug("worker for %s: dropped a stale result (job %llu)", s->name,
@@ -361,7 +364,7 @@ static int pool_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct
 {
 	struct pool *p = to_pool(ex);
 	struct slot *s;
-	int r, status = -1;
+	int r, status = -1, exiting = 0;
 
 	if (slot < 0 || slot >= ex->nslots)
 		return 0;
@@ -378,13 +381,13 @@ static int pool_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct
 		fail_now(s, now_ms);
 		return pool_reap(ex, slot, now_ms, res);
 	}
-	r = drain(s, res);
+	r = drain(s, res, &exiting);
 	if (r == 0) {
 		pid_t w = waitpid(s->pid, &status, WNOHANG);
 
 		if (w == s->pid) {
 			/* It exited; whatever it sent before is queued already. */
-			r = drain(s, res);
+			r = drain(s, res, NULL);
 			if (r == 1) {
 				s->busy = 0;
 				worker_died(p, s, now_ms, status, NULL);
@@ -394,6 +397,18 @@ static int pool_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct
 		} else {
 			status = -1;
 		}
+	}
+	if (r == 1 && exiting) {
+		/* The worker answered, then exits (device unusable): take it down and start a
+		 * fresh one now, so that the next job is not sent to the dying process. */
+		char tail[160];
+
+		slot_down(s, 1, -1);
+		restart(p, s, now_ms, 0, tail, sizeof(tail));
+		snprintf(s->down_reason, sizeof(s->down_reason), "exited: device unusable; %s", tail);
+		vgpu_warn("worker for %s exits after its job (device unusable); %s", s->name, tail);
+		s->busy = 0;
+		return 1;
 	}
 	if (r == 1) {
 		s->busy = 0;
@@ -570,7 +585,7 @@ static int wait_hellos(struct pool *p, char *err, size_t errlen)
 
 			if (!pfd[j].revents)
 				continue;
-			if (drain(s, &dummy) >= 0)
+			if (drain(s, &dummy, NULL) >= 0)
 				continue;
 			vgpu_describe_status(slot_down(s, 1, -1), how, sizeof(how));
 			if (s->hello_err[0])

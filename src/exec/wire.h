@@ -40,6 +40,9 @@ struct vgpu_wire_job {
 /* Worker -> pool. */
 struct vgpu_wire_result {
 	uint64_t id;
+	int32_t exiting;          /* the backend found the device unusable (run() < 0): the
+	                           * worker exits right after this message; the pool restarts
+	                           * it before the next job, which must not go to the dying one */
 	struct vgpu_job_result res;
 };
 

@@ -297,6 +297,31 @@ START_TEST(test_leak_is_reported)
 }
 END_TEST
 
+START_TEST(test_exiting_worker_is_replaced_before_next_job)
+{
+	/* A backend that finds its device unusable (run() < 0) answers, then its worker
+	 * exits (after a 300 ms teardown, the mock's hook). The pool must take that worker
+	 * down on the answer and send the next job to a fresh one, not to the dying one. */
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_SPIN);
+	struct vgpu_job_result res;
+
+	setenv("VGPU_MOCK_TEST_UNUSABLE", "spin", 1);   /* restarted workers inherit it too */
+	ex = open_mock();
+	for (int round = 0; round < 3; round++) {
+		j.job.ms = 1;
+		j.deadline_ms = vgpu_mono_ms() + 10000;
+		run_job(ex, &j, &res);
+		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+		ck_assert_msg(strstr(res.error, "device unusable") != NULL, "%s", res.error);
+		vadd_ok(ex);     /* at once: must reach a live worker */
+	}
+	unsetenv("VGPU_MOCK_TEST_UNUSABLE");
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
 /* Children of this process, from /proc (the pool does not expose its pids). */
 static int child_pids(pid_t *pids, int max)
 {
@@ -509,6 +534,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_crash_fails_job_then_recovers);
 	tcase_add_test(tc, test_leak_is_reported);
 	tcase_add_test(tc, test_idle_worker_death_is_transparent);
+	tcase_add_test(tc, test_exiting_worker_is_replaced_before_next_job);
 	tcase_add_test(tc, test_worker_that_cannot_restart);
 	tcase_add_test(tc, test_open_failures);
 	suite_add_tcase(s, tc);
