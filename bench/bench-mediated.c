@@ -4,8 +4,10 @@
  * Two requesters: "inotify" publishes the payload and command.txt like any client and
  * waits for response.txt with inotify (local directory only), so the time is the
  * mediator's and the GPU's, not a polling interval's; "client" uses libvgpu-client
- * (polling every 1 ms, its floor), as a VM on NFS would. Seed mode asks for the
- * summary only; input mode sends in-SEQ.bin and fetches out-SEQ.bin.
+ * (polling every 1 ms, its floor), as a VM on NFS would. Seed mode asks for
+ * `output summary` (the GPU reduces the output, only the summary comes back: what
+ * bench-native seed does); input mode sends in-SEQ.bin and fetches out-SEQ.bin, whose
+ * CRC it checks (bench-native input copies the output back and summarises it).
  *
  *   bench-mediated DIR/vmN inotify|client seed|input REPS OP N [M K]   (OP ping: N ignored)
  * prints: median_us=X min_us=Y exec_us=E (E: the executor's median exec_us) */
@@ -149,6 +151,7 @@ int main(int argc, char **argv)
 		if (seeded) {
 			req.has_seed = 1;
 			req.seed = 1;
+			req.output_file = 0;    /* `output summary`: reduced where the output lives */
 		} else {
 			in_bytes = (na + nb) * sizeof(float);
 			out_bytes = nout * sizeof(float);

@@ -1,14 +1,22 @@
 /* bench-native - one operation done natively with CUDA, timed: the baseline for
  * bench/run.sh, which times the same operation through the mediator.
  *
- * Each repetition does what one mediated job does on the GPU side, nothing more:
- * cudaMalloc the operands and the result, generate them on the device (seed) or copy
- * them from host memory (input), compute (the backend's own kernels; cuBLAS sgemm, TF32
- * off), copy the result back, summarise it on the CPU (the "result" line), free. The
- * CUDA context, the cuBLAS handle and one warm-up repetition are outside the timing.
+ * Each repetition does the work one mediated job of the same kind does, nothing more:
+ *   seed:  cudaMalloc operands and result; generate the operands on the device; compute
+ *          (the backend's own kernels; cuBLAS sgemm, TF32 off); reduce the result to its
+ *          summary on the device (the backend's kernel, in double) and copy back only the
+ *          summary (24 bytes, into pinned memory); free. No output crosses to the host,
+ *          as for a mediated job answered with `output summary`.
+ *   input: cudaMalloc; copy the operands from host memory (this program's own malloc'ed,
+ *          already-touched pages: a plain native program); compute; copy the whole result
+ *          back into host memory; summarise it on the CPU (vgpu_summarize, as the mediator
+ *          does for a job whose output file the VM wants); free.
+ * The CUDA context, the cuBLAS handle, the summary's scratch buffers (all made once per
+ * context by the backend too) and one warm-up repetition are outside the timing.
  *
  *   bench-native OP seed|input REPS N [M K]     OP: vadd saxpy sgemm (sgemm: M N K)
  * prints: op=OP mode=MODE size=... reps=R median_us=X min_us=Y */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +50,8 @@ int main(int argc, char **argv)
 	size_t m = 0, n, k = 0, na, nb, nout;
 	int reps, seeded;
 	float *h_in, *h_out, *d_in, *d_out;
+	void *d_scratch;
+	struct vgpu_cuda_sums *d_sums, *h_sums;
 	double *t;
 	cublasHandle_t blas;
 	struct vgpu_summary sum;
@@ -73,7 +83,11 @@ int main(int argc, char **argv)
 		return 1;
 	vgpu_gen_fill(h_in, na, 1, 0);
 	vgpu_gen_fill(h_in + na, nb, 1, 1);
+	memset(h_out, 0, nout * sizeof(float));   /* touched, like h_in */
 	CK(cudaFree(NULL));
+	CK(cudaMalloc(&d_scratch, VGPU_CUDA_SUM_SCRATCH_BYTES + sizeof(struct vgpu_cuda_sums)));
+	d_sums = (struct vgpu_cuda_sums *)((char *)d_scratch + VGPU_CUDA_SUM_SCRATCH_BYTES);
+	CK(cudaMallocHost((void **)&h_sums, sizeof(*h_sums)));
 	if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS || cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH))
 		return 1;
 
@@ -96,8 +110,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-native: cublasSgemm failed\n");
 			return 1;
 		}
-		CK(cudaMemcpy(h_out, d_out, nout * sizeof(float), cudaMemcpyDeviceToHost));
-		vgpu_summarize(h_out, nout, &sum);
+		if (seeded) {
+			CK((cudaError_t)vgpu_cuda_summary(d_out, nout, d_scratch, d_sums, NULL));
+			CK(cudaMemcpy(h_sums, d_sums, sizeof(*h_sums), cudaMemcpyDeviceToHost));
+			sum.count = nout;
+			sum.sum = h_sums->sum;
+			sum.l2 = sqrt(h_sums->sq);
+			sum.first = h_sums->first;
+		} else {
+			CK(cudaMemcpy(h_out, d_out, nout * sizeof(float), cudaMemcpyDeviceToHost));
+			vgpu_summarize(h_out, nout, &sum);
+		}
 		CK(cudaFree(d_in));
 		CK(cudaFree(d_out));
 		if (r >= 0)
@@ -111,6 +134,8 @@ int main(int argc, char **argv)
 		printf("op=%s mode=%s size=%zu reps=%d median_us=%.1f min_us=%.1f sum=%.6g\n", op, mode, n, reps,
 		       t[reps / 2], t[0], sum.sum);
 	cublasDestroy(blas);
+	cudaFree(d_scratch);
+	cudaFreeHost(h_sums);
 	free(h_in);
 	free(h_out);
 	free(t);

@@ -39,10 +39,17 @@ echo
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1);" \
      "$(nvcc --version | grep -o 'release [0-9.]*')"
 echo
-echo "Directory: $BASE (tmpfs unless stated); medians in microseconds. native: bench-native (alloc, inputs, op, copy back, summary, free)."
-echo "mediated: request published to answer read, local directory; inotify: the requester waits"
-echo "on inotify; client: libvgpu-client polling every 1 ms (its floor), as a VM on NFS would."
-echo "exec: the worker's exec_us (CUDA events: inputs, op, copy back)."
+echo "Directory: $BASE (tmpfs unless stated); medians in microseconds, wall clock on the requester's side."
+echo
+echo "- native (bench-native), per repetition: cudaMalloc; seed: generate operands on the GPU, op, reduce the"
+echo "  output to its summary on the GPU, copy back only the summary (24 bytes); input: copy the operands from"
+echo "  host memory, op, copy the whole output back, summarise on the CPU; cudaFree."
+echo "- mediated (bench-mediated): the same job through vgpu-mediator --executor cuda, request published to answer"
+echo "  read. seed rows ask for 'output summary': the worker does exactly the native seed work (plus"
+echo "  cudaMemGetInfo before and after, for the leak check); input rows publish in-SEQ.bin and read out-SEQ.bin"
+echo "  (CRC checked), so the payload crosses the file protocol both ways. inotify: the requester waits on"
+echo "  inotify (local directory); client: libvgpu-client polling every 1 ms (its floor), as a VM on NFS would."
+echo "- overhead: mediated (inotify) minus native; exec: the worker's exec_us (CUDA events around the GPU work)."
 echo
 echo "| op | input | size | reps | native | mediated (inotify) | ratio | overhead | mediated (client) | ratio | exec |"
 echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -86,7 +93,7 @@ echo | tee -a "$OUTF"
 for mode in populate plain; do
 	P=$(mktemp -d "$BASE/vgpu-bench-$mode-XXXXXX")
 	VGPU_CUDA_HOSTMEM=$mode start_mediator "$P"
-	for args in "vadd seed 15 16777216" "sgemm seed 8 4096 4096 4096" "vadd input 8 16777216"; do
+	for args in "vadd input 8 16777216"; do
 		set -- $args
 		m=$("$B/bench/bench-mediated" "$P/root/vm1" inotify "$2" "$3" "$1" "${@:4}")
 		echo "hostmem=$mode: $1 $2 ${*:4}: mediated (inotify) median $(echo "$m" | val median_us) us, exec $(echo "$m" | val exec_us) us" | tee -a "$OUTF"

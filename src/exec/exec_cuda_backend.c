@@ -6,9 +6,12 @@
  * device context is reset in place to reclaim it). Every CUDA and cuBLAS call is checked; a failure
  * becomes EXEC_FAILED with the call, cudaGetErrorName and the error's text. Errors that
  * poison the context (illegal address, launch failure...) make run() return < 0 so the
- * worker restarts. Kernels: exec_cuda.cu; sgemm: cuBLAS with TF32 off. */
+ * worker restarts. Kernels: exec_cuda.cu; sgemm: cuBLAS with TF32 off. Every compute
+ * job's output is summarised on the device (count, sum, l2, first: res->summary); a job
+ * without an output buffer (job->out NULL) copies back only that summary. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +49,9 @@ struct cuda_ctx {
 	cudaEvent_t ev_start, ev_stop;
 	cublasHandle_t blas;
 	void *workspace;
+	void *sum_scratch;         /* the summary's block partials, then its result (device) */
+	struct vgpu_cuda_sums *d_sums;
+	struct vgpu_cuda_sums *h_sums;  /* pinned: the only bytes a summary-only job copies back */
 	struct vgpu_arena arena;
 	cudaError_t alloc_err;     /* the last cudaMalloc error seen by the arena */
 	uint64_t escape_tolerance;
@@ -237,8 +243,10 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 	if (!job->has_seed && (!job->in || job->in_count < in_count))
 		return job_bad(js, "bad job: input holds %zu floats, %s needs %llu", job->in ? job->in_count : 0,
 			       vgpu_op_name(job->op), (unsigned long long)in_count);
-	if (out_count && (!job->out || job->out_count < out_count))
-		return job_bad(js, "bad job: output holds %zu floats, %s needs %llu", job->out ? job->out_count : 0,
+	/* job->out NULL: summary only (the output stays on the device); out_count still says
+	 * how large the output is, and must agree with the op. */
+	if (job->out_count < out_count)
+		return job_bad(js, "bad job: output holds %zu floats, %s needs %llu", job->out_count,
 			       vgpu_op_name(job->op), (unsigned long long)out_count);
 	if (in_count > SIZE_MAX / sizeof(float) || out_count > SIZE_MAX / sizeof(float))
 		return job_bad(js, "bad job: too large");
@@ -250,8 +258,10 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 	} else {
 		first = second = job->n;
 	}
-	if (out_count == 0)       /* empty problem: nothing to run, nothing to write */
+	if (out_count == 0) {     /* empty problem: nothing to run, nothing to write */
+		js->res->has_summary = 1;
 		return 0;
+	}
 
 	if (job_alloc(js, (void **)d_inp, in_count ? in_count * sizeof(float) : 1, "input") ||
 	    job_alloc(js, (void **)d_outp, out_count * sizeof(float), "output"))
@@ -296,15 +306,28 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 		return job_bad(js, "bad job: op %d is not a compute op", (int)job->op);
 	}
 
+	/* The summary, reduced on the device in double; only its 24 bytes come back when the
+	 * caller wants no output (job->out NULL), else the output too. */
 	if (job_cuda(js, cudaGetLastError(), "kernel launch") ||
-	    job_cuda(js, cudaMemcpyAsync(job->out, d_out, out_count * sizeof(float),
-					 cudaMemcpyDeviceToHost, cx->stream),
-		     "cudaMemcpyAsync(output, device to host)") ||
-	    job_cuda(js, cudaEventRecord(cx->ev_stop, cx->stream), "cudaEventRecord(stop)") ||
+	    job_cuda(js, (cudaError_t)vgpu_cuda_summary(d_out, out_count, cx->sum_scratch, cx->d_sums, cx->stream),
+		     "launch summary") ||
+	    job_cuda(js, cudaMemcpyAsync(cx->h_sums, cx->d_sums, sizeof(*cx->h_sums), cudaMemcpyDeviceToHost,
+					 cx->stream), "cudaMemcpyAsync(summary, device to host)"))
+		return -1;
+	if (job->out && job_cuda(js, cudaMemcpyAsync(job->out, d_out, out_count * sizeof(float),
+						    cudaMemcpyDeviceToHost, cx->stream),
+				 "cudaMemcpyAsync(output, device to host)"))
+		return -1;
+	if (job_cuda(js, cudaEventRecord(cx->ev_stop, cx->stream), "cudaEventRecord(stop)") ||
 	    job_cuda(js, cudaEventSynchronize(cx->ev_stop), "cudaEventSynchronize(job)") ||
 	    job_cuda(js, cudaEventElapsedTime(&ms, cx->ev_start, cx->ev_stop), "cudaEventElapsedTime"))
 		return -1;
 	js->res->exec_us = (uint64_t)(ms * 1000.0f + 0.5f);
+	js->res->has_summary = 1;
+	js->res->summary.count = out_count;
+	js->res->summary.sum = cx->h_sums->sum;
+	js->res->summary.l2 = sqrt(cx->h_sums->sq);
+	js->res->summary.first = cx->h_sums->first;
 	return 0;
 }
 
@@ -505,6 +528,7 @@ static int cuda_warmup(struct cuda_ctx *cx, char *err, size_t errlen)
 	if ((e = (cudaError_t)vgpu_cuda_gen(buf, 2 * dim * dim, 1, 0, cx->stream)) ||
 	    (e = (cudaError_t)vgpu_cuda_vadd(buf, buf + dim, buf + 2 * dim, dim, cx->stream)) ||
 	    (e = (cudaError_t)vgpu_cuda_saxpy(2.0f, buf, buf + dim, buf + 2 * dim, dim, cx->stream)) ||
+	    (e = (cudaError_t)vgpu_cuda_summary(buf, dim, cx->sum_scratch, cx->d_sums, cx->stream)) ||
 	    (e = (cudaError_t)vgpu_cuda_spin(0, flag, cx->stream))) {
 		cuda_errf(err, errlen, "warm-up kernel launch", e);
 		goto out;
@@ -533,6 +557,10 @@ static void ctx_teardown(struct cuda_ctx *cx)
 		cublasDestroy(cx->blas);
 	if (cx->workspace)
 		cudaFree(cx->workspace);
+	if (cx->sum_scratch)
+		cudaFree(cx->sum_scratch);
+	if (cx->h_sums)
+		cudaFreeHost(cx->h_sums);
 	if (cx->ev_stop)
 		cudaEventDestroy(cx->ev_stop);
 	if (cx->ev_start)
@@ -541,6 +569,9 @@ static void ctx_teardown(struct cuda_ctx *cx)
 		cudaStreamDestroy(cx->stream);
 	cx->blas = NULL;
 	cx->workspace = NULL;
+	cx->sum_scratch = NULL;
+	cx->d_sums = NULL;
+	cx->h_sums = NULL;
 	cx->ev_start = cx->ev_stop = NULL;
 	cx->stream = NULL;
 }
@@ -585,6 +616,18 @@ static int ctx_setup(struct cuda_ctx *cx, char *err, size_t errlen)
 	 * sgemm job, which would look like escaped memory. TF32 stays off: default math. */
 	if ((e = cudaMalloc(&cx->workspace, WORKSPACE_BYTES)) != cudaSuccess) {
 		cuda_errf(err, errlen, "cudaMalloc(cuBLAS workspace)", e);
+		return -1;
+	}
+	/* The summary's scratch and result on the device, and a pinned result on the host:
+	 * once per context, so that jobs allocate nothing for it. */
+	if ((e = cudaMalloc(&cx->sum_scratch, VGPU_CUDA_SUM_SCRATCH_BYTES + sizeof(struct vgpu_cuda_sums)))
+	    != cudaSuccess) {
+		cuda_errf(err, errlen, "cudaMalloc(summary scratch)", e);
+		return -1;
+	}
+	cx->d_sums = (struct vgpu_cuda_sums *)((char *)cx->sum_scratch + VGPU_CUDA_SUM_SCRATCH_BYTES);
+	if ((e = cudaMallocHost((void **)&cx->h_sums, sizeof(*cx->h_sums))) != cudaSuccess) {
+		cuda_errf(err, errlen, "cudaMallocHost(summary)", e);
 		return -1;
 	}
 	if ((s = cublasSetStream(cx->blas, cx->stream)) != CUBLAS_STATUS_SUCCESS ||

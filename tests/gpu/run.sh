@@ -106,10 +106,12 @@ record GPU-UNIT "the executor's unit tests on the GPU host" $ok "$ev"
 # --- 3. the CUDA backend against the CPU reference --------------------------------------
 timeout 600 "$B/tests/gpu/test_gpu_exec" > "$L/test_gpu_exec.log" 2>&1; rc=$?
 seed=$(grep -o 'VGPU_TEST_SEED=[0-9]*' "$L/test_gpu_exec.log" | head -1)
-maxerr() { grep -E "^  $1 " "$L/test_gpu_exec.log" | grep -o 'rel err [0-9.e+-]*' | awk '{print $3}' | sort -g | tail -1; }
-record GPU-REF "vadd, saxpy, sgemm on the GPU vs the CPU reference, fresh random and generated inputs" \
+maxerr() { grep -E "^  $1 " "$L/test_gpu_exec.log" | grep -o ': rel err [0-9.e+-]*' | awk '{print $4}' | sort -g | tail -1; }
+# the device summaries: of the copied-back output, and summary-only vs the CPU reference
+maxsum() { grep -E "^  $1 " "$L/test_gpu_exec.log" | grep -o "$2 [0-9.e+-]*" | awk '{print $NF}' | sort -g | tail -1; }
+record GPU-REF "vadd, saxpy, sgemm on the GPU vs the CPU reference, fresh random and generated inputs; device summaries vs the CPU's" \
 	$([ $rc = 0 ] && echo 1 || echo 0) \
-	"$seed; max rel err vadd $(maxerr vadd), saxpy $(maxerr saxpy) (limit 1e-5), sgemm $(maxerr sgemm) (limit 1e-4, TF32 off); $(grep -o '[0-9]*%: Checks.*' "$L/test_gpu_exec.log")"
+	"$seed; max rel err vadd $(maxerr vadd), saxpy $(maxerr saxpy) (limit 1e-5), sgemm $(maxerr sgemm) (limit 1e-4, TF32 off); device summary (sum, l2) vs CPU summary of the same output: max rel err vadd $(maxsum vadd 'summary rel err'), saxpy $(maxsum saxpy 'summary rel err'), sgemm $(maxsum sgemm 'summary rel err') (limit 1e-6, first exact); summary only (no copy back) vs CPU reference: vadd $(maxsum vadd 'vs output, [0-9.e+-]*'), saxpy $(maxsum saxpy 'vs output, [0-9.e+-]*') (limit 1e-6, first exact), sgemm $(maxsum sgemm 'vs output, [0-9.e+-]*') (limit 1e-4); $(grep -o '[0-9]*%: Checks.*' "$L/test_gpu_exec.log")"
 
 # --- 4. ERROR 8 in the pool: watchdog, leak, escape, crash ---------------------------------
 timeout 600 "$B/tests/gpu/test_gpu_pool" > "$L/test_gpu_pool.log" 2>&1; rc=$?
@@ -149,6 +151,9 @@ client --dir "$C" spin 20000 > "$T/spin.out" 2>&1
 spin_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 client --dir "$C" vadd 3000001 --seed 7 --out "$T/v.gpu" > "$T/v.out" 2>&1; v_rc=$?
 client --dir "$M" vadd 3000001 --seed 7 --out "$T/v.ref" > /dev/null 2>&1
+# summary only (`output summary`, the default for a seed): reduced on the GPU, no copy back
+client --dir "$C" vadd 3000001 --seed 7 > "$T/vs.out" 2>&1
+client --dir "$M" vadd 3000001 --seed 7 > "$T/vs.ref" 2>&1
 client --dir "$C" leak 1073741824 > "$T/leak.out" 2>&1
 client --dir "$C" saxpy 3000001 0.75 --seed 8 --out "$T/s.gpu" > "$T/s.out" 2>&1; s_rc=$?
 client --dir "$M" saxpy 3000001 0.75 --seed 8 --out "$T/s.ref" > /dev/null 2>&1
@@ -158,14 +163,29 @@ client --dir "$M" sgemm 300 200 700 --seed 9 --out "$T/g.ref" > /dev/null 2>&1
 kill -TERM "$MPID"; wait "$MPID" 2>/dev/null
 st() { field status < "$1"; }
 v_err=$(relerr "$T/v.gpu" "$T/v.ref"); s_err=$(relerr "$T/s.gpu" "$T/s.ref"); g_err=$(relerr "$T/g.gpu" "$T/g.ref")
+# the GPU's summary-only answer vs the mock's (CPU): same count and first; sum relative to
+# sqrt(n)*l2 (an upper bound of sum|x|) and l2 relative, both within 1e-6
+vs_err=$(python3 - "$T/vs.out" "$T/vs.ref" <<'EOF'
+import re, sys
+def summ(p):
+    t = open(p).read()
+    m = re.search(r"result=count=(\d+) sum=(\S+) l2=(\S+) first=(\S+)", t)
+    return (int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4))) if m else None
+g, r = summ(sys.argv[1]), summ(sys.argv[2])
+if not g or not r or g[0] != r[0] or g[3] != r[3]:
+    print("inf")
+else:
+    print("%.3g" % max(abs(g[1] - r[1]) / r[2] / r[0] ** 0.5, abs(g[2] - r[2]) / r[2]))
+EOF
+)
 ok=0
 [ "$(st "$T/spin.out")" = TIMEOUT ] && [ "$(st "$T/leak.out")" = LEAKED ] && [ "$(st "$T/crash.out")" = EXEC_FAILED ] \
 	&& [ $v_rc = 0 ] && [ $s_rc = 0 ] && [ $g_rc = 0 ] \
-	&& python3 -c "import sys; sys.exit(0 if float('$v_err') < 1e-5 and float('$s_err') < 1e-5 and float('$g_err') < 1e-4 else 1)" \
+	&& python3 -c "import sys; sys.exit(0 if float('$v_err') < 1e-5 and float('$s_err') < 1e-5 and float('$g_err') < 1e-4 and float('$vs_err') < 1e-6 else 1)" \
 	&& ok=1
 record ERR08 "ERROR 8 on the GPU: spin past its limit -> watchdog kill+restart; leak -> reclaimed; crash; next jobs correct" $ok \
-	"spin 20 s, limit 2 s: $(st "$T/spin.out") after ${spin_ms} ms ($(errtxt "$T/spin.out")); next vadd rel err $v_err; leak 1 GiB: $(st "$T/leak.out") ($(errtxt "$T/leak.out")); next saxpy rel err $s_err; crash: $(st "$T/crash.out") ($(errtxt "$T/crash.out")); next sgemm rel err $g_err" \
-	$ok $ok 3 6 6
+	"spin 20 s, limit 2 s: $(st "$T/spin.out") after ${spin_ms} ms ($(errtxt "$T/spin.out")); next vadd rel err $v_err; vadd summary only vs mock: $(st "$T/vs.out"), rel err $vs_err; leak 1 GiB: $(st "$T/leak.out") ($(errtxt "$T/leak.out")); next saxpy rel err $s_err; crash: $(st "$T/crash.out") ($(errtxt "$T/crash.out")); next sgemm rel err $g_err" \
+	$ok $ok 3 8 8
 
 # --- 7. Plan B with a real GPU worker mediator --------------------------------------------
 start_mediator pb-worker "$T/w" --executor cuda --test-ops

@@ -3,7 +3,9 @@
  * Needs a CUDA device: run by `make check-gpu` (tests/gpu/run.sh), never by `make check`.
  * Every op on fresh random inputs (the seed is printed; VGPU_TEST_SEED replays it) and
  * on generated inputs, outputs poisoned with NaN first so an unwritten element fails;
- * relative error under 1e-5 elementwise and 1e-4 for sgemm (TF32 off). Then the test
+ * relative error under 1e-5 elementwise and 1e-4 for sgemm (TF32 off); the summary the
+ * backend computes on the device (with and without copying the output back) against the
+ * CPU's (check_op says how). Then the test
  * ops and the failure paths: leak found and reclaimed, memory escaping the arena seen
  * by cudaMemGetInfo and reclaimed by a context reset, an allocation that cannot fit, a bad job, crash. The device is
  * VGPU_GPU_DEVICE (default 0); VGPU_GPU_SMALL=1 keeps sizes small (under compute-sanitizer). */
@@ -78,14 +80,42 @@ static struct vgpu_job_result run(struct vgpu_job *job, int expect_rc)
 	return res;
 }
 
-/* Run OP (n, m, k) on random or generated inputs and compare with the CPU reference. */
+/* Relative errors of summary GOT against WANT for data V: sum against the sum of |v|,
+ * l2 against l2. The worse of the two. */
+static double summary_error(const struct vgpu_summary *got, const struct vgpu_summary *want, const float *v,
+			    size_t count)
+{
+	double abs_sum = 0.0, e_sum, e_l2;
+
+	for (size_t i = 0; i < count; i++)
+		abs_sum += fabs((double)v[i]);
+	ck_assert_uint_eq(got->count, want->count);
+	if (count == 0) {
+		ck_assert(got->sum == 0 && got->l2 == 0 && got->first == 0);
+		return 0;
+	}
+	e_sum = fabs(got->sum - want->sum) / (abs_sum > 0 ? abs_sum : 1e-300);
+	e_l2 = fabs(got->l2 - want->l2) / (want->l2 > 0 ? want->l2 : 1e-300);
+	if (isnan(e_sum) || isnan(e_l2))
+		return INFINITY;
+	return e_sum > e_l2 ? e_sum : e_l2;
+}
+
+/* Run OP (n, m, k) on random or generated inputs and compare with the CPU reference:
+ * the output elementwise, and the summary the backend computed on the device against
+ * the CPU's summary of that same output (rel err <= 1e-6; first exact). Then the same
+ * job without an output buffer (summary only: nothing but the summary is copied back):
+ * its summary against the first run's (<= 1e-6) and against the CPU reference's
+ * (vadd, saxpy: <= 1e-6, first exact, as the outputs agree to the bit; sgemm: <= 1e-4,
+ * the elementwise bound). */
 static double check_op(enum vgpu_op op, uint64_t m, uint64_t n, uint64_t k, int seeded)
 {
 	struct vgpu_job job = { .op = op, .n = n, .m = m, .k = k };
 	size_t in_count, first, out_count;
 	float *in, *out, *ref;
-	struct vgpu_job_result res;
-	double err;
+	struct vgpu_job_result res, res2;
+	struct vgpu_summary s_out, s_ref;
+	double err, e_dev, e_only, e_ref;
 
 	if (op == VGPU_OP_SGEMM) {
 		first = m * k;
@@ -130,9 +160,37 @@ static double check_op(enum vgpu_op op, uint64_t m, uint64_t n, uint64_t k, int 
 		break;
 	}
 	err = out_count ? vgpu_rel_error(out, ref, out_count) : 0;
-	printf("  %-5s %s m=%llu n=%llu k=%llu: rel err %.3g, exec_us %llu\n", vgpu_op_name(op),
+
+	/* the device's summary of the output it copied back */
+	ck_assert_msg(res.has_summary, "no summary");
+	vgpu_summarize(out, out_count, &s_out);
+	e_dev = summary_error(&res.summary, &s_out, out, out_count);
+	ck_assert_msg(e_dev <= 1e-6, "device summary vs CPU summary of the output: rel err %.3g", e_dev);
+	ck_assert_msg(memcmp(&res.summary.first, &s_out.first, sizeof(float)) == 0, "first %.9g vs %.9g",
+		      (double)res.summary.first, (double)s_out.first);
+
+	/* summary only: no output buffer, nothing but the summary comes back */
+	job.out = NULL;
+	res2 = run(&job, 0);
+	ck_assert_msg(res2.status == VGPU_OK, "summary only: %s: %s", vgpu_status_name(res2.status), res2.error);
+	ck_assert_msg(res2.has_summary, "summary only: no summary");
+	e_only = summary_error(&res2.summary, &s_out, out, out_count);
+	ck_assert_msg(e_only <= 1e-6, "summary-only vs the output's summary: rel err %.3g", e_only);
+	vgpu_summarize(ref, out_count, &s_ref);
+	e_ref = summary_error(&res2.summary, &s_ref, ref, out_count);
+	if (op == VGPU_OP_SGEMM) {
+		ck_assert_msg(e_ref <= 1e-4, "sgemm summary-only vs CPU reference: rel err %.3g", e_ref);
+	} else {
+		ck_assert_msg(e_ref <= 1e-6, "summary-only vs CPU reference: rel err %.3g", e_ref);
+		ck_assert_msg(memcmp(&res2.summary.first, &s_ref.first, sizeof(float)) == 0,
+			      "summary-only first %.9g vs reference %.9g", (double)res2.summary.first,
+			      (double)s_ref.first);
+	}
+	printf("  %-5s %s m=%llu n=%llu k=%llu: rel err %.3g, exec_us %llu; summary rel err %.3g "
+	       "(summary only: %.3g vs output, %.3g vs CPU ref, exec_us %llu)\n", vgpu_op_name(op),
 	       seeded ? "seed " : "input", (unsigned long long)m, (unsigned long long)n,
-	       (unsigned long long)k, err, (unsigned long long)res.exec_us);
+	       (unsigned long long)k, err, (unsigned long long)res.exec_us, e_dev, e_only, e_ref,
+	       (unsigned long long)res2.exec_us);
 	free(in);
 	free(out);
 	free(ref);
@@ -194,6 +252,7 @@ START_TEST(test_empty_sizes)
 	ck_assert_int_eq(res.status, VGPU_OK);
 	for (int i = 0; i < 6; i++)
 		ck_assert(out[i] == 0.0f);
+	ck_assert(res.has_summary && res.summary.count == 6 && res.summary.sum == 0 && res.summary.l2 == 0);
 	ck_assert(check_op(VGPU_OP_VADD, 0, 0, 0, 1) == 0);
 }
 END_TEST

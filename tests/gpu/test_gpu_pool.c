@@ -119,7 +119,7 @@ static double check_compute(struct vgpu_executor *ex, int slot, enum vgpu_op op,
 			    int seeded)
 {
 	struct vgpu_exec_job j = simple_job(op);
-	struct vgpu_job_result res;
+	struct vgpu_job_result res, res2;
 	size_t na, nb, nout;
 	float *in, *ref, *out;
 	double err;
@@ -153,6 +153,7 @@ static double check_compute(struct vgpu_executor *ex, int slot, enum vgpu_op op,
 	else
 		vgpu_ref_sgemm(in, in + na, ref, m, n, k);
 	j.out_bytes = nout * sizeof(float);
+	j.job.out_count = nout;
 	j.out_fd = memfd_with(NULL, j.out_bytes, 0);
 	out = mmap(NULL, j.out_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, j.out_fd, 0);
 	ck_assert(out != MAP_FAILED);
@@ -162,8 +163,36 @@ static double check_compute(struct vgpu_executor *ex, int slot, enum vgpu_op op,
 	run_job(ex, slot, &j, &res);
 	ck_assert_msg(res.status == VGPU_OK, "%s: %s", vgpu_status_name(res.status), res.error);
 	err = vgpu_rel_error(out, ref, nout);
-	printf("  %s %-5s %s m=%zu n=%zu k=%zu: rel err %.3g, exec_us %llu\n", ex->ops->slot_name(ex, slot),
-	       vgpu_op_name(op), seeded ? "seed " : "input", m, n, k, err, (unsigned long long)res.exec_us);
+	/* The same job summary only, as the mediator sends it for `output summary`: no
+	 * output memfd; the worker's device summary against the CPU's of the first output. */
+	{
+		struct vgpu_summary want;
+		int out_fd = j.out_fd;
+		double abs_sum = 0, e_sum, e_l2;
+
+		vgpu_summarize(out, nout, &want);
+		for (size_t i = 0; i < nout; i++)
+			abs_sum += fabs((double)out[i]);
+		j.out_fd = -1;
+		j.out_bytes = 0;
+		j.job.out_count = nout;
+		j.deadline_ms = vgpu_mono_ms() + 30000;
+		run_job(ex, slot, &j, &res2);
+		j.out_fd = out_fd;
+		j.out_bytes = nout * sizeof(float);
+		ck_assert_msg(res2.status == VGPU_OK && res2.has_summary, "summary only: %s: %s",
+			      vgpu_status_name(res2.status), res2.error);
+		ck_assert_uint_eq(res2.summary.count, nout);
+		e_sum = fabs(res2.summary.sum - want.sum) / abs_sum;
+		e_l2 = fabs(res2.summary.l2 - want.l2) / want.l2;
+		ck_assert_msg(e_sum <= 1e-6 && e_l2 <= 1e-6 && res2.summary.first == want.first,
+			      "summary only: sum err %.3g, l2 err %.3g, first %.9g vs %.9g", e_sum, e_l2,
+			      (double)res2.summary.first, (double)want.first);
+		printf("  %s %-5s %s m=%zu n=%zu k=%zu: rel err %.3g, exec_us %llu; summary only: sum err %.3g, "
+		       "l2 err %.3g, exec_us %llu\n", ex->ops->slot_name(ex, slot), vgpu_op_name(op),
+		       seeded ? "seed " : "input", m, n, k, err, (unsigned long long)res.exec_us, e_sum, e_l2,
+		       (unsigned long long)res2.exec_us);
+	}
 	munmap(out, j.out_bytes);
 	if (j.in_fd >= 0)
 		close(j.in_fd);
