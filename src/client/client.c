@@ -423,6 +423,8 @@ static int wait_answer(struct vgpu_client *c, const struct vgpu_request *req, ui
 				    vgpu_safeio_strerror(rc));
 		} else if (rc < 0 && rc != -ENOENT) {
 			snprintf(why, sizeof(why), "response.txt is not a plain file (%s)", vgpu_safeio_strerror(rc));
+		} else if (rc == -ENOENT) {
+			why[0] = '\0';    /* what was wrong before is gone; we are just waiting */
 		}
 
 		uint64_t now = now_ms();

@@ -5,6 +5,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,14 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	cfg.caps = caps;
+	{
+		/* One descriptor per VM directory is held open: use all we may. */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 
 	worker = sibling(argv[0], "vgpu-worker");
 	sanity = sibling(argv[0], "cuda-sanity");

@@ -75,9 +75,10 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 	rc = vgpu_publish(vm->dirfd, "response.txt", buf, (size_t)len, 0644);
 	fiu_do_on("mediator/crash/after-response", raise(SIGKILL));
 	if (rc < 0) {
-		/* The VM directory refused it (full, EIO, gone): the client will time out and
-		 * can ask again with a new seq; the state records what we meant to say. */
-		vgpu_warn("vm%" PRIu32 ": publish response.txt for seq %" PRId64 ": %s",
+		/* The VM directory refused it (full, EIO, something in the way): the state
+		 * keeps the answer and every rescan tries to publish it again, so a client
+		 * still polling gets it once the directory recovers. */
+		vgpu_warn("vm%" PRIu32 ": publish response.txt for seq %" PRId64 ": %s; will retry",
 			  vm->id, resp->seq, vgpu_safeio_strerror(rc));
 	}
 	if (persist && resp->seq > vm->st.answered_seq) {
@@ -85,6 +86,8 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 		if (src < 0)
 			vgpu_err("vm%" PRIu32 ": persisting the answer to seq %" PRId64 ": %s",
 				 vm->id, resp->seq, strerror(-src));
+		/* retry from the saved copy, which is this answer only if it was saved */
+		vm->resp_pending = rc < 0 && src == 0;
 	}
 	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
 	account(m, resp->status);
@@ -226,20 +229,23 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 	free(r);
 }
 
-void vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm)
+int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm)
 {
 	int rc;
 
 	(void)m;
 	if (!vm->st.last)
-		return;
+		return 0;
 	rc = vgpu_publish(vm->dirfd, "response.txt", vm->st.last, vm->st.last_len, 0644);
-	if (rc < 0)
-		vgpu_warn("vm%" PRIu32 ": re-publishing the answer to seq %" PRId64 ": %s",
-			  vm->id, vm->st.answered_seq, vgpu_safeio_strerror(rc));
-	else
-		vgpu_info("vm%" PRIu32 ": response.txt was missing; re-published the answer to seq %" PRId64,
-			  vm->id, vm->st.answered_seq);
+	if (rc < 0) {
+		if (!vm->warned++)
+			vgpu_warn("vm%" PRIu32 ": re-publishing the answer to seq %" PRId64 ": %s; will retry",
+				  vm->id, vm->st.answered_seq, vgpu_safeio_strerror(rc));
+		return rc;
+	}
+	vgpu_info("vm%" PRIu32 ": published the answer to seq %" PRId64 " again", vm->id, vm->st.answered_seq);
+	vm->resp_pending = 0;
+	return 0;
 }
 
 void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm)

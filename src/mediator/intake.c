@@ -179,8 +179,9 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 
 	if (req->vm != vm->id) {
 		m->stats.rejected++;
-		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_WRONG_VM,
-				  "record says vm %" PRIu32 " but was found in vm%" PRIu32 "/", req->vm, vm->id);
+		/* not persisted: another VM's seq must not move this VM's high-water mark */
+		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_WRONG_VM,
+				   "record says vm %" PRIu32 " but was found in vm%" PRIu32 "/", req->vm, vm->id);
 		return;
 	}
 	if (req->seq <= vm->st.answered_seq) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,7 +99,20 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 		free(vm);
 		return;
 	}
+	{
+		struct stat st;
+		if (fstat(vm->dirfd, &st) == 0) {
+			vm->dir_dev = st.st_dev;
+			vm->dir_ino = st.st_ino;
+		}
+	}
 	rc = vgpu_state_load(m->statefd, id, &vm->st);
+	if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM) {
+		vgpu_warn("vm%" PRIu32 ": loading its state: %s; will retry", id, strerror(-rc));
+		close(vm->dirfd);
+		free(vm);
+		return;
+	}
 	if (rc < 0) {
 		/* Serving it could answer twice; leave it alone and say so loudly. */
 		vgpu_err("vm%" PRIu32 ": state file unreadable (%s); not serving this VM until it is repaired",
@@ -149,11 +163,44 @@ static void discover(struct vgpu_mediator *m)
 	closedir(d);
 }
 
+/* Is ROOT/vmN still the directory VM was opened on? (deleted, recreated, renamed) */
+static int vm_still_there(const struct vgpu_mediator *m, const struct vm *vm)
+{
+	char name[16];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "vm%" PRIu32, vm->id);
+	return fstatat(m->rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+	       st.st_dev == vm->dir_dev && st.st_ino == vm->dir_ino;
+}
+
+/* Forget VMs whose directory went away or was replaced (once idle); discover() then
+ * serves whatever is at ROOT/vmN now, with the same persistent state. */
+static void drop_replaced(struct vgpu_mediator *m)
+{
+	for (size_t i = m->nvms; i-- > 0;) {
+		struct vm *vm = m->vms[i];
+
+		if (vm->job || vm_still_there(m, vm))
+			continue;
+		vgpu_info("vm%" PRIu32 ": its directory was removed or replaced; serving whatever is there now",
+			  vm->id);
+		vm_close(m, vm);
+		m->vms[i] = m->vms[--m->nvms];
+	}
+}
+
 static void rescan(struct vgpu_mediator *m)
 {
+	drop_replaced(m);
 	discover(m);
-	for (size_t i = 0; i < m->nvms; i++)
-		vgpu_intake_scan(m, m->vms[i]);
+	for (size_t i = 0; i < m->nvms; i++) {
+		struct vm *vm = m->vms[i];
+
+		if (vm->resp_pending)
+			vgpu_answer_republish(m, vm);
+		vgpu_intake_scan(m, vm);
+	}
 }
 
 static void handle_inotify(struct vgpu_mediator *m)

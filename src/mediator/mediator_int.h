@@ -46,6 +46,9 @@ struct vm {
 	int seen_valid;
 	uint64_t incomplete_since_ms;/* 0: not waiting on an incomplete record */
 	int warned;                  /* one log line per persistent problem */
+	int resp_pending;            /* the last answer's publish failed: retry on rescans */
+	dev_t dir_dev;               /* identity of the directory we serve, to notice */
+	ino_t dir_ino;               /* vmN being deleted, recreated or renamed */
 };
 
 struct vgpu_mediator {
@@ -87,8 +90,9 @@ void vgpu_answer_reject(struct vgpu_mediator *m, struct vm *vm, int64_t seq, con
 /* Answer a finished job from the executor's result; frees nothing. */
 void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu_job_result *res,
 		     const char *executor);
-/* Re-publish the saved last answer when response.txt lost it. */
-void vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm);
+/* Re-publish the saved last answer when response.txt lost it, or when publishing it
+ * failed (vm->resp_pending). 0 or negative errno; clears resp_pending on success. */
+int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm);
 /* At start: resolve an intent left by a mediator that died mid-job. */
 void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm);
 void vgpu_journal(struct vgpu_mediator *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

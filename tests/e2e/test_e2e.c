@@ -385,6 +385,85 @@ START_TEST(test_client_that_lost_count_recovers)
 }
 END_TEST
 
+/* A VM directory renamed away, and one deleted and recreated: the mediator serves
+ * what is at ROOT/vmN now, and never answers into the renamed directory as the old VM. */
+START_TEST(test_vm_dir_replaced_or_renamed)
+{
+	const char *args[] = { "--executor", executor(), "--rescan-ms", "100", NULL };
+	char d2[400], d7[400], c7[400], err[512], cmd[1300];
+	struct vgpu_client *c;
+	struct vgpu_response resp;
+	struct vgpu_request ping = { .op = VGPU_OP_PING, .priority = VGPU_PRIO_LOW };
+	struct vgpu_client_opts o = { .timeout_ms = 10000 };
+	char buf[VGPU_RECORD_MAX];
+	size_t len;
+	struct vgpu_response r7;
+	int fd;
+
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	/* vm2 answers once, then its directory is renamed to vm7 (a tenth VM) */
+	e2e_vmdir(&env, 2, d2, sizeof(d2));
+	ck_assert_int_eq(vgpu_client_open(&c, d2, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_int_eq(vgpu_client_call(c, &ping, NULL, 0, &resp, NULL, NULL, err, sizeof(err)), VGPU_CLIENT_OK);
+	vgpu_client_close(c);
+	e2e_server_vmdir(&env, 2, d2, sizeof(d2));
+	e2e_server_vmdir(&env, 7, d7, sizeof(d7));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mv '%s' '%s'", d7, d2, d7);
+	ck_assert_int_eq(system(cmd), 0);
+	msleep(300);
+	e2e_vmdir(&env, 7, c7, sizeof(c7));
+	ck_assert_int_eq(vgpu_client_open(&c, c7, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_msg(vgpu_client_call(c, &ping, NULL, 0, &resp, NULL, NULL, err, sizeof(err)) == VGPU_CLIENT_OK,
+		      "vm7 after the rename: %s", err);
+	ck_assert_int_eq(resp.vm, 7);
+	vgpu_client_close(c);
+	msleep(500);   /* several rescans: nothing may answer vm7/ as vm2 */
+	fd = open(d7, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(vgpu_safe_read(fd, "response.txt", buf, sizeof(buf), &len, NULL), 0);
+	close(fd);
+	ck_assert_int_eq(vgpu_response_decode(buf, len, &r7, err, sizeof(err)), VGPU_REC_OK);
+	ck_assert_msg(r7.vm == 7 && r7.status == VGPU_OK, "vm7/response.txt now says vm %u status %s: %s", r7.vm,
+		      vgpu_status_name(r7.status), r7.error);
+
+	/* vm3 deleted and recreated: served again */
+	e2e_server_vmdir(&env, 3, d2, sizeof(d2));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -m 0777 '%s'", d2, d2);
+	ck_assert_int_eq(system(cmd), 0);
+	msleep(300);
+	e2e_vmdir(&env, 3, c7, sizeof(c7));
+	ck_assert_int_eq(vgpu_client_open(&c, c7, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_msg(vgpu_client_call(c, &ping, NULL, 0, &resp, NULL, NULL, err, sizeof(err)) == VGPU_CLIENT_OK,
+		      "vm3 after being recreated: %s", err);
+	vgpu_client_close(c);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+}
+END_TEST
+
+/* response.txt cannot be published (a directory in the way, as with EIO or a full
+ * export): the answer is kept and published again once it can be. */
+START_TEST(test_failed_response_publish_is_retried)
+{
+	const char *args[] = { "--executor", executor(), "--test-ops", "--rescan-ms", "100", NULL };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 400, .priority = VGPU_PRIO_LOW };
+	char d[400], in_way[450];
+	pid_t p;
+
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	e2e_server_vmdir(&env, 8, d, sizeof(d));
+	snprintf(in_way, sizeof(in_way), "%s/response.txt", d);
+	ck_assert_int_eq(mkdir(in_way, 0755), 0);
+	p = submit_async(8, busy, 20000);
+	while (e2e_journal_count(&env, "answer", 8, 1) == 0)
+		msleep(10);
+	msleep(300);     /* the publish failed; a few rescans fail too */
+	ck_assert_int_eq(rmdir(in_way), 0);
+	ck_assert_int_eq(wait_rc(p), 0);
+	ck_assert_int_eq(e2e_journal_count(&env, "exec", 8, 1), 1);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+}
+END_TEST
+
 static Suite *e2e_suite(void)
 {
 	Suite *s = suite_create("e2e");
@@ -397,6 +476,8 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_priority_cap);
 	tcase_add_test(tc, test_sigterm_finishes_job_in_hand);
 	tcase_add_test(tc, test_client_that_lost_count_recovers);
+	tcase_add_test(tc, test_vm_dir_replaced_or_renamed);
+	tcase_add_test(tc, test_failed_response_publish_is_retried);
 	suite_add_tcase(s, tc);
 	return s;
 }
