@@ -127,23 +127,60 @@ static int spawn(struct pool *p, struct slot *s, uint64_t now)
 	return 0;
 }
 
-/* Kill (when KILL) and reap S's worker, close its socket. STATUS gets its wait status,
- * or -1 when it was reaped before (REAPED_STATUS >= 0 then is used). */
+/* Killed workers that did not die at once (a process stuck in the GPU driver can stay
+ * in uninterruptible sleep for long): never waited on in the event loop, reaped later. */
+#define POOL_MAX_ZOMBIES 64
+static pid_t zombies[POOL_MAX_ZOMBIES];
+static int nzombies;
+
+static void reap_zombies(void)
+{
+	for (int i = 0; i < nzombies;) {
+		pid_t r = waitpid(zombies[i], NULL, WNOHANG);
+
+		if (r == zombies[i] || (r < 0 && errno == ECHILD))
+			zombies[i] = zombies[--nzombies];
+		else
+			i++;
+	}
+}
+
+/* SIGKILL PID and reap it, waiting at most ~100 ms; then leave it to reap_zombies().
+ * Returns its wait status (or that of a SIGKILL when it is still dying). */
+static int kill_and_reap(pid_t pid)
+{
+	int status = SIGKILL;   /* as waitpid() would encode "killed by SIGKILL" */
+
+	kill(pid, SIGKILL);
+	for (int i = 0; i < 100; i++) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR))
+			return status;
+		struct timespec ts = { 0, 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	vgpu_warn("worker pid %d does not die after SIGKILL (stuck in the driver?); reaping it later", (int)pid);
+	if (nzombies < POOL_MAX_ZOMBIES)
+		zombies[nzombies++] = pid;
+	else
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	return SIGKILL;
+}
+
+/* Kill and reap S's worker, close its socket. Returns its wait status, or REAPED_STATUS
+ * when it was reaped before (>= 0). */
 static int slot_down(struct slot *s, int kill_it, int reaped_status)
 {
 	int status = reaped_status;
 
+	(void)kill_it;   /* killed either way: after EOF it is exiting or a zombie already */
 	if (s->sock >= 0)
 		close(s->sock);
 	s->sock = -1;
-	if (s->pid > 0 && reaped_status < 0) {
-		if (kill_it)
-			kill(s->pid, SIGKILL);
-		else
-			kill(s->pid, SIGKILL);   /* EOF came first: it is exiting or a zombie */
-		while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
-			;
-	}
+	if (s->pid > 0 && reaped_status < 0)
+		status = kill_and_reap(s->pid);
 	s->pid = 0;
 	s->state = W_DOWN;
 	return status;
@@ -163,6 +200,11 @@ static void restart(struct pool *p, struct slot *s, uint64_t now, int never_read
 			 (unsigned long long)(s->next_spawn_ms - now));
 		return;
 	}
+	/* The worker had been serving: its end was a job's doing (watchdog, crash), not a
+	 * worker that cannot start. Such restarts must not trip the rapid-restart backoff,
+	 * or one VM's jobs could make every other VM's jobs fail while it lasts. */
+	s->rapid = 0;
+	s->last_spawn_ms = 0;
 	rc = spawn(p, s, now);
 	if (rc == 0) {
 		snprintf(tail, taillen, "restarted");
@@ -366,6 +408,7 @@ static int pool_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct
 	struct slot *s;
 	int r, status = -1, exiting = 0;
 
+	reap_zombies();
 	if (slot < 0 || slot >= ex->nslots)
 		return 0;
 	s = &p->slots[slot];
@@ -493,6 +536,7 @@ static void pool_close(struct vgpu_executor *ex)
 			slot_down(s, 1, -1);
 		}
 	}
+	reap_zombies();
 	if (p->ready_fd >= 0)
 		close(p->ready_fd);
 	if (p->devnull >= 0)

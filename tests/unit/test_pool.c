@@ -280,6 +280,28 @@ START_TEST(test_crash_fails_job_then_recovers)
 }
 END_TEST
 
+/* One VM's jobs that keep killing the worker (here crash and 1 ms time limits, twelve
+ * in a row) must not trip the restart backoff: the next job of another VM runs. */
+START_TEST(test_job_caused_restarts_do_not_back_off)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j;
+	struct vgpu_job_result res;
+
+	for (int round = 0; round < 12; round++) {
+		j = simple_job(round % 2 ? VGPU_OP_CRASH : VGPU_OP_SPIN);
+		j.job.ms = 10000;
+		j.deadline_ms = vgpu_mono_ms() + (round % 2 ? 10000 : 1);
+		run_job(ex, &j, &res);
+		ck_assert_int_ne(res.status, VGPU_OK);
+		ck_assert_msg(strstr(res.error, "restarted") != NULL, "round %d: %s", round, res.error);
+	}
+	vadd_ok(ex);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
 START_TEST(test_leak_is_reported)
 {
 	struct vgpu_executor *ex = open_mock();
@@ -531,6 +553,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_compute_matches_reference);
 	tcase_add_test(tc, test_short_output_fails_cleanly);
 	tcase_add_test(tc, test_timeout_kills_and_restarts);
+	tcase_add_test(tc, test_job_caused_restarts_do_not_back_off);
 	tcase_add_test(tc, test_crash_fails_job_then_recovers);
 	tcase_add_test(tc, test_leak_is_reported);
 	tcase_add_test(tc, test_idle_worker_death_is_transparent);
