@@ -18,6 +18,12 @@ CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PROF) -Isrc
 ALL_LDFLAGS = $(LDFLAGS) $(PROF)
 LIBS     := -lz -lm
+# ISA-L's CRC-32 when installed (the deps step installs it): same values as zlib, faster.
+ISAL     ?= $(shell pkg-config --exists libisal 2>/dev/null && echo 1 || echo 0)
+ifeq ($(ISAL),1)
+ALL_CFLAGS += -DVGPU_HAVE_ISAL
+LIBS     += $(shell pkg-config --libs libisal)
+endif
 ifeq ($(FIU),1)
 ALL_CFLAGS += -DFIU_ENABLE=1
 LIBS     += -lfiu
@@ -32,7 +38,7 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
-LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/record.c src/lib/safeio.c
+LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/crc.c src/lib/record.c src/lib/safeio.c
 EXEC_SRC     := src/exec/ops.c src/exec/arena.c src/exec/exec_mock.c src/exec/pool.c \
                 src/exec/remote.c src/exec/select.c src/exec/wire.c
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/intake.c \

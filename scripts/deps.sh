@@ -5,7 +5,7 @@
 set -eu
 [ "${VGPU_NO_DEPS:-0}" = 1 ] && exit 0
 PKGS="gcc make pkg-config zlib1g-dev check libsubunit-dev libfiu-dev fiu-utils valgrind lcov
-libjansson-dev libfuse3-dev fuse3 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind
+libisal-dev libjansson-dev libfuse3-dev fuse3 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind
 python3 procps psmisc"
 missing=""
 for p in $PKGS; do

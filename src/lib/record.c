@@ -10,33 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "record.h"
 #include "status.h"
 
 #define KEY_MAX 31
 
-/* ---- CRC, names ------------------------------------------------------------------- */
-
-uint32_t vgpu_crc32_update(uint32_t crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	/* zlib takes uInt lengths; feed large buffers in pieces. */
-	while (len > 0) {
-		uInt chunk = len > (1u << 30) ? (1u << 30) : (uInt)len;
-		crc = (uint32_t)crc32(crc, p, chunk);
-		p += chunk;
-		len -= chunk;
-	}
-	return crc;
-}
-
-uint32_t vgpu_crc32(const void *buf, size_t len)
-{
-	return vgpu_crc32_update(0, buf, len);
-}
+/* ---- names ------------------------------------------------------------------------ */
 
 static const char *const prio_names[VGPU_PRIO_COUNT] = { "low", "medium", "high" };
 static const char *const op_names[VGPU_OP_COUNT] = {

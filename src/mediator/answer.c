@@ -204,8 +204,12 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 		} else {
 			struct vgpu_summary s;
 
-			/* the summary of what goes to the VM, from the bytes themselves */
-			vgpu_summarize(out, job->out_bytes / sizeof(float), &s);
+			/* The executor summarised the output it wrote (on the device, for CUDA);
+			 * only one that did not is summarised here, from the bytes. */
+			if (res->has_summary && res->summary.count == job->out_bytes / sizeof(float))
+				s = res->summary;
+			else
+				vgpu_summarize(out, job->out_bytes / sizeof(float), &s);
 			vgpu_summary_format(&s, r->result, sizeof(r->result));
 			int rc = publish_output(vm, job, out, &r->output);
 			if (rc < 0) {
