@@ -61,7 +61,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-e2e check-valgrind check-gpu coverage demo deps install clean report errors-log
-all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e
+all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -95,6 +95,12 @@ include src/exec/cuda.mk
 check-unit: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; VGPU_BUILD=$(BUILD) $$t; done
 
+# Tests that start daemons run under the reaper: orphaned daemons are reaped, and any
+# still alive at the end are named and stopped (tests/e2e/reaper.c).
+REAPER := $(BUILD)/reaper
+$(REAPER): $(BUILD)/tests/e2e/reaper.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
 # End-to-end: the real binaries on a private directory (tests/e2e).
 E2E_UTIL_OBJ := $(BUILD)/tests/e2e/e2e_util.o
 $(BUILD)/tests/e2e/test_e2e: $(BUILD)/tests/e2e/test_e2e.o $(E2E_UTIL_OBJ) $(LIBCLIENT) $(LIBVGPU)
@@ -113,9 +119,9 @@ check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACK
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit
-	@$(MAKE) --no-print-directory check-e2e
-	@$(MAKE) --no-print-directory check-nfssim
-	@$(MAKE) --no-print-directory check-fault
+	@$(REAPER) $(MAKE) --no-print-directory check-e2e
+	@$(REAPER) $(MAKE) --no-print-directory check-nfssim
+	@$(REAPER) $(MAKE) --no-print-directory check-fault
 	@$(MAKE) --no-print-directory report
 
 check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor

@@ -9,6 +9,7 @@
 #   Tear down with: ganesha-down.sh "$GANESHA_STATE"   (kills by recorded pid).
 # Env: GANESHA_VERSION=3|4 (default 3), GANESHA_TIMEOUT=seconds to wait (default 20).
 set -u
+. "$(dirname "$0")/proc.sh"
 mode=${1:?usage: ganesha-up.sh root_squash|no_root_squash|deny DIR [STATEDIR]}
 dir=${2:?usage: ganesha-up.sh MODE DIR [STATEDIR]}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,7 +86,7 @@ CONF
 
 # NFSv3 needs rpcbind running for ganesha to start; start one if none runs and
 # remember that we did (ganesha-down.sh stops it when no ganesha is left).
-if [ "$ver" = 3 ] && ! pgrep -x rpcbind >/dev/null; then
+if [ "$ver" = 3 ] && ! running rpcbind; then
   command -v rpcbind >/dev/null || die "rpcbind not installed"
   rpcbind -f -w >"$state/rpcbind.log" 2>&1 &
   echo $! > "$state/rpcbind.pid"
@@ -111,7 +112,7 @@ echo "$mode" > "$state/mode"
 ok=0
 deadline=$(( $(date +%s) + timeout ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
-  kill -0 "$gpid" 2>/dev/null || break
+  alive "$gpid" || break
   out=$(timeout 5 nfs-ls "$url" 2>&1) && { ok=1; break; }
   if [ "$mode" = deny ] && ss -Hltn "sport = :$nfsport" | grep -q . \
      && printf '%s' "$out" | grep -qiE 'acces|denied|perm|NFS4ERR_NOENT'; then ok=1; break; fi

@@ -7,6 +7,7 @@
 # NFSSIM_TIMEOUT (seconds to wait for the mount, default 10).
 # The daemon's log is $NFSSIM_RUN_DIR/<id>.log; umount.sh MOUNTPOINT undoes all of it.
 set -u
+. "$(dirname "$0")/proc.sh"
 backing=${1:?usage: mount.sh BACKING MOUNTPOINT [OPTS]}
 mnt=${2:?usage: mount.sh BACKING MOUNTPOINT [OPTS]}
 opts=${3:-}
@@ -34,7 +35,7 @@ echo "$pid" > "$run/$id.pid"
 echo "$mnt" > "$run/$id.mnt"
 deadline=$(( $(date +%s) + timeout ))
 while ! awk -v m="$mnt" '$2 == m && $3 ~ /^fuse/ { f = 1 } END { exit !f }' /proc/mounts; do
-  if ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
+  if ! alive "$pid" || [ "$(date +%s)" -ge "$deadline" ]; then
     echo "mount.sh: nfssim did not mount $mnt:" >&2
     cat "$log" >&2
     kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null

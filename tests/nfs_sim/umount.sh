@@ -4,6 +4,7 @@
 # Lazy unmount (fusermount3 -u -z) if the normal one fails. Exit 1 if a mount remains.
 # With NFSSIM_VALGRIND=1 the valgrind exit status (99: errors) is checked and reported.
 set -u
+. "$(dirname "$0")/proc.sh"
 mnt=${1:?usage: umount.sh MOUNTPOINT}
 run=${NFSSIM_RUN_DIR:-/tmp/nfssim-run}
 [ -d "$mnt" ] && mnt=$(cd "$mnt" 2>/dev/null && pwd || echo "$mnt")
@@ -17,16 +18,16 @@ if [ -n "$pid" ] && ! grep -qE '^(nfssim|memcheck|valgrind)' "/proc/$pid/comm" 2
   kill -0 "$pid" 2>/dev/null && pid=
 fi
 # SIGTERM: libfuse leaves its loop, runs destroy (final stats) and unmounts itself.
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+if [ -n "$pid" ] && alive "$pid"; then
   kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
 fi
 if mounted; then
   timeout 10 fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt" 2>/dev/null
 fi
 if [ -n "$pid" ]; then
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  alive "$pid" && kill -KILL "$pid" 2>/dev/null
+  for _ in $(seq 1 40); do alive "$pid" || break; sleep 0.05; done
   if [ -s "$run/$id.vg" ]; then
     echo "umount.sh: valgrind report for $mnt:" >&2; cat "$run/$id.vg" >&2; rc=1
   fi
