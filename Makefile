@@ -61,7 +61,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-e2e check-valgrind check-gpu coverage demo deps install clean report errors-log
-all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper $(NFSSIM_BIN)
+all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -27,6 +27,7 @@ $(NFSSIM_UNIT): $(BUILD)/tests/nfs_sim/test_faults.o $(BUILD)/tests/nfs_sim/faul
 
 .PHONY: nfssim check-nfssim check-nfssim-valgrind
 nfssim: $(NFSSIM_BIN) $(NFSSIM_PROBE)
+all: $(NFSSIM_BIN) $(NFSSIM_PROBE)
 
 check-nfssim: $(NFSSIM_BIN) $(NFSSIM_PROBE) $(NFSSIM_UNIT)
 	@echo "== $(NFSSIM_UNIT)"; $(NFSSIM_UNIT)
