@@ -92,8 +92,13 @@ include src/exec/cuda.mk
 -include tests/fault/fault.mk
 
 # --- running tests --------------------------------------------------------------------
+# Every Check program also logs to $(BUILD)/reports/check/ (CK_LOG_FILE_NAME), so that
+# `make check` can end with all their summary lines.
+CHECK_LOGS := $(BUILD)/reports/check
 check-unit: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; VGPU_BUILD=$(BUILD) $$t; done
+	@mkdir -p $(CHECK_LOGS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
+	  CK_LOG_FILE_NAME=$(CHECK_LOGS)/$${t##*/}.log VGPU_BUILD=$(BUILD) $$t; done
 
 # Tests that start daemons run under the reaper: orphaned daemons are reaped, and any
 # still alive at the end are named and stopped (tests/e2e/reaper.c).
@@ -114,15 +119,23 @@ check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACK
 	@set -e; for b in $(E2E_BACKENDS); do \
 	  if [ "$$b" != local ] && [ ! -e /dev/fuse ]; then echo "== e2e backend $$b: SKIP (/dev/fuse missing)"; continue; fi; \
 	  echo "== $(BUILD)/tests/e2e/test_e2e (executor $${EXECUTOR:-mock}, backend $$b)"; \
+	  mkdir -p $(CHECK_LOGS); CK_LOG_FILE_NAME=$(CHECK_LOGS)/test_e2e-$$b.log \
 	  E2E_BACKEND=$$b VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e; done
 
 check: deps
+	@rm -rf $(CHECK_LOGS)
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit
 	@$(REAPER) $(MAKE) --no-print-directory check-e2e
 	@$(REAPER) $(MAKE) --no-print-directory check-nfssim
 	@$(REAPER) $(MAKE) --no-print-directory check-fault
 	@$(MAKE) --no-print-directory report
+	@$(MAKE) --no-print-directory check-summary
+
+# The last lines of `make check`: each Check program's own summary line.
+check-summary:
+	@echo; echo "Check summaries ($(CHECK_LOGS)):"
+	@for f in $(CHECK_LOGS)/*.log; do printf '  %-28s %s\n' "$$(basename $$f .log)" "$$(tail -n 1 $$f)"; done
 
 check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \

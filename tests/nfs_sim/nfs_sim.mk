@@ -30,7 +30,8 @@ nfssim: $(NFSSIM_BIN) $(NFSSIM_PROBE)
 all: $(NFSSIM_BIN) $(NFSSIM_PROBE)
 
 check-nfssim: $(NFSSIM_BIN) $(NFSSIM_PROBE) $(NFSSIM_UNIT)
-	@echo "== $(NFSSIM_UNIT)"; $(NFSSIM_UNIT)
+	@echo "== $(NFSSIM_UNIT)"; mkdir -p $(BUILD)/reports/check; \
+	  CK_LOG_FILE_NAME=$(BUILD)/reports/check/nfssim_test_faults.log $(NFSSIM_UNIT)
 	@NFSSIM_BIN=$(abspath $(NFSSIM_BIN)) NFSSIM_PROBE=$(abspath $(NFSSIM_PROBE)) \
 	  tests/nfs_sim/run-tests.sh
 
