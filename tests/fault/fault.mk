@@ -23,5 +23,7 @@ check-fault: $(BINS) $(FAULT_BINS) $(NFSSIM_BIN)
 report:
 	@VGPU_REPORTS=$(BUILD)/reports python3 tools/report.py
 
+# The GPU host's committed results (make check-gpu, docs/reports/gpu-*.json) count too.
 errors-log: report
-	@python3 tools/errors_log.py --report $(BUILD)/reports/harness.json --log ERRORS_LOG.txt
+	@python3 tools/errors_log.py --report $(BUILD)/reports/harness.json \
+	  $(foreach g,$(wildcard docs/reports/gpu-*.json),--report $(g)) --log ERRORS_LOG.txt
