@@ -114,7 +114,7 @@ $(BUILD)/tests/e2e/test_e2e: $(BUILD)/tests/e2e/test_e2e.o $(E2E_UTIL_OBJ) $(LIB
 # Once per backend (E2E_BACKENDS): the clients use the directory itself, an nfssim mount
 # of it, or an nfssim mount of a loopback nfs-ganesha exporting it (docs/NFSSIM.md).
 # Without /dev/fuse only the local backend runs, and the skip is printed.
-E2E_BACKENDS ?= local nfssim-local nfssim-ganesha
+E2E_BACKENDS ?= local nfssim-local nfssim-ganesha $(if $(VGPU_KNFS_MOUNT),knfs)
 check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACKENDS)),$(NFSSIM_BIN))
 	@set -e; for b in $(E2E_BACKENDS); do \
 	  if [ "$$b" != local ] && [ ! -e /dev/fuse ]; then echo "== e2e backend $$b: SKIP (/dev/fuse missing)"; continue; fi; \

@@ -497,6 +497,39 @@ void e2e_ganesha_down_all(struct e2e_env *e)
 		unlink(path);
 }
 
+/* A real kernel NFS mount (docs/NFSSIM.md, "kernel NFS hook"): VGPU_KNFS_EXPORT is the
+ * server-side directory (the mediator's side), VGPU_KNFS_MOUNT the same directory
+ * mounted over NFS (the clients' side). We work in a private subdirectory of it. */
+static int setup_knfs(struct e2e_env *e, int vms)
+{
+	const char *mnt = getenv("VGPU_KNFS_MOUNT"), *exp = getenv("VGPU_KNFS_EXPORT");
+	char name[64];
+
+	if (!mnt || !*mnt || !exp || !*exp) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "backend knfs needs VGPU_KNFS_MOUNT and VGPU_KNFS_EXPORT");
+		return -1;
+	}
+	snprintf(name, sizeof(name), "vgpu-e2e-%ld-%ld", (long)getpid(), (long)time(NULL));
+	snprintf(e->knfs_dir, sizeof(e->knfs_dir), "%s/%s", exp, name);
+	if (mkdir(e->knfs_dir, 0755) < 0) {
+		snprintf(e->errmsg, sizeof(e->errmsg), "mkdir %s: %s", e->knfs_dir, strerror(errno));
+		e->knfs_dir[0] = '\0';
+		return -1;
+	}
+	snprintf(e->backend, sizeof(e->backend), "knfs");
+	snprintf(e->root, sizeof(e->root), "%s", e->knfs_dir);
+	snprintf(e->client_root, sizeof(e->client_root), "%s/%s", mnt, name);
+	for (int i = 1; i <= vms; i++) {
+		char d[400];
+		e2e_server_vmdir(e, (uint32_t)i, d, sizeof(d));
+		if (mkdir(d, 0777) < 0 || chmod(d, 0777) < 0) {
+			snprintf(e->errmsg, sizeof(e->errmsg), "mkdir %s: %s", d, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int e2e_setup_backend(struct e2e_env *e, int vms, const char *backend, const char *nfssim_opts)
 {
 	char mnt[300], opts[1024];
@@ -517,8 +550,11 @@ int e2e_setup_backend(struct e2e_env *e, int vms, const char *backend, const cha
 	}
 	if (strcmp(backend, "local") == 0)
 		return 0;
+	if (strcmp(backend, "knfs") == 0)
+		return setup_knfs(e, vms);
 	if (strcmp(backend, "nfssim-local") != 0 && strcmp(backend, "nfssim-ganesha") != 0) {
-		snprintf(e->errmsg, sizeof(e->errmsg), "unknown backend %s (local, nfssim-local, nfssim-ganesha)", backend);
+		snprintf(e->errmsg, sizeof(e->errmsg), "unknown backend %s (local, nfssim-local, nfssim-ganesha, knfs)",
+			 backend);
 		return -1;
 	}
 	snprintf(e->backend, sizeof(e->backend), "%s", backend);
@@ -617,6 +653,8 @@ void e2e_teardown(struct e2e_env *e)
 	}
 	if (e->dir[0] && !keep_tree())
 		remove_tree(e->dir);
+	if (e->knfs_dir[0] && !keep_tree())
+		remove_tree(e->knfs_dir);
 }
 
 static int journal_scan(const struct e2e_env *e, const char *event, uint32_t vm, int64_t seq,

@@ -20,7 +20,8 @@ struct e2e_env {
 	pid_t mediator;
 	/* Backends (e2e_setup_backend). The mediator always serves ROOT, the server-side
 	 * directory, as in Dom0; clients use CLIENT_ROOT (e2e_vmdir). */
-	char backend[32];     /* "local", "nfssim-local", "nfssim-ganesha" */
+	char backend[32];     /* "local", "nfssim-local", "nfssim-ganesha", "knfs" */
+	char knfs_dir[300];   /* knfs: our private directory inside VGPU_KNFS_EXPORT */
 	char client_root[300];/* local: = root; nfssim: dir/mnt (the "VM's" mount) */
 	char ganesha_url[512];/* nfssim-ganesha: the nfs:// URL of the export */
 	char errmsg[1024];    /* why a backend call failed (script output, first lines) */
