@@ -747,3 +747,84 @@ int e2e_run_client(const struct e2e_env *e, const char *const *args, int kill_ms
 	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+uint64_t e2e_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void e2e_msleep(int ms)
+{
+	msleep(ms);
+}
+
+void e2e_call_start(const struct e2e_env *e, struct e2e_call *c, uint32_t vm, const struct vgpu_request *proto,
+		    int timeout_ms)
+{
+	int p[2];
+
+	memset(c, 0, sizeof(*c));
+	c->vm = vm;
+	c->fd = -1;
+	if (pipe(p) < 0)
+		return;
+	c->pid = fork();
+	if (c->pid == 0) {
+		struct vgpu_client_opts o = { .timeout_ms = timeout_ms, .lock_dir = e->dir };
+		struct vgpu_request req = *proto;
+		struct vgpu_response resp;
+		struct vgpu_client *cl = NULL;
+		struct e2e_call_out out;
+		char dir[400];
+		uint64_t t0 = e2e_mono_ms();
+
+		close(p[0]);
+		memset(&out, 0, sizeof(out));
+		out.status = -1;
+		e2e_vmdir(e, vm, dir, sizeof(dir));
+		out.rc = vgpu_client_open(&cl, dir, &o, out.error, sizeof(out.error));
+		if (out.rc == VGPU_CLIENT_OK) {
+			memset(&resp, 0, sizeof(resp));
+			out.rc = vgpu_client_call(cl, &req, NULL, 0, &resp, NULL, NULL, out.error, sizeof(out.error));
+			out.my_seq = vgpu_client_last_seq(cl);
+			if (out.rc == VGPU_CLIENT_OK || out.rc == VGPU_CLIENT_ESTATUS) {
+				out.status = resp.status;
+				out.vm = resp.vm;
+				out.seq = resp.seq;
+				snprintf(out.result, sizeof(out.result), "%.199s", resp.result);
+				snprintf(out.error, sizeof(out.error), "%.299s", resp.error);
+			}
+			vgpu_client_close(cl);
+		}
+		out.ms = e2e_mono_ms() - t0;
+		if (write(p[1], &out, sizeof(out)) != (ssize_t)sizeof(out))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	if (c->pid < 0) {
+		close(p[0]);
+		return;
+	}
+	c->fd = p[0];
+}
+
+void e2e_call_wait(struct e2e_call *c)
+{
+	if (c->fd >= 0) {
+		if (read(c->fd, &c->out, sizeof(c->out)) != (ssize_t)sizeof(c->out)) {
+			memset(&c->out, 0, sizeof(c->out));
+			c->out.rc = -1;
+			c->out.status = -1;
+			snprintf(c->out.error, sizeof(c->out.error), "client child died");
+		}
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->pid > 0)
+		waitpid(c->pid, NULL, 0);
+	c->pid = 0;
+}

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "client/client.h"
+
 struct e2e_env {
 	char dir[256];        /* private temporary directory */
 	char root[300];       /* dir/export: holds vmN/ */
@@ -92,5 +94,34 @@ int e2e_run_client(const struct e2e_env *e, const char *const *args, int kill_ms
 void e2e_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap);
 /* Path of vmN's directory on the server side (ROOT/vmN: what the mediator reads). */
 void e2e_server_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap);
+
+/* Monotonic milliseconds; sleep MS milliseconds. */
+uint64_t e2e_mono_ms(void);
+void e2e_msleep(int ms);
+
+/* One client call in a child process, so that several VMs wait at once. */
+struct e2e_call_out {
+	int rc;                   /* enum vgpu_client_rc */
+	int status;               /* the answer's status, -1 without an answer */
+	uint32_t vm;              /* the answer's vm and seq */
+	int64_t seq;
+	int64_t my_seq;           /* the seq the client used */
+	uint64_t ms;              /* from the call to its return */
+	char result[200];
+	char error[300];
+};
+
+struct e2e_call {
+	pid_t pid;
+	int fd;
+	uint32_t vm;
+	struct e2e_call_out out;
+};
+
+/* Start PROTO (no input payload) from VM's client directory, with the test tree as the
+ * lock directory; e2e_call_wait() fills C->out (rc -1 when the child died). */
+void e2e_call_start(const struct e2e_env *e, struct e2e_call *c, uint32_t vm, const struct vgpu_request *proto,
+		    int timeout_ms);
+void e2e_call_wait(struct e2e_call *c);
 
 #endif

@@ -32,8 +32,9 @@
 #define SANITY_NO_DRIVER 2          /* cuda-sanity's documented codes (docs/GPU.md) */
 #define SANITY_NO_DEVICE 3
 
-static struct e2e_env env;
 static struct h_result r;
+#ifdef VGPU_HAVE_CUDA   /* without nvcc the scenario is skipped (main) */
+static struct e2e_env env;
 
 static uint64_t mono_ms(void)
 {
@@ -254,6 +255,8 @@ static void mediator_fallback(uint64_t seed)
 	h_evidence(&r, "ours: auto without fallback exit 4 naming the fix; with --fallback mock it said so and "
 		   "answered vadd right; --executor cuda refused");
 }
+
+#endif /* VGPU_HAVE_CUDA */
 
 int main(void)
 {

@@ -37,123 +37,22 @@
 static struct e2e_env env;
 static struct h_result r;
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* ---- one client call in a child process, so that several VMs wait at once ---- */
-
-struct call_out {
-	int rc;                   /* enum vgpu_client_rc */
-	int status;               /* the answer's status, -1 without an answer */
-	uint32_t vm;              /* the answer's vm and seq */
-	int64_t seq;
-	int64_t my_seq;           /* the seq the client used */
-	uint64_t ms;              /* from the call to its return */
-	char result[200];
-	char error[300];
-};
-
-struct call {
-	pid_t pid;
-	int fd;
-	uint32_t vm;
-	struct call_out out;
-};
-
-static void call_start(struct call *c, uint32_t vm, const struct vgpu_request *proto, int timeout_ms)
-{
-	int p[2];
-
-	memset(c, 0, sizeof(*c));
-	c->vm = vm;
-	c->fd = -1;
-	if (pipe(p) < 0)
-		return;
-	c->pid = fork();
-	if (c->pid == 0) {
-		struct vgpu_client_opts o = { .timeout_ms = timeout_ms, .lock_dir = env.dir };
-		struct vgpu_request req = *proto;
-		struct vgpu_response resp;
-		struct vgpu_client *cl = NULL;
-		struct call_out out;
-		char dir[400];
-		uint64_t t0 = mono_ms();
-
-		close(p[0]);
-		memset(&out, 0, sizeof(out));
-		out.status = -1;
-		e2e_vmdir(&env, vm, dir, sizeof(dir));
-		out.rc = vgpu_client_open(&cl, dir, &o, out.error, sizeof(out.error));
-		if (out.rc == VGPU_CLIENT_OK) {
-			memset(&resp, 0, sizeof(resp));
-			out.rc = vgpu_client_call(cl, &req, NULL, 0, &resp, NULL, NULL, out.error, sizeof(out.error));
-			out.my_seq = vgpu_client_last_seq(cl);
-			if (out.rc == VGPU_CLIENT_OK || out.rc == VGPU_CLIENT_ESTATUS) {
-				out.status = resp.status;
-				out.vm = resp.vm;
-				out.seq = resp.seq;
-				snprintf(out.result, sizeof(out.result), "%.199s", resp.result);
-				snprintf(out.error, sizeof(out.error), "%.299s", resp.error);
-			}
-			vgpu_client_close(cl);
-		}
-		out.ms = mono_ms() - t0;
-		if (write(p[1], &out, sizeof(out)) != (ssize_t)sizeof(out))
-			_exit(1);
-		_exit(0);
-	}
-	close(p[1]);
-	if (c->pid < 0) {
-		close(p[0]);
-		return;
-	}
-	c->fd = p[0];
-}
-
-static void call_wait(struct call *c)
-{
-	if (c->fd >= 0) {
-		if (read(c->fd, &c->out, sizeof(c->out)) != (ssize_t)sizeof(c->out)) {
-			memset(&c->out, 0, sizeof(c->out));
-			c->out.rc = -1;
-			c->out.status = -1;
-			snprintf(c->out.error, sizeof(c->out.error), "client child died");
-		}
-		close(c->fd);
-		c->fd = -1;
-	}
-	if (c->pid > 0)
-		waitpid(c->pid, NULL, 0);
-	c->pid = 0;
-}
-
 /* ---- accounting ---- */
 
 /* Every call, accounted for once the mediator has stopped: its journal line for an
  * answer is written just after response.txt, so a client can be faster than it. */
-static struct call done[64];
+static struct e2e_call done[64];
 static int ndone;
 
-static void account(struct call *c)
+static void account(struct e2e_call *c)
 {
 	if (ndone < (int)(sizeof(done) / sizeof(done[0])))
 		done[ndone++] = *c;
 }
 
-static void account_one(struct call *c)
+static void account_one(struct e2e_call *c)
 {
-	struct call_out *o = &c->out;
+	struct e2e_call_out *o = &c->out;
 
 	r.req.submitted++;
 	if (o->status < 0) {
@@ -201,7 +100,7 @@ static void vadd_expect(uint64_t seed, uint64_t n, char *buf, size_t cap)
 	free(a);
 }
 
-static int vadd_ok(const struct call *c, uint64_t seed, uint64_t n)
+static int vadd_ok(const struct e2e_call *c, uint64_t seed, uint64_t n)
 {
 	char want[200];
 
@@ -331,7 +230,7 @@ static void ours(uint64_t seed)
 {
 	static const char *const args[] = { "--executor", "mock", "--test-ops", "--rescan-ms", "100", NULL };
 	struct vgpu_request q;
-	struct call spin, other[2], c;
+	struct e2e_call spin, other[2], c;
 	pid_t w0, w1;
 	uint64_t rss[LEAKS], grow;
 	int restarts0, ok;
@@ -349,16 +248,16 @@ static void ours(uint64_t seed)
 	q.ms = SPIN_MS;
 	q.timeout_ms = SPIN_LIMIT_MS;
 	restarts0 = log_count("restarted");
-	call_start(&spin, 1, &q, 20000);
+	e2e_call_start(&env, &spin, 1, &q, 20000);
 	for (int i = 0; i < 200 && e2e_journal_count(&env, "exec", 1, 0) == 0; i++)
-		msleep(5);
+		e2e_msleep(5);
 	for (int i = 0; i < 2; i++) {
 		vadd_req(&q, seed + 0x100000000ull * (uint64_t)i, 4096);
-		call_start(&other[i], (uint32_t)(2 + i), &q, 20000);
+		e2e_call_start(&env, &other[i], (uint32_t)(2 + i), &q, 20000);
 	}
-	call_wait(&spin);
+	e2e_call_wait(&spin);
 	for (int i = 0; i < 2; i++)
-		call_wait(&other[i]);
+		e2e_call_wait(&other[i]);
 	if (e2e_journal_count(&env, "exec", 1, spin.out.my_seq) == 1)
 		r.injections++;
 	account(&spin);
@@ -389,8 +288,8 @@ static void ours(uint64_t seed)
 		q.op = VGPU_OP_LEAK;
 		q.priority = VGPU_PRIO_MEDIUM;
 		q.bytes = LEAK_BYTES;
-		call_start(&c, 4, &q, 10000);
-		call_wait(&c);
+		e2e_call_start(&env, &c, 4, &q, 10000);
+		e2e_call_wait(&c);
 		account(&c);
 		if (e2e_journal_count(&env, "exec", 4, c.out.my_seq) == 1)
 			r.injections++;
@@ -400,8 +299,8 @@ static void ours(uint64_t seed)
 			      c.out.status >= 0 ? vgpu_status_name(c.out.status) : "no answer", c.out.error);
 		rss[i] = rss_of(w1);
 		vadd_req(&q, seed + 0x1000000000ull * (10 + (uint64_t)i), 2048);
-		call_start(&c, 4, &q, 10000);
-		call_wait(&c);
+		e2e_call_start(&env, &c, 4, &q, 10000);
+		e2e_call_wait(&c);
 		account(&c);
 		ok &= h_check(&r, vadd_ok(&c, seed + 0x1000000000ull * (10 + (uint64_t)i), 2048),
 			      "vm4's next job on the same worker: %s, %s",
@@ -419,16 +318,16 @@ static void ours(uint64_t seed)
 	memset(&q, 0, sizeof(q));
 	q.op = VGPU_OP_CRASH;
 	q.priority = VGPU_PRIO_MEDIUM;
-	call_start(&c, 5, &q, 10000);
-	call_wait(&c);
+	e2e_call_start(&env, &c, 5, &q, 10000);
+	e2e_call_wait(&c);
 	account(&c);
 	if (e2e_journal_count(&env, "exec", 5, c.out.my_seq) == 1)
 		r.injections++;
 	h_check(&r, c.out.status == VGPU_EXEC_FAILED, "vm5 crash: %s: %s",
 		c.out.status >= 0 ? vgpu_status_name(c.out.status) : "no answer", c.out.error);
 	vadd_req(&q, seed + 0x1000000000ull * 20, 1000);
-	call_start(&c, 5, &q, 10000);
-	call_wait(&c);
+	e2e_call_start(&env, &c, 5, &q, 10000);
+	e2e_call_wait(&c);
 	account(&c);
 	h_check(&r, vadd_ok(&c, seed + 0x1000000000ull * 20, 1000) && log_count("restarted") > restarts0 && worker_pid() != w1,
 		"after the crash the worker was restarted (pid %d -> %d) and vm5's next job is %s",

@@ -40,107 +40,6 @@ static struct e2e_env env;
 static struct h_result r;
 static char self[512];
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* ---- one client call in a child process, so that several VMs wait at once ---- */
-
-struct call_out {
-	int rc;                   /* enum vgpu_client_rc */
-	int status;               /* the answer's status, -1 without an answer */
-	uint32_t vm;              /* the answer's vm and seq */
-	int64_t seq;
-	int64_t my_seq;           /* the seq the client used */
-	uint64_t ms;              /* from the call to its return */
-	char result[200];
-	char error[300];
-};
-
-struct call {
-	pid_t pid;
-	int fd;
-	uint32_t vm;
-	struct call_out out;
-};
-
-static void call_start(struct call *c, uint32_t vm, const struct vgpu_request *proto, int timeout_ms)
-{
-	int p[2];
-
-	memset(c, 0, sizeof(*c));
-	c->vm = vm;
-	c->fd = -1;
-	if (pipe(p) < 0)
-		return;
-	c->pid = fork();
-	if (c->pid == 0) {
-		struct vgpu_client_opts o = { .timeout_ms = timeout_ms, .lock_dir = env.dir };
-		struct vgpu_request req = *proto;
-		struct vgpu_response resp;
-		struct vgpu_client *cl = NULL;
-		struct call_out out;
-		char dir[400];
-		uint64_t t0 = mono_ms();
-
-		close(p[0]);
-		memset(&out, 0, sizeof(out));
-		out.status = -1;
-		e2e_vmdir(&env, vm, dir, sizeof(dir));
-		out.rc = vgpu_client_open(&cl, dir, &o, out.error, sizeof(out.error));
-		if (out.rc == VGPU_CLIENT_OK) {
-			memset(&resp, 0, sizeof(resp));
-			out.rc = vgpu_client_call(cl, &req, NULL, 0, &resp, NULL, NULL, out.error, sizeof(out.error));
-			out.my_seq = vgpu_client_last_seq(cl);
-			if (out.rc == VGPU_CLIENT_OK || out.rc == VGPU_CLIENT_ESTATUS) {
-				out.status = resp.status;
-				out.vm = resp.vm;
-				out.seq = resp.seq;
-				snprintf(out.result, sizeof(out.result), "%.199s", resp.result);
-				snprintf(out.error, sizeof(out.error), "%.299s", resp.error);
-			}
-			vgpu_client_close(cl);
-		}
-		out.ms = mono_ms() - t0;
-		if (write(p[1], &out, sizeof(out)) != (ssize_t)sizeof(out))
-			_exit(1);
-		_exit(0);
-	}
-	close(p[1]);
-	if (c->pid < 0) {
-		close(p[0]);
-		return;
-	}
-	c->fd = p[0];
-}
-
-static void call_wait(struct call *c)
-{
-	if (c->fd >= 0) {
-		if (read(c->fd, &c->out, sizeof(c->out)) != (ssize_t)sizeof(c->out)) {
-			memset(&c->out, 0, sizeof(c->out));
-			c->out.rc = -1;
-			c->out.status = -1;
-			snprintf(c->out.error, sizeof(c->out.error), "client child died");
-		}
-		close(c->fd);
-		c->fd = -1;
-	}
-	if (c->pid > 0)
-		waitpid(c->pid, NULL, 0);
-	c->pid = 0;
-}
-
 /* ---- accounting ---- */
 
 static void vadd_req(struct vgpu_request *q, uint64_t seed, uint64_t n)
@@ -358,7 +257,7 @@ static int wait_journal_exec(uint32_t vm)
 			before = n;
 		else if (n > before)
 			return 1;
-		msleep(5);
+		e2e_msleep(5);
 	}
 	return 0;
 }
@@ -444,7 +343,7 @@ static void mediator_response(uint64_t *rng)
 		uint32_t vm = (uint32_t)(2 + e);
 		struct vgpu_request q;
 		struct vgpu_response resp;
-		struct call c, next;
+		struct e2e_call c, next;
 		char cmd[200], want[120];
 		uint64_t seed = h_rand(rng), t0;
 		int got = 0, ok;
@@ -453,19 +352,19 @@ static void mediator_response(uint64_t *rng)
 		q.op = VGPU_OP_SPIN;
 		q.priority = VGPU_PRIO_MEDIUM;
 		q.ms = 300;
-		call_start(&c, vm, &q, 1500);
+		e2e_call_start(&env, &c, vm, &q, 1500);
 		if (!wait_journal_exec(vm)) {
 			h_check(&r, 0, "vm%u's spin reached the executor", vm);
-			call_wait(&c);
+			e2e_call_wait(&c);
 			continue;
 		}
 		snprintf(cmd, sizeof(cmd), "enable name=safeio/publish/rename,failinfo=%d,onetime=1", errs[e]);
 		if (fiu_ctrl(cmd) < 0) {
 			h_check(&r, 0, "libfiu control FIFO of the mediator: '%s'", cmd);
-			call_wait(&c);
+			e2e_call_wait(&c);
 			continue;
 		}
-		call_wait(&c);
+		e2e_call_wait(&c);
 		r.req.submitted++;
 		snprintf(want, sizeof(want), "publish response.txt for seq %" PRId64 ": %s", c.out.my_seq,
 			 strerror(errs[e]));
@@ -473,12 +372,12 @@ static void mediator_response(uint64_t *rng)
 			r.injections++;
 		/* the client's retry of the same record gets the saved answer */
 		retry_command(vm);
-		t0 = mono_ms();
-		while (!got && mono_ms() - t0 < 3000) {
+		t0 = e2e_mono_ms();
+		while (!got && e2e_mono_ms() - t0 < 3000) {
 			memset(&resp, 0, sizeof(resp));
 			got = read_response(vm, &resp) == 0 && resp.seq == c.out.my_seq;
 			if (!got)
-				msleep(10);
+				e2e_msleep(10);
 		}
 		ok = got && resp.status == VGPU_OK && resp.vm == vm;
 		if (ok)
@@ -498,8 +397,8 @@ static void mediator_response(uint64_t *rng)
 			vm, c.out.my_seq, strerror(errs[e]), want, vgpu_client_strerror(c.out.rc),
 			got ? vgpu_status_name(resp.status) : "nothing");
 		vadd_req(&q, seed, 512);
-		call_start(&next, vm, &q, 5000);
-		call_wait(&next);
+		e2e_call_start(&env, &next, vm, &q, 5000);
+		e2e_call_wait(&next);
 		r.req.submitted++;
 		if (vadd_seed_ok(next.out.status, next.out.result, seed, 512)) {
 			r.req.answered++;

@@ -32,107 +32,6 @@ static int run_no;
 
 static const char *const med_args[] = { "--executor", "mock", "--test-ops", "--rescan-ms", "100", NULL };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* ---- one client call in a child process, so that several VMs wait at once ---- */
-
-struct call_out {
-	int rc;                   /* enum vgpu_client_rc */
-	int status;               /* the answer's status, -1 without an answer */
-	uint32_t vm;              /* the answer's vm and seq */
-	int64_t seq;
-	int64_t my_seq;           /* the seq the client used */
-	uint64_t ms;              /* from the call to its return */
-	char result[200];
-	char error[300];
-};
-
-struct call {
-	pid_t pid;
-	int fd;
-	uint32_t vm;
-	struct call_out out;
-};
-
-static void call_start(struct call *c, uint32_t vm, const struct vgpu_request *proto, int timeout_ms)
-{
-	int p[2];
-
-	memset(c, 0, sizeof(*c));
-	c->vm = vm;
-	c->fd = -1;
-	if (pipe(p) < 0)
-		return;
-	c->pid = fork();
-	if (c->pid == 0) {
-		struct vgpu_client_opts o = { .timeout_ms = timeout_ms, .lock_dir = env.dir };
-		struct vgpu_request req = *proto;
-		struct vgpu_response resp;
-		struct vgpu_client *cl = NULL;
-		struct call_out out;
-		char dir[400];
-		uint64_t t0 = mono_ms();
-
-		close(p[0]);
-		memset(&out, 0, sizeof(out));
-		out.status = -1;
-		e2e_vmdir(&env, vm, dir, sizeof(dir));
-		out.rc = vgpu_client_open(&cl, dir, &o, out.error, sizeof(out.error));
-		if (out.rc == VGPU_CLIENT_OK) {
-			memset(&resp, 0, sizeof(resp));
-			out.rc = vgpu_client_call(cl, &req, NULL, 0, &resp, NULL, NULL, out.error, sizeof(out.error));
-			out.my_seq = vgpu_client_last_seq(cl);
-			if (out.rc == VGPU_CLIENT_OK || out.rc == VGPU_CLIENT_ESTATUS) {
-				out.status = resp.status;
-				out.vm = resp.vm;
-				out.seq = resp.seq;
-				snprintf(out.result, sizeof(out.result), "%.199s", resp.result);
-				snprintf(out.error, sizeof(out.error), "%.299s", resp.error);
-			}
-			vgpu_client_close(cl);
-		}
-		out.ms = mono_ms() - t0;
-		if (write(p[1], &out, sizeof(out)) != (ssize_t)sizeof(out))
-			_exit(1);
-		_exit(0);
-	}
-	close(p[1]);
-	if (c->pid < 0) {
-		close(p[0]);
-		return;
-	}
-	c->fd = p[0];
-}
-
-static void call_wait(struct call *c)
-{
-	if (c->fd >= 0) {
-		if (read(c->fd, &c->out, sizeof(c->out)) != (ssize_t)sizeof(c->out)) {
-			memset(&c->out, 0, sizeof(c->out));
-			c->out.rc = -1;
-			c->out.status = -1;
-			snprintf(c->out.error, sizeof(c->out.error), "client child died");
-		}
-		close(c->fd);
-		c->fd = -1;
-	}
-	if (c->pid > 0)
-		waitpid(c->pid, NULL, 0);
-	c->pid = 0;
-}
-
 /* ---- accounting ---- */
 
 static void vadd_req(struct vgpu_request *q, uint64_t seed, uint64_t n)
@@ -155,7 +54,7 @@ static void spin_req(struct vgpu_request *q, uint64_t ms, uint64_t limit)
 	q->timeout_ms = limit;
 }
 
-static int vadd_ok(const struct call *c, uint64_t seed, uint64_t n)
+static int vadd_ok(const struct e2e_call *c, uint64_t seed, uint64_t n)
 {
 	float *a = malloc(3 * n * sizeof(float));
 	struct vgpu_summary s;
@@ -172,7 +71,7 @@ static int vadd_ok(const struct call *c, uint64_t seed, uint64_t n)
 	return c->out.status == VGPU_OK && strcmp(c->out.result, want) == 0;
 }
 
-static const char *st_name(const struct call *c)
+static const char *st_name(const struct e2e_call *c)
 {
 	return c->out.status >= 0 ? vgpu_status_name(c->out.status) : "no answer";
 }
@@ -181,9 +80,9 @@ static const char *st_name(const struct call *c)
 
 /* A call whose client was killed has no out: ANSWERED_BY_JOURNAL counts it when the
  * journal shows its answer (published into the VM directory). */
-static void account(const struct call *c, int killed_client)
+static void account(const struct e2e_call *c, int killed_client)
 {
-	const struct call_out *o = &c->out;
+	const struct e2e_call_out *o = &c->out;
 	int ex = e2e_journal_count(&env, "exec", c->vm, o->my_seq);
 	int an = e2e_journal_count(&env, "answer", c->vm, o->my_seq);
 
@@ -259,7 +158,7 @@ static int wait_death(int ms)
 			env.mediator = 0;
 			return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
 		}
-		msleep(10);
+		e2e_msleep(10);
 	}
 	return 0;
 }
@@ -294,7 +193,7 @@ static int wait_journal(const char *ev, uint32_t vm, int64_t seq, int count, int
 	for (int t = 0; t < ms; t += 5) {
 		if (e2e_journal_count(&env, ev, vm, seq) >= count)
 			return 1;
-		msleep(5);
+		e2e_msleep(5);
 	}
 	return 0;
 }
@@ -318,7 +217,7 @@ static const struct point points[] = {
 static void crash_point(const struct point *p, uint64_t seed)
 {
 	struct vgpu_request q;
-	struct call c, next;
+	struct e2e_call c, next;
 	int died, ex, want;
 
 	if (e2e_setup(&env, 2) < 0 || start(p->name) < 0) {
@@ -327,26 +226,26 @@ static void crash_point(const struct point *p, uint64_t seed)
 		return;
 	}
 	vadd_req(&q, seed, 4096);
-	call_start(&c, 1, &q, 20000);
+	e2e_call_start(&env, &c, 1, &q, 20000);
 	died = wait_death(10000);
 	if (died)
 		r.injections++;
 	if (!h_check(&r, died, "%s: the mediator was SIGKILLed at the point", p->name)) {
-		call_wait(&c);
+		e2e_call_wait(&c);
 		e2e_teardown(&env);
 		return;
 	}
 	if (start(NULL) < 0)
 		h_check(&r, 0, "%s: restart on the same --state", p->name);
-	call_wait(&c);
+	e2e_call_wait(&c);
 	ex = e2e_journal_count(&env, "exec", 1, c.out.my_seq);
 	want = p->answered_before ? VGPU_OK : VGPU_INTERRUPTED;
 	h_check(&r, c.out.status == want && (want != VGPU_OK || vadd_ok(&c, seed, 4096)) && ex == p->executed,
 		"%s: the client got %s for seq %" PRId64 " (expected %s), executed %d time(s), never re-run",
 		p->name + 15, st_name(&c), c.out.my_seq, vgpu_status_name(want), ex);
 	vadd_req(&q, seed ^ 0x5555000000000000ull, 1000);
-	call_start(&next, 1, &q, 10000);
-	call_wait(&next);
+	e2e_call_start(&env, &next, 1, &q, 10000);
+	e2e_call_wait(&next);
 	h_check(&r, vadd_ok(&next, seed ^ 0x5555000000000000ull, 1000) && next.out.my_seq == c.out.my_seq + 1,
 		"%s: after the restart vm1's next request (seq %" PRId64 ") is %s", p->name + 15, next.out.my_seq,
 		st_name(&next));
@@ -361,7 +260,7 @@ static void crash_point(const struct point *p, uint64_t seed)
 static void naive_stateless(uint64_t seed)
 {
 	struct vgpu_request q;
-	struct call c;
+	struct e2e_call c;
 	char aside[400];
 	int died, ex;
 
@@ -371,7 +270,7 @@ static void naive_stateless(uint64_t seed)
 		return;
 	}
 	vadd_req(&q, seed, 4096);
-	call_start(&c, 1, &q, 8000);
+	e2e_call_start(&env, &c, 1, &q, 8000);
 	died = wait_death(10000);
 	if (died)
 		r.injections++;
@@ -381,11 +280,11 @@ static void naive_stateless(uint64_t seed)
 	mkdir(env.state, 0700);
 	if (start(NULL) < 0) {
 		h_naive(&r, 0, "restart with an empty --state failed");
-		call_wait(&c);
+		e2e_call_wait(&c);
 		e2e_teardown(&env);
 		return;
 	}
-	call_wait(&c);
+	e2e_call_wait(&c);
 	wait_journal("exec", 1, c.out.my_seq, 2, 2000);
 	ex = e2e_journal_count(&env, "exec", 1, c.out.my_seq);
 	h_naive(&r, died && ex >= 2, "killed after executing vm1 seq %" PRId64 ", restarted with an empty --state: "
@@ -400,7 +299,7 @@ static void naive_stateless(uint64_t seed)
 static void client_killed(uint64_t seed)
 {
 	struct vgpu_request q;
-	struct call dead, next;
+	struct e2e_call dead, next;
 
 	if (e2e_setup(&env, 2) < 0 || start(NULL) < 0) {
 		h_check(&r, 0, "mediator started");
@@ -408,11 +307,11 @@ static void client_killed(uint64_t seed)
 		return;
 	}
 	spin_req(&q, 600, 5000);
-	call_start(&dead, 2, &q, 10000);
+	e2e_call_start(&env, &dead, 2, &q, 10000);
 	if (!wait_journal("queue", 2, 0, 1, 5000))
 		h_check(&r, 0, "the first client's command reached the mediator");
 	kill(dead.pid, SIGKILL);
-	call_wait(&dead);
+	e2e_call_wait(&dead);
 	r.injections++;
 	/* its seq: the journal's queue line for vm2 */
 	dead.out.my_seq = 0;
@@ -420,8 +319,8 @@ static void client_killed(uint64_t seed)
 		if (e2e_journal_count(&env, "queue", 2, s))
 			dead.out.my_seq = s;
 	vadd_req(&q, seed, 2048);
-	call_start(&next, 2, &q, 10000);
-	call_wait(&next);
+	e2e_call_start(&env, &next, 2, &q, 10000);
+	e2e_call_wait(&next);
 	wait_journal("answer", 2, dead.out.my_seq, 1, 2000);
 	h_check(&r, vadd_ok(&next, seed, 2048) && next.out.my_seq == dead.out.my_seq + 1 &&
 		e2e_journal_count(&env, "exec", 2, dead.out.my_seq) == 1 &&
@@ -439,7 +338,7 @@ static void client_killed(uint64_t seed)
 static void worker_killed(uint64_t seed)
 {
 	struct vgpu_request q;
-	struct call c, next;
+	struct e2e_call c, next;
 	pid_t w0, w1 = 0;
 	uint64_t t0;
 
@@ -449,19 +348,19 @@ static void worker_killed(uint64_t seed)
 		return;
 	}
 	spin_req(&q, 5000, 20000);
-	call_start(&c, 3, &q, 15000);
+	e2e_call_start(&env, &c, 3, &q, 15000);
 	wait_journal("exec", 3, 0, 1, 5000);
-	msleep(50);
+	e2e_msleep(50);
 	w0 = worker_pid();
-	t0 = mono_ms();
+	t0 = e2e_mono_ms();
 	if (w0 > 0 && kill(w0, SIGKILL) == 0)
 		r.injections++;
-	call_wait(&c);
+	e2e_call_wait(&c);
 	vadd_req(&q, seed, 3000);
-	call_start(&next, 3, &q, 10000);
-	call_wait(&next);
+	e2e_call_start(&env, &next, 3, &q, 10000);
+	e2e_call_wait(&next);
 	w1 = worker_pid();
-	h_check(&r, c.out.status == VGPU_EXEC_FAILED && mono_ms() - t0 < 3000,
+	h_check(&r, c.out.status == VGPU_EXEC_FAILED && e2e_mono_ms() - t0 < 3000,
 		"worker (pid %d) killed with SIGKILL mid-job: vm3 got %s (%s)", (int)w0, st_name(&c), c.out.error);
 	h_check(&r, vadd_ok(&next, seed, 3000) && w1 > 0 && w1 != w0,
 		"the worker was restarted (pid %d) and vm3's next job is %s", (int)w1, st_name(&next));
@@ -476,7 +375,7 @@ static void worker_killed(uint64_t seed)
 static void random_kills(uint64_t *rng, int rounds)
 {
 	struct vgpu_request q;
-	struct call c[4];
+	struct e2e_call c[4];
 	uint64_t seeds[4];
 	int bad = 0, interrupted = 0, ok = 0;
 
@@ -489,19 +388,19 @@ static void random_kills(uint64_t *rng, int rounds)
 			return;
 		}
 		spin_req(&q, 300, 5000);
-		call_start(&c[0], 1, &q, 20000);
+		e2e_call_start(&env, &c[0], 1, &q, 20000);
 		for (int i = 1; i < 4; i++) {
 			seeds[i] = h_rand(rng);
 			vadd_req(&q, seeds[i], 1u << 16);
-			call_start(&c[i], (uint32_t)(i + 1), &q, 20000);
+			e2e_call_start(&env, &c[i], (uint32_t)(i + 1), &q, 20000);
 		}
-		msleep(delay);
+		e2e_msleep(delay);
 		kill_now();
 		r.injections++;
 		if (start(NULL) < 0)
 			h_check(&r, 0, "random kill round %d: restart", round);
 		for (int i = 0; i < 4; i++) {
-			call_wait(&c[i]);
+			e2e_call_wait(&c[i]);
 			if (c[i].out.status == VGPU_INTERRUPTED)
 				interrupted++;
 			else if (i == 0 ? c[i].out.status == VGPU_OK : vadd_ok(&c[i], seeds[i], 1u << 16))
