@@ -40,19 +40,35 @@ static void host_free(void *ctx, void *ptr)
 	free(ptr);
 }
 
+/* One device, or VGPU_MOCK_DEVICES (1..16) to exercise the mediator's scheduling over
+ * several workers, as with several GPUs, on a machine without any. */
+#define MOCK_MAX_DEVICES 16
+
+static int mock_devices(void)
+{
+	const char *s = getenv("VGPU_MOCK_DEVICES");
+	char *end;
+	long n;
+
+	if (!s || !*s)
+		return 1;
+	n = strtol(s, &end, 10);
+	return *end || n < 1 ? 1 : n > MOCK_MAX_DEVICES ? MOCK_MAX_DEVICES : (int)n;
+}
+
 static int mock_device_count(char *err, size_t errlen)
 {
 	if (errlen)
 		err[0] = 0;
-	return 1;
+	return mock_devices();
 }
 
 static int mock_init(void **ctxp, int dev, char *err, size_t errlen)
 {
 	struct mock_ctx *c;
 
-	if (dev != 0) {
-		snprintf(err, errlen, "mock: no device %d (the mock backend has one device, 0)", dev);
+	if (dev < 0 || dev >= mock_devices()) {
+		snprintf(err, errlen, "mock: no device %d (VGPU_MOCK_DEVICES=%d)", dev, mock_devices());
 		return -ENODEV;
 	}
 	c = calloc(1, sizeof(*c));

@@ -464,6 +464,55 @@ START_TEST(test_failed_response_publish_is_retried)
 }
 END_TEST
 
+/* Several workers (as with several GPUs) fed from the one queue: every answer right and
+ * accounted for, and the work spread over the workers. With the mock executor the
+ * workers are VGPU_MOCK_DEVICES=3; with CUDA, as many as the host has GPUs. */
+START_TEST(test_several_workers_one_queue)
+{
+	enum { VMS = 6, REQS = 4 };
+	const char *args[] = { "--executor", executor(), "--default-cap", "high", "--test-ops", NULL };
+	uint64_t seed = getenv("VGPU_SEED") ? strtoull(getenv("VGPU_SEED"), NULL, 10) : (uint64_t)time(NULL);
+	struct vgpu_request spin = { .op = VGPU_OP_SPIN, .ms = 600, .priority = VGPU_PRIO_HIGH };
+	int mock = strcmp(executor(), "mock") == 0, used[16] = { 0 }, nused = 0;
+	pid_t kids[VMS], spins[3];
+	char line[256];
+	FILE *j;
+
+	setenv("VGPU_MOCK_DEVICES", "3", 1);
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	/* three long jobs at once: each must find a worker of its own */
+	for (int i = 0; i < 3; i++)
+		spins[i] = submit_async((uint32_t)VMS + 1 + (uint32_t)i, spin, 30000);
+	for (int v = 0; v < VMS; v++)
+		kids[v] = spawn_vm_worker((uint32_t)v + 1, REQS, seed);
+	for (int v = 0; v < VMS; v++)
+		ck_assert_int_eq(wait_rc(kids[v]), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(wait_rc(spins[i]), 0);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+	ck_assert_int_eq(e2e_journal_count(&env, "exec", 0, 0), VMS * REQS + 3);
+	ck_assert_int_eq(e2e_journal_count(&env, "answer", 0, 0), VMS * REQS + 3);
+	for (uint32_t v = 1; v <= VMS; v++)
+		for (int64_t q = 1; q <= REQS; q++)
+			ck_assert_int_eq(e2e_journal_count(&env, "answer", v, q), 1);
+	j = fopen(env.journal, "r");
+	ck_assert_ptr_nonnull(j);
+	while (fgets(line, sizeof(line), j)) {
+		const char *p = strstr(line, " slot=");
+		int s;
+		if (strncmp(line, "exec ", 5) == 0 && p && sscanf(p, " slot=%d", &s) == 1 && s >= 0 && s < 16 &&
+		    !used[s]++)
+			nused++;
+	}
+	fclose(j);
+	if (mock)
+		ck_assert_msg(nused == 3, "jobs ran on %d of the 3 workers", nused);
+	else
+		printf("test_several_workers_one_queue: executor %s: %d worker(s) used (as many as GPUs)\n",
+		       executor(), nused);
+}
+END_TEST
+
 static Suite *e2e_suite(void)
 {
 	Suite *s = suite_create("e2e");
@@ -478,6 +527,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_client_that_lost_count_recovers);
 	tcase_add_test(tc, test_vm_dir_replaced_or_renamed);
 	tcase_add_test(tc, test_failed_response_publish_is_retried);
+	tcase_add_test(tc, test_several_workers_one_queue);
 	suite_add_tcase(s, tc);
 	return s;
 }
