@@ -1,9 +1,12 @@
 /* exec_cuda_backend.c - vgpu_backend_cuda: runs jobs on one GPU inside a worker process.
  *
- * Each job's device memory comes from a per-job arena over cudaMalloc/cudaFree; what
- * the job leaves allocated is reclaimed and the job answered LEAKED. cudaMemGetInfo
- * before and after the job catches memory that escaped the arena (LEAKED too; the
- * device context is reset in place to reclaim it). Every CUDA and cuBLAS call is checked; a failure
+ * Each job's device memory comes from a per-job arena over the context's device-memory
+ * cache (blocks a job frees are kept for the next job instead of cudaFree'd; bounded,
+ * VGPU_CUDA_CACHE_BYTES); what the job leaves allocated is reclaimed and the job
+ * answered LEAKED. cudaMemGetInfo before and after the job, less what the cache took
+ * from the driver meanwhile, catches memory that escaped the arena (LEAKED too; the
+ * device context is reset in place to reclaim it). VGPU_CUDA_PHASES=1 prints each
+ * job's phases (host clock and device events) to stderr. Every CUDA and cuBLAS call is checked; a failure
  * becomes EXEC_FAILED with the call, cudaGetErrorName and the error's text. Errors that
  * poison the context (illegal address, launch failure...) make run() return < 0 so the
  * worker restarts. Kernels: exec_cuda.cu; sgemm: cuBLAS with TF32 off. Every compute
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cublas_v2.h>
@@ -31,6 +35,9 @@
 #define WORKSPACE_BYTES    (32u << 20)   /* cuBLAS workspace, allocated once at init */
 #define ESCAPE_TOLERANCE   (16u << 20)   /* cudaMemGetInfo noise: allocator granularity */
 #define PIN_MIN            (1u << 20)    /* host buffers from here on are pinned for the copy */
+#define STAGE_CHUNK        (8u << 20)    /* VGPU_CUDA_HOSTMEM=staging: two pinned chunks this large */
+#define CACHE_MAX_BLOCKS   64            /* idle blocks the device-memory cache keeps at most */
+#define DEV_GRAIN          (2u << 20)    /* cudaMalloc's granularity for large blocks */
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ  22
@@ -41,7 +48,34 @@
  * copies: a fresh shared mapping faults page by page inside a pageable copy (~1 GB/s).
  * "register" pins them for the copy (cudaHostRegister: DMA at full speed), "populate"
  * only faults them in at once (madvise), "plain" does neither. VGPU_CUDA_HOSTMEM. */
-enum hostmem_mode { HOSTMEM_REGISTER, HOSTMEM_POPULATE, HOSTMEM_PLAIN };
+enum hostmem_mode { HOSTMEM_REGISTER, HOSTMEM_POPULATE, HOSTMEM_PLAIN, HOSTMEM_STAGING };
+static const char *const hostmem_names[] = { "register", "populate", "plain", "staging" };
+
+/* The device-memory cache: every block the backend's jobs get from cudaMalloc, idle
+ * (on the LRU list, free for the next job) or in use (lent to a job through its arena).
+ * HELD counts both, in the bytes actually asked of cudaMalloc, so that the escape check
+ * can subtract what the cache took from (or gave back to) the driver during a job. */
+struct dev_block {
+	void *ptr;
+	size_t cap;                  /* bytes cudaMalloc'ed */
+	struct dev_block *next;
+};
+
+struct dev_cache {
+	struct dev_block *idle;      /* most recently freed first */
+	struct dev_block *used;      /* lent to the running job */
+	uint64_t held, idle_bytes, limit;
+	unsigned idle_count;
+	struct vgpu_cuda_cache_stats st;
+};
+
+/* One job's phases (VGPU_CUDA_PHASES=1): host clock in microseconds, device phases from
+ * events recorded between them. */
+struct phases {
+	double meminfo0, alloc, prep, enqueue, wait, unprep, free, meminfo1, run;
+	float gen_in, compute, summary, d2h;
+	unsigned hits, misses;
+};
 
 struct cuda_ctx {
 	int dev;
@@ -57,7 +91,20 @@ struct cuda_ctx {
 	uint64_t escape_tolerance;
 	int test_escape;           /* VGPU_CUDA_TEST_ESCAPE=1: "leak" bypasses the arena */
 	enum hostmem_mode hostmem;
+	struct dev_cache cache;
+	void *stage[2];            /* pinned staging chunks (HOSTMEM_STAGING) */
+	cudaEvent_t stage_ev[2];
+	int phases_on;             /* VGPU_CUDA_PHASES=1 */
+	cudaEvent_t ev_in, ev_op, ev_sum;   /* phase boundaries on the device */
+	struct phases ph;          /* the running job's */
 };
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
 
 /* One job's error state: the first failure wins. */
 struct job_state {
@@ -124,33 +171,176 @@ static int job_bad(struct job_state *js, const char *fmt, ...)
 	return -1;
 }
 
-/* --- the arena's allocator ------------------------------------------------------- */
+/* --- the device-memory cache, the arena's allocator -------------------------------- */
+
+/* What a request of BYTES asks of cudaMalloc: large blocks in its 2 MiB grain (what the
+ * driver takes anyway), small ones in 256 bytes. */
+static size_t dev_round(size_t bytes)
+{
+	size_t g = bytes >= DEV_GRAIN / 2 ? DEV_GRAIN : 256;
+	if (bytes == 0)
+		return 256;
+	if (bytes > SIZE_MAX - g)
+		return bytes;
+	return (bytes + g - 1) / g * g;
+}
+
+/* The largest idle block a request of BYTES may take: its size bucket is [BYTES, this].
+ * A quarter more for large blocks, twice for small ones; never more device memory
+ * wasted per block than that. */
+static size_t dev_bucket_max(size_t bytes)
+{
+	size_t r = dev_round(bytes);
+	if (bytes < DEV_GRAIN / 2)
+		return r * 2;
+	return r > SIZE_MAX - r / 4 ? SIZE_MAX : dev_round(r + r / 4);
+}
+
+static void cache_release(struct dev_cache *c, struct dev_block *b)
+{
+	(void)cudaFree(b->ptr);   /* a failure means the context is gone; a restart frees it all */
+	c->held -= b->cap;
+	c->st.released_bytes += b->cap;
+	free(b);
+}
+
+/* Give every idle block back to the driver. */
+static void cache_flush(struct dev_cache *c)
+{
+	while (c->idle) {
+		struct dev_block *b = c->idle;
+		c->idle = b->next;
+		c->idle_bytes -= b->cap;
+		c->idle_count--;
+		cache_release(c, b);
+	}
+}
+
+/* Keep the idle blocks within the limit and the count: drop the least recently freed. */
+static void cache_trim(struct dev_cache *c)
+{
+	while (c->idle && (c->idle_bytes > c->limit || c->idle_count > CACHE_MAX_BLOCKS)) {
+		struct dev_block **pp = &c->idle, *b;
+		while ((*pp)->next)
+			pp = &(*pp)->next;
+		b = *pp;
+		*pp = NULL;
+		c->idle_bytes -= b->cap;
+		c->idle_count--;
+		c->st.evictions++;
+		cache_release(c, b);
+	}
+}
 
 static int arena_cuda_alloc(void *ctx, void **ptr, size_t bytes)
 {
 	struct cuda_ctx *cx = ctx;
-	cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 1);
+	struct dev_cache *c = &cx->cache;
+	struct dev_block **best = NULL, **pp, *b;
+	size_t lo = bytes ? bytes : 1, hi = dev_bucket_max(lo), cap;
+	cudaError_t e;
+
+	*ptr = NULL;
+	/* Best fit in the bucket; among equals the most recently freed (first on the list). */
+	for (pp = &c->idle; *pp; pp = &(*pp)->next)
+		if ((*pp)->cap >= lo && (*pp)->cap <= hi && (!best || (*pp)->cap < (*best)->cap))
+			best = pp;
+	if (best) {
+		b = *best;
+		*best = b->next;
+		c->idle_bytes -= b->cap;
+		c->idle_count--;
+		b->next = c->used;
+		c->used = b;
+		c->st.hits++;
+		cx->ph.hits++;
+		*ptr = b->ptr;
+		return 0;
+	}
+	b = malloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	cap = dev_round(lo);
+	e = cudaMalloc(&b->ptr, cap);
+	if (e == cudaErrorMemoryAllocation && c->idle) {
+		/* What the cache keeps must never make a job fail: give it back, try again. */
+		(void)cudaGetLastError();
+		cache_flush(c);
+		c->st.flushes++;
+		e = cudaMalloc(&b->ptr, cap);
+	}
 	if (e != cudaSuccess) {
 		cx->alloc_err = e;
-		*ptr = NULL;
+		free(b);
 		return e == cudaErrorMemoryAllocation ? -ENOMEM : -EIO;
 	}
+	b->cap = cap;
+	b->next = c->used;
+	c->used = b;
+	c->held += cap;
+	c->st.misses++;
+	cx->ph.misses++;
+	*ptr = b->ptr;
 	return 0;
 }
 
+/* A block the job freed (or the arena reclaimed) goes back to the cache, or to the
+ * driver when the cache is off, full, or the block alone is over the limit. */
 static void arena_cuda_free(void *ctx, void *ptr)
 {
-	(void)ctx;
-	/* A failure here means the context is gone; the worker restart frees it all. */
-	(void)cudaFree(ptr);
+	struct cuda_ctx *cx = ctx;
+	struct dev_cache *c = &cx->cache;
+	struct dev_block **pp, *b;
+
+	for (pp = &c->used; *pp; pp = &(*pp)->next)
+		if ((*pp)->ptr == ptr)
+			break;
+	if (!*pp) {
+		(void)cudaFree(ptr);      /* not ours (cannot happen: the arena checks) */
+		return;
+	}
+	b = *pp;
+	*pp = b->next;
+	if (b->cap > c->limit) {
+		cache_release(c, b);
+		return;
+	}
+	b->next = c->idle;
+	c->idle = b;
+	c->idle_bytes += b->cap;
+	c->idle_count++;
+	cache_trim(c);
+}
+
+/* Everything back to the driver: blocks still lent too (only at teardown, when no job runs). */
+static void cache_destroy(struct dev_cache *c)
+{
+	cache_flush(c);
+	while (c->used) {
+		struct dev_block *b = c->used;
+		c->used = b->next;
+		cache_release(c, b);
+	}
+}
+
+void vgpu_cuda_cache_stats(void *ctx, struct vgpu_cuda_cache_stats *st)
+{
+	struct cuda_ctx *cx = ctx;
+	*st = cx->cache.st;
+	st->held_bytes = cx->cache.held;
+	st->idle_bytes = cx->cache.idle_bytes;
+	st->limit_bytes = cx->cache.limit;
 }
 
 static int job_alloc(struct job_state *js, void **ptr, size_t bytes, const char *what)
 {
 	char buf[96];
+	double t0 = js->cx->phases_on ? now_us() : 0;
 	int rc;
 	js->cx->alloc_err = cudaSuccess;
 	rc = vgpu_arena_alloc(&js->cx->arena, ptr, bytes);
+	if (js->cx->phases_on)
+		js->cx->ph.alloc += now_us() - t0;
 	if (rc == 0)
 		return 0;
 	snprintf(buf, sizeof(buf), "cudaMalloc(%s, %zu bytes)", what, bytes);
@@ -200,6 +390,7 @@ static int host_prepare(struct cuda_ctx *cx, const void *p, size_t bytes, int re
 
 	if (!p || bytes < PIN_MIN || cx->hostmem == HOSTMEM_PLAIN)
 		return 0;
+	/* staging: the copies go through our pinned chunks; fault the pages in at once. */
 	if (cx->hostmem == HOSTMEM_REGISTER &&
 	    cudaHostRegister((void *)p, bytes, readonly ? cudaHostRegisterReadOnly : cudaHostRegisterDefault)
 	    == cudaSuccess)
@@ -211,11 +402,62 @@ static int host_prepare(struct cuda_ctx *cx, const void *p, size_t bytes, int re
 	return 0;
 }
 
+/* VGPU_CUDA_HOSTMEM=staging: host to device through the two pinned chunks. The host
+ * fills one chunk while the other is copied; a chunk is refilled once its copy is done. */
+static int stage_h2d(struct job_state *js, void *dev, const void *host, size_t bytes)
+{
+	struct cuda_ctx *cx = js->cx;
+	size_t off, len;
+	unsigned i;
+
+	for (off = 0, i = 0; off < bytes; off += len, i++) {
+		unsigned b = i & 1;
+		len = bytes - off < STAGE_CHUNK ? bytes - off : STAGE_CHUNK;
+		if (i >= 2 && job_cuda(js, cudaEventSynchronize(cx->stage_ev[b]), "cudaEventSynchronize(staging)"))
+			return -1;
+		memcpy(cx->stage[b], (const char *)host + off, len);
+		if (job_cuda(js, cudaMemcpyAsync((char *)dev + off, cx->stage[b], len, cudaMemcpyHostToDevice,
+						 cx->stream), "cudaMemcpyAsync(input chunk, host to device)") ||
+		    job_cuda(js, cudaEventRecord(cx->stage_ev[b], cx->stream), "cudaEventRecord(staging)"))
+			return -1;
+	}
+	return 0;
+}
+
+/* Device to host through the chunks: chunk i+2 is copied into a chunk while the host
+ * moves chunk i out of it into the job's memory. */
+static int stage_d2h(struct job_state *js, void *host, const void *dev, size_t bytes)
+{
+	struct cuda_ctx *cx = js->cx;
+	size_t n = (bytes + STAGE_CHUNK - 1) / STAGE_CHUNK;
+
+	for (size_t i = 0; i < n + 2; i++) {
+		if (i >= 2) {       /* chunk i-2 is (being) copied into stage[i & 1]: move it out */
+			size_t j = i - 2, off = j * STAGE_CHUNK;
+			size_t len = bytes - off < STAGE_CHUNK ? bytes - off : STAGE_CHUNK;
+			if (job_cuda(js, cudaEventSynchronize(cx->stage_ev[j & 1]), "cudaEventSynchronize(staging)"))
+				return -1;
+			memcpy((char *)host + off, cx->stage[j & 1], len);
+		}
+		if (i < n) {
+			size_t off = i * STAGE_CHUNK;
+			size_t len = bytes - off < STAGE_CHUNK ? bytes - off : STAGE_CHUNK;
+			if (job_cuda(js, cudaMemcpyAsync(cx->stage[i & 1], (const char *)dev + off, len,
+							 cudaMemcpyDeviceToHost, cx->stream),
+				     "cudaMemcpyAsync(output chunk, device to host)") ||
+			    job_cuda(js, cudaEventRecord(cx->stage_ev[i & 1], cx->stream), "cudaEventRecord(staging)"))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* Inputs into device buffer D_IN: copied from the job, or generated on the device. */
 static int job_inputs(struct job_state *js, const struct vgpu_job *job, float *d_in,
 		      uint64_t first, uint64_t second)
 {
 	struct cuda_ctx *cx = js->cx;
+	size_t bytes = (first + second) * sizeof(float);
 	if (job->has_seed) {
 		if (job_cuda(js, (cudaError_t)vgpu_cuda_gen(d_in, first, job->seed, 0, cx->stream),
 			     "launch gen"))
@@ -223,9 +465,18 @@ static int job_inputs(struct job_state *js, const struct vgpu_job *job, float *d
 		return job_cuda(js, (cudaError_t)vgpu_cuda_gen(d_in + first, second, job->seed, 1,
 							      cx->stream), "launch gen");
 	}
-	return job_cuda(js, cudaMemcpyAsync(d_in, job->in, (first + second) * sizeof(float),
-					    cudaMemcpyHostToDevice, cx->stream),
+	if (cx->hostmem == HOSTMEM_STAGING && bytes >= PIN_MIN)
+		return stage_h2d(js, d_in, job->in, bytes);
+	return job_cuda(js, cudaMemcpyAsync(d_in, job->in, bytes, cudaMemcpyHostToDevice, cx->stream),
 			"cudaMemcpyAsync(input, host to device)");
+}
+
+/* Record a phase boundary (VGPU_CUDA_PHASES=1 only). */
+static int phase_mark(struct job_state *js, cudaEvent_t ev)
+{
+	if (!js->cx->phases_on)
+		return 0;
+	return job_cuda(js, cudaEventRecord(ev, js->cx->stream), "cudaEventRecord(phase)");
 }
 
 static int job_compute_in(struct job_state *js, const struct vgpu_job *job, float **d_inp, float **d_outp,
@@ -235,6 +486,7 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 	uint64_t in_count, out_count, first, second;
 	float *d_in, *d_out;
 	float ms = 0;
+	double t0, t1;
 
 	if (op_sizes(job, &in_count, &out_count) < 0)
 		return job_bad(js, "bad job: sizes overflow (n=%llu m=%llu k=%llu)",
@@ -268,11 +520,14 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 		return -1;
 	d_in = *d_inp;
 	d_out = *d_outp;
+	t0 = now_us();
 	if (!job->has_seed)
 		*pinned_in = host_prepare(cx, job->in, in_count * sizeof(float), 1);
 	*pinned_out = host_prepare(cx, job->out, out_count * sizeof(float), 0);
+	t1 = now_us();
+	cx->ph.prep += t1 - t0;
 	if (job_cuda(js, cudaEventRecord(cx->ev_start, cx->stream), "cudaEventRecord(start)") ||
-	    job_inputs(js, job, d_in, first, second))
+	    job_inputs(js, job, d_in, first, second) || phase_mark(js, cx->ev_in))
 		return -1;
 
 	switch (job->op) {
@@ -308,19 +563,34 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 
 	/* The summary, reduced on the device in double; only its 24 bytes come back when the
 	 * caller wants no output (job->out NULL), else the output too. */
-	if (job_cuda(js, cudaGetLastError(), "kernel launch") ||
+	if (job_cuda(js, cudaGetLastError(), "kernel launch") || phase_mark(js, cx->ev_op) ||
 	    job_cuda(js, (cudaError_t)vgpu_cuda_summary(d_out, out_count, cx->sum_scratch, cx->d_sums, cx->stream),
 		     "launch summary") ||
 	    job_cuda(js, cudaMemcpyAsync(cx->h_sums, cx->d_sums, sizeof(*cx->h_sums), cudaMemcpyDeviceToHost,
-					 cx->stream), "cudaMemcpyAsync(summary, device to host)"))
+					 cx->stream), "cudaMemcpyAsync(summary, device to host)") ||
+	    phase_mark(js, cx->ev_sum))
 		return -1;
-	if (job->out && job_cuda(js, cudaMemcpyAsync(job->out, d_out, out_count * sizeof(float),
-						    cudaMemcpyDeviceToHost, cx->stream),
-				 "cudaMemcpyAsync(output, device to host)"))
+	if (job->out && cx->hostmem == HOSTMEM_STAGING && out_count * sizeof(float) >= PIN_MIN) {
+		if (stage_d2h(js, job->out, d_out, out_count * sizeof(float)))
+			return -1;
+	} else if (job->out && job_cuda(js, cudaMemcpyAsync(job->out, d_out, out_count * sizeof(float),
+							   cudaMemcpyDeviceToHost, cx->stream),
+					"cudaMemcpyAsync(output, device to host)")) {
 		return -1;
-	if (job_cuda(js, cudaEventRecord(cx->ev_stop, cx->stream), "cudaEventRecord(stop)") ||
-	    job_cuda(js, cudaEventSynchronize(cx->ev_stop), "cudaEventSynchronize(job)") ||
+	}
+	if (job_cuda(js, cudaEventRecord(cx->ev_stop, cx->stream), "cudaEventRecord(stop)"))
+		return -1;
+	t0 = now_us();
+	cx->ph.enqueue += t0 - t1;
+	if (job_cuda(js, cudaEventSynchronize(cx->ev_stop), "cudaEventSynchronize(job)") ||
 	    job_cuda(js, cudaEventElapsedTime(&ms, cx->ev_start, cx->ev_stop), "cudaEventElapsedTime"))
+		return -1;
+	cx->ph.wait += now_us() - t0;
+	if (cx->phases_on &&
+	    (job_cuda(js, cudaEventElapsedTime(&cx->ph.gen_in, cx->ev_start, cx->ev_in), "cudaEventElapsedTime") ||
+	     job_cuda(js, cudaEventElapsedTime(&cx->ph.compute, cx->ev_in, cx->ev_op), "cudaEventElapsedTime") ||
+	     job_cuda(js, cudaEventElapsedTime(&cx->ph.summary, cx->ev_op, cx->ev_sum), "cudaEventElapsedTime") ||
+	     job_cuda(js, cudaEventElapsedTime(&cx->ph.d2h, cx->ev_sum, cx->ev_stop), "cudaEventElapsedTime")))
 		return -1;
 	js->res->exec_us = (uint64_t)(ms * 1000.0f + 0.5f);
 	js->res->has_summary = 1;
@@ -338,12 +608,16 @@ static int job_compute(struct job_state *js, const struct vgpu_job *job)
 	float *d_in = NULL, *d_out = NULL;
 	int pinned_in = 0, pinned_out = 0;
 	int rc = job_compute_in(js, job, &d_in, &d_out, &pinned_in, &pinned_out);
+	double t0 = now_us(), t1;
 	if (pinned_in)
 		(void)cudaHostUnregister((void *)job->in);
 	if (pinned_out)
 		(void)cudaHostUnregister(job->out);
+	t1 = now_us();
+	js->cx->ph.unprep += t1 - t0;
 	vgpu_arena_free(&js->cx->arena, d_in);
 	vgpu_arena_free(&js->cx->arena, d_out);
+	js->cx->ph.free += now_us() - t1;
 	return rc;
 }
 
@@ -403,33 +677,34 @@ static int context_broken(struct cuda_ctx *cx)
 static void ctx_teardown(struct cuda_ctx *cx);
 static int ctx_setup(struct cuda_ctx *cx, char *err, size_t errlen);
 
-static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res)
+static void phases_print(struct cuda_ctx *cx, const struct vgpu_job *job, const struct vgpu_job_result *res)
 {
-	struct cuda_ctx *cx = ctx;
+	const struct phases *p = &cx->ph;
+	fprintf(stderr,
+		"vgpu-cuda-phases: op=%s n=%llu m=%llu k=%llu input=%s out=%s hostmem=%s status=%s "
+		"run_us=%.1f meminfo0_us=%.1f alloc_us=%.1f hits=%u misses=%u prep_us=%.1f enqueue_us=%.1f "
+		"wait_us=%.1f gen_in_us=%.1f compute_us=%.1f summary_us=%.1f d2h_us=%.1f exec_us=%llu "
+		"unprep_us=%.1f free_us=%.1f meminfo1_us=%.1f held=%llu idle=%llu\n",
+		vgpu_op_name(job->op), (unsigned long long)job->n, (unsigned long long)job->m,
+		(unsigned long long)job->k, job->has_seed ? "seed" : "payload", job->out ? "copy" : "summary",
+		hostmem_names[cx->hostmem], vgpu_status_name(res->status), p->run, p->meminfo0, p->alloc, p->hits,
+		p->misses, p->prep, p->enqueue, p->wait, p->gen_in * 1000.0, p->compute * 1000.0,
+		p->summary * 1000.0, p->d2h * 1000.0, (unsigned long long)res->exec_us, p->unprep, p->free,
+		p->meminfo1, (unsigned long long)cx->cache.held, (unsigned long long)cx->cache.idle_bytes);
+}
+
+static int cuda_run_in(struct cuda_ctx *cx, const struct vgpu_job *job, struct vgpu_job_result *res)
+{
 	struct job_state js = { .cx = cx, .res = res, .failed = 0, .cuda_err = cudaSuccess };
 	size_t free0 = 0, free1 = 0, total = 0;
-	uint64_t leaked;
+	uint64_t leaked, held0;
 	int broken = 0, have_free0;
+	double t0;
 
-	memset(res, 0, sizeof(*res));
-	res->status = VGPU_OK;
-
-	switch (job->op) {
-	case VGPU_OP_PING:
-		/* Proves the context still answers. */
-		if (job_cuda(&js, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize(ping)"))
-			return context_broken(cx) ? -1 : 0;
-		return 0;
-	case VGPU_OP_CRASH:
-		signal(SIGSEGV, SIG_DFL);
-		raise(SIGSEGV);
-		job_bad(&js, "crash: raise(SIGSEGV) returned");
-		return 0;
-	default:
-		break;
-	}
-
+	t0 = now_us();
 	have_free0 = cudaMemGetInfo(&free0, &total) == cudaSuccess;
+	cx->ph.meminfo0 = now_us() - t0;
+	held0 = cx->cache.held;
 	vgpu_arena_init(&cx->arena, arena_cuda_alloc, arena_cuda_free, cx);
 
 	switch (job->op) {
@@ -451,7 +726,9 @@ static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 
 	if (js.cuda_err != cudaSuccess)
 		broken = context_broken(cx);
+	t0 = now_us();
 	leaked = vgpu_arena_reclaim(&cx->arena);
+	cx->ph.free += now_us() - t0;
 	if (leaked) {
 		res->leaked_bytes = leaked;
 		if (res->status == VGPU_OK) {
@@ -466,29 +743,69 @@ static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 		snprintf(res->error + len, sizeof(res->error) - len, "; CUDA context unusable, worker restarts");
 		return -1;
 	}
-	/* Memory the arena did not see: compare the device's free memory with before. */
-	if (have_free0 && cudaMemGetInfo(&free1, &total) == cudaSuccess && free1 < free0 &&
-	    free0 - free1 > cx->escape_tolerance) {
-		uint64_t escaped = free0 - free1;
-		char why[160] = "";
-		res->leaked_bytes += escaped;
-		res->status = VGPU_LEAKED;
-		/* Only a new context gives that memory back: reset the device and set up again
-		 * in place; if that fails the worker restarts (run() < 0). */
-		ctx_teardown(cx);
-		if (cudaDeviceReset() != cudaSuccess || ctx_setup(cx, why, sizeof(why)) < 0) {
+	/* Memory the arena did not see: the device's free memory fell by more than the cache
+	 * took from the driver during the job (held1 - held0: blocks it cudaMalloc'ed, less
+	 * those it gave back; a job's blocks are all back in the cache or freed by now). */
+	t0 = now_us();
+	if (have_free0 && cudaMemGetInfo(&free1, &total) == cudaSuccess) {
+		int64_t fell = (int64_t)free0 - (int64_t)free1;
+		int64_t took = (int64_t)cx->cache.held - (int64_t)held0;
+		cx->ph.meminfo1 = now_us() - t0;
+		if (fell - took > (int64_t)cx->escape_tolerance) {
+			uint64_t escaped = (uint64_t)(fell - took);
+			char why[160] = "";
+			res->leaked_bytes += escaped;
+			res->status = VGPU_LEAKED;
+			/* Only a new context gives that memory back: reset the device and set up
+			 * again in place; if that fails the worker restarts (run() < 0). */
+			ctx_teardown(cx);
+			if (cudaDeviceReset() != cudaSuccess || ctx_setup(cx, why, sizeof(why)) < 0) {
+				snprintf(res->error, sizeof(res->error),
+					 "device free memory fell by %llu bytes during the job outside its arena "
+					 "(cudaMemGetInfo); context reset failed (%s); worker restarts",
+					 (unsigned long long)escaped, why);
+				return -1;
+			}
 			snprintf(res->error, sizeof(res->error),
 				 "device free memory fell by %llu bytes during the job outside its arena "
-				 "(cudaMemGetInfo); context reset failed (%s); worker restarts",
-				 (unsigned long long)escaped, why);
-			return -1;
+				 "(cudaMemGetInfo); reclaimed by resetting the device context",
+				 (unsigned long long)escaped);
 		}
-		snprintf(res->error, sizeof(res->error),
-			 "device free memory fell by %llu bytes during the job outside its arena "
-			 "(cudaMemGetInfo); reclaimed by resetting the device context",
-			 (unsigned long long)escaped);
 	}
 	return 0;
+}
+
+static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res)
+{
+	struct cuda_ctx *cx = ctx;
+	struct job_state js = { .cx = cx, .res = res, .failed = 0, .cuda_err = cudaSuccess };
+	double t0;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->status = VGPU_OK;
+
+	switch (job->op) {
+	case VGPU_OP_PING:
+		/* Proves the context still answers. */
+		if (job_cuda(&js, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize(ping)"))
+			return context_broken(cx) ? -1 : 0;
+		return 0;
+	case VGPU_OP_CRASH:
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
+		job_bad(&js, "crash: raise(SIGSEGV) returned");
+		return 0;
+	default:
+		break;
+	}
+	memset(&cx->ph, 0, sizeof(cx->ph));
+	t0 = now_us();
+	rc = cuda_run_in(cx, job, res);
+	cx->ph.run = now_us() - t0;
+	if (cx->phases_on)
+		phases_print(cx, job, res);
+	return rc;
 }
 
 /* --- life cycle ------------------------------------------------------------------- */
@@ -553,6 +870,22 @@ out:
 /* Release what ctx_setup() made (not the struct). */
 static void ctx_teardown(struct cuda_ctx *cx)
 {
+	cache_destroy(&cx->cache);
+	for (int i = 0; i < 2; i++) {
+		if (cx->stage[i])
+			cudaFreeHost(cx->stage[i]);
+		if (cx->stage_ev[i])
+			cudaEventDestroy(cx->stage_ev[i]);
+		cx->stage[i] = NULL;
+		cx->stage_ev[i] = NULL;
+	}
+	if (cx->ev_in)
+		cudaEventDestroy(cx->ev_in);
+	if (cx->ev_op)
+		cudaEventDestroy(cx->ev_op);
+	if (cx->ev_sum)
+		cudaEventDestroy(cx->ev_sum);
+	cx->ev_in = cx->ev_op = cx->ev_sum = NULL;
 	if (cx->blas)
 		cublasDestroy(cx->blas);
 	if (cx->workspace)
@@ -604,9 +937,24 @@ static int ctx_setup(struct cuda_ctx *cx, char *err, size_t errlen)
 		return -1;
 	}
 	if ((e = cudaEventCreate(&cx->ev_start)) != cudaSuccess ||
-	    (e = cudaEventCreate(&cx->ev_stop)) != cudaSuccess) {
+	    (e = cudaEventCreate(&cx->ev_stop)) != cudaSuccess ||
+	    (e = cudaEventCreate(&cx->ev_in)) != cudaSuccess ||
+	    (e = cudaEventCreate(&cx->ev_op)) != cudaSuccess ||
+	    (e = cudaEventCreate(&cx->ev_sum)) != cudaSuccess) {
 		cuda_errf(err, errlen, "cudaEventCreate", e);
 		return -1;
+	}
+	if (cx->hostmem == HOSTMEM_STAGING) {
+		for (int i = 0; i < 2; i++) {
+			if ((e = cudaMallocHost(&cx->stage[i], STAGE_CHUNK)) != cudaSuccess) {
+				cuda_errf(err, errlen, "cudaMallocHost(staging chunk)", e);
+				return -1;
+			}
+			if ((e = cudaEventCreateWithFlags(&cx->stage_ev[i], cudaEventDisableTiming)) != cudaSuccess) {
+				cuda_errf(err, errlen, "cudaEventCreate(staging)", e);
+				return -1;
+			}
+		}
 	}
 	if ((s = cublasCreate(&cx->blas)) != CUBLAS_STATUS_SUCCESS) {
 		errf(err, errlen, "cublasCreate: %s: %s", cublasGetStatusName(s), cublasGetStatusString(s));
@@ -635,6 +983,18 @@ static int ctx_setup(struct cuda_ctx *cx, char *err, size_t errlen)
 	    (s = cublasSetMathMode(cx->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
 		errf(err, errlen, "cublasSet*: %s: %s", cublasGetStatusName(s), cublasGetStatusString(s));
 		return -1;
+	}
+	/* The cache keeps at most VGPU_CUDA_CACHE_BYTES idle (0: off), default half the
+	 * device's memory. */
+	{
+		size_t fr = 0, tot = 0;
+		const char *env = getenv("VGPU_CUDA_CACHE_BYTES");
+		if ((e = cudaMemGetInfo(&fr, &tot)) != cudaSuccess) {
+			cuda_errf(err, errlen, "cudaMemGetInfo", e);
+			return -1;
+		}
+		memset(&cx->cache, 0, sizeof(cx->cache));
+		cx->cache.limit = env && *env ? strtoull(env, NULL, 0) : tot / 2;
 	}
 	return cuda_warmup(cx, err, errlen);
 }
@@ -671,6 +1031,10 @@ static int cuda_init(void **ctxp, int dev, char *err, size_t errlen)
 		cx->hostmem = HOSTMEM_POPULATE;
 	else if (env && strcmp(env, "plain") == 0)
 		cx->hostmem = HOSTMEM_PLAIN;
+	else if (env && strcmp(env, "staging") == 0)
+		cx->hostmem = HOSTMEM_STAGING;
+	if ((env = getenv("VGPU_CUDA_PHASES")) && strcmp(env, "1") == 0)
+		cx->phases_on = 1;
 
 	if (ctx_setup(cx, err, errlen) < 0)
 		goto fail;

@@ -21,6 +21,7 @@
 #include <cuda_runtime_api.h>
 
 #include "exec/backend.h"
+#include "exec/exec_cuda.h"
 #include "exec/ops.h"
 #include "lib/status.h"
 
@@ -280,17 +281,27 @@ START_TEST(test_leak_reclaimed)
 {
 	struct vgpu_job job = { .op = VGPU_OP_LEAK, .bytes = 64u << 20 };
 	struct vgpu_job_result res;
+	struct vgpu_cuda_cache_stats c0, c1;
 	size_t free0, free1, total;
 
 	ck_assert_int_eq(cudaMemGetInfo(&free0, &total), cudaSuccess);
+	vgpu_cuda_cache_stats(ctx, &c0);
 	res = run(&job, 0);
 	ck_assert_int_eq(res.status, VGPU_LEAKED);
 	ck_assert_uint_eq(res.leaked_bytes, 64u << 20);
 	ck_assert_msg(strstr(res.error, "leaked 67108864 bytes") && strstr(res.error, "reclaimed"), "%s", res.error);
 	printf("  leak: %s\n", res.error);
 	ck_assert_int_eq(cudaMemGetInfo(&free1, &total), cudaSuccess);
-	printf("  device free memory before %zu, after %zu\n", free0, free1);
-	ck_assert_msg(free1 + (4u << 20) >= free0, "reclaim did not return the memory: %zu -> %zu", free0, free1);
+	vgpu_cuda_cache_stats(ctx, &c1);
+	/* Reclaimed = back under the backend's control: idle in its cache (held, not lent),
+	 * so the device's free memory is lower by exactly what the cache now holds more. */
+	printf("  device free memory before %zu, after %zu; cache held %llu -> %llu, idle %llu\n", free0, free1,
+	       (unsigned long long)c0.held_bytes, (unsigned long long)c1.held_bytes,
+	       (unsigned long long)c1.idle_bytes);
+	ck_assert_uint_eq(c1.held_bytes, c1.idle_bytes);
+	ck_assert_msg(free1 + (c1.held_bytes - c0.held_bytes) + (4u << 20) >= free0,
+		      "reclaim did not return the memory: %zu -> %zu (cache took %llu)", free0, free1,
+		      (unsigned long long)(c1.held_bytes - c0.held_bytes));
 	/* The next job is served normally. */
 	ck_assert(check_op(VGPU_OP_VADD, 0, 100000, 0, 1) < 1e-6);
 }
@@ -318,6 +329,111 @@ START_TEST(test_escape_detected)
 	ck_assert_msg(free1 + (64u << 20) >= free0, "not reclaimed: %zu -> %zu", free0, free1);
 	/* The backend works on the new context. */
 	ck_assert(check_op(VGPU_OP_SGEMM, 0 + 64, 64, 64, 1) < 1e-4);
+}
+END_TEST
+
+/* The device-memory cache: a job of the same size again takes its blocks from the
+ * cache (no cudaMalloc), the escape check stays quiet, nothing is lent between jobs,
+ * and the results stay right. */
+START_TEST(test_cache_reuse)
+{
+	struct vgpu_cuda_cache_stats c0, c1, c2;
+	size_t n = sizes_used(1u << 22, 1u << 12);
+
+	vgpu_cuda_cache_stats(ctx, &c0);
+	ck_assert(check_op(VGPU_OP_VADD, 0, n, 0, 1) < 1e-6);
+	vgpu_cuda_cache_stats(ctx, &c1);
+	ck_assert(check_op(VGPU_OP_VADD, 0, n, 0, 1) < 1e-6);
+	ck_assert(check_op(VGPU_OP_SAXPY, 0, n - 1000, 0, 0) < 1e-6);   /* within the same buckets */
+	vgpu_cuda_cache_stats(ctx, &c2);
+	printf("  cache: held %llu -> %llu -> %llu bytes, hits %llu -> %llu, misses %llu -> %llu, limit %llu\n",
+	       (unsigned long long)c0.held_bytes, (unsigned long long)c1.held_bytes,
+	       (unsigned long long)c2.held_bytes, (unsigned long long)c1.hits, (unsigned long long)c2.hits,
+	       (unsigned long long)c1.misses, (unsigned long long)c2.misses, (unsigned long long)c2.limit_bytes);
+	ck_assert_uint_eq(c2.held_bytes, c1.held_bytes);          /* nothing new from the driver */
+	ck_assert_uint_eq(c2.misses, c1.misses);
+	ck_assert_uint_ge(c2.hits, c1.hits + 4);
+	ck_assert_uint_eq(c2.idle_bytes, c2.held_bytes);          /* nothing lent between jobs */
+	ck_assert(c2.limit_bytes > 0);
+}
+END_TEST
+
+/* VGPU_CUDA_CACHE_BYTES=0: every block goes back to the driver at once (the old way). */
+START_TEST(test_cache_off)
+{
+	struct vgpu_cuda_cache_stats st;
+	char err[256];
+
+	teardown();
+	setenv("VGPU_CUDA_CACHE_BYTES", "0", 1);
+	ck_assert_int_eq(be->init(&ctx, device_index(), err, sizeof(err)), 0);
+	unsetenv("VGPU_CUDA_CACHE_BYTES");
+	ck_assert(check_op(VGPU_OP_VADD, 0, sizes_used(1u << 20, 1u << 10), 0, 1) < 1e-6);
+	ck_assert(check_op(VGPU_OP_VADD, 0, sizes_used(1u << 20, 1u << 10), 0, 1) < 1e-6);
+	vgpu_cuda_cache_stats(ctx, &st);
+	ck_assert_uint_eq(st.held_bytes, 0);
+	ck_assert_uint_eq(st.hits, 0);
+	ck_assert_uint_ge(st.misses, 4);
+}
+END_TEST
+
+/* What the cache keeps never makes a job fail: a job that fits only without the cached
+ * blocks empties the cache and runs. Sized from the device's free memory. */
+START_TEST(test_cache_flushed_to_fit)
+{
+	struct vgpu_cuda_cache_stats c0, c1;
+	struct vgpu_job job = { .op = VGPU_OP_VADD, .has_seed = 1, .seed = 5 };
+	struct vgpu_job_result res;
+	size_t fr, total, n1, n2;
+
+	if (sizes_used(1, 0) == 0)
+		return;    /* not under compute-sanitizer */
+	ck_assert_int_eq(cudaMemGetInfo(&fr, &total), cudaSuccess);
+	/* job 1: a quarter of the free memory, left in the cache */
+	n1 = fr / 4 / (3 * sizeof(float));
+	job.n = n1;
+	job.out_count = n1;
+	res = run(&job, 0);
+	ck_assert_msg(res.status == VGPU_OK, "%s", res.error);
+	vgpu_cuda_cache_stats(ctx, &c0);
+	ck_assert(c0.idle_bytes >= fr / 4 - (8u << 20));
+	/* job 2: 85% of what was free before job 1: fits only if the cache gives job 1's
+	 * blocks back (the buckets do not match: job 1's are too small) */
+	n2 = fr / 100 * 85 / (3 * sizeof(float));
+	job.n = n2;
+	job.out_count = n2;
+	res = run(&job, 0);
+	vgpu_cuda_cache_stats(ctx, &c1);
+	printf("  cache flushed to fit: free %zu; job of %zu then %zu bytes: %s; flushes %llu -> %llu, held %llu\n", fr,
+	       n1 * 3 * sizeof(float), n2 * 3 * sizeof(float), vgpu_status_name(res.status),
+	       (unsigned long long)c0.flushes, (unsigned long long)c1.flushes, (unsigned long long)c1.held_bytes);
+	ck_assert_msg(res.status == VGPU_OK, "%s", res.error);
+	ck_assert_uint_eq(res.summary.count, n2);
+	ck_assert_uint_gt(c1.flushes, c0.flushes);
+}
+END_TEST
+
+/* Each way of meeting the job's host memory (VGPU_CUDA_HOSTMEM) gives the same results:
+ * staging copies through two 8 MiB pinned chunks (5 chunks in, 3 out here, the last
+ * ones partial), populate and plain copy from pageable memory. */
+START_TEST(test_hostmem_modes)
+{
+	static const char *const modes[] = { "staging", "populate", "plain", "register" };
+	size_t n = sizes_used(5000001, 300001);
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		double e1, e2;
+		teardown();
+		setenv("VGPU_CUDA_HOSTMEM", modes[i], 1);
+		ck_assert_int_eq(be->init(&ctx, device_index(), err, sizeof(err)), 0);
+		unsetenv("VGPU_CUDA_HOSTMEM");
+		e1 = check_op(VGPU_OP_VADD, 0, n, 0, 0);
+		e2 = check_op(VGPU_OP_SGEMM, 600, 500, 700, 0);
+		printf("  hostmem=%s: vadd %zu rel err %.3g, sgemm 600x500x700 rel err %.3g\n", modes[i], n, e1, e2);
+		ck_assert(e1 < 1e-6);
+		ck_assert(e2 < 1e-4);
+	}
 }
 END_TEST
 
@@ -379,6 +495,10 @@ static Suite *gpu_suite(void)
 	tcase_add_test(tf, test_spin_timed);
 	tcase_add_test(tf, test_leak_reclaimed);
 	tcase_add_test(tf, test_escape_detected);
+	tcase_add_test(tf, test_cache_reuse);
+	tcase_add_test(tf, test_cache_off);
+	tcase_add_test(tf, test_cache_flushed_to_fit);
+	tcase_add_test(tf, test_hostmem_modes);
 	tcase_add_test(tf, test_alloc_failure);
 	tcase_add_test(tf, test_bad_job);
 	/* A real SIGSEGV: only where Check forks (not under CK_FORK=no / compute-sanitizer). */
