@@ -9,31 +9,7 @@ mkdir -p "$OUT"
 B=build/dev
 . .devdeps/activate
 export VGPU_NO_DEPS=1 PATH=/usr/local/cuda/bin:$PATH
-# pkg-config: the machine's, or a stand-in that knows the carried libraries' flags.
-if ! pkg-config --version > /dev/null 2>&1; then
-	mkdir -p /tmp/pcshim
-	cat > /tmp/pcshim/pkg-config <<'SH'
-#!/bin/sh
-libs=0; cflags=0; out=""
-for a; do case $a in --libs) libs=1;; --cflags) cflags=1;; -*) ;; *) mods="${mods:-} $a";; esac; done
-for m in ${mods:-}; do
-	case $m in
-	libisal) [ -e "$DEVROOT/usr/include/isa-l/crc.h" ] || exit 1; l="-lisal"; c="";;
-	fuse3) l="-lfuse3 -lpthread"; c="-I$DEVROOT/usr/include/fuse3";;
-	libnfs) l="-lnfs"; c="";;
-	check) l="-lcheck -lsubunit -lm -lrt -pthread"; c="";;
-	*) exit 1;;
-	esac
-	[ $libs = 1 ] && out="$out $l"
-	[ $cflags = 1 ] && out="$out $c"
-done
-[ -n "$out" ] && echo $out
-exit 0
-SH
-	chmod +x /tmp/pcshim/pkg-config
-	export PATH=/tmp/pcshim:$PATH
-	echo "device-run: no pkg-config on this machine; using a stand-in for the carried libraries"
-fi
+. bench/devenv.sh
 echo "device-run: pkg-config libisal: $(pkg-config --libs libisal 2>&1) (exists: $(pkg-config --exists libisal && echo yes || echo no))"
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
 t0=$(date +%s)
