@@ -121,6 +121,10 @@ check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACK
 	  echo "== $(BUILD)/tests/e2e/test_e2e (executor $${EXECUTOR:-mock}, backend $$b)"; \
 	  mkdir -p $(CHECK_LOGS); CK_LOG_FILE_NAME=$(CHECK_LOGS)/test_e2e-$$b.log \
 	  E2E_BACKEND=$$b VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e; done
+	@if [ "$${EXECUTOR:-mock}" = mock ]; then \
+	  echo "== $(BUILD)/tests/e2e/test_e2e (executor mock with 3 workers, as with 3 GPUs; backend local)"; \
+	  CK_LOG_FILE_NAME=$(CHECK_LOGS)/test_e2e-3workers.log VGPU_MOCK_DEVICES=3 E2E_BACKEND=local \
+	  VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e; fi
 
 check: deps
 	@rm -rf $(CHECK_LOGS)

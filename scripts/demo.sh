@@ -18,7 +18,7 @@ mkdir -p "$dir/export" "$dir/state"
 # the others wait together in the queue.
 for v in $(seq 1 22); do mkdir -m 0777 "$dir/export/vm$v"; done
 "$BUILD/vgpu-mediator" --root "$dir/export" --state "$dir/state" --journal "$dir/journal" \
-	--executor "$EXECUTOR" --fallback mock --aging-ms 0 \
+	--executor "$EXECUTOR" --fallback mock --aging-ms 0 --max-payload 4294967296 \
 	--vm 1:low --vm 2:low --vm 3:medium --vm 4:medium --vm 5:high --vm 6:high --default-cap high \
 	2>"$dir/mediator.log" &
 med=$!

@@ -828,3 +828,22 @@ void e2e_call_wait(struct e2e_call *c)
 		waitpid(c->pid, NULL, 0);
 	c->pid = 0;
 }
+
+int e2e_mediator_slots(const struct e2e_env *e)
+{
+	FILE *f = fopen(e->log, "r");
+	char line[1024];
+	int n = 1;
+
+	if (!f)
+		return 1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, " with executor ");
+		int v;
+
+		if (p && (p = strchr(p, '(')) && sscanf(p, "(%d slot", &v) == 1 && v > 0)
+			n = v;
+	}
+	fclose(f);
+	return n;
+}

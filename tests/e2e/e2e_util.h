@@ -95,6 +95,10 @@ void e2e_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap);
 /* Path of vmN's directory on the server side (ROOT/vmN: what the mediator reads). */
 void e2e_server_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap);
 
+/* How many slots (workers: one per GPU, or VGPU_MOCK_DEVICES) the running mediator
+ * said it has ("serving ... with executor X (N slots)"); 1 when it did not say. */
+int e2e_mediator_slots(const struct e2e_env *e);
+
 /* Monotonic milliseconds; sleep MS milliseconds. */
 uint64_t e2e_mono_ms(void);
 void e2e_msleep(int ms);

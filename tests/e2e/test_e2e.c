@@ -255,22 +255,34 @@ static int wait_rc(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Make every worker busy (one per GPU): a long spin from VMs 4, 5, ... each; returns
+ * how many, once all run. Requests sent after this wait together in the queue. */
+static int occupy_workers(pid_t *pids, int max, uint64_t ms)
+{
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = ms, .priority = VGPU_PRIO_HIGH };
+	int n = e2e_mediator_slots(&env);
+
+	ck_assert_msg(n <= max, "%d workers: this test can keep at most %d busy", n, max);
+	for (int i = 0; i < n; i++)
+		pids[i] = submit_async(4 + (uint32_t)i, busy, 30000);
+	while (e2e_journal_count(&env, "exec", 0, 0) < n)
+		msleep(5);
+	return n;
+}
+
 /* ERRORS_LOG error 9's verification test: low, medium, high submitted while the GPU
  * is busy are processed high, medium, low. */
 START_TEST(test_user_priority_verification)
 {
 	const char *args[] = { "--executor", executor(), "--test-ops", "--vm", "1:low", "--vm", "2:medium",
-			       "--vm", "3:high", "--vm", "4:high", NULL };
-	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 1500, .priority = VGPU_PRIO_HIGH };
+			       "--vm", "3:high", NULL };
 	struct vgpu_request r = { .op = VGPU_OP_VADD, .n = 1024, .has_seed = 1, .seed = 5 };
-	pid_t pb, p1, p2, p3;
+	pid_t pb[6], p1, p2, p3;
 	uint32_t order[16];
-	int n;
+	int n, busy;
 
 	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
-	pb = submit_async(4, busy, 30000);
-	while (e2e_journal_count(&env, "exec", 4, 0) == 0)
-		msleep(5);
+	busy = occupy_workers(pb, 6, 1500);
 	r.priority = VGPU_PRIO_LOW;
 	p1 = submit_async(1, r, 30000);
 	while (e2e_journal_count(&env, "queue", 1, 0) == 0)
@@ -281,16 +293,17 @@ START_TEST(test_user_priority_verification)
 		msleep(5);
 	r.priority = VGPU_PRIO_HIGH;
 	p3 = submit_async(3, r, 30000);
-	ck_assert_int_eq(wait_rc(pb), 0);
+	for (int i = 0; i < busy; i++)
+		ck_assert_int_eq(wait_rc(pb[i]), 0);
 	ck_assert_int_eq(wait_rc(p1), 0);
 	ck_assert_int_eq(wait_rc(p2), 0);
 	ck_assert_int_eq(wait_rc(p3), 0);
 	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
 	n = e2e_journal_exec_order(&env, order, 16);
-	ck_assert_int_eq(n, 4);
-	ck_assert_msg(order[0] == 4 && order[1] == 3 && order[2] == 2 && order[3] == 1,
-		      "exec order vm%u vm%u vm%u vm%u, expected vm4 (busy) vm3 (high) vm2 (medium) vm1 (low)",
-		      order[0], order[1], order[2], order[3]);
+	ck_assert_int_eq(n, busy + 3);
+	ck_assert_msg(order[busy] == 3 && order[busy + 1] == 2 && order[busy + 2] == 1,
+		      "after the %d busy job(s), exec order vm%u vm%u vm%u, expected vm3 (high) vm2 (medium) vm1 (low)",
+		      busy, order[busy], order[busy + 1], order[busy + 2]);
 }
 END_TEST
 
@@ -298,28 +311,26 @@ END_TEST
  * vm2's medium. */
 START_TEST(test_priority_cap)
 {
-	const char *args[] = { "--executor", executor(), "--test-ops", "--vm", "1:low", "--vm", "2:medium",
-			       "--vm", "4:high", NULL };
-	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 1000, .priority = VGPU_PRIO_HIGH };
+	const char *args[] = { "--executor", executor(), "--test-ops", "--vm", "1:low", "--vm", "2:medium", NULL };
 	struct vgpu_request r = { .op = VGPU_OP_PING, .priority = VGPU_PRIO_HIGH };
-	pid_t pb, p1, p2;
-	uint32_t order[8];
+	pid_t pb[6], p1, p2;
+	uint32_t order[16];
+	int busy;
 
 	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
-	pb = submit_async(4, busy, 30000);
-	while (e2e_journal_count(&env, "exec", 4, 0) == 0)
-		msleep(5);
+	busy = occupy_workers(pb, 6, 1000);
 	p1 = submit_async(1, r, 30000);
 	while (e2e_journal_count(&env, "queue", 1, 0) == 0)
 		msleep(5);
 	r.priority = VGPU_PRIO_MEDIUM;
 	p2 = submit_async(2, r, 30000);
-	ck_assert_int_eq(wait_rc(pb), 0);
+	for (int i = 0; i < busy; i++)
+		ck_assert_int_eq(wait_rc(pb[i]), 0);
 	ck_assert_int_eq(wait_rc(p1), 0);
 	ck_assert_int_eq(wait_rc(p2), 0);
 	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
-	ck_assert_int_eq(e2e_journal_exec_order(&env, order, 8), 3);
-	ck_assert_msg(order[1] == 2 && order[2] == 1, "vm1 (cap low, asked high) ran before vm2 (medium)");
+	ck_assert_int_eq(e2e_journal_exec_order(&env, order, 16), busy + 2);
+	ck_assert_msg(order[busy] == 2 && order[busy + 1] == 1, "vm1 (cap low, asked high) ran before vm2 (medium)");
 }
 END_TEST
 
