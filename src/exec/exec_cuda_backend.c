@@ -762,7 +762,7 @@ static int cuda_run_in(struct cuda_ctx *cx, const struct vgpu_job *job, struct v
 			if (cudaDeviceReset() != cudaSuccess || ctx_setup(cx, why, sizeof(why)) < 0) {
 				snprintf(res->error, sizeof(res->error),
 					 "device free memory fell by %llu bytes during the job outside its arena "
-					 "(cudaMemGetInfo); context reset failed (%s); worker restarts",
+					 "(cudaMemGetInfo); context reset failed (%.100s); worker restarts",
 					 (unsigned long long)escaped, why);
 				return -1;
 			}

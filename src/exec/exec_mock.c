@@ -195,7 +195,7 @@ static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgp
 {
 	const float *ops[2];
 	size_t counts[2], mk, kn, mn;
-	float *out;
+	float *out = NULL;
 	void *p;
 
 	switch (job->op) {

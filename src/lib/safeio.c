@@ -117,7 +117,7 @@ int vgpu_read_full(int fd, void *buf, size_t len)
 	char *p = buf;
 
 	while (len > 0) {
-		size_t got;
+		size_t got = 0;
 		int rc = read_some(fd, p, len, &got);
 		if (rc < 0)
 			return rc;
@@ -133,7 +133,7 @@ int vgpu_read_full(int fd, void *buf, size_t len)
 static int read_exact_eof(int fd, void *buf, size_t size)
 {
 	char extra;
-	size_t got;
+	size_t got = 0;
 	int rc = vgpu_read_full(fd, buf, size);
 
 	if (rc < 0)
