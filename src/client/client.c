@@ -479,43 +479,55 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void
 	if (rc != VGPU_CLIENT_OK)
 		goto out;
 	counter = lock_counter(lockfd);
-	rc = response_seq(c, buf, &rseq, err, errlen);
-	if (rc != VGPU_CLIENT_OK)
-		goto out;
-	req->seq = (counter > rseq ? counter : rseq) + 1;
-	if (req->seq <= 0 || req->seq > VGPU_SEQ_MAX) {
-		rc = fail(err, errlen, VGPU_CLIENT_EPROTO, "sequence numbers exhausted");
-		goto out;
+	for (int attempt = 0;; attempt++) {
+		rc = response_seq(c, buf, &rseq, err, errlen);
+		if (rc != VGPU_CLIENT_OK)
+			goto out;
+		req->seq = (counter > rseq ? counter : rseq) + 1;
+		if (req->seq <= 0 || req->seq > VGPU_SEQ_MAX) {
+			rc = fail(err, errlen, VGPU_CLIENT_EPROTO, "sequence numbers exhausted");
+			goto out;
+		}
+		req->vm = c->vm;
+		make_nonce(req->nonce);
+		memset(&req->input, 0, sizeof(req->input));
+		if (in) {
+			vgpu_payload_name(req->input.name, "in", req->seq);
+			req->input.bytes = in_bytes;
+			req->input.crc = vgpu_crc32(in, in_bytes);
+		}
+		len = vgpu_request_encode(req, buf, VGPU_RECORD_MAX);
+		if (len < 0) {
+			rc = fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
+			goto out;
+		}
+		/* The seq is spent before anything is published: a crash after this point never
+		 * reuses it with another nonce. */
+		if ((e = store_counter(lockfd, req->seq)) < 0) {
+			rc = fail(err, errlen, VGPU_CLIENT_ELOCK, "writing lock file %s: %s", c->lock_path, strerror(-e));
+			goto out;
+		}
+		c->last_seq = req->seq;
+		if (in && (e = vgpu_publish(c->dirfd, req->input.name, in, in_bytes, 0644)) < 0) {
+			rc = write_error(c, req->input.name, e, err, errlen);
+			goto out;
+		}
+		if ((e = vgpu_publish(c->dirfd, "command.txt", buf, (size_t)len, 0644)) < 0) {
+			rc = write_error(c, "command.txt", e, err, errlen);
+			goto out_clean;
+		}
+		rc = wait_answer(c, req, deadline, buf, resp, err, errlen);
+		/* A stale seq (this VM's counter was lost: a wiped lock directory and no
+		 * response.txt) is answered CONFLICT with the VM's high-water mark, and was
+		 * never run: continue above the mark, once. */
+		if (rc == VGPU_CLIENT_EPROTO && attempt == 0 && resp->status == VGPU_CONFLICT &&
+		    resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0 && resp->answered >= req->seq) {
+			remove_payloads(c, req->seq);
+			counter = resp->answered;
+			continue;
+		}
+		break;
 	}
-	req->vm = c->vm;
-	make_nonce(req->nonce);
-	memset(&req->input, 0, sizeof(req->input));
-	if (in) {
-		vgpu_payload_name(req->input.name, "in", req->seq);
-		req->input.bytes = in_bytes;
-		req->input.crc = vgpu_crc32(in, in_bytes);
-	}
-	len = vgpu_request_encode(req, buf, VGPU_RECORD_MAX);
-	if (len < 0) {
-		rc = fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
-		goto out;
-	}
-	/* The seq is spent before anything is published: a crash after this point never
-	 * reuses it with another nonce. */
-	if ((e = store_counter(lockfd, req->seq)) < 0) {
-		rc = fail(err, errlen, VGPU_CLIENT_ELOCK, "writing lock file %s: %s", c->lock_path, strerror(-e));
-		goto out;
-	}
-	c->last_seq = req->seq;
-	if (in && (e = vgpu_publish(c->dirfd, req->input.name, in, in_bytes, 0644)) < 0) {
-		rc = write_error(c, req->input.name, e, err, errlen);
-		goto out;
-	}
-	if ((e = vgpu_publish(c->dirfd, "command.txt", buf, (size_t)len, 0644)) < 0) {
-		rc = write_error(c, "command.txt", e, err, errlen);
-		goto out_clean;
-	}
-	rc = wait_answer(c, req, deadline, buf, resp, err, errlen);
 	if (rc != VGPU_CLIENT_OK)
 		goto out_clean;
 	if (resp->output.name[0] && outp && out_bytes) {

@@ -130,14 +130,16 @@ static void check_root(const char *root, const char *state)
 		}
 		if (!S_ISDIR(st.st_mode))
 			continue;
-		if (st.st_uid == 0 && !(st.st_mode & S_IWOTH)) {
-			snprintf(line, sizeof(line), "%s is owned by root, mode %03o: with root_squash (the default) the "
+		/* root_squash maps the VM's root to 65534 (knfsd; ganesha: 4294967294): the
+		 * directory must be writable by that uid, or by everyone. */
+		if ((st.st_mode & S_IWOTH) || ((st.st_uid == 65534 || st.st_uid == 4294967294u) && (st.st_mode & S_IWUSR))) {
+			ok(p, " can be written by the VM's (squashed) user");
+		} else {
+			snprintf(line, sizeof(line), "%s is owned by uid %u, mode %03o: with root_squash (the default) the "
 				 "VM's root is mapped to 65534 and cannot write it (ERRORS_LOG error 6)", p,
-				 (unsigned)(st.st_mode & 0777));
+				 (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
 			problem(0, line, "chown 65534:65534 on it (or the uid your export's anonuid names); avoid "
 				"no_root_squash, which makes the VM's root Dom0's root on the export");
-		} else {
-			ok(p, " can be written by the VM's (squashed) user");
 		}
 	}
 	closedir(d);

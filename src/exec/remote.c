@@ -48,6 +48,10 @@ struct remote_exec {
 	size_t out_count;            /* floats of output; with out_bytes 0: summary only */
 	int had_input;
 	uint64_t give_up_ms;
+	/* kept to send the job again, once, when its seq was stale (below the worker's
+	 * high-water mark: response.txt lost while we restarted); never run by then */
+	struct vgpu_exec_job keep;
+	int resent;
 };
 
 static int is_compute(enum vgpu_op op)
@@ -129,6 +133,11 @@ static void finish(struct remote_exec *rx)
 	if (rx->out_fd >= 0)
 		close(rx->out_fd);
 	rx->out_fd = -1;
+	if (rx->keep.in_fd >= 0)
+		close(rx->keep.in_fd);
+	if (rx->keep.out_fd >= 0)
+		close(rx->keep.out_fd);
+	rx->keep.in_fd = rx->keep.out_fd = -1;
 	rx->busy = 0;
 	rx->have_result = 0;
 }
@@ -151,32 +160,25 @@ static int publish_input(struct remote_exec *rx, const struct vgpu_exec_job *job
 	return rc;
 }
 
-static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job)
+/* Publish JOB to the worker's directory under the next seq. 0, or -errno when nothing
+ * was started (the job then is not busy). */
+static int remote_send(struct remote_exec *rx, const struct vgpu_exec_job *job)
 {
-	struct remote_exec *rx = (struct remote_exec *)ex;
 	struct vgpu_request req;
 	struct vgpu_response last;
 	char rec[VGPU_RECORD_MAX];
 	uint64_t now = mono_ms();
 	int len, rc;
 
-	if (slot != 0)
-		return -EINVAL;
-	if (rx->busy)
-		return -EBUSY;
-	memset(&rx->result, 0, sizeof(rx->result));
-	rx->busy = 1;
-	rx->have_result = 0;
-	rx->op = job->job.op;
 	rx->out_fd = -1;
-	rx->out_bytes = job->out_bytes;
-	rx->out_count = is_compute(job->job.op) ? job->job.out_count : 0;
 	rx->had_input = 0;
-
 	/* The next seq must be above anything the worker answered for this directory,
-	 * also after our own restart (PROTOCOL.md section 7). */
-	if (read_response(rx, &last) == VGPU_REC_OK && last.seq > rx->last_seq)
-		rx->last_seq = last.seq;
+	 * also after our own restart (PROTOCOL.md section 7: seq and answered). */
+	if (read_response(rx, &last) == VGPU_REC_OK) {
+		int64_t top = last.seq > last.answered ? last.seq : last.answered;
+		if (top > rx->last_seq)
+			rx->last_seq = top;
+	}
 	rx->seq = ++rx->last_seq;
 	make_nonce(rx->nonce);
 
@@ -203,11 +205,8 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 
 	if (job->out_fd >= 0 && job->out_bytes > 0) {
 		rx->out_fd = fcntl(job->out_fd, F_DUPFD_CLOEXEC, 3);
-		if (rx->out_fd < 0) {
-			rc = -errno;
-			rx->busy = 0;
-			return rc;
-		}
+		if (rx->out_fd < 0)
+			return -errno;
 	}
 	if (!job->job.has_seed && job->in_fd >= 0 && job->in_bytes > 0) {
 		rc = publish_input(rx, job, rx->seq, &req.input);
@@ -237,6 +236,36 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	 * TIMEOUT then) plus transport slack; with the worker already silent, sooner. */
 	rx->give_up_ms = (job->deadline_ms && !rx->down ? job->deadline_ms : now) + rx->timeout_ms;
 	return 0;
+}
+
+static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job)
+{
+	struct remote_exec *rx = (struct remote_exec *)ex;
+	int rc;
+
+	if (slot != 0)
+		return -EINVAL;
+	if (rx->busy)
+		return -EBUSY;
+	memset(&rx->result, 0, sizeof(rx->result));
+	rx->busy = 1;
+	rx->have_result = 0;
+	rx->resent = 0;
+	rx->op = job->job.op;
+	rx->out_bytes = job->out_bytes;
+	rx->out_count = is_compute(job->job.op) ? job->job.out_count : 0;
+	rx->keep = *job;
+	rx->keep.in_fd = job->in_fd >= 0 ? fcntl(job->in_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	rx->keep.out_fd = job->out_fd >= 0 ? fcntl(job->out_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	if ((job->in_fd >= 0 && rx->keep.in_fd < 0) || (job->out_fd >= 0 && rx->keep.out_fd < 0)) {
+		rc = -errno;
+		finish(rx);
+		return rc;
+	}
+	rc = remote_send(rx, &rx->keep);
+	if (rc < 0)
+		finish(rx);
+	return rc;
 }
 
 static int remote_fd(struct vgpu_executor *ex, int slot)
@@ -342,6 +371,23 @@ static int remote_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, stru
 	}
 
 	rc = read_response(rx, &resp);
+	if (rc == VGPU_REC_OK && resp.seq == rx->seq && strcmp(resp.nonce, rx->nonce) == 0 &&
+	    resp.status == VGPU_CONFLICT && resp.answered >= rx->seq && !rx->resent) {
+		/* Our seq was stale: the worker's response.txt was lost while we restarted, so
+		 * we could not see its high-water mark. The job was not run: send it again,
+		 * above the mark, once. */
+		remove_payloads(rx, rx->seq);
+		if (rx->out_fd >= 0)
+			close(rx->out_fd);
+		rx->out_fd = -1;
+		rx->last_seq = resp.answered;
+		rx->resent = 1;
+		if (remote_send(rx, &rx->keep) < 0) {
+			set_result(&rx->result, VGPU_EXEC_FAILED, "remote %s: cannot send the job again", rx->dir);
+			rx->have_result = 1;
+		}
+		return 0;   /* running again, or have_result: reaped on the next call */
+	}
 	if (rc == VGPU_REC_OK && resp.seq == rx->seq && strcmp(resp.nonce, rx->nonce) == 0) {
 		rx->down = 0;
 		memset(res, 0, sizeof(*res));
@@ -410,8 +456,7 @@ static void remote_close(struct vgpu_executor *ex)
 	struct remote_exec *rx = (struct remote_exec *)ex;
 	if (!rx)
 		return;
-	if (rx->out_fd >= 0)
-		close(rx->out_fd);
+	finish(rx);      /* the job in flight's descriptors */
 	if (rx->dirfd >= 0)
 		close(rx->dirfd);
 	free(rx->dir);
@@ -477,6 +522,7 @@ int vgpu_remote_open(const char *dir, const struct vgpu_exec_opts *opts,
 		return -ENOMEM;
 	}
 	rx->out_fd = -1;
+	rx->keep.in_fd = rx->keep.out_fd = -1;
 	rx->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rx->dirfd < 0 || fstat(rx->dirfd, &st) < 0) {
 		int e = errno;

@@ -63,9 +63,13 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 
 	if (!buf)
 		return -ENOMEM;
-	/* Tell the VM its high-water mark, so a client that lost count can recover. */
-	resp->answered =
-		persist && resp->seq > vm->st.answered_seq ? resp->seq : vm->st.answered_seq;
+	/* Tell the VM its high-water mark where the seq does not say it already (rejects,
+	 * stale seqs), so a client that lost count can recover. An answer at the mark
+	 * carries no "answered" line: it reads as before, also to older clients. */
+	{
+		int64_t mark = persist && resp->seq > vm->st.answered_seq ? resp->seq : vm->st.answered_seq;
+		resp->answered = mark != resp->seq ? mark : 0;
+	}
 	len = vgpu_response_encode(resp, buf, VGPU_RECORD_MAX);
 	if (len < 0) {
 		vgpu_err("vm%" PRIu32 ": encoding the answer to seq %" PRId64 " failed (%d)", vm->id, resp->seq, len);
@@ -233,6 +237,22 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 	free(r);
 }
 
+int vgpu_answer_delivered(const struct vm *vm)
+{
+	char *buf = malloc(VGPU_RECORD_MAX);
+	struct vgpu_response *r = malloc(sizeof(*r));
+	size_t len = 0;
+	int yes = 0;
+
+	if (buf && r && vgpu_safe_read(vm->dirfd, "response.txt", buf, VGPU_RECORD_MAX, &len, NULL) == 0 &&
+	    vgpu_response_decode(buf, len, r, NULL, 0) == VGPU_REC_OK)
+		/* ours at the mark, or a later reject (seq 0) that replaced it on purpose */
+		yes = (r->seq == vm->st.answered_seq && strcmp(r->nonce, vm->st.answered_nonce) == 0) || r->seq == 0;
+	free(buf);
+	free(r);
+	return yes;
+}
+
 int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm)
 {
 	int rc;
@@ -242,6 +262,7 @@ int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm)
 		return 0;
 	rc = vgpu_publish(vm->dirfd, "response.txt", vm->st.last, vm->st.last_len, 0644);
 	if (rc < 0) {
+		vm->resp_pending = 1;   /* the rescans keep trying */
 		if (!vm->warned++)
 			vgpu_warn("vm%" PRIu32 ": re-publishing the answer to seq %" PRId64 ": %s; will retry",
 				  vm->id, vm->st.answered_seq, vgpu_safeio_strerror(rc));

@@ -186,8 +186,8 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	}
 	if (req->seq <= vm->st.answered_seq) {
 		if (req->seq == vm->st.answered_seq && strcmp(req->nonce, vm->st.answered_nonce) == 0) {
-			/* Already answered; the VM may have lost response.txt. Never re-run. */
-			if (faccessat(vm->dirfd, "response.txt", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			/* Already answered; response.txt may have lost it. Never re-run. */
+			if (!vgpu_answer_delivered(vm))
 				vgpu_answer_republish(m, vm);
 			return;
 		}

@@ -142,6 +142,10 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 	vgpu_info("vm%" PRIu32 ": serving (priority cap %s, answered up to seq %" PRId64 ")", id,
 		  vgpu_prio_name((enum vgpu_prio)vm->cap), vm->st.answered_seq);
 	vgpu_answer_recover(m, vm);
+	/* An answer whose publication failed before a restart is only in the state: the
+	 * rescans publish it again (the client may still be waiting for it). */
+	if (vm->st.answered_seq > 0 && !vgpu_answer_delivered(vm))
+		vm->resp_pending = 1;
 }
 
 static void discover(struct vgpu_mediator *m)

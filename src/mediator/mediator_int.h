@@ -93,6 +93,8 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 /* Re-publish the saved last answer when response.txt lost it, or when publishing it
  * failed (vm->resp_pending). 0 or negative errno; clears resp_pending on success. */
 int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm);
+/* Does response.txt hold the VM's last persisted answer (or a later reject)? */
+int vgpu_answer_delivered(const struct vm *vm);
 /* At start: resolve an intent left by a mediator that died mid-job. */
 void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm);
 void vgpu_journal(struct vgpu_mediator *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -392,6 +392,25 @@ START_TEST(test_client_that_lost_count_recovers)
 		      "fresh client: %s", err);
 	ck_assert_int_eq(resp.seq, 4);
 	vgpu_client_close(c);
+
+	/* Worse: response.txt gone too. Seq 1 is stale: answered CONFLICT with the mark,
+	 * never run, and the same call continues above it. */
+	{
+		char lockC[420], rpath[450];
+
+		snprintf(lockC, sizeof(lockC), "%s/lockC", env.dir);
+		ck_assert_int_eq(mkdir(lockC, 0700), 0);
+		e2e_server_vmdir(&env, 6, rpath, sizeof(rpath));
+		strncat(rpath, "/response.txt", sizeof(rpath) - strlen(rpath) - 1);
+		ck_assert_int_eq(unlink(rpath), 0);
+		o.lock_dir = lockC;
+		ck_assert_int_eq(vgpu_client_open(&c, dir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+		ck_assert_msg(vgpu_client_call(c, &ping, NULL, 0, &resp, NULL, NULL, err, sizeof(err)) == VGPU_CLIENT_OK,
+			      "client without counter or response.txt: %s", err);
+		ck_assert_int_eq(resp.seq, 5);
+		ck_assert_int_eq(e2e_journal_count(&env, "exec", 6, 1), 1);   /* the first ping, long ago */
+		vgpu_client_close(c);
+	}
 	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
 }
 END_TEST
@@ -475,6 +494,43 @@ START_TEST(test_failed_response_publish_is_retried)
 }
 END_TEST
 
+/* The same, with a mediator restart while response.txt still cannot be published: the
+ * answer lives only in the state, and the new mediator publishes it. */
+START_TEST(test_failed_publish_survives_restart)
+{
+	const char *args[] = { "--executor", executor(), "--test-ops", "--rescan-ms", "100", NULL };
+	struct vgpu_request ping = { .op = VGPU_OP_PING, .priority = VGPU_PRIO_LOW };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 300, .priority = VGPU_PRIO_LOW };
+	char d[400], rpath[450], old[VGPU_RECORD_MAX];
+	size_t oldlen = 0;
+	int dfd;
+	pid_t p;
+
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	ck_assert_int_eq(wait_rc(submit_async(8, ping, 20000)), 0);
+	e2e_server_vmdir(&env, 8, d, sizeof(d));
+	snprintf(rpath, sizeof(rpath), "%s/response.txt", d);
+	dfd = open(d, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(vgpu_safe_read(dfd, "response.txt", old, sizeof(old), &oldlen, NULL), 0);
+	/* seq 2's answer cannot be published (a directory in the way) ... */
+	ck_assert_int_eq(unlink(rpath), 0);
+	ck_assert_int_eq(mkdir(rpath, 0755), 0);
+	p = submit_async(8, busy, 20000);
+	while (e2e_journal_count(&env, "answer", 8, 2) == 0)
+		msleep(10);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+	/* ... and while the mediator is down, response.txt goes back to seq 1's answer */
+	ck_assert_int_eq(rmdir(rpath), 0);
+	ck_assert_int_eq(vgpu_publish(dfd, "response.txt", old, oldlen, 0644), 0);
+	close(dfd);
+	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
+	ck_assert_int_eq(wait_rc(p), 0);      /* the new mediator published seq 2's answer */
+	ck_assert_int_eq(e2e_journal_count(&env, "exec", 8, 2), 1);
+	ck_assert_int_eq(e2e_stop_mediator(&env, 10000), 0);
+}
+END_TEST
+
 /* Several workers (as with several GPUs) fed from the one queue: every answer right and
  * accounted for, and the work spread over the workers. With the mock executor the
  * workers are VGPU_MOCK_DEVICES=3; with CUDA, as many as the host has GPUs. */
@@ -544,6 +600,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_client_that_lost_count_recovers);
 	tcase_add_test(tc, test_vm_dir_replaced_or_renamed);
 	tcase_add_test(tc, test_failed_response_publish_is_retried);
+	tcase_add_test(tc, test_failed_publish_survives_restart);
 	tcase_add_test(tc, test_several_workers_one_queue);
 	suite_add_tcase(s, tc);
 	return s;

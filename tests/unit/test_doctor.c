@@ -103,6 +103,30 @@ START_TEST(test_root_owned_vm_dir_warns_root_squash)
 }
 END_TEST
 
+/* Only what the squashed uid can write passes: 65534 with u+w, or o+w. */
+START_TEST(test_squashed_uid_must_be_able_to_write)
+{
+	char a[256], d1[200], d2[200];
+
+	if (getuid() != 0) {
+		printf("test_squashed_uid_must_be_able_to_write: skipped: needs root to chown\n");
+		return;
+	}
+	snprintf(d1, sizeof(d1), "%s/vm1", tmp);
+	snprintf(d2, sizeof(d2), "%s/vm2", tmp);
+	ck_assert_int_eq(mkdir(d1, 0755), 0);
+	ck_assert_int_eq(mkdir(d2, 0755), 0);
+	ck_assert_int_eq(chown(d1, 1000, 1000), 0);      /* another user: not writable */
+	ck_assert_int_eq(chown(d2, 65534, 65534), 0);    /* the squashed uid: writable */
+	ck_assert_int_eq(chmod(d1, 0755), 0);
+	ck_assert_int_eq(chmod(d2, 0755), 0);
+	snprintf(a, sizeof(a), "--root %s", tmp);
+	ck_assert_int_eq(doctor(a), 1);
+	ck_assert_ptr_nonnull(strstr(out, "vm1 is owned by uid 1000"));
+	ck_assert_ptr_nonnull(strstr(out, "vm2 can be written"));
+}
+END_TEST
+
 START_TEST(test_state_inside_export_is_an_error)
 {
 	char a[256], d[200];
@@ -134,6 +158,7 @@ static Suite *doctor_suite(void)
 	tcase_add_test(tc, test_good_vm_dir);
 	tcase_add_test(tc, test_tmpfs_root_refused);
 	tcase_add_test(tc, test_root_owned_vm_dir_warns_root_squash);
+	tcase_add_test(tc, test_squashed_uid_must_be_able_to_write);
 	tcase_add_test(tc, test_state_inside_export_is_an_error);
 	tcase_add_test(tc, test_usage);
 	suite_add_tcase(s, tc);

@@ -25,7 +25,7 @@
 #include "lib/safeio.h"
 #include "lib/status.h"
 
-enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE, FAKE_BAD_SUMMARY };
+enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE, FAKE_BAD_SUMMARY, FAKE_STALE };
 
 struct fake_worker {
 	pthread_t thread;
@@ -35,7 +35,9 @@ struct fake_worker {
 	int status;                  /* FAKE_STATUS: the status to answer */
 	const char *error;           /* and its text */
 	int64_t answered;            /* last seq answered */
+	int64_t stale_seq;           /* FAKE_STALE: the last stale seq answered */
 	atomic_int requests;         /* requests seen */
+	atomic_int stale;            /* FAKE_STALE: stale seqs answered CONFLICT */
 	struct vgpu_request last;    /* the last request seen */
 };
 
@@ -149,6 +151,31 @@ static void *fake_main(void *arg)
 		size_t len = 0;
 		struct vgpu_request req;
 
+		if (fw.mode == FAKE_STALE && vgpu_safe_read(fw.dirfd, "command.txt", buf, sizeof(buf), &len, NULL) == 0 &&
+		    vgpu_request_decode(buf, len, &req, err, sizeof(err)) == VGPU_REC_OK && req.seq < fw.answered &&
+		    req.seq > fw.stale_seq) {
+			/* as the real mediator: a seq below the mark is answered CONFLICT with
+			 * the mark in "answered", and not run */
+			struct vgpu_response r;
+			char out[VGPU_RECORD_MAX];
+			int n;
+
+			memset(&r, 0, sizeof(r));
+			r.vm = req.vm;
+			r.seq = req.seq;
+			memcpy(r.nonce, req.nonce, sizeof(r.nonce));
+			r.status = VGPU_CONFLICT;
+			r.op = req.op;
+			r.answered = fw.answered;
+			snprintf(r.executor, sizeof(r.executor), "-");
+			snprintf(r.result, sizeof(r.result), "-");
+			snprintf(r.error, sizeof(r.error), "seq %lld is stale", (long long)req.seq);
+			n = vgpu_response_encode(&r, out, sizeof(out));
+			if (n > 0 && vgpu_publish(fw.dirfd, "response.txt", out, (size_t)n, 0644) == 0) {
+				fw.stale_seq = req.seq;
+				atomic_fetch_add(&fw.stale, 1);
+			}
+		}
 		if (vgpu_safe_read(fw.dirfd, "command.txt", buf, sizeof(buf), &len, NULL) == 0 &&
 		    vgpu_request_decode(buf, len, &req, err, sizeof(err)) == VGPU_REC_OK && req.seq > fw.answered) {
 			fw.last = req;
@@ -380,6 +407,59 @@ START_TEST(test_seq_continues_after_worker_answer)
 }
 END_TEST
 
+/* The worker answered up to seq 41, but its response.txt was lost while we restarted:
+ * our seq 1 is stale, answered CONFLICT with the mark; the job, never run, is sent again
+ * above it, and the caller sees only the answer. */
+START_TEST(test_stale_seq_sent_again_above_the_mark)
+{
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fw.answered = 41;
+	ex = open_remote(2000);
+	fake_start(FAKE_STALE);
+	drive(ex, &j, &res);
+	ck_assert_msg(res.status == VGPU_OK, "%s: %s", vgpu_status_name(res.status), res.error);
+	ck_assert_int_eq(atomic_load(&fw.stale), 1);
+	ck_assert_int_eq(atomic_load(&fw.requests), 1);    /* run once, at seq 42 */
+	ck_assert_int_eq(fw.last.seq, 42);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+/* A reject (seq 0) in response.txt that carries the mark: the next seq is above it. */
+START_TEST(test_seq_from_answered_field)
+{
+	struct vgpu_response r;
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+	char buf[VGPU_RECORD_MAX];
+	int len;
+
+	memset(&r, 0, sizeof(r));
+	r.vm = 7;
+	r.seq = 0;
+	memcpy(r.nonce, "0000000000000000", 17);
+	r.status = VGPU_BAD_REQUEST;
+	r.answered = 41;
+	snprintf(r.executor, sizeof(r.executor), "-");
+	snprintf(r.result, sizeof(r.result), "-");
+	snprintf(r.error, sizeof(r.error), "garbage");
+	len = vgpu_response_encode(&r, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(vgpu_publish(fw.dirfd, "response.txt", buf, (size_t)len, 0644), 0);
+	fw.answered = 41;
+	ex = open_remote(2000);
+	fake_start(FAKE_OK);
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_OK);
+	ck_assert_int_eq(fw.last.seq, 42);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
 START_TEST(test_silent_worker_unavailable)
 {
 	struct vgpu_executor *ex = open_remote(300);
@@ -566,6 +646,8 @@ static Suite *remote_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_forward_ops);
 	tcase_add_test(tc, test_seq_continues_after_worker_answer);
+	tcase_add_test(tc, test_stale_seq_sent_again_above_the_mark);
+	tcase_add_test(tc, test_seq_from_answered_field);
 	tcase_add_test(tc, test_silent_worker_unavailable);
 	tcase_add_test(tc, test_status_timeout);
 	tcase_add_test(tc, test_status_leaked);
