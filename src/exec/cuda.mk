@@ -61,6 +61,12 @@ $(GPU_TEST_BINS): $(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(LIBMEDIATOR) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
+# The file protocol's own floor for payload jobs (no mediator, no GPU): built always.
+$(BUILD)/bench/bench-files: $(BUILD)/bench/bench-files.o $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+all: $(BUILD)/bench/bench-files
+
 $(BUILD)/bench/bench-mediated: $(BUILD)/bench/bench-mediated.o $(LIBCLIENT) $(LIBVGPU)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lm
