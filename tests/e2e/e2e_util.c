@@ -847,3 +847,56 @@ int e2e_mediator_slots(const struct e2e_env *e)
 	fclose(f);
 	return n;
 }
+
+int e2e_log_count(const struct e2e_env *e, const char *needle)
+{
+	FILE *f = fopen(e->log, "r");
+	char line[2048];
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}
+
+void e2e_journal_last_status(const struct e2e_env *e, uint32_t vm, int64_t seq, char *out, size_t cap)
+{
+	FILE *f = fopen(e->journal, "r");
+	char line[512];
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned lvm;
+		long long lseq;
+		char *st;
+
+		if (sscanf(line, "answer vm=%u seq=%lld", &lvm, &lseq) != 2 || lvm != vm || lseq != seq)
+			continue;
+		if ((st = strstr(line, "status=")) != NULL) {
+			snprintf(out, cap, "%s", st + 7);
+			out[strcspn(out, " \n")] = '\0';
+		}
+	}
+	fclose(f);
+}
+
+pid_t e2e_worker_pid(const struct e2e_env *e)
+{
+	char path[128], buf[256];
+	FILE *f;
+	long pid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)e->mediator, (int)e->mediator);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	if (fgets(buf, sizeof(buf), f))
+		pid = strtol(buf, NULL, 10);
+	fclose(f);
+	return (pid_t)pid;
+}

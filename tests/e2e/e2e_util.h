@@ -99,6 +99,15 @@ void e2e_server_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t ca
  * said it has ("serving ... with executor X (N slots)"); 1 when it did not say. */
 int e2e_mediator_slots(const struct e2e_env *e);
 
+/* Lines of the mediator's log containing NEEDLE (0 when none or no log). */
+int e2e_log_count(const struct e2e_env *e, const char *needle);
+
+/* The status NAME of the last journal "answer" line for VM and SEQ into OUT ("" if none). */
+void e2e_journal_last_status(const struct e2e_env *e, uint32_t vm, int64_t seq, char *out, size_t cap);
+
+/* The pid of the running mediator's first child (its worker, with one slot), or 0. */
+pid_t e2e_worker_pid(const struct e2e_env *e);
+
 /* Monotonic milliseconds; sleep MS milliseconds. */
 uint64_t e2e_mono_ms(void);
 void e2e_msleep(int ms);

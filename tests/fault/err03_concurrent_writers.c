@@ -316,29 +316,6 @@ static void part_ours(struct h_result *r, struct e2e_env *e)
 		   VMS, WRITERS, OUR_REQS);
 }
 
-/* The status NAME of the last journal "answer" line for VM and SEQ into OUT; "" if none. */
-static void last_answer_status(const struct e2e_env *e, uint32_t vm, int64_t seq, char *out, size_t cap)
-{
-	FILE *f = fopen(e->journal, "r");
-	char line[512];
-
-	out[0] = '\0';
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned lvm;
-		long long lseq;
-		char *st;
-		if (sscanf(line, "answer vm=%u seq=%lld", &lvm, &lseq) != 2 || lvm != vm || lseq != seq)
-			continue;
-		if ((st = strstr(line, "status=")) != NULL) {
-			snprintf(out, cap, "%s", st + 7);
-			out[strcspn(out, " \n")] = '\0';
-		}
-	}
-	fclose(f);
-}
-
 static int wait_answers(const struct e2e_env *e, uint32_t vm, int64_t seq, int count, int timeout_ms)
 {
 	for (int w = 0; w < timeout_ms; w += 2) {
@@ -347,20 +324,6 @@ static int wait_answers(const struct e2e_env *e, uint32_t vm, int64_t seq, int c
 		msleep(2);
 	}
 	return -1;
-}
-
-static int log_has(const struct e2e_env *e, const char *what)
-{
-	FILE *f = fopen(e->log, "r");
-	char line[2048];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
 }
 
 /* A raw second writer in vm9: after each answered call of the client, publish a record
@@ -407,7 +370,7 @@ static void part_raw_collisions(struct h_result *r, struct e2e_env *e)
 		}
 		r->injections++;
 		if (wait_answers(e, 9, seq, 2, 5000) == 0) {
-			last_answer_status(e, 9, seq, status, sizeof(status));
+			e2e_journal_last_status(e, 9, seq, status, sizeof(status));
 			if (strcmp(status, "CONFLICT") == 0) {
 				detected++;
 				r->req.answered++;
@@ -426,7 +389,7 @@ static void part_raw_collisions(struct h_result *r, struct e2e_env *e)
 		"vm9: %d of %d records reusing an answered seq with another nonce answered CONFLICT", detected,
 		RAW_COLLISIONS);
 	h_check(r, once == RAW_COLLISIONS, "vm9: each collided seq executed exactly once (the second writer's never ran)");
-	h_check(r, log_has(e, "two writers for one VM directory"), "the mediator's log names the collision (\"two writers for one VM directory\")");
+	h_check(r, 0 < e2e_log_count(e, "two writers for one VM directory"), "the mediator's log names the collision (\"two writers for one VM directory\")");
 	h_evidence(r, "raw second writer: %d/%d same-seq records answered CONFLICT, never executed", detected,
 		   RAW_COLLISIONS);
 }

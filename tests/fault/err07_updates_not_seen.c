@@ -110,20 +110,6 @@ static void answer_statuses(const struct e2e_env *e, uint32_t vm, int64_t seq, c
 	fclose(f);
 }
 
-static int log_has(const struct e2e_env *e, const char *what)
-{
-	FILE *f = fopen(e->log, "r");
-	char line[2048];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
-}
-
 static int read_response(const struct e2e_env *e, uint32_t vm, struct vgpu_response *resp)
 {
 	char dir[400], *buf = malloc(VGPU_RECORD_MAX), err[128];
@@ -417,7 +403,7 @@ static void ours_torn(struct h_result *r, struct e2e_env *e)
 	answer_statuses(e, 3, 1, st, sizeof(st));
 	memset(&resp, 0, sizeof(resp));
 	read_response(e, 3, &resp);
-	h_check(r, log_has(e, "vm3: command.txt incomplete"),
+	h_check(r, 0 < e2e_log_count(e, "vm3: command.txt incomplete"),
 		"vm3: the mediator read the torn command.txt and called it incomplete (log)");
 	h_check(r, strcmp(st, "OK") == 0 && e2e_journal_count(e, "exec", 3, 1) == 1 &&
 		strncmp(resp.result, "count=65536 ", 12) == 0,

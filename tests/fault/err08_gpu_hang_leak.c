@@ -108,39 +108,6 @@ static int vadd_ok(const struct e2e_call *c, uint64_t seed, uint64_t n)
 	return c->out.status == VGPU_OK && strcmp(c->out.result, want) == 0;
 }
 
-/* ---- the mediator's log: worker pids and restarts ---- */
-
-static int log_count(const char *needle)
-{
-	FILE *f = fopen(env.log, "r");
-	char line[1024];
-	int n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
-}
-
-/* The pid of the mediator's current worker (its only child process), or 0. */
-static pid_t worker_pid(void)
-{
-	char path[128], buf[256];
-	FILE *f;
-	long pid = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)env.mediator, (int)env.mediator);
-	if (!(f = fopen(path, "r")))
-		return 0;
-	if (fgets(buf, sizeof(buf), f))
-		pid = strtol(buf, NULL, 10);
-	fclose(f);
-	return (pid_t)pid;
-}
-
 static uint64_t rss_of(pid_t pid)
 {
 	char path[64];
@@ -239,7 +206,7 @@ static void ours(uint64_t seed)
 		h_check(&r, 0, "vgpu-mediator --executor mock --test-ops started (see %s)", env.log);
 		return;
 	}
-	w0 = worker_pid();
+	w0 = e2e_worker_pid(&env);
 
 	/* 1. hang: the spin is stopped by the watchdog; vm2 and vm3 are served right after */
 	memset(&q, 0, sizeof(q));
@@ -247,7 +214,7 @@ static void ours(uint64_t seed)
 	q.priority = VGPU_PRIO_HIGH;
 	q.ms = SPIN_MS;
 	q.timeout_ms = SPIN_LIMIT_MS;
-	restarts0 = log_count("restarted");
+	restarts0 = e2e_log_count(&env, "restarted");
 	e2e_call_start(&env, &spin, 1, &q, 20000);
 	for (int i = 0; i < 200 && e2e_journal_count(&env, "exec", 1, 0) == 0; i++)
 		e2e_msleep(5);
@@ -271,15 +238,15 @@ static void ours(uint64_t seed)
 			other[i].out.status >= 0 ? vgpu_status_name(other[i].out.status) : "no answer", other[i].out.ms,
 			other[i].out.result);
 	}
-	w1 = worker_pid();
-	h_check(&r, log_count("restarted") > restarts0 && w1 > 0 && w1 != w0,
+	w1 = e2e_worker_pid(&env);
+	h_check(&r, e2e_log_count(&env, "restarted") > restarts0 && w1 > 0 && w1 != w0,
 		"the watchdog killed the spinning worker (pid %d) and restarted it (pid %d)", (int)w0, (int)w1);
 	h_evidence(&r, "ours: the spin got %s after %" PRIu64 " ms, vm2/vm3 answered OK in %" PRIu64 "/%" PRIu64 " ms",
 		   spin.out.status >= 0 ? vgpu_status_name(spin.out.status) : "nothing", spin.out.ms,
 		   other[0].out.ms, other[1].out.ms);
 
 	/* 2. leaks: LEAKED with the byte count, reclaimed, the same worker serves on */
-	restarts0 = log_count("restarted");
+	restarts0 = e2e_log_count(&env, "restarted");
 	ok = 1;
 	for (int i = 0; i < LEAKS; i++) {
 		char want[64];
@@ -307,14 +274,14 @@ static void ours(uint64_t seed)
 			      c.out.status >= 0 ? vgpu_status_name(c.out.status) : "no answer", c.out.result);
 	}
 	grow = rss[LEAKS - 1] > rss[0] ? rss[LEAKS - 1] - rss[0] : 0;
-	h_check(&r, worker_pid() == w1 && log_count("restarted") == restarts0 && rss[0] > 0 && grow < LEAK_BYTES / 2,
+	h_check(&r, e2e_worker_pid(&env) == w1 && e2e_log_count(&env, "restarted") == restarts0 && rss[0] > 0 && grow < LEAK_BYTES / 2,
 		"after %d leaks the worker (pid %d, not restarted) grew by %" PRIu64 " bytes: each leak was reclaimed",
 		LEAKS, (int)w1, grow);
 	h_evidence(&r, "ours: %d leaks answered LEAKED with the byte count, worker grew %" PRIu64 " KiB", LEAKS,
 		   grow >> 10);
 
 	/* 3. crash: EXEC_FAILED, worker restarted, next job OK */
-	restarts0 = log_count("restarted");
+	restarts0 = e2e_log_count(&env, "restarted");
 	memset(&q, 0, sizeof(q));
 	q.op = VGPU_OP_CRASH;
 	q.priority = VGPU_PRIO_MEDIUM;
@@ -329,9 +296,9 @@ static void ours(uint64_t seed)
 	e2e_call_start(&env, &c, 5, &q, 10000);
 	e2e_call_wait(&c);
 	account(&c);
-	h_check(&r, vadd_ok(&c, seed + 0x1000000000ull * 20, 1000) && log_count("restarted") > restarts0 && worker_pid() != w1,
+	h_check(&r, vadd_ok(&c, seed + 0x1000000000ull * 20, 1000) && e2e_log_count(&env, "restarted") > restarts0 && e2e_worker_pid(&env) != w1,
 		"after the crash the worker was restarted (pid %d -> %d) and vm5's next job is %s",
-		(int)w1, (int)worker_pid(), c.out.status >= 0 ? vgpu_status_name(c.out.status) : "no answer");
+		(int)w1, (int)e2e_worker_pid(&env), c.out.status >= 0 ? vgpu_status_name(c.out.status) : "no answer");
 	h_evidence(&r, "ours: crash answered EXEC_FAILED, worker restarted, next job OK");
 	h_check(&r, e2e_stop_mediator(&env, 5000) == 0, "the mediator still serving, stops cleanly on SIGTERM");
 	for (int i = 0; i < ndone; i++)

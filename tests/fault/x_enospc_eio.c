@@ -287,21 +287,6 @@ static int fiu_ctrl(const char *cmd)
 	return n > 0 && atoi(reply) == 0 ? 0 : -1;
 }
 
-static int log_has(const char *needle)
-{
-	FILE *f = fopen(env.log, "r");
-	char line[1024];
-	int n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
-}
-
 /* Re-publish vmN's command.txt as it is (same seq and nonce): a client's retry. */
 static int retry_command(uint32_t vm)
 {
@@ -368,7 +353,7 @@ static void mediator_response(uint64_t *rng)
 		r.req.submitted++;
 		snprintf(want, sizeof(want), "publish response.txt for seq %" PRId64 ": %s", c.out.my_seq,
 			 strerror(errs[e]));
-		if (log_has(want))
+		if (0 < e2e_log_count(&env, want))
 			r.injections++;
 		/* the client's retry of the same record gets the saved answer */
 		retry_command(vm);
@@ -390,7 +375,7 @@ static void mediator_response(uint64_t *rng)
 			r.req.duplicated++;
 		/* The mediator keeps the answer and publishes it again on its next rescan, so
 		 * the client still waiting gets it; a retry of the record gets it too. */
-		h_check(&r, c.out.rc == VGPU_CLIENT_OK && log_has(want) && ok &&
+		h_check(&r, c.out.rc == VGPU_CLIENT_OK && 0 < e2e_log_count(&env, want) && ok &&
 			e2e_journal_count(&env, "exec", vm, c.out.my_seq) == 1,
 			"response.txt for vm%u seq %" PRId64 " failed with %s: logged (\"%s\"), re-published on the "
 			"next rescan: the waiting client got %s; a retry of the record got the saved answer %s; run once",

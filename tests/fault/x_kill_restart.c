@@ -173,20 +173,6 @@ static void kill_now(void)
 	env.mediator = 0;
 }
 
-static pid_t worker_pid(void)
-{
-	char path[128], buf[256];
-	FILE *f;
-	long pid = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)env.mediator, (int)env.mediator);
-	if (!(f = fopen(path, "r")))
-		return 0;
-	if (fgets(buf, sizeof(buf), f))
-		pid = strtol(buf, NULL, 10);
-	fclose(f);
-	return (pid_t)pid;
-}
 
 static int wait_journal(const char *ev, uint32_t vm, int64_t seq, int count, int ms)
 {
@@ -351,7 +337,7 @@ static void worker_killed(uint64_t seed)
 	e2e_call_start(&env, &c, 3, &q, 15000);
 	wait_journal("exec", 3, 0, 1, 5000);
 	e2e_msleep(50);
-	w0 = worker_pid();
+	w0 = e2e_worker_pid(&env);
 	t0 = e2e_mono_ms();
 	if (w0 > 0 && kill(w0, SIGKILL) == 0)
 		r.injections++;
@@ -359,7 +345,7 @@ static void worker_killed(uint64_t seed)
 	vadd_req(&q, seed, 3000);
 	e2e_call_start(&env, &next, 3, &q, 10000);
 	e2e_call_wait(&next);
-	w1 = worker_pid();
+	w1 = e2e_worker_pid(&env);
 	h_check(&r, c.out.status == VGPU_EXEC_FAILED && e2e_mono_ms() - t0 < 3000,
 		"worker (pid %d) killed with SIGKILL mid-job: vm3 got %s (%s)", (int)w0, st_name(&c), c.out.error);
 	h_check(&r, vadd_ok(&next, seed, 3000) && w1 > 0 && w1 != w0,
