@@ -440,6 +440,37 @@ void vgpu_mediator_get_stats(const struct vgpu_mediator *m, struct vgpu_mediator
 	*st = m->stats;
 }
 
+/* Is the directory STATEFD below (or equal to) ROOTFD? Walks up with "..". */
+static int state_inside_root(int rootfd, int statefd)
+{
+	struct stat root, st, up;
+	int fd = dup(statefd), inside = 0;
+
+	if (fd < 0 || fstat(rootfd, &root) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	for (int depth = 0; depth < 256 && fstat(fd, &st) == 0; depth++) {
+		int parent;
+
+		if (st.st_dev == root.st_dev && st.st_ino == root.st_ino) {
+			inside = 1;
+			break;
+		}
+		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0 || fstat(parent, &up) < 0 || (up.st_dev == st.st_dev && up.st_ino == st.st_ino)) {
+			if (parent >= 0)
+				close(parent);
+			break;      /* reached / */
+		}
+		close(fd);
+		fd = parent;
+	}
+	close(fd);
+	return inside;
+}
+
 int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_config *cfg,
 		      char *err, size_t errlen)
 {
@@ -477,6 +508,12 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->statefd = vgpu_state_open_dir(cfg->state_dir);
 	if (m->statefd < 0) {
 		snprintf(err, errlen, "--state %s: %s", cfg->state_dir, strerror(-m->statefd));
+		goto fail;
+	}
+	if (state_inside_root(m->rootfd, m->statefd)) {
+		/* VMs could read or replace the answers that make them exactly-once */
+		snprintf(err, errlen, "--state %s is inside --root %s (the export): keep it on local disk "
+			 "outside, e.g. /var/lib/vgpu-mediator", cfg->state_dir, cfg->root);
 		goto fail;
 	}
 	if (cfg->journal) {

@@ -589,6 +589,40 @@ START_TEST(test_several_workers_one_queue)
 }
 END_TEST
 
+/* The state must not be inside the export: VMs could read or replace the answers that
+ * make them exactly-once. The mediator refuses to start (exit 3) and says why. */
+START_TEST(test_state_inside_export_refused)
+{
+	char bin[400], state[400], log[400], buf[2048];
+	pid_t pid;
+	int st, fd;
+	ssize_t n;
+
+	snprintf(bin, sizeof(bin), "%s/vgpu-mediator", env.build);
+	snprintf(state, sizeof(state), "%s/vm1/.state", env.root);
+	snprintf(log, sizeof(log), "%s/refused.log", env.dir);
+	pid = fork();
+	if (pid == 0) {
+		int o = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (o >= 0) {
+			dup2(o, 1);
+			dup2(o, 2);
+		}
+		execl(bin, bin, "--root", env.root, "--state", state, "--executor", "mock", (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 3, "exit status %d", st);
+	fd = open(log, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strstr(buf, "is inside --root") != NULL, "log: %s", buf);
+}
+END_TEST
+
 static Suite *e2e_suite(void)
 {
 	Suite *s = suite_create("e2e");
@@ -601,6 +635,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_priority_cap);
 	tcase_add_test(tc, test_sigterm_finishes_job_in_hand);
 	tcase_add_test(tc, test_client_that_lost_count_recovers);
+	tcase_add_test(tc, test_state_inside_export_refused);
 	tcase_add_test(tc, test_vm_dir_replaced_or_renamed);
 	tcase_add_test(tc, test_several_workers_one_queue);
 	suite_add_tcase(s, tc);
