@@ -376,34 +376,49 @@ START_TEST(test_forward_ops)
 }
 END_TEST
 
-START_TEST(test_seq_continues_after_worker_answer)
+/* Leave a response.txt in the worker's directory as if it had answered before we
+ * started (seq SEQ with STATUS; ANSWERED its high-water mark, 0 for none). */
+static void worker_answered_before(int64_t seq, int status, int64_t answered)
 {
-	/* The worker already answered seq 41 (e.g. before our restart): we go on at 42. */
 	struct vgpu_response r;
-	struct vgpu_executor *ex;
-	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
-	struct vgpu_job_result res;
 	char buf[VGPU_RECORD_MAX];
 	int len;
 
 	memset(&r, 0, sizeof(r));
 	r.vm = 7;
-	r.seq = 41;
-	memcpy(r.nonce, "00000000000000aa", 17);
-	r.op = VGPU_OP_PING;
-	snprintf(r.executor, sizeof(r.executor), "cuda:0");
-	snprintf(r.result, sizeof(r.result), "pong");
-	snprintf(r.error, sizeof(r.error), "-");
+	r.seq = seq;
+	memcpy(r.nonce, seq ? "00000000000000aa" : "0000000000000000", 17);
+	r.op = seq ? VGPU_OP_PING : VGPU_OP_NONE;
+	r.status = status;
+	r.answered = answered;
+	snprintf(r.executor, sizeof(r.executor), seq ? "cuda:0" : "-");
+	snprintf(r.result, sizeof(r.result), seq ? "pong" : "-");
+	snprintf(r.error, sizeof(r.error), status == VGPU_OK ? "-" : "garbage");
 	len = vgpu_response_encode(&r, buf, sizeof(buf));
 	ck_assert_int_gt(len, 0);
 	ck_assert_int_eq(vgpu_publish(fw.dirfd, "response.txt", buf, (size_t)len, 0644), 0);
-	fw.answered = 41;
-	ex = open_remote(2000);
+	fw.answered = seq > answered ? seq : answered;
+}
+
+/* A ping through a fresh remote executor must go out as seq 42 and be answered. */
+static void assert_next_ping_is_seq_42(void)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
 	fake_start(FAKE_OK);
 	drive(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_OK);
 	ck_assert_int_eq(fw.last.seq, 42);
 	vgpu_executor_close(ex);
+}
+
+/* The worker already answered seq 41 (e.g. before our restart): we go on at 42. */
+START_TEST(test_seq_continues_after_worker_answer)
+{
+	worker_answered_before(41, VGPU_OK, 0);
+	assert_next_ping_is_seq_42();
 }
 END_TEST
 
@@ -431,32 +446,8 @@ END_TEST
 /* A reject (seq 0) in response.txt that carries the mark: the next seq is above it. */
 START_TEST(test_seq_from_answered_field)
 {
-	struct vgpu_response r;
-	struct vgpu_executor *ex;
-	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
-	struct vgpu_job_result res;
-	char buf[VGPU_RECORD_MAX];
-	int len;
-
-	memset(&r, 0, sizeof(r));
-	r.vm = 7;
-	r.seq = 0;
-	memcpy(r.nonce, "0000000000000000", 17);
-	r.status = VGPU_BAD_REQUEST;
-	r.answered = 41;
-	snprintf(r.executor, sizeof(r.executor), "-");
-	snprintf(r.result, sizeof(r.result), "-");
-	snprintf(r.error, sizeof(r.error), "garbage");
-	len = vgpu_response_encode(&r, buf, sizeof(buf));
-	ck_assert_int_gt(len, 0);
-	ck_assert_int_eq(vgpu_publish(fw.dirfd, "response.txt", buf, (size_t)len, 0644), 0);
-	fw.answered = 41;
-	ex = open_remote(2000);
-	fake_start(FAKE_OK);
-	drive(ex, &j, &res);
-	ck_assert_int_eq(res.status, VGPU_OK);
-	ck_assert_int_eq(fw.last.seq, 42);
-	vgpu_executor_close(ex);
+	worker_answered_before(0, VGPU_BAD_REQUEST, 41);
+	assert_next_ping_is_seq_42();
 }
 END_TEST
 
