@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -136,21 +136,21 @@ int main(int argc, char **argv)
 	if (req.op == VGPU_OP_SGEMM) {
 		if (argc < 9)
 			return 2;
-		req.m = strtoull(argv[6], NULL, 10);
-		req.n = strtoull(argv[7], NULL, 10);
-		req.k = strtoull(argv[8], NULL, 10);
-		na = req.m * req.k; nb = req.k * req.n; nout = req.m * req.n;
+		req.args.m = strtoull(argv[6], NULL, 10);
+		req.args.n = strtoull(argv[7], NULL, 10);
+		req.args.k = strtoull(argv[8], NULL, 10);
+		na = req.args.m * req.args.k; nb = req.args.k * req.args.n; nout = req.args.m * req.args.n;
 	} else if (req.op == VGPU_OP_VADD || req.op == VGPU_OP_SAXPY) {
-		req.n = strtoull(argv[6], NULL, 10);
-		na = nb = nout = req.n;
-		req.alpha = 1.5f;
+		req.args.n = strtoull(argv[6], NULL, 10);
+		na = nb = nout = req.args.n;
+		req.args.alpha = 1.5f;
 	} else if (req.op != VGPU_OP_PING) {
 		die(opname, "not a benchmarked op");
 	}
 	if (req.op != VGPU_OP_PING) {
 		if (seeded) {
-			req.has_seed = 1;
-			req.seed = 1;
+			req.args.has_seed = 1;
+			req.args.seed = 1;
 			req.output_file = 0;    /* `output summary`: reduced where the output lives */
 		} else {
 			in_bytes = (na + nb) * sizeof(float);

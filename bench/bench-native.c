@@ -29,7 +29,7 @@
 #include <cuda_runtime_api.h>
 
 #include "exec/exec_cuda.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 
 #define CK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) { \
 	fprintf(stderr, "bench-native: %s: %s\n", #call, cudaGetErrorString(e_)); exit(1); } } while (0)

@@ -461,10 +461,10 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void
 		need = vgpu_request_input_bytes(req);
 		if (need <= 0)
 			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: sizes missing or too large", vgpu_op_name(req->op));
-		if (in && req->has_seed)
+		if (in && req->args.has_seed)
 			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: give either a seed or an input, not both",
 				    vgpu_op_name(req->op));
-		if (!in && !req->has_seed)
+		if (!in && !req->args.has_seed)
 			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: needs --seed S or --in FILE", vgpu_op_name(req->op));
 		if (in && in_bytes != (uint64_t)need)
 			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: input is %zu bytes, the sizes need %" PRId64,

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 #include <cuda_runtime_api.h>
 
 #include "exec/exec_cuda.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 
 #define CHECK_N   (1u << 20)     /* floats per vector */
 #define GEMM_DIM  128

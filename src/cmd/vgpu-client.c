@@ -19,21 +19,15 @@
 #include "lib/safeio.h"
 #include "lib/status.h"
 
-static const char usage_text[] =
+static const char usage_head[] =
 	"usage: vgpu-client --dir DIR/vmN [options] OP [ARGS]\n"
 	"\n"
 	"Send one request to vgpu-mediator through the VM directory DIR/vmN (on the NFS\n"
 	"export) and print its answer on one line:\n"
 	"  seq=S status=OK op=OP prio=P queue_us=Q exec_us=E executor=X result=...\n"
 	"\n"
-	"operations:\n"
-	"  ping                 round trip only; result=pong\n"
-	"  vadd N               c = a + b, N elements\n"
-	"  saxpy N ALPHA        y = ALPHA*x + y, N elements\n"
-	"  sgemm M N K          C[MxN] = A[MxK] * B[KxN], row-major\n"
-	"  spin MS              test op: busy-run MS ms (mediator --test-ops)\n"
-	"  leak BYTES           test op: leak BYTES of device memory (mediator --test-ops)\n"
-	"  crash                test op: the executor's worker crashes (mediator --test-ops)\n"
+	"operations:\n";
+static const char usage_tail[] =
 	"  vadd, saxpy and sgemm need exactly one of --seed S (inputs generated on the\n"
 	"  host, docs/PROTOCOL.md section 6) and --in FILE (raw little-endian float32).\n"
 	"\n"
@@ -60,6 +54,35 @@ static const char usage_text[] =
 	"  7 EPROTO    unreadable answer, or another writer uses this VM directory\n"
 	"  8 ELOCK     could not take the local lock (another vgpu-client still waiting)\n"
 	"See docs/CLIENT.md.\n";
+
+/* "N ALPHA": an op's argument names, upper case, for usage lines. */
+static const char *param_names(enum vgpu_op op)
+{
+	static char buf[64];
+	size_t i;
+	const char *p = vgpu_op_get(op)->params;
+
+	for (i = 0; p[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 'a' + 'A' : p[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+static const char *arg_type_text(enum vgpu_arg_type t)
+{
+	return t == VGPU_ARGT_SIZE ? "a positive whole number" : t == VGPU_ARGT_FLOAT ? "a finite number" : "a whole number";
+}
+
+static void usage(FILE *f)
+{
+	fputs(usage_head, f);
+	for (int op = VGPU_OP_NONE + 1; op < VGPU_OP_COUNT; op++) {
+		char left[64];
+		snprintf(left, sizeof(left), "%s %s", vgpu_op_name((enum vgpu_op)op), param_names((enum vgpu_op)op));
+		fprintf(f, "  %-20s %s\n", left, vgpu_op_get((enum vgpu_op)op)->help);
+	}
+	fputs(usage_tail, f);
+}
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -172,7 +195,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			fputs(usage_text, stdout);
+			usage(stdout);
 			return 0;
 		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
 			quiet = 1;
@@ -223,39 +246,28 @@ int main(int argc, char **argv)
 		return usage_error("--priority: '%s' is not low, medium or high", prio);
 	req.priority = (enum vgpu_prio)p;
 
-	static const int nargs[VGPU_OP_COUNT] = {
-		[VGPU_OP_PING] = 0, [VGPU_OP_VADD] = 1, [VGPU_OP_SAXPY] = 2, [VGPU_OP_SGEMM] = 3,
-		[VGPU_OP_SPIN] = 1, [VGPU_OP_LEAK] = 1, [VGPU_OP_CRASH] = 0,
-	};
-	if (npos - 1 != nargs[op])
-		return usage_error("%s: wrong number of arguments", pos[0]);
-	uint64_t *sizes[3] = { NULL, NULL, NULL };
-	switch (req.op) {
-	case VGPU_OP_VADD: sizes[0] = &req.n; break;
-	case VGPU_OP_SAXPY: sizes[0] = &req.n; break;
-	case VGPU_OP_SGEMM: sizes[0] = &req.m; sizes[1] = &req.n; sizes[2] = &req.k; break;
-	case VGPU_OP_SPIN: sizes[0] = &req.ms; break;
-	case VGPU_OP_LEAK: sizes[0] = &req.bytes; break;
-	default: break;
-	}
-	for (int i = 0; i < 3 && sizes[i]; i++)
-		if (parse_u64(pos[1 + i], sizes[i]) < 0 || (req.op != VGPU_OP_SPIN && *sizes[i] == 0))
-			return usage_error("'%s' is not a positive whole number", pos[1 + i]);
-	if (req.op == VGPU_OP_SAXPY) {
-		if (parse_double(pos[2], &d) < 0 || !isfinite((float)d))
-			return usage_error("ALPHA: '%s' is not a finite number", pos[2]);
-		req.alpha = (float)d;
+	/* The op's arguments, in the order its table entry lists them (lib/op.h). */
+	const char *param = vgpu_op_get(req.op)->params;
+	for (int i = 1; i < npos || *param; i++) {
+		const char *sp = strchrnul(param, ' ');
+		int a = vgpu_arg_lookup(param, (size_t)(sp - param));
+		if (i >= npos || a < 0)
+			return usage_error("%s: wrong number of arguments (%s %s)", pos[0], pos[0], param_names(req.op));
+		if (vgpu_arg_parse((enum vgpu_arg)a, pos[i], strlen(pos[i]), &req.args) < 0)
+			return usage_error("%s: %s: '%s' is not %s", pos[0], vgpu_arg_table[a].key, pos[i],
+					   arg_type_text(vgpu_arg_table[a].type));
+		param = *sp ? sp + 1 : sp;
 	}
 
-	int compute = req.op == VGPU_OP_VADD || req.op == VGPU_OP_SAXPY || req.op == VGPU_OP_SGEMM;
+	int compute = vgpu_op_has_data(req.op);
 	if (!compute && (seed || in_path || out_path))
 		return usage_error("%s takes no --seed, --in or --out", pos[0]);
 	if (compute && !!seed == !!in_path)
 		return usage_error("%s: give exactly one of --seed S and --in FILE", pos[0]);
 	if (seed) {
-		if (parse_u64(seed, &req.seed) < 0)
+		if (parse_u64(seed, &req.args.seed) < 0)
 			return usage_error("--seed: '%s' is not a whole number", seed);
-		req.has_seed = 1;
+		req.args.has_seed = 1;
 	}
 	if (out_path)
 		req.output_file = 1;

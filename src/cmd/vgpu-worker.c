@@ -128,14 +128,7 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 	memset(res, 0, sizeof(*res));
 	memset(&job, 0, sizeof(job));
 	job.op = (enum vgpu_op)wj->op;
-	job.n = wj->n;
-	job.m = wj->m;
-	job.k = wj->k;
-	job.alpha = wj->alpha;
-	job.has_seed = wj->has_seed != 0;
-	job.seed = wj->seed;
-	job.ms = wj->ms;
-	job.bytes = wj->bytes;
+	job.args = wj->args;
 	if ((wj->in_bytes > 0) != (fds[0] >= 0) || (wj->out_bytes > 0) != (fds[1] >= 0) ||
 	    wj->in_bytes > SIZE_MAX || wj->out_bytes > SIZE_MAX) {
 		res->status = VGPU_EXEC_FAILED;

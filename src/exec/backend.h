@@ -10,18 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../lib/record.h"
-#include "ops.h"
+#include "../lib/op.h"
+#include "../lib/opref.h"
 
 /* What a backend is asked to do. Pointers are the worker's mappings of the job's
  * shared memory; IN is NULL for generated input (has_seed) and for ops without data. */
 struct vgpu_job {
 	enum vgpu_op op;
-	uint64_t n, m, k;
-	float alpha;
-	int has_seed;
-	uint64_t seed;
-	uint64_t ms;            /* spin */
-	uint64_t bytes;         /* leak */
+	struct vgpu_op_args args;   /* lib/op.h */
 	const float *in;        /* operands one after another (PROTOCOL section 5) */
 	size_t in_count;        /* floats */
 	float *out;             /* output; NULL when the caller wants only the summary

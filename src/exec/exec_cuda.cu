@@ -8,7 +8,7 @@
 #include <cuda_runtime.h>
 
 extern "C" {
-#include "ops.h"
+#include "lib/opref.h"
 }
 #include "exec_cuda.h"
 

@@ -363,13 +363,13 @@ static int op_sizes(const struct vgpu_job *job, uint64_t *in, uint64_t *out)
 	switch (job->op) {
 	case VGPU_OP_VADD:
 	case VGPU_OP_SAXPY:
-		if (!mul_ok(job->n, 2, in))
+		if (!mul_ok(job->args.n, 2, in))
 			return -1;
-		*out = job->n;
+		*out = job->args.n;
 		return 0;
 	case VGPU_OP_SGEMM:
-		if (!mul_ok(job->m, job->k, &a) || !mul_ok(job->k, job->n, &b) ||
-		    __builtin_add_overflow(a, b, in) || !mul_ok(job->m, job->n, out))
+		if (!mul_ok(job->args.m, job->args.k, &a) || !mul_ok(job->args.k, job->args.n, &b) ||
+		    __builtin_add_overflow(a, b, in) || !mul_ok(job->args.m, job->args.n, out))
 			return -1;
 		return 0;
 	default:
@@ -458,11 +458,11 @@ static int job_inputs(struct job_state *js, const struct vgpu_job *job, float *d
 {
 	struct cuda_ctx *cx = js->cx;
 	size_t bytes = (first + second) * sizeof(float);
-	if (job->has_seed) {
-		if (job_cuda(js, (cudaError_t)vgpu_cuda_gen(d_in, first, job->seed, 0, cx->stream),
+	if (job->args.has_seed) {
+		if (job_cuda(js, (cudaError_t)vgpu_cuda_gen(d_in, first, job->args.seed, 0, cx->stream),
 			     "launch gen"))
 			return -1;
-		return job_cuda(js, (cudaError_t)vgpu_cuda_gen(d_in + first, second, job->seed, 1,
+		return job_cuda(js, (cudaError_t)vgpu_cuda_gen(d_in + first, second, job->args.seed, 1,
 							      cx->stream), "launch gen");
 	}
 	if (cx->hostmem == HOSTMEM_STAGING && bytes >= PIN_MIN)
@@ -490,9 +490,9 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 
 	if (op_sizes(job, &in_count, &out_count) < 0)
 		return job_bad(js, "bad job: sizes overflow (n=%llu m=%llu k=%llu)",
-			       (unsigned long long)job->n, (unsigned long long)job->m,
-			       (unsigned long long)job->k);
-	if (!job->has_seed && (!job->in || job->in_count < in_count))
+			       (unsigned long long)job->args.n, (unsigned long long)job->args.m,
+			       (unsigned long long)job->args.k);
+	if (!job->args.has_seed && (!job->in || job->in_count < in_count))
 		return job_bad(js, "bad job: input holds %zu floats, %s needs %llu", job->in ? job->in_count : 0,
 			       vgpu_op_name(job->op), (unsigned long long)in_count);
 	/* job->out NULL: summary only (the output stays on the device); out_count still says
@@ -503,12 +503,12 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 	if (in_count > SIZE_MAX / sizeof(float) || out_count > SIZE_MAX / sizeof(float))
 		return job_bad(js, "bad job: too large");
 	if (job->op == VGPU_OP_SGEMM) {
-		if (job->m > INT_MAX || job->n > INT_MAX || job->k > INT_MAX)
+		if (job->args.m > INT_MAX || job->args.n > INT_MAX || job->args.k > INT_MAX)
 			return job_bad(js, "bad job: sgemm sizes above %d are not supported by cublasSgemm", INT_MAX);
-		first = job->m * job->k;
-		second = job->k * job->n;
+		first = job->args.m * job->args.k;
+		second = job->args.k * job->args.n;
 	} else {
-		first = second = job->n;
+		first = second = job->args.n;
 	}
 	if (out_count == 0) {     /* empty problem: nothing to run, nothing to write */
 		js->res->has_summary = 1;
@@ -521,7 +521,7 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 	d_in = *d_inp;
 	d_out = *d_outp;
 	t0 = now_us();
-	if (!job->has_seed)
+	if (!job->args.has_seed)
 		*pinned_in = host_prepare(cx, job->in, in_count * sizeof(float), 1);
 	*pinned_out = host_prepare(cx, job->out, out_count * sizeof(float), 0);
 	t1 = now_us();
@@ -532,12 +532,12 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 
 	switch (job->op) {
 	case VGPU_OP_VADD:
-		if (job_cuda(js, (cudaError_t)vgpu_cuda_vadd(d_in, d_in + first, d_out, job->n, cx->stream),
+		if (job_cuda(js, (cudaError_t)vgpu_cuda_vadd(d_in, d_in + first, d_out, job->args.n, cx->stream),
 			     "launch vadd"))
 			return -1;
 		break;
 	case VGPU_OP_SAXPY:
-		if (job_cuda(js, (cudaError_t)vgpu_cuda_saxpy(job->alpha, d_in, d_in + first, d_out, job->n,
+		if (job_cuda(js, (cudaError_t)vgpu_cuda_saxpy(job->args.alpha, d_in, d_in + first, d_out, job->args.n,
 							      cx->stream), "launch saxpy"))
 			return -1;
 		break;
@@ -545,15 +545,15 @@ static int job_compute_in(struct job_state *js, const struct vgpu_job *job, floa
 		/* Row-major C[m x n] = A[m x k] B[k x n] is, read column-major, C^T = B^T A^T:
 		 * a column-major GEMM of (n x k)(k x m) with leading dimensions n, k, n. */
 		const float one = 1.0f, zero = 0.0f;
-		if (job->k == 0) {
+		if (job->args.k == 0) {
 			if (job_cuda(js, cudaMemsetAsync(d_out, 0, out_count * sizeof(float), cx->stream),
 				     "cudaMemsetAsync(output)"))
 				return -1;
 			break;
 		}
-		if (job_blas(js, cublasSgemm(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)job->n, (int)job->m,
-					     (int)job->k, &one, d_in + first, (int)job->n, d_in, (int)job->k,
-					     &zero, d_out, (int)job->n), "cublasSgemm"))
+		if (job_blas(js, cublasSgemm(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)job->args.n, (int)job->args.m,
+					     (int)job->args.k, &one, d_in + first, (int)job->args.n, d_in, (int)job->args.k,
+					     &zero, d_out, (int)job->args.n), "cublasSgemm"))
 			return -1;
 		break;
 	}
@@ -631,7 +631,7 @@ static int job_spin(struct job_state *js, const struct vgpu_job *job)
 	if (job_alloc(js, (void **)&d_flag, sizeof(int), "spin flag") ||
 	    job_cuda(js, cudaMemsetAsync(d_flag, 0, sizeof(int), cx->stream), "cudaMemsetAsync(flag)") ||
 	    job_cuda(js, cudaEventRecord(cx->ev_start, cx->stream), "cudaEventRecord(start)") ||
-	    job_cuda(js, (cudaError_t)vgpu_cuda_spin(job->ms, d_flag, cx->stream), "launch spin") ||
+	    job_cuda(js, (cudaError_t)vgpu_cuda_spin(job->args.ms, d_flag, cx->stream), "launch spin") ||
 	    job_cuda(js, cudaEventRecord(cx->ev_stop, cx->stream), "cudaEventRecord(stop)") ||
 	    job_cuda(js, cudaMemcpyAsync(&flag, d_flag, sizeof(int), cudaMemcpyDeviceToHost, cx->stream),
 		     "cudaMemcpyAsync(flag)") ||
@@ -649,7 +649,7 @@ static int job_leak(struct job_state *js, const struct vgpu_job *job)
 {
 	struct cuda_ctx *cx = js->cx;
 	void *p = NULL;
-	size_t bytes = job->bytes ? (size_t)job->bytes : 1;
+	size_t bytes = job->args.bytes ? (size_t)job->args.bytes : 1;
 
 	if (cx->test_escape) {
 		/* Deliberately around the arena: only cudaMemGetInfo can see this one. */
@@ -685,8 +685,8 @@ static void phases_print(struct cuda_ctx *cx, const struct vgpu_job *job, const 
 		"run_us=%.1f meminfo0_us=%.1f alloc_us=%.1f hits=%u misses=%u prep_us=%.1f enqueue_us=%.1f "
 		"wait_us=%.1f gen_in_us=%.1f compute_us=%.1f summary_us=%.1f d2h_us=%.1f exec_us=%llu "
 		"unprep_us=%.1f free_us=%.1f meminfo1_us=%.1f held=%llu idle=%llu\n",
-		vgpu_op_name(job->op), (unsigned long long)job->n, (unsigned long long)job->m,
-		(unsigned long long)job->k, job->has_seed ? "seed" : "payload", job->out ? "copy" : "summary",
+		vgpu_op_name(job->op), (unsigned long long)job->args.n, (unsigned long long)job->args.m,
+		(unsigned long long)job->args.k, job->args.has_seed ? "seed" : "payload", job->out ? "copy" : "summary",
 		hostmem_names[cx->hostmem], vgpu_status_name(res->status), p->run, p->meminfo0, p->alloc, p->hits,
 		p->misses, p->prep, p->enqueue, p->wait, p->gen_in * 1000.0, p->compute * 1000.0,
 		p->summary * 1000.0, p->d2h * 1000.0, (unsigned long long)res->exec_us, p->unprep, p->free,

@@ -12,7 +12,7 @@
 #include "../lib/status.h"
 #include "arena.h"
 #include "backend.h"
-#include "ops.h"
+#include "lib/opref.h"
 
 struct mock_ctx {
 	int dev;
@@ -107,48 +107,51 @@ static int fail(struct vgpu_job_result *res, const char *fmt, ...)
 }
 
 /* Operands: the job's input, or generated into arena buffers for a seeded job.
- * COUNTS[i] floats for operand i; NOPS operands. */
-static int get_operands(const struct vgpu_job *job, struct vgpu_arena *ar, const float **ops,
-			const size_t *counts, int nops, struct vgpu_job_result *res)
+ * COUNTS[j] floats for operand j (0: unused). */
+static int get_operands(const struct vgpu_job *job, struct vgpu_arena *ar, const float *ops[VGPU_OP_OPERANDS],
+			const uint64_t counts[VGPU_OP_OPERANDS], struct vgpu_job_result *res)
 {
-	size_t total = 0;
+	uint64_t total = 0;
 
-	for (int i = 0; i < nops; i++) {
+	for (int i = 0; i < VGPU_OP_OPERANDS; i++) {
+		ops[i] = NULL;
 		if (__builtin_add_overflow(total, counts[i], &total))
 			return fail(res, "mock: operand sizes overflow");
 	}
-	if (!job->has_seed) {
+	if (!job->args.has_seed) {
 		if (!job->in || job->in_count < total)
 			return fail(res, "mock: input holds %llu floats, the op needs %llu",
 				    (unsigned long long)(job->in ? job->in_count : 0),
 				    (unsigned long long)total);
 		size_t off = 0;
-		for (int i = 0; i < nops; i++) {
+		for (int i = 0; i < VGPU_OP_OPERANDS; i++) {
 			ops[i] = job->in + off;
 			off += counts[i];
 		}
 		return 0;
 	}
-	for (int i = 0; i < nops; i++) {
+	for (int i = 0; i < VGPU_OP_OPERANDS && counts[i]; i++) {
 		void *p;
 		size_t bytes;
 
-		if (__builtin_mul_overflow(counts[i], sizeof(float), &bytes))
-			return fail(res, "mock: operand %d too large (%zu floats)", i, counts[i]);
+		if (counts[i] > SIZE_MAX / sizeof(float))
+			return fail(res, "mock: operand %d too large (%llu floats)", i, (unsigned long long)counts[i]);
+		bytes = counts[i] * sizeof(float);
 		if (vgpu_arena_alloc(ar, &p, bytes) != 0)
 			return fail(res, "mock: cannot allocate %zu bytes for operand %d", bytes, i);
-		vgpu_gen_fill(p, counts[i], job->seed, (unsigned)i);
+		vgpu_gen_fill(p, counts[i], job->args.seed, (unsigned)i);
 		ops[i] = p;
 	}
 	return 0;
 }
 
-static void put_operands(const struct vgpu_job *job, struct vgpu_arena *ar, const float **ops, int nops)
+static void put_operands(const struct vgpu_job *job, struct vgpu_arena *ar, const float *ops[VGPU_OP_OPERANDS])
 {
-	if (!job->has_seed)
+	if (!job->args.has_seed)
 		return;
-	for (int i = 0; i < nops; i++)
-		vgpu_arena_free(ar, (void *)ops[i]);
+	for (int i = 0; i < VGPU_OP_OPERANDS; i++)
+		if (ops[i])
+			vgpu_arena_free(ar, (void *)ops[i]);
 }
 
 /* The output buffer: the caller's, or (summary only: job->out NULL) one of our own
@@ -191,60 +194,50 @@ static void spin(uint64_t ms)
 		sink++;
 }
 
+/* A data op (lib/op.h): its CPU reference on the operands, into the output. */
+static void run_data_op(const struct vgpu_op_desc *d, const struct vgpu_job *job, struct vgpu_arena *ar,
+			struct vgpu_job_result *res)
+{
+	const float *ops[VGPU_OP_OPERANDS];
+	uint64_t counts[VGPU_OP_OPERANDS] = { 0 }, outc;
+	float *out = NULL;
+
+	if (d->sizes(&job->args, counts, &outc) < 0 || outc > SIZE_MAX) {
+		fail(res, "mock: %s sizes overflow", d->name);
+		return;
+	}
+	if (get_out(job, ar, (size_t)outc, &out, res))
+		return;
+	if (get_operands(job, ar, ops, counts, res)) {
+		put_out(job, ar, out, 0, res);
+		return;
+	}
+	d->ref(&job->args, ops, out);
+	put_operands(job, ar, ops);
+	put_out(job, ar, out, (size_t)outc, res);
+}
+
 static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgpu_job_result *res)
 {
-	const float *ops[2];
-	size_t counts[2], mk, kn, mn;
-	float *out = NULL;
+	const struct vgpu_op_desc *d = vgpu_op_get(job->op);
 	void *p;
 
+	if (d && (d->flags & VGPU_OPF_DATA)) {
+		run_data_op(d, job, ar, res);
+		return;
+	}
 	switch (job->op) {
 	case VGPU_OP_PING:
 		return;
-	case VGPU_OP_VADD:
-	case VGPU_OP_SAXPY:
-		counts[0] = counts[1] = job->n;
-		if (get_out(job, ar, job->n, &out, res))
-			return;
-		if (get_operands(job, ar, ops, counts, 2, res)) {
-			put_out(job, ar, out, 0, res);
-			return;
-		}
-		if (job->op == VGPU_OP_VADD)
-			vgpu_ref_vadd(ops[0], ops[1], out, job->n);
-		else
-			vgpu_ref_saxpy(job->alpha, ops[0], ops[1], out, job->n);
-		put_operands(job, ar, ops, 2);
-		put_out(job, ar, out, job->n, res);
-		return;
-	case VGPU_OP_SGEMM:
-		if (__builtin_mul_overflow(job->m, job->k, &mk) || __builtin_mul_overflow(job->k, job->n, &kn) ||
-		    __builtin_mul_overflow(job->m, job->n, &mn)) {
-			fail(res, "mock: sgemm sizes overflow (m=%llu n=%llu k=%llu)",
-			     (unsigned long long)job->m, (unsigned long long)job->n, (unsigned long long)job->k);
-			return;
-		}
-		counts[0] = mk;
-		counts[1] = kn;
-		if (get_out(job, ar, mn, &out, res))
-			return;
-		if (get_operands(job, ar, ops, counts, 2, res)) {
-			put_out(job, ar, out, 0, res);
-			return;
-		}
-		vgpu_ref_sgemm(ops[0], ops[1], out, job->m, job->n, job->k);
-		put_operands(job, ar, ops, 2);
-		put_out(job, ar, out, mn, res);
-		return;
 	case VGPU_OP_SPIN:
-		spin(job->ms);
+		spin(job->args.ms);
 		return;
 	case VGPU_OP_LEAK:
-		if (vgpu_arena_alloc(ar, &p, job->bytes) != 0) {
-			fail(res, "mock: leak: cannot allocate %llu bytes", (unsigned long long)job->bytes);
+		if (vgpu_arena_alloc(ar, &p, job->args.bytes) != 0) {
+			fail(res, "mock: leak: cannot allocate %llu bytes", (unsigned long long)job->args.bytes);
 			return;
 		}
-		memset(p, 0xa5, job->bytes);   /* make the pages real, like a device write */
+		memset(p, 0xa5, job->args.bytes);   /* make the pages real, like a device write */
 		return;                        /* not freed: the end-of-job reclaim finds it */
 	case VGPU_OP_CRASH:
 		signal(SIGSEGV, SIG_DFL);

@@ -308,14 +308,7 @@ static int send_job(struct slot *s, const struct vgpu_exec_job *job)
 	msg.type = VGPU_WIRE_JOB;
 	wj->id = s->job_id;
 	wj->op = (uint32_t)job->job.op;
-	wj->has_seed = job->job.has_seed ? 1 : 0;
-	wj->n = job->job.n;
-	wj->m = job->job.m;
-	wj->k = job->job.k;
-	wj->seed = job->job.seed;
-	wj->ms = job->job.ms;
-	wj->bytes = job->job.bytes;
-	wj->alpha = job->job.alpha;
+	wj->args = job->job.args;
 	wj->out_count = job->job.out_count;
 	if (job->in_bytes > 0) {
 		wj->in_bytes = job->in_bytes;

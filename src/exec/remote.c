@@ -188,14 +188,7 @@ static int remote_send(struct remote_exec *rx, const struct vgpu_exec_job *job)
 	memcpy(req.nonce, rx->nonce, sizeof(req.nonce));
 	req.priority = VGPU_PRIO_HIGH;     /* the Dom0 queue already ordered the jobs */
 	req.op = job->job.op;
-	req.n = job->job.n;
-	req.m = job->job.m;
-	req.k = job->job.k;
-	req.alpha = job->job.alpha;
-	req.has_seed = job->job.has_seed;
-	req.seed = job->job.seed;
-	req.ms = job->job.ms;
-	req.bytes = job->job.bytes;
+	req.args = job->job.args;
 	/* An output memfd: the worker's out-SEQ.bin is copied into it. None for a compute
 	 * op: the caller wants only the summary, so ask the worker for that alone (also for
 	 * payload input, whose default would be a file) and take it from its result line. */
@@ -208,7 +201,7 @@ static int remote_send(struct remote_exec *rx, const struct vgpu_exec_job *job)
 		if (rx->out_fd < 0)
 			return -errno;
 	}
-	if (!job->job.has_seed && job->in_fd >= 0 && job->in_bytes > 0) {
+	if (!job->job.args.has_seed && job->in_fd >= 0 && job->in_bytes > 0) {
 		rc = publish_input(rx, job, rx->seq, &req.input);
 		if (rc < 0) {
 			set_result(&rx->result, VGPU_UNAVAILABLE, "remote %s: publishing %s: %s",

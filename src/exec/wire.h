@@ -29,11 +29,9 @@ struct vgpu_wire_hello {
 struct vgpu_wire_job {
 	uint64_t id;
 	uint32_t op;              /* enum vgpu_op */
-	uint32_t has_seed;
-	uint64_t n, m, k, seed, ms, bytes;
+	struct vgpu_op_args args; /* copied whole: both ends are one build */
 	uint64_t in_bytes, out_bytes;
 	uint64_t out_count;       /* floats of output (compute ops); no out fd: summary only */
-	float alpha;
 	uint32_t fds;             /* VGPU_WIRE_IN_FD | VGPU_WIRE_OUT_FD */
 };
 

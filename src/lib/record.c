@@ -19,12 +19,6 @@
 /* ---- names ------------------------------------------------------------------------ */
 
 static const char *const prio_names[VGPU_PRIO_COUNT] = { "low", "medium", "high" };
-static const char *const op_names[VGPU_OP_COUNT] = {
-	[VGPU_OP_NONE] = "-", [VGPU_OP_PING] = "ping", [VGPU_OP_VADD] = "vadd",
-	[VGPU_OP_SAXPY] = "saxpy", [VGPU_OP_SGEMM] = "sgemm", [VGPU_OP_SPIN] = "spin",
-	[VGPU_OP_LEAK] = "leak", [VGPU_OP_CRASH] = "crash",
-};
-
 const char *vgpu_prio_name(enum vgpu_prio p)
 {
 	return (unsigned)p < VGPU_PRIO_COUNT ? prio_names[p] : "?";
@@ -38,30 +32,6 @@ int vgpu_prio_parse(const char *s)
 	return -1;
 }
 
-const char *vgpu_op_name(enum vgpu_op op)
-{
-	return (unsigned)op < VGPU_OP_COUNT ? op_names[op] : "?";
-}
-
-/* Real ops only: "-" (VGPU_OP_NONE) is not an op a request can name. */
-int vgpu_op_parse(const char *s)
-{
-	for (int i = VGPU_OP_NONE + 1; s && i < VGPU_OP_COUNT; i++)
-		if (strcmp(s, op_names[i]) == 0)
-			return i;
-	return -1;
-}
-
-int vgpu_op_is_test(enum vgpu_op op)
-{
-	return op == VGPU_OP_SPIN || op == VGPU_OP_LEAK || op == VGPU_OP_CRASH;
-}
-
-static int op_is_compute(enum vgpu_op op)
-{
-	return op == VGPU_OP_VADD || op == VGPU_OP_SAXPY || op == VGPU_OP_SGEMM;
-}
-
 void vgpu_payload_name(char *name, const char *prefix, int64_t seq)
 {
 	size_t pl = strlen(prefix);
@@ -71,53 +41,9 @@ void vgpu_payload_name(char *name, const char *prefix, int64_t seq)
 		 pl && prefix[pl - 1] == '-' ? "" : "-", seq);
 }
 
-/* ---- sizes ------------------------------------------------------------------------ */
-
-static int64_t floats_bytes(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
-{
-	/* (a*b + c*d) * sizeof(float), or -1 when it does not fit int64_t. */
-	uint64_t x, y, s, bytes;
-
-	if (__builtin_mul_overflow(a, b, &x) || __builtin_mul_overflow(c, d, &y) ||
-	    __builtin_add_overflow(x, y, &s) || __builtin_mul_overflow(s, (uint64_t)sizeof(float), &bytes) ||
-	    bytes > (uint64_t)INT64_MAX)
-		return -1;
-	return (int64_t)bytes;
-}
-
-int64_t vgpu_request_input_bytes(const struct vgpu_request *req)
-{
-	switch (req->op) {
-	case VGPU_OP_VADD:
-	case VGPU_OP_SAXPY:
-		return floats_bytes(2, req->n, 0, 0);
-	case VGPU_OP_SGEMM:
-		return floats_bytes(req->m, req->k, req->k, req->n);
-	case VGPU_OP_PING: case VGPU_OP_SPIN: case VGPU_OP_LEAK: case VGPU_OP_CRASH:
-		return 0;
-	default:
-		return -1;
-	}
-}
-
-int64_t vgpu_request_output_bytes(const struct vgpu_request *req)
-{
-	switch (req->op) {
-	case VGPU_OP_VADD:
-	case VGPU_OP_SAXPY:
-		return floats_bytes(req->n, 1, 0, 0);
-	case VGPU_OP_SGEMM:
-		return floats_bytes(req->m, req->n, 0, 0);
-	case VGPU_OP_PING: case VGPU_OP_SPIN: case VGPU_OP_LEAK: case VGPU_OP_CRASH:
-		return 0;
-	default:
-		return -1;
-	}
-}
-
 /* ---- value parsers: 0 or -1 --------------------------------------------------------- */
 
-static int parse_u64(const char *s, size_t len, uint64_t *out)
+int vgpu_value_u64(const char *s, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -163,7 +89,7 @@ static int valid_nonce(const char *s, size_t len)
 	return 1;
 }
 
-static int parse_float(const char *s, size_t len, float *out)
+int vgpu_value_float(const char *s, size_t len, float *out)
 {
 	char tmp[64];
 	char *end;
@@ -194,7 +120,7 @@ static int parse_payload_ref(const char *s, size_t len, struct vgpu_payload_ref 
 	sp2 = memchr(sp1 + 1, ' ', len - nlen - 1);
 	if (!sp2 || nlen == 0 || nlen >= VGPU_NAME_MAX)
 		return -1;
-	if (parse_u64(sp1 + 1, (size_t)(sp2 - sp1 - 1), &ref->bytes) < 0 ||
+	if (vgpu_value_u64(sp1 + 1, (size_t)(sp2 - sp1 - 1), &ref->bytes) < 0 ||
 	    parse_hex32(sp2 + 1, len - (size_t)(sp2 + 1 - s), &ref->crc) < 0)
 		return -1;
 	memcpy(ref->name, s, nlen);
@@ -256,7 +182,7 @@ static int frame_check(const char *buf, size_t len, const char *header, size_t *
 	/* "end LEN CRC" between ls and nl. */
 	const char *e = buf + ls + 4, *eend = nl, *sp;
 	if ((size_t)(nl - buf) < ls + 4 || !(sp = memchr(e, ' ', (size_t)(eend - e))) ||
-	    parse_u64(e, (size_t)(sp - e), &elen) < 0 ||
+	    vgpu_value_u64(e, (size_t)(sp - e), &elen) < 0 ||
 	    parse_hex32(sp + 1, (size_t)(eend - sp - 1), &ecrc) < 0)
 		return set_err(err, errlen, VGPU_REC_MALFORMED, "end line: expected 'end LEN CRC' (8 lowercase hex digits)");
 	/* A LEN no record can have is wrong, not a record still being written. */
@@ -372,7 +298,7 @@ static void salvage_seq_nonce(const char *buf, size_t len, int64_t *seq, char *n
 		pos += n + 1;
 		if (n > 4 && memcmp(line, "seq ", 4) == 0) {
 			nseq++;
-			if (parse_u64(line + 4, n - 4, &s) < 0 || s == 0 || s > (uint64_t)VGPU_SEQ_MAX)
+			if (vgpu_value_u64(line + 4, n - 4, &s) < 0 || s == 0 || s > (uint64_t)VGPU_SEQ_MAX)
 				nseq = 99;
 		} else if (n > 6 && memcmp(line, "nonce ", 6) == 0) {
 			nnonce++;
@@ -390,29 +316,39 @@ static void salvage_seq_nonce(const char *buf, size_t len, int64_t *seq, char *n
 
 /* ---- requests --------------------------------------------------------------------- */
 
+/* The keys every request may have; an op's arguments (op.h) follow them as
+ * RK_ARG + enum vgpu_arg. */
 enum req_key {
-	RK_VM, RK_SEQ, RK_NONCE, RK_PRIORITY, RK_OP, RK_N, RK_M, RK_K, RK_ALPHA, RK_SEED,
-	RK_INPUT, RK_OUTPUT, RK_TIMEOUT_MS, RK_MS, RK_BYTES, RK_COUNT
+	RK_VM, RK_SEQ, RK_NONCE, RK_PRIORITY, RK_OP, RK_INPUT, RK_OUTPUT, RK_TIMEOUT_MS, RK_ARG,
+	RK_COUNT = RK_ARG + VGPU_ARG_COUNT
 };
-static const char *const req_keys[RK_COUNT] = {
-	"vm", "seq", "nonce", "priority", "op", "n", "m", "k", "alpha", "seed",
-	"input", "output", "timeout_ms", "ms", "bytes",
+static const char *const req_keys[RK_ARG] = {
+	"vm", "seq", "nonce", "priority", "op", "input", "output", "timeout_ms",
 };
 
 #define BIT(x) (1u << (x))
-/* Keys an op requires, and the keys it may have besides the common ones. */
-static const struct { unsigned required, allowed; } op_keys[VGPU_OP_COUNT] = {
-	[VGPU_OP_PING] = { 0, 0 },
-	[VGPU_OP_VADD] = { BIT(RK_N), BIT(RK_N) | BIT(RK_SEED) | BIT(RK_INPUT) | BIT(RK_OUTPUT) },
-	[VGPU_OP_SAXPY] = { BIT(RK_N) | BIT(RK_ALPHA),
-			    BIT(RK_N) | BIT(RK_ALPHA) | BIT(RK_SEED) | BIT(RK_INPUT) | BIT(RK_OUTPUT) },
-	[VGPU_OP_SGEMM] = { BIT(RK_M) | BIT(RK_N) | BIT(RK_K),
-			    BIT(RK_M) | BIT(RK_N) | BIT(RK_K) | BIT(RK_SEED) | BIT(RK_INPUT) | BIT(RK_OUTPUT) },
-	[VGPU_OP_SPIN] = { BIT(RK_MS), BIT(RK_MS) },
-	[VGPU_OP_LEAK] = { BIT(RK_BYTES), BIT(RK_BYTES) },
-	[VGPU_OP_CRASH] = { 0, 0 },
-};
 #define REQ_COMMON (BIT(RK_VM) | BIT(RK_SEQ) | BIT(RK_NONCE) | BIT(RK_PRIORITY) | BIT(RK_OP) | BIT(RK_TIMEOUT_MS))
+#define REQ_DATA (BIT(RK_INPUT) | BIT(RK_OUTPUT))
+
+static const char *req_key_name(int key)
+{
+	return key < RK_ARG ? req_keys[key] : vgpu_arg_table[key - RK_ARG].key;
+}
+
+static int req_key_lookup(const char *k, size_t klen)
+{
+	int key = lookup_key(req_keys, RK_ARG, k, klen);
+
+	if (key < 0 && (key = vgpu_arg_lookup(k, klen)) >= 0)
+		key += RK_ARG;
+	return key;
+}
+
+/* The keys OP may have besides the common ones, as BIT(enum req_key). */
+static unsigned op_allowed_keys(enum vgpu_op op)
+{
+	return vgpu_op_allowed(op) << RK_ARG | (vgpu_op_has_data(op) ? REQ_DATA : 0);
+}
 
 static int req_field(struct vgpu_request *r, int key, const char *v, size_t vlen)
 {
@@ -421,12 +357,12 @@ static int req_field(struct vgpu_request *r, int key, const char *v, size_t vlen
 
 	switch (key) {
 	case RK_VM:
-		if (parse_u64(v, vlen, &u) < 0 || u == 0 || u > VGPU_VM_MAX)
+		if (vgpu_value_u64(v, vlen, &u) < 0 || u == 0 || u > VGPU_VM_MAX)
 			return -1;
 		r->vm = (uint32_t)u;
 		return 0;
 	case RK_SEQ:
-		if (parse_u64(v, vlen, &u) < 0 || u == 0 || u > (uint64_t)VGPU_SEQ_MAX)
+		if (vgpu_value_u64(v, vlen, &u) < 0 || u == 0 || u > (uint64_t)VGPU_SEQ_MAX)
 			return -1;
 		r->seq = (int64_t)u;
 		return 0;
@@ -446,13 +382,6 @@ static int req_field(struct vgpu_request *r, int key, const char *v, size_t vlen
 			return -1;
 		r->op = (enum vgpu_op)e;
 		return 0;
-	case RK_N: return parse_u64(v, vlen, &r->n) < 0 || r->n == 0 ? -1 : 0;
-	case RK_M: return parse_u64(v, vlen, &r->m) < 0 || r->m == 0 ? -1 : 0;
-	case RK_K: return parse_u64(v, vlen, &r->k) < 0 || r->k == 0 ? -1 : 0;
-	case RK_ALPHA: return parse_float(v, vlen, &r->alpha);
-	case RK_SEED:
-		r->has_seed = 1;
-		return parse_u64(v, vlen, &r->seed);
 	case RK_INPUT: return parse_payload_ref(v, vlen, &r->input);
 	case RK_OUTPUT:
 		if (vlen == 4 && memcmp(v, "file", 4) == 0)
@@ -462,11 +391,9 @@ static int req_field(struct vgpu_request *r, int key, const char *v, size_t vlen
 		else
 			return -1;
 		return 0;
-	case RK_TIMEOUT_MS: return parse_u64(v, vlen, &r->timeout_ms);
-	case RK_MS: return parse_u64(v, vlen, &r->ms);
-	case RK_BYTES: return parse_u64(v, vlen, &r->bytes);
+	case RK_TIMEOUT_MS: return vgpu_value_u64(v, vlen, &r->timeout_ms);
 	}
-	return -1;
+	return vgpu_arg_parse((enum vgpu_arg)(key - RK_ARG), v, vlen, &r->args);
 }
 
 static int req_semantics(const struct vgpu_request *r, unsigned seen, char *err, size_t errlen)
@@ -476,19 +403,19 @@ static int req_semantics(const struct vgpu_request *r, unsigned seen, char *err,
 
 	for (i = 0; i < RK_COUNT; i++)
 		if ((need & BIT(i)) && !(seen & BIT(i)))
-			return set_err(err, errlen, VGPU_REC_MALFORMED, "missing field '%s'", req_keys[i]);
-	need = op_keys[r->op].required;
+			return set_err(err, errlen, VGPU_REC_MALFORMED, "missing field '%s'", req_key_name(i));
+	need = vgpu_op_required(r->op) << RK_ARG;
 	for (i = 0; i < RK_COUNT; i++)
 		if ((need & BIT(i)) && !(seen & BIT(i)))
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "op %s: missing field '%s'",
-				       vgpu_op_name(r->op), req_keys[i]);
+				       vgpu_op_name(r->op), req_key_name(i));
 	for (i = 0; i < RK_COUNT; i++)
-		if ((seen & BIT(i)) && !((REQ_COMMON | op_keys[r->op].allowed) & BIT(i)))
+		if ((seen & BIT(i)) && !((REQ_COMMON | op_allowed_keys(r->op)) & BIT(i)))
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "op %s: field '%s' does not belong to it",
-				       vgpu_op_name(r->op), req_keys[i]);
-	if (op_is_compute(r->op)) {
+				       vgpu_op_name(r->op), req_key_name(i));
+	if (vgpu_op_has_data(r->op)) {
 		int64_t in = vgpu_request_input_bytes(r), out = vgpu_request_output_bytes(r);
-		if (r->has_seed == !!r->input.name[0])
+		if ((int)r->args.has_seed == !!r->input.name[0])
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "op %s: give exactly one of 'seed' and 'input'",
 				       vgpu_op_name(r->op));
 		if (in < 0 || out < 0)
@@ -536,12 +463,12 @@ static int request_decode(const char *buf, size_t len, struct vgpu_request *r, c
 		if (vlen > VGPU_VALUE_MAX)
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "line %d: value over %d bytes", L.lineno,
 				       VGPU_VALUE_MAX);
-		if ((key = lookup_key(req_keys, RK_COUNT, k, klen)) < 0)
+		if ((key = req_key_lookup(k, klen)) < 0)
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "line %d: unknown key '%.*s'", L.lineno,
 				       (int)klen, k);
 		if (seen & BIT(key))
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "line %d: duplicate key '%s'", L.lineno,
-				       req_keys[key]);
+				       req_key_name(key));
 		seen |= BIT(key);
 		if (key == RK_OP && vlen > 0 && vlen < sizeof(unknown_op) && parse_enum(v, vlen, vgpu_op_parse) < 0 &&
 		    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") >= vlen) {
@@ -552,7 +479,7 @@ static int request_decode(const char *buf, size_t len, struct vgpu_request *r, c
 		}
 		if (req_field(r, key, v, vlen) < 0)
 			return set_err(err, errlen, VGPU_REC_MALFORMED, "line %d: %s: bad value", L.lineno,
-				       req_keys[key]);
+				       req_key_name(key));
 	}
 	if (unknown_op[0])
 		return set_err(err, errlen, VGPU_REC_UNKNOWN_OP, "unknown op '%s' (known: ping, vadd, saxpy, sgemm)",
@@ -609,12 +536,12 @@ static int resp_field(struct vgpu_response *r, int key, const char *v, size_t vl
 
 	switch (key) {
 	case PK_VM:
-		if (parse_u64(v, vlen, &u) < 0 || u == 0 || u > VGPU_VM_MAX)
+		if (vgpu_value_u64(v, vlen, &u) < 0 || u == 0 || u > VGPU_VM_MAX)
 			return -1;
 		r->vm = (uint32_t)u;
 		return 0;
 	case PK_SEQ:         /* 0: the request could not be parsed */
-		if (parse_u64(v, vlen, &u) < 0 || u > (uint64_t)VGPU_SEQ_MAX)
+		if (vgpu_value_u64(v, vlen, &u) < 0 || u > (uint64_t)VGPU_SEQ_MAX)
 			return -1;
 		r->seq = (int64_t)u;
 		return 0;
@@ -626,7 +553,7 @@ static int resp_field(struct vgpu_response *r, int key, const char *v, size_t vl
 		return 0;
 	case PK_STATUS: {
 		char name[32];
-		if (!(sp = memchr(v, ' ', vlen)) || parse_u64(v, (size_t)(sp - v), &u) < 0 ||
+		if (!(sp = memchr(v, ' ', vlen)) || vgpu_value_u64(v, (size_t)(sp - v), &u) < 0 ||
 		    u >= VGPU_STATUS_COUNT || vlen - (size_t)(sp - v) - 1 >= sizeof(name))
 			return -1;
 		memcpy(name, sp + 1, vlen - (size_t)(sp - v) - 1);
@@ -650,8 +577,8 @@ static int resp_field(struct vgpu_response *r, int key, const char *v, size_t vl
 			return -1;
 		r->priority = (enum vgpu_prio)e;
 		return 0;
-	case PK_QUEUE_US: return parse_u64(v, vlen, &r->queue_us);
-	case PK_EXEC_US: return parse_u64(v, vlen, &r->exec_us);
+	case PK_QUEUE_US: return vgpu_value_u64(v, vlen, &r->queue_us);
+	case PK_EXEC_US: return vgpu_value_u64(v, vlen, &r->exec_us);
 	case PK_EXECUTOR:
 		if (!(executor_ok(v, vlen)))
 			return -1;
@@ -668,7 +595,7 @@ static int resp_field(struct vgpu_response *r, int key, const char *v, size_t vl
 		r->error[vlen] = '\0';
 		return 0;
 	case PK_ANSWERED:
-		if (parse_u64(v, vlen, &u) < 0 || u == 0 || u > (uint64_t)VGPU_SEQ_MAX)
+		if (vgpu_value_u64(v, vlen, &u) < 0 || u == 0 || u > (uint64_t)VGPU_SEQ_MAX)
 			return -1;
 		r->answered = (int64_t)u;
 		return 0;
@@ -798,6 +725,34 @@ static int out_finish(struct out *o)
 	return (int)o->len;
 }
 
+/* The op's arguments in its .params order, then seed, input and output for data ops. */
+static int request_encode_args(struct out *o, const struct vgpu_request *r)
+{
+	char val[64];
+	unsigned req = vgpu_op_required(r->op);
+	int a;
+
+	for (const char *p = vgpu_op_get(r->op)->params, *sp; *p; p = *sp ? sp + 1 : sp) {
+		sp = strchrnul(p, ' ');
+		a = vgpu_arg_lookup(p, (size_t)(sp - p));
+		if (a < 0 || !(req & (1u << a)) || vgpu_arg_format((enum vgpu_arg)a, &r->args, val, sizeof(val)) < 0)
+			return -1;
+		out_printf(o, "%s %s\n", vgpu_arg_table[a].key, val);
+	}
+	if (!vgpu_op_has_data(r->op))
+		return 0;
+	if (r->args.has_seed) {
+		if (vgpu_arg_format(VGPU_ARG_SEED, &r->args, val, sizeof(val)) < 0)
+			return -1;
+		out_printf(o, "seed %s\n", val);
+	}
+	if (r->input.name[0])
+		out_printf(o, "input %s %" PRIu64 " %08" PRIx32 "\n", r->input.name, r->input.bytes, r->input.crc);
+	if (r->output_file >= 0)
+		out_printf(o, "output %s\n", r->output_file ? "file" : "summary");
+	return 0;
+}
+
 int vgpu_request_encode(const struct vgpu_request *r, char *buf, size_t cap)
 {
 	struct out o = { .buf = buf, .cap = cap, .len = 0, .overflow = 0 };
@@ -812,36 +767,8 @@ int vgpu_request_encode(const struct vgpu_request *r, char *buf, size_t cap)
 		return -EINVAL;
 	out_printf(&o, "VGPU1 REQUEST\nvm %" PRIu32 "\nseq %" PRId64 "\nnonce %s\npriority %s\nop %s\n",
 		   r->vm, r->seq, r->nonce, vgpu_prio_name(r->priority), vgpu_op_name(r->op));
-	switch (r->op) {
-	case VGPU_OP_VADD:
-		out_printf(&o, "n %" PRIu64 "\n", r->n);
-		break;
-	case VGPU_OP_SAXPY:
-		if (!isfinite(r->alpha))
-			return -EINVAL;
-		out_printf(&o, "n %" PRIu64 "\nalpha %.9g\n", r->n, (double)r->alpha);
-		break;
-	case VGPU_OP_SGEMM:
-		out_printf(&o, "m %" PRIu64 "\nn %" PRIu64 "\nk %" PRIu64 "\n", r->m, r->n, r->k);
-		break;
-	case VGPU_OP_SPIN:
-		out_printf(&o, "ms %" PRIu64 "\n", r->ms);
-		break;
-	case VGPU_OP_LEAK:
-		out_printf(&o, "bytes %" PRIu64 "\n", r->bytes);
-		break;
-	default:
-		break;
-	}
-	if (op_is_compute(r->op)) {
-		if (r->has_seed)
-			out_printf(&o, "seed %" PRIu64 "\n", r->seed);
-		if (r->input.name[0])
-			out_printf(&o, "input %s %" PRIu64 " %08" PRIx32 "\n", r->input.name, r->input.bytes,
-				   r->input.crc);
-		if (r->output_file >= 0)
-			out_printf(&o, "output %s\n", r->output_file ? "file" : "summary");
-	}
+	if (request_encode_args(&o, r) < 0)
+		return -EINVAL;
 	if (r->timeout_ms)
 		out_printf(&o, "timeout_ms %" PRIu64 "\n", r->timeout_ms);
 	len = out_finish(&o);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "op.h"
 
 #define VGPU_RECORD_MAX   (64 * 1024)   /* whole record, bytes */
 #define VGPU_VALUE_MAX    1023          /* one value, bytes */
@@ -27,13 +28,6 @@ enum vgpu_rec_result {
 
 enum vgpu_prio { VGPU_PRIO_LOW = 0, VGPU_PRIO_MEDIUM = 1, VGPU_PRIO_HIGH = 2, VGPU_PRIO_COUNT };
 
-enum vgpu_op {
-	VGPU_OP_NONE = 0,
-	VGPU_OP_PING, VGPU_OP_VADD, VGPU_OP_SAXPY, VGPU_OP_SGEMM,
-	VGPU_OP_SPIN, VGPU_OP_LEAK, VGPU_OP_CRASH,   /* test ops: --test-ops only */
-	VGPU_OP_COUNT
-};
-
 /* A payload reference: "NAME BYTES CRC". name[0] == 0 when absent. */
 struct vgpu_payload_ref {
 	char name[VGPU_NAME_MAX];
@@ -47,15 +41,10 @@ struct vgpu_request {
 	char nonce[17];          /* 16 lowercase hex + NUL */
 	enum vgpu_prio priority;
 	enum vgpu_op op;
-	uint64_t n, m, k;        /* 0 when absent */
-	float alpha;
-	int has_seed;
-	uint64_t seed;
+	struct vgpu_op_args args;        /* op.h: the op's arguments */
 	struct vgpu_payload_ref input;   /* input.name[0]==0 when absent */
 	int output_file;         /* 1: "output file"; 0: summary (default for seed) ; -1 absent */
 	uint64_t timeout_ms;     /* 0 when absent */
-	uint64_t ms;             /* spin */
-	uint64_t bytes;          /* leak */
 };
 
 struct vgpu_response {
@@ -81,9 +70,6 @@ uint32_t vgpu_crc32_update(uint32_t crc, const void *buf, size_t len);
 /* Names <-> enums. *_name() can't fail ("?" outside range); *_parse() return -1 if unknown. */
 const char *vgpu_prio_name(enum vgpu_prio p);
 int vgpu_prio_parse(const char *s);
-const char *vgpu_op_name(enum vgpu_op op);
-int vgpu_op_parse(const char *s);
-int vgpu_op_is_test(enum vgpu_op op);
 
 /* Encode into BUF (CAP bytes). Returns the length (> 0), or -ENOSPC when CAP is too
  * small, -EINVAL when a field is out of its range or a string holds bytes the grammar
@@ -100,10 +86,22 @@ int vgpu_response_encode(const struct vgpu_response *resp, char *buf, size_t cap
 int vgpu_request_decode(const char *buf, size_t len, struct vgpu_request *req, char *err, size_t errlen);
 int vgpu_response_decode(const char *buf, size_t len, struct vgpu_response *resp, char *err, size_t errlen);
 
-/* Bytes of input payload and of output the op needs, from its sizes; -1 on overflow or
- * an op without payload. For ping and test ops both are 0. */
-int64_t vgpu_request_input_bytes(const struct vgpu_request *req);
-int64_t vgpu_request_output_bytes(const struct vgpu_request *req);
+/* Bytes of input payload and of output the request's op needs (op.h); -1 on overflow or
+ * an unknown op. For ping and test ops both are 0. */
+static inline int64_t vgpu_request_input_bytes(const struct vgpu_request *req)
+{
+	return vgpu_op_input_bytes(req->op, &req->args);
+}
+static inline int64_t vgpu_request_output_bytes(const struct vgpu_request *req)
+{
+	return vgpu_op_output_bytes(req->op, &req->args);
+}
+
+/* The grammar's values: a decimal u64 without leading zeros or sign, and a finite
+ * float32 in strtod() syntax without leading blanks. 0, or -1 when S (LEN bytes) is not
+ * one. */
+int vgpu_value_u64(const char *s, size_t len, uint64_t *out);
+int vgpu_value_float(const char *s, size_t len, float *out);
 
 /* "in-SEQ.bin" / "out-SEQ.bin" into NAME (VGPU_NAME_MAX); PREFIX is "in" or "out". */
 void vgpu_payload_name(char *name, const char *prefix, int64_t seq);

@@ -14,7 +14,7 @@
 #include <fiu-local.h>
 
 #include "mediator_int.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/log.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -190,12 +190,12 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 	if (res->status != VGPU_OK)
 		snprintf(r->error, sizeof(r->error), "%s", res->error[0] ? res->error : vgpu_status_name(res->status));
 
-	if (res->status == VGPU_OK && job->req.op == VGPU_OP_PING) {
-		snprintf(r->result, sizeof(r->result), "pong");
+	if (res->status == VGPU_OK && !vgpu_op_has_data(job->req.op)) {
+		vgpu_op_format_result(job->req.op, NULL, r->result, sizeof(r->result));
 	} else if (res->status == VGPU_OK && job->out_count && !job->out_bytes) {
 		/* summary only: the executor summarised the output where it lives */
 		if (res->has_summary) {
-			vgpu_summary_format(&res->summary, r->result, sizeof(r->result));
+			vgpu_op_format_result(job->req.op, &res->summary, r->result, sizeof(r->result));
 		} else {
 			r->status = VGPU_EXEC_FAILED;
 			snprintf(r->error, sizeof(r->error), "executor %s returned no summary of the output", executor);
@@ -214,7 +214,7 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 				s = res->summary;
 			else
 				vgpu_summarize(out, job->out_bytes / sizeof(float), &s);
-			vgpu_summary_format(&s, r->result, sizeof(r->result));
+			vgpu_op_format_result(job->req.op, &s, r->result, sizeof(r->result));
 			int rc = publish_output(vm, job, out, &r->output);
 			if (rc < 0) {
 				r->status = VGPU_EXEC_FAILED;
@@ -224,7 +224,9 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 			}
 		}
 	} else if (res->status == VGPU_OK) {
-		snprintf(r->result, sizeof(r->result), "done");
+		r->status = VGPU_EXEC_FAILED;
+		snprintf(r->error, sizeof(r->error), "executor %s gave no output for %s", executor,
+			 vgpu_op_name(job->req.op));
 	}
 	if (out != MAP_FAILED)
 		munmap(out, job->out_bytes);

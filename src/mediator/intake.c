@@ -215,9 +215,9 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	{
 		/* The executor allocates generated inputs and every output: one VM must not
 		 * make it allocate terabytes. Same cap as for payloads. */
-		int64_t gen = req->has_seed ? vgpu_request_input_bytes(req) : 0;
+		int64_t gen = req->args.has_seed ? vgpu_request_input_bytes(req) : 0;
 		int64_t out = vgpu_request_output_bytes(req);
-		uint64_t leak = req->op == VGPU_OP_LEAK ? req->bytes : 0;
+		uint64_t leak = req->op == VGPU_OP_LEAK ? req->args.bytes : 0;
 
 		if (gen < 0 || out < 0 || (uint64_t)gen > m->cfg.max_payload || (uint64_t)out > m->cfg.max_payload ||
 		    leak > m->cfg.max_payload) {

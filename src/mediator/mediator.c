@@ -273,14 +273,7 @@ static void dispatch(struct vgpu_mediator *m)
 			limit = m->cfg.max_job_ms;
 		memset(&xj, 0, sizeof(xj));
 		xj.job.op = job->req.op;
-		xj.job.n = job->req.n;
-		xj.job.m = job->req.m;
-		xj.job.k = job->req.k;
-		xj.job.alpha = job->req.alpha;
-		xj.job.has_seed = job->req.has_seed;
-		xj.job.seed = job->req.seed;
-		xj.job.ms = job->req.ms;
-		xj.job.bytes = job->req.bytes;
+		xj.job.args = job->req.args;
 		xj.in_fd = job->in_fd;
 		xj.in_bytes = job->in_bytes;
 		xj.out_fd = job->out_fd;

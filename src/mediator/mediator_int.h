@@ -71,7 +71,7 @@ static inline uint64_t vgpu_now_ms(void) { return vgpu_now_us() / 1000; }
 /* Does the answer to REQ carry out-SEQ.bin? ("output file", or payload input by default) */
 static inline int vgpu_wants_output_file(const struct vgpu_request *req)
 {
-	return req->output_file == 1 || (req->output_file < 0 && !req->has_seed);
+	return req->output_file == 1 || (req->output_file < 0 && !req->args.has_seed);
 }
 
 /* intake.c: look at VM's command.txt; queue a job, answer an error, or do nothing. */

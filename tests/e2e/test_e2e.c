@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
 #include "e2e_util.h"
@@ -81,22 +81,22 @@ static int one_request(struct vgpu_client *c, uint32_t vm, char *why, size_t why
 	int summary_only = 0;
 	if (op == 0) {
 		req.op = VGPU_OP_VADD;
-		req.n = 1 + rnd() % 4096;
-		in_count = 2 * req.n;
-		out_count = req.n;
+		req.args.n = 1 + rnd() % 4096;
+		in_count = 2 * req.args.n;
+		out_count = req.args.n;
 	} else if (op == 1) {
 		req.op = VGPU_OP_SAXPY;
-		req.n = 1 + rnd() % 4096;
-		req.alpha = (float)((int)(rnd() % 2001) - 1000) / 256.0f;
-		in_count = 2 * req.n;
-		out_count = req.n;
+		req.args.n = 1 + rnd() % 4096;
+		req.args.alpha = (float)((int)(rnd() % 2001) - 1000) / 256.0f;
+		in_count = 2 * req.args.n;
+		out_count = req.args.n;
 	} else {
 		req.op = VGPU_OP_SGEMM;
-		req.m = 1 + rnd() % 48;
-		req.n = 1 + rnd() % 48;
-		req.k = 1 + rnd() % 48;
-		in_count = req.m * req.k + req.k * req.n;
-		out_count = req.m * req.n;
+		req.args.m = 1 + rnd() % 48;
+		req.args.n = 1 + rnd() % 48;
+		req.args.k = 1 + rnd() % 48;
+		in_count = req.args.m * req.args.k + req.args.k * req.args.n;
+		out_count = req.args.m * req.args.n;
 		tol = 1e-4;
 	}
 	in = malloc(in_count * sizeof(float));
@@ -105,21 +105,21 @@ static int one_request(struct vgpu_client *c, uint32_t vm, char *why, size_t why
 		for (size_t i = 0; i < in_count; i++)
 			in[i] = (float)((int64_t)(rnd() % 2000001) - 1000000) / 1e6f;
 	} else {
-		req.has_seed = 1;
-		req.seed = rnd();
+		req.args.has_seed = 1;
+		req.args.seed = rnd();
 		summary_only = (int)(rnd() % 2);   /* the default for generated inputs */
 		if (summary_only)
 			req.output_file = 0;
-		size_t first = op == 2 ? req.m * req.k : req.n;
-		vgpu_gen_fill(in, first, req.seed, 0);
-		vgpu_gen_fill(in + first, in_count - first, req.seed, 1);
+		size_t first = op == 2 ? req.args.m * req.args.k : req.args.n;
+		vgpu_gen_fill(in, first, req.args.seed, 0);
+		vgpu_gen_fill(in + first, in_count - first, req.args.seed, 1);
 	}
 	if (op == 0)
-		vgpu_ref_vadd(in, in + req.n, ref, req.n);
+		vgpu_ref_vadd(in, in + req.args.n, ref, req.args.n);
 	else if (op == 1)
-		vgpu_ref_saxpy(req.alpha, in, in + req.n, ref, req.n);
+		vgpu_ref_saxpy(req.args.alpha, in, in + req.args.n, ref, req.args.n);
 	else
-		vgpu_ref_sgemm(in, in + req.m * req.k, ref, req.m, req.n, req.k);
+		vgpu_ref_sgemm(in, in + req.args.m * req.args.k, ref, req.args.m, req.args.n, req.args.k);
 
 	rc = vgpu_client_call(c, &req, payload ? in : NULL, payload ? in_count * sizeof(float) : 0,
 			      &resp, (void **)&out, &out_bytes, e, sizeof(e));
@@ -269,7 +269,7 @@ static void await_journal(const char *event, uint32_t vm, int64_t seq, int n)
  * how many, once all run. Requests sent after this wait together in the queue. */
 static int occupy_workers(pid_t *pids, int max, uint64_t ms)
 {
-	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = ms, .priority = VGPU_PRIO_HIGH };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .args.ms = ms, .priority = VGPU_PRIO_HIGH };
 	int n = e2e_mediator_slots(&env);
 
 	ck_assert_msg(n <= max, "%d workers: this test can keep at most %d busy", n, max);
@@ -285,7 +285,7 @@ START_TEST(test_user_priority_verification)
 {
 	const char *args[] = { "--executor", executor(), "--test-ops", "--vm", "1:low", "--vm", "2:medium",
 			       "--vm", "3:high", NULL };
-	struct vgpu_request r = { .op = VGPU_OP_VADD, .n = 1024, .has_seed = 1, .seed = 5 };
+	struct vgpu_request r = { .op = VGPU_OP_VADD, .args.n = 1024, .args.has_seed = 1, .args.seed = 5 };
 	pid_t pb[6], p1, p2, p3;
 	uint32_t order[16];
 	int n, busy;
@@ -344,7 +344,7 @@ END_TEST
 START_TEST(test_sigterm_finishes_job_in_hand)
 {
 	const char *args[] = { "--executor", executor(), "--test-ops", NULL };
-	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 700, .priority = VGPU_PRIO_MEDIUM };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .args.ms = 700, .priority = VGPU_PRIO_MEDIUM };
 	pid_t pb;
 
 	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
@@ -480,7 +480,7 @@ END_TEST
 START_TEST(test_failed_response_publish_is_retried)
 {
 	const char *args[] = { "--executor", executor(), "--test-ops", "--rescan-ms", "100", NULL };
-	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 400, .priority = VGPU_PRIO_LOW };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .args.ms = 400, .priority = VGPU_PRIO_LOW };
 	char d[400], in_way[450];
 	pid_t p;
 
@@ -504,7 +504,7 @@ START_TEST(test_failed_publish_survives_restart)
 {
 	const char *args[] = { "--executor", executor(), "--test-ops", "--rescan-ms", "100", NULL };
 	struct vgpu_request ping = { .op = VGPU_OP_PING, .priority = VGPU_PRIO_LOW };
-	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 300, .priority = VGPU_PRIO_LOW };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .args.ms = 300, .priority = VGPU_PRIO_LOW };
 	char d[400], rpath[450], old[VGPU_RECORD_MAX];
 	size_t oldlen = 0;
 	int dfd;
@@ -542,7 +542,7 @@ START_TEST(test_several_workers_one_queue)
 	enum { VMS = 6, REQS = 4 };
 	const char *args[] = { "--executor", executor(), "--default-cap", "high", "--test-ops", NULL };
 	uint64_t seed = getenv("VGPU_SEED") ? strtoull(getenv("VGPU_SEED"), NULL, 10) : (uint64_t)time(NULL);
-	struct vgpu_request spin = { .op = VGPU_OP_SPIN, .ms = 600, .priority = VGPU_PRIO_HIGH };
+	struct vgpu_request spin = { .op = VGPU_OP_SPIN, .args.ms = 600, .priority = VGPU_PRIO_HIGH };
 	int mock = strcmp(executor(), "mock") == 0, used[16] = { 0 }, nused = 0;
 	pid_t kids[VMS], spins[3];
 	char line[256];

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -231,13 +231,13 @@ static void our_writer(struct e2e_env *e, uint32_t vm, int w, uint64_t seed, int
 	if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK)
 		_exit(100);
 	for (int i = 0; i < OUR_REQS; i++) {
-		struct vgpu_request q = { .op = VGPU_OP_VADD, .n = 256 + 64 * (uint64_t)w, .has_seed = 1,
+		struct vgpu_request q = { .op = VGPU_OP_VADD, .args.n = 256 + 64 * (uint64_t)w, .args.has_seed = 1,
 					  .priority = (enum vgpu_prio)((vm + (uint32_t)i) % 3) };
 		struct vgpu_response resp;
 		struct call_rec rec = { .vm = vm, .writer = w };
 
-		q.seed = req_seed(seed, vm, w, i);
-		expected_result(q.seed, q.n, want, sizeof(want));
+		q.args.seed = req_seed(seed, vm, w, i);
+		expected_result(q.args.seed, q.args.n, want, sizeof(want));
 		rec.rc = vgpu_client_call(c, &q, NULL, 0, &resp, NULL, NULL, err, sizeof(err));
 		if (rec.rc != VGPU_CLIENT_OK)
 			fprintf(stderr, "    vm%u writer %d: %s\n", vm, w, err);

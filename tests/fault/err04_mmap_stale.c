@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_mmap_reader.h"
@@ -91,7 +91,7 @@ static void naive_shared_memory(struct h_result *r, struct e2e_env *e)
 /* One vadd of N with SEED through C; checks seq and output against the CPU reference. */
 static int ours_call(struct h_result *r, struct vgpu_client *c, size_t n, uint64_t seed, struct vgpu_response *resp)
 {
-	struct vgpu_request q = { .op = VGPU_OP_VADD, .n = n, .has_seed = 1, .seed = seed,
+	struct vgpu_request q = { .op = VGPU_OP_VADD, .args.n = n, .args.has_seed = 1, .args.seed = seed,
 				  .priority = VGPU_PRIO_MEDIUM, .output_file = 1 };
 	float *in = malloc(2 * n * sizeof(float)), *ref = malloc(n * sizeof(float)), *out = NULL;
 	size_t ob = 0;

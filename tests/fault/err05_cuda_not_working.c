@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
@@ -222,9 +222,9 @@ static void mediator_fallback(uint64_t seed)
 	memset(&q, 0, sizeof(q));
 	q.op = VGPU_OP_VADD;
 	q.priority = VGPU_PRIO_MEDIUM;
-	q.n = n;
-	q.has_seed = 1;
-	q.seed = seed;
+	q.args.n = n;
+	q.args.has_seed = 1;
+	q.args.seed = seed;
 	q.output_file = 0;
 	memset(&resp, 0, sizeof(resp));
 	rc = vgpu_client_open(&c, dir, &o, err, sizeof(err));

@@ -54,7 +54,7 @@ static void align_to_second(void)
 /* One call of OP through C; accounts it; 1 when answered OK with its own seq. */
 static int ours_call(struct h_result *r, struct vgpu_client *c, uint32_t vm, enum vgpu_op op, uint64_t n)
 {
-	struct vgpu_request q = { .op = op, .n = n, .has_seed = op == VGPU_OP_VADD, .seed = 5,
+	struct vgpu_request q = { .op = op, .args.n = n, .args.has_seed = op == VGPU_OP_VADD, .args.seed = 5,
 				  .priority = VGPU_PRIO_MEDIUM, .output_file = -1 };
 	struct vgpu_response resp;
 	char err[512];
@@ -147,7 +147,7 @@ int main(void)
 
 	/* (b) partial writes on the server */
 	{
-		struct vgpu_request q = { .vm = 3, .seq = 1, .op = VGPU_OP_VADD, .n = 65536, .has_seed = 1, .seed = 7,
+		struct vgpu_request q = { .vm = 3, .seq = 1, .op = VGPU_OP_VADD, .args.n = 65536, .args.has_seed = 1, .args.seed = 7,
 					  .priority = VGPU_PRIO_MEDIUM, .output_file = -1 };
 		char rec[1024], sp[600], buf[1024];
 		int len, partial = 0, minseen = 1 << 30;

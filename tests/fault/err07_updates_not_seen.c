@@ -70,9 +70,9 @@ static int encode(uint32_t vm, int64_t seq, const char *nonce, enum vgpu_op op, 
 	q.op = op;
 	q.output_file = -1;
 	if (op == VGPU_OP_VADD) {
-		q.n = n;
-		q.has_seed = 1;
-		q.seed = 7;
+		q.args.n = n;
+		q.args.has_seed = 1;
+		q.args.seed = 7;
 	}
 	return vgpu_request_encode(&q, buf, cap);
 }
@@ -315,7 +315,7 @@ static int helper_client_call(const char *dir, const char *lock_dir)
 {
 	struct vgpu_client *c;
 	struct vgpu_client_opts o = { .timeout_ms = 10000, .poll_max_ms = 5, .lock_dir = lock_dir };
-	struct vgpu_request q = { .op = VGPU_OP_VADD, .n = 4096, .has_seed = 1, .seed = 11,
+	struct vgpu_request q = { .op = VGPU_OP_VADD, .args.n = 4096, .args.has_seed = 1, .args.seed = 11,
 				  .priority = VGPU_PRIO_MEDIUM };
 	struct vgpu_response resp;
 	char err[512];

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
@@ -77,9 +77,9 @@ static void vadd_req(struct vgpu_request *q, uint64_t seed, uint64_t n)
 	memset(q, 0, sizeof(*q));
 	q->op = VGPU_OP_VADD;
 	q->priority = VGPU_PRIO_MEDIUM;
-	q->n = n;
-	q->has_seed = 1;
-	q->seed = seed;
+	q->args.n = n;
+	q->args.has_seed = 1;
+	q->args.seed = seed;
 	q->output_file = 0;
 }
 
@@ -212,7 +212,7 @@ static void ours(uint64_t seed)
 	memset(&q, 0, sizeof(q));
 	q.op = VGPU_OP_SPIN;
 	q.priority = VGPU_PRIO_HIGH;
-	q.ms = SPIN_MS;
+	q.args.ms = SPIN_MS;
 	q.timeout_ms = SPIN_LIMIT_MS;
 	restarts0 = e2e_log_count(&env, "restarted");
 	e2e_call_start(&env, &spin, 1, &q, 20000);
@@ -254,7 +254,7 @@ static void ours(uint64_t seed)
 		memset(&q, 0, sizeof(q));
 		q.op = VGPU_OP_LEAK;
 		q.priority = VGPU_PRIO_MEDIUM;
-		q.bytes = LEAK_BYTES;
+		q.args.bytes = LEAK_BYTES;
 		e2e_call_start(&env, &c, 4, &q, 10000);
 		e2e_call_wait(&c);
 		account(&c);

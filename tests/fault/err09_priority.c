@@ -231,7 +231,7 @@ static void part_order(struct h_result *r)
 {
 	const char *args[] = { "--executor", "mock", "--test-ops", "--default-cap", "high", "--aging-ms", "0",
 			       "--log-level", "debug", NULL };
-	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .ms = 1200, .priority = VGPU_PRIO_HIGH };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .args.ms = 1200, .priority = VGPU_PRIO_HIGH };
 	enum { N = 8 };
 	uint32_t vms[N], order[N + 4], want[N];
 	int prio[N], fds[N + 1], n, right;
@@ -329,7 +329,7 @@ static long flood_run(struct h_result *r, uint64_t aging_ms, int *pos, int *tota
 			struct vgpu_client *c;
 			struct vgpu_response resp;
 			struct vgpu_client_opts o = { .timeout_ms = 30000, .poll_max_ms = 2, .lock_dir = e.dir };
-			struct vgpu_request q = { .op = VGPU_OP_SPIN, .ms = JOB_MS, .priority = VGPU_PRIO_HIGH };
+			struct vgpu_request q = { .op = VGPU_OP_SPIN, .args.ms = JOB_MS, .priority = VGPU_PRIO_HIGH };
 			int bad = 0;
 
 			e2e_vmdir(&e, (uint32_t)f + 2, dir, sizeof(dir));

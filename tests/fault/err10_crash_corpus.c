@@ -349,7 +349,7 @@ static void part_ours(struct h_result *r, struct e2e_env *e, struct entry *ents,
 		char vdir[400], err[512];
 		struct vgpu_client *c;
 		struct vgpu_client_opts o = { .timeout_ms = 5000, .poll_max_ms = 20, .lock_dir = e->dir };
-		struct vgpu_request q = { .op = VGPU_OP_VADD, .n = 1000, .has_seed = 1, .seed = 3,
+		struct vgpu_request q = { .op = VGPU_OP_VADD, .args.n = 1000, .args.has_seed = 1, .args.seed = 3,
 					  .priority = VGPU_PRIO_MEDIUM };
 		struct vgpu_response resp;
 		int rc = -1;

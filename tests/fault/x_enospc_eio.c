@@ -29,7 +29,7 @@
 #include <fiu-control.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -47,9 +47,9 @@ static void vadd_req(struct vgpu_request *q, uint64_t seed, uint64_t n)
 	memset(q, 0, sizeof(*q));
 	q->op = VGPU_OP_VADD;
 	q->priority = VGPU_PRIO_MEDIUM;
-	q->n = n;
-	q->has_seed = 1;
-	q->seed = seed;
+	q->args.n = n;
+	q->args.has_seed = 1;
+	q->args.seed = seed;
 	q->output_file = 0;
 }
 
@@ -173,7 +173,7 @@ static void client_steps(uint64_t *rng)
 				memset(&q, 0, sizeof(q));
 				q.op = VGPU_OP_VADD;
 				q.priority = VGPU_PRIO_MEDIUM;
-				q.n = n;
+				q.args.n = n;
 				q.output_file = 0;
 				calls = hit = 0;
 				fiu_enable_external(name, 1, (void *)(intptr_t)errs[e], 0, nth_call);
@@ -336,7 +336,7 @@ static void mediator_response(uint64_t *rng)
 		memset(&q, 0, sizeof(q));
 		q.op = VGPU_OP_SPIN;
 		q.priority = VGPU_PRIO_MEDIUM;
-		q.ms = 300;
+		q.args.ms = 300;
 		e2e_call_start(&env, &c, vm, &q, 1500);
 		if (!wait_journal_exec(vm)) {
 			h_check(&r, 0, "vm%u's spin reached the executor", vm);

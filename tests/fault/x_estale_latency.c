@@ -47,7 +47,7 @@ static void msleep(int ms)
 static int ours_call(struct h_result *r, struct vgpu_client *c, uint32_t vm, int count_io_as_reported,
 		     char *err, size_t errlen)
 {
-	struct vgpu_request q = { .op = VGPU_OP_VADD, .n = 1024, .has_seed = 1, .seed = 3,
+	struct vgpu_request q = { .op = VGPU_OP_VADD, .args.n = 1024, .args.has_seed = 1, .args.seed = 3,
 				  .priority = VGPU_PRIO_MEDIUM, .output_file = -1 };
 	struct vgpu_response resp;
 	int rc;

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
@@ -39,9 +39,9 @@ static void vadd_req(struct vgpu_request *q, uint64_t seed, uint64_t n)
 	memset(q, 0, sizeof(*q));
 	q->op = VGPU_OP_VADD;
 	q->priority = VGPU_PRIO_MEDIUM;
-	q->n = n;
-	q->has_seed = 1;
-	q->seed = seed;
+	q->args.n = n;
+	q->args.has_seed = 1;
+	q->args.seed = seed;
 	q->output_file = 0;
 }
 
@@ -50,7 +50,7 @@ static void spin_req(struct vgpu_request *q, uint64_t ms, uint64_t limit)
 	memset(q, 0, sizeof(*q));
 	q->op = VGPU_OP_SPIN;
 	q->priority = VGPU_PRIO_MEDIUM;
-	q->ms = ms;
+	q->args.ms = ms;
 	q->timeout_ms = limit;
 }
 

@@ -22,7 +22,7 @@
 
 #include "exec/backend.h"
 #include "exec/exec_cuda.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "lib/status.h"
 
 static const struct vgpu_backend_ops *be = &vgpu_backend_cuda;
@@ -111,7 +111,7 @@ static double summary_error(const struct vgpu_summary *got, const struct vgpu_su
  * the elementwise bound). */
 static double check_op(enum vgpu_op op, uint64_t m, uint64_t n, uint64_t k, int seeded)
 {
-	struct vgpu_job job = { .op = op, .n = n, .m = m, .k = k };
+	struct vgpu_job job = { .op = op, .args.n = n, .args.m = m, .args.k = k };
 	size_t in_count, first, out_count;
 	float *in, *out, *ref;
 	struct vgpu_job_result res, res2;
@@ -132,16 +132,16 @@ static double check_op(enum vgpu_op op, uint64_t m, uint64_t n, uint64_t k, int 
 	ref = malloc((out_count ? out_count : 1) * sizeof(float));
 	ck_assert(in && out && ref);
 	if (seeded) {
-		job.has_seed = 1;
-		job.seed = rng_next();
-		vgpu_gen_fill(in, first, job.seed, 0);
-		vgpu_gen_fill(in + first, in_count - first, job.seed, 1);
+		job.args.has_seed = 1;
+		job.args.seed = rng_next();
+		vgpu_gen_fill(in, first, job.args.seed, 0);
+		vgpu_gen_fill(in + first, in_count - first, job.args.seed, 1);
 	} else {
 		fill_random(in, in_count);
 		job.in = in;
 		job.in_count = in_count;
 	}
-	job.alpha = (float)((double)(rng_next() >> 40) / 16777216.0 * 4.0 - 2.0);
+	job.args.alpha = (float)((double)(rng_next() >> 40) / 16777216.0 * 4.0 - 2.0);
 	poison(out, out_count);
 	job.out = out;
 	job.out_count = out_count;
@@ -154,7 +154,7 @@ static double check_op(enum vgpu_op op, uint64_t m, uint64_t n, uint64_t k, int 
 		vgpu_ref_vadd(in, in + n, ref, n);
 		break;
 	case VGPU_OP_SAXPY:
-		vgpu_ref_saxpy(job.alpha, in, in + n, ref, n);
+		vgpu_ref_saxpy(job.args.alpha, in, in + n, ref, n);
 		break;
 	default:
 		vgpu_ref_sgemm(in, in + first, ref, m, n, k);
@@ -245,7 +245,7 @@ START_TEST(test_empty_sizes)
 {
 	/* n = 0 and k = 0 are legal: nothing to compute, sgemm with k = 0 gives zeros. */
 	float out[6];
-	struct vgpu_job job = { .op = VGPU_OP_SGEMM, .m = 2, .n = 3, .k = 0, .has_seed = 1, .seed = 1,
+	struct vgpu_job job = { .op = VGPU_OP_SGEMM, .args.m = 2, .args.n = 3, .args.k = 0, .args.has_seed = 1, .args.seed = 1,
 				.out = out, .out_count = 6 };
 	struct vgpu_job_result res;
 	poison(out, 6);
@@ -268,7 +268,7 @@ END_TEST
 
 START_TEST(test_spin_timed)
 {
-	struct vgpu_job job = { .op = VGPU_OP_SPIN, .ms = 200 };
+	struct vgpu_job job = { .op = VGPU_OP_SPIN, .args.ms = 200 };
 	struct vgpu_job_result res = run(&job, 0);
 	ck_assert_int_eq(res.status, VGPU_OK);
 	printf("  spin 200 ms: exec_us %llu (device events)\n", (unsigned long long)res.exec_us);
@@ -279,7 +279,7 @@ END_TEST
 
 START_TEST(test_leak_reclaimed)
 {
-	struct vgpu_job job = { .op = VGPU_OP_LEAK, .bytes = 64u << 20 };
+	struct vgpu_job job = { .op = VGPU_OP_LEAK, .args.bytes = 64u << 20 };
 	struct vgpu_job_result res;
 	struct vgpu_cuda_cache_stats c0, c1;
 	size_t free0, free1, total;
@@ -309,7 +309,7 @@ END_TEST
 
 START_TEST(test_escape_detected)
 {
-	struct vgpu_job job = { .op = VGPU_OP_LEAK, .bytes = 256u << 20 };
+	struct vgpu_job job = { .op = VGPU_OP_LEAK, .args.bytes = 256u << 20 };
 	struct vgpu_job_result res;
 	char err[256];
 	size_t free0, free1, total;
@@ -382,7 +382,7 @@ END_TEST
 START_TEST(test_cache_flushed_to_fit)
 {
 	struct vgpu_cuda_cache_stats c0, c1;
-	struct vgpu_job job = { .op = VGPU_OP_VADD, .has_seed = 1, .seed = 5 };
+	struct vgpu_job job = { .op = VGPU_OP_VADD, .args.has_seed = 1, .args.seed = 5 };
 	struct vgpu_job_result res;
 	size_t fr, total, n1, n2;
 
@@ -391,7 +391,7 @@ START_TEST(test_cache_flushed_to_fit)
 	ck_assert_int_eq(cudaMemGetInfo(&fr, &total), cudaSuccess);
 	/* job 1: a quarter of the free memory, left in the cache */
 	n1 = fr / 4 / (3 * sizeof(float));
-	job.n = n1;
+	job.args.n = n1;
 	job.out_count = n1;
 	res = run(&job, 0);
 	ck_assert_msg(res.status == VGPU_OK, "%s", res.error);
@@ -400,7 +400,7 @@ START_TEST(test_cache_flushed_to_fit)
 	/* job 2: 85% of what was free before job 1: fits only if the cache gives job 1's
 	 * blocks back (the buckets do not match: job 1's are too small) */
 	n2 = fr / 100 * 85 / (3 * sizeof(float));
-	job.n = n2;
+	job.args.n = n2;
 	job.out_count = n2;
 	res = run(&job, 0);
 	vgpu_cuda_cache_stats(ctx, &c1);
@@ -440,13 +440,13 @@ END_TEST
 START_TEST(test_alloc_failure)
 {
 	/* ~480 GB of operands: cudaMalloc must fail, the job fails cleanly, the context lives. */
-	struct vgpu_job job = { .op = VGPU_OP_SGEMM, .m = 200000, .n = 200000, .k = 200000,
-				.has_seed = 1, .seed = 3 };
+	struct vgpu_job job = { .op = VGPU_OP_SGEMM, .args.m = 200000, .args.n = 200000, .args.k = 200000,
+				.args.has_seed = 1, .args.seed = 3 };
 	static float dummy[1];
 	struct vgpu_job_result res;
 
 	job.out = dummy;
-	job.out_count = (size_t)job.m * job.n;   /* never touched: the allocation fails first */
+	job.out_count = (size_t)job.args.m * job.args.n;   /* never touched: the allocation fails first */
 	res = run(&job, 0);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(res.error, "cudaErrorMemoryAllocation") != NULL, "%s", res.error);
@@ -459,7 +459,7 @@ END_TEST
 START_TEST(test_bad_job)
 {
 	float out[4];
-	struct vgpu_job job = { .op = VGPU_OP_VADD, .n = 4, .out = out, .out_count = 4 };
+	struct vgpu_job job = { .op = VGPU_OP_VADD, .args.n = 4, .out = out, .out_count = 4 };
 	struct vgpu_job_result res = run(&job, 0);     /* no input, no seed */
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(res.error, "bad job") != NULL, "%s", res.error);

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "exec/executor.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/status.h"
 
@@ -126,20 +126,20 @@ static double check_compute(struct vgpu_executor *ex, int slot, enum vgpu_op op,
 
 	if (op == VGPU_OP_SGEMM) {
 		na = m * k; nb = k * n; nout = m * n;
-		j.job.m = m; j.job.n = n; j.job.k = k;
+		j.job.args.m = m; j.job.args.n = n; j.job.args.k = k;
 	} else {
 		na = nb = nout = n;
-		j.job.n = n;
-		j.job.alpha = (float)((double)(vgpu_splitmix64(rng_state++) >> 40) / 16777216.0 * 4.0 - 2.0);
+		j.job.args.n = n;
+		j.job.args.alpha = (float)((double)(vgpu_splitmix64(rng_state++) >> 40) / 16777216.0 * 4.0 - 2.0);
 	}
 	in = malloc((na + nb) * sizeof(float));
 	ref = malloc(nout * sizeof(float));
 	ck_assert(in && ref);
 	if (seeded) {
-		j.job.has_seed = 1;
-		j.job.seed = vgpu_splitmix64(rng_state++);
-		vgpu_gen_fill(in, na, j.job.seed, 0);
-		vgpu_gen_fill(in + na, nb, j.job.seed, 1);
+		j.job.args.has_seed = 1;
+		j.job.args.seed = vgpu_splitmix64(rng_state++);
+		vgpu_gen_fill(in, na, j.job.args.seed, 0);
+		vgpu_gen_fill(in + na, nb, j.job.args.seed, 1);
 	} else {
 		for (size_t i = 0; i < na + nb; i++)
 			in[i] = (float)((double)(vgpu_splitmix64(rng_state++) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
@@ -149,7 +149,7 @@ static double check_compute(struct vgpu_executor *ex, int slot, enum vgpu_op op,
 	if (op == VGPU_OP_VADD)
 		vgpu_ref_vadd(in, in + na, ref, n);
 	else if (op == VGPU_OP_SAXPY)
-		vgpu_ref_saxpy(j.job.alpha, in, in + na, ref, n);
+		vgpu_ref_saxpy(j.job.args.alpha, in, in + na, ref, n);
 	else
 		vgpu_ref_sgemm(in, in + na, ref, m, n, k);
 	j.out_bytes = nout * sizeof(float);
@@ -228,7 +228,7 @@ START_TEST(test_spin_past_limit_then_recovery)
 	struct vgpu_job_result res;
 	uint64_t ms;
 
-	j.job.ms = 60000;                         /* a kernel that would run a minute */
+	j.job.args.ms = 60000;                         /* a kernel that would run a minute */
 	j.deadline_ms = vgpu_mono_ms() + 1000;    /* its limit: one second */
 	ms = run_job(ex, 0, &j, &res);
 	printf("  spin 60 s, limit 1 s: %s after %llu ms: %s\n", vgpu_status_name(res.status),
@@ -248,7 +248,7 @@ START_TEST(test_leak_detected_reclaimed)
 	struct vgpu_exec_job j = simple_job(VGPU_OP_LEAK);
 	struct vgpu_job_result res;
 
-	j.job.bytes = 512u << 20;
+	j.job.args.bytes = 512u << 20;
 	j.deadline_ms = vgpu_mono_ms() + 30000;
 	run_job(ex, 0, &j, &res);
 	printf("  leak 512 MiB: %s, leaked_bytes %llu: %s\n", vgpu_status_name(res.status),
@@ -277,7 +277,7 @@ START_TEST(test_escape_reclaimed_by_reset)
 
 	setenv("VGPU_CUDA_TEST_ESCAPE", "1", 1);   /* inherited by the workers */
 	ex = open_cuda();
-	j.job.bytes = 1u << 30;
+	j.job.args.bytes = 1u << 30;
 	j.deadline_ms = vgpu_mono_ms() + 30000;
 	run_job(ex, 0, &j, &res);
 	printf("  escape 1 GiB: %s: %s\n", vgpu_status_name(res.status), res.error);

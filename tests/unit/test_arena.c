@@ -141,7 +141,7 @@ START_TEST(test_mock_leak_is_leaked)
 	ck_assert_int_eq(vgpu_backend_mock.init(&ctx, 0, err, sizeof(err)), 0);
 	memset(&job, 0, sizeof(job));
 	job.op = VGPU_OP_LEAK;
-	job.bytes = 123457;
+	job.args.bytes = 123457;
 	ck_assert_int_eq(vgpu_backend_mock.run(ctx, &job, &res), 0);
 	ck_assert_int_eq(res.status, VGPU_LEAKED);
 	ck_assert_uint_eq(res.leaked_bytes, 123457);
@@ -151,9 +151,9 @@ START_TEST(test_mock_leak_is_leaked)
 	float out[64];
 	memset(&job, 0, sizeof(job));
 	job.op = VGPU_OP_VADD;
-	job.n = 64;
-	job.has_seed = 1;
-	job.seed = 3;
+	job.args.n = 64;
+	job.args.has_seed = 1;
+	job.args.seed = 3;
 	job.out = out;
 	job.out_count = 64;
 	ck_assert_int_eq(vgpu_backend_mock.run(ctx, &job, &res), 0);

@@ -85,11 +85,11 @@ static int fake_vadd(int dfd, const struct vgpu_request *q, struct vgpu_payload_
 		return -1;
 	}
 	a = p;
-	c = malloc(q->n * sizeof(float));
-	for (uint64_t i = 0; i < q->n; i++)
-		c[i] = a[i] + a[q->n + i];
+	c = malloc(q->args.n * sizeof(float));
+	for (uint64_t i = 0; i < q->args.n; i++)
+		c[i] = a[i] + a[q->args.n + i];
 	vgpu_payload_name(ref->name, "out", q->seq);
-	ref->bytes = q->n * sizeof(float);
+	ref->bytes = q->args.n * sizeof(float);
 	ref->crc = vgpu_crc32(c, ref->bytes);
 	if (fk.mode == FAKE_BAD_OUTPUT_CRC)
 		ref->crc ^= 1;
@@ -391,7 +391,7 @@ START_TEST(test_payload_round_trip)
 	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
 	memset(&q, 0, sizeof(q));
 	q.op = VGPU_OP_VADD;
-	q.n = 64;
+	q.args.n = 64;
 	q.output_file = 1;
 	ck_assert_msg(vgpu_client_call(c, &q, in, sizeof(in), &r, &out, &out_bytes, err, sizeof(err)) == VGPU_CLIENT_OK,
 		      "%s", err);
@@ -409,7 +409,7 @@ START_TEST(test_payload_round_trip)
 	fake_start(FAKE_BAD_OUTPUT_CRC);
 	memset(&q, 0, sizeof(q));
 	q.op = VGPU_OP_VADD;
-	q.n = 64;
+	q.args.n = 64;
 	q.output_file = 1;
 	ck_assert_int_eq(vgpu_client_call(c, &q, in, sizeof(in), &r, &out, &out_bytes, err, sizeof(err)),
 			 VGPU_CLIENT_EPROTO);
@@ -432,10 +432,10 @@ START_TEST(test_usage_errors)
 	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
 	memset(&q, 0, sizeof(q));
 	q.op = VGPU_OP_VADD;
-	q.n = 4;
+	q.args.n = 4;
 	ck_assert_int_eq(vgpu_client_call(c, &q, NULL, 0, &r, NULL, NULL, err, sizeof(err)), VGPU_CLIENT_EUSAGE);
 	ck_assert_int_eq(vgpu_client_call(c, &q, in, 4, &r, NULL, NULL, err, sizeof(err)), VGPU_CLIENT_EUSAGE);
-	q.has_seed = 1;
+	q.args.has_seed = 1;
 	ck_assert_int_eq(vgpu_client_call(c, &q, in, sizeof(in), &r, NULL, NULL, err, sizeof(err)), VGPU_CLIENT_EUSAGE);
 	memset(&q, 0, sizeof(q));
 	ck_assert_int_eq(vgpu_client_call(c, &q, NULL, 0, &r, NULL, NULL, err, sizeof(err)), VGPU_CLIENT_EUSAGE);

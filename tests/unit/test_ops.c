@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exec/ops.h"
+#include "lib/opref.h"
 
 START_TEST(test_gen_known_value)
 {

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "exec/executor.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/status.h"
 
@@ -132,12 +132,12 @@ static void check_compute(struct vgpu_executor *ex, enum vgpu_op op, int seeded)
 
 	if (op == VGPU_OP_SGEMM) {
 		na = m * k; nb = k * n; nout = m * n;
-		j.job.m = m; j.job.n = n; j.job.k = k;
+		j.job.args.m = m; j.job.args.n = n; j.job.args.k = k;
 	} else {
 		n = 1000;
 		na = nb = nout = n;
-		j.job.n = n;
-		j.job.alpha = -1.75f;
+		j.job.args.n = n;
+		j.job.args.alpha = -1.75f;
 	}
 	a = malloc((na + nb) * sizeof(float));
 	b = a + na;
@@ -147,12 +147,12 @@ static void check_compute(struct vgpu_executor *ex, enum vgpu_op op, int seeded)
 	if (op == VGPU_OP_VADD)
 		vgpu_ref_vadd(a, b, ref, n);
 	else if (op == VGPU_OP_SAXPY)
-		vgpu_ref_saxpy(j.job.alpha, a, b, ref, n);
+		vgpu_ref_saxpy(j.job.args.alpha, a, b, ref, n);
 	else
 		vgpu_ref_sgemm(a, b, ref, m, n, k);
 	if (seeded) {
-		j.job.has_seed = 1;
-		j.job.seed = 99;
+		j.job.args.has_seed = 1;
+		j.job.args.seed = 99;
 	} else {
 		j.in_bytes = (na + nb) * sizeof(float);
 		j.in_fd = memfd_with(a, j.in_bytes, 1);
@@ -204,8 +204,8 @@ START_TEST(test_short_output_fails_cleanly)
 	struct vgpu_exec_job j = simple_job(VGPU_OP_VADD);
 	struct vgpu_job_result res;
 
-	j.job.n = 100;
-	j.job.has_seed = 1;
+	j.job.args.n = 100;
+	j.job.args.has_seed = 1;
 	j.out_bytes = 10 * sizeof(float);     /* the op needs 100 floats */
 	j.out_fd = memfd_with(NULL, j.out_bytes, 0);
 	run_job(ex, &j, &res);
@@ -223,7 +223,7 @@ START_TEST(test_short_output_fails_cleanly)
 	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), -EBADF);
 	vadd_ok(ex);
 	j = simple_job(VGPU_OP_SPIN);
-	j.job.ms = 20;
+	j.job.args.ms = 20;
 	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
 	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), -EBUSY);
 	while (ex->ops->reap(ex, 0, vgpu_mono_ms(), &res) == 0)
@@ -241,7 +241,7 @@ START_TEST(test_timeout_kills_and_restarts)
 	struct vgpu_job_result res;
 	uint64_t ms;
 
-	j.job.ms = 60000;
+	j.job.args.ms = 60000;
 	j.deadline_ms = vgpu_mono_ms() + 300;
 	ms = run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_TIMEOUT);
@@ -252,7 +252,7 @@ START_TEST(test_timeout_kills_and_restarts)
 	ck_assert_uint_lt(ms, 3000);
 	vadd_ok(ex);          /* the same slot works again: the worker was restarted */
 	/* and a spin within its limit is OK */
-	j.job.ms = 50;
+	j.job.args.ms = 50;
 	j.deadline_ms = vgpu_mono_ms() + 5000;
 	run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_OK);
@@ -290,7 +290,7 @@ START_TEST(test_job_caused_restarts_do_not_back_off)
 
 	for (int round = 0; round < 12; round++) {
 		j = simple_job(round % 2 ? VGPU_OP_CRASH : VGPU_OP_SPIN);
-		j.job.ms = 10000;
+		j.job.args.ms = 10000;
 		j.deadline_ms = vgpu_mono_ms() + (round % 2 ? 10000 : 1);
 		run_job(ex, &j, &res);
 		ck_assert_int_ne(res.status, VGPU_OK);
@@ -308,7 +308,7 @@ START_TEST(test_leak_is_reported)
 	struct vgpu_exec_job j = simple_job(VGPU_OP_LEAK);
 	struct vgpu_job_result res;
 
-	j.job.bytes = 3u << 20;
+	j.job.args.bytes = 3u << 20;
 	run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_LEAKED);
 	ck_assert_uint_eq(res.leaked_bytes, 3u << 20);
@@ -331,7 +331,7 @@ START_TEST(test_exiting_worker_is_replaced_before_next_job)
 	setenv("VGPU_MOCK_TEST_UNUSABLE", "spin", 1);   /* restarted workers inherit it too */
 	ex = open_mock();
 	for (int round = 0; round < 3; round++) {
-		j.job.ms = 1;
+		j.job.args.ms = 1;
 		j.deadline_ms = vgpu_mono_ms() + 10000;
 		run_job(ex, &j, &res);
 		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);

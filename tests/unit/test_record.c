@@ -56,19 +56,19 @@ static void assert_req_eq(const struct vgpu_request *a, const struct vgpu_reques
 	ck_assert_str_eq(a->nonce, b->nonce);
 	ck_assert_int_eq(a->priority, b->priority);
 	ck_assert_int_eq(a->op, b->op);
-	ck_assert_uint_eq(a->n, b->n);
-	ck_assert_uint_eq(a->m, b->m);
-	ck_assert_uint_eq(a->k, b->k);
-	ck_assert(a->alpha == b->alpha);
-	ck_assert_int_eq(a->has_seed, b->has_seed);
-	ck_assert_uint_eq(a->seed, b->seed);
+	ck_assert_uint_eq(a->args.n, b->args.n);
+	ck_assert_uint_eq(a->args.m, b->args.m);
+	ck_assert_uint_eq(a->args.k, b->args.k);
+	ck_assert(a->args.alpha == b->args.alpha);
+	ck_assert_int_eq(a->args.has_seed, b->args.has_seed);
+	ck_assert_uint_eq(a->args.seed, b->args.seed);
 	ck_assert_str_eq(a->input.name, b->input.name);
 	ck_assert_uint_eq(a->input.bytes, b->input.bytes);
 	ck_assert_uint_eq(a->input.crc, b->input.crc);
 	ck_assert_int_eq(a->output_file, b->output_file);
 	ck_assert_uint_eq(a->timeout_ms, b->timeout_ms);
-	ck_assert_uint_eq(a->ms, b->ms);
-	ck_assert_uint_eq(a->bytes, b->bytes);
+	ck_assert_uint_eq(a->args.ms, b->args.ms);
+	ck_assert_uint_eq(a->args.bytes, b->args.bytes);
 }
 
 /* Valid requests, one or more per op. */
@@ -76,28 +76,28 @@ static int sample_request(int i, struct vgpu_request *r)
 {
 	switch (i) {
 	case 0: req_base(r, VGPU_OP_PING); r->priority = VGPU_PRIO_LOW; return 1;
-	case 1: req_base(r, VGPU_OP_VADD); r->n = 1024; r->has_seed = 1; r->seed = 7; return 1;
+	case 1: req_base(r, VGPU_OP_VADD); r->args.n = 1024; r->args.has_seed = 1; r->args.seed = 7; return 1;
 	case 2:
-		req_base(r, VGPU_OP_VADD); r->n = 3; r->output_file = 1;
+		req_base(r, VGPU_OP_VADD); r->args.n = 3; r->output_file = 1;
 		vgpu_payload_name(r->input.name, "in", r->seq);
 		r->input.bytes = 24; r->input.crc = 0xdeadbeef; return 1;
 	case 3:
-		req_base(r, VGPU_OP_SAXPY); r->n = 5; r->alpha = -2.5f; r->has_seed = 1;
-		r->seed = UINT64_MAX; r->output_file = 0; r->priority = VGPU_PRIO_MEDIUM; return 1;
+		req_base(r, VGPU_OP_SAXPY); r->args.n = 5; r->args.alpha = -2.5f; r->args.has_seed = 1;
+		r->args.seed = UINT64_MAX; r->output_file = 0; r->priority = VGPU_PRIO_MEDIUM; return 1;
 	case 4:
-		req_base(r, VGPU_OP_SAXPY); r->n = 1; r->alpha = 0.1f;
+		req_base(r, VGPU_OP_SAXPY); r->args.n = 1; r->args.alpha = 0.1f;
 		vgpu_payload_name(r->input.name, "in", r->seq);
 		r->input.bytes = 8; r->input.crc = 0; r->timeout_ms = 2500; return 1;
-	case 5: req_base(r, VGPU_OP_SGEMM); r->m = 2; r->n = 3; r->k = 4; r->has_seed = 1; r->seed = 0; return 1;
+	case 5: req_base(r, VGPU_OP_SGEMM); r->args.m = 2; r->args.n = 3; r->args.k = 4; r->args.has_seed = 1; r->args.seed = 0; return 1;
 	case 6:
-		req_base(r, VGPU_OP_SGEMM); r->m = 2; r->n = 3; r->k = 4; r->seq = VGPU_SEQ_MAX;
+		req_base(r, VGPU_OP_SGEMM); r->args.m = 2; r->args.n = 3; r->args.k = 4; r->seq = VGPU_SEQ_MAX;
 		vgpu_payload_name(r->input.name, "in", r->seq);
 		r->input.bytes = (2 * 4 + 4 * 3) * 4; r->input.crc = 0x01234567; r->output_file = 1; return 1;
-	case 7: req_base(r, VGPU_OP_SPIN); r->ms = 250; r->vm = VGPU_VM_MAX; return 1;
-	case 8: req_base(r, VGPU_OP_LEAK); r->bytes = 1 << 20; r->vm = 1; return 1;
+	case 7: req_base(r, VGPU_OP_SPIN); r->args.ms = 250; r->vm = VGPU_VM_MAX; return 1;
+	case 8: req_base(r, VGPU_OP_LEAK); r->args.bytes = 1 << 20; r->vm = 1; return 1;
 	case 9: req_base(r, VGPU_OP_CRASH); r->seq = 1; return 1;
-	case 10: req_base(r, VGPU_OP_SPIN); r->ms = 0; return 1;
-	case 11: req_base(r, VGPU_OP_SAXPY); r->n = 2; r->alpha = 1e-38f; r->has_seed = 1; r->seed = 1; return 1;
+	case 10: req_base(r, VGPU_OP_SPIN); r->args.ms = 0; return 1;
+	case 11: req_base(r, VGPU_OP_SAXPY); r->args.n = 2; r->args.alpha = 1e-38f; r->args.has_seed = 1; r->args.seed = 1; return 1;
 	}
 	return 0;
 }
@@ -163,10 +163,10 @@ START_TEST(test_request_encode_rejects)
 	r.op = VGPU_OP_NONE;
 	ck_assert_int_eq(vgpu_request_encode(&r, buf, sizeof(buf)), -EINVAL);
 	sample_request(1, &r);
-	r.has_seed = 0;           /* neither seed nor input */
+	r.args.has_seed = 0;           /* neither seed nor input */
 	ck_assert_int_eq(vgpu_request_encode(&r, buf, sizeof(buf)), -EINVAL);
 	sample_request(3, &r);
-	r.alpha = NAN;
+	r.args.alpha = NAN;
 	ck_assert_int_eq(vgpu_request_encode(&r, buf, sizeof(buf)), -EINVAL);
 	sample_request(2, &r);
 	strcpy(r.input.name, "../in-17.bin");
@@ -304,7 +304,7 @@ START_TEST(test_request_bad_corpus)
 		ck_assert_msg(*p >= 0x20 && *p < 0x7f, "%s: unprintable reason", c->what);
 	ck_assert_int_eq(r.op, VGPU_OP_NONE);
 	ck_assert_uint_eq(r.vm, 0);
-	ck_assert_uint_eq(r.n, 0);
+	ck_assert_uint_eq(r.args.n, 0);
 }
 END_TEST
 
@@ -441,27 +441,27 @@ START_TEST(test_sizes)
 	struct vgpu_request r;
 
 	req_base(&r, VGPU_OP_VADD);
-	r.n = 1024;
+	r.args.n = 1024;
 	ck_assert_int_eq(vgpu_request_input_bytes(&r), 8192);
 	ck_assert_int_eq(vgpu_request_output_bytes(&r), 4096);
-	r.n = UINT64_C(1) << 60;              /* 2*n*4 overflows, n*4 = 2^62 does not */
+	r.args.n = UINT64_C(1) << 60;              /* 2*n*4 overflows, n*4 = 2^62 does not */
 	ck_assert_int_eq(vgpu_request_input_bytes(&r), -1);
 	ck_assert_int_eq(vgpu_request_output_bytes(&r), INT64_C(1) << 62);
-	r.n = UINT64_C(1) << 62;
+	r.args.n = UINT64_C(1) << 62;
 	ck_assert_int_eq(vgpu_request_output_bytes(&r), -1);
-	r.n = UINT64_C(1) << 59;              /* 2*n*4 = 2^62 fits; n*4 too */
+	r.args.n = UINT64_C(1) << 59;              /* 2*n*4 = 2^62 fits; n*4 too */
 	ck_assert_int_eq(vgpu_request_input_bytes(&r), INT64_C(1) << 62);
-	r.n = (UINT64_C(1) << 60) - 1;        /* 2^63 - 8: the largest that fits */
+	r.args.n = (UINT64_C(1) << 60) - 1;        /* 2^63 - 8: the largest that fits */
 	ck_assert_int_eq(vgpu_request_input_bytes(&r), INT64_MAX - 7);
-	r.n = UINT64_C(1) << 61;              /* n*4 = 2^63 fits uint64 but not int64 */
+	r.args.n = UINT64_C(1) << 61;              /* n*4 = 2^63 fits uint64 but not int64 */
 	ck_assert_int_eq(vgpu_request_output_bytes(&r), -1);
 	req_base(&r, VGPU_OP_SGEMM);
-	r.m = 2; r.n = 3; r.k = 4;
+	r.args.m = 2; r.args.n = 3; r.args.k = 4;
 	ck_assert_int_eq(vgpu_request_input_bytes(&r), (2 * 4 + 4 * 3) * 4);
 	ck_assert_int_eq(vgpu_request_output_bytes(&r), 2 * 3 * 4);
-	r.m = UINT64_C(1) << 32; r.k = UINT64_C(1) << 32;
+	r.args.m = UINT64_C(1) << 32; r.args.k = UINT64_C(1) << 32;
 	ck_assert_int_eq(vgpu_request_input_bytes(&r), -1);
-	r.m = UINT64_MAX; r.k = 1; r.n = 2;
+	r.args.m = UINT64_MAX; r.args.k = 1; r.args.n = 2;
 	ck_assert_int_eq(vgpu_request_output_bytes(&r), -1);
 	req_base(&r, VGPU_OP_PING);
 	ck_assert_int_eq(vgpu_request_input_bytes(&r), 0);

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "exec/executor.h"
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
@@ -57,15 +57,15 @@ static int fake_compute(const struct vgpu_request *req, float **outp, size_t *co
 	float *in, *out;
 
 	if (req->op == VGPU_OP_SGEMM) {
-		na = req->m * req->k; nb = req->k * req->n; nout = req->m * req->n;
+		na = req->args.m * req->args.k; nb = req->args.k * req->args.n; nout = req->args.m * req->args.n;
 	} else {
-		na = nb = nout = req->n;
+		na = nb = nout = req->args.n;
 	}
 	in = malloc((na + nb + 1) * sizeof(float));
 	out = malloc((nout + 1) * sizeof(float));
-	if (req->has_seed) {
-		vgpu_gen_fill(in, na, req->seed, 0);
-		vgpu_gen_fill(in + na, nb, req->seed, 1);
+	if (req->args.has_seed) {
+		vgpu_gen_fill(in, na, req->args.seed, 0);
+		vgpu_gen_fill(in + na, nb, req->args.seed, 1);
 	} else {
 		void *buf = NULL;
 		size_t len = 0;
@@ -82,9 +82,9 @@ static int fake_compute(const struct vgpu_request *req, float **outp, size_t *co
 	if (req->op == VGPU_OP_VADD)
 		vgpu_ref_vadd(in, in + na, out, nout);
 	else if (req->op == VGPU_OP_SAXPY)
-		vgpu_ref_saxpy(req->alpha, in, in + na, out, nout);
+		vgpu_ref_saxpy(req->args.alpha, in, in + na, out, nout);
 	else
-		vgpu_ref_sgemm(in, in + na, out, req->m, req->n, req->k);
+		vgpu_ref_sgemm(in, in + na, out, req->args.m, req->args.n, req->args.k);
 	free(in);
 	*outp = out;
 	*countp = nout;
@@ -121,7 +121,7 @@ static void fake_answer(const struct vgpu_request *req)
 		if (fake_compute(req, &out, &count) < 0) {
 			r.status = VGPU_BAD_PAYLOAD;
 			snprintf(r.error, sizeof(r.error), "payload missing or wrong");
-		} else if (req->output_file == 0 || (req->output_file < 0 && req->has_seed)) {
+		} else if (req->output_file == 0 || (req->output_file < 0 && req->args.has_seed)) {
 			/* `output summary`: the result line only, like the real mediator */
 			vgpu_summarize(out, count, &sm);
 			if (fw.mode == FAKE_BAD_SUMMARY)
@@ -284,11 +284,11 @@ static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seede
 
 	if (op == VGPU_OP_SGEMM) {
 		na = m * k; nb = k * n; nout = m * n;
-		j.job.m = m; j.job.n = n; j.job.k = k;
+		j.job.args.m = m; j.job.args.n = n; j.job.args.k = k;
 	} else {
 		na = nb = nout = n;
-		j.job.n = n;
-		j.job.alpha = 0.5f;
+		j.job.args.n = n;
+		j.job.args.alpha = 0.5f;
 	}
 	in = malloc((na + nb) * sizeof(float));
 	ref = malloc(nout * sizeof(float));
@@ -301,8 +301,8 @@ static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seede
 	else
 		vgpu_ref_sgemm(in, in + na, ref, m, n, k);
 	if (seeded) {
-		j.job.has_seed = 1;
-		j.job.seed = 5;
+		j.job.args.has_seed = 1;
+		j.job.args.seed = 5;
 	} else {
 		j.in_bytes = (na + nb) * sizeof(float);
 		j.in_fd = memfd_with(in, j.in_bytes);
@@ -335,7 +335,7 @@ static void forward_compute(struct vgpu_executor *ex, enum vgpu_op op, int seede
 		munmap(out, j.out_bytes);
 		ck_assert_int_eq(fw.last.output_file, 1);
 	}
-	ck_assert_int_eq(fw.last.has_seed, seeded);
+	ck_assert_int_eq(fw.last.args.has_seed, seeded);
 	ck_assert(fw.last.timeout_ms > 0 && fw.last.timeout_ms <= 5000);
 	/* The payload files are cleaned up once the answer is taken. */
 	{
@@ -459,8 +459,8 @@ START_TEST(test_silent_worker_unavailable)
 	uint64_t ms;
 
 	fake_start(FAKE_SILENT);
-	j.job.n = 10;
-	j.job.has_seed = 1;
+	j.job.args.n = 10;
+	j.job.args.has_seed = 1;
 	j.out_bytes = 40;
 	j.out_fd = memfd_with(NULL, 40);
 	j.deadline_ms = vgpu_mono_ms() + 200;
@@ -490,7 +490,7 @@ static void status_case(int status, const char *text, int expect, const char *ex
 	fw.status = status;
 	fw.error = text;
 	fake_start(FAKE_STATUS);
-	j.job.ms = 10;
+	j.job.args.ms = 10;
 	drive(ex, &j, &res);
 	printf("  worker %s -> %s: %s\n", vgpu_status_name(status), vgpu_status_name(res.status), res.error);
 	ck_assert_int_eq(res.status, expect);
@@ -514,12 +514,12 @@ START_TEST(test_status_leaked)
 	fw.status = VGPU_LEAKED;
 	fw.error = "job leaked 4096 bytes of device memory; reclaimed";
 	fake_start(FAKE_STATUS);
-	j.job.bytes = 4096;
+	j.job.args.bytes = 4096;
 	drive(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_LEAKED);
 	ck_assert_uint_eq(res.leaked_bytes, 4096);
 	ck_assert_int_eq(fw.last.op, VGPU_OP_LEAK);
-	ck_assert_uint_eq(fw.last.bytes, 4096);
+	ck_assert_uint_eq(fw.last.args.bytes, 4096);
 	vgpu_executor_close(ex);
 }
 END_TEST
@@ -545,8 +545,8 @@ START_TEST(test_bad_output_crc)
 	struct vgpu_job_result res;
 
 	fake_start(FAKE_BAD_CRC);
-	j.job.n = 64;
-	j.job.has_seed = 1;
+	j.job.args.n = 64;
+	j.job.args.has_seed = 1;
 	j.out_bytes = 256;
 	j.out_fd = memfd_with(NULL, 256);
 	drive(ex, &j, &res);
@@ -565,8 +565,8 @@ START_TEST(test_bad_summary)
 	struct vgpu_job_result res;
 
 	fake_start(FAKE_BAD_SUMMARY);
-	j.job.n = 64;
-	j.job.has_seed = 1;
+	j.job.args.n = 64;
+	j.job.args.has_seed = 1;
 	j.job.out_count = 64;
 	drive(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec/ops.h"
+#include "lib/opref.h"
 #include "naive_no_cleanup.h"
 
 /* Where the leaked pointer goes, so that the compiler keeps the allocation; nothing

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "opref.h"
 
 void vgpu_gen_fill(float *out, size_t count, uint64_t seed, unsigned j)
 {
