@@ -1,4 +1,4 @@
-/* test_ops.c - the CPU references and generator of src/exec/ops.c against values
+/* test_opref.c - the CPU references and generator of src/lib/opref.c against values
  * computed by hand, so that the mock backend (and through it the CUDA checks) rest on
  * something other than themselves. */
 #include <check.h>
