@@ -5,4 +5,4 @@
 .PHONY: check-errors-log
 check-errors-log:
 	@echo "== tests/tools: ERRORS_LOG.txt against the seed; tools/errors_log.py"
-	@python3 -m unittest discover -s tests/tools -p 'test_errors_log*.py'
+	@PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests/tools -p 'test_errors_log*.py'
