@@ -91,6 +91,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBMEDIATOR) $(LIBCLIENT) 
 include src/exec/cuda.mk
 -include tests/nfs_sim/nfs_sim.mk
 -include tests/fault/fault.mk
+-include tools/tools.mk
 
 # --- running tests --------------------------------------------------------------------
 # Every Check program also logs to $(BUILD)/reports/check/ (CK_LOG_FILE_NAME), so that

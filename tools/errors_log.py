@@ -1,16 +1,30 @@
 #!/usr/bin/env python3
-"""errors_log.py - fold the harness report into ERRORS_LOG.txt (`make errors-log`).
+"""errors_log.py - fold harness reports into ERRORS_LOG.txt (`make errors-log`).
 
 Rewrites, and only rewrites:
-  - the "Status:" line of each known error (ERROR 1..10), from the scenarios with
-    id ERRnn: reproduced and handled (scenario, date, backends) or what failed;
-  - the block between "# AUTO-BEGIN actual errors" and "# AUTO-END actual errors":
-    one entry per real failure met on a host (the real cudart without a driver, a
-    real NFS server's refusal or squash, a GPU run), kept across runs, keyed by
-    error number, backend and date;
+  - the "Test:" line of each known error (ERROR 1..10): every scenario program of that
+    error, found by glob (tests/fault/errNN_*.c), so a new scenario appears by itself;
+  - the "Status:" line of each known error, from the scenarios with id ERRnn: for each
+    backend the newest run that ran (each with the date of the report it came from);
+  - the block between "# AUTO-BEGIN actual errors" and "# AUTO-END actual errors": one
+    entry per error number and backend where a real environment failed (the real cudart
+    without a driver, a real NFS server's refusal or squash), kept across runs. A later
+    run of the same error and backend updates that entry ("Last Seen:", its evidence);
+    it never adds a second one;
   - the statistics block and the "Last Updated:" line.
-Everything else (hand-written entries included) is left byte for byte. Running it
-twice with the same report changes nothing."""
+Everything else (the hand-written knowledge, hand-written entries) is left byte for byte.
+
+Dates: a row's date is the date of its own report (its "generated" field), never
+today's: a committed report of 2026-11-28 stays 2026-11-28 whenever it is folded.
+A report without "generated" is "undated".
+
+Idempotent: folding the same reports again, in any order or any number of times, gives
+the same file.
+
+"Total Errors Encountered" counts distinct error numbers with at least one entry in the
+ACTUAL ERRORS ENCOUNTERED section (auto and hand-written); several backends or runs of
+one error are one error. "Resolved" counts those errors whose every entry's Result says
+handled/resolved/fixed/yes/worked; "Unresolved" the rest."""
 import argparse
 import glob
 import json
@@ -32,25 +46,73 @@ CAUSE = {
         "vgpu-client reported permission denied, naming root_squash and the fix"),
 }
 
-
-def scenario_file(eid):
-    m = re.match(r"ERR(\d\d)$", eid)
-    if not m:
-        return None
-    files = sorted(glob.glob("tests/fault/err%s_*.c" % m.group(1)))
-    return " + ".join(files) if files else None
+RESOLVED_WORDS = ("handled", "resolved", "yes", "fixed", "worked")
+DEFAULT_REPORT = "build/reports/harness.json"
 
 
-def status_line(eid, rows, date):
-    backends = ", ".join(sorted({r.get("backend", "?") for r in rows}))
-    sf = scenario_file(eid) or "tests/fault"
+def scenario_files(n, fault_dir="tests/fault"):
+    """Every scenario program of ERROR n, sorted (tests/fault/err07_*.c: two)."""
+    return sorted(glob.glob(os.path.join(fault_dir, "err%02d_*.c" % n)))
+
+
+def err_num(eid):
+    m = re.match(r"ERR(\d\d)$", eid or "")
+    return int(m.group(1)) if m else None
+
+
+def report_date(rep):
+    g = rep.get("generated", "") if isinstance(rep, dict) else ""
+    return g[:10] if re.match(r"\d{4}-\d\d-\d\d", g or "") else "undated"
+
+
+def load_rows(paths):
+    """All scenario rows, each tagged with its own report's date (key "_date") and the
+    report's position on the command line (key "_order", for ties)."""
+    rows, dates = [], []
+    for i, path in enumerate(paths):
+        with open(path) as f:
+            rep = json.load(f)
+        d = report_date(rep)
+        dates.append(d)
+        for r in (rep.get("scenarios", []) if isinstance(rep, dict) else rep):
+            r = dict(r)
+            r["_date"], r["_order"] = d, i
+            rows.append(r)
+    return rows, dates
+
+
+def newest_per_backend(rows):
+    """For each backend, the newest row that ran; a skipped row only where no run of that
+    backend ran at all (a skip says nothing new about an earlier result)."""
+    best = {}
+    for r in rows:
+        b = r.get("backend", "?")
+        rank = (0 if r.get("skipped") else 1, r["_date"], r["_order"])
+        if b not in best or rank > best[b][0]:
+            best[b] = (rank, r)
+    return [best[b][1] for b in sorted(best)]
+
+
+def test_line(n, fault_dir="tests/fault"):
+    files = scenario_files(n, fault_dir)
+    if not files:
+        return "Test: none yet (no %s/err%02d_*.c)" % (fault_dir, n)
+    return "Test: " + ", ".join(files)
+
+
+def status_line(rows):
+    rows = newest_per_backend(rows)
     ran = [r for r in rows if not r.get("skipped")]
+    skipped = [r for r in rows if r.get("skipped")]
+    notrun = "; ".join("%s not run: %s, %s" % (r.get("backend", "?"), r["skipped"], r["_date"])
+                       for r in skipped)
     if not ran:
-        why = "; ".join(sorted({r.get("skipped", "") for r in rows}))
-        return "Status: ⚠️ NOT RUN (%s; %s)" % (why, date)
+        return "Status: ⚠️ NOT RUN (%s)" % notrun
     failed = [r for r in ran if not r.get("passed")]
+    where = ", ".join("%s %s" % (r.get("backend", "?"), r["_date"]) for r in ran)
     if not failed:
-        return "Status: ✅ REPRODUCED AND HANDLED (%s, %s, backends: %s)" % (sf, date, backends)
+        return "Status: ✅ REPRODUCED AND HANDLED (backends: %s%s)" % (
+            where, "; " + notrun if notrun else "")
     parts = []
     for r in failed:
         what = []
@@ -64,53 +126,88 @@ def status_line(eid, rows, date):
         for k in ("lost", "duplicated", "misrouted", "corrupted"):
             if q.get(k):
                 what.append("%s %d" % (k, q[k]))
-        parts.append("%s: %s" % (r.get("backend", "?"), ", ".join(what) or "failed"))
-    return "Status: ❌ FAILED (%s, %s: %s)" % (sf, date, "; ".join(parts))
+        parts.append("%s %s: %s" % (r.get("backend", "?"), r["_date"], ", ".join(what) or "failed"))
+    return "Status: ❌ FAILED (%s)" % "; ".join(parts)
 
 
-def actual_entries(rows, date):
+# --- the actual-errors block ------------------------------------------------------------
+
+FIELDS = ("When", "Date", "Last Seen", "Symptom", "Root Cause", "Solution Applied", "Result")
+
+
+def actual_from_rows(rows, fault_dir="tests/fault"):
+    """(n, backend) -> entry dict, from the rows where a real environment failed; where
+    several runs of one (n, backend) are given, the first and last dates and the newest
+    run's text."""
     out = {}
-    for r in rows:
-        m = re.match(r"ERR(\d\d)$", r.get("id", ""))
-        if not m or r.get("skipped") or not r.get("reproduced"):
+    for r in sorted(rows, key=lambda r: (r["_date"], r["_order"])):
+        n = err_num(r.get("id"))
+        if n is None or r.get("skipped") or not r.get("reproduced"):
             continue
-        n = int(m.group(1))
-        if r.get("backend", "") not in REAL.get(n, ()):
+        b = r.get("backend", "")
+        if b not in REAL.get(n, ()):
             continue
         cause, fix = CAUSE.get(n, ("see the known error above", "handled as described above"))
-        key = "ERROR %d [%s] %s" % (n, r.get("backend"), date)
-        out[key] = "\n".join([
-            "ERROR #: %d [%s]" % (n, r.get("backend")),
-            "When: harness scenario %s (%s), %s" % (r.get("id"), scenario_file(r["id"]) or "tests/fault",
-                                                    r.get("title", "")),
-            "Date: %s" % date,
-            "Symptom: %s" % r.get("evidence", "").strip(),
-            "Root Cause: %s" % cause,
-            "Solution Applied: %s" % fix,
-            "Result: %s" % ("handled (harness checks passed)" if r.get("handled")
-                            else "NOT handled: see the harness report"),
-        ])
+        e = {
+            "When": "harness scenario %s (%s), %s" % (
+                r.get("id"), ", ".join(scenario_files(n, fault_dir)) or fault_dir, r.get("title", "")),
+            "Date": r["_date"],
+            "Last Seen": r["_date"],
+            "Symptom": " ".join(r.get("evidence", "").split()),
+            "Root Cause": cause,
+            "Solution Applied": fix,
+            "Result": ("handled (harness checks passed)" if r.get("handled")
+                       else "NOT handled: see the harness report of %s" % r["_date"]),
+        }
+        out[(n, b)] = merge(out.get((n, b)), e)
     return out
 
 
+def merge(old, new):
+    """One entry from two of the same (error, backend): first Date, last Last Seen, and the
+    text of the newer one (the new one on a tie). Order-independent and idempotent."""
+    if old is None:
+        return new
+    first = min(old["Date"], new["Date"])
+    last = max(old.get("Last Seen", old["Date"]), new.get("Last Seen", new["Date"]))
+    newer = new if new.get("Last Seen", new["Date"]) >= old.get("Last Seen", old["Date"]) else old
+    e = dict(newer)
+    e["Date"], e["Last Seen"] = first, last
+    return e
+
+
 def parse_auto(block):
-    entries, cur = {}, []
+    """The entries already in the AUTO block -> (n, backend) -> entry dict. Entries of the
+    old layout (one per run date) of one (n, backend) are merged into one."""
+    entries, cur = {}, None
+
+    def close(cur):
+        if cur and cur.get("_key"):
+            k = cur.pop("_key")
+            cur.setdefault("Last Seen", cur.get("Date", "undated"))
+            cur.setdefault("Date", "undated")
+            entries[k] = merge(entries.get(k), cur)
+
     for line in block.splitlines():
-        if line.startswith("ERROR #: "):
-            if cur:
-                entries[key_of(cur)] = "\n".join(cur)
-            cur = [line]
-        elif cur and line.strip() and line.strip() != "---":
-            cur.append(line)
-    if cur:
-        entries[key_of(cur)] = "\n".join(cur)
+        m = re.match(r"ERROR #: (\d+) \[([^\]]*)\]", line)
+        if m:
+            close(cur)
+            cur = {"_key": (int(m.group(1)), m.group(2))}
+            continue
+        if cur is None:
+            continue
+        f = re.match(r"(%s): ?(.*)$" % "|".join(re.escape(x) for x in FIELDS), line)
+        if f:
+            cur[f.group(1)] = f.group(2)
+    close(cur)
     return entries
 
 
-def key_of(lines):
-    m = re.match(r"ERROR #: (\d+) \[([^\]]*)\]", lines[0])
-    date = next((l[6:] for l in lines if l.startswith("Date: ")), "")
-    return "ERROR %s [%s] %s" % (m.group(1), m.group(2), date) if m else lines[0]
+def render_entry(key, e):
+    n, b = key
+    lines = ["ERROR #: %d [%s]" % (n, b)]
+    lines += ["%s: %s" % (k, e.get(k, "")) for k in FIELDS]
+    return "\n".join(lines)
 
 
 def replace_block(text, name, body):
@@ -120,67 +217,118 @@ def replace_block(text, name, body):
     return pat.sub(lambda m: m.group(1) + body + m.group(3), text, count=1)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--report", action="append",
-                    help="a harness report (repeatable; default build/reports/harness.json)")
-    ap.add_argument("--log", default="ERRORS_LOG.txt")
-    a = ap.parse_args()
-    rows, dates = [], []
-    for path in a.report or ["build/reports/harness.json"]:
-        with open(path) as f:
-            rep = json.load(f)
-        rows += rep.get("scenarios", [])
-        dates.append(rep.get("generated", "")[:10])
-    date = max(dates) or "unknown"
-    with open(a.log) as f:
-        text = f.read()
-    orig = text
+# --- the known errors' sections ---------------------------------------------------------
 
-    # 1. Status lines of the known errors.
-    by_id = {}
+def section_span(text, n):
+    """(start, end) of ERROR n's section among the known errors: from its heading to the
+    next "---" line, the next heading, or the next "=====" rule."""
+    m = re.search(r"^ERROR %d: [^\n]*\n" % n, text, re.M)
+    if not m:
+        return None
+    end = re.compile(r"^(---\s*$|ERROR \d+: |=====)", re.M).search(text, m.end())
+    return m.start(), end.start() if end else len(text)
+
+
+def set_field_line(text, n, field, line):
+    """Replace the one line "field: ..." of ERROR n's section by `line` (added before
+    "Status:", or at the section's end, when missing)."""
+    span = section_span(text, n)
+    if not span:
+        return text
+    s, e = span
+    sec = text[s:e]
+    m = re.search(r"^%s: [^\n]*$" % re.escape(field), sec, re.M)
+    if m:
+        sec = sec[:m.start()] + line + sec[m.end():]
+    else:
+        st = re.search(r"^Status: ", sec, re.M)
+        if st and field != "Status":
+            sec = sec[:st.start()] + line + "\n" + sec[st.start():]
+        else:
+            body = sec.rstrip("\n")
+            sec = body + "\n" + line + "\n" + sec[len(body) + 1:]
+    return text[:s] + sec + text[e:]
+
+
+def statistics(text):
+    """(total distinct errors, resolved, numbers, entry count) over the ACTUAL ERRORS
+    ENCOUNTERED section, hand-written entries included (the template is not an entry)."""
+    sect = text.split("ACTUAL ERRORS ENCOUNTERED", 1)[-1].split("ERROR STATISTICS", 1)[0]
+    results = re.findall(r"^ERROR #: (\d+)[^\n]*\n(?:.*\n)*?Result: ([^\n]*)", sect, re.M)
+    by_err = {}
+    for num, res in results:
+        ok = res.strip().lower().startswith(RESOLVED_WORDS)
+        by_err[int(num)] = by_err.get(int(num), True) and ok
+    resolved = sum(1 for ok in by_err.values() if ok)
+    return len(by_err), resolved, sorted(by_err), len(results)
+
+
+def fold(text, rows, dates, fault_dir="tests/fault"):
+    """The log's new text: the pure function behind main()."""
+    # 1. Test and Status lines of the known errors.
+    by_n = {}
     for r in rows:
-        by_id.setdefault(r.get("id"), []).append(r)
+        n = err_num(r.get("id"))
+        if n is not None:
+            by_n.setdefault(n, []).append(r)
     handled_known = 0
     for n in range(1, 11):
-        eid = "ERR%02d" % n
-        sec = re.compile(r"(\nERROR %d: .*?\nStatus: )([^\n]*)" % n, re.S)
-        m = sec.search(text)
-        if not m:
+        if not section_span(text, n):
             continue
-        if eid in by_id:
-            line = status_line(eid, by_id[eid], date)
-            text = text[:m.start(2) - len("Status: ")] + line + text[m.end(2):]
+        text = set_field_line(text, n, "Test", test_line(n, fault_dir))
+        if n in by_n:
+            line = status_line(by_n[n])
+            text = set_field_line(text, n, "Status", line)
             if line.startswith("Status: ✅"):
                 handled_known += 1
 
-    # 2. Actual errors: old auto entries kept, today's added or refreshed.
+    # 2. Actual errors: one entry per (error, backend), merged with what is there.
     m = re.search(r"# AUTO-BEGIN actual errors[^\n]*\n(.*?)# AUTO-END actual errors\n", text, re.S)
     entries = parse_auto(m.group(1) if m else "")
-    entries.update(actual_entries(rows, date))
-    body = "".join(entries[k] + "\n\n---\n\n" for k in sorted(entries))
+    for k, e in actual_from_rows(rows, fault_dir).items():
+        entries[k] = merge(entries.get(k), e)
+    body = "".join(render_entry(k, entries[k]) + "\n\n---\n\n" for k in sorted(entries))
     text = replace_block(text, "actual errors", body)
 
     # 3. Statistics over the whole "actual errors" section (hand-written entries too).
-    sect = text.split("ACTUAL ERRORS ENCOUNTERED", 1)[1].split("ERROR STATISTICS", 1)[0]
-    results = re.findall(r"^ERROR #: (\d+)[^\n]*\n(?:.*\n)*?Result: ([^\n]*)", sect, re.M)
-    total = len(results)
-    resolved = sum(1 for _, res in results if res.lower().startswith(("handled", "resolved", "yes", "fixed")))
-    stats = ("Total Errors Encountered: %d\nResolved: %d\nUnresolved: %d\n"
-             "Known Workarounds: 10 (%d of 10 reproduced and handled by the harness, report of %s)\n"
-             % (total, resolved, total - resolved, handled_known, date))
+    total, resolved, nums, count = statistics(text)
+    known = sorted(set(d for d in dates))
+    stats = ("Total Errors Encountered: %d (distinct errors%s; %d entr%s, one per error and backend)\n"
+             "Resolved: %d\nUnresolved: %d\n"
+             "Known Workarounds: 10 (%d of 10 reproduced and handled by the harness; reports of %s)\n"
+             % (total, (": " + ", ".join(map(str, nums))) if nums else "", count,
+                "y" if count == 1 else "ies", resolved, total - resolved, handled_known,
+                ", ".join(known) or "none"))
     text = replace_block(text, "statistics", stats)
-    text = re.sub(r"Last Updated: [^\n]*", "Last Updated: %s" % date, text, count=1)
+    dated = [d for d in dates if d != "undated"]
+    if dated:
+        text = re.sub(r"^Last Updated: [^\n]*", "Last Updated: %s" % max(dated), text, count=1,
+                      flags=re.M)
+    return text
 
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--report", action="append",
+                    help="a harness report (repeatable; default %s)" % DEFAULT_REPORT)
+    ap.add_argument("--log", default="ERRORS_LOG.txt")
+    ap.add_argument("--fault-dir", default="tests/fault", help="where the errNN_*.c scenarios are")
+    a = ap.parse_args(argv)
+    reports = a.report or [DEFAULT_REPORT]
+    rows, dates = load_rows(reports)
+    with open(a.log, encoding="utf-8") as f:
+        orig = f.read()
+    text = fold(orig, rows, dates, a.fault_dir)
     if text != orig:
         tmp = a.log + ".tmp"
-        with open(tmp, "w") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, a.log)
-        print("errors_log: %s updated from %s" % (a.log, ", ".join(a.report or ["build/reports/harness.json"])))
+        print("errors_log: %s updated from %s" % (a.log, ", ".join(reports)))
     else:
         print("errors_log: %s already up to date" % a.log)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
