@@ -135,6 +135,7 @@ check: deps
 	@$(REAPER) $(MAKE) --no-print-directory check-e2e
 	@$(REAPER) $(MAKE) --no-print-directory check-nfssim
 	@$(REAPER) $(MAKE) --no-print-directory check-fault
+	@$(MAKE) --no-print-directory check-errors-log
 	@$(MAKE) --no-print-directory report
 	@$(MAKE) --no-print-directory check-summary
 
