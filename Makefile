@@ -174,7 +174,7 @@ install: $(BINS)
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIBCLIENT) $(LIBVGPU) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 src/client/client.h $(DESTDIR)$(PREFIX)/include/vgpu/client/
-	install -m 0644 src/lib/record.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/lib/
+	install -m 0644 src/lib/record.h src/lib/op.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/lib/
 
 clean:
 	rm -rf $(BUILD) coverage/html coverage/lcov.info coverage/summary.txt
