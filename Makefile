@@ -176,6 +176,11 @@ install: $(BINS)
 	install -m 0644 src/client/client.h $(DESTDIR)$(PREFIX)/include/vgpu/client/
 	install -m 0644 src/lib/record.h src/lib/op.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/lib/
 
+# Kept mutants: each tests/mutants/*.patch must be killed by the test it names, by that
+# test's own check (tests/mutants/run.sh; docs/HARNESS.md).
+check-mutants: deps
+	@BUILD=$(BUILD) tests/mutants/run.sh
+
 clean:
 	rm -rf $(BUILD) coverage/html coverage/lcov.info coverage/summary.txt
 
