@@ -41,7 +41,7 @@ struct vgpu_client {
 	int no_lock;
 	char lock_path[PATH_MAX];
 	int lockfd;                     /* held by vgpu_client_call(), else -1 */
-	int64_t counter;                /* the highest seq spent or seen taken: next is above */
+	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
 	int64_t last_seq;
 	char *buf;                      /* VGPU_RECORD_MAX: records read and written */
 };
