@@ -42,7 +42,7 @@ LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/crc.c src/lib/op.c src/li
                 src/lib/record_syntax.c \
                 src/lib/safeio.c
 EXEC_SRC     := src/exec/arena.c src/exec/exec_mock.c src/exec/pool.c \
-                src/exec/remote.c src/exec/select.c src/exec/wire.c
+                src/exec/remote.c src/exec/select.c src/exec/wire.c src/client/client.c
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/intake.c \
                 src/mediator/answer.c src/mediator/mediator.c
 CLIENT_SRC   := src/client/client.c

@@ -1,9 +1,11 @@
 /* client.c - libvgpu-client: one request from a VM, one answer (docs/PROTOCOL.md 7-8).
  *
- * Under a local flock'ed lock file: pick seq, publish in-SEQ.bin and command.txt by
- * temp+fsync+rename, poll response.txt by open/read/close with doubling backoff until
- * an answer with our seq and nonce arrives, fetch out-SEQ.bin, clean up. Every wait,
- * the lock included, is bounded by the call's timeout. Never prints. */
+ * The core never waits: start (pick seq, spend it, publish in-SEQ.bin and command.txt by
+ * temp+fsync+rename), poll (one open/read/close of response.txt; our seq and nonce, or
+ * not yet, or another writer; a stale seq is sent again here, once), collect (out-SEQ.bin
+ * against its size and CRC), end (remove the payloads). vgpu_client_call() is the same
+ * under a local flock'ed lock file, with doubling backoff, every wait bounded by the
+ * call's timeout. Plan B (src/exec/remote.c) uses the core. Never prints. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,8 +38,12 @@ struct vgpu_client {
 	char *dir;                      /* realpath */
 	uint32_t vm;
 	int timeout_ms, poll_min_ms, poll_max_ms;
+	int no_lock;
 	char lock_path[PATH_MAX];
+	int lockfd;                     /* held by vgpu_client_call(), else -1 */
+	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
 	int64_t last_seq;
+	char *buf;                      /* VGPU_RECORD_MAX: records read and written */
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -56,6 +62,7 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 const char *vgpu_client_strerror(int rc)
 {
 	switch (rc) {
+	case VGPU_CLIENT_PENDING: return "no answer yet";
 	case VGPU_CLIENT_OK: return "ok";
 	case VGPU_CLIENT_ESTATUS: return "the mediator answered with an error status";
 	case VGPU_CLIENT_EUSAGE: return "bad arguments";
@@ -85,16 +92,20 @@ static void sleep_ms(uint64_t ms)
 		;
 }
 
-/* "vmN", N 1..65535 without leading zeros -> N, else 0. */
-static uint32_t vm_from_name(const char *path)
+uint32_t vgpu_client_dir_vm(const char *path)
 {
-	const char *b = strrchr(path, '/');
+	size_t len = strlen(path);
+	const char *b;
 	unsigned long v = 0;
 
-	b = b ? b + 1 : path;
-	if (strncmp(b, "vm", 2) != 0 || b[2] < '1' || b[2] > '9' || strlen(b) > 7)
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	b = path + len;
+	while (b > path && b[-1] != '/')
+		b--;
+	if (path + len - b < 3 || path + len - b > 7 || strncmp(b, "vm", 2) != 0 || b[2] < '1' || b[2] > '9')
 		return 0;
-	for (const char *p = b + 2; *p; p++) {
+	for (const char *p = b + 2; p < path + len; p++) {
 		if (*p < '0' || *p > '9')
 			return 0;
 		v = v * 10 + (unsigned long)(*p - '0');
@@ -119,20 +130,37 @@ static int write_error(struct vgpu_client *c, const char *what, int e, char *err
 			    vgpu_safeio_strerror(e), squash_hint);
 	if (e == -ENOENT || e == -ENOTDIR)
 		return fail(err, errlen, VGPU_CLIENT_ENODIR,
-			    "VM directory %s missing: is the export mounted? (mount -t nfs HOST:/var/vgpu /mnt/vgpu)",
-			    c->dir);
+			    "cannot create %s: VM directory %s missing: is the export mounted? "
+			    "(mount -t nfs HOST:/var/vgpu /mnt/vgpu)", what, c->dir);
 	return fail(err, errlen, VGPU_CLIENT_EIO, "writing %s in %s failed: %s (NFS server full, stale or unreachable?)",
 		    what, c->dir, vgpu_safeio_strerror(e));
+}
+
+/* LOCKDIR/vgpu-client-HASH-vmN.lock for the directory REAL. */
+static int set_lock_path(struct vgpu_client *c, const struct vgpu_client_opts *opts, const char *real, char *err,
+			 size_t errlen)
+{
+	const char *lock_dir = opts && opts->lock_dir && opts->lock_dir[0] ? opts->lock_dir : getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	int n;
+
+	if (!lock_dir || !lock_dir[0])
+		lock_dir = "/tmp";
+	if (stat(lock_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return fail(err, errlen, VGPU_CLIENT_ELOCK, "lock directory %s is not a directory (--lock-dir)", lock_dir);
+	n = snprintf(c->lock_path, sizeof(c->lock_path), "%s/vgpu-client-%016" PRIx64 "-vm%" PRIu32 ".lock",
+		     lock_dir, fnv1a64(real), c->vm);
+	if (n < 0 || (size_t)n >= sizeof(c->lock_path))
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "lock directory path too long");
+	return VGPU_CLIENT_OK;
 }
 
 int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu_client_opts *opts,
 		     char *err, size_t errlen)
 {
 	struct vgpu_client *c;
-	const char *lock_dir = NULL;
 	char real[PATH_MAX];
-	struct stat st;
-	int rc, n;
+	int rc;
 
 	*cp = NULL;
 	if (!dir || !dir[0])
@@ -140,7 +168,7 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
-	c->dirfd = -1;
+	c->dirfd = c->lockfd = -1;
 	c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEF_TIMEOUT_MS;
 	c->poll_min_ms = opts && opts->poll_min_ms > 0 ? opts->poll_min_ms : DEF_POLL_MIN_MS;
 	c->poll_max_ms = opts && opts->poll_max_ms > 0 ? opts->poll_max_ms : DEF_POLL_MAX_MS;
@@ -172,7 +200,7 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 		rc = fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
 		goto fail_close;
 	}
-	c->vm = opts && opts->vm ? opts->vm : vm_from_name(real);
+	c->vm = opts && opts->vm ? opts->vm : vgpu_client_dir_vm(real);
 	if (c->vm == 0 || c->vm > VGPU_VM_MAX) {
 		rc = fail(err, errlen, VGPU_CLIENT_EUSAGE,
 			  "cannot tell the VM number from %s: name the directory vmN (N 1..65535) or pass --vm N", real);
@@ -190,17 +218,11 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 		goto fail_dir;
 	}
 
-	lock_dir = opts && opts->lock_dir && opts->lock_dir[0] ? opts->lock_dir : getenv("XDG_RUNTIME_DIR");
-	if (!lock_dir || !lock_dir[0])
-		lock_dir = "/tmp";
-	if (stat(lock_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		rc = fail(err, errlen, VGPU_CLIENT_ELOCK, "lock directory %s is not a directory (--lock-dir)", lock_dir);
+	c->no_lock = opts && opts->no_lock;
+	if (!c->no_lock && (rc = set_lock_path(c, opts, real, err, errlen)) != VGPU_CLIENT_OK)
 		goto fail_dir;
-	}
-	n = snprintf(c->lock_path, sizeof(c->lock_path), "%s/vgpu-client-%016" PRIx64 "-vm%" PRIu32 ".lock",
-		     lock_dir, fnv1a64(real), c->vm);
-	if (n < 0 || (size_t)n >= sizeof(c->lock_path)) {
-		rc = fail(err, errlen, VGPU_CLIENT_EUSAGE, "lock directory path too long");
+	if (!(c->buf = malloc(VGPU_RECORD_MAX))) {
+		rc = fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
 		goto fail_dir;
 	}
 	*cp = c;
@@ -221,6 +243,7 @@ void vgpu_client_close(struct vgpu_client *c)
 		return;
 	close(c->dirfd);
 	free(c->dir);
+	free(c->buf);
 	free(c);
 }
 
@@ -314,238 +337,308 @@ static int make_nonce(char nonce[17])
 	return 0;
 }
 
-/* The seq in response.txt now (0 when there is none or it is unreadable). */
-static int response_seq(struct vgpu_client *c, char *buf, int64_t *seq, char *err, size_t errlen)
+/* Map a failure reading response.txt: EPERM, EIO, or 0 for "not a reason to stop". */
+static int read_error(struct vgpu_client *c, int rc, char *err, size_t errlen)
 {
-	struct vgpu_response resp;
-	size_t len;
-	int rc = vgpu_safe_read(c->dirfd, "response.txt", buf, VGPU_RECORD_MAX, &len, NULL);
-
-	*seq = 0;
-	if (rc == -ENOENT)
-		return VGPU_CLIENT_OK;
 	if (rc == -EACCES || rc == -EPERM)
 		return fail(err, errlen, VGPU_CLIENT_EPERM, "cannot read %s/response.txt: %s; %s", c->dir,
 			    vgpu_safeio_strerror(rc), squash_hint);
 	if (rc == -EIO || rc == -ESTALE)
 		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
-	if (rc == 0 && vgpu_response_decode(buf, len, &resp, NULL, 0) == VGPU_REC_OK)
+	return 0;
+}
+
+/* The VM's high-water mark in response.txt now: its seq or answered (0 when there is
+ * none or it is unreadable). */
+static int response_seq(struct vgpu_client *c, int64_t *seq, char *err, size_t errlen)
+{
+	struct vgpu_response resp;
+	size_t len;
+	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
+
+	*seq = 0;
+	if (rc < 0)
+		return read_error(c, rc, err, errlen);
+	if (vgpu_response_decode(c->buf, len, &resp, NULL, 0) == VGPU_REC_OK)
 		*seq = resp.seq > resp.answered ? resp.seq : resp.answered;
 	return VGPU_CLIENT_OK;
 }
 
-static void remove_payloads(struct vgpu_client *c, int64_t seq)
+/* What the request needs before anything is sent. */
+static int check_request(const struct vgpu_request *req, const void *in, size_t in_bytes, char *err, size_t errlen)
 {
-	char name[VGPU_NAME_MAX];
+	const char *op = vgpu_op_name(req->op);
+	int64_t need;
 
-	/* Best effort: a leftover payload is ignored by the mediator and overwritten never
-	 * (seqs only grow). */
-	vgpu_payload_name(name, "in", seq);
-	unlinkat(c->dirfd, name, 0);
-	vgpu_payload_name(name, "out", seq);
-	unlinkat(c->dirfd, name, 0);
-}
-
-/* Fetch and check out-SEQ.bin. ENOENT is retried until DEADLINE (the name may not be
- * visible yet through a client's caches). */
-static int fetch_output(struct vgpu_client *c, const struct vgpu_response *resp, uint64_t deadline, void **outp,
-			size_t *out_bytes, char *err, size_t errlen)
-{
-	void *p = NULL;
-	size_t len = 0;
-	int rc;
-
-	for (;;) {
-		rc = vgpu_safe_read_alloc(c->dirfd, resp->output.name, resp->output.bytes, &p, &len);
-		if (rc != -ENOENT || now_ms() >= deadline)
-			break;
-		sleep_ms((uint64_t)c->poll_max_ms);
+	if (req->op <= VGPU_OP_NONE || req->op >= VGPU_OP_COUNT)
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "no operation given");
+	if (!vgpu_op_has_data(req->op)) {
+		if (in)
+			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s takes no input", op);
+		return VGPU_CLIENT_OK;
 	}
-	if (rc == -EIO || rc == -ESTALE)
-		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s: %s", resp->output.name, vgpu_safeio_strerror(rc));
-	if (rc == -EACCES || rc == -EPERM)
-		return fail(err, errlen, VGPU_CLIENT_EPERM, "reading %s: %s; %s", resp->output.name,
-			    vgpu_safeio_strerror(rc), squash_hint);
-	if (rc < 0)
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %s", resp->output.name, vgpu_safeio_strerror(rc));
-	if (len != resp->output.bytes || vgpu_crc32(p, len) != resp->output.crc) {
-		free(p);
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %zu bytes / CRC differ from the response's %" PRIu64
-			    " bytes CRC %08" PRIx32, resp->output.name, len, resp->output.bytes, resp->output.crc);
-	}
-	*outp = p;
-	*out_bytes = len;
+	need = vgpu_request_input_bytes(req);
+	if (need <= 0)
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: sizes missing or too large", op);
+	if (in && req->args.has_seed)
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: give either a seed or an input, not both", op);
+	if (!in && !req->args.has_seed)
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: needs --seed S or --in FILE", op);
+	if (in && in_bytes != (uint64_t)need)
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: input is %zu bytes, the sizes need %" PRId64, op,
+			    in_bytes, need);
 	return VGPU_CLIENT_OK;
 }
 
-/* Poll response.txt until our answer. BUF holds VGPU_RECORD_MAX bytes. */
-static int wait_answer(struct vgpu_client *c, const struct vgpu_request *req, uint64_t deadline, char *buf,
-		       struct vgpu_response *resp, char *err, size_t errlen)
+/* Pick the next seq, spend it, publish. Nothing is left behind on failure. */
+static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 {
-	uint64_t delay = (uint64_t)c->poll_min_ms;
-	char why[256] = "";
+	struct vgpu_client *c = call->c;
+	struct vgpu_request *req = call->req;
+	int64_t rseq;
+	int rc, e, len;
 
-	for (;;) {
-		size_t len;
-		char derr[160];
-		int rc = vgpu_safe_read(c->dirfd, "response.txt", buf, VGPU_RECORD_MAX, &len, NULL);
+	rc = response_seq(c, &rseq, err, errlen);
+	if (rc != VGPU_CLIENT_OK)
+		return rc;
+	req->seq = (c->counter > rseq ? c->counter : rseq) + 1;
+	if (req->seq <= 0 || req->seq > VGPU_SEQ_MAX)
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "sequence numbers exhausted");
+	req->vm = c->vm;
+	make_nonce(req->nonce);
+	memset(&req->input, 0, sizeof(req->input));
+	if (call->in) {
+		vgpu_payload_name(req->input.name, "in", req->seq);
+		req->input.bytes = call->in_bytes;
+		req->input.crc = vgpu_crc32(call->in, call->in_bytes);
+	}
+	len = vgpu_request_encode(req, c->buf, VGPU_RECORD_MAX);
+	if (len < 0)
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
+	/* The seq is spent before anything is published: a crash after this point never
+	 * reuses it with another nonce. */
+	if (c->lockfd >= 0 && (e = store_counter(c->lockfd, req->seq)) < 0)
+		return fail(err, errlen, VGPU_CLIENT_ELOCK, "writing lock file %s: %s", c->lock_path, strerror(-e));
+	c->counter = c->last_seq = req->seq;
+	if (call->in && (e = vgpu_publish(c->dirfd, req->input.name, call->in, call->in_bytes, 0644)) < 0)
+		return write_error(c, req->input.name, e, err, errlen);
+	if ((e = vgpu_publish(c->dirfd, "command.txt", c->buf, (size_t)len, 0644)) < 0) {
+		rc = write_error(c, "command.txt", e, err, errlen);
+		vgpu_client_end(call);
+		return rc;
+	}
+	return VGPU_CLIENT_OK;
+}
 
-		if (rc == 0) {
-			int drc = vgpu_response_decode(buf, (size_t)len, resp, derr, sizeof(derr));
-			if (drc != VGPU_REC_OK) {
-				/* Publication is atomic, so this is not a half-written answer; an old
-				 * bad record may still be replaced by ours: keep polling, remember. */
-				snprintf(why, sizeof(why), "response.txt is unreadable (%s)", derr);
-			} else if (resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0) {
-				if (resp->status == VGPU_CONFLICT)
-					return fail(err, errlen, VGPU_CLIENT_EPROTO,
-						    "another writer uses this VM directory (seq %" PRId64 ": CONFLICT: %s)",
-						    req->seq, resp->error);
-				return VGPU_CLIENT_OK;
-			} else if (resp->seq >= req->seq) {
-				return fail(err, errlen, VGPU_CLIENT_EPROTO,
-					    "another writer uses this VM directory: response.txt answers seq %" PRId64
-					    " nonce %s, ours is seq %" PRId64 " nonce %s",
-					    resp->seq, resp->nonce, req->seq, req->nonce);
-			} else if (resp->seq == 0 && resp->status != VGPU_OK) {
-				snprintf(why, sizeof(why), "response.txt answers an unparsable request: %s %.120s",
-					 vgpu_status_name(resp->status), resp->error);
-			} else {
-				why[0] = '\0';    /* an older answer: ours is not there yet */
-			}
-		} else if (rc == -EACCES || rc == -EPERM) {
-			return fail(err, errlen, VGPU_CLIENT_EPERM, "cannot read %s/response.txt: %s; %s", c->dir,
-				    vgpu_safeio_strerror(rc), squash_hint);
-		} else if (rc == -ENOTDIR || (rc == -ENOENT && faccessat(c->dirfd, ".", F_OK, 0) < 0)) {
-			return fail(err, errlen, VGPU_CLIENT_ENODIR, "VM directory %s vanished while waiting", c->dir);
-		} else if (rc != -ENOENT && rc < 0 && rc > -4096) {
-			return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir,
-				    vgpu_safeio_strerror(rc));
-		} else if (rc < 0 && rc != -ENOENT) {
-			snprintf(why, sizeof(why), "response.txt is not a plain file (%s)", vgpu_safeio_strerror(rc));
-		} else if (rc == -ENOENT) {
-			why[0] = '\0';    /* what was wrong before is gone; we are just waiting */
+int vgpu_client_start(struct vgpu_client *c, struct vgpu_client_call *call, struct vgpu_request *req,
+		      const void *in, size_t in_bytes, char *err, size_t errlen)
+{
+	int rc = check_request(req, in, in_bytes, err, errlen);
+
+	memset(call, 0, sizeof(*call));
+	call->c = c;
+	call->req = req;
+	call->in = in;
+	call->in_bytes = in ? in_bytes : 0;
+	return rc == VGPU_CLIENT_OK ? send_call(call, err, errlen) : rc;
+}
+
+void vgpu_client_end(struct vgpu_client_call *call)
+{
+	char name[VGPU_NAME_MAX];
+
+	vgpu_payload_name(name, "in", call->req->seq);
+	unlinkat(call->c->dirfd, name, 0);
+	vgpu_payload_name(name, "out", call->req->seq);
+	unlinkat(call->c->dirfd, name, 0);
+}
+
+/* RESP (decoded from response.txt) against our request: see vgpu_client_poll(). */
+static int judge_answer(struct vgpu_client_call *call, const struct vgpu_response *resp, char *err, size_t errlen)
+{
+	struct vgpu_client *c = call->c;
+	struct vgpu_request *req = call->req;
+	int rc;
+
+	if (resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0) {
+		if (resp->status != VGPU_CONFLICT)
+			return VGPU_CLIENT_OK;
+		/* A stale seq (this VM's counter was lost: a wiped lock directory and no
+		 * response.txt) is answered CONFLICT with the VM's high-water mark, and was
+		 * never run: continue above the mark, once. */
+		if (!call->resent && resp->answered >= req->seq) {
+			vgpu_client_end(call);
+			c->counter = resp->answered;
+			call->resent = 1;
+			call->why[0] = '\0';
+			rc = send_call(call, err, errlen);
+			return rc == VGPU_CLIENT_OK ? VGPU_CLIENT_PENDING : rc;
 		}
+		return fail(err, errlen, VGPU_CLIENT_EPROTO,
+			    "another writer uses this VM directory (seq %" PRId64 ": CONFLICT: %s)", req->seq, resp->error);
+	}
+	if (resp->seq >= req->seq) {
+		if (resp->seq > c->counter)
+			c->counter = resp->seq;
+		return fail(err, errlen, VGPU_CLIENT_EPROTO,
+			    "another writer uses this VM directory: response.txt answers seq %" PRId64
+			    " nonce %s, ours is seq %" PRId64 " nonce %s", resp->seq, resp->nonce, req->seq, req->nonce);
+	}
+	if (resp->seq == 0 && resp->status != VGPU_OK)
+		snprintf(call->why, sizeof(call->why), "response.txt answers an unparsable request: %s %.120s",
+			 vgpu_status_name(resp->status), resp->error);
+	else
+		call->why[0] = '\0';    /* an older answer: ours is not there yet */
+	return VGPU_CLIENT_PENDING;
+}
 
+int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, char *err, size_t errlen)
+{
+	struct vgpu_client *c = call->c;
+	char derr[160];
+	size_t len;
+	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
+
+	if (rc == 0) {
+		if (vgpu_response_decode(c->buf, len, resp, derr, sizeof(derr)) == VGPU_REC_OK)
+			return judge_answer(call, resp, err, errlen);
+		/* Publication is atomic, so this is not a half-written answer; an old bad
+		 * record may still be replaced by ours: keep polling, remember. */
+		snprintf(call->why, sizeof(call->why), "response.txt is unreadable (%s)", derr);
+	} else if (rc == -EACCES || rc == -EPERM) {
+		return read_error(c, rc, err, errlen);
+	} else if (rc == -ENOTDIR || (rc == -ENOENT && faccessat(c->dirfd, ".", F_OK, 0) < 0)) {
+		return fail(err, errlen, VGPU_CLIENT_ENODIR, "VM directory %s vanished while waiting", c->dir);
+	} else if (rc == -ENOENT) {
+		call->why[0] = '\0';    /* what was wrong before is gone; we are just waiting */
+	} else if (rc > -4096) {
+		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
+	} else {
+		snprintf(call->why, sizeof(call->why), "response.txt is not a plain file (%s)", vgpu_safeio_strerror(rc));
+	}
+	return VGPU_CLIENT_PENDING;
+}
+
+int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_response *resp, void *buf, size_t bytes,
+			char *err, size_t errlen)
+{
+	const char *name = resp->output.name;
+	size_t len = 0;
+	int rc;
+
+	if (!name[0])
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "the answer to seq %" PRId64 " has no output file",
+			    call->req->seq);
+	if (resp->output.bytes != bytes)
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s holds %" PRIu64 " bytes, the job needs %zu", name,
+			    resp->output.bytes, bytes);
+	rc = vgpu_safe_read(call->c->dirfd, name, buf, bytes, &len, NULL);
+	if (rc == -ENOENT)    /* the name may not be visible yet through a client's caches */
+		return fail(err, errlen, VGPU_CLIENT_PENDING, "output %s: %s", name, vgpu_safeio_strerror(rc));
+	if (rc == -EIO || rc == -ESTALE)
+		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s: %s", name, vgpu_safeio_strerror(rc));
+	if (rc == -EACCES || rc == -EPERM)
+		return fail(err, errlen, VGPU_CLIENT_EPERM, "reading %s: %s; %s", name, vgpu_safeio_strerror(rc),
+			    squash_hint);
+	if (rc < 0)
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %s", name, vgpu_safeio_strerror(rc));
+	if (len != bytes || vgpu_crc32(buf, len) != resp->output.crc)
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %zu bytes / CRC %08" PRIx32 " differ from the "
+			    "response's %" PRIu64 " bytes CRC %08" PRIx32, name, len, vgpu_crc32(buf, len),
+			    resp->output.bytes, resp->output.crc);
+	return VGPU_CLIENT_OK;
+}
+
+/* --- The blocking call: the core under the lock, with backoff and a deadline -------- */
+
+/* Poll until our answer, or DEADLINE. */
+static int wait_answer(struct vgpu_client_call *call, uint64_t deadline, struct vgpu_response *resp, char *err,
+		       size_t errlen)
+{
+	struct vgpu_client *c = call->c;
+	uint64_t delay = (uint64_t)c->poll_min_ms;
+	int rc;
+
+	while ((rc = vgpu_client_poll(call, resp, err, errlen)) == VGPU_CLIENT_PENDING) {
 		uint64_t now = now_ms();
 		if (now >= deadline)
 			break;
 		sleep_ms(delay < deadline - now ? delay : deadline - now);
 		delay = delay * 2 < (uint64_t)c->poll_max_ms ? delay * 2 : (uint64_t)c->poll_max_ms;
 	}
-	if (why[0])
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "no answer for seq %" PRId64 " within %g s: %s", req->seq,
-			    c->timeout_ms / 1000.0, why);
+	if (rc != VGPU_CLIENT_PENDING)
+		return rc;
+	if (call->why[0])
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "no answer for seq %" PRId64 " within %g s: %s",
+			    call->req->seq, c->timeout_ms / 1000.0, call->why);
 	return fail(err, errlen, VGPU_CLIENT_ETIMEOUT,
 		    "no answer for seq %" PRId64 " within %g s: is vgpu-mediator running on the host and serving "
-		    "this directory?", req->seq, c->timeout_ms / 1000.0);
+		    "this directory?", call->req->seq, c->timeout_ms / 1000.0);
+}
+
+/* Collect the output into a new buffer, retrying a name not visible yet until DEADLINE. */
+static int fetch_output(struct vgpu_client_call *call, const struct vgpu_response *resp, uint64_t deadline,
+			void **outp, size_t *out_bytes, char *err, size_t errlen)
+{
+	size_t bytes = (size_t)resp->output.bytes;
+	void *p = malloc(bytes ? bytes : 1);
+	int rc;
+
+	if (!p || bytes != resp->output.bytes) {
+		free(p);
+		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory for the %" PRIu64 "-byte output",
+			    resp->output.bytes);
+	}
+	while ((rc = vgpu_client_collect(call, resp, p, bytes, err, errlen)) == VGPU_CLIENT_PENDING &&
+	       now_ms() < deadline)
+		sleep_ms((uint64_t)call->c->poll_max_ms);
+	if (rc != VGPU_CLIENT_OK) {
+		free(p);
+		return rc == VGPU_CLIENT_PENDING ? VGPU_CLIENT_EPROTO : rc;
+	}
+	*outp = p;
+	*out_bytes = bytes;
+	return VGPU_CLIENT_OK;
 }
 
 int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void *in, size_t in_bytes,
 		     struct vgpu_response *resp, void **outp, size_t *out_bytes, char *err, size_t errlen)
 {
 	uint64_t deadline = now_ms() + (uint64_t)c->timeout_ms;
-	int compute = req->op == VGPU_OP_VADD || req->op == VGPU_OP_SAXPY || req->op == VGPU_OP_SGEMM;
-	int64_t counter, rseq, need;
-	char *buf;
-	int lockfd = -1, rc, e, len;
+	struct vgpu_client_call call;
+	int rc;
 
 	if (outp)
 		*outp = NULL;
 	if (out_bytes)
 		*out_bytes = 0;
 	memset(resp, 0, sizeof(*resp));
-	if (req->op <= VGPU_OP_NONE || req->op >= VGPU_OP_COUNT)
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "no operation given");
-	if (compute) {
-		need = vgpu_request_input_bytes(req);
-		if (need <= 0)
-			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: sizes missing or too large", vgpu_op_name(req->op));
-		if (in && req->args.has_seed)
-			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: give either a seed or an input, not both",
-				    vgpu_op_name(req->op));
-		if (!in && !req->args.has_seed)
-			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: needs --seed S or --in FILE", vgpu_op_name(req->op));
-		if (in && in_bytes != (uint64_t)need)
-			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: input is %zu bytes, the sizes need %" PRId64,
-				    vgpu_op_name(req->op), in_bytes, need);
-	} else if (in) {
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s takes no input", vgpu_op_name(req->op));
+	/* Usage errors before the lock: they must not wait for another client's answer. */
+	rc = check_request(req, in, in_bytes, err, errlen);
+	if (rc != VGPU_CLIENT_OK)
+		return rc;
+	if (!c->no_lock) {
+		rc = take_lock(c, deadline, &c->lockfd, err, errlen);
+		if (rc != VGPU_CLIENT_OK)
+			return rc;
+		c->counter = lock_counter(c->lockfd);
 	}
-	if (!(buf = malloc(VGPU_RECORD_MAX)))
-		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
-
-	rc = take_lock(c, deadline, &lockfd, err, errlen);
+	rc = vgpu_client_start(c, &call, req, in, in_bytes, err, errlen);
 	if (rc != VGPU_CLIENT_OK)
 		goto out;
-	counter = lock_counter(lockfd);
-	for (int attempt = 0;; attempt++) {
-		rc = response_seq(c, buf, &rseq, err, errlen);
-		if (rc != VGPU_CLIENT_OK)
-			goto out;
-		req->seq = (counter > rseq ? counter : rseq) + 1;
-		if (req->seq <= 0 || req->seq > VGPU_SEQ_MAX) {
-			rc = fail(err, errlen, VGPU_CLIENT_EPROTO, "sequence numbers exhausted");
-			goto out;
-		}
-		req->vm = c->vm;
-		make_nonce(req->nonce);
-		memset(&req->input, 0, sizeof(req->input));
-		if (in) {
-			vgpu_payload_name(req->input.name, "in", req->seq);
-			req->input.bytes = in_bytes;
-			req->input.crc = vgpu_crc32(in, in_bytes);
-		}
-		len = vgpu_request_encode(req, buf, VGPU_RECORD_MAX);
-		if (len < 0) {
-			rc = fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
-			goto out;
-		}
-		/* The seq is spent before anything is published: a crash after this point never
-		 * reuses it with another nonce. */
-		if ((e = store_counter(lockfd, req->seq)) < 0) {
-			rc = fail(err, errlen, VGPU_CLIENT_ELOCK, "writing lock file %s: %s", c->lock_path, strerror(-e));
-			goto out;
-		}
-		c->last_seq = req->seq;
-		if (in && (e = vgpu_publish(c->dirfd, req->input.name, in, in_bytes, 0644)) < 0) {
-			rc = write_error(c, req->input.name, e, err, errlen);
-			goto out;
-		}
-		if ((e = vgpu_publish(c->dirfd, "command.txt", buf, (size_t)len, 0644)) < 0) {
-			rc = write_error(c, "command.txt", e, err, errlen);
-			goto out_clean;
-		}
-		rc = wait_answer(c, req, deadline, buf, resp, err, errlen);
-		/* A stale seq (this VM's counter was lost: a wiped lock directory and no
-		 * response.txt) is answered CONFLICT with the VM's high-water mark, and was
-		 * never run: continue above the mark, once. */
-		if (rc == VGPU_CLIENT_EPROTO && attempt == 0 && resp->status == VGPU_CONFLICT &&
-		    resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0 && resp->answered >= req->seq) {
-			remove_payloads(c, req->seq);
-			counter = resp->answered;
-			continue;
-		}
-		break;
-	}
-	if (rc != VGPU_CLIENT_OK)
-		goto out_clean;
-	if (resp->output.name[0] && outp && out_bytes) {
-		rc = fetch_output(c, resp, deadline, outp, out_bytes, err, errlen);
-		if (rc != VGPU_CLIENT_OK)
-			goto out_clean;
-	}
-	if (resp->status != VGPU_OK)
+	rc = wait_answer(&call, deadline, resp, err, errlen);
+	if (rc == VGPU_CLIENT_OK && resp->output.name[0] && outp && out_bytes)
+		rc = fetch_output(&call, resp, deadline, outp, out_bytes, err, errlen);
+	if (rc == VGPU_CLIENT_OK && resp->status != VGPU_OK)
 		rc = fail(err, errlen, VGPU_CLIENT_ESTATUS, "seq %" PRId64 ": %s: %s", req->seq,
 			  vgpu_status_name(resp->status), resp->error);
-out_clean:
 	/* On a timeout the mediator may still be about to read in-SEQ.bin: leave it. It is
 	 * only ever read for its own seq, and later calls use higher seqs. */
 	if (rc != VGPU_CLIENT_ETIMEOUT)
-		remove_payloads(c, req->seq);
+		vgpu_client_end(&call);
 out:
-	if (lockfd >= 0)
-		close(lockfd);
-	free(buf);
+	if (c->lockfd >= 0)
+		close(c->lockfd);
+	c->lockfd = -1;
 	return rc;
 }

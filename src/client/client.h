@@ -1,9 +1,11 @@
-/* client.h - libvgpu-client: submit one request from a VM and wait for its answer.
+/* client.h - libvgpu-client: the client side of the file protocol (docs/PROTOCOL.md 7-8).
  *
- * Usable without the CLI (src/cmd/vgpu-client.c is a thin user of it). Publishes the
- * payload and command.txt by temp+fsync+rename, then polls response.txt by
- * open/read/close with backoff until an answer with its own seq and nonce arrives.
- * Processes of one VM serialise on a local lock file (never on NFS). Never prints. */
+ * One implementation, two layers. The core sends a request and looks for its answer
+ * without ever waiting: vgpu_client_start() (seq, nonce, publish), vgpu_client_poll()
+ * (one look at response.txt), vgpu_client_collect() (out-SEQ.bin, CRC-checked),
+ * vgpu_client_end() (remove the payloads). Plan B (src/exec/remote.c) drives it from the
+ * mediator's event loop. vgpu_client_call() is the blocking call on top: local lock,
+ * backoff, timeout; src/cmd/vgpu-client.c is a thin user of it. Never prints. */
 #ifndef VGPU_CLIENT_H
 #define VGPU_CLIENT_H
 
@@ -11,8 +13,10 @@
 #include <stdint.h>
 #include "../lib/record.h"
 
-/* Results of vgpu_client_call(); also vgpu-client's exit codes (docs/CLIENT.md). */
+/* Results of the library's calls; also vgpu-client's exit codes (docs/CLIENT.md). */
 enum vgpu_client_rc {
+	VGPU_CLIENT_PENDING = -1,    /* vgpu_client_poll()/_collect() only: not there yet,
+	                              * look again later; never an exit code */
 	VGPU_CLIENT_OK = 0,          /* answered with status OK */
 	VGPU_CLIENT_ESTATUS = 1,     /* answered with an error status: resp->status/error */
 	VGPU_CLIENT_EUSAGE = 2,      /* bad arguments */
@@ -29,6 +33,9 @@ struct vgpu_client_opts {
 	const char *lock_dir;        /* local lock directory; default $XDG_RUNTIME_DIR or /tmp */
 	int poll_min_ms, poll_max_ms;/* backoff; defaults 1 and 100 */
 	uint32_t vm;                 /* 0: from the directory's name "vmN" */
+	int no_lock;                 /* 1: no lock file: the seq counter lives in this object
+	                              * alone (one writer per directory, e.g. Plan B); lock_dir
+	                              * is not checked and vgpu_client_call() takes no lock */
 };
 
 struct vgpu_client;
@@ -41,16 +48,75 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 void vgpu_client_close(struct vgpu_client *c);
 
 /* Send REQ (the library fills vm, seq, nonce and input; the caller sets op, priority,
- * sizes, seed/alpha...) with IN (IN_BYTES; NULL for generated input), and wait.
+ * args, output_file, timeout_ms) with IN (IN_BYTES; NULL for generated input), and wait.
  * On an answer *resp is filled; when the answer has an output file, *outp gets a
  * malloc'ed copy (caller frees) and *out_bytes its size, checked against its CRC.
- * Returns enum vgpu_client_rc; ERR holds a readable line for anything but OK. */
+ * Returns enum vgpu_client_rc; ERR holds a readable line for anything but OK.
+ * Under the local lock (unless no_lock): start, poll with doubling backoff until the
+ * answer or the timeout, collect, end. On ETIMEOUT in-SEQ.bin is left in place (the
+ * mediator may still be about to read it). */
 int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req,
 		     const void *in, size_t in_bytes, struct vgpu_response *resp,
 		     void **outp, size_t *out_bytes, char *err, size_t errlen);
 
+/* --- The non-blocking core -------------------------------------------------------
+ * One call at a time per struct vgpu_client. Nothing here sleeps; each function does a
+ * bounded amount of file I/O on the directory (publishing fsyncs). */
+
+/* One request in flight: caller-owned storage, filled by vgpu_client_start(); its
+ * fields are the library's (read them, don't write them). It holds no resources of its
+ * own: dropping it is fine once vgpu_client_end() removed the files. */
+struct vgpu_client_call {
+	struct vgpu_client *c;
+	struct vgpu_request *req;    /* the caller's, as last published: vm, seq, nonce, input */
+	const void *in;              /* the caller's input, kept for a resend; NULL for none */
+	size_t in_bytes;
+	int resent;                  /* the stale-seq resend happened (only once) */
+	char why[256];               /* while pending: why response.txt does not count yet
+	                              * ("" when it simply holds an older answer or none) */
+};
+
+/* Check REQ and IN, then send: the next seq is max(this client's counter, seq and
+ * answered in response.txt) + 1, spent (the lock file's counter when vgpu_client_call()
+ * holds the lock) before anything is published; a random nonce; IN published as
+ * in-SEQ.bin, then command.txt, each by temp+fsync+rename. REQ and IN stay the caller's
+ * and must outlive the call (a stale seq is sent again from them). Returns OK with
+ * *CALL ready to poll, or EUSAGE/EPERM/ENODIR/EIO/ELOCK/EPROTO with ERR filled and
+ * nothing left in the directory. */
+int vgpu_client_start(struct vgpu_client *c, struct vgpu_client_call *call, struct vgpu_request *req,
+		      const void *in, size_t in_bytes, char *err, size_t errlen);
+
+/* One look at response.txt (open, read, close). Returns
+ *   OK       *RESP is our answer (our seq and nonce), any status but CONFLICT;
+ *   PENDING  not yet: no answer, an older one, or an unreadable record (call->why).
+ *            A stale seq (CONFLICT with the mark in `answered`, first time) is sent again
+ *            above the mark here, and is PENDING too;
+ *   EPROTO   another writer: our seq (or a later one) answered for another nonce, or
+ *            CONFLICT for ours; the counter moves above the seq seen;
+ *   EPERM, ENODIR, EIO  reading failed (a failed resend gives its own codes).
+ * ERR is filled for anything but OK and PENDING. *RESP is scratch unless OK. */
+int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, char *err, size_t errlen);
+
+/* Read the output RESP names into BUF, which holds exactly BYTES (what the caller
+ * expects; vgpu_client_call() passes the response's own size), and check its size and
+ * CRC against RESP. Returns OK, PENDING (the file is not visible yet, ERR says so: NFS
+ * caches; try again, or give up with ERR), EPROTO (no output file, other size, CRC or
+ * an unreadable file), EPERM or EIO. BUF is scratch unless OK. */
+int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_response *resp, void *buf, size_t bytes,
+			char *err, size_t errlen);
+
+/* Remove in-SEQ.bin and out-SEQ.bin of the call's seq (best effort: a leftover is
+ * ignored by the mediator and never reused, seqs only grow). Can't fail. */
+void vgpu_client_end(struct vgpu_client_call *call);
+
+/* --- Small things ---------------------------------------------------------------- */
+
 /* The seq the last call used. */
 int64_t vgpu_client_last_seq(const struct vgpu_client *c);
+
+/* "vmN" (N 1..65535, no leading zero) as the last component of PATH, trailing slashes
+ * ignored -> N; 0 if it is not one. */
+uint32_t vgpu_client_dir_vm(const char *path);
 
 /* One line for a client rc: "timeout", "permission denied", ... Can't fail. */
 const char *vgpu_client_strerror(int rc);

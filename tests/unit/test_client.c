@@ -526,6 +526,68 @@ START_TEST(test_readonly_dir_is_eperm)
 }
 END_TEST
 
+/* The core without the blocking loop, as Plan B drives it: start returns at once, poll
+ * looks once per call, collect reads into the caller's buffer, end removes the payloads. */
+START_TEST(test_core_nonblocking)
+{
+	struct vgpu_client_opts o = test_opts(5000);
+	struct vgpu_client_call call;
+	struct vgpu_client *c;
+	struct vgpu_response r;
+	struct vgpu_request q;
+	char err[512];
+	float in[2 * 16], out[16];
+	uint64_t t0;
+	int rc, polls = 0;
+
+	for (int i = 0; i < 16; i++) {
+		in[i] = (float)i;
+		in[16 + i] = 2.0f;
+	}
+	o.no_lock = 1;
+	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	memset(&q, 0, sizeof(q));
+	q.op = VGPU_OP_VADD;
+	q.args.n = 16;
+	q.output_file = 1;
+	/* a usage error publishes nothing */
+	ck_assert_int_eq(vgpu_client_start(c, &call, &q, in, 8, err, sizeof(err)), VGPU_CLIENT_EUSAGE);
+	ck_assert_int_eq(count_names(vmdir, "command.txt"), 0);
+	/* nobody answers yet: one look, and PENDING */
+	ck_assert_msg(vgpu_client_start(c, &call, &q, in, sizeof(in), err, sizeof(err)) == VGPU_CLIENT_OK, "%s", err);
+	ck_assert_int_eq(q.seq, 1);
+	ck_assert_int_eq(count_names(vmdir, "in-1.bin"), 1);
+	t0 = now_ms();
+	ck_assert_int_eq(vgpu_client_poll(&call, &r, err, sizeof(err)), VGPU_CLIENT_PENDING);
+	ck_assert_uint_lt(now_ms() - t0, 100);
+	fake_start(FAKE_OK);
+	while ((rc = vgpu_client_poll(&call, &r, err, sizeof(err))) == VGPU_CLIENT_PENDING && polls++ < 5000)
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	ck_assert_msg(rc == VGPU_CLIENT_OK, "%d: %s", rc, err);
+	ck_assert_int_eq(r.seq, 1);
+	/* the caller's buffer must be the output's exact size */
+	ck_assert_int_eq(vgpu_client_collect(&call, &r, out, sizeof(out) - 4, err, sizeof(err)), VGPU_CLIENT_EPROTO);
+	ck_assert_msg(vgpu_client_collect(&call, &r, out, sizeof(out), err, sizeof(err)) == VGPU_CLIENT_OK, "%s", err);
+	for (int i = 0; i < 16; i++)
+		ck_assert(out[i] == (float)i + 2.0f);
+	vgpu_client_end(&call);
+	ck_assert_int_eq(count_names(vmdir, "in-"), 0);
+	ck_assert_int_eq(count_names(vmdir, "out-"), 0);
+	/* no lock file: the counter lives in the object */
+	ck_assert_int_eq(count_names(lockdir, "vgpu-client-"), 0);
+	vgpu_client_close(c);
+	fake_stop();
+
+	ck_assert_uint_eq(vgpu_client_dir_vm("/mnt/vgpu/vm7"), 7);
+	ck_assert_uint_eq(vgpu_client_dir_vm("/mnt/vgpu/vm65535//"), 65535);
+	ck_assert_uint_eq(vgpu_client_dir_vm("vm12"), 12);
+	ck_assert_uint_eq(vgpu_client_dir_vm("/mnt/vgpu/vm08"), 0);
+	ck_assert_uint_eq(vgpu_client_dir_vm("/mnt/vgpu/vm65536"), 0);
+	ck_assert_uint_eq(vgpu_client_dir_vm("/mnt/vgpu/vm"), 0);
+	ck_assert_uint_eq(vgpu_client_dir_vm("/"), 0);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -543,6 +605,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_missing_dir);
 	tcase_add_test(tc, test_readonly_dir_is_eperm);
+	tcase_add_test(tc, test_core_nonblocking);
 	suite_add_tcase(s, tc);
 	return s;
 }
