@@ -10,7 +10,7 @@
 extern "C" {
 #include "lib/opref.h"
 }
-#include "exec_cuda.h"
+#include "cuda_kernels.h"
 
 #define THREADS_MAX 256
 static const unsigned THREADS = THREADS_MAX;

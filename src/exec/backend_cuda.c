@@ -29,7 +29,7 @@
 
 #include "arena.h"
 #include "backend.h"
-#include "exec_cuda.h"
+#include "cuda_kernels.h"
 #include "../lib/status.h"
 
 #define WORKSPACE_BYTES    (32u << 20)   /* cuBLAS workspace, allocated once at init */
