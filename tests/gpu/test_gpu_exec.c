@@ -21,7 +21,7 @@
 #include <cuda_runtime_api.h>
 
 #include "exec/backend.h"
-#include "exec/cuda_kernels.h"
+#include "exec/backend_cuda.h"
 #include "lib/opref.h"
 #include "lib/status.h"
 
