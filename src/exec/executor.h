@@ -72,8 +72,11 @@ int vgpu_executor_open(const char *spec, const struct vgpu_exec_opts *opts,
 
 static inline void vgpu_executor_close(struct vgpu_executor *ex) { if (ex) ex->ops->close(ex); }
 
-/* Implementations (pool.c, remote.c). */
-int vgpu_pool_open(const struct vgpu_backend_ops *backend, const struct vgpu_exec_opts *opts,
+/* Implementations. exec_pool.c: workers hosting the backend called BACKEND_NAME
+ * ("mock", "cuda": backend.h's table; the mediator links no backend), one per device the
+ * backend reports; -EINVAL for an unknown name or no worker_path, else 0 once every
+ * worker said hello, or negative with ERR in the worker's own words. remote.c: Plan B. */
+int vgpu_pool_open(const char *backend_name, const struct vgpu_exec_opts *opts,
 		   struct vgpu_executor **exp, char *err, size_t errlen);
 int vgpu_remote_open(const char *dir, const struct vgpu_exec_opts *opts,
 		     struct vgpu_executor **exp, char *err, size_t errlen);

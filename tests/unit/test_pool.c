@@ -69,7 +69,7 @@ static struct vgpu_executor *open_mock(void)
 	struct vgpu_exec_opts o = opts_for(worker);
 	struct vgpu_executor *ex = NULL;
 	char err[256];
-	int rc = vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err));
+	int rc = vgpu_pool_open("mock", &o, &ex, err, sizeof(err));
 
 	ck_assert_msg(rc == 0, "pool open: %d %s", rc, err);
 	ck_assert_int_eq(ex->nslots, 1);
@@ -398,7 +398,7 @@ START_TEST(test_worker_that_cannot_restart)
 	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_eq(chmod(wrapper, 0755), 0);
 	o = opts_for(wrapper);
-	ck_assert_int_eq(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), 0);
+	ck_assert_int_eq(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)), 0);
 
 	f = fopen(flag, "w");
 	ck_assert(f != NULL);
@@ -443,11 +443,17 @@ START_TEST(test_open_failures)
 	struct vgpu_exec_opts o = opts_for("/nonexistent/vgpu-worker");
 	char err[256];
 
-	ck_assert_int_lt(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), 0);
+	ck_assert_int_lt(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)), 0);
 	ck_assert(ex == NULL);
 	ck_assert_msg(strstr(err, "cannot run /nonexistent/vgpu-worker") != NULL, "%s", err);
 	o.worker_path = NULL;
-	ck_assert_int_eq(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)), -EINVAL);
+	/* backends are named; an unknown name is refused before any worker runs */
+	o = opts_for(worker);
+	ck_assert_int_eq(vgpu_pool_open("nosuch", &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "unknown backend 'nosuch'");
+	ck_assert_int_eq(vgpu_pool_open(NULL, &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert(ex == NULL);
 	assert_no_children();
 }
 END_TEST
