@@ -34,6 +34,10 @@ struct vgpu_job_result {
 	struct vgpu_summary summary;  /* computed where the data is (device for CUDA) */
 };
 
+/* RES zeroed, then STATUS and the formatted error text (truncated to fit). Can't fail. */
+void vgpu_job_result_set(struct vgpu_job_result *res, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 struct vgpu_backend_ops {
 	int iversion;           /* 1 */
 	const char *name;       /* "mock", "cuda" */

@@ -79,12 +79,12 @@ static void ctx_teardown(struct cuda_ctx *cx)
 	vgpu_cuda_phases_teardown(&cx->ph);
 	if (cx->blas)
 		cublasDestroy(cx->blas);
-	if (cx->workspace)
-		cudaFree(cx->workspace);
-	if (cx->sum_scratch)
+	/* Made after the context: without one, cudaFree(NULL) would create it. */
+	if (cx->workspace || cx->sum_scratch || cx->h_sums) {
+		cudaFree(cx->workspace);      /* NULL: no-op */
 		cudaFree(cx->sum_scratch);
-	if (cx->h_sums)
 		cudaFreeHost(cx->h_sums);
+	}
 	if (cx->ev_stop)
 		cudaEventDestroy(cx->ev_stop);
 	if (cx->ev_start)

@@ -4,7 +4,6 @@
  * reaped and restarted (pool_worker.c), with backoff when restarts fail. The mediator
  * process itself never touches a device. */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,7 +37,7 @@ static struct pool *to_pool(struct vgpu_executor *ex)
 static void fail_now(struct slot *s, uint64_t now)
 {
 	s->have_pending = 1;
-	vgpu_pool_set_result(&s->pending, VGPU_EXEC_FAILED, "worker for %s is down (%s); next restart in %llu ms",
+	vgpu_job_result_set(&s->pending, VGPU_EXEC_FAILED, "worker for %s is down (%s); next restart in %llu ms",
 		   s->name, s->down_reason[0] ? s->down_reason : "not running",
 		   (unsigned long long)(s->next_spawn_ms > now ? s->next_spawn_ms - now : 0));
 }
@@ -178,10 +177,10 @@ static int pool_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct
 		if (s->pid == 0)
 			snprintf(s->down_reason, sizeof(s->down_reason), "killed after a timeout; %s", tail);
 		if (s->pid)
-			vgpu_pool_set_result(res, VGPU_TIMEOUT, "job exceeded its %llu ms limit; worker killed and restarted",
+			vgpu_job_result_set(res, VGPU_TIMEOUT, "job exceeded its %llu ms limit; worker killed and restarted",
 				   (unsigned long long)limit);
 		else
-			vgpu_pool_set_result(res, VGPU_TIMEOUT, "job exceeded its %llu ms limit; worker killed; %s",
+			vgpu_job_result_set(res, VGPU_TIMEOUT, "job exceeded its %llu ms limit; worker killed; %s",
 				   (unsigned long long)limit, tail);
 		res->exec_us = (now_ms - s->submit_ms) * 1000u;
 		s->busy = 0;

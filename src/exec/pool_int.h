@@ -44,9 +44,6 @@ struct pool {
 /* --- pool_worker.c ------------------------------------------------------------------ */
 /* The restart delay after N failed starts: 100 ms doubling to 10 s. */
 uint64_t vgpu_pool_backoff_ms(unsigned n);
-/* RES zeroed, then STATUS and the formatted error. */
-void vgpu_pool_set_result(struct vgpu_job_result *res, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 /* Start a worker for S (asynchronously: its hello is read later). 0, -EAGAIN while S
  * backs off, or -errno. */
 int vgpu_pool_spawn(struct pool *p, struct slot *s, uint64_t now);

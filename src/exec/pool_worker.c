@@ -3,7 +3,6 @@
  * later), restarting it (at once after a job's doing, with backoff when it cannot start),
  * and the messages it sends and is sent (wire.h). */
 #include <errno.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,17 +31,6 @@ uint64_t vgpu_pool_backoff_ms(unsigned n)
 	while (n-- > 1 && ms < POOL_BACKOFF_MAX_MS)
 		ms *= 2;
 	return ms < POOL_BACKOFF_MAX_MS ? ms : POOL_BACKOFF_MAX_MS;
-}
-
-void vgpu_pool_set_result(struct vgpu_job_result *res, int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	memset(res, 0, sizeof(*res));
-	res->status = status;
-	va_start(ap, fmt);
-	vsnprintf(res->error, sizeof(res->error), fmt, ap);
-	va_end(ap);
 }
 
 /* Start a worker for S (asynchronously: its hello is read later). 0 or -errno. */
@@ -198,12 +186,12 @@ void vgpu_pool_worker_died(struct pool *p, struct slot *s, uint64_t now, int rea
 			snprintf(s->down_reason, sizeof(s->down_reason), "could not start (%s)", how);
 		vgpu_warn("worker for %s %s; %s", s->name, s->down_reason, tail);
 		if (res)
-			vgpu_pool_set_result(res, VGPU_EXEC_FAILED, "worker for %s %s; %s", s->name, s->down_reason, tail);
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker for %s %s; %s", s->name, s->down_reason, tail);
 	} else {
 		snprintf(s->down_reason, sizeof(s->down_reason), "died (%s)", how);
 		vgpu_warn("worker for %s %s; %s", s->name, s->down_reason, tail);
 		if (res)
-			vgpu_pool_set_result(res, VGPU_EXEC_FAILED, "worker for %s died (%s); %s", s->name, how, tail);
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker for %s died (%s); %s", s->name, how, tail);
 	}
 }
 
