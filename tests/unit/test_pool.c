@@ -1,7 +1,7 @@
-/* test_pool.c - the worker pool (src/exec/pool.c) with the real vgpu-worker binary
- * ($VGPU_BUILD/vgpu-worker, default build/) over the mock backend: results, the
- * watchdog (timeout, crash, leak), restarts, no zombies; and executor selection
- * (src/exec/select.c) with a fake cuda-sanity. */
+/* test_pool.c - the worker pool (src/exec/exec_pool.c, pool_worker.c) with the real
+ * vgpu-worker binary ($VGPU_BUILD/vgpu-worker, default build/) over the mock backend:
+ * results, the watchdog (timeout, crash, leak), restarts, no zombies, backend names; and
+ * executor selection (src/exec/executor.c) with a fake cuda-sanity. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
