@@ -106,7 +106,8 @@ static int stage_h2d(struct cuda_job *js, void *dev, const void *host, size_t by
 	for (off = 0, i = 0; off < bytes; off += len, i++) {
 		unsigned b = i & 1;
 		len = bytes - off < STAGE_CHUNK ? bytes - off : STAGE_CHUNK;
-		if (i >= 2 && vgpu_cuda_check(js, cudaEventSynchronize(hm->stage_ev[b]), "cudaEventSynchronize(staging)"))
+		if (i >= 2 && vgpu_cuda_check(js, cudaEventSynchronize(hm->stage_ev[b]),
+					      "cudaEventSynchronize(staging)"))
 			return -1;
 		memcpy(hm->stage[b], (const char *)host + off, len);
 		if (vgpu_cuda_check(js, cudaMemcpyAsync((char *)dev + off, hm->stage[b], len, cudaMemcpyHostToDevice,

@@ -38,8 +38,8 @@ static void fail_now(struct slot *s, uint64_t now)
 {
 	s->have_pending = 1;
 	vgpu_job_result_set(&s->pending, VGPU_EXEC_FAILED, "worker for %s is down (%s); next restart in %llu ms",
-		   s->name, s->down_reason[0] ? s->down_reason : "not running",
-		   (unsigned long long)(s->next_spawn_ms > now ? s->next_spawn_ms - now : 0));
+			    s->name, s->down_reason[0] ? s->down_reason : "not running",
+			    (unsigned long long)(s->next_spawn_ms > now ? s->next_spawn_ms - now : 0));
 }
 
 static int pool_submit(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job)
@@ -177,11 +177,12 @@ static int pool_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct
 		if (s->pid == 0)
 			snprintf(s->down_reason, sizeof(s->down_reason), "killed after a timeout; %s", tail);
 		if (s->pid)
-			vgpu_job_result_set(res, VGPU_TIMEOUT, "job exceeded its %llu ms limit; worker killed and restarted",
-				   (unsigned long long)limit);
+			vgpu_job_result_set(res, VGPU_TIMEOUT,
+					    "job exceeded its %llu ms limit; worker killed and restarted",
+					    (unsigned long long)limit);
 		else
 			vgpu_job_result_set(res, VGPU_TIMEOUT, "job exceeded its %llu ms limit; worker killed; %s",
-				   (unsigned long long)limit, tail);
+					    (unsigned long long)limit, tail);
 		res->exec_us = (now_ms - s->submit_ms) * 1000u;
 		s->busy = 0;
 		return 1;

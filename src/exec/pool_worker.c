@@ -136,7 +136,8 @@ int vgpu_pool_slot_down(struct slot *s, int kill_it, int reaped_status)
 
 /* After S's worker went away: restart it now, unless it never got going (NEVER_READY)
  * or restarts keep failing, then back off. Describes what happened into TAIL. */
-void vgpu_pool_restart(struct pool *p, struct slot *s, uint64_t now, int never_ready, char *tail, size_t taillen)
+void vgpu_pool_restart(struct pool *p, struct slot *s, uint64_t now, int never_ready, char *tail,
+		       size_t taillen)
 {
 	int rc;
 
@@ -171,7 +172,7 @@ void vgpu_pool_restart(struct pool *p, struct slot *s, uint64_t now, int never_r
 
 /* S's worker is gone (EOF, error, exit): reap it, restart it, fill RES (may be NULL). */
 void vgpu_pool_worker_died(struct pool *p, struct slot *s, uint64_t now, int reaped_status,
-			struct vgpu_job_result *res)
+			   struct vgpu_job_result *res)
 {
 	char how[64], tail[160];
 	int was_starting = s->state == W_STARTING;
@@ -186,7 +187,8 @@ void vgpu_pool_worker_died(struct pool *p, struct slot *s, uint64_t now, int rea
 			snprintf(s->down_reason, sizeof(s->down_reason), "could not start (%s)", how);
 		vgpu_warn("worker for %s %s; %s", s->name, s->down_reason, tail);
 		if (res)
-			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker for %s %s; %s", s->name, s->down_reason, tail);
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker for %s %s; %s", s->name, s->down_reason,
+					    tail);
 	} else {
 		snprintf(s->down_reason, sizeof(s->down_reason), "died (%s)", how);
 		vgpu_warn("worker for %s %s; %s", s->name, s->down_reason, tail);
