@@ -28,7 +28,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include "exec/exec_cuda.h"
+#include "exec/cuda_kernels.h"
 #include "lib/opref.h"
 
 #define CK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) { \

@@ -3,7 +3,7 @@
  * One implementation, two layers. The core sends a request and looks for its answer
  * without ever waiting: vgpu_client_start() (seq, nonce, publish), vgpu_client_poll()
  * (one look at response.txt), vgpu_client_collect() (out-SEQ.bin, CRC-checked),
- * vgpu_client_end() (remove the payloads). Plan B (src/exec/remote.c) drives it from the
+ * vgpu_client_end() (remove the payloads). Plan B (src/exec/exec_remote.c) drives it from the
  * mediator's event loop. vgpu_client_call() is the blocking call on top: local lock,
  * backoff, timeout; src/cmd/vgpu-client.c is a thin user of it. Never prints. */
 #ifndef VGPU_CLIENT_H

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include "exec/exec_cuda.h"
+#include "exec/cuda_kernels.h"
 #include "lib/opref.h"
 
 #define CHECK_N   (1u << 20)     /* floats per vector */

@@ -1,5 +1,5 @@
 /* vgpu-worker - hosts one compute backend on one device, in its own process, for the
- * mediator's worker pool (src/exec/pool.c): init, hello, then job after job over a
+ * mediator's worker pool (src/exec/exec_pool.c): init, hello, then job after job over a
  * SOCK_SEQPACKET socket until EOF. Killed and restarted by the pool's watchdog when a
  * job hangs or crashes it. Also answers --count for the pool's device probe. */
 #include <errno.h>
@@ -36,8 +36,6 @@ static const struct vgpu_backend_ops *const backends[] = {
 #endif
 };
 
-static const char *const known_backends[] = { "mock", "cuda" };
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -60,17 +58,20 @@ static void usage(FILE *f)
 		"  5  the backend reported the device unusable (the job's result was sent first)\n");
 }
 
+/* The backend NAME built into this program, or NULL with ERR saying why not. */
 static const struct vgpu_backend_ops *find_backend(const char *name, char *err, size_t errlen)
 {
+	const struct vgpu_backend_info *info;
+
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		if (strcmp(backends[i]->name, name) == 0)
 			return backends[i];
-	for (size_t i = 0; i < sizeof(known_backends) / sizeof(known_backends[0]); i++)
-		if (strcmp(known_backends[i], name) == 0) {
-			snprintf(err, errlen, "backend %s is not built into this vgpu-worker"
-				 " (built without %s support)", name, strcmp(name, "cuda") == 0 ? "CUDA" : name);
-			return NULL;
-		}
+	info = vgpu_backend_info_find(name);
+	if (info) {
+		snprintf(err, errlen, "backend %s is not built into this vgpu-worker (built without %s support)",
+			 name, info->needs ? info->needs : name);
+		return NULL;
+	}
 	snprintf(err, errlen, "unknown backend '%s'", name);
 	return NULL;
 }

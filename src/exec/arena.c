@@ -3,11 +3,13 @@
  * A linked list of outstanding blocks over the backend's allocator; reclaim frees what
  * is left and reports its size. The list nodes themselves are host malloc. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <fiu-local.h>
 
 #include "arena.h"
+#include "../lib/status.h"
 
 struct vgpu_arena_block {
 	void *ptr;
@@ -84,5 +86,20 @@ uint64_t vgpu_arena_reclaim(struct vgpu_arena *a)
 		free(b);
 	}
 	a->live_bytes = 0;
+	return leaked;
+}
+
+uint64_t vgpu_arena_reclaim_job(struct vgpu_arena *a, struct vgpu_job_result *res)
+{
+	uint64_t leaked = vgpu_arena_reclaim(a);
+
+	if (leaked) {
+		res->leaked_bytes = leaked;
+		if (res->status == VGPU_OK) {
+			res->status = VGPU_LEAKED;
+			snprintf(res->error, sizeof(res->error), "job leaked %llu bytes of device memory; reclaimed",
+				 (unsigned long long)leaked);
+		}
+	}
 	return leaked;
 }

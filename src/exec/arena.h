@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
+
 typedef int (*vgpu_arena_alloc_fn)(void *ctx, void **ptr, size_t bytes);
 typedef void (*vgpu_arena_free_fn)(void *ctx, void *ptr);
 
@@ -29,5 +31,9 @@ int vgpu_arena_alloc(struct vgpu_arena *a, void **ptr, size_t bytes);
 void vgpu_arena_free(struct vgpu_arena *a, void *ptr);
 /* Free everything still allocated; returns the bytes that were (the leak). */
 uint64_t vgpu_arena_reclaim(struct vgpu_arena *a);
+/* vgpu_arena_reclaim() at the end of a job, into its result: a leak sets leaked_bytes,
+ * and an OK job becomes LEAKED "job leaked N bytes of device memory; reclaimed" (its
+ * code is wrong even when its numbers are right). Returns the leak. */
+uint64_t vgpu_arena_reclaim_job(struct vgpu_arena *a, struct vgpu_job_result *res);
 
 #endif

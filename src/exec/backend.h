@@ -1,7 +1,7 @@
 /* backend.h - a compute backend: runs one job, in-process, inside a worker process.
  *
  * Backends never see files or VMs: they get operands in memory and fill the output.
- * The worker pool (pool.c) hosts one backend instance per device in its own process,
+ * The worker pool (exec_pool.c) hosts one backend instance per device in its own process,
  * so a backend that hangs or crashes is killed and restarted without the mediator.
  * Like sqlite3_vfs: versioned, methods only appended. */
 #ifndef VGPU_BACKEND_H
@@ -34,6 +34,10 @@ struct vgpu_job_result {
 	struct vgpu_summary summary;  /* computed where the data is (device for CUDA) */
 };
 
+/* RES zeroed, then STATUS and the formatted error text (truncated to fit). Can't fail. */
+void vgpu_job_result_set(struct vgpu_job_result *res, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 struct vgpu_backend_ops {
 	int iversion;           /* 1 */
 	const char *name;       /* "mock", "cuda" */
@@ -48,9 +52,20 @@ struct vgpu_backend_ops {
 	void (*fini)(void *ctx);
 };
 
-extern const struct vgpu_backend_ops vgpu_backend_mock;
+extern const struct vgpu_backend_ops vgpu_backend_mock;   /* backend_mock.c */
 #ifdef VGPU_HAVE_CUDA
-extern const struct vgpu_backend_ops vgpu_backend_cuda;
+extern const struct vgpu_backend_ops vgpu_backend_cuda;   /* backend_cuda.c */
 #endif
 
+/* The backends by name (backend.c): every one any build may have, whether or not this
+ * program has its code. The mediator's pool names a backend to its workers without
+ * linking it (no CUDA in the mediator); vgpu-worker hosts the ones built in. */
+struct vgpu_backend_info {
+	const char *name;       /* "mock", "cuda": vgpu-worker --backend, vgpu_pool_open() */
+	const char *needs;      /* what a build needs to have it: "CUDA"; NULL: every build */
+	int bare_single;        /* one device: its slot is called NAME, not NAME:0 */
+};
+
+/* The backend called NAME, or NULL. Can't fail otherwise. */
+const struct vgpu_backend_info *vgpu_backend_info_find(const char *name);
 #endif

@@ -1,10 +1,10 @@
 # cuda.mk - vgpu-worker (hosts a backend per device), cuda-sanity, the GPU tests,
 # the benchmark and `make check-gpu`. Included by the top Makefile after HAVE_CUDA.
 #
-# With nvcc (HAVE_CUDA=1) libvgpu.a also holds the CUDA backend (exec_cuda_backend.c,
-# C against the CUDA runtime API, and exec_cuda.cu, the kernels, built for sm_90 plus
-# PTX), every C file sees -DVGPU_HAVE_CUDA, and links add cudart and cuBLAS (as-needed,
-# so a program that uses no CUDA symbol does not load them). Without nvcc the same
+# With nvcc (HAVE_CUDA=1) libvgpu.a also holds the CUDA backend (CUDA_SRC, C against the
+# CUDA runtime API, and cuda_kernels.cu, the kernels, built for sm_90 plus PTX), every C
+# file sees -DVGPU_HAVE_CUDA, and links add cudart and cuBLAS (as-needed, so a program
+# that uses no CUDA symbol does not load them). Without nvcc the same
 # programs build without the CUDA backend; cuda-sanity then says so and exits 6.
 # Nothing here runs a GPU in `make all` or `make check`: building needs only the toolkit.
 
@@ -30,12 +30,15 @@ CUDA_LIBS    := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -Wl,--as-needed -lcub
 ALL_CFLAGS   += -DVGPU_HAVE_CUDA
 LIBS         += $(CUDA_LIBS)
 
-CUDA_OBJ := $(BUILD)/src/exec/exec_cuda_backend.o $(BUILD)/src/exec/exec_cuda.cu.o
+# The cuda backend: its life cycle and run(), the ops, and one file per concept under them.
+CUDA_SRC := src/exec/backend_cuda.c src/exec/backend_cuda_ops.c src/exec/cuda_err.c \
+            src/exec/cuda_devcache.c src/exec/cuda_hostmem.c src/exec/cuda_leak.c src/exec/cuda_phases.c
+CUDA_OBJ := $(CUDA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/exec/cuda_kernels.cu.o
 $(LIBVGPU): $(CUDA_OBJ)
 
 # Everything that includes a CUDA header gets the toolkit's include directory as a
 # system directory (its headers are not -Werror clean under our C warnings).
-$(BUILD)/src/exec/exec_cuda_backend.o $(BUILD)/src/cmd/cuda-sanity.o \
+$(CUDA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/cmd/cuda-sanity.o \
 $(BUILD)/tests/unit/test_cuda_cpu.o $(GPU_TEST_BINS:%=%.o): ALL_CFLAGS += $(CUDA_CFLAGS)
 
 $(BUILD)/%.cu.o: %.cu

@@ -4,8 +4,9 @@
  * mock, one for a Plan B worker VM); each slot runs one job at a time, asynchronously:
  * submit, then wait for fd() to become readable or for the job's deadline, then reap().
  * The watchdog lives behind reap(): a job past its deadline is stopped (worker killed and
- * restarted) and reaped as TIMEOUT. Implementations: pool.c (worker processes hosting a
- * backend: mock, cuda) and remote.c (Plan B). Versioned like sqlite3_io_methods. */
+ * restarted) and reaped as TIMEOUT. Implementations: exec_pool.c (worker processes
+ * hosting a backend: mock, cuda) and exec_remote.c (Plan B); vgpu_executor_open() is in
+ * executor.c. Versioned like sqlite3_io_methods. */
 #ifndef VGPU_EXECUTOR_H
 #define VGPU_EXECUTOR_H
 
@@ -14,7 +15,8 @@
 #include "backend.h"
 
 /* One job as the mediator hands it over. Input and output live in memfds that the
- * mediator created (in_fd: sealed input bytes, or -1; out_fd: sized for the output,
+ * mediator created (in_fd: the input bytes, written before submit and not changed
+ * after, or -1; not sealed, so nothing may rely on seals; out_fd: sized for the output,
  * or -1); the executor maps or forwards them. */
 struct vgpu_exec_job {
 	struct vgpu_job job;      /* in/out pointers unset: the executor maps the fds */
@@ -56,7 +58,7 @@ struct vgpu_exec_opts {
 	int fallback_mock;        /* --fallback mock: auto may fall back to mock */
 	const char *remote_dir;   /* --fallback remote:DIR or --executor remote:DIR */
 	uint64_t remote_timeout_ms;
-	const char *worker_path;  /* the vgpu-worker binary that pool.c execs per slot */
+	const char *worker_path;  /* the vgpu-worker binary that exec_pool.c execs per slot */
 	const char *sanity_path;  /* the cuda-sanity binary that "auto" runs */
 };
 
@@ -72,8 +74,11 @@ int vgpu_executor_open(const char *spec, const struct vgpu_exec_opts *opts,
 
 static inline void vgpu_executor_close(struct vgpu_executor *ex) { if (ex) ex->ops->close(ex); }
 
-/* Implementations (pool.c, remote.c). */
-int vgpu_pool_open(const struct vgpu_backend_ops *backend, const struct vgpu_exec_opts *opts,
+/* Implementations. exec_pool.c: workers hosting the backend called BACKEND_NAME
+ * ("mock", "cuda": backend.h's table; the mediator links no backend), one per device the
+ * backend reports; -EINVAL for an unknown name or no worker_path, else 0 once every
+ * worker said hello, or negative with ERR in the worker's own words. exec_remote.c: Plan B. */
+int vgpu_pool_open(const char *backend_name, const struct vgpu_exec_opts *opts,
 		   struct vgpu_executor **exp, char *err, size_t errlen);
 int vgpu_remote_open(const char *dir, const struct vgpu_exec_opts *opts,
 		     struct vgpu_executor **exp, char *err, size_t errlen);

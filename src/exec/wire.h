@@ -1,5 +1,5 @@
-/* wire.h - what pool.c and a vgpu-worker process say to each other, and the small
- * child-process helpers both pool.c and select.c need.
+/* wire.h - what the pool (exec_pool.c, pool_worker.c) and a vgpu-worker process say to
+ * each other.
  *
  * One SOCK_SEQPACKET socketpair per worker; every message is one fixed-size
  * struct vgpu_wire_msg; a job's memfds travel with it as SCM_RIGHTS. docs/EXECUTOR.md. */
@@ -65,24 +65,7 @@ int vgpu_wire_send(int sock, struct vgpu_wire_msg *msg, const int *fds, int nfds
  * have (those are closed), or another -errno. Strings are NUL-terminated. */
 int vgpu_wire_recv(int sock, struct vgpu_wire_msg *msg, int fds[2], int flags);
 
-/* Monotonic clock, milliseconds. */
+/* Monotonic clock, milliseconds. Here for now; src/lib/clock.h (vgpu_now_ms) replaces it. */
 uint64_t vgpu_mono_ms(void);
-
-/* "exit 3", "signal 11 SIGSEGV" for a waitpid() status. Can't fail. */
-void vgpu_describe_status(int status, char *buf, size_t len);
-
-/* In a child between fork and exec: stdin from /dev/null (when DEVNULL >= 0), every
- * descriptor above 2 close-on-exec except KEEP (-1: none), and SIGKILL when the parent
- * dies. Only async-signal-safe calls. */
-void vgpu_child_prepare(int devnull, int keep);
-
-/* Run ARGV (ARGV[0] a path) as a child in its own process group, stdin /dev/null,
- * stdout and stderr captured. Waits at most TIMEOUT_MS, then SIGKILLs the group.
- * OUT (OUTLEN bytes) gets the first non-empty line of the output, trimmed ("" if
- * none); *STATUSP the waitpid() status. Returns 0 when the child ran and was reaped,
- * -ETIMEDOUT when it was killed (and reaped), -errno when it could not be started (an
- * exec failure is a child that exits 127 with "cannot run PATH: ..." as its output).
- * Logs nothing. */
-int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t outlen, int *statusp);
 
 #endif

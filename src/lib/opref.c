@@ -1,4 +1,4 @@
-/* ops.c - what each operation computes: input generator, CPU references, summaries.
+/* opref.c - what each operation computes: input generator, CPU references, summaries.
  *
  * The mock backend is these functions and the CUDA backend is checked against them,
  * so they favour being obviously right (double accumulation) over speed. */

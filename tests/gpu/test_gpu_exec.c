@@ -1,4 +1,4 @@
-/* test_gpu_exec.c - the CUDA backend on a real GPU, against the CPU reference (ops.c).
+/* test_gpu_exec.c - the CUDA backend on a real GPU, against the CPU reference (lib/opref.c).
  *
  * Needs a CUDA device: run by `make check-gpu` (tests/gpu/run.sh), never by `make check`.
  * Every op on fresh random inputs (the seed is printed; VGPU_TEST_SEED replays it) and
@@ -21,7 +21,7 @@
 #include <cuda_runtime_api.h>
 
 #include "exec/backend.h"
-#include "exec/exec_cuda.h"
+#include "exec/backend_cuda.h"
 #include "lib/opref.h"
 #include "lib/status.h"
 

@@ -70,7 +70,7 @@ static struct vgpu_executor *open_cuda(void)
 	memset(&o, 0, sizeof(o));
 	o.test_ops = 1;
 	o.worker_path = worker;
-	ck_assert_msg(vgpu_pool_open(&vgpu_backend_cuda, &o, &ex, err, sizeof(err)) == 0, "pool open: %s", err);
+	ck_assert_msg(vgpu_pool_open("cuda", &o, &ex, err, sizeof(err)) == 0, "pool open: %s", err);
 	ck_assert_int_ge(ex->nslots, 1);
 	ck_assert_str_eq(ex->ops->slot_name(ex, 0), "cuda:0");
 	return ex;

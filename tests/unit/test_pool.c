@@ -1,7 +1,7 @@
-/* test_pool.c - the worker pool (src/exec/pool.c) with the real vgpu-worker binary
- * ($VGPU_BUILD/vgpu-worker, default build/) over the mock backend: results, the
- * watchdog (timeout, crash, leak), restarts, no zombies; and executor selection
- * (src/exec/select.c) with a fake cuda-sanity. */
+/* test_pool.c - the worker pool (src/exec/exec_pool.c, pool_worker.c) with the real
+ * vgpu-worker binary ($VGPU_BUILD/vgpu-worker, default build/) over the mock backend:
+ * results, the watchdog (timeout, crash, leak), restarts, no zombies, backend names; and
+ * executor selection (src/exec/executor.c) with a fake cuda-sanity. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <fiu.h>
+#include <fiu-control.h>
 
 #include "exec/executor.h"
 #include "lib/opref.h"
@@ -69,7 +72,7 @@ static struct vgpu_executor *open_mock(void)
 	struct vgpu_exec_opts o = opts_for(worker);
 	struct vgpu_executor *ex = NULL;
 	char err[256];
-	int rc = vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err));
+	int rc = vgpu_pool_open("mock", &o, &ex, err, sizeof(err));
 
 	ck_assert_msg(rc == 0, "pool open: %d %s", rc, err);
 	ck_assert_int_eq(ex->nslots, 1);
@@ -398,7 +401,7 @@ START_TEST(test_worker_that_cannot_restart)
 	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_eq(chmod(wrapper, 0755), 0);
 	o = opts_for(wrapper);
-	ck_assert_int_eq(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), 0);
+	ck_assert_int_eq(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)), 0);
 
 	f = fopen(flag, "w");
 	ck_assert(f != NULL);
@@ -437,17 +440,76 @@ START_TEST(test_worker_that_cannot_restart)
 }
 END_TEST
 
+/* Fault point exec/wire/send (docs/EXECUTOR.md): a send that fails with EPIPE is a dead
+ * worker; it is replaced and the job goes to the new one, so the job still runs. */
+static int send_calls;
+
+static int fail_first_send(const char *name, int *failnum, void **failinfo, unsigned int *flags)
+{
+	(void)name; (void)failnum; (void)failinfo; (void)flags;
+	return ++send_calls == 1;
+}
+
+START_TEST(test_fault_wire_send_is_a_dead_worker)
+{
+	struct vgpu_executor *ex = open_mock();
+
+	send_calls = 0;
+	ck_assert_int_eq(fiu_enable_external("exec/wire/send", 1, NULL, 0, fail_first_send), 0);
+	vadd_ok(ex);
+	fiu_disable("exec/wire/send");
+	ck_assert_int_eq(send_calls, 2);   /* the failed send, then the one to the new worker */
+	vadd_ok(ex);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+/* Fault point exec/pool/spawn: while no worker can be started, the slot's jobs fail at
+ * once (nothing hangs); once it can, the next job starts one and runs. */
+START_TEST(test_fault_spawn_fails_jobs_fast)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_CRASH);
+	struct vgpu_job_result res;
+	uint64_t ms;
+
+	ck_assert_int_eq(fiu_enable("exec/pool/spawn", 1, NULL, 0), 0);
+	j.deadline_ms = vgpu_mono_ms() + 10000;
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "worker for mock died (signal 11 SIGSEGV); restart deferred") == res.error,
+		      "%s", res.error);
+	j = simple_job(VGPU_OP_PING);
+	j.deadline_ms = vgpu_mono_ms() + 10000;
+	ms = run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "worker for mock is down (died (signal 11 SIGSEGV))") != NULL, "%s", res.error);
+	ck_assert_msg(ms < 1000, "a job for a down worker took %llu ms", (unsigned long long)ms);
+	fiu_disable("exec/pool/spawn");
+	vadd_ok(ex);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
 START_TEST(test_open_failures)
 {
 	struct vgpu_executor *ex = (struct vgpu_executor *)1;
 	struct vgpu_exec_opts o = opts_for("/nonexistent/vgpu-worker");
 	char err[256];
 
-	ck_assert_int_lt(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), 0);
+	ck_assert_int_lt(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)), 0);
 	ck_assert(ex == NULL);
 	ck_assert_msg(strstr(err, "cannot run /nonexistent/vgpu-worker") != NULL, "%s", err);
 	o.worker_path = NULL;
-	ck_assert_int_eq(vgpu_pool_open(&vgpu_backend_mock, &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)), -EINVAL);
+	/* backends are named; an unknown name is refused before any worker runs */
+	o = opts_for(worker);
+	ck_assert_int_eq(vgpu_pool_open("nosuch", &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "unknown backend 'nosuch'");
+	ck_assert_int_eq(vgpu_pool_open(NULL, &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert(ex == NULL);
 	assert_no_children();
 }
 END_TEST
@@ -559,6 +621,8 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_idle_worker_death_is_transparent);
 	tcase_add_test(tc, test_exiting_worker_is_replaced_before_next_job);
 	tcase_add_test(tc, test_worker_that_cannot_restart);
+	tcase_add_test(tc, test_fault_wire_send_is_a_dead_worker);
+	tcase_add_test(tc, test_fault_spawn_fails_jobs_fast);
 	tcase_add_test(tc, test_open_failures);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, setup, teardown);
@@ -576,6 +640,7 @@ int main(void)
 	int failed;
 
 	signal(SIGPIPE, SIG_IGN);
+	fiu_init(0);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

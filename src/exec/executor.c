@@ -1,4 +1,4 @@
-/* select.c - vgpu_executor_open(): turns --executor mock|cuda|auto|remote:DIR into an
+/* executor.c - vgpu_executor_open(): turns --executor mock|cuda|auto|remote:DIR into an
  * executor. "auto" runs cuda-sanity in a child and falls back only as configured, saying
  * why in one line. The mediator never links CUDA: cuda is reached through vgpu-worker. */
 #include <errno.h>
@@ -8,16 +8,9 @@
 #include <sys/wait.h>
 
 #include "executor.h"
-#include "wire.h"
+#include "proc.h"
 
 #define SANITY_TIMEOUT_MS 60000u
-
-/* The pool only passes the backend's name to vgpu-worker, which hosts the real table;
- * this stand-in keeps CUDA out of the mediator's process and link. */
-static const struct vgpu_backend_ops cuda_by_name = {
-	.iversion = 1,
-	.name = "cuda",
-};
 
 static void setf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void setf(char *buf, size_t len, const char *fmt, ...)
@@ -65,7 +58,7 @@ static int open_auto(const struct vgpu_exec_opts *opts, struct vgpu_executor **e
 	int rc;
 
 	if (run_sanity(opts->sanity_path, reason, sizeof(reason)) == 0) {
-		rc = vgpu_pool_open(&cuda_by_name, opts, exp, sub, sizeof(sub));
+		rc = vgpu_pool_open("cuda", opts, exp, sub, sizeof(sub));
 		if (rc == 0) {
 			setf(why, whylen, "executor auto: cuda-sanity passed; using cuda (%d GPU%s)",
 			     (*exp)->nslots, (*exp)->nslots == 1 ? "" : "s");
@@ -87,7 +80,7 @@ static int open_auto(const struct vgpu_exec_opts *opts, struct vgpu_executor **e
 		return 0;
 	}
 	if (opts->fallback_mock) {
-		rc = vgpu_pool_open(&vgpu_backend_mock, opts, exp, sub, sizeof(sub));
+		rc = vgpu_pool_open("mock", opts, exp, sub, sizeof(sub));
 		if (rc != 0) {
 			setf(err, errlen, "executor auto: %s; the configured fallback mock failed too: %s", what, sub);
 			return rc;
@@ -119,7 +112,7 @@ int vgpu_executor_open(const char *spec, const struct vgpu_exec_opts *opts,
 		return -EINVAL;
 	}
 	if (strcmp(spec, "mock") == 0) {
-		rc = vgpu_pool_open(&vgpu_backend_mock, opts, exp, sub, sizeof(sub));
+		rc = vgpu_pool_open("mock", opts, exp, sub, sizeof(sub));
 		if (rc != 0) {
 			setf(err, errlen, "executor mock: %s", sub);
 			return rc;
@@ -128,7 +121,7 @@ int vgpu_executor_open(const char *spec, const struct vgpu_exec_opts *opts,
 		return 0;
 	}
 	if (strcmp(spec, "cuda") == 0) {
-		rc = vgpu_pool_open(&cuda_by_name, opts, exp, sub, sizeof(sub));
+		rc = vgpu_pool_open("cuda", opts, exp, sub, sizeof(sub));
 		if (rc != 0) {
 			setf(err, errlen, "executor cuda: %s", sub);
 			return rc;

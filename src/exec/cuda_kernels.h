@@ -1,12 +1,11 @@
-/* exec_cuda.h - the CUDA backend's device code, as plain C calls (exec_cuda.cu), and
- * the backend's cache statistics.
+/* cuda_kernels.h - the cuda backend's device code, as plain C calls (cuda_kernels.cu).
  *
- * Internal to the CUDA backend (exec_cuda_backend.c) and cuda-sanity: each launcher
+ * For the cuda backend (backend_cuda_ops.c), cuda-sanity and the benchmark: each launcher
  * enqueues one kernel on STREAM and returns the launch's cudaError_t as an int
  * (0 = cudaSuccess); execution errors surface at the next synchronisation. Pointers
  * are device pointers. Built only when nvcc is found (VGPU_HAVE_CUDA). */
-#ifndef VGPU_EXEC_CUDA_H
-#define VGPU_EXEC_CUDA_H
+#ifndef VGPU_CUDA_KERNELS_H
+#define VGPU_CUDA_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,18 +35,6 @@ int vgpu_cuda_summary(const float *v, size_t n, void *scratch, struct vgpu_cuda_
 /* One thread busy-waits MS milliseconds on the global timer; *FLAG gets 1 when done.
  * Used by the test op "spin" so that the watchdog has something to kill. */
 int vgpu_cuda_spin(uint64_t ms, int *flag, void *stream);
-
-/* The cuda backend's device-memory cache (exec_cuda_backend.c), for tests and the
- * benchmark: CTX is the backend's context (vgpu_backend_cuda.init's *ctxp).
- * held: bytes the cache has from cudaMalloc now (idle + lent to a running job);
- * idle: of those, free for the next job; limit: the most it keeps idle. */
-struct vgpu_cuda_cache_stats {
-	uint64_t held_bytes, idle_bytes, limit_bytes;
-	uint64_t hits, misses;        /* allocations served from the cache / by cudaMalloc */
-	uint64_t evictions, flushes;  /* idle blocks dropped for the limit; cache emptied to fit */
-	uint64_t released_bytes;      /* given back to the driver (cudaFree) in all */
-};
-void vgpu_cuda_cache_stats(void *ctx, struct vgpu_cuda_cache_stats *st);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
-/* exec_mock.c - the mock backend: the CPU references of ops.c behind the backend
- * interface, one device, plus the test ops (spin, leak, crash) that exercise the
- * watchdog and leak checks without a GPU. Job buffers come from a per-job arena. */
+/* backend_mock.c - vgpu_backend_mock: the CPU references of the op table (lib/op.h)
+ * behind the backend interface, one device (or VGPU_MOCK_DEVICES), plus the test ops
+ * (spin, leak, crash) that exercise the watchdog and leak checks without a GPU. Job
+ * buffers come from a per-job arena. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -254,23 +255,15 @@ static int mock_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 {
 	struct mock_ctx *c = ctx;
 	struct vgpu_arena ar;
-	uint64_t t0, leaked;
+	uint64_t t0;
 
 	memset(res, 0, sizeof(*res));
 	res->status = VGPU_OK;
 	vgpu_arena_init(&ar, host_alloc, host_free, NULL);
 	t0 = mono_us();
 	run_op(job, &ar, res);
-	leaked = vgpu_arena_reclaim(&ar);
+	vgpu_arena_reclaim_job(&ar, res);
 	res->exec_us = mono_us() - t0;
-	if (leaked) {
-		res->leaked_bytes = leaked;
-		if (res->status == VGPU_OK) {
-			res->status = VGPU_LEAKED;
-			snprintf(res->error, sizeof(res->error),
-				 "job leaked %llu bytes of device memory; reclaimed", (unsigned long long)leaked);
-		}
-	}
 	/* Test hook: VGPU_MOCK_TEST_UNUSABLE=OP makes every OP job report the device
 	 * unusable (run() < 0, as the cuda backend does after a sticky CUDA error), so the
 	 * worker's exit-after-result path can be tested without a GPU. */

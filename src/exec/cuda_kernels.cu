@@ -1,16 +1,17 @@
-/* exec_cuda.cu - the CUDA backend's kernels: generator, vadd, saxpy, the output summary
- * (a two-pass reduction in double) and the spin test op.
+/* cuda_kernels.cu - the cuda backend's kernels: generator, vadd, saxpy, the output
+ * summary (a two-pass reduction in double) and the spin test op.
  *
  * Only device code and its launchers live here; the backend's logic (arena, cuBLAS,
- * error handling) is plain C in exec_cuda_backend.c. The CPU reference (ops.c) rounds
- * each element once from double; the kernels round once too: vadd with one add, saxpy
- * with one FMA (__fmaf_rn), so GPU and CPU agree to the last bit or within one ulp. */
+ * error handling) is plain C in backend_cuda*.c and cuda_*.c. The CPU reference
+ * (lib/opref.c) rounds each element once from double; the kernels round once too: vadd
+ * with one add, saxpy with one FMA (__fmaf_rn), so GPU and CPU agree to the last bit or
+ * within one ulp. */
 #include <cuda_runtime.h>
 
 extern "C" {
 #include "lib/opref.h"
 }
-#include "exec_cuda.h"
+#include "cuda_kernels.h"
 
 #define THREADS_MAX 256
 static const unsigned THREADS = THREADS_MAX;

@@ -1,4 +1,4 @@
-/* remote.c - Plan B: an executor that forwards each job to a GPU worker VM.
+/* exec_remote.c - Plan B: an executor that forwards each job to a GPU worker VM.
  *
  * DIR is a VM directory (vmN) served by another vgpu-mediator running `--executor cuda`
  * (the GPU worker VM); this executor is that mediator's client. The protocol side (seq,
@@ -42,18 +42,6 @@ struct remote_exec {
 	size_t out_count;            /* floats of output; with out_bytes 0: summary only */
 	uint64_t give_up_ms;
 };
-
-static void set_result(struct vgpu_job_result *res, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_result(struct vgpu_job_result *res, int status, const char *fmt, ...)
-{
-	va_list ap;
-	memset(res, 0, sizeof(*res));
-	res->status = status;
-	va_start(ap, fmt);
-	vsnprintf(res->error, sizeof(res->error), fmt, ap);
-	va_end(ap);
-}
 
 /* snprintf that may truncate on purpose (error texts are bounded). */
 static void textf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -133,7 +121,7 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	if (rc != VGPU_CLIENT_OK) {
 		/* A directory we cannot write is a worker we cannot reach; a request that does
 		 * not encode is our own failure. */
-		set_result(&rx->result, rc == VGPU_CLIENT_EUSAGE ? VGPU_EXEC_FAILED : VGPU_UNAVAILABLE, "remote %s: %s",
+		vgpu_job_result_set(&rx->result, rc == VGPU_CLIENT_EUSAGE ? VGPU_EXEC_FAILED : VGPU_UNAVAILABLE, "remote %s: %s",
 			   rx->dir, err);
 		rx->have_result = 1;
 		return 0;
@@ -200,7 +188,7 @@ static void take_answer(struct remote_exec *rx, const struct vgpu_response *resp
 		if ((rx->out_bytes > 0 &&
 		     vgpu_client_collect(&rx->call, resp, rx->out_map, rx->out_bytes, why, sizeof(why)) != VGPU_CLIENT_OK) ||
 		    (rx->out_bytes == 0 && rx->out_count > 0 && take_summary(rx, resp, res, why, sizeof(why)) < 0))
-			set_result(res, VGPU_EXEC_FAILED, "remote %s: seq %" PRId64 ": %s", rx->dir, rx->req.seq, why);
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "remote %s: seq %" PRId64 ": %s", rx->dir, rx->req.seq, why);
 	} else if (res->status == resp->status) {
 		unsigned long long leaked;
 		textf(res->error, sizeof(res->error), "remote %s: %s", rx->dir, resp->error);
@@ -231,14 +219,14 @@ static int remote_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, stru
 		rx->down = 0;
 		take_answer(rx, &resp, res);
 	} else if (rc == VGPU_CLIENT_EPROTO || rc == VGPU_CLIENT_EUSAGE || rc == VGPU_CLIENT_ELOCK) {
-		set_result(res, VGPU_EXEC_FAILED, "remote %s: %s%s", rx->dir, err,
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "remote %s: %s%s", rx->dir, err,
 			   rc == VGPU_CLIENT_EPROTO ? "; two mediators forward to one worker directory?" : "");
 	} else if (now_ms < rx->give_up_ms) {
 		/* No answer yet (missing, older, being replaced, or the export failing for
 		 * now): wait, up to the limit. */
 		return 0;
 	} else {
-		set_result(res, VGPU_UNAVAILABLE,
+		vgpu_job_result_set(res, VGPU_UNAVAILABLE,
 			   "remote worker %s did not answer seq %" PRId64 " (%s) in time; is "
 			   "`vgpu-mediator --executor cuda` running there?", rx->dir, rx->req.seq,
 			   vgpu_op_name(rx->req.op));
