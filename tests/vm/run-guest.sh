@@ -101,6 +101,8 @@ cp "$KDIR"/mods/* "$ird/lib/mods/"
 
 # ---- 3. boot -----------------------------------------------------------------------
 rm -rf "$OUT"; mkdir -p "$OUT"
+# the guest starts with an empty environment: VGPU_VM_* settings travel in a file
+env | grep -E '^VGPU_VM_[A-Z0-9_]+=' | sed "s/'/'\\\\''/g; s/=/='/; s/\$/'/" > "$OUT/guest.env"
 CONSOLE=$VMDIR/console.log
 : > "$CONSOLE"
 say "booting kernel $kver under QEMU TCG (${SMP} vCPU, ${MEM} MiB, timeout ${TIMEOUT} s); console: $CONSOLE"

@@ -11,3 +11,10 @@ check-knfs: $(BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/nfssim-probe
 	@if [ "$${VGPU_VM_SKIP:-0}" = 1 ]; then echo "== check-knfs: SKIP (VGPU_VM_SKIP=1)"; exit 0; fi; \
 	  echo "== check-knfs: a QEMU guest with knfsd and the kernel NFS client (tests/vm/run-guest.sh)"; \
 	  BUILD=$(BUILD) tests/vm/run-guest.sh
+
+# knfs-poll: the protocol's reader against a server-side publisher (tests/vm/fidelity.sh).
+KNFS_POLL := $(BUILD)/tests/vm/knfs-poll
+$(KNFS_POLL): $(BUILD)/tests/vm/knfs_poll.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+all: $(KNFS_POLL)
+check-knfs: $(KNFS_POLL)
