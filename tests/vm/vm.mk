@@ -18,3 +18,10 @@ $(KNFS_POLL): $(BUILD)/tests/vm/knfs_poll.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
 all: $(KNFS_POLL)
 check-knfs: $(KNFS_POLL)
+
+# ERR06 on the real stack (knfsd + kernel client), run in the guest; record backend "knfs".
+KNFS_ERR06 := $(BUILD)/tests/vm/knfs_err06
+$(KNFS_ERR06): $(BUILD)/tests/vm/knfs_err06.o $(FAULT_LIB_OBJ) $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -ljansson $(CHECK_LIBS)
+all: $(KNFS_ERR06)
+check-knfs: $(KNFS_ERR06)
