@@ -57,8 +57,12 @@ if [ -z "$pkg" ]; then
 	if [ -n "$cached" ] && [ -f "$cached/ok" ]; then
 		pkg=$(cat "$cached/ok")
 	else
-		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1)
+		kpkg() { apt-cache depends linux-image-amd64 2>/dev/null |
+			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1; }
+		pkg=$(kpkg)
+		if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+			say "no package lists: apt-get update"; apt-get update -qq >/dev/null 2>&1; pkg=$(kpkg)
+		fi
 		[ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel (run apt-get update?)"
 	fi
 fi
@@ -67,8 +71,11 @@ KDIR=$VMDIR/kernel-$abi
 if [ ! -f "$KDIR/ok" ]; then
 	say "fetching $pkg (apt-get download, once; cached in $KDIR)"
 	rm -rf "$KDIR" "$VMDIR/dl"; mkdir -p "$VMDIR/dl" "$KDIR/mods"
-	( cd "$VMDIR/dl" && apt-get download -o APT::Sandbox::User=root "$pkg" ) >"$VMDIR/dl/apt.log" 2>&1 ||
-		{ cat "$VMDIR/dl/apt.log"; die "apt-get download $pkg failed"; }
+	dl() { ( cd "$VMDIR/dl" && apt-get download -o APT::Sandbox::User=root "$pkg" ) >"$VMDIR/dl/apt.log" 2>&1; }
+	if ! dl; then   # stale package lists: update once, as root, and try again
+		[ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1
+		dl || { cat "$VMDIR/dl/apt.log"; die "apt-get download $pkg failed"; }
+	fi
 	dpkg -x "$VMDIR"/dl/"$pkg"_*.deb "$VMDIR/dl/x" || die "dpkg -x failed"
 	kver=$(ls "$VMDIR/dl/x/lib/modules" | head -1)
 	cp "$VMDIR/dl/x/boot/vmlinuz-$kver" "$KDIR/vmlinuz" || die "no vmlinuz in $pkg"
