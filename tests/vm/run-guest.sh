@@ -1,0 +1,166 @@
+#!/bin/bash
+# run-guest.sh - boot a Linux guest under QEMU (TCG) that runs knfsd and the kernel NFS
+# client, and run SCRIPT inside it (make check-knfs; docs/NFSSIM.md, "Kernel NFS in a
+# guest").
+#
+#   tests/vm/run-guest.sh [SCRIPT]      (default: tests/vm/guest.sh)
+#
+# 1. The kernel: Debian's linux-image-<abi>-amd64 (the package that linux-image-amd64
+#    depends on, or $VGPU_VM_KERNEL_PKG), fetched once with `apt-get download` from the
+#    system's configured archive, unpacked with dpkg -x (never installed); vmlinuz and
+#    the modules the guest needs (resolved with depmod -b / modprobe --show-depends) are
+#    kept in $BUILD/vm/kernel-<abi>/, the rest is deleted.
+# 2. An initramfs: static busybox + tests/vm/init + those modules.
+# 3. QEMU, TCG (KVM guests hung at boot on these machines), no network device, the
+#    host's / shared read-only over 9p (the guest sees every host tool: knfsd's user
+#    space, the project's binaries) under a tmpfs overlay, and $BUILD/vm/out shared
+#    writable at the same path (results come back there). Serial console in
+#    $BUILD/vm/console.log.
+# 4. Waits at most $VGPU_VM_TIMEOUT seconds (default 900), printing the guest's progress
+#    lines; then checks the exit marker $BUILD/vm/out/guest.rc that SCRIPT writes.
+# Exit: SCRIPT's status; 2 setup failed; 3 the guest hung (timeout) or died without a
+# marker.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
+SCRIPT=${1:-$here/guest.sh}
+case $SCRIPT in /*) ;; *) SCRIPT=$(pwd)/$SCRIPT ;; esac
+VMDIR=$BUILD/vm
+OUT=$VMDIR/out
+TIMEOUT=${VGPU_VM_TIMEOUT:-900}
+MEM=${VGPU_VM_MEM:-1536}
+SMP=${VGPU_VM_SMP:-2}
+# Modules the guest loads (with their dependencies), and their parameters.
+MODS="virtio_pci 9pnet_virtio 9p overlay sunrpc lockd nfsd nfs nfsv3 nfsv4"
+declare -A MODARGS=([nfsd]="nfs4_disable_idmapping=1" [nfs]="nfs4_disable_idmapping=1")
+
+say() { echo "vm: $*"; }
+die() { echo "vm: ERROR: $*" >&2; exit 2; }
+t0=$(date +%s)
+
+for tool in qemu-system-x86_64 busybox dpkg apt-get depmod modprobe; do
+	command -v $tool >/dev/null || die "$tool not found (make deps installs qemu-system-x86, busybox-static, kmod)"
+done
+[ -x /usr/sbin/rpc.nfsd ] && [ -x /usr/sbin/exportfs ] ||
+	die "rpc.nfsd/exportfs missing (make deps installs nfs-kernel-server, its services not started)"
+busybox --list | grep -qx cpio || die "busybox has no cpio applet"
+[ -f "$SCRIPT" ] || die "no script $SCRIPT"
+mkdir -p "$VMDIR"
+
+# ---- 1. kernel ---------------------------------------------------------------------
+pkg=${VGPU_VM_KERNEL_PKG:-}
+if [ -z "$pkg" ]; then
+	# a cached kernel is used as it is (no package lookup, no network)
+	cached=$(ls -d "$VMDIR"/kernel-*/ 2>/dev/null | sort -V | tail -1)
+	if [ -n "$cached" ] && [ -f "$cached/ok" ]; then
+		pkg=$(cat "$cached/ok")
+	else
+		kpkg() { apt-cache depends linux-image-amd64 2>/dev/null |
+			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1; }
+		pkg=$(kpkg)
+		if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+			say "no package lists: apt-get update"; apt-get update -qq >/dev/null 2>&1; pkg=$(kpkg)
+		fi
+		[ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel (run apt-get update?)"
+	fi
+fi
+abi=${pkg#linux-image-}
+KDIR=$VMDIR/kernel-$abi
+if [ ! -f "$KDIR/ok" ]; then
+	say "fetching $pkg (apt-get download, once; cached in $KDIR)"
+	rm -rf "$KDIR" "$VMDIR/dl"; mkdir -p "$VMDIR/dl" "$KDIR/mods"
+	dl() { ( cd "$VMDIR/dl" && apt-get download -o APT::Sandbox::User=root "$pkg" ) >"$VMDIR/dl/apt.log" 2>&1; }
+	if ! dl; then   # stale package lists: update once, as root, and try again
+		[ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1
+		dl || { cat "$VMDIR/dl/apt.log"; die "apt-get download $pkg failed"; }
+	fi
+	dpkg -x "$VMDIR"/dl/"$pkg"_*.deb "$VMDIR/dl/x" || die "dpkg -x failed"
+	kver=$(ls "$VMDIR/dl/x/lib/modules" | head -1)
+	cp "$VMDIR/dl/x/boot/vmlinuz-$kver" "$KDIR/vmlinuz" || die "no vmlinuz in $pkg"
+	depmod -b "$VMDIR/dl/x" "$kver" || die "depmod failed"
+	for m in $MODS; do
+		modprobe -d "$VMDIR/dl/x" -S "$kver" --show-depends "$m" || die "module $m not found in $pkg"
+	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' > "$VMDIR/dl/paths"
+	: > "$KDIR/mods/order"
+	while read -r p; do
+		b=${p##*/}; n=${b%.ko*}
+		cp "$p" "$KDIR/mods/$b"
+		echo "$b ${MODARGS[$n]:-}" >> "$KDIR/mods/order"
+	done < "$VMDIR/dl/paths"
+	echo "$kver" > "$KDIR/kver"
+	rm -rf "$VMDIR/dl"
+	echo "$pkg" > "$KDIR/ok"
+	say "kernel $kver: $(wc -l < "$KDIR/mods/order") modules kept"
+fi
+kver=$(cat "$KDIR/kver")
+
+# ---- 2. initramfs ------------------------------------------------------------------
+ird=$VMDIR/initramfs
+rm -rf "$ird"; mkdir -p "$ird/bin" "$ird/lib/mods"
+cp "$(command -v busybox)" "$ird/bin/busybox"
+ln -s busybox "$ird/bin/sh"
+cp "$here/init" "$ird/init"; chmod 0755 "$ird/init"
+cp "$KDIR"/mods/* "$ird/lib/mods/"
+( cd "$ird" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 ) > "$VMDIR/initrd.gz" ||
+	die "initramfs build failed"
+
+# ---- 3. boot -----------------------------------------------------------------------
+rm -rf "$OUT"; mkdir -p "$OUT"
+# the guest starts with an empty environment: VGPU_VM_* settings travel in a file
+env | grep -E '^VGPU_VM_[A-Z0-9_]+=' | sed "s/'/'\\\\''/g; s/=/='/; s/\$/'/" > "$OUT/guest.env"
+CONSOLE=$VMDIR/console.log
+: > "$CONSOLE"
+say "booting kernel $kver under QEMU TCG (${SMP} vCPU, ${MEM} MiB, timeout ${TIMEOUT} s); console: $CONSOLE"
+qemu-system-x86_64 -accel tcg -smp "$SMP" -m "$MEM" -nic none -display none -monitor none \
+	-no-reboot -serial "file:$CONSOLE" \
+	-kernel "$KDIR/vmlinuz" -initrd "$VMDIR/initrd.gz" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init vgpu_out=$OUT vgpu_build=$BUILD vgpu_script=$SCRIPT" \
+	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
+	-virtfs "local,path=$OUT,mount_tag=vgpuout,security_model=none,multidevs=remap" \
+	> "$VMDIR/qemu.log" 2>&1 &
+qpid=$!
+cleanup() { [ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; }
+trap 'cleanup; exit 130' INT TERM HUP
+
+# ---- 4. wait -----------------------------------------------------------------------
+shown=0 deadline=$(( $(date +%s) + TIMEOUT )) hung=0
+while kill -0 "$qpid" 2>/dev/null; do
+	if [ "$(date +%s)" -ge "$deadline" ]; then hung=1; break; fi
+	n=$(wc -l < "$CONSOLE")
+	if [ "$n" -gt "$shown" ]; then
+		sed -n "$((shown + 1)),${n}p" "$CONSOLE" | tr -d '\r' | grep -E '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' |
+			sed "s/^/  [$(( $(date +%s) - t0 )) s] /"
+		shown=$n
+	fi
+	sleep 1
+done
+n=$(wc -l < "$CONSOLE")
+[ "$n" -gt "$shown" ] && sed -n "$((shown + 1)),${n}p" "$CONSOLE" | tr -d '\r' |
+	grep -E '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' | sed "s/^/  [$(( $(date +%s) - t0 )) s] /"
+if [ $hung = 1 ]; then
+	kill "$qpid" 2>/dev/null; sleep 2; kill -9 "$qpid" 2>/dev/null
+	wait "$qpid" 2>/dev/null; qpid=
+	echo "vm: FAIL: the guest did not finish within $TIMEOUT s (VGPU_VM_TIMEOUT); last console lines:"
+	tail -n 30 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
+	exit 3
+fi
+wait "$qpid"; qrc=$?; qpid=
+wall=$(( $(date +%s) - t0 ))
+if [ ! -f "$OUT/guest.rc" ]; then
+	echo "vm: FAIL: the guest stopped without an exit marker (qemu exit $qrc, crash or panic?); last console lines:"
+	tail -n 30 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
+	[ -s "$VMDIR/qemu.log" ] && sed 's/^/  qemu| /' "$VMDIR/qemu.log"
+	exit 3
+fi
+rc=$(cat "$OUT/guest.rc")
+# Check logs and harness records join the host's (check-summary, tools/report.py).
+if [ -z "${VGPU_VM_NO_COLLECT:-}" ]; then
+	mkdir -p "$BUILD/reports/check" "$BUILD/reports/scenarios"
+	for f in "$OUT"/check/*.log; do [ -f "$f" ] && cp "$f" "$BUILD/reports/check/"; done
+	for f in "$OUT"/scenarios/*.json; do [ -f "$f" ] && cp "$f" "$BUILD/reports/scenarios/"; done
+fi
+[ -f "$OUT/summary.txt" ] && sed 's/^/  /' "$OUT/summary.txt"
+say "guest finished: script exit $rc, ${wall} s wall in all"
+exit "$rc"
