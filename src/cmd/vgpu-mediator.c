@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
 	};
 	struct vgpu_mediator_config cfg = { .default_cap = VGPU_PRIO_MEDIUM, .aging_ms = 10000 };
-	struct vgpu_exec_opts xo = { .remote_timeout_ms = 30000 };
+	struct vgpu_exec_opts xo = { .remote_timeout_ms = VGPU_REMOTE_TIMEOUT_MS };
 	struct vgpu_vm_cap caps[256];
 	struct vgpu_executor *ex = NULL;
 	struct vgpu_mediator *m = NULL;

@@ -22,7 +22,6 @@
 #include "../lib/record.h"
 #include "../lib/status.h"
 
-#define REMOTE_DEFAULT_TIMEOUT_MS 10000
 
 struct remote_exec {
 	struct vgpu_executor base;   /* Base class. Must be first */
@@ -309,7 +308,7 @@ int vgpu_remote_open(const char *dir, const struct vgpu_exec_opts *opts,
 		remote_close(&rx->base);
 		return open_errno(rc);
 	}
-	rx->timeout_ms = opts && opts->remote_timeout_ms ? opts->remote_timeout_ms : REMOTE_DEFAULT_TIMEOUT_MS;
+	rx->timeout_ms = opts && opts->remote_timeout_ms ? opts->remote_timeout_ms : VGPU_REMOTE_TIMEOUT_MS;
 	rx->base.ops = &remote_ops;
 	rx->base.nslots = 1;
 	*exp = &rx->base;

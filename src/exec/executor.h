@@ -52,12 +52,16 @@ struct vgpu_executor {
 	int nslots;
 };
 
+/* Plan B: how long past a job's deadline the worker VM may stay silent before the job
+ * is answered UNAVAILABLE (--remote-timeout-ms). */
+#define VGPU_REMOTE_TIMEOUT_MS 30000
+
 /* Options from the mediator's command line. */
 struct vgpu_exec_opts {
 	int test_ops;             /* allow spin/leak/crash */
 	int fallback_mock;        /* --fallback mock: auto may fall back to mock */
 	const char *remote_dir;   /* --fallback remote:DIR or --executor remote:DIR */
-	uint64_t remote_timeout_ms;
+	uint64_t remote_timeout_ms;  /* 0: VGPU_REMOTE_TIMEOUT_MS */
 	const char *worker_path;  /* the vgpu-worker binary that exec_pool.c execs per slot */
 	const char *sanity_path;  /* the cuda-sanity binary that "auto" runs */
 };
