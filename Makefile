@@ -38,7 +38,7 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
-LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/crc.c src/lib/op.c src/lib/opref.c src/lib/record.c \
+LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/crc.c src/lib/op.c src/lib/opref.c src/lib/record.c \
                 src/lib/safeio.c
 EXEC_SRC     := src/exec/arena.c src/exec/exec_mock.c src/exec/pool.c \
                 src/exec/remote.c src/exec/select.c src/exec/wire.c

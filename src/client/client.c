@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "../lib/clock.h"
 #include "../lib/safeio.h"
 #include "../lib/status.h"
 
@@ -67,14 +68,6 @@ const char *vgpu_client_strerror(int rc)
 	case VGPU_CLIENT_ELOCK: return "could not take the local lock";
 	default: return "unknown error";
 	}
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void sleep_ms(uint64_t ms)
@@ -250,7 +243,7 @@ static int take_lock(struct vgpu_client *c, uint64_t deadline, int *fdp, char *e
 			close(fd);
 			return fail(err, errlen, VGPU_CLIENT_ELOCK, "flock(%s): %s", c->lock_path, strerror(e));
 		}
-		if (now_ms() >= deadline) {
+		if (vgpu_now_ms() >= deadline) {
 			close(fd);
 			return fail(err, errlen, VGPU_CLIENT_ELOCK,
 				    "lock %s still held after %d ms: another vgpu-client for vm%" PRIu32
@@ -303,7 +296,7 @@ static int make_nonce(char nonce[17])
 
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
 		/* Entropy is not critical here: the nonce only tells writers apart. */
-		uint64_t x = now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)nonce;
+		uint64_t x = vgpu_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)nonce;
 		memcpy(r, &x, sizeof(r));
 	}
 	for (int i = 0; i < 8; i++) {
@@ -357,7 +350,7 @@ static int fetch_output(struct vgpu_client *c, const struct vgpu_response *resp,
 
 	for (;;) {
 		rc = vgpu_safe_read_alloc(c->dirfd, resp->output.name, resp->output.bytes, &p, &len);
-		if (rc != -ENOENT || now_ms() >= deadline)
+		if (rc != -ENOENT || vgpu_now_ms() >= deadline)
 			break;
 		sleep_ms((uint64_t)c->poll_max_ms);
 	}
@@ -427,7 +420,7 @@ static int wait_answer(struct vgpu_client *c, const struct vgpu_request *req, ui
 			why[0] = '\0';    /* what was wrong before is gone; we are just waiting */
 		}
 
-		uint64_t now = now_ms();
+		uint64_t now = vgpu_now_ms();
 		if (now >= deadline)
 			break;
 		sleep_ms(delay < deadline - now ? delay : deadline - now);
@@ -444,7 +437,7 @@ static int wait_answer(struct vgpu_client *c, const struct vgpu_request *req, ui
 int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void *in, size_t in_bytes,
 		     struct vgpu_response *resp, void **outp, size_t *out_bytes, char *err, size_t errlen)
 {
-	uint64_t deadline = now_ms() + (uint64_t)c->timeout_ms;
+	uint64_t deadline = vgpu_now_ms() + (uint64_t)c->timeout_ms;
 	int compute = req->op == VGPU_OP_VADD || req->op == VGPU_OP_SAXPY || req->op == VGPU_OP_SGEMM;
 	int64_t counter, rseq, need;
 	char *buf;

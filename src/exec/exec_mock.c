@@ -12,20 +12,13 @@
 #include "../lib/status.h"
 #include "arena.h"
 #include "backend.h"
+#include "lib/clock.h"
 #include "lib/opref.h"
 
 struct mock_ctx {
 	int dev;
 	int unusable;              /* the VGPU_MOCK_TEST_UNUSABLE hook fired */
 };
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int host_alloc(void *ctx, void **ptr, size_t bytes)
 {
@@ -186,11 +179,11 @@ static void put_out(const struct vgpu_job *job, struct vgpu_arena *ar, float *ou
 
 static void spin(uint64_t ms)
 {
-	uint64_t end = mono_us() + ms * 1000u;
+	uint64_t end = vgpu_now_us() + ms * 1000u;
 	volatile uint64_t sink = 0;
 
 	/* Busy, like a kernel that does not return: it never sleeps. */
-	while (mono_us() < end)
+	while (vgpu_now_us() < end)
 		sink++;
 }
 
@@ -259,10 +252,10 @@ static int mock_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 	memset(res, 0, sizeof(*res));
 	res->status = VGPU_OK;
 	vgpu_arena_init(&ar, host_alloc, host_free, NULL);
-	t0 = mono_us();
+	t0 = vgpu_now_us();
 	run_op(job, &ar, res);
 	leaked = vgpu_arena_reclaim(&ar);
-	res->exec_us = mono_us() - t0;
+	res->exec_us = vgpu_now_us() - t0;
 	if (leaked) {
 		res->leaked_bytes = leaked;
 		if (res->status == VGPU_OK) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "../lib/clock.h"
 #include "../lib/record.h"
 #include "../lib/safeio.h"
 #include "../lib/status.h"
@@ -57,13 +58,6 @@ struct remote_exec {
 static int is_compute(enum vgpu_op op)
 {
 	return op == VGPU_OP_VADD || op == VGPU_OP_SAXPY || op == VGPU_OP_SGEMM;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void make_nonce(char out[17])
@@ -167,7 +161,7 @@ static int remote_send(struct remote_exec *rx, const struct vgpu_exec_job *job)
 	struct vgpu_request req;
 	struct vgpu_response last;
 	char rec[VGPU_RECORD_MAX];
-	uint64_t now = mono_ms();
+	uint64_t now = vgpu_now_ms();
 	int len, rc;
 
 	rx->out_fd = -1;

@@ -15,6 +15,7 @@
 
 #include <fiu-local.h>
 
+#include "../lib/clock.h"
 #include "wire.h"
 
 int vgpu_wire_send(int sock, struct vgpu_wire_msg *msg, const int *fds, int nfds)
@@ -120,14 +121,6 @@ bad:
 	return -EBADMSG;
 }
 
-uint64_t vgpu_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void vgpu_describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status)) {
@@ -210,7 +203,7 @@ int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t 
 	char buf[4096];
 	size_t len = 0;
 	int pfd[2], devnull, status = 0, rc = 0;
-	uint64_t deadline = vgpu_mono_ms() + timeout_ms;
+	uint64_t deadline = vgpu_now_ms() + timeout_ms;
 	pid_t pid;
 
 	if (outlen)
@@ -245,7 +238,7 @@ int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t 
 	close(pfd[1]);
 	pfd[1] = -1;
 	for (;;) {
-		uint64_t now = vgpu_mono_ms();
+		uint64_t now = vgpu_now_ms();
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
 		char tmp[1024];
 		ssize_t n;
@@ -282,7 +275,7 @@ int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t 
 			rc = -errno;
 			break;
 		}
-		if (vgpu_mono_ms() >= deadline) {
+		if (vgpu_now_ms() >= deadline) {
 			rc = -ETIMEDOUT;
 			break;
 		}

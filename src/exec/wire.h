@@ -65,9 +65,6 @@ int vgpu_wire_send(int sock, struct vgpu_wire_msg *msg, const int *fds, int nfds
  * have (those are closed), or another -errno. Strings are NUL-terminated. */
 int vgpu_wire_recv(int sock, struct vgpu_wire_msg *msg, int fds[2], int flags);
 
-/* Monotonic clock, milliseconds. */
-uint64_t vgpu_mono_ms(void);
-
 /* "exit 3", "signal 11 SIGSEGV" for a waitpid() status. Can't fail. */
 void vgpu_describe_status(int status, char *buf, size_t len);
 

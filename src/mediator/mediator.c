@@ -14,7 +14,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 #include <fiu-local.h>
 
@@ -28,14 +27,6 @@
 
 #define VM_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
 #define ROOT_EVENTS (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
-
-uint64_t vgpu_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* "vmN" with N in 1..65535, no leading zero -> N; else 0. */
 static uint32_t vm_number(const char *name)

@@ -9,6 +9,7 @@
 #include "mediator.h"
 #include "pqueue.h"
 #include "state.h"
+#include "lib/clock.h"
 #include "lib/record.h"
 
 /* What identifies a version of command.txt, so a rejected file is answered once. */
@@ -65,8 +66,6 @@ struct vgpu_mediator {
 	struct vgpu_mediator_stats stats;
 };
 
-uint64_t vgpu_now_us(void);
-static inline uint64_t vgpu_now_ms(void) { return vgpu_now_us() / 1000; }
 
 /* Does the answer to REQ carry out-SEQ.bin? ("output file", or payload input by default) */
 static inline int vgpu_wants_output_file(const struct vgpu_request *req)
