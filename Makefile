@@ -42,8 +42,8 @@ LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/crc.c src
                 src/lib/safeio.c
 EXEC_SRC     := src/exec/arena.c src/exec/exec_mock.c src/exec/pool.c \
                 src/exec/remote.c src/exec/select.c src/exec/wire.c
-MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/intake.c \
-                src/mediator/answer.c src/mediator/mediator.c
+MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
+                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c
 CLIENT_SRC   := src/client/client.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))

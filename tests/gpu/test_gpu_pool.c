@@ -69,7 +69,6 @@ static struct vgpu_executor *open_cuda(void)
 	char err[512] = "";
 
 	memset(&o, 0, sizeof(o));
-	o.test_ops = 1;
 	o.worker_path = worker;
 	ck_assert_msg(vgpu_pool_open(&vgpu_backend_cuda, &o, &ex, err, sizeof(err)) == 0, "pool open: %s", err);
 	ck_assert_int_ge(ex->nslots, 1);
@@ -110,8 +109,6 @@ static struct vgpu_exec_job simple_job(enum vgpu_op op)
 	memset(&j, 0, sizeof(j));
 	j.job.op = op;
 	j.in_fd = j.out_fd = -1;
-	j.vm = 1;
-	j.seq = 1;
 	return j;
 }
 

@@ -60,7 +60,6 @@ static struct vgpu_exec_opts opts_for(const char *worker_path)
 	struct vgpu_exec_opts o;
 
 	memset(&o, 0, sizeof(o));
-	o.test_ops = 1;
 	o.worker_path = worker_path;
 	return o;
 }
@@ -117,8 +116,6 @@ static struct vgpu_exec_job simple_job(enum vgpu_op op)
 	memset(&j, 0, sizeof(j));
 	j.job.op = op;
 	j.in_fd = j.out_fd = -1;
-	j.vm = 1;
-	j.seq = 1;
 	return j;
 }
 

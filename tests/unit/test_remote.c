@@ -226,7 +226,6 @@ static struct vgpu_executor *open_remote(uint64_t timeout_ms)
 
 	memset(&o, 0, sizeof(o));
 	o.remote_timeout_ms = timeout_ms;
-	o.test_ops = 1;
 	ck_assert_msg(vgpu_remote_open(dir, &o, &ex, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(ex->nslots, 1);
 	ck_assert_str_eq(ex->ops->slot_name(ex, 0), "remote");
@@ -267,8 +266,6 @@ static struct vgpu_exec_job job_of(enum vgpu_op op)
 	memset(&j, 0, sizeof(j));
 	j.job.op = op;
 	j.in_fd = j.out_fd = -1;
-	j.vm = 3;
-	j.seq = 99;
 	j.deadline_ms = vgpu_now_ms() + 5000;
 	return j;
 }
