@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <fiu.h>
+#include <fiu-control.h>
 
 #include "exec/executor.h"
 #include "lib/clock.h"
@@ -925,6 +927,7 @@ START_TEST(test_intake_rejects_records)
 	put_raw_record(1, "VGPU1 REQUEST\nvm 1\nseq 8\nbogus line\n");
 	expect_reject(1, VGPU_BAD_REQUEST, "");
 
+
 	/* command.txt that is not a regular file we may read */
 	memset(buf, 'x', sizeof(buf));
 	put_file(1, "command.txt", buf, VGPU_RECORD_MAX + 1);
@@ -1034,6 +1037,7 @@ START_TEST(test_vm_dirs_come_and_go)
 	/* replaced: the new directory is served with the same state (seq 1 answered) */
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", p, p);
 	ck_assert_int_eq(system(cmd), 0);
+	step_for(30);              /* inotify: its watch is gone */
 	vgpu_mediator_free(med);   /* a rescan notices; here a restart, with rescans soon */
 	med = NULL;
 	cfg.rescan_ms = 20;
@@ -1084,6 +1088,120 @@ START_TEST(test_new_refuses_bad_config)
 	ck_assert_int_lt(vgpu_mediator_new(&med, &cfg, err, sizeof(err)), 0);
 	ck_assert_msg(strstr(err, "--journal") != NULL, "%s", err);
 	vgpu_mediator_free(NULL);
+
+	/* and without a journal it starts and serves */
+	cfg.journal = NULL;
+	ck_assert_int_eq(vgpu_mediator_new(&med, &cfg, err, sizeof(err)), 0);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert(!file_exists(journal));
+}
+END_TEST
+
+/* One request per VM at a time: a new command.txt while one runs is read once that one
+ * is answered. */
+START_TEST(test_one_request_per_vm_at_a_time)
+{
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	send_op(1, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
+	step_for(50);
+	ck_assert_int_eq(journal_count("queue", 1, 2), 0);
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(1, 2, NULL), VGPU_OK);
+	ck_assert_int_eq(journal_count("exec", 1, 0), 2);
+}
+END_TEST
+
+/* response.txt cannot be published (libfiu: the rename fails): the answer is kept in
+ * the state and published again by the rescans, even when a retry fails too. */
+START_TEST(test_failed_publish_retried)
+{
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	cfg.rescan_ms = 30;
+	start(1);
+	fiu_init(0);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	ck_assert_int_eq(fiu_enable("safeio/publish/rename", 1, (void *)(intptr_t)ENOSPC, FIU_ONETIME), 0);
+	fake_finish(0);
+	while (journal_count("answer", 1, 1) == 0)
+		vgpu_mediator_step(med, 20);
+	ck_assert_int_ne(read_resp(1, NULL), 0);
+	ck_assert_int_eq(fiu_enable("safeio/publish/rename", 1, (void *)(intptr_t)EIO, FIU_ONETIME), 0);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(journal_count("answer", 1, 1), 1);
+	fiu_disable("safeio/publish/rename");
+}
+END_TEST
+
+/* command.txt cannot be opened or read for a while (libfiu): nothing is answered, and
+ * the next look at it (an event here; the rescans otherwise) reads it. */
+START_TEST(test_unreadable_command_retried)
+{
+	static const char *faults[] = { "safeio/read/open", "mediator/intake/read" };
+
+	start(1);
+	fiu_init(0);
+	step_for(20);              /* the first rescan is done */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(fiu_enable(faults[i], 1, NULL, FIU_ONETIME), 0);
+		send_op(1, i + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+		step_for(50);
+		ck_assert_msg(fiu_fail(faults[i]) == 0, "%s was not reached", faults[i]);
+		ck_assert_int_eq(journal_count("queue", 1, i + 1), 0);
+		send_op(1, i + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+		ck_assert_int_eq(wait_answer(1, i + 1, NULL), VGPU_OK);
+		fiu_disable(faults[i]);
+	}
+}
+END_TEST
+
+/* The mediator went away after publishing an answer but before persisting it: the next
+ * one adopts the answer in response.txt instead of answering INTERRUPTED. */
+START_TEST(test_restart_adopts_published_answer)
+{
+	struct vgpu_response a;
+	struct vgpu_request q = req_of(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	char buf[VGPU_RECORD_MAX];
+	int len;
+
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);
+	put_request(&q);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	vgpu_mediator_free(med);
+	med = NULL;
+	memset(&a, 0, sizeof(a));
+	a.vm = 6;
+	a.seq = 1;
+	memcpy(a.nonce, q.nonce, sizeof(a.nonce));
+	a.status = VGPU_OK;
+	a.op = VGPU_OP_PING;
+	snprintf(a.executor, sizeof(a.executor), "fake:0");
+	snprintf(a.result, sizeof(a.result), "pong");
+	snprintf(a.error, sizeof(a.error), "-");
+	len = vgpu_response_encode(&a, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	put_file(6, "response.txt", buf, (size_t)len);
+
+	fake_reset();
+	start(1);
+	step_for(50);
+	ck_assert_int_eq(wait_answer(6, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.result, "pong");
+	put_request(&q);
+	step_for(50);
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert_int_eq(journal_count("answer", 6, 1), 0);   /* adopted, not answered anew */
 }
 END_TEST
 
@@ -1101,6 +1219,10 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tc, test_data_ops_outputs);
 	tcase_add_test(tc, test_stop_finishes_job_in_hand);
 	tcase_add_test(tc, test_restart_answers_interrupted);
+	tcase_add_test(tc, test_restart_adopts_published_answer);
+	tcase_add_test(tc, test_one_request_per_vm_at_a_time);
+	tcase_add_test(tc, test_failed_publish_retried);
+	tcase_add_test(tc, test_unreadable_command_retried);
 	tcase_add_test(tc, test_corrupt_state_logged_once);
 	tcase_add_test(tc, test_vm_dirs_come_and_go);
 	tcase_add_test(tc, test_new_refuses_bad_config);
