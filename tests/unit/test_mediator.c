@@ -1117,6 +1117,25 @@ START_TEST(test_one_request_per_vm_at_a_time)
 }
 END_TEST
 
+/* libfiu: fail the point's next call once with errno ONCE_ERRNO, then never (FIU_ONETIME
+ * would leak the point's name when enabled again). */
+static int once_left, once_errno;
+
+static int fail_once_cb(const char *name, int *failnum, void **failinfo, unsigned int *flags)
+{
+	(void)name; (void)failnum; (void)flags;
+	*failinfo = (void *)(intptr_t)once_errno;
+	return once_left-- > 0;
+}
+
+static void fail_once(const char *point, int e)
+{
+	fiu_disable(point);
+	once_left = 1;
+	once_errno = e;
+	ck_assert_int_eq(fiu_enable_external(point, 1, NULL, 0, fail_once_cb), 0);
+}
+
 /* response.txt cannot be published (libfiu: the rename fails): the answer is kept in
  * the state and published again by the rescans, even when a retry fails too. */
 START_TEST(test_failed_publish_retried)
@@ -1129,12 +1148,12 @@ START_TEST(test_failed_publish_retried)
 	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
 	while (!fx.naccepted)
 		vgpu_mediator_step(med, 20);
-	ck_assert_int_eq(fiu_enable("safeio/publish/rename", 1, (void *)(intptr_t)ENOSPC, FIU_ONETIME), 0);
+	fail_once("safeio/publish/rename", ENOSPC);
 	fake_finish(0);
 	while (journal_count("answer", 1, 1) == 0)
 		vgpu_mediator_step(med, 20);
 	ck_assert_int_ne(read_resp(1, NULL), 0);
-	ck_assert_int_eq(fiu_enable("safeio/publish/rename", 1, (void *)(intptr_t)EIO, FIU_ONETIME), 0);
+	fail_once("safeio/publish/rename", EIO);
 	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
 	ck_assert_int_eq(journal_count("answer", 1, 1), 1);
 	fiu_disable("safeio/publish/rename");
@@ -1151,10 +1170,10 @@ START_TEST(test_unreadable_command_retried)
 	fiu_init(0);
 	step_for(20);              /* the first rescan is done */
 	for (int i = 0; i < 2; i++) {
-		ck_assert_int_eq(fiu_enable(faults[i], 1, NULL, FIU_ONETIME), 0);
+		fail_once(faults[i], EIO);
 		send_op(1, i + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
 		step_for(50);
-		ck_assert_msg(fiu_fail(faults[i]) == 0, "%s was not reached", faults[i]);
+		ck_assert_msg(once_left <= 0, "%s was not reached", faults[i]);
 		ck_assert_int_eq(journal_count("queue", 1, i + 1), 0);
 		send_op(1, i + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
 		ck_assert_int_eq(wait_answer(1, i + 1, NULL), VGPU_OK);
