@@ -133,8 +133,10 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 	vm->cap = cap_for(m, id);
 	vm->dirfd = openat(m->rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (vm->dirfd < 0) {
-		if (problem_is_new(m, id, PROBLEM_OPEN, -errno))
-			vgpu_warn("%s: open: %s; skipped until it can be opened", name, strerror(errno));
+		int e = errno;
+
+		if (problem_is_new(m, id, PROBLEM_OPEN, -e))
+			vgpu_warn("%s: open: %s; skipped until it can be opened", name, strerror(e));
 		free(vm);
 		return;
 	}
