@@ -38,14 +38,13 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
-LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/crc.c src/lib/op.c src/lib/opref.c src/lib/record.c \
-                src/lib/record_syntax.c \
-                src/lib/safeio.c
+LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
+                src/lib/record.c src/lib/record_syntax.c src/lib/safeio.c
 EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/exec_remote.c \
                 src/exec/wire.c src/exec/proc.c \
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c src/client/client.c
-MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/intake.c \
-                src/mediator/answer.c src/mediator/mediator.c
+MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
+                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c
 CLIENT_SRC   := src/client/client.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))

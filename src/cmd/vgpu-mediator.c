@@ -175,7 +175,7 @@ int main(int argc, char **argv)
 			else if (c == O_MAXPAY) cfg.max_payload = v;
 			else xo.remote_timeout_ms = v ? v : 1;
 			break;
-		case O_TESTOPS: cfg.test_ops = xo.test_ops = 1; break;
+		case O_TESTOPS: cfg.test_ops = 1; break;
 		case O_JOURNAL: cfg.journal = optarg; break;
 		case O_LOGLEVEL:
 			if ((rc = vgpu_log_level_parse(optarg)) < 0) {

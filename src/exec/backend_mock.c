@@ -14,19 +14,12 @@
 #include "arena.h"
 #include "backend.h"
 #include "lib/opref.h"
+#include "lib/clock.h"
 
 struct mock_ctx {
 	int dev;
 	int unusable;              /* the VGPU_MOCK_TEST_UNUSABLE hook fired */
 };
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int host_alloc(void *ctx, void **ptr, size_t bytes)
 {
@@ -187,11 +180,11 @@ static void put_out(const struct vgpu_job *job, struct vgpu_arena *ar, float *ou
 
 static void spin(uint64_t ms)
 {
-	uint64_t end = mono_us() + ms * 1000u;
+	uint64_t end = vgpu_now_us() + ms * 1000u;
 	volatile uint64_t sink = 0;
 
 	/* Busy, like a kernel that does not return: it never sleeps. */
-	while (mono_us() < end)
+	while (vgpu_now_us() < end)
 		sink++;
 }
 
@@ -260,10 +253,10 @@ static int mock_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 	memset(res, 0, sizeof(*res));
 	res->status = VGPU_OK;
 	vgpu_arena_init(&ar, host_alloc, host_free, NULL);
-	t0 = mono_us();
+	t0 = vgpu_now_us();
 	run_op(job, &ar, res);
 	vgpu_arena_reclaim_job(&ar, res);
-	res->exec_us = mono_us() - t0;
+	res->exec_us = vgpu_now_us() - t0;
 	/* Test hook: VGPU_MOCK_TEST_UNUSABLE=OP makes every OP job report the device
 	 * unusable (run() < 0, as the cuda backend does after a sticky CUDA error), so the
 	 * worker's exit-after-result path can be tested without a GPU. */

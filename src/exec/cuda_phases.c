@@ -10,6 +10,7 @@
 
 #include "cuda_int.h"
 #include "../lib/status.h"
+#include "../lib/clock.h"
 
 void vgpu_cuda_phases_config(struct cuda_phases *ph)
 {
@@ -50,22 +51,15 @@ void vgpu_cuda_phases_start(struct cuda_ctx *cx)
 	ph->hits = ph->misses = 0;
 }
 
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
 double vgpu_cuda_phase_begin(const struct cuda_ctx *cx)
 {
-	return cx->ph.on ? now_us() : 0;
+	return cx->ph.on ? (double)vgpu_now_us() : 0;
 }
 
 void vgpu_cuda_phase_end(struct cuda_ctx *cx, enum cuda_phase p, double t0)
 {
 	if (cx->ph.on)
-		cx->ph.host_us[p] += now_us() - t0;
+		cx->ph.host_us[p] += (double)vgpu_now_us() - t0;
 }
 
 /* Counted here, not at the print: an escape's context reset zeroes the cache's counters. */

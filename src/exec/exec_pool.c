@@ -23,6 +23,7 @@
 #include "pool_int.h"
 #include "proc.h"
 #include "wire.h"
+#include "../lib/clock.h"
 
 #define POOL_COUNT_TIMEOUT_MS  60000u   /* the device probe (a CUDA init can be slow) */
 #define POOL_HELLO_TIMEOUT_MS  30000u   /* every worker's hello at open */
@@ -46,7 +47,7 @@ static int pool_submit(struct vgpu_executor *ex, int slot, const struct vgpu_exe
 {
 	struct pool *p = to_pool(ex);
 	struct slot *s;
-	uint64_t now = vgpu_mono_ms();
+	uint64_t now = vgpu_now_ms();
 	int rc;
 
 	if (slot < 0 || slot >= ex->nslots || !job)
@@ -202,7 +203,7 @@ static const char *pool_slot_name(struct vgpu_executor *ex, int slot)
 static void pool_close(struct vgpu_executor *ex)
 {
 	struct pool *p = to_pool(ex);
-	uint64_t deadline = vgpu_mono_ms() + POOL_CLOSE_GRACE_MS;
+	uint64_t deadline = vgpu_now_ms() + POOL_CLOSE_GRACE_MS;
 	int left = 0;
 
 	if (!p)
@@ -228,7 +229,7 @@ static void pool_close(struct vgpu_executor *ex)
 				left--;
 			}
 		}
-		if (left == 0 || vgpu_mono_ms() >= deadline)
+		if (left == 0 || vgpu_now_ms() >= deadline)
 			break;
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
@@ -301,12 +302,12 @@ static int probe_count(const char *worker, const char *backend, char *err, size_
 /* At open: wait for every worker's hello. 0, or -1 with ERR naming the first failure. */
 static int wait_hellos(struct pool *p, char *err, size_t errlen)
 {
-	uint64_t deadline = vgpu_mono_ms() + POOL_HELLO_TIMEOUT_MS;
+	uint64_t deadline = vgpu_now_ms() + POOL_HELLO_TIMEOUT_MS;
 
 	for (;;) {
 		struct pollfd pfd[POOL_MAX_DEVICES];
 		int n = 0, map[POOL_MAX_DEVICES];
-		uint64_t now = vgpu_mono_ms();
+		uint64_t now = vgpu_now_ms();
 
 		for (int i = 0; i < p->base.nslots; i++) {
 			if (p->slots[i].state == W_STARTING) {

@@ -21,6 +21,7 @@
 #include "../client/client.h"
 #include "../lib/record.h"
 #include "../lib/status.h"
+#include "../lib/clock.h"
 
 
 struct remote_exec {
@@ -63,13 +64,6 @@ static void finish(struct remote_exec *rx)
 	rx->have_result = 0;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The job's memfd FD mapped, or NULL with errno. */
 static void *map_fd(int fd, size_t bytes, int prot, int flags)
 {
@@ -81,7 +75,7 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 {
 	struct remote_exec *rx = (struct remote_exec *)ex;
 	int data = vgpu_op_has_data(job->job.op);
-	uint64_t now = mono_ms();
+	uint64_t now = vgpu_now_ms();
 	char err[256];
 	int rc;
 

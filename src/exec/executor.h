@@ -25,8 +25,6 @@ struct vgpu_exec_job {
 	int out_fd;
 	size_t out_bytes;
 	uint64_t deadline_ms;     /* monotonic ms; 0 = none */
-	uint32_t vm;              /* for logs and for Plan B */
-	int64_t seq;
 };
 
 struct vgpu_executor;
@@ -58,7 +56,6 @@ struct vgpu_executor {
 
 /* Options from the mediator's command line. */
 struct vgpu_exec_opts {
-	int test_ops;             /* allow spin/leak/crash */
 	int fallback_mock;        /* --fallback mock: auto may fall back to mock */
 	const char *remote_dir;   /* --fallback remote:DIR or --executor remote:DIR */
 	uint64_t remote_timeout_ms;  /* 0: VGPU_REMOTE_TIMEOUT_MS */
@@ -75,6 +72,31 @@ struct vgpu_exec_opts {
 int vgpu_executor_open(const char *spec, const struct vgpu_exec_opts *opts,
 		       struct vgpu_executor **exp, char *why, size_t whylen,
 		       char *err, size_t errlen);
+
+/* The mediator core calls an executor only through these (SQLite os.c style): the one
+ * seam where calls are counted, faults injected or a fake put in
+ * (tests/unit/test_mediator.c). Each does what its method above says. */
+static inline int vgpu_executor_submit(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job)
+{
+	return ex->ops->submit(ex, slot, job);
+}
+
+static inline int vgpu_executor_fd(struct vgpu_executor *ex, int slot)
+{
+	return ex->ops->fd(ex, slot);
+}
+
+static inline int vgpu_executor_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms,
+				     struct vgpu_job_result *res)
+{
+	return ex->ops->reap(ex, slot, now_ms, res);
+}
+
+/* SLOT's name, or the executor's name when it has no slot_name(). Can't fail. */
+static inline const char *vgpu_executor_slot_name(struct vgpu_executor *ex, int slot)
+{
+	return ex->ops->slot_name ? ex->ops->slot_name(ex, slot) : ex->ops->name;
+}
 
 static inline void vgpu_executor_close(struct vgpu_executor *ex) { if (ex) ex->ops->close(ex); }
 

@@ -15,6 +15,7 @@
 
 #include "proc.h"
 #include "wire.h"
+#include "../lib/clock.h"
 
 void vgpu_describe_status(int status, char *buf, size_t len)
 {
@@ -98,7 +99,7 @@ int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t 
 	char buf[4096];
 	size_t len = 0;
 	int pfd[2], devnull, status = 0, rc = 0;
-	uint64_t deadline = vgpu_mono_ms() + timeout_ms;
+	uint64_t deadline = vgpu_now_ms() + timeout_ms;
 	pid_t pid;
 
 	if (outlen)
@@ -133,7 +134,7 @@ int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t 
 	close(pfd[1]);
 	pfd[1] = -1;
 	for (;;) {
-		uint64_t now = vgpu_mono_ms();
+		uint64_t now = vgpu_now_ms();
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
 		char tmp[1024];
 		ssize_t n;
@@ -170,7 +171,7 @@ int vgpu_run_capture(char *const argv[], uint64_t timeout_ms, char *out, size_t 
 			rc = -errno;
 			break;
 		}
-		if (vgpu_mono_ms() >= deadline) {
+		if (vgpu_now_ms() >= deadline) {
 			rc = -ETIMEDOUT;
 			break;
 		}

@@ -1,6 +1,6 @@
 /* wire.c - the pool <-> worker messages over a SOCK_SEQPACKET socketpair: fixed-size
  * messages, a job's memfds as SCM_RIGHTS, anything malformed refused as -EBADMSG with its
- * descriptors closed. (Also vgpu_mono_ms(), until the clock module replaces it.) */
+ * descriptors closed. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -114,10 +114,3 @@ bad:
 	return -EBADMSG;
 }
 
-uint64_t vgpu_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}

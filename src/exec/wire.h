@@ -65,7 +65,5 @@ int vgpu_wire_send(int sock, struct vgpu_wire_msg *msg, const int *fds, int nfds
  * have (those are closed), or another -errno. Strings are NUL-terminated. */
 int vgpu_wire_recv(int sock, struct vgpu_wire_msg *msg, int fds[2], int flags);
 
-/* Monotonic clock, milliseconds. Here for now; src/lib/clock.h (vgpu_now_ms) replaces it. */
-uint64_t vgpu_mono_ms(void);
 
 #endif

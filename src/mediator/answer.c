@@ -19,27 +19,6 @@
 #include "lib/safeio.h"
 #include "lib/status.h"
 
-void vgpu_journal(struct vgpu_mediator *m, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	int n;
-
-	if (m->journalfd < 0)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* one write(2) with O_APPEND: lines of concurrent mediators never interleave */
-	if (vgpu_write_full(m->journalfd, line, (size_t)n) < 0)
-		vgpu_warn("journal: write failed");
-}
-
 static void account(struct vgpu_mediator *m, int status)
 {
 	m->stats.answered++;
@@ -47,12 +26,6 @@ static void account(struct vgpu_mediator *m, int status)
 		m->stats.ok++;
 	else
 		m->stats.errors++;
-	if (status == VGPU_TIMEOUT)
-		m->stats.timeouts++;
-	if (status == VGPU_CONFLICT)
-		m->stats.conflicts++;
-	if (status == VGPU_INTERRUPTED)
-		m->stats.interrupted++;
 }
 
 /* Publish RESP to VM and, when PERSIST and it answers a request (seq > 0), persist it. */
@@ -95,7 +68,7 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 	}
 	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
 	account(m, resp->status);
-	vgpu_journal(m, "answer vm=%" PRIu32 " seq=%" PRId64 " nonce=%s status=%s", vm->id, resp->seq,
+	vgpu_journal_add(&m->journal, "answer vm=%" PRIu32 " seq=%" PRId64 " nonce=%s status=%s", vm->id, resp->seq,
 		     resp->nonce, vgpu_status_name(resp->status));
 	vgpu_info("vm%" PRIu32 ": seq %" PRId64 " %s %s%s%s", vm->id, resp->seq, vgpu_op_name(resp->op),
 		  vgpu_status_name(resp->status), resp->status ? ": " : "", resp->status ? resp->error : "");

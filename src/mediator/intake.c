@@ -21,17 +21,6 @@
 
 #define CMD "command.txt"
 
-void vgpu_job_free(struct job *job)
-{
-	if (!job)
-		return;
-	if (job->in_fd >= 0)
-		close(job->in_fd);
-	if (job->out_fd >= 0)
-		close(job->out_fd);
-	free(job);
-}
-
 static void key_of(const struct stat *st, struct file_key *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -66,7 +55,6 @@ static void reject_file(struct vgpu_mediator *m, struct vm *vm, int rc)
 	if (key_seen(vm, &k))
 		return;
 	mark_seen(vm, &k);
-	m->stats.rejected++;
 	if (rc == VGPU_ETOOBIG) {
 		vgpu_answer_reject(m, vm, 0, NULL, VGPU_TOO_LARGE,
 				  "command.txt is %lld bytes; a record is at most %d", (long long)st.st_size,
@@ -178,7 +166,6 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	int status;
 
 	if (req->vm != vm->id) {
-		m->stats.rejected++;
 		/* not persisted: another VM's seq must not move this VM's high-water mark */
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_WRONG_VM,
 				   "record says vm %" PRIu32 " but was found in vm%" PRIu32 "/", req->vm, vm->id);
@@ -192,7 +179,6 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 			return;
 		}
 		if (req->seq == vm->st.answered_seq) {
-			m->stats.rejected++;
 			vgpu_warn("vm%" PRIu32 ": seq %" PRId64 " reused with another nonce (%s, answered %s): "
 				  "two writers for one VM directory?", vm->id, req->seq, req->nonce, vm->st.answered_nonce);
 			vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_CONFLICT,
@@ -204,7 +190,6 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 		 * writer that lost count (a VM reinstalled, its lock directory wiped). Tell
 		 * it where the VM's seqs are; the answer carries "answered" for that. Not
 		 * persisted (seq < answered). Never run. */
-		m->stats.rejected++;
 		vgpu_warn("vm%" PRIu32 ": stale seq %" PRId64 " (answered up to %" PRId64 "); answered CONFLICT",
 			  vm->id, req->seq, vm->st.answered_seq);
 		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_CONFLICT,
@@ -221,7 +206,6 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 
 		if (gen < 0 || out < 0 || (uint64_t)gen > m->cfg.max_payload || (uint64_t)out > m->cfg.max_payload ||
 		    leak > m->cfg.max_payload) {
-			m->stats.rejected++;
 			vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_TOO_LARGE,
 					  "op %s with these sizes needs %" PRId64 " input and %" PRId64
 					  " output bytes; the cap is %" PRIu64 " (--max-payload)", vgpu_op_name(req->op),
@@ -230,27 +214,21 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 		}
 	}
 	if (vgpu_op_is_test(req->op) && !m->cfg.test_ops) {
-		m->stats.rejected++;
 		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_UNKNOWN_OP,
 				  "op %s exists only when the mediator runs with --test-ops", vgpu_op_name(req->op));
 		return;
 	}
-	job = calloc(1, sizeof(*job));
+	job = vgpu_job_new(vm, req);
 	if (!job) {
 		vgpu_err("vm%" PRIu32 ": out of memory queueing seq %" PRId64 "; will retry", vm->id, req->seq);
 		vm->seen_valid = 0;
 		return;
 	}
-	job->vm = vm;
-	job->req = *req;
-	job->in_fd = job->out_fd = -1;
-	job->slot = -1;
 	msg[0] = '\0';
 	status = req->input.name[0] ? load_payload(m, vm, job, msg, sizeof(msg)) : 0;
 	if (status == 0)
 		status = make_output(job, msg, sizeof(msg));
 	if (status != 0) {
-		m->stats.rejected++;
 		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, status, "%s", msg);
 		vgpu_job_free(job);
 		return;
@@ -262,7 +240,7 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	job->enqueued_us = vgpu_now_us();
 	vm->job = job;
 	vgpu_pq_push(&m->queue, &job->item, job->prio, job->enqueued_us / 1000);
-	vgpu_journal(m, "queue vm=%" PRIu32 " seq=%" PRId64 " nonce=%s prio=%s", vm->id, req->seq, req->nonce,
+	vgpu_journal_add(&m->journal, "queue vm=%" PRIu32 " seq=%" PRId64 " nonce=%s prio=%s", vm->id, req->seq, req->nonce,
 		     vgpu_prio_name((enum vgpu_prio)job->prio));
 }
 
@@ -330,7 +308,6 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 				   vm->id, CMD, err, m->cfg.grace_ms);
 		} else if (now - vm->incomplete_since_ms >= m->cfg.grace_ms) {
 			mark_seen(vm, &k);
-			m->stats.rejected++;
 			vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_BAD_REQUEST,
 					  "incomplete record after %" PRIu64 " ms (%s): write to a temporary name and "
 					  "rename it to command.txt", m->cfg.grace_ms, err);
@@ -339,22 +316,18 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 	}
 	case VGPU_REC_CORRUPT:
 		mark_seen(vm, &k);
-		m->stats.rejected++;
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_CORRUPT, "%s", err);
 		break;
 	case VGPU_REC_UNKNOWN_OP:
 		mark_seen(vm, &k);
-		m->stats.rejected++;
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_UNKNOWN_OP, "%s", err);
 		break;
 	case VGPU_REC_TOO_LARGE:
 		mark_seen(vm, &k);
-		m->stats.rejected++;
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_TOO_LARGE, "%s", err);
 		break;
 	default:
 		mark_seen(vm, &k);
-		m->stats.rejected++;
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_BAD_REQUEST, "%s", err);
 		break;
 	}

@@ -1,6 +1,7 @@
 /* mediator.c - the event loop: VM discovery, inotify + periodic rescan, dispatch from
  * the priority queue to the executor's slots, the watchdog's timers, and shutdown that
- * finishes the jobs in hand. Intake and answers live in intake.c and answer.c. */
+ * finishes the jobs in hand. One turn of the loop is vgpu_mediator_step(). Intake and
+ * answers live in intake.c and answer.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 #include <fiu-local.h>
 
@@ -28,14 +28,6 @@
 
 #define VM_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
 #define ROOT_EVENTS (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
-
-uint64_t vgpu_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* "vmN" with N in 1..65535, no leading zero -> N; else 0. */
 static uint32_t vm_number(const char *name)
@@ -68,6 +60,52 @@ static int cap_for(const struct vgpu_mediator *m, uint32_t id)
 	return m->cfg.default_cap;
 }
 
+/* A VM that is not served (its directory or state unreadable) is retried on every
+ * rescan but logged once per problem: WHAT names the step, RC its -errno. */
+struct vm_problem {
+	uint32_t id;
+	int what, rc;
+};
+
+enum { PROBLEM_OPEN = 1, PROBLEM_STATE };
+
+/* Record the problem; 1 when it is new for the VM (log it), 0 when logged already. */
+static int problem_is_new(struct vgpu_mediator *m, uint32_t id, int what, int rc)
+{
+	struct vm_problem *p = NULL;
+
+	for (size_t i = 0; i < m->nproblems; i++)
+		if (m->problems[i].id == id)
+			p = &m->problems[i];
+	if (p && p->what == what && p->rc == rc)
+		return 0;
+	if (!p) {
+		if (m->nproblems == m->capproblems) {
+			size_t ncap = m->capproblems ? m->capproblems * 2 : 8;
+			struct vm_problem *n = realloc(m->problems, ncap * sizeof(*n));
+
+			if (!n)
+				return 1;   /* log it again next time */
+			m->problems = n;
+			m->capproblems = ncap;
+		}
+		p = &m->problems[m->nproblems++];
+	}
+	*p = (struct vm_problem){ .id = id, .what = what, .rc = rc };
+	return 1;
+}
+
+/* VM ID is served: forget its problem; 1 when it had one. */
+static int problem_solved(struct vgpu_mediator *m, uint32_t id)
+{
+	for (size_t i = 0; i < m->nproblems; i++)
+		if (m->problems[i].id == id) {
+			m->problems[i] = m->problems[--m->nproblems];
+			return 1;
+		}
+	return 0;
+}
+
 static void vm_close(struct vgpu_mediator *m, struct vm *vm)
 {
 	if (vm->wd >= 0)
@@ -95,7 +133,10 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 	vm->cap = cap_for(m, id);
 	vm->dirfd = openat(m->rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (vm->dirfd < 0) {
-		vgpu_warn("%s: open: %s; skipped", name, strerror(errno));
+		int e = errno;
+
+		if (problem_is_new(m, id, PROBLEM_OPEN, -e))
+			vgpu_warn("%s: open: %s; skipped until it can be opened", name, strerror(e));
 		free(vm);
 		return;
 	}
@@ -108,15 +149,17 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 	}
 	rc = vgpu_state_load(m->statefd, id, &vm->st);
 	if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM) {
-		vgpu_warn("vm%" PRIu32 ": loading its state: %s; will retry", id, strerror(-rc));
+		if (problem_is_new(m, id, PROBLEM_STATE, rc))
+			vgpu_warn("vm%" PRIu32 ": loading its state: %s; will retry", id, strerror(-rc));
 		close(vm->dirfd);
 		free(vm);
 		return;
 	}
 	if (rc < 0) {
-		/* Serving it could answer twice; leave it alone and say so loudly. */
-		vgpu_err("vm%" PRIu32 ": state file unreadable (%s); not serving this VM until it is repaired",
-			 id, strerror(-rc));
+		/* Serving it could answer twice; leave it alone and say so loudly, once. */
+		if (problem_is_new(m, id, PROBLEM_STATE, rc))
+			vgpu_err("vm%" PRIu32 ": state file unreadable (%s); not serving this VM until it is repaired",
+				 id, strerror(-rc));
 		close(vm->dirfd);
 		free(vm);
 		return;
@@ -139,8 +182,8 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 			vgpu_warn("%s: inotify_add_watch: %s; relying on the rescan", name, strerror(errno));
 	}
 	m->vms[m->nvms++] = vm;
-	vgpu_info("vm%" PRIu32 ": serving (priority cap %s, answered up to seq %" PRId64 ")", id,
-		  vgpu_prio_name((enum vgpu_prio)vm->cap), vm->st.answered_seq);
+	vgpu_info("vm%" PRIu32 ": serving%s (priority cap %s, answered up to seq %" PRId64 ")", id,
+		  problem_solved(m, id) ? " again" : "", vgpu_prio_name((enum vgpu_prio)vm->cap), vm->st.answered_seq);
 	vgpu_answer_recover(m, vm);
 	/* An answer whose publication failed before a restart is only in the state: the
 	 * rescans publish it again (the client may still be waiting for it). */
@@ -271,22 +314,12 @@ static void dispatch(struct vgpu_mediator *m)
 		limit = job->req.timeout_ms ? job->req.timeout_ms : m->cfg.default_job_ms;
 		if (limit > m->cfg.max_job_ms)
 			limit = m->cfg.max_job_ms;
-		memset(&xj, 0, sizeof(xj));
-		xj.job.op = job->req.op;
-		xj.job.args = job->req.args;
-		xj.in_fd = job->in_fd;
-		xj.in_bytes = job->in_bytes;
-		xj.out_fd = job->out_fd;
-		xj.out_bytes = job->out_bytes;
-		xj.job.out_count = job->out_count;
-		xj.vm = vm->id;
-		xj.seq = job->req.seq;
 		job->started_us = vgpu_now_us();
 		job->deadline_ms = job->started_us / 1000 + limit;
-		xj.deadline_ms = job->deadline_ms;
-		vgpu_journal(m, "exec vm=%" PRIu32 " seq=%" PRId64 " nonce=%s slot=%d", vm->id, job->req.seq,
-			     job->req.nonce, s);
-		rc = m->cfg.ex->ops->submit(m->cfg.ex, s, &xj);
+		vgpu_job_to_exec(job, job->deadline_ms, &xj);
+		vgpu_journal_add(&m->journal, "exec vm=%" PRIu32 " seq=%" PRId64 " nonce=%s slot=%d", vm->id,
+				 job->req.seq, job->req.nonce, s);
+		rc = vgpu_executor_submit(m->cfg.ex, s, &xj);
 		if (rc < 0) {
 			vgpu_answer_error(m, vm, job->req.seq, job->req.nonce, job->req.op, VGPU_EXEC_FAILED,
 					  "executor %s refused the job (%s)", m->cfg.ex->ops->name, strerror(-rc));
@@ -295,7 +328,6 @@ static void dispatch(struct vgpu_mediator *m)
 			continue;
 		}
 		m->stats.executed++;
-		job->slot = s;
 		m->slots[s] = job;
 	}
 }
@@ -304,7 +336,7 @@ static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result 
 {
 	struct job *job = m->slots[s];
 	struct vm *vm = job->vm;
-	const char *name = m->cfg.ex->ops->slot_name ? m->cfg.ex->ops->slot_name(m->cfg.ex, s) : m->cfg.ex->ops->name;
+	const char *name = vgpu_executor_slot_name(m->cfg.ex, s);
 
 	m->slots[s] = NULL;
 	fiu_do_on("mediator/crash/after-exec", raise(SIGKILL));
@@ -328,7 +360,7 @@ static void reap_slots(struct vgpu_mediator *m, const struct pollfd *pfd, int fi
 		if (!ready)
 			continue;
 		memset(&res, 0, sizeof(res));
-		rc = m->cfg.ex->ops->reap(m->cfg.ex, s, now, &res);
+		rc = vgpu_executor_reap(m->cfg.ex, s, now, &res);
 		if (rc == 1) {
 			finish(m, s, &res);
 		} else if (rc < 0) {
@@ -350,67 +382,70 @@ static int busy_slots(const struct vgpu_mediator *m)
 	return n;
 }
 
+int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
+{
+	struct pollfd *pfd = m->pfd;
+	uint64_t now = vgpu_now_ms(), wake;
+	int timeout;
+
+	if (m->stopping && busy_slots(m) == 0)
+		return 0;
+	if (!m->stopping && now >= m->next_rescan_ms) {
+		rescan(m);
+		m->next_rescan_ms = now + m->cfg.rescan_ms;
+	}
+	dispatch(m);
+
+	/* sleep until an event, the next rescan, a job's deadline or an incomplete
+	 * record's grace end; never a busy loop */
+	wake = m->stopping ? now + 1000 : m->next_rescan_ms;
+	pfd[0] = (struct pollfd){ .fd = m->pipe[0], .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = m->stopping ? -1 : m->inofd, .events = POLLIN };
+	for (int s = 0; s < m->nslots; s++) {
+		pfd[2 + s] = (struct pollfd){ .fd = -1 };
+		if (!m->slots[s])
+			continue;
+		pfd[2 + s].fd = vgpu_executor_fd(m->cfg.ex, s);
+		pfd[2 + s].events = POLLIN;
+		if (m->slots[s]->deadline_ms < wake)
+			wake = m->slots[s]->deadline_ms;
+		if (pfd[2 + s].fd < 0 && now + 20 < wake)
+			wake = now + 20;   /* executor without fd: poll it */
+	}
+	for (size_t i = 0; i < m->nvms; i++)
+		if (m->vms[i]->incomplete_since_ms) {
+			uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
+			if (t < wake)
+				wake = t;
+		}
+	timeout = wake > now ? (int)(wake - now) : 0;
+	if (max_wait_ms >= 0 && timeout > max_wait_ms)
+		timeout = max_wait_ms;
+	if (poll(pfd, (nfds_t)m->nslots + 2, timeout) < 0 && errno != EINTR) {
+		vgpu_err("poll: %s", strerror(errno));
+		sleep(1);
+		return 1;
+	}
+	if (pfd[0].revents) {
+		char c[64];
+		while (read(m->pipe[0], c, sizeof(c)) > 0)
+			;
+	}
+	if (pfd[1].revents)
+		handle_inotify(m);
+	reap_slots(m, pfd, 2);
+	now = vgpu_now_ms();
+	for (size_t i = 0; i < m->nvms && !m->stopping; i++)
+		if (m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms)
+			vgpu_intake_scan(m, m->vms[i]);
+	return 1;
+}
+
 int vgpu_mediator_run(struct vgpu_mediator *m)
 {
-	struct pollfd *pfd = calloc((size_t)m->nslots + 2, sizeof(*pfd));
-
-	if (!pfd)
-		return -ENOMEM;
 	m->next_rescan_ms = 0;
-	for (;;) {
-		uint64_t now = vgpu_now_ms();
-		int timeout;
-
-		if (m->stopping && busy_slots(m) == 0)
-			break;
-		if (!m->stopping && now >= m->next_rescan_ms) {
-			rescan(m);
-			m->next_rescan_ms = now + m->cfg.rescan_ms;
-		}
-		dispatch(m);
-
-		/* sleep until an event, the next rescan, a job's deadline or an incomplete
-		 * record's grace end; never a busy loop */
-		uint64_t wake = m->stopping ? now + 1000 : m->next_rescan_ms;
-		pfd[0] = (struct pollfd){ .fd = m->pipe[0], .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = m->stopping ? -1 : m->inofd, .events = POLLIN };
-		for (int s = 0; s < m->nslots; s++) {
-			pfd[2 + s] = (struct pollfd){ .fd = -1 };
-			if (!m->slots[s])
-				continue;
-			pfd[2 + s].fd = m->cfg.ex->ops->fd(m->cfg.ex, s);
-			pfd[2 + s].events = POLLIN;
-			if (m->slots[s]->deadline_ms < wake)
-				wake = m->slots[s]->deadline_ms;
-			if (pfd[2 + s].fd < 0 && now + 20 < wake)
-				wake = now + 20;   /* executor without fd: poll it */
-		}
-		for (size_t i = 0; i < m->nvms; i++)
-			if (m->vms[i]->incomplete_since_ms) {
-				uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
-				if (t < wake)
-					wake = t;
-			}
-		timeout = wake > now ? (int)(wake - now) : 0;
-		if (poll(pfd, (nfds_t)m->nslots + 2, timeout) < 0 && errno != EINTR) {
-			vgpu_err("poll: %s", strerror(errno));
-			sleep(1);
-			continue;
-		}
-		if (pfd[0].revents) {
-			char c[64];
-			while (read(m->pipe[0], c, sizeof(c)) > 0)
-				;
-		}
-		if (pfd[1].revents)
-			handle_inotify(m);
-		reap_slots(m, pfd, 2);
-		now = vgpu_now_ms();
-		for (size_t i = 0; i < m->nvms && !m->stopping; i++)
-			if (m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms)
-				vgpu_intake_scan(m, m->vms[i]);
-	}
-	free(pfd);
+	while (vgpu_mediator_step(m, -1) > 0)
+		;
 	vgpu_info("stopped: answered %" PRIu64 " (ok %" PRIu64 ", errors %" PRIu64 "), executed %" PRIu64
 		  ", left queued %zu (read again on the next start)", m->stats.answered, m->stats.ok,
 		  m->stats.errors, m->stats.executed, vgpu_pq_len(&m->queue));
@@ -426,11 +461,6 @@ void vgpu_mediator_stop(struct vgpu_mediator *m)
 		/* the pipe is full: a wake-up is pending already */
 	}
 	errno = saved;
-}
-
-void vgpu_mediator_get_stats(const struct vgpu_mediator *m, struct vgpu_mediator_stats *st)
-{
-	*st = m->stats;
 }
 
 /* Is the directory STATEFD below (or equal to) ROOTFD? Walks up with "..". */
@@ -469,6 +499,7 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 {
 	struct vgpu_mediator *m = calloc(1, sizeof(*m));
 	struct statfs sfs;
+	int rc;
 
 	*mp = NULL;
 	if (!m) {
@@ -476,7 +507,8 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		return -ENOMEM;
 	}
 	m->cfg = *cfg;
-	m->rootfd = m->statefd = m->inofd = m->journalfd = m->pipe[0] = m->pipe[1] = -1;
+	m->rootfd = m->statefd = m->inofd = m->pipe[0] = m->pipe[1] = -1;
+	m->journal.fd = -1;
 	if (!m->cfg.rescan_ms)
 		m->cfg.rescan_ms = 1000;
 	if (!m->cfg.grace_ms)
@@ -509,12 +541,10 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 			 "outside, e.g. /var/lib/vgpu-mediator", cfg->state_dir, cfg->root);
 		goto fail;
 	}
-	if (cfg->journal) {
-		m->journalfd = open(cfg->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (m->journalfd < 0) {
-			snprintf(err, errlen, "--journal %s: %s", cfg->journal, strerror(errno));
-			goto fail;
-		}
+	rc = vgpu_journal_init(&m->journal, cfg->journal);
+	if (rc < 0) {
+		snprintf(err, errlen, "--journal %s: %s", cfg->journal, strerror(-rc));
+		goto fail;
 	}
 	m->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (m->inofd < 0) {
@@ -530,7 +560,8 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	}
 	m->nslots = cfg->ex->nslots;
 	m->slots = calloc((size_t)m->nslots, sizeof(*m->slots));
-	if (!m->slots) {
+	m->pfd = calloc((size_t)m->nslots + 2, sizeof(*m->pfd));
+	if (!m->slots || !m->pfd) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -553,6 +584,8 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 	for (int s = 0; s < m->nslots; s++)
 		vgpu_job_free(m->slots[s]);
 	free(m->slots);
+	free(m->pfd);
+	free(m->problems);
 	for (size_t i = 0; i < m->nvms; i++)
 		vm_close(m, m->vms[i]);
 	free(m->vms);
@@ -562,8 +595,7 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 		close(m->statefd);
 	if (m->inofd >= 0)
 		close(m->inofd);
-	if (m->journalfd >= 0)
-		close(m->journalfd);
+	vgpu_journal_release(&m->journal);
 	if (m->pipe[0] >= 0)
 		close(m->pipe[0]);
 	if (m->pipe[1] >= 0)

@@ -32,10 +32,6 @@ struct vgpu_mediator_config {
 	struct vgpu_executor *ex;    /* borrowed; the caller closes it after free */
 };
 
-struct vgpu_mediator_stats {
-	uint64_t answered, ok, errors, executed, rejected, interrupted, conflicts, timeouts;
-};
-
 struct vgpu_mediator;
 
 /* Open ROOT and the state directory, discover the VMs, load their state and recover
@@ -43,11 +39,17 @@ struct vgpu_mediator;
 int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_config *cfg,
 		      char *err, size_t errlen);
 /* Serve until vgpu_mediator_stop(); then finish the jobs in hand, answer them and
- * return 0. Problems with one VM are logged and never stop the loop. */
+ * return 0. Problems with one VM are logged and never stop the loop. A loop over
+ * vgpu_mediator_step(). */
 int vgpu_mediator_run(struct vgpu_mediator *m);
+/* One turn of the loop: rescan when due, fill idle slots from the queue, wait for an
+ * event (command.txt, a slot's progress, a stop request) up to the next timer, or
+ * MAX_WAIT_MS when that is sooner (-1: no cap; 0: don't wait), then handle what came.
+ * Returns 1 while serving, 0 once stopped with no job in hand. For tests and embedders;
+ * the first call rescans at once. */
+int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms);
 /* Ask run() to stop. Async-signal-safe. */
 void vgpu_mediator_stop(struct vgpu_mediator *m);
-void vgpu_mediator_get_stats(const struct vgpu_mediator *m, struct vgpu_mediator_stats *st);
 void vgpu_mediator_free(struct vgpu_mediator *m);
 
 #endif

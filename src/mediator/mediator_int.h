@@ -1,14 +1,19 @@
 /* mediator_int.h - the mediator's internal types, shared by mediator.c (event loop),
  * intake.c (reading and validating command.txt) and answer.c (responses and state).
+ * Jobs are job.h's, the journal journal.h's, the clock lib/clock.h's.
  * Not an API: nothing outside src/mediator includes it. */
 #ifndef VGPU_MEDIATOR_INT_H
 #define VGPU_MEDIATOR_INT_H
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <poll.h>
 #include "mediator.h"
+#include "job.h"
+#include "journal.h"
 #include "pqueue.h"
 #include "state.h"
+#include "lib/clock.h"
 #include "lib/record.h"
 
 /* What identifies a version of command.txt, so a rejected file is answered once. */
@@ -18,21 +23,6 @@ struct file_key {
 	off_t size;
 	int64_t mtime_ns;
 	uint32_t crc;                /* of the content; 0 for non-files */
-};
-
-struct vm;
-
-struct job {
-	struct vgpu_pq_item item;    /* first: the queue hands back &item */
-	struct vm *vm;
-	struct vgpu_request req;
-	int prio;                    /* after the cap */
-	int in_fd, out_fd;           /* memfds, -1 when unused */
-	size_t in_bytes, out_bytes;  /* out_bytes 0: summary only (no output file wanted) */
-	size_t out_count;            /* floats of output, for every compute op */
-	uint64_t enqueued_us, started_us;
-	uint64_t deadline_ms;
-	int slot;                    /* -1 while queued */
 };
 
 struct vm {
@@ -53,7 +43,8 @@ struct vm {
 
 struct vgpu_mediator {
 	struct vgpu_mediator_config cfg;
-	int rootfd, statefd, inofd, journalfd;
+	int rootfd, statefd, inofd;
+	struct vgpu_journal journal;
 	int pipe[2];                 /* self-pipe: stop requests */
 	volatile int stopping;
 	struct vm **vms;
@@ -61,22 +52,17 @@ struct vgpu_mediator {
 	struct vgpu_pq queue;
 	struct job **slots;          /* running job per executor slot, or NULL */
 	int nslots;
+	struct pollfd *pfd;          /* step()'s: the pipe, inotify, one per slot */
 	uint64_t next_rescan_ms;
-	struct vgpu_mediator_stats stats;
+	struct vm_problem *problems; /* VMs not served, each logged once (mediator.c) */
+	size_t nproblems, capproblems;
+	struct {                     /* for the line run() logs when it stops */
+		uint64_t answered, ok, errors, executed;
+	} stats;
 };
-
-uint64_t vgpu_now_us(void);
-static inline uint64_t vgpu_now_ms(void) { return vgpu_now_us() / 1000; }
-
-/* Does the answer to REQ carry out-SEQ.bin? ("output file", or payload input by default) */
-static inline int vgpu_wants_output_file(const struct vgpu_request *req)
-{
-	return req->output_file == 1 || (req->output_file < 0 && !req->args.has_seed);
-}
 
 /* intake.c: look at VM's command.txt; queue a job, answer an error, or do nothing. */
 void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm);
-void vgpu_job_free(struct job *job);
 
 /* answer.c */
 /* Publish an error answer for (SEQ, NONCE) (seq 0 when unknown) and persist it. */
@@ -97,6 +83,5 @@ int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm);
 int vgpu_answer_delivered(const struct vm *vm);
 /* At start: resolve an intent left by a mediator that died mid-job. */
 void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm);
-void vgpu_journal(struct vgpu_mediator *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -23,8 +23,10 @@ struct vgpu_vm_state {
 
 /* Open (create when missing, mode 0700) the state directory; returns a dir fd or -errno. */
 int vgpu_state_open_dir(const char *path);
-/* Load VM's state from DIRFD. Missing files mean "fresh". A corrupt file gives -EBADMSG
- * (the caller refuses to start: it would risk answering twice). */
+/* Load VM's state from DIRFD. Missing files mean "fresh". A corrupt file gives -EBADMSG,
+ * an unreadable one its -errno; ST is then empty. The mediator does not serve that VM
+ * (serving it could answer twice), logs it once and tries again on every rescan; the
+ * other VMs are served as usual. */
 int vgpu_state_load(int dirfd, uint32_t vm, struct vgpu_vm_state *st);
 /* Persist the intent to run (seq, nonce). 0 or -errno. */
 int vgpu_state_begin(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t seq, const char *nonce);

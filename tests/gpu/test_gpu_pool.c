@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "exec/executor.h"
+#include "lib/clock.h"
 #include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/status.h"
@@ -68,7 +69,6 @@ static struct vgpu_executor *open_cuda(void)
 	char err[512] = "";
 
 	memset(&o, 0, sizeof(o));
-	o.test_ops = 1;
 	o.worker_path = worker;
 	ck_assert_msg(vgpu_pool_open("cuda", &o, &ex, err, sizeof(err)) == 0, "pool open: %s", err);
 	ck_assert_int_ge(ex->nslots, 1);
@@ -90,13 +90,13 @@ static int memfd_with(const void *data, size_t bytes, int seal)
 
 static uint64_t run_job(struct vgpu_executor *ex, int slot, struct vgpu_exec_job *j, struct vgpu_job_result *res)
 {
-	uint64_t t0 = vgpu_mono_ms();
+	uint64_t t0 = vgpu_now_ms();
 	ck_assert_int_eq(ex->ops->submit(ex, slot, j), 0);
 	for (;;) {
 		struct pollfd p = { .fd = ex->ops->fd(ex, slot), .events = POLLIN };
 		uint64_t now;
 		poll(&p, 1, 20);
-		now = vgpu_mono_ms();
+		now = vgpu_now_ms();
 		if (ex->ops->reap(ex, slot, now, res) == 1)
 			return now - t0;
 		ck_assert_msg(now - t0 < 60000, "job did not end in 60 s");
@@ -109,8 +109,6 @@ static struct vgpu_exec_job simple_job(enum vgpu_op op)
 	memset(&j, 0, sizeof(j));
 	j.job.op = op;
 	j.in_fd = j.out_fd = -1;
-	j.vm = 1;
-	j.seq = 1;
 	return j;
 }
 
@@ -159,7 +157,7 @@ static double check_compute(struct vgpu_executor *ex, int slot, enum vgpu_op op,
 	ck_assert(out != MAP_FAILED);
 	for (size_t i = 0; i < nout; i++)
 		out[i] = NAN;                         /* unwritten elements fail */
-	j.deadline_ms = vgpu_mono_ms() + 30000;
+	j.deadline_ms = vgpu_now_ms() + 30000;
 	run_job(ex, slot, &j, &res);
 	ck_assert_msg(res.status == VGPU_OK, "%s: %s", vgpu_status_name(res.status), res.error);
 	err = vgpu_rel_error(out, ref, nout);
@@ -176,7 +174,7 @@ static double check_compute(struct vgpu_executor *ex, int slot, enum vgpu_op op,
 		j.out_fd = -1;
 		j.out_bytes = 0;
 		j.job.out_count = nout;
-		j.deadline_ms = vgpu_mono_ms() + 30000;
+		j.deadline_ms = vgpu_now_ms() + 30000;
 		run_job(ex, slot, &j, &res2);
 		j.out_fd = out_fd;
 		j.out_bytes = nout * sizeof(float);
@@ -229,7 +227,7 @@ START_TEST(test_spin_past_limit_then_recovery)
 	uint64_t ms;
 
 	j.job.args.ms = 60000;                         /* a kernel that would run a minute */
-	j.deadline_ms = vgpu_mono_ms() + 1000;    /* its limit: one second */
+	j.deadline_ms = vgpu_now_ms() + 1000;    /* its limit: one second */
 	ms = run_job(ex, 0, &j, &res);
 	printf("  spin 60 s, limit 1 s: %s after %llu ms: %s\n", vgpu_status_name(res.status),
 	       (unsigned long long)ms, res.error);
@@ -249,7 +247,7 @@ START_TEST(test_leak_detected_reclaimed)
 	struct vgpu_job_result res;
 
 	j.job.args.bytes = 512u << 20;
-	j.deadline_ms = vgpu_mono_ms() + 30000;
+	j.deadline_ms = vgpu_now_ms() + 30000;
 	run_job(ex, 0, &j, &res);
 	printf("  leak 512 MiB: %s, leaked_bytes %llu: %s\n", vgpu_status_name(res.status),
 	       (unsigned long long)res.leaked_bytes, res.error);
@@ -259,7 +257,7 @@ START_TEST(test_leak_detected_reclaimed)
 	/* Ten more leaks: if reclaim did not free them, 5 GiB would be gone; the worker
 	 * would say so (cudaMemGetInfo) and restart. It answers LEAKED each time. */
 	for (int i = 0; i < 10; i++) {
-		j.deadline_ms = vgpu_mono_ms() + 30000;
+		j.deadline_ms = vgpu_now_ms() + 30000;
 		run_job(ex, 0, &j, &res);
 		ck_assert_int_eq(res.status, VGPU_LEAKED);
 		ck_assert_msg(strstr(res.error, "cudaMemGetInfo") == NULL, "%s", res.error);
@@ -278,7 +276,7 @@ START_TEST(test_escape_reclaimed_by_reset)
 	setenv("VGPU_CUDA_TEST_ESCAPE", "1", 1);   /* inherited by the workers */
 	ex = open_cuda();
 	j.job.args.bytes = 1u << 30;
-	j.deadline_ms = vgpu_mono_ms() + 30000;
+	j.deadline_ms = vgpu_now_ms() + 30000;
 	run_job(ex, 0, &j, &res);
 	printf("  escape 1 GiB: %s: %s\n", vgpu_status_name(res.status), res.error);
 	ck_assert_int_eq(res.status, VGPU_LEAKED);
@@ -295,7 +293,7 @@ START_TEST(test_crash_then_recovery)
 	struct vgpu_exec_job j = simple_job(VGPU_OP_CRASH);
 	struct vgpu_job_result res;
 
-	j.deadline_ms = vgpu_mono_ms() + 30000;
+	j.deadline_ms = vgpu_now_ms() + 30000;
 	run_job(ex, 0, &j, &res);
 	printf("  crash: %s: %s\n", vgpu_status_name(res.status), res.error);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);

@@ -20,6 +20,7 @@
 #include <fiu-control.h>
 
 #include "exec/executor.h"
+#include "lib/clock.h"
 #include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/status.h"
@@ -62,7 +63,6 @@ static struct vgpu_exec_opts opts_for(const char *worker_path)
 	struct vgpu_exec_opts o;
 
 	memset(&o, 0, sizeof(o));
-	o.test_ops = 1;
 	o.worker_path = worker_path;
 	return o;
 }
@@ -96,7 +96,7 @@ static int memfd_with(const void *data, size_t bytes, int seal)
 /* Submit J on slot 0 and drive fd()/reap() until it ends; returns the elapsed ms. */
 static uint64_t run_job(struct vgpu_executor *ex, struct vgpu_exec_job *j, struct vgpu_job_result *res)
 {
-	uint64_t t0 = vgpu_mono_ms();
+	uint64_t t0 = vgpu_now_ms();
 
 	ck_assert_int_eq(ex->ops->submit(ex, 0, j), 0);
 	for (;;) {
@@ -105,7 +105,7 @@ static uint64_t run_job(struct vgpu_executor *ex, struct vgpu_exec_job *j, struc
 
 		ck_assert_int_ge(p.fd, 0);
 		poll(&p, 1, 20);
-		now = vgpu_mono_ms();
+		now = vgpu_now_ms();
 		if (ex->ops->reap(ex, 0, now, res) == 1)
 			return now - t0;
 		ck_assert_msg(now - t0 < 20000, "job did not end in 20 s");
@@ -119,8 +119,6 @@ static struct vgpu_exec_job simple_job(enum vgpu_op op)
 	memset(&j, 0, sizeof(j));
 	j.job.op = op;
 	j.in_fd = j.out_fd = -1;
-	j.vm = 1;
-	j.seq = 1;
 	return j;
 }
 
@@ -162,7 +160,7 @@ static void check_compute(struct vgpu_executor *ex, enum vgpu_op op, int seeded)
 	}
 	j.out_bytes = nout * sizeof(float);
 	j.out_fd = memfd_with(NULL, j.out_bytes, 0);
-	j.deadline_ms = vgpu_mono_ms() + 10000;
+	j.deadline_ms = vgpu_now_ms() + 10000;
 	run_job(ex, &j, &res);
 	ck_assert_msg(res.status == VGPU_OK, "status %d: %s", res.status, res.error);
 	ck_assert_str_eq(res.error, "");
@@ -229,7 +227,7 @@ START_TEST(test_short_output_fails_cleanly)
 	j.job.args.ms = 20;
 	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
 	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), -EBUSY);
-	while (ex->ops->reap(ex, 0, vgpu_mono_ms(), &res) == 0)
+	while (ex->ops->reap(ex, 0, vgpu_now_ms(), &res) == 0)
 		usleep(1000);
 	ck_assert_int_eq(res.status, VGPU_OK);
 	vgpu_executor_close(ex);
@@ -245,7 +243,7 @@ START_TEST(test_timeout_kills_and_restarts)
 	uint64_t ms;
 
 	j.job.args.ms = 60000;
-	j.deadline_ms = vgpu_mono_ms() + 300;
+	j.deadline_ms = vgpu_now_ms() + 300;
 	ms = run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_TIMEOUT);
 	ck_assert_msg(strstr(res.error, "ms limit; worker killed and restarted") != NULL, "%s", res.error);
@@ -256,7 +254,7 @@ START_TEST(test_timeout_kills_and_restarts)
 	vadd_ok(ex);          /* the same slot works again: the worker was restarted */
 	/* and a spin within its limit is OK */
 	j.job.args.ms = 50;
-	j.deadline_ms = vgpu_mono_ms() + 5000;
+	j.deadline_ms = vgpu_now_ms() + 5000;
 	run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_OK);
 	ck_assert_uint_ge(res.exec_us, 50000);
@@ -272,7 +270,7 @@ START_TEST(test_crash_fails_job_then_recovers)
 	struct vgpu_job_result res;
 
 	for (int round = 0; round < 3; round++) {
-		j.deadline_ms = vgpu_mono_ms() + 10000;
+		j.deadline_ms = vgpu_now_ms() + 10000;
 		run_job(ex, &j, &res);
 		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 		ck_assert_str_eq(res.error, "worker for mock died (signal 11 SIGSEGV); restarted");
@@ -294,7 +292,7 @@ START_TEST(test_job_caused_restarts_do_not_back_off)
 	for (int round = 0; round < 12; round++) {
 		j = simple_job(round % 2 ? VGPU_OP_CRASH : VGPU_OP_SPIN);
 		j.job.args.ms = 10000;
-		j.deadline_ms = vgpu_mono_ms() + (round % 2 ? 10000 : 1);
+		j.deadline_ms = vgpu_now_ms() + (round % 2 ? 10000 : 1);
 		run_job(ex, &j, &res);
 		ck_assert_int_ne(res.status, VGPU_OK);
 		ck_assert_msg(strstr(res.error, "restarted") != NULL, "round %d: %s", round, res.error);
@@ -335,7 +333,7 @@ START_TEST(test_exiting_worker_is_replaced_before_next_job)
 	ex = open_mock();
 	for (int round = 0; round < 3; round++) {
 		j.job.args.ms = 1;
-		j.deadline_ms = vgpu_mono_ms() + 10000;
+		j.deadline_ms = vgpu_now_ms() + 10000;
 		run_job(ex, &j, &res);
 		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 		ck_assert_msg(strstr(res.error, "device unusable") != NULL, "%s", res.error);
@@ -413,7 +411,7 @@ START_TEST(test_worker_that_cannot_restart)
 	for (int i = 0; i < 3; i++) {
 		struct vgpu_exec_job v = simple_job(VGPU_OP_PING);
 
-		v.deadline_ms = vgpu_mono_ms() + 60000;
+		v.deadline_ms = vgpu_now_ms() + 60000;
 		ms = run_job(ex, &v, &res);
 		ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 		ck_assert_msg(strstr(res.error, "exit 7") != NULL, "%s", res.error);
@@ -424,8 +422,8 @@ START_TEST(test_worker_that_cannot_restart)
 	}
 	/* repaired: after the backoff the slot works again */
 	ck_assert_int_eq(unlink(flag), 0);
-	t0 = vgpu_mono_ms();
-	while (!ok && vgpu_mono_ms() - t0 < 15000) {
+	t0 = vgpu_now_ms();
+	while (!ok && vgpu_now_ms() - t0 < 15000) {
 		struct vgpu_exec_job v = simple_job(VGPU_OP_PING);
 
 		run_job(ex, &v, &res);
@@ -475,13 +473,13 @@ START_TEST(test_fault_spawn_fails_jobs_fast)
 	uint64_t ms;
 
 	ck_assert_int_eq(fiu_enable("exec/pool/spawn", 1, NULL, 0), 0);
-	j.deadline_ms = vgpu_mono_ms() + 10000;
+	j.deadline_ms = vgpu_now_ms() + 10000;
 	run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(res.error, "worker for mock died (signal 11 SIGSEGV); restart deferred") == res.error,
 		      "%s", res.error);
 	j = simple_job(VGPU_OP_PING);
-	j.deadline_ms = vgpu_mono_ms() + 10000;
+	j.deadline_ms = vgpu_now_ms() + 10000;
 	ms = run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(res.error, "worker for mock is down (died (signal 11 SIGSEGV))") != NULL, "%s", res.error);

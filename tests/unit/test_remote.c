@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "exec/executor.h"
+#include "lib/clock.h"
 #include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/record.h"
@@ -225,7 +226,6 @@ static struct vgpu_executor *open_remote(uint64_t timeout_ms)
 
 	memset(&o, 0, sizeof(o));
 	o.remote_timeout_ms = timeout_ms;
-	o.test_ops = 1;
 	ck_assert_msg(vgpu_remote_open(dir, &o, &ex, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(ex->nslots, 1);
 	ck_assert_str_eq(ex->ops->slot_name(ex, 0), "remote");
@@ -248,11 +248,11 @@ static int memfd_with(const void *data, size_t bytes)
 /* Submit and reap on the mediator's timer (every 2 ms) until the job ends. */
 static uint64_t drive(struct vgpu_executor *ex, struct vgpu_exec_job *j, struct vgpu_job_result *res)
 {
-	uint64_t t0 = vgpu_mono_ms();
+	uint64_t t0 = vgpu_now_ms();
 	ck_assert_int_eq(ex->ops->submit(ex, 0, j), 0);
 	ck_assert_int_eq(ex->ops->submit(ex, 0, j), -EBUSY);
 	for (;;) {
-		uint64_t now = vgpu_mono_ms();
+		uint64_t now = vgpu_now_ms();
 		if (ex->ops->reap(ex, 0, now, res) == 1)
 			return now - t0;
 		ck_assert_msg(now - t0 < 10000, "no result in 10 s");
@@ -266,9 +266,7 @@ static struct vgpu_exec_job job_of(enum vgpu_op op)
 	memset(&j, 0, sizeof(j));
 	j.job.op = op;
 	j.in_fd = j.out_fd = -1;
-	j.vm = 3;
-	j.seq = 99;
-	j.deadline_ms = vgpu_mono_ms() + 5000;
+	j.deadline_ms = vgpu_now_ms() + 5000;
 	return j;
 }
 
@@ -463,7 +461,7 @@ START_TEST(test_silent_worker_unavailable)
 	j.job.args.has_seed = 1;
 	j.out_bytes = 40;
 	j.out_fd = memfd_with(NULL, 40);
-	j.deadline_ms = vgpu_mono_ms() + 200;
+	j.deadline_ms = vgpu_now_ms() + 200;
 	ms = drive(ex, &j, &res);
 	printf("  silent worker: %s after %llu ms: %s\n", vgpu_status_name(res.status),
 	       (unsigned long long)ms, res.error);
@@ -471,7 +469,7 @@ START_TEST(test_silent_worker_unavailable)
 	ck_assert_msg(strstr(res.error, dir) && strstr(res.error, "did not answer"), "%s", res.error);
 	ck_assert(ms >= 450 && ms < 2000);                     /* deadline + remote timeout */
 	/* Known silent now: the next job gives up after the remote timeout alone. */
-	j.deadline_ms = vgpu_mono_ms() + 5000;
+	j.deadline_ms = vgpu_now_ms() + 5000;
 	ms = drive(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_UNAVAILABLE);
 	ck_assert(ms < 1500);

@@ -1,0 +1,40 @@
+/* job.h - one request of one VM on its way through the mediator: made by intake,
+ * queued by priority, run on an executor slot, answered, freed. A job owns the memfds
+ * of its input and output. Not an API: only src/mediator includes it. */
+#ifndef VGPU_MEDIATOR_JOB_H
+#define VGPU_MEDIATOR_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "pqueue.h"
+#include "exec/executor.h"
+#include "lib/record.h"
+
+struct vm;
+
+struct job {
+	struct vgpu_pq_item item;    /* first: the queue hands back &item */
+	struct vm *vm;               /* borrowed: the VM outlives its job */
+	struct vgpu_request req;
+	int prio;                    /* after the cap */
+	int in_fd, out_fd;           /* memfds, -1 when unused */
+	size_t in_bytes, out_bytes;  /* out_bytes 0: summary only (no output file wanted) */
+	size_t out_count;            /* floats of output, for every compute op */
+	uint64_t enqueued_us, started_us;
+	uint64_t deadline_ms;
+};
+
+/* A job for REQ (copied) of VM, without memfds. NULL when out of memory. */
+struct job *vgpu_job_new(struct vm *vm, const struct vgpu_request *req);
+/* Close its memfds and free it. NULL is ignored. */
+void vgpu_job_free(struct job *job);
+/* The job as an executor takes it, with DEADLINE_MS; the fds stay the job's. Can't fail. */
+void vgpu_job_to_exec(const struct job *job, uint64_t deadline_ms, struct vgpu_exec_job *xj);
+
+/* Does the answer to REQ carry out-SEQ.bin? ("output file", or payload input by default) */
+static inline int vgpu_wants_output_file(const struct vgpu_request *req)
+{
+	return req->output_file == 1 || (req->output_file < 0 && !req->args.has_seed);
+}
+
+#endif

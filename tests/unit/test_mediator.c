@@ -1,0 +1,1283 @@
+/* test_mediator.c - the mediator core (src/mediator) in-process, without a worker: a
+ * private ROOT/vmN tree and state directory, command.txt published by temp+rename with
+ * the real encoder, the loop driven one vgpu_mediator_step() at a time, and a fake
+ * executor behind the vgpu_executor_* seam that counts its calls and can refuse a job,
+ * fail it, crash, lose it, answer late (past its deadline: TIMEOUT) or succeed.
+ * Checks response.txt, the state directory and the journal: statuses, exactly-once,
+ * priority order, and every branch where an executor fails the mediator. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <fiu.h>
+#include <fiu-control.h>
+
+#include "exec/executor.h"
+#include "lib/clock.h"
+#include "lib/opref.h"
+#include "lib/record.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+#include "mediator/mediator.h"
+
+/* --- the fake executor ------------------------------------------------------------- */
+
+enum fake_mode {
+	FAKE_OK,          /* done at once: OK (output written, summary only when SUMMARY) */
+	FAKE_HOLD,        /* runs until fake_finish(): then OK */
+	FAKE_REFUSE,      /* submit() returns -EBUSY */
+	FAKE_FAIL,        /* reap: EXEC_FAILED, as a backend error mid-job */
+	FAKE_CRASH,       /* reap: EXEC_FAILED, the worker died (as pool.c reports it) */
+	FAKE_LOST,        /* reap returns -EIO: the executor lost the job */
+	FAKE_LATE,        /* never done; reaped at its deadline as TIMEOUT (the watchdog) */
+	FAKE_NO_SUMMARY,  /* OK without a summary */
+};
+
+#define FAKE_SLOTS 4
+
+struct fake_slot {
+	int busy, done;
+	enum fake_mode mode;
+	int efd;                   /* readable when done; -1 with FAKE_NOFD */
+	struct vgpu_exec_job job;
+	int out_fd;                /* our dup */
+};
+
+struct fake_ex {
+	struct vgpu_executor base;   /* Base class. Must be first */
+	struct fake_slot slot[FAKE_SLOTS];
+	enum fake_mode script[16];   /* mode of the Nth submit; FAKE_OK past NSCRIPT */
+	int nscript;
+	int use_fd;                  /* 0: fd() returns -1 (the mediator polls) */
+	int summary;                 /* OK results carry the executor's summary */
+	int nsubmit, naccepted, nreap, nfd, nname, nclose;
+};
+
+static struct fake_ex fx;
+
+static void fake_signal(struct fake_slot *sl)
+{
+	uint64_t one = 1;
+
+	sl->done = 1;
+	if (sl->efd >= 0)
+		ck_assert_int_eq(write(sl->efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+}
+
+static int fake_submit(struct vgpu_executor *ex, int s, const struct vgpu_exec_job *job)
+{
+	struct fake_ex *f = (struct fake_ex *)ex;
+	struct fake_slot *sl = &f->slot[s];
+	enum fake_mode mode = f->nsubmit < f->nscript ? f->script[f->nsubmit] : FAKE_OK;
+
+	f->nsubmit++;
+	ck_assert_int_lt(s, ex->nslots);
+	ck_assert_msg(!sl->busy, "submit to busy slot %d", s);
+	if (mode == FAKE_REFUSE)
+		return -EBUSY;
+	f->naccepted++;
+	memset(sl, 0, sizeof(*sl));
+	sl->busy = 1;
+	sl->mode = mode;
+	sl->job = *job;
+	sl->efd = f->use_fd ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+	sl->out_fd = job->out_fd >= 0 ? dup(job->out_fd) : -1;
+	if (mode != FAKE_HOLD && mode != FAKE_LATE)
+		fake_signal(sl);
+	return 0;
+}
+
+static int fake_fd(struct vgpu_executor *ex, int s)
+{
+	struct fake_ex *f = (struct fake_ex *)ex;
+
+	f->nfd++;
+	return f->slot[s].efd;
+}
+
+/* The job's output: every float 0.5 (the mediator summarises or publishes it). */
+static void fake_output(struct fake_slot *sl, struct vgpu_job_result *res)
+{
+	size_t n = sl->job.job.out_count;
+
+	if (sl->out_fd >= 0) {
+		float *v = malloc(sl->job.out_bytes);
+
+		for (size_t i = 0; i < sl->job.out_bytes / sizeof(float); i++)
+			v[i] = 0.5f;
+		ck_assert_int_eq(pwrite(sl->out_fd, v, sl->job.out_bytes, 0), (ssize_t)sl->job.out_bytes);
+		free(v);
+	}
+	if (n && (fx.summary || sl->out_fd < 0) && sl->mode != FAKE_NO_SUMMARY) {
+		/* a summary the mediator could not compute itself: sum 7 */
+		res->has_summary = 1;
+		res->summary = (struct vgpu_summary){ .count = n, .sum = 7, .l2 = 1, .first = 0.5f };
+	}
+}
+
+static int fake_reap(struct vgpu_executor *ex, int s, uint64_t now_ms, struct vgpu_job_result *res)
+{
+	struct fake_ex *f = (struct fake_ex *)ex;
+	struct fake_slot *sl = &f->slot[s];
+	int rc = 1;
+
+	f->nreap++;
+	ck_assert(sl->busy);
+	if (sl->mode == FAKE_LATE && sl->job.deadline_ms && now_ms >= sl->job.deadline_ms) {
+		res->status = VGPU_TIMEOUT;
+		snprintf(res->error, sizeof(res->error), "fake: stopped at its deadline");
+	} else if (!sl->done) {
+		return 0;
+	} else if (sl->mode == FAKE_FAIL) {
+		res->status = VGPU_EXEC_FAILED;
+		snprintf(res->error, sizeof(res->error), "fake: the backend failed mid-job");
+	} else if (sl->mode == FAKE_CRASH) {
+		res->status = VGPU_EXEC_FAILED;
+		snprintf(res->error, sizeof(res->error), "fake: worker killed by SIGSEGV; restarted");
+	} else if (sl->mode == FAKE_LOST) {
+		rc = -EIO;
+	} else {
+		res->status = VGPU_OK;
+		res->exec_us = 5;
+		fake_output(sl, res);
+	}
+	if (sl->efd >= 0)
+		close(sl->efd);
+	if (sl->out_fd >= 0)
+		close(sl->out_fd);
+	memset(sl, 0, sizeof(*sl));
+	return rc;
+}
+
+static const char *fake_slot_name(struct vgpu_executor *ex, int s)
+{
+	static const char *names[FAKE_SLOTS] = { "fake:0", "fake:1", "fake:2", "fake:3" };
+	struct fake_ex *f = (struct fake_ex *)ex;
+
+	f->nname++;
+	return names[s];
+}
+
+static void fake_close(struct vgpu_executor *ex)
+{
+	((struct fake_ex *)ex)->nclose++;
+}
+
+static const struct vgpu_executor_ops fake_ops = {
+	.iversion = 1,
+	.name = "fake",
+	.submit = fake_submit,
+	.fd = fake_fd,
+	.reap = fake_reap,
+	.slot_name = fake_slot_name,
+	.close = fake_close,
+};
+
+/* An executor without per-slot names: the answers name the executor. */
+static const struct vgpu_executor_ops fake_ops_unnamed = {
+	.iversion = 1,
+	.name = "fake-unnamed",
+	.submit = fake_submit,
+	.fd = fake_fd,
+	.reap = fake_reap,
+	.close = fake_close,
+};
+
+/* Forget the jobs the fake still holds (its mediator is gone) and reset it. */
+static void fake_reset(void)
+{
+	for (int s = 0; s < FAKE_SLOTS; s++) {
+		if (fx.slot[s].busy && fx.slot[s].efd >= 0)
+			close(fx.slot[s].efd);
+		if (fx.slot[s].busy && fx.slot[s].out_fd >= 0)
+			close(fx.slot[s].out_fd);
+	}
+	memset(&fx, 0, sizeof(fx));
+}
+
+/* Finish slot S's held job. */
+static void fake_finish(int s)
+{
+	ck_assert(fx.slot[s].busy);
+	fake_signal(&fx.slot[s]);
+}
+
+/* --- the tree, the mediator, requests and answers ----------------------------------- */
+
+static char dir[256], root[300], state[300], journal[300];
+static struct vgpu_mediator *med;
+static struct vgpu_mediator_config cfg;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vgpu-test-mediator-XXXXXX");
+	ck_assert(mkdtemp(dir) != NULL);
+	snprintf(root, sizeof(root), "%s/export", dir);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(journal, sizeof(journal), "%s/journal", dir);
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	for (int v = 1; v <= 8; v++) {
+		char p[400];
+
+		snprintf(p, sizeof(p), "%s/vm%d", root, v);
+		ck_assert_int_eq(mkdir(p, 0777), 0);
+	}
+	memset(&fx, 0, sizeof(fx));
+	memset(&cfg, 0, sizeof(cfg));
+	med = NULL;
+}
+
+static void teardown(void)
+{
+	char cmd[512];
+
+	vgpu_mediator_free(med);
+	med = NULL;
+	fake_reset();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A mediator over the fake with NSLOTS slots; the caller may have set cfg and fx. */
+static void start_ops(int nslots, const struct vgpu_executor_ops *ops)
+{
+	char err[512];
+
+	fx.base.ops = ops;
+	fx.base.nslots = nslots;
+	cfg.root = root;
+	cfg.state_dir = state;
+	cfg.journal = journal;
+	cfg.default_cap = VGPU_PRIO_HIGH;
+	if (!cfg.rescan_ms)
+		cfg.rescan_ms = 60000;   /* inotify drives the tests; rescans only when asked */
+	cfg.ex = &fx.base;
+	ck_assert_msg(vgpu_mediator_new(&med, &cfg, err, sizeof(err)) == 0, "new: %s", err);
+}
+
+static void start(int nslots)
+{
+	fx.use_fd = 1;
+	start_ops(nslots, &fake_ops);
+}
+
+static void vm_path(uint32_t vm, const char *name, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/vm%" PRIu32 "/%s", root, vm, name);
+}
+
+/* Publish BYTES as vmN/NAME by temp+rename, as the client does. */
+static void put_file(uint32_t vm, const char *name, const void *bytes, size_t len)
+{
+	char tmp[512], path[512];
+	int fd;
+
+	vm_path(vm, ".tmp-test", tmp, sizeof(tmp));
+	vm_path(vm, name, path, sizeof(path));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, bytes, len), (ssize_t)len);
+	close(fd);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+static struct vgpu_request req_of(uint32_t vm, int64_t seq, enum vgpu_op op, enum vgpu_prio prio)
+{
+	struct vgpu_request r;
+
+	memset(&r, 0, sizeof(r));
+	r.vm = vm;
+	r.seq = seq;
+	snprintf(r.nonce, sizeof(r.nonce), "%016" PRIx64, (uint64_t)seq * 1000 + vm);
+	r.op = op;
+	r.priority = prio;
+	r.output_file = -1;
+	return r;
+}
+
+static void put_request(const struct vgpu_request *r)
+{
+	char buf[VGPU_RECORD_MAX];
+	int len = vgpu_request_encode(r, buf, sizeof(buf));
+
+	ck_assert_msg(len > 0, "encode vm%u seq %lld: %d", r->vm, (long long)r->seq, len);
+	put_file(r->vm, "command.txt", buf, (size_t)len);
+}
+
+static void send_op(uint32_t vm, int64_t seq, enum vgpu_op op, enum vgpu_prio prio)
+{
+	struct vgpu_request r = req_of(vm, seq, op, prio);
+
+	put_request(&r);
+}
+
+/* vmN/response.txt decoded into R; 0, or -1 when missing or unreadable. */
+static int read_resp(uint32_t vm, struct vgpu_response *r)
+{
+	static struct vgpu_response ignored;
+	char path[512], buf[VGPU_RECORD_MAX];
+	FILE *f;
+	size_t n;
+
+	vm_path(vm, "response.txt", path, sizeof(path));
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	return vgpu_response_decode(buf, n, r ? r : &ignored, NULL, 0) == VGPU_REC_OK ? 0 : -1;
+}
+
+/* Step the loop until vmN's response answers SEQ (up to 5 s); returns its status. */
+static int wait_answer(uint32_t vm, int64_t seq, struct vgpu_response *out)
+{
+	struct vgpu_response r;
+	uint64_t t0 = vgpu_now_ms();
+
+	for (;;) {
+		if (read_resp(vm, &r) == 0 && r.seq == seq) {
+			if (out)
+				*out = r;
+			return r.status;
+		}
+		ck_assert_msg(vgpu_now_ms() - t0 < 5000, "vm%u: no answer to seq %lld in 5 s", vm, (long long)seq);
+		ck_assert_int_eq(vgpu_mediator_step(med, 20), 1);
+	}
+}
+
+/* Step for MS milliseconds. */
+static void step_for(int ms)
+{
+	uint64_t end = vgpu_now_ms() + (uint64_t)ms;
+
+	while (vgpu_now_ms() < end)
+		vgpu_mediator_step(med, 10);
+}
+
+/* Journal lines starting with EVENT for VM (0: any) and SEQ (0: any). */
+static int journal_count(const char *event, uint32_t vm, int64_t seq)
+{
+	char line[512];
+	FILE *f = fopen(journal, "r");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned v;
+		long long s;
+		size_t el = strlen(event);
+
+		if (strncmp(line, event, el) != 0 || line[el] != ' ' ||
+		    sscanf(line + el, " vm=%u seq=%lld", &v, &s) != 2)
+			continue;
+		n += (!vm || v == vm) && (!seq || s == seq);
+	}
+	fclose(f);
+	return n;
+}
+
+/* The VMs of the journal's "exec" lines, in order, into OUT; the count. */
+static int exec_order(uint32_t *out, int max)
+{
+	char line[512];
+	FILE *f = fopen(journal, "r");
+	int n = 0;
+	unsigned v;
+
+	ck_assert(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (n < max && sscanf(line, "exec vm=%u", &v) == 1)
+			out[n++] = v;
+	fclose(f);
+	return n;
+}
+
+static int file_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* --- success and exactly-once ---------------------------------------------------- */
+
+START_TEST(test_ping_ok_once)
+{
+	struct vgpu_response r;
+
+	start(1);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_MEDIUM);
+	ck_assert_int_eq(wait_answer(1, 1, &r), VGPU_OK);
+	ck_assert_str_eq(r.result, "pong");
+	ck_assert_str_eq(r.executor, "fake:0");
+	ck_assert_int_eq(r.priority, VGPU_PRIO_MEDIUM);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_int_ge(fx.nname, 1);
+
+	/* The same record again (published anew, so inotify sees it): never run twice. */
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_MEDIUM);
+	step_for(100);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	/* response.txt lost: the same record gets the saved answer back, still not run */
+	{
+		char p[512];
+
+		vm_path(1, "response.txt", p, sizeof(p));
+		ck_assert_int_eq(unlink(p), 0);
+	}
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_MEDIUM);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_int_eq(journal_count("exec", 1, 1), 1);
+	ck_assert_int_eq(journal_count("answer", 1, 1), 1);
+
+	/* the next seq runs */
+	send_op(1, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(1, 2, NULL), VGPU_OK);
+	ck_assert_int_eq(fx.nsubmit, 2);
+	/* persisted: the last answer, no intent left */
+	{
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s/vm1.last", state);
+		ck_assert(file_exists(p));
+		snprintf(p, sizeof(p), "%s/vm1.run", state);
+		ck_assert(!file_exists(p));
+	}
+}
+END_TEST
+
+/* A data op's output: published as out-SEQ.bin and summarised by the mediator, or
+ * summary only from the executor, or the executor's summary with the file. */
+static void put_vadd_input(uint32_t vm, int64_t seq, size_t n, struct vgpu_request *r)
+{
+	float *in = malloc(2 * n * sizeof(float));
+
+	for (size_t i = 0; i < 2 * n; i++)
+		in[i] = (float)i;
+	vgpu_payload_name(r->input.name, "in", seq);
+	r->input.bytes = 2 * n * sizeof(float);
+	r->input.crc = vgpu_crc32(in, r->input.bytes);
+	put_file(vm, r->input.name, in, r->input.bytes);
+	free(in);
+}
+
+START_TEST(test_data_ops_outputs)
+{
+	struct vgpu_request r;
+	struct vgpu_response a;
+	char p[512];
+	struct stat st;
+
+	start(1);
+	/* payload in, output file out, summarised by the mediator from the bytes */
+	r = req_of(1, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1000;
+	put_vadd_input(1, 1, 1000, &r);
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(1, 1, &a), VGPU_OK);
+	ck_assert_msg(strstr(a.result, "count=1000 sum=500") != NULL, "result %s", a.result);
+	ck_assert_str_eq(a.output.name, "out-1.bin");
+	ck_assert_uint_eq(a.output.bytes, 4000);
+	vm_path(1, "out-1.bin", p, sizeof(p));
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_size, 4000);
+	vm_path(1, "in-1.bin", p, sizeof(p));
+	ck_assert_msg(!file_exists(p), "the input payload is removed once answered");
+
+	/* seeded: summary only, the executor's summary (sum 7) */
+	r = req_of(1, 2, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 64;
+	r.args.has_seed = 1;
+	r.args.seed = 3;
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(1, 2, &a), VGPU_OK);
+	ck_assert_msg(strstr(a.result, "count=64 sum=7") != NULL, "result %s", a.result);
+	ck_assert_str_eq(a.output.name, "");
+
+	/* seeded with "output file": the file, and the executor's summary where it has one */
+	fx.summary = 1;
+	r.seq = 3;
+	r.output_file = 1;
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(1, 3, &a), VGPU_OK);
+	ck_assert_msg(strstr(a.result, "count=64 sum=7") != NULL, "result %s", a.result);
+	ck_assert_str_eq(a.output.name, "out-3.bin");
+
+	/* summary only, but the executor gave none */
+	fx.script[fx.nsubmit] = FAKE_NO_SUMMARY;
+	fx.nscript = fx.nsubmit + 1;
+	r.seq = 4;
+	r.output_file = -1;
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(1, 4, &a), VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(a.error, "returned no summary") != NULL, "error %s", a.error);
+
+	/* out-SEQ.bin cannot be published (a directory is in the way) */
+	vm_path(1, "out-5.bin", p, sizeof(p));
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	r.seq = 5;
+	r.output_file = 1;
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(1, 5, &a), VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(a.error, "into the VM directory: Is a directory") != NULL, "error %s", a.error);
+	ck_assert_str_eq(a.output.name, "");
+	ck_assert_int_eq(journal_count("answer", 1, 0), 5);
+}
+END_TEST
+
+/* --- executor failures ------------------------------------------------------------ */
+
+/* Every way an executor can fail a job, one after another on one VM: each answered
+ * once, with its status, and the VM's next request still runs. */
+START_TEST(test_executor_failures_answered_once)
+{
+	static const struct {
+		enum fake_mode mode;
+		int status;
+		const char *error;
+	} cases[] = {
+		{ FAKE_REFUSE, VGPU_EXEC_FAILED, "executor fake refused the job (Device or resource busy)" },
+		{ FAKE_FAIL, VGPU_EXEC_FAILED, "fake: the backend failed mid-job" },
+		{ FAKE_CRASH, VGPU_EXEC_FAILED, "fake: worker killed by SIGSEGV; restarted" },
+		{ FAKE_LOST, VGPU_EXEC_FAILED, "executor fake lost the job (Input/output error)" },
+		{ FAKE_OK, VGPU_OK, "-" },
+	};
+	int n = (int)(sizeof(cases) / sizeof(cases[0]));
+
+	for (int i = 0; i < n; i++)
+		fx.script[i] = cases[i].mode;
+	fx.nscript = n;
+	start(1);
+	for (int i = 0; i < n; i++) {
+		struct vgpu_response a;
+
+		send_op(2, i + 1, VGPU_OP_PING, VGPU_PRIO_MEDIUM);
+		ck_assert_int_eq(wait_answer(2, i + 1, &a), cases[i].status);
+		ck_assert_str_eq(a.error, cases[i].error);
+		ck_assert_int_eq(journal_count("answer", 2, i + 1), 1);
+	}
+	ck_assert_int_eq(fx.nsubmit, n);
+	ck_assert_int_eq(fx.naccepted, n - 1);
+	/* the refused job was never started: no "exec" beyond the submit attempt's line,
+	 * and every slot is free again */
+	for (int s = 0; s < FAKE_SLOTS; s++)
+		ck_assert(!fx.slot[s].busy);
+	step_for(50);
+	ck_assert_int_eq(journal_count("answer", 2, 0), n);
+}
+END_TEST
+
+/* The executor keeps the job past its deadline: the mediator reaps it at the deadline
+ * (no event from the executor) and the watchdog's TIMEOUT is the answer. The limit is
+ * the request's timeout_ms, else default_job_ms, capped at max_job_ms. */
+START_TEST(test_late_job_times_out_at_deadline)
+{
+	struct vgpu_request r;
+	struct vgpu_response a;
+	uint64_t t0, ms;
+
+	fx.script[0] = fx.script[1] = fx.script[2] = FAKE_LATE;
+	fx.nscript = 3;
+	cfg.default_job_ms = 150;
+	cfg.max_job_ms = 300;
+	start(1);
+
+	r = req_of(3, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	r.timeout_ms = 80;
+	t0 = vgpu_now_ms();
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(3, 1, &a), VGPU_TIMEOUT);
+	ms = vgpu_now_ms() - t0;
+	ck_assert_str_eq(a.error, "fake: stopped at its deadline");
+	ck_assert_msg(ms >= 80 && ms < 1500, "timed out after %llu ms", (unsigned long long)ms);
+
+	r.seq = 2;
+	r.timeout_ms = 0;       /* default_job_ms */
+	t0 = vgpu_now_ms();
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(3, 2, NULL), VGPU_TIMEOUT);
+	ms = vgpu_now_ms() - t0;
+	ck_assert_msg(ms >= 150 && ms < 1500, "default limit: %llu ms", (unsigned long long)ms);
+
+	r.seq = 3;
+	r.timeout_ms = 100000;  /* capped at max_job_ms */
+	t0 = vgpu_now_ms();
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(3, 3, NULL), VGPU_TIMEOUT);
+	ms = vgpu_now_ms() - t0;
+	ck_assert_msg(ms >= 300 && ms < 2000, "capped limit: %llu ms", (unsigned long long)ms);
+	ck_assert_int_eq(fx.nsubmit, 3);
+}
+END_TEST
+
+/* Without the intent on disk a crash could run a job twice: not run, EXEC_FAILED. */
+START_TEST(test_intent_not_recorded_not_run)
+{
+	struct vgpu_response a;
+	char p[512];
+
+	start(1);
+	snprintf(p, sizeof(p), "%s/vm4.run", state);
+	ck_assert_int_eq(mkdir(p, 0700), 0);   /* renaming the intent over it fails */
+	send_op(4, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(4, 1, &a), VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(a.error, "could not record the job before running it") != NULL, "%s", a.error);
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert_int_eq(journal_count("exec", 4, 0), 0);
+}
+END_TEST
+
+/* An executor without a pollable fd and without slot names: the mediator polls it on
+ * a timer and names the executor in the answer. */
+START_TEST(test_executor_without_fd_or_slot_names)
+{
+	struct vgpu_response a;
+
+	fx.use_fd = 0;
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start_ops(1, &fake_ops_unnamed);
+	send_op(5, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	step_for(100);
+	ck_assert_int_ge(fx.nreap, 3);        /* polled while it ran */
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(5, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.executor, "fake-unnamed");
+	ck_assert_int_eq(fx.nname, 0);
+}
+END_TEST
+
+/* --- scheduling -------------------------------------------------------------------- */
+
+/* One slot, busy: six jobs queued from six VMs run high -> medium -> low, FIFO within a
+ * priority; a VM's cap lowers what it asks for. */
+START_TEST(test_priority_order)
+{
+	static const struct vgpu_vm_cap caps[] = { { 8, VGPU_PRIO_LOW } };
+	static const struct { uint32_t vm; enum vgpu_prio prio; } q[] = {
+		{ 2, VGPU_PRIO_LOW }, { 3, VGPU_PRIO_HIGH }, { 8, VGPU_PRIO_HIGH }, { 4, VGPU_PRIO_MEDIUM },
+		{ 5, VGPU_PRIO_HIGH }, { 6, VGPU_PRIO_LOW }, { 7, VGPU_PRIO_MEDIUM },
+	};
+	static const uint32_t want[] = { 1, 3, 5, 4, 7, 2, 8, 6 };
+	uint32_t got[16];
+	struct vgpu_response a;
+	int n;
+
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	cfg.caps = caps;
+	cfg.ncaps = 1;
+	start(1);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		send_op(q[i].vm, 1, VGPU_OP_PING, q[i].prio);
+		vgpu_mediator_step(med, 0);
+	}
+	step_for(50);
+	ck_assert_int_eq(journal_count("queue", 0, 0), 8);
+	ck_assert_int_eq(fx.nsubmit, 1);     /* all wait for the one slot */
+	fake_finish(0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_int_eq(wait_answer(want[i], 1, NULL), VGPU_OK);
+	n = exec_order(got, 16);
+	ck_assert_int_eq(n, 8);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(got[i] == want[i], "exec #%d: vm%u, want vm%u", i, got[i], want[i]);
+	ck_assert_int_eq(wait_answer(8, 1, &a), VGPU_OK);
+	ck_assert_int_eq(a.priority, VGPU_PRIO_LOW);
+}
+END_TEST
+
+/* Two slots: two jobs run at once, the third takes the first slot that frees. */
+START_TEST(test_two_slots)
+{
+	struct vgpu_response a;
+
+	fx.script[0] = fx.script[1] = FAKE_HOLD;
+	fx.nscript = 2;
+	start(2);
+	for (int v = 1; v <= 2; v++) {
+		send_op((uint32_t)v, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+		while (fx.naccepted < v)
+			vgpu_mediator_step(med, 20);
+	}
+	send_op(3, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	step_for(50);
+	ck_assert_int_eq(fx.nsubmit, 2);
+	fake_finish(1);
+	ck_assert_int_eq(wait_answer(2, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.executor, "fake:1");
+	ck_assert_int_eq(wait_answer(3, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.executor, "fake:1");
+	ck_assert(fx.slot[0].busy);
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(1, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.executor, "fake:0");
+}
+END_TEST
+
+/* --- stopping and restarting --------------------------------------------------------- */
+
+/* stop(): the job in hand is finished and answered, the queued one is not started
+ * (it is read again on the next start), and step() then says 0. */
+START_TEST(test_stop_finishes_job_in_hand)
+{
+	uint64_t t0;
+
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	send_op(2, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	step_for(30);
+	ck_assert_int_eq(journal_count("queue", 2, 1), 1);
+	vgpu_mediator_stop(med);
+	ck_assert_int_eq(vgpu_mediator_step(med, 20), 1);   /* busy: keeps going */
+	fake_finish(0);
+	t0 = vgpu_now_ms();
+	while (vgpu_mediator_step(med, 20) != 0)
+		ck_assert(vgpu_now_ms() - t0 < 5000);
+	ck_assert_int_eq(vgpu_mediator_step(med, 0), 0);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_int_eq(journal_count("exec", 2, 0), 0);
+	/* run() on a stopped mediator returns at once */
+	ck_assert_int_eq(vgpu_mediator_run(med), 0);
+}
+END_TEST
+
+/* The mediator goes away while a job runs (the intent is on disk): the next one answers
+ * INTERRUPTED and never runs it; the same record again is not run either. */
+START_TEST(test_restart_answers_interrupted)
+{
+	struct vgpu_response a;
+
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);
+	send_op(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	vgpu_mediator_free(med);   /* as if it died: nothing answered */
+	med = NULL;
+	ck_assert_int_ne(read_resp(6, &a) == 0 && a.seq == 1, 1);
+
+	fake_reset();
+	start(1);
+	ck_assert_int_eq(wait_answer(6, 1, &a), VGPU_INTERRUPTED);
+	send_op(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	step_for(100);
+	ck_assert_int_eq(fx.nsubmit, 0);
+	send_op(6, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(6, 2, NULL), VGPU_OK);
+}
+END_TEST
+
+/* A VM whose state file is corrupt is not served (it could be answered twice), is
+ * logged once rather than on every rescan, and is served again once repaired. */
+START_TEST(test_corrupt_state_logged_once)
+{
+	char p[512], logpath[400], line[1024];
+	int saved, fd, unreadable = 0, again = 0;
+	FILE *f;
+
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	snprintf(p, sizeof(p), "%s/vm7.last", state);
+	f = fopen(p, "w");
+	ck_assert(f != NULL);
+	fputs("not a response record\n", f);
+	fclose(f);
+	snprintf(logpath, sizeof(logpath), "%s/log", dir);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	saved = dup(2);
+	dup2(fd, 2);
+	close(fd);
+
+	cfg.rescan_ms = 10;
+	start(1);
+	send_op(7, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	step_for(200);                 /* about 20 rescans */
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert_int_ne(read_resp(7, NULL), 0);
+	ck_assert_int_eq(unlink(p), 0);
+	send_op(7, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(7, 1, NULL), VGPU_OK);
+
+	dup2(saved, 2);
+	close(saved);
+	f = fopen(logpath, "r");
+	ck_assert(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		unreadable += strstr(line, "vm7: state file unreadable") != NULL;
+		again += strstr(line, "vm7: serving again") != NULL;
+	}
+	fclose(f);
+	ck_assert_int_eq(unreadable, 1);
+	ck_assert_int_eq(again, 1);
+}
+END_TEST
+
+/* --- intake: what a VM may send ------------------------------------------------------ */
+
+static void clear_resp(uint32_t vm)
+{
+	char p[512];
+
+	vm_path(vm, "response.txt", p, sizeof(p));
+	unlink(p);
+}
+
+/* Step until vmN has a response (any seq); its status. */
+static int wait_any(uint32_t vm, struct vgpu_response *out)
+{
+	struct vgpu_response r;
+	uint64_t t0 = vgpu_now_ms();
+
+	while (read_resp(vm, &r) != 0) {
+		ck_assert_msg(vgpu_now_ms() - t0 < 5000, "vm%u: no answer in 5 s", vm);
+		vgpu_mediator_step(med, 20);
+	}
+	if (out)
+		*out = r;
+	return r.status;
+}
+
+/* A record from BODY (lines before "end") with a correct end line. */
+static void put_raw_record(uint32_t vm, const char *body)
+{
+	char buf[4096];
+	int n = snprintf(buf, sizeof(buf), "%send %zu %08x\n", body, strlen(body), vgpu_crc32(body, strlen(body)));
+
+	put_file(vm, "command.txt", buf, (size_t)n);
+}
+
+static void expect_reject(uint32_t vm, int status, const char *needle)
+{
+	struct vgpu_response a;
+
+	ck_assert_int_eq(wait_any(vm, &a), status);
+	ck_assert_msg(strstr(a.error, needle) != NULL, "vm%u: error \"%s\", want \"%s\"", vm, a.error, needle);
+	clear_resp(vm);
+}
+
+START_TEST(test_intake_rejects_records)
+{
+	struct vgpu_request r;
+	char buf[VGPU_RECORD_MAX + 10], p[512], q[512];
+	int len;
+
+	cfg.max_payload = 1 << 20;
+	cfg.grace_ms = 60;
+	start(1);
+
+	/* another VM's record */
+	r = req_of(2, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	len = vgpu_request_encode(&r, buf, sizeof(buf));
+	put_file(1, "command.txt", buf, (size_t)len);
+	expect_reject(1, VGPU_WRONG_VM, "record says vm 2 but was found in vm1/");
+
+	/* a seq below the high-water mark, and one reused with another nonce */
+	send_op(1, 5, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(1, 5, NULL), VGPU_OK);
+	clear_resp(1);
+	send_op(1, 3, VGPU_OP_PING, VGPU_PRIO_LOW);
+	expect_reject(1, VGPU_CONFLICT, "seq 3 is stale");
+	r = req_of(1, 5, VGPU_OP_PING, VGPU_PRIO_LOW);
+	r.nonce[0] = r.nonce[0] == 'a' ? 'b' : 'a';
+	put_request(&r);
+	expect_reject(1, VGPU_CONFLICT, "already used by another writer");
+
+	/* sizes over --max-payload; a test op without --test-ops */
+	r = req_of(1, 6, VGPU_OP_VADD, VGPU_PRIO_LOW);
+	r.args.n = 1 << 20;
+	r.args.has_seed = 1;
+	put_request(&r);
+	expect_reject(1, VGPU_TOO_LARGE, "--max-payload");
+	r = req_of(1, 7, VGPU_OP_SPIN, VGPU_PRIO_LOW);
+	r.args.ms = 1;
+	put_request(&r);
+	expect_reject(1, VGPU_UNKNOWN_OP, "--test-ops");
+
+	/* records that do not parse: incomplete past the grace, corrupt, unknown op, malformed */
+	len = vgpu_request_encode(&r, buf, sizeof(buf));
+	put_file(1, "command.txt", buf, (size_t)len / 2);
+	expect_reject(1, VGPU_BAD_REQUEST, "incomplete record after 60 ms");
+	buf[20] ^= 1;
+	put_file(1, "command.txt", buf, (size_t)len);
+	expect_reject(1, VGPU_CORRUPT, "CRC");
+	put_raw_record(1, "VGPU1 REQUEST\nvm 1\nseq 8\nnonce 0123456789abcdef\npriority low\nop frobnicate\n");
+	expect_reject(1, VGPU_UNKNOWN_OP, "frobnicate");
+	put_raw_record(1, "VGPU1 REQUEST\nvm 1\nseq 8\nbogus line\n");
+	expect_reject(1, VGPU_BAD_REQUEST, "");
+
+
+	/* command.txt that is not a regular file we may read */
+	memset(buf, 'x', sizeof(buf));
+	put_file(1, "command.txt", buf, VGPU_RECORD_MAX + 1);
+	expect_reject(1, VGPU_TOO_LARGE, "a record is at most");
+	/* (each published by rename, as a VM would, so that inotify reports it) */
+	vm_path(1, "command.txt", p, sizeof(p));
+	vm_path(1, "elsewhere", q, sizeof(q));
+	ck_assert_int_eq(symlink("/etc/passwd", q), 0);
+	ck_assert_int_eq(rename(q, p), 0);
+	expect_reject(1, VGPU_BAD_FILE, "a symbolic link");
+	ck_assert_int_eq(mkfifo(q, 0644), 0);
+	ck_assert_int_eq(rename(q, p), 0);
+	expect_reject(1, VGPU_BAD_FILE, "a FIFO");
+	r = req_of(1, 100, VGPU_OP_PING, VGPU_PRIO_LOW);
+	len = vgpu_request_encode(&r, buf, sizeof(buf));
+	put_file(1, "elsewhere", buf, (size_t)len);
+	vm_path(1, "second", p, sizeof(p));
+	ck_assert_int_eq(link(q, p), 0);
+	vm_path(1, "command.txt", q, sizeof(q));
+	ck_assert_int_eq(rename(p, q), 0);
+	expect_reject(1, VGPU_BAD_FILE, "several hard links");
+	ck_assert_int_eq(fx.nsubmit, 1);
+}
+END_TEST
+
+/* Input payloads: each check in load_payload answered BAD_PAYLOAD, TOO_LARGE or
+ * BAD_FILE, and nothing is run. (A wrong name never gets there: the record's
+ * grammar requires in-SEQ.bin and the op's size.) */
+START_TEST(test_intake_rejects_payloads)
+{
+	static const struct {
+		const char *what, *needle;
+		int status;
+	} cases[] = {
+		{ "missing", "in-", VGPU_BAD_PAYLOAD },
+		{ "short", "short write?", VGPU_BAD_PAYLOAD },
+		{ "crc", "CRC-32 differs", VGPU_BAD_PAYLOAD },
+		{ "symlink", "in-", VGPU_BAD_FILE },
+		{ "cap", "over the", VGPU_TOO_LARGE },
+	};
+
+	cfg.max_payload = 64 * 1024;
+	start(1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t seq = (int64_t)i + 1;
+		size_t n = 100;
+		struct vgpu_request r = req_of(4, seq, VGPU_OP_VADD, VGPU_PRIO_LOW);
+		const char *w = cases[i].what;
+		char p[512];
+
+		r.args.n = n;
+		put_vadd_input(4, seq, n, &r);
+		vm_path(4, r.input.name, p, sizeof(p));
+		if (!strcmp(w, "missing")) {
+			ck_assert_int_eq(unlink(p), 0);
+		} else if (!strcmp(w, "short")) {
+			ck_assert_int_eq(truncate(p, 100), 0);
+		} else if (!strcmp(w, "crc")) {
+			r.input.crc ^= 1;
+		} else if (!strcmp(w, "symlink")) {
+			ck_assert_int_eq(unlink(p), 0);
+			ck_assert_int_eq(symlink("/etc/passwd", p), 0);
+		} else if (!strcmp(w, "cap")) {
+			r.args.n = 10000;   /* 80000 bytes of input, over the 64 KiB cap */
+			r.input.bytes = 80000;
+			r.args.has_seed = 0;
+		}
+		put_request(&r);
+		ck_assert_int_eq(wait_answer(4, seq, NULL), cases[i].status);
+		{
+			struct vgpu_response a;
+
+			ck_assert_int_eq(read_resp(4, &a), 0);
+			ck_assert_msg(strstr(a.error, cases[i].needle) != NULL, "%s: error \"%s\"", w, a.error);
+		}
+	}
+	ck_assert_int_eq(fx.nsubmit, 0);
+}
+END_TEST
+
+/* Test ops with --test-ops; a job's "queue" line names its capped priority. */
+START_TEST(test_test_ops_allowed)
+{
+	struct vgpu_request r;
+
+	cfg.test_ops = 1;
+	start(1);
+	r = req_of(5, 1, VGPU_OP_LEAK, VGPU_PRIO_LOW);
+	r.args.bytes = 4096;
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(5, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(fx.nsubmit, 1);
+}
+END_TEST
+
+/* VM directories that appear, go away or are replaced while the mediator runs. */
+START_TEST(test_vm_dirs_come_and_go)
+{
+	char p[512], cmd[1100];
+
+	start(1);
+	snprintf(p, sizeof(p), "%s/vm9", root);
+	ck_assert_int_eq(mkdir(p, 0777), 0);
+	step_for(30);
+	send_op(9, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(9, 1, NULL), VGPU_OK);
+	/* replaced: the new directory is served with the same state (seq 1 answered) */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", p, p);
+	ck_assert_int_eq(system(cmd), 0);
+	step_for(30);              /* inotify: its watch is gone */
+	vgpu_mediator_free(med);   /* a rescan notices; here a restart, with rescans soon */
+	med = NULL;
+	cfg.rescan_ms = 20;
+	start(1);
+	step_for(50);
+	ck_assert_int_eq(system(cmd), 0);   /* the restart had published the answer again */
+	step_for(100);
+	send_op(9, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	step_for(100);
+	ck_assert_int_eq(fx.nsubmit, 1);   /* already answered: not run again */
+	send_op(9, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(9, 2, NULL), VGPU_OK);
+	/* names that are not vmN are ignored */
+	snprintf(p, sizeof(p), "%s/vm01", root);
+	ck_assert_int_eq(mkdir(p, 0777), 0);
+	snprintf(p, sizeof(p), "%s/other", root);
+	ck_assert_int_eq(mkdir(p, 0777), 0);
+	step_for(50);
+}
+END_TEST
+
+/* Configuration errors stop start-up, with a reason. */
+START_TEST(test_new_refuses_bad_config)
+{
+	char err[512], p[400];
+
+	fx.base.ops = &fake_ops;
+	fx.base.nslots = 1;
+	cfg.ex = &fx.base;
+	cfg.root = "/nonexistent/vgpu-root";
+	cfg.state_dir = state;
+	ck_assert_int_lt(vgpu_mediator_new(&med, &cfg, err, sizeof(err)), 0);
+	ck_assert(med == NULL);
+	ck_assert_msg(strstr(err, "--root /nonexistent/vgpu-root") != NULL, "%s", err);
+
+	cfg.root = root;
+	snprintf(p, sizeof(p), "%s/vm1/state", root);
+	cfg.state_dir = p;
+	ck_assert_int_lt(vgpu_mediator_new(&med, &cfg, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "is inside --root") != NULL, "%s", err);
+
+	cfg.state_dir = "/nonexistent/vgpu-state/x";
+	ck_assert_int_lt(vgpu_mediator_new(&med, &cfg, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "--state") != NULL, "%s", err);
+
+	cfg.state_dir = state;
+	cfg.journal = "/nonexistent/vgpu-journal";
+	ck_assert_int_lt(vgpu_mediator_new(&med, &cfg, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "--journal") != NULL, "%s", err);
+	vgpu_mediator_free(NULL);
+
+	/* and without a journal it starts and serves */
+	cfg.journal = NULL;
+	ck_assert_int_eq(vgpu_mediator_new(&med, &cfg, err, sizeof(err)), 0);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert(!file_exists(journal));
+}
+END_TEST
+
+/* One request per VM at a time: a new command.txt while one runs is read once that one
+ * is answered. */
+START_TEST(test_one_request_per_vm_at_a_time)
+{
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	send_op(1, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
+	step_for(50);
+	ck_assert_int_eq(journal_count("queue", 1, 2), 0);
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(1, 2, NULL), VGPU_OK);
+	ck_assert_int_eq(journal_count("exec", 1, 0), 2);
+}
+END_TEST
+
+/* libfiu: fail the point's next call once with errno ONCE_ERRNO, then never (FIU_ONETIME
+ * would leak the point's name when enabled again). */
+static int once_left, once_errno;
+
+static int fail_once_cb(const char *name, int *failnum, void **failinfo, unsigned int *flags)
+{
+	(void)name; (void)failnum; (void)flags;
+	*failinfo = (void *)(intptr_t)once_errno;
+	return once_left-- > 0;
+}
+
+static void fail_once(const char *point, int e)
+{
+	fiu_disable(point);
+	once_left = 1;
+	once_errno = e;
+	ck_assert_int_eq(fiu_enable_external(point, 1, NULL, 0, fail_once_cb), 0);
+}
+
+/* response.txt cannot be published (libfiu: the rename fails): the answer is kept in
+ * the state and published again by the rescans, even when a retry fails too. */
+START_TEST(test_failed_publish_retried)
+{
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	cfg.rescan_ms = 30;
+	start(1);
+	fiu_init(0);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	fail_once("safeio/publish/rename", ENOSPC);
+	fake_finish(0);
+	while (journal_count("answer", 1, 1) == 0)
+		vgpu_mediator_step(med, 20);
+	ck_assert_int_ne(read_resp(1, NULL), 0);
+	fail_once("safeio/publish/rename", EIO);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(journal_count("answer", 1, 1), 1);
+	fiu_disable("safeio/publish/rename");
+}
+END_TEST
+
+/* command.txt cannot be opened or read for a while (libfiu): nothing is answered, and
+ * the next look at it (an event here; the rescans otherwise) reads it. */
+START_TEST(test_unreadable_command_retried)
+{
+	static const char *faults[] = { "safeio/read/open", "mediator/intake/read" };
+
+	start(1);
+	fiu_init(0);
+	step_for(20);              /* the first rescan is done */
+	for (int i = 0; i < 2; i++) {
+		fail_once(faults[i], EIO);
+		send_op(1, i + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+		step_for(50);
+		ck_assert_msg(once_left <= 0, "%s was not reached", faults[i]);
+		ck_assert_int_eq(journal_count("queue", 1, i + 1), 0);
+		send_op(1, i + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+		ck_assert_int_eq(wait_answer(1, i + 1, NULL), VGPU_OK);
+		fiu_disable(faults[i]);
+	}
+}
+END_TEST
+
+/* The mediator went away after publishing an answer but before persisting it: the next
+ * one adopts the answer in response.txt instead of answering INTERRUPTED. */
+START_TEST(test_restart_adopts_published_answer)
+{
+	struct vgpu_response a;
+	struct vgpu_request q = req_of(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	char buf[VGPU_RECORD_MAX];
+	int len;
+
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);
+	put_request(&q);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	vgpu_mediator_free(med);
+	med = NULL;
+	memset(&a, 0, sizeof(a));
+	a.vm = 6;
+	a.seq = 1;
+	memcpy(a.nonce, q.nonce, sizeof(a.nonce));
+	a.status = VGPU_OK;
+	a.op = VGPU_OP_PING;
+	snprintf(a.executor, sizeof(a.executor), "fake:0");
+	snprintf(a.result, sizeof(a.result), "pong");
+	snprintf(a.error, sizeof(a.error), "-");
+	len = vgpu_response_encode(&a, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	put_file(6, "response.txt", buf, (size_t)len);
+
+	fake_reset();
+	start(1);
+	step_for(50);
+	ck_assert_int_eq(wait_answer(6, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.result, "pong");
+	put_request(&q);
+	step_for(50);
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert_int_eq(journal_count("answer", 6, 1), 0);   /* adopted, not answered anew */
+}
+END_TEST
+
+static Suite *mediator_suite(void)
+{
+	Suite *s = suite_create("mediator");
+	TCase *tc = tcase_create("answers");
+	TCase *tf = tcase_create("executor_failures");
+	TCase *ts = tcase_create("scheduling");
+	TCase *ti = tcase_create("intake");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_ping_ok_once);
+	tcase_add_test(tc, test_data_ops_outputs);
+	tcase_add_test(tc, test_stop_finishes_job_in_hand);
+	tcase_add_test(tc, test_restart_answers_interrupted);
+	tcase_add_test(tc, test_restart_adopts_published_answer);
+	tcase_add_test(tc, test_one_request_per_vm_at_a_time);
+	tcase_add_test(tc, test_failed_publish_retried);
+	tcase_add_test(tc, test_unreadable_command_retried);
+	tcase_add_test(tc, test_corrupt_state_logged_once);
+	tcase_add_test(tc, test_vm_dirs_come_and_go);
+	tcase_add_test(tc, test_new_refuses_bad_config);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tf, setup, teardown);
+	tcase_set_timeout(tf, 30);
+	tcase_add_test(tf, test_executor_failures_answered_once);
+	tcase_add_test(tf, test_late_job_times_out_at_deadline);
+	tcase_add_test(tf, test_intent_not_recorded_not_run);
+	tcase_add_test(tf, test_executor_without_fd_or_slot_names);
+	suite_add_tcase(s, tf);
+
+	tcase_add_checked_fixture(ts, setup, teardown);
+	tcase_set_timeout(ts, 30);
+	tcase_add_test(ts, test_priority_order);
+	tcase_add_test(ts, test_two_slots);
+	suite_add_tcase(s, ts);
+
+	tcase_add_checked_fixture(ti, setup, teardown);
+	tcase_set_timeout(ti, 30);
+	tcase_add_test(ti, test_intake_rejects_records);
+	tcase_add_test(ti, test_intake_rejects_payloads);
+	tcase_add_test(ti, test_test_ops_allowed);
+	suite_add_tcase(s, ti);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(mediator_suite());
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
