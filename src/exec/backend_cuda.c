@@ -219,6 +219,8 @@ static int cuda_run_in(struct cuda_ctx *cx, const struct vgpu_job *job, struct v
 {
 	struct cuda_job js = { .cx = cx, .res = res, .failed = 0, .cuda_err = cudaSuccess };
 	struct cuda_leak_snap snap;
+	uint64_t escaped;
+	char why[160] = "";
 	int broken = 0;
 
 	vgpu_cuda_leak_begin(cx, &snap);
@@ -232,7 +234,22 @@ static int cuda_run_in(struct cuda_ctx *cx, const struct vgpu_job *job, struct v
 		snprintf(res->error + len, sizeof(res->error) - len, "; CUDA context unusable, worker restarts");
 		return -1;
 	}
-	return vgpu_cuda_leak_escaped(cx, &snap, res);
+	escaped = vgpu_cuda_leak_escaped(cx, &snap, res);
+	if (!escaped)
+		return 0;
+	/* Only a new context gives that memory back; if that fails the worker restarts. */
+	if (vgpu_cuda_ctx_reset(cx, why, sizeof(why)) < 0) {
+		snprintf(res->error, sizeof(res->error),
+			 "device free memory fell by %llu bytes during the job outside its arena "
+			 "(cudaMemGetInfo); context reset failed (%.100s); worker restarts",
+			 (unsigned long long)escaped, why);
+		return -1;
+	}
+	snprintf(res->error, sizeof(res->error),
+		 "device free memory fell by %llu bytes during the job outside its arena "
+		 "(cudaMemGetInfo); reclaimed by resetting the device context",
+		 (unsigned long long)escaped);
+	return 0;
 }
 
 static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res)

@@ -152,10 +152,10 @@ void vgpu_cuda_leak_config(struct cuda_leak *lk);
 void vgpu_cuda_leak_begin(struct cuda_ctx *cx, struct cuda_leak_snap *snap);
 /* After the job: what its arena still holds is taken back and the job answered LEAKED. */
 void vgpu_cuda_leak_reclaim(struct cuda_ctx *cx, struct vgpu_job_result *res);
-/* Then: memory that escaped the arena makes the job LEAKED and is reclaimed by a context
- * reset. 0, or -1 when that reset failed (the worker must restart). */
-int vgpu_cuda_leak_escaped(struct cuda_ctx *cx, const struct cuda_leak_snap *snap,
-			   struct vgpu_job_result *res);
+/* Then: memory that escaped the arena makes the job LEAKED. Returns the bytes that
+ * escaped (0: none); only a context reset (the caller's) gives them back. */
+uint64_t vgpu_cuda_leak_escaped(struct cuda_ctx *cx, const struct cuda_leak_snap *snap,
+				struct vgpu_job_result *res);
 
 /* --- cuda_phases.c ------------------------------------------------------------------ */
 void vgpu_cuda_phases_config(struct cuda_phases *ph);

@@ -45,14 +45,13 @@ void vgpu_cuda_leak_reclaim(struct cuda_ctx *cx, struct vgpu_job_result *res)
  * took from the driver during the job (held1 - held0: blocks it cudaMalloc'ed, less
  * those it gave back; a job's blocks are all back in the cache or freed by now). This
  * assumes the worker owns its GPU: one worker per GPU, nothing else on it. */
-int vgpu_cuda_leak_escaped(struct cuda_ctx *cx, const struct cuda_leak_snap *snap,
-			   struct vgpu_job_result *res)
+uint64_t vgpu_cuda_leak_escaped(struct cuda_ctx *cx, const struct cuda_leak_snap *snap,
+				struct vgpu_job_result *res)
 {
 	size_t free1 = 0, total = 0;
 	double t0 = vgpu_cuda_phase_begin(cx);
 	int64_t fell, took;
 	uint64_t escaped;
-	char why[160] = "";
 
 	if (!snap->have_free0 || cudaMemGetInfo(&free1, &total) != cudaSuccess)
 		return 0;
@@ -64,17 +63,5 @@ int vgpu_cuda_leak_escaped(struct cuda_ctx *cx, const struct cuda_leak_snap *sna
 	escaped = (uint64_t)(fell - took);
 	res->leaked_bytes += escaped;
 	res->status = VGPU_LEAKED;
-	/* Only a new context gives that memory back; if that fails the worker restarts. */
-	if (vgpu_cuda_ctx_reset(cx, why, sizeof(why)) < 0) {
-		snprintf(res->error, sizeof(res->error),
-			 "device free memory fell by %llu bytes during the job outside its arena "
-			 "(cudaMemGetInfo); context reset failed (%.100s); worker restarts",
-			 (unsigned long long)escaped, why);
-		return -1;
-	}
-	snprintf(res->error, sizeof(res->error),
-		 "device free memory fell by %llu bytes during the job outside its arena "
-		 "(cudaMemGetInfo); reclaimed by resetting the device context",
-		 (unsigned long long)escaped);
-	return 0;
+	return escaped;
 }
