@@ -15,12 +15,7 @@
 #include <unistd.h>
 
 #include "e2e_util.h"
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
+#include "../common/testutil.h"
 
 void e2e_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap)
 {
@@ -750,10 +745,7 @@ int e2e_run_client(const struct e2e_env *e, const char *const *args, int kill_ms
 
 uint64_t e2e_mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return tu_now_ms();
 }
 
 void e2e_msleep(int ms)

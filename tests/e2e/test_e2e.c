@@ -25,6 +25,7 @@
 #include "lib/safeio.h"
 #include "lib/status.h"
 #include "e2e_util.h"
+#include "../common/testutil.h"
 
 static struct e2e_env env;
 
@@ -46,12 +47,6 @@ static void setup(void)
 static void teardown(void)
 {
 	e2e_teardown(&env);
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static uint64_t rng;
@@ -657,13 +652,4 @@ static Suite *e2e_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(e2e_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(e2e_suite)

@@ -31,18 +31,13 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_shared_file.h"
+#include "../common/testutil.h"
 
 #define VMS 8
 #define WRITERS 3
 #define NAIVE_REQS 4
 #define OUR_REQS 3
 #define DATA_LEN 5000     /* over stdio's 4 KiB buffer: one fprintf becomes two write()s */
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* ---- naive ---------------------------------------------------------------------- */
 

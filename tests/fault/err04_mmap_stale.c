@@ -25,14 +25,9 @@
 #include "harness.h"
 #include "naive/naive_mmap_reader.h"
 #include "naive/naive_mtime_poller.h"
+#include "../common/testutil.h"
 
 #define ROUNDS 5
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Rewrite PATH in place (same inode, same size): "seq N" padded to 64 bytes. */
 static int host_write_in_place(const char *path, long seq, int create)

@@ -31,14 +31,9 @@
 #include "harness.h"
 #include "naive/naive_mtime_poller.h"
 #include "naive/naive_nfs.h"
+#include "../common/testutil.h"
 
 #define VM_OPTS "actimeo=30,lookupcache=positive,wsize=32,wdelay_ms=20"
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static void align_to_second(void)
 {

@@ -33,15 +33,10 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_mtime_poller.h"
+#include "../common/testutil.h"
 
 #define GRACE_MS 1500
 #define PAUSE_MS 300
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Sleep until 100..600 ms into a wall-clock second, so that two writes a few ms apart
  * share st_mtime's second (the file system's clock lags the wall clock by up to a tick). */

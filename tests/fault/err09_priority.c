@@ -25,15 +25,10 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_pqueue.h"
+#include "../common/testutil.h"
 
 #define SEQUENCES 300
 #define OPS 64
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* ---- part 1: the queues alone ----------------------------------------------------- */
 

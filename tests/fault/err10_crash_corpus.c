@@ -33,6 +33,7 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_fscanf_reader.h"
+#include "../common/testutil.h"
 
 #define MAX_ENTRIES 64
 #define GRACE_MS 300
@@ -43,12 +44,6 @@ struct entry {
 	char path[800];          /* corpus file; "" for runtime entries */
 	int kind;                /* 0 file, 1 symlink, 2 FIFO, 3 directory, 4 hard link */
 };
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int cmp_entry(const void *a, const void *b)
 {

@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "naive/naive_mtime_poller.h"
 #include "naive/naive_nfs.h"
+#include "../common/testutil.h"
 
 #define ROUNDS 3
 #define NAIVE_WAIT_MS 200
@@ -35,12 +36,6 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 /* One vadd through C; accounted; returns the client rc (with ERR) and checks the seq. */

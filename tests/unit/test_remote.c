@@ -24,6 +24,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "../common/testutil.h"
 
 enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE, FAKE_BAD_SUMMARY, FAKE_STALE };
 
@@ -43,12 +44,6 @@ struct fake_worker {
 
 static char root[256], dir[300];
 static struct fake_worker fw;
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Compute REQ's output with the CPU reference; *outp malloc'ed. 0 or -1. */
 static int fake_compute(const struct vgpu_request *req, float **outp, size_t *countp)
@@ -655,10 +650,5 @@ static Suite *remote_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(remote_suite());
-	int failed;
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(remote_suite(), CK_VERBOSE);
 }
