@@ -683,6 +683,23 @@ int e2e_journal_count(const struct e2e_env *e, const char *event, uint32_t vm, i
 	return journal_scan(e, event, vm, seq, NULL, 0);
 }
 
+int e2e_journal_wait(const struct e2e_env *e, const char *event, uint32_t vm, int64_t seq, int count,
+		     int bound_ms)
+{
+	int n;
+
+	TU_WAIT_FOR((n = e2e_journal_count(e, event, vm, seq)) >= count, bound_ms);
+	return n;
+}
+
+int e2e_log_wait(const struct e2e_env *e, const char *needle, int count, int bound_ms)
+{
+	int n;
+
+	TU_WAIT_FOR((n = e2e_log_count(e, needle)) >= count, bound_ms);
+	return n;
+}
+
 int e2e_journal_exec_order(const struct e2e_env *e, uint32_t *out, int max)
 {
 	int n = journal_scan(e, "exec", 0, 0, out, max);

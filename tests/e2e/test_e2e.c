@@ -254,10 +254,8 @@ static int wait_rc(pid_t pid)
  * any); fails the test after 20 s rather than hanging it. */
 static void await_journal(const char *event, uint32_t vm, int64_t seq, int n)
 {
-	for (int t = 0; e2e_journal_count(&env, event, vm, seq) < n; t += 5) {
-		ck_assert_msg(t < 20000, "no '%s' for vm%u seq %lld in the journal after 20 s", event, vm, (long long)seq);
-		msleep(5);
-	}
+	ck_assert_msg(e2e_journal_wait(&env, event, vm, seq, n, 20000) >= n,
+		      "no '%s' for vm%u seq %lld in the journal after 20 s", event, vm, (long long)seq);
 }
 
 /* Make every worker busy (one per GPU): a long spin from VMs 4, 5, ... each; returns
@@ -381,9 +379,7 @@ START_TEST(test_client_that_lost_count_recovers)
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(dirfd, 0);
 	ck_assert_int_eq(vgpu_publish(dirfd, "command.txt", "garbage\n", 8, 0644), 0);
-	for (int t = 0; t < 500 && e2e_journal_count(&env, "answer", 6, 0) < 4; t++)
-		msleep(10);
-	ck_assert_int_eq(e2e_journal_count(&env, "answer", 6, 0), 4);
+	ck_assert_int_eq(e2e_journal_wait(&env, "answer", 6, 0, 4, E2E_WAIT_MS), 4);
 	close(dirfd);
 
 	o.lock_dir = lockB;      /* a fresh counter */

@@ -126,7 +126,7 @@ int main(void)
 			r.req.answered++;
 		else
 			r.req.lost++;
-		h_check(&r, rc == 0 && e2e_journal_count(&e, "answer", 1, 1) == 1,
+		h_check(&r, rc == 0 && e2e_journal_wait(&e, "answer", 1, 1, 1, E2E_WAIT_MS) == 1,
 			"after the fix (export admits 127.0.0.1, vm1 exists): ping through ganesha answered in %ld ms: %s",
 			ms, out);
 	}

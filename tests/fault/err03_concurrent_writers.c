@@ -288,7 +288,8 @@ static void part_ours(struct h_result *r, struct e2e_env *e)
 	}
 	for (uint32_t v = 1; v <= VMS; v++)
 		for (int64_t s = 1; s <= WRITERS * OUR_REQS; s++) {
-			int ex = e2e_journal_count(e, "exec", v, s), an = e2e_journal_count(e, "answer", v, s);
+			/* the answer line follows the published answer: wait for it */
+			int an = e2e_journal_wait(e, "answer", v, s, 1, E2E_WAIT_MS), ex = e2e_journal_count(e, "exec", v, s);
 			if (ex != 1 || an != 1) {
 				bad_journal++;
 				printf("    vm%u seq %" PRId64 ": executed %d, answered %d times\n", v, s, ex, an);
@@ -313,12 +314,7 @@ static void part_ours(struct h_result *r, struct e2e_env *e)
 
 static int wait_answers(const struct e2e_env *e, uint32_t vm, int64_t seq, int count, int timeout_ms)
 {
-	for (int w = 0; w < timeout_ms; w += 2) {
-		if (e2e_journal_count(e, "answer", vm, seq) >= count)
-			return 0;
-		msleep(2);
-	}
-	return -1;
+	return e2e_journal_wait(e, "answer", vm, seq, count, timeout_ms) >= count ? 0 : -1;
 }
 
 /* A raw second writer in vm9: after each answered call of the client, publish a record
@@ -384,7 +380,7 @@ static void part_raw_collisions(struct h_result *r, struct e2e_env *e)
 		"vm9: %d of %d records reusing an answered seq with another nonce answered CONFLICT", detected,
 		RAW_COLLISIONS);
 	h_check(r, once == RAW_COLLISIONS, "vm9: each collided seq executed exactly once (the second writer's never ran)");
-	h_check(r, 0 < e2e_log_count(e, "two writers for one VM directory"), "the mediator's log names the collision (\"two writers for one VM directory\")");
+	h_check(r, 0 < e2e_log_wait(e, "two writers for one VM directory", 1, E2E_WAIT_MS), "the mediator's log names the collision (\"two writers for one VM directory\")");
 	h_evidence(r, "raw second writer: %d/%d same-seq records answered CONFLICT, never executed", detected,
 		   RAW_COLLISIONS);
 }

@@ -108,7 +108,8 @@ int main(void)
 		else
 			r.req.lost++;
 		/* seq 1 was spent by the refused call (a seq is never reused): this is seq 2 */
-		h_check(&r, rc == 0 && e2e_journal_count(&e, "answer", 1, 0) == 1 && e2e_journal_count(&e, "exec", 1, 0) == 1,
+		h_check(&r, rc == 0 && e2e_journal_wait(&e, "answer", 1, 0, 1, E2E_WAIT_MS) == 1 &&
+			e2e_journal_count(&e, "exec", 1, 0) == 1,
 			"after chown %d:%d vm1 on the host: vadd through ganesha executed and answered once, in %ld ms: %s",
 			ANON_UID, ANON_UID,
 			ms, out);

@@ -74,12 +74,7 @@ static int encode(uint32_t vm, int64_t seq, const char *nonce, enum vgpu_op op, 
 
 static int wait_answers(const struct e2e_env *e, uint32_t vm, int64_t seq, int count, int timeout_ms)
 {
-	for (int w = 0; w < timeout_ms; w += 2) {
-		if (e2e_journal_count(e, "answer", vm, seq) >= count)
-			return 0;
-		msleep(2);
-	}
-	return -1;
+	return e2e_journal_wait(e, "answer", vm, seq, count, timeout_ms) >= count ? 0 : -1;
 }
 
 /* Status NAMEs of the journal's answers for VM/SEQ, space separated, into OUT. */
@@ -398,7 +393,7 @@ static void ours_torn(struct h_result *r, struct e2e_env *e)
 	answer_statuses(e, 3, 1, st, sizeof(st));
 	memset(&resp, 0, sizeof(resp));
 	read_response(e, 3, &resp);
-	h_check(r, 0 < e2e_log_count(e, "vm3: command.txt incomplete"),
+	h_check(r, 0 < e2e_log_wait(e, "vm3: command.txt incomplete", 1, E2E_WAIT_MS),
 		"vm3: the mediator read the torn command.txt and called it incomplete (log)");
 	h_check(r, strcmp(st, "OK") == 0 && e2e_journal_count(e, "exec", 3, 1) == 1 &&
 		strncmp(resp.result, "count=65536 ", 12) == 0,

@@ -197,12 +197,7 @@ static int collect(pid_t pid, int fd, struct call_out *out)
 
 static int wait_journal(struct e2e_env *e, const char *ev, uint32_t vm, int count, int timeout_ms)
 {
-	for (int w = 0; w < timeout_ms; w += 2) {
-		if (e2e_journal_count(e, ev, vm, 0) >= count)
-			return 0;
-		msleep(2);
-	}
-	return -1;
+	return e2e_journal_wait(e, ev, vm, 0, count, timeout_ms) >= count ? 0 : -1;
 }
 
 /* Account a finished call and its journal lines. */

@@ -176,12 +176,7 @@ static void kill_now(void)
 
 static int wait_journal(const char *ev, uint32_t vm, int64_t seq, int count, int ms)
 {
-	for (int t = 0; t < ms; t += 5) {
-		if (e2e_journal_count(&env, ev, vm, seq) >= count)
-			return 1;
-		e2e_msleep(5);
-	}
-	return 0;
+	return e2e_journal_wait(&env, ev, vm, seq, count, ms) >= count;
 }
 
 /* ---- one crash point ---- */
@@ -307,7 +302,7 @@ static void client_killed(uint64_t seed)
 	vadd_req(&q, seed, 2048);
 	e2e_call_start(&env, &next, 2, &q, 10000);
 	e2e_call_wait(&next);
-	wait_journal("answer", 2, dead.out.my_seq, 1, 2000);
+	wait_journal("answer", 2, dead.out.my_seq, 1, E2E_WAIT_MS);
 	h_check(&r, vadd_ok(&next, seed, 2048) && next.out.my_seq == dead.out.my_seq + 1 &&
 		e2e_journal_count(&env, "exec", 2, dead.out.my_seq) == 1 &&
 		e2e_journal_count(&env, "answer", 2, dead.out.my_seq) == 1,
