@@ -9,7 +9,9 @@
  * checked, then a loop reading response.txt until an answer comes: it says nothing and
  * hangs (bounded here). Ours: vgpu-client exits 5 (ENODIR) at once, naming the export /
  * mount and the fix. Then the fix (an export that admits us, vm1 present) answers a request
- * end to end through ganesha. Injections = refusals and missing directories met. */
+ * end to end through ganesha. Injections = refusals and missing directories met.
+ * Handling proved (src/): src/client/client.c (ENOENT -> VGPU_CLIENT_ENODIR, the mount
+ * hint), src/cmd/vgpu-client.c (exit 5, the message). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,10 @@
  * writer in one VM directory that does not share the client's lock (a raw writer
  * reusing the client's seq with another nonce; two clients with different lock
  * directories racing) is detected (CONFLICT / EPROTO, a mediator log line), never
- * silently merged. Injections = collisions forced. */
+ * silently merged. Injections = collisions forced.
+ * Handling proved (src/): src/client/client.c (per-VM lock, seq + nonce, EPROTO),
+ * src/mediator/intake.c (CONFLICT, "two writers" log), src/lib/safeio.c (publish by
+ * rename). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

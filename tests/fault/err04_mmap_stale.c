@@ -9,7 +9,9 @@
  * mapped once while our requests run: it never shows the new answers.
  * Ours (the client library through the same mount, with the real mediator): open, read,
  * close on every poll, seq and nonce checked: every answer is the one for its own seq,
- * with the CPU reference's output. Injections = stale views the naive reader returned. */
+ * with the CPU reference's output. Injections = stale views the naive reader returned.
+ * Handling proved (src/): src/client/client.c (open/read/close on every poll, seq and nonce
+ * checked), src/lib/safeio.c (vgpu_safe_read). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

@@ -9,7 +9,9 @@
  * (bounded). Ours: vgpu-client exits 4 (EPERM) at once with "permission denied", naming
  * root_squash and the fix; after the fix (chown 65534:65534 vm1 on the host, as
  * docs/CLIENT.md says) a request is answered end to end through ganesha and the host sees
- * command.txt owned by the squashed uid. Injections = EACCES answers from the server. */
+ * command.txt owned by the squashed uid. Injections = EACCES answers from the server.
+ * Handling proved (src/): src/client/client.c (EACCES -> VGPU_CLIENT_EPERM, the root_squash
+ * hint), src/cmd/vgpu-client.c (exit 4). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,7 +14,10 @@
  * (c) A second update within one second: the errors log's `st_mtime > last` poller on the
  *     server misses it. Ours: two requests within one second, both answered.
  * Injections: attribute-cache hits that served the stale size (nfssim stats), write-back
- * chunks of the in-place write, and the same-second update. */
+ * chunks of the in-place write, and the same-second update.
+ * Handling proved (src/): src/client/client.c (close-to-open reads, seq/nonce),
+ * src/mediator/intake.c (content key, not st_mtime), src/lib/safeio.c, src/lib/record.c
+ * (CRC, end line). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>

@@ -13,7 +13,10 @@
  * record (INCOMPLETE until the end line), answers BAD_REQUEST when it never completes
  * within --grace-ms, answers CORRUPT when old and new records are mixed (CRC), and never
  * executes half a command; the client library publishes whole records under short
- * writes. Injections = same-second updates + torn/short writes performed. */
+ * writes. Injections = same-second updates + torn/short writes performed.
+ * Handling proved (src/): src/mediator/intake.c (the content-CRC key,
+ * INCOMPLETE/--grace-ms, CORRUPT), src/lib/record.c (CRC, end line), src/lib/safeio.c
+ * (short writes finished). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

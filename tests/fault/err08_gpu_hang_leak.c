@@ -9,7 +9,10 @@
  * run right after, correct; a leak is answered LEAKED with its byte count, reclaimed (the
  * worker's memory does not grow), and the next job on the same worker is OK; a crash is
  * EXEC_FAILED, the worker restarted, the next job OK. Every request is accounted for
- * from the clients' answers and the mediator's journal. docs/HARNESS.md, ERR08. */
+ * from the clients' answers and the mediator's journal. docs/HARNESS.md, ERR08.
+ * Handling proved (src/): src/exec/pool.c (watchdog, worker restart), src/exec/arena.c and
+ * src/exec/exec_mock.c (leak reclaimed, LEAKED), src/cmd/vgpu-worker.c,
+ * src/mediator/mediator.c (TIMEOUT/EXEC_FAILED answers). */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>

@@ -8,7 +8,9 @@
  * of one priority in a seeded order) submitted while a spin job holds the executor are
  * executed in priority, then arrival, order (journal); and under a flood of high work a
  * waiting low job is served within the bound of docs/HARNESS.md with --aging-ms, while
- * with --aging-ms 0 it waits for the whole flood (the naive symptom, starvation). */
+ * with --aging-ms 0 it waits for the whole flood (the naive symptom, starvation).
+ * Handling proved (src/): src/mediator/pqueue.c (priority, FIFO, aging: vgpu_pq_effective),
+ * src/mediator/mediator.c (dispatch), src/cmd/vgpu-mediator.c (--aging-ms). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>

@@ -12,7 +12,9 @@
  * gets every entry as vm1/command.txt (published by rename), answers each with the
  * error status the protocol names, executes none, and keeps serving: valid requests
  * from vm2 and vm1 are answered OK afterwards, and it exits 0 on SIGTERM.
- * Injections = corpus entries delivered. */
+ * Injections = corpus entries delivered.
+ * Handling proved (src/): src/lib/record.c (the parser), src/lib/safeio.c (symlink, FIFO,
+ * hard link, size refusals), src/mediator/intake.c (error answers, nothing executed). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -10,7 +10,9 @@
  * handle"), never taken as an answer, and the next request works.
  * LATENCY: latency_ms=50 on every NFS operation. Naive control: a client with a fixed
  * 200 ms wait (it works without latency) gives up. Ours: every answer right; the added
- * time per request is measured. Injections: nfssim's fault and latency counters. */
+ * time per request is measured. Injections: nfssim's fault and latency counters.
+ * Handling proved (src/): src/lib/safeio.c (ESTALE retry), src/client/client.c (polling,
+ * persistent ESTALE -> EIO). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

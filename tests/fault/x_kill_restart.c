@@ -8,7 +8,10 @@
  * runs). A client killed after publishing, before reading, and a worker process killed
  * mid-job (EXEC_FAILED, restarted, next job OK) are covered too.
  * Naive control: the same crash, restarted with an empty --state (what a stateless
- * mediator is): the request that had run is run again. docs/HARNESS.md, KILL. */
+ * mediator is): the request that had run is run again. docs/HARNESS.md, KILL.
+ * Handling proved (src/): src/mediator/state.c (intent and answered records),
+ * src/mediator/mediator.c (restart: INTERRUPTED or adopt), src/mediator/answer.c,
+ * src/exec/pool.c (worker killed mid-job). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
