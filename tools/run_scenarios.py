@@ -70,6 +70,69 @@ def stop_group(p, grace):
         pass
 
 
+def become_subreaper():
+    """Orphans of a program (its guardian, which unmounts and stops servers after the
+    program died, and daemons its scripts started) become our children, so that we can
+    wait for them before the next program or the end of the run."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def children():
+    me, out = os.getpid(), []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(st[1]) == me and st[0] != "Z":
+            out.append(int(d))
+    return out
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def settle(prog, bound):
+    """Wait up to BOUND seconds for the program's orphans to finish their own cleanup
+    (a guardian unmounting after a crash); then stop what is left, naming it."""
+    deadline = time.monotonic() + bound
+    while True:
+        reap()
+        left = children()
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not left:
+            return
+        for pid in left:
+            print("fault runner: note: %s left pid %d running after %g s; sending %s" % (prog, pid, bound, sig.name))
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        t = time.monotonic() + 5
+        while left and time.monotonic() < t:
+            time.sleep(0.05)
+            reap()
+            left = children()
+
+
 def run_one(prog, expected, args, scen_dir):
     path = os.path.join(args.bindir, prog)
     out = {"program": prog, "expected": expected, "written": [], "exit": None, "seconds": 0.0,
@@ -101,6 +164,7 @@ def run_one(prog, expected, args, scen_dir):
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    settle(prog, args.settle)
     out["seconds"] = round(time.monotonic() - t0, 1)
     out["exit"] = rc
     records = {}
@@ -144,10 +208,13 @@ def main():
     ap.add_argument("--build", help="VGPU_BUILD for the programs")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--grace", type=float, default=10, help="seconds between SIGTERM and SIGKILL")
+    ap.add_argument("--settle", type=float, default=30,
+                    help="seconds a program's orphans (its guardian) get to finish after it")
     ap.add_argument("--sources", default="", help="the scenario sources in the tree (each must be listed)")
     ap.add_argument("only", nargs="*", help="run only these programs")
     args = ap.parse_args()
 
+    become_subreaper()
     progs = parse_list(args.list)
     listed = {p for p, _ in progs}
     scen_dir = os.path.join(args.reports, "scenarios")
