@@ -62,31 +62,52 @@ BINS := $(BUILD)/vgpu-mediator $(BUILD)/vgpu-client $(BUILD)/vgpu-worker $(BUILD
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-unit check-e2e check-valgrind check-gpu coverage demo deps install clean report errors-log
+.PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log
 all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
+
+# Quiet build lines, as kbuild: "  CC      build/src/lib/log.o"; V=1 shows the commands.
+V ?= 0
+ifeq ($(V),1)
+Q   :=
+say := @true
+else
+Q   := @
+say := @printf '  %-7s %s\n'
+endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+	$(say) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBVGPU): $(LIB_OBJ) $(EXEC_OBJ)
-	@rm -f $@; ar rcs $@ $^
+	$(say) AR $@
+	$(Q)rm -f $@; ar rcs $@ $^
 $(LIBCLIENT): $(CLIENT_OBJ)
-	@rm -f $@; ar rcs $@ $^
+	$(say) AR $@
+	$(Q)rm -f $@; ar rcs $@ $^
 $(LIBMEDIATOR): $(MEDIATOR_OBJ)
-	@rm -f $@; ar rcs $@ $^
+	$(say) AR $@
+	$(Q)rm -f $@; ar rcs $@ $^
 
 $(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(LIBMEDIATOR) $(LIBVGPU)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/vgpu-doctor: $(BUILD)/src/cmd/vgpu-doctor.o $(LIBVGPU)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Shared test helpers (msleep, bounded waits, the Check main): tests/common/testutil.h.
+TESTUTIL_OBJ := $(BUILD)/tests/common/testutil.o
 
 # Unit tests: one Check program per module, linked with every library.
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(TESTUTIL_OBJ) $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 # vgpu-worker and cuda-sanity, with or without CUDA.
 include src/exec/cuda.mk
@@ -97,54 +118,70 @@ include src/exec/cuda.mk
 
 # --- running tests --------------------------------------------------------------------
 # Every Check program also logs to $(BUILD)/reports/check/ (CK_LOG_FILE_NAME), so that
-# `make check` can end with all their summary lines.
+# `make check` can end with all their summary lines. Each program runs, even after one
+# failed; the target fails at the end, naming every program that failed.
 CHECK_LOGS := $(BUILD)/reports/check
 check-unit: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	@mkdir -p $(CHECK_LOGS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
-	  CK_LOG_FILE_NAME=$(CHECK_LOGS)/$${t##*/}.log VGPU_BUILD=$(BUILD) $$t; done
+	@failed=""; for t in $(UNIT_BINS); do echo "== $$t"; \
+	  CK_LOG_FILE_NAME=$(CHECK_LOGS)/$${t##*/}.log VGPU_BUILD=$(BUILD) $$t || { \
+	    rc=$$?; echo "== $$t: FAILED (exit $$rc)"; failed="$$failed $${t##*/}"; }; done; \
+	  if [ -n "$$failed" ]; then echo "check-unit: failed:$$failed"; exit 1; fi
 
 # Tests that start daemons run under the reaper: orphaned daemons are reaped, and any
 # still alive at the end are named and stopped (tests/e2e/reaper.c).
 REAPER := $(BUILD)/reaper
 $(REAPER): $(BUILD)/tests/e2e/reaper.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
 # End-to-end: the real binaries on a private directory (tests/e2e).
 E2E_UTIL_OBJ := $(BUILD)/tests/e2e/e2e_util.o
-$(BUILD)/tests/e2e/test_e2e: $(BUILD)/tests/e2e/test_e2e.o $(E2E_UTIL_OBJ) $(LIBCLIENT) $(LIBVGPU)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+$(BUILD)/tests/e2e/test_e2e: $(BUILD)/tests/e2e/test_e2e.o $(E2E_UTIL_OBJ) $(TESTUTIL_OBJ) $(LIBCLIENT) $(LIBVGPU)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 # Once per backend (E2E_BACKENDS): the clients use the directory itself, an nfssim mount
 # of it, or an nfssim mount of a loopback nfs-ganesha exporting it (docs/NFSSIM.md).
-# Without /dev/fuse only the local backend runs, and the skip is printed.
+# Without /dev/fuse only the local backend runs, and the skip is printed. Every run
+# happens; the target fails at the end naming the runs that failed.
 E2E_BACKENDS ?= local nfssim-local nfssim-ganesha $(if $(VGPU_KNFS_MOUNT),knfs)
 check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACKENDS)),$(NFSSIM_BIN))
-	@set -e; for b in $(E2E_BACKENDS); do \
+	@mkdir -p $(CHECK_LOGS); failed=""; for b in $(E2E_BACKENDS); do \
 	  if [ "$$b" != local ] && [ ! -e /dev/fuse ]; then echo "== e2e backend $$b: SKIP (/dev/fuse missing)"; continue; fi; \
 	  echo "== $(BUILD)/tests/e2e/test_e2e (executor $${EXECUTOR:-mock}, backend $$b)"; \
-	  mkdir -p $(CHECK_LOGS); CK_LOG_FILE_NAME=$(CHECK_LOGS)/test_e2e-$$b.log \
-	  E2E_BACKEND=$$b VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e; done
-	@if [ "$${EXECUTOR:-mock}" = mock ]; then \
+	  CK_LOG_FILE_NAME=$(CHECK_LOGS)/test_e2e-$$b.log E2E_BACKEND=$$b VGPU_BUILD=$(BUILD) \
+	    $(BUILD)/tests/e2e/test_e2e || failed="$$failed $$b"; done; \
+	if [ "$${EXECUTOR:-mock}" = mock ]; then \
 	  echo "== $(BUILD)/tests/e2e/test_e2e (executor mock with 3 workers, as with 3 GPUs; backend local)"; \
 	  CK_LOG_FILE_NAME=$(CHECK_LOGS)/test_e2e-3workers.log VGPU_MOCK_DEVICES=3 E2E_BACKEND=local \
-	  VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e; fi
+	  VGPU_BUILD=$(BUILD) $(BUILD)/tests/e2e/test_e2e || failed="$$failed 3workers"; fi; \
+	if [ -n "$$failed" ]; then echo "check-e2e: failed:$$failed"; exit 1; fi
 
+# `make check`: every stage runs (a failed one does not stop the next; only a failed
+# build skips the tests), each announced as "== [i/n] name"; then each Check program's
+# summary line, and as the very last line the verdict with the counts
+# (tools/check_summary.py). Stage results: $(BUILD)/reports/stages/NAME.rc.
+# Each entry: name:target[:reap] (reap: run under $(REAPER)).
+CHECK_STAGES := build:all unit:check-unit e2e:check-e2e:reap nfssim:check-nfssim:reap \
+                runner:check-runner fault:check-fault:reap errorslog:check-errors-log report:report
+STAGES_DIR   := $(BUILD)/reports/stages
 check: deps
-	@rm -rf $(CHECK_LOGS)
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory check-unit
-	@$(REAPER) $(MAKE) --no-print-directory check-e2e
-	@$(REAPER) $(MAKE) --no-print-directory check-nfssim
-	@$(REAPER) $(MAKE) --no-print-directory check-fault
-	@$(MAKE) --no-print-directory check-errors-log
-	@$(MAKE) --no-print-directory report
-	@$(MAKE) --no-print-directory check-summary
+	@rm -rf $(CHECK_LOGS) $(STAGES_DIR) $(BUILD)/reports/nfssim.txt $(BUILD)/reports/runner.json; mkdir -p $(STAGES_DIR)
+	@i=0; n=$(words $(CHECK_STAGES)); built=1; for s in $(CHECK_STAGES); do i=$$((i + 1)); \
+	  name=$${s%%:*}; rest=$${s#*:}; tgt=$${rest%%:*}; reap=; \
+	  case "$$rest" in *:reap) reap=$(REAPER);; esac; \
+	  echo; echo "== [$$i/$$n] $$name (make $$tgt)"; \
+	  if [ $$built = 0 ]; then echo "== [$$i/$$n] $$name: not run (the build failed)"; echo skip > $(STAGES_DIR)/$$name.rc; continue; fi; \
+	  $$reap $(MAKE) --no-print-directory $$tgt; rc=$$?; echo $$rc > $(STAGES_DIR)/$$name.rc; \
+	  if [ $$rc != 0 ]; then echo "== [$$i/$$n] $$name: FAILED (exit $$rc)"; [ $$name = build ] && built=0; fi; \
+	done; \
+	python3 tools/check_summary.py --reports $(BUILD)/reports --stages "$(foreach s,$(CHECK_STAGES),$(firstword $(subst :, ,$(s))))" \
+	  --unit-programs $(words $(UNIT_BINS))
 
-# The last lines of `make check`: each Check program's own summary line.
+# Each Check program's own summary line (also printed by `make check`).
 check-summary:
-	@echo; echo "Check summaries ($(CHECK_LOGS)):"
-	@for f in $(CHECK_LOGS)/*.log; do printf '  %-28s %s\n' "$$(basename $$f .log)" "$$(tail -n 1 $$f)"; done
+	@python3 tools/check_summary.py --reports $(BUILD)/reports --no-banner
 
 check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \

@@ -3,8 +3,12 @@
 the table that ends `make check`.
 
 Inputs: build/reports/scenarios/*.json (one per scenario and backend, written by
-tests/fault/harness.c) and, when present, build/reports/gpu.json (make check-gpu).
-Exit status 1 when any scenario failed, so `make check` fails with it."""
+tests/fault/harness.c), build/reports/runner.json (tools/run_scenarios.py: how each
+program ended), the declared list $VGPU_SCENARIO_LIST (tests/fault/scenarios.list) and,
+when present, build/reports/gpu.json (make check-gpu).
+Exit status 1 when any scenario failed or was skipped, a declared record is missing or an
+undeclared one is present, the runner saw a program fail (exit status, crash, timeout,
+records) or did not run, or an ERRnn of the log has no scenario: `make check` fails."""
 import glob
 import json
 import os
@@ -13,6 +17,39 @@ import sys
 import time
 
 REPORTS = os.environ.get("VGPU_REPORTS", "build/reports")
+LIST = os.environ.get("VGPU_SCENARIO_LIST", "tests/fault/scenarios.list")
+
+
+def declared():
+    """{record id: program} from the declared list (tools/run_scenarios.py's format)."""
+    recs = {}
+    with open(LIST) as f:
+        for line in f:
+            words = line.split("#", 1)[0].split()
+            for rid in words[1:]:
+                recs[rid] = words[0]
+    return recs
+
+
+def accounting(rows):
+    """Lines naming what the declared list and the runner say is wrong."""
+    problems = []
+    want = declared()
+    have = {"%s-%s" % (r.get("id"), r.get("backend")) for r in rows if not r.get("_gpu")}
+    for rid in sorted(set(want) - have):
+        problems.append("missing record %s (declared for %s in %s)" % (rid, want[rid], LIST))
+    for rid in sorted(have - set(want)):
+        problems.append("undeclared record %s (not in %s)" % (rid, LIST))
+    runner = os.path.join(REPORTS, "runner.json")
+    if not os.path.exists(runner):
+        problems.append("no %s: the scenario programs' exit statuses are not accounted for "
+                        "(run make check-fault)" % runner)
+    else:
+        with open(runner) as f:
+            for p in json.load(f).get("programs", []):
+                if p.get("problems"):
+                    problems.append("runner: %s: %s" % (p["program"], "; ".join(p["problems"])))
+    return problems
 
 
 def load():
@@ -25,6 +62,7 @@ def load():
         with open(gpu) as f:
             g = json.load(f)
         for row in g.get("scenarios", g if isinstance(g, list) else []):
+            row["_gpu"] = True
             rows.append(row)
     return rows
 
@@ -36,10 +74,14 @@ def sort_key(r):
 
 def main():
     rows = sorted(load(), key=sort_key)
+    problems = accounting(rows)
+    for r in rows:
+        r.pop("_gpu", None)
     report = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "kernel": platform.release(),
         "scenarios": rows,
+        "accounting_problems": problems,
     }
     os.makedirs(REPORTS, exist_ok=True)
     tmp = os.path.join(REPORTS, "harness.json.tmp")
@@ -73,7 +115,10 @@ def main():
     if missing:
         print("missing scenarios: " + ", ".join(missing))
         failed += len(missing)
-    print("%d scenario results, %d failed or skipped" % (len(rows), failed))
+    for p in problems:
+        print("FAIL: " + p)
+    print("%d scenario results, %d failed or skipped, %d accounting problem(s)" % (len(rows), failed, len(problems)))
+    failed += len(problems)
     return 1 if failed else 0
 
 

@@ -15,12 +15,7 @@
 #include <unistd.h>
 
 #include "e2e_util.h"
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
+#include "../common/testutil.h"
 
 void e2e_vmdir(const struct e2e_env *e, uint32_t vm, char *buf, size_t cap)
 {
@@ -688,6 +683,23 @@ int e2e_journal_count(const struct e2e_env *e, const char *event, uint32_t vm, i
 	return journal_scan(e, event, vm, seq, NULL, 0);
 }
 
+int e2e_journal_wait(const struct e2e_env *e, const char *event, uint32_t vm, int64_t seq, int count,
+		     int bound_ms)
+{
+	int n;
+
+	TU_WAIT_FOR((n = e2e_journal_count(e, event, vm, seq)) >= count, bound_ms);
+	return n;
+}
+
+int e2e_log_wait(const struct e2e_env *e, const char *needle, int count, int bound_ms)
+{
+	int n;
+
+	TU_WAIT_FOR((n = e2e_log_count(e, needle)) >= count, bound_ms);
+	return n;
+}
+
 int e2e_journal_exec_order(const struct e2e_env *e, uint32_t *out, int max)
 {
 	int n = journal_scan(e, "exec", 0, 0, out, max);
@@ -750,10 +762,7 @@ int e2e_run_client(const struct e2e_env *e, const char *const *args, int kill_ms
 
 uint64_t e2e_mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return tu_now_ms();
 }
 
 void e2e_msleep(int ms)

@@ -80,6 +80,18 @@ void e2e_teardown(struct e2e_env *e);
 /* Count journal lines with EVENT ("queue", "exec", "answer") for VM and SEQ
  * (VM 0 / SEQ 0: any). */
 int e2e_journal_count(const struct e2e_env *e, const char *event, uint32_t vm, int64_t seq);
+/* Wait up to BOUND_MS until the journal has at least COUNT lines with EVENT for VM and
+ * SEQ (0: any); returns the count then. The mediator writes a request's "answer" line
+ * after it publishes response.txt, so a client can hold its answer before the line is
+ * there: read answers (and any state another process writes) through these waits. */
+int e2e_journal_wait(const struct e2e_env *e, const char *event, uint32_t vm, int64_t seq, int count,
+		     int bound_ms);
+/* The same for lines of the mediator's log containing NEEDLE. */
+int e2e_log_wait(const struct e2e_env *e, const char *needle, int count, int bound_ms);
+/* The bound the harness uses for such waits: generous (a loaded 2-core machine), and
+ * only spent when the line never comes, i.e. when the check fails anyway. */
+#define E2E_WAIT_MS 10000
+
 /* The VMs of "exec" lines in journal order, into OUT (up to MAX); returns the count. */
 int e2e_journal_exec_order(const struct e2e_env *e, uint32_t *out, int max);
 

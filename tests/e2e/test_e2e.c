@@ -25,6 +25,7 @@
 #include "lib/safeio.h"
 #include "lib/status.h"
 #include "e2e_util.h"
+#include "../common/testutil.h"
 
 static struct e2e_env env;
 
@@ -46,12 +47,6 @@ static void setup(void)
 static void teardown(void)
 {
 	e2e_teardown(&env);
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static uint64_t rng;
@@ -259,10 +254,8 @@ static int wait_rc(pid_t pid)
  * any); fails the test after 20 s rather than hanging it. */
 static void await_journal(const char *event, uint32_t vm, int64_t seq, int n)
 {
-	for (int t = 0; e2e_journal_count(&env, event, vm, seq) < n; t += 5) {
-		ck_assert_msg(t < 20000, "no '%s' for vm%u seq %lld in the journal after 20 s", event, vm, (long long)seq);
-		msleep(5);
-	}
+	ck_assert_msg(e2e_journal_wait(&env, event, vm, seq, n, 20000) >= n,
+		      "no '%s' for vm%u seq %lld in the journal after 20 s", event, vm, (long long)seq);
 }
 
 /* Make every worker busy (one per GPU): a long spin from VMs 4, 5, ... each; returns
@@ -386,9 +379,7 @@ START_TEST(test_client_that_lost_count_recovers)
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(dirfd, 0);
 	ck_assert_int_eq(vgpu_publish(dirfd, "command.txt", "garbage\n", 8, 0644), 0);
-	for (int t = 0; t < 500 && e2e_journal_count(&env, "answer", 6, 0) < 4; t++)
-		msleep(10);
-	ck_assert_int_eq(e2e_journal_count(&env, "answer", 6, 0), 4);
+	ck_assert_int_eq(e2e_journal_wait(&env, "answer", 6, 0, 4, E2E_WAIT_MS), 4);
 	close(dirfd);
 
 	o.lock_dir = lockB;      /* a fresh counter */
@@ -657,13 +648,4 @@ static Suite *e2e_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(e2e_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(e2e_suite)

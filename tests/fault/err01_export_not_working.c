@@ -9,7 +9,9 @@
  * checked, then a loop reading response.txt until an answer comes: it says nothing and
  * hangs (bounded here). Ours: vgpu-client exits 5 (ENODIR) at once, naming the export /
  * mount and the fix. Then the fix (an export that admits us, vm1 present) answers a request
- * end to end through ganesha. Injections = refusals and missing directories met. */
+ * end to end through ganesha. Injections = refusals and missing directories met.
+ * Handling proved (src/): src/client/client.c (ENOENT -> VGPU_CLIENT_ENODIR, the mount
+ * hint), src/cmd/vgpu-client.c (exit 5, the message). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +128,7 @@ int main(void)
 			r.req.answered++;
 		else
 			r.req.lost++;
-		h_check(&r, rc == 0 && e2e_journal_count(&e, "answer", 1, 1) == 1,
+		h_check(&r, rc == 0 && e2e_journal_wait(&e, "answer", 1, 1, 1, E2E_WAIT_MS) == 1,
 			"after the fix (export admits 127.0.0.1, vm1 exists): ping through ganesha answered in %ld ms: %s",
 			ms, out);
 	}

@@ -9,7 +9,9 @@
  * directory on a real file system, a symlink to it in /dev/shm, exportfs's model accepts
  * the symlink (it resolves to the real file system), the mediator is given the symlink,
  * does not warn, and requests of clients that use the symlink path are answered.
- * Injections = tmpfs roots detected (the naive refusal and the mediator's warning). */
+ * Injections = tmpfs roots detected (the naive refusal and the mediator's warning).
+ * Handling proved (src/): src/mediator/mediator.c (the tmpfs check at start-up,
+ * fsid=/symlink warning), src/cmd/vgpu-mediator.c. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

@@ -10,7 +10,10 @@
  * writer in one VM directory that does not share the client's lock (a raw writer
  * reusing the client's seq with another nonce; two clients with different lock
  * directories racing) is detected (CONFLICT / EPROTO, a mediator log line), never
- * silently merged. Injections = collisions forced. */
+ * silently merged. Injections = collisions forced.
+ * Handling proved (src/): src/client/client.c (per-VM lock, seq + nonce, EPROTO),
+ * src/mediator/intake.c (CONFLICT, "two writers" log), src/lib/safeio.c (publish by
+ * rename). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -31,18 +34,13 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_shared_file.h"
+#include "../common/testutil.h"
 
 #define VMS 8
 #define WRITERS 3
 #define NAIVE_REQS 4
 #define OUR_REQS 3
 #define DATA_LEN 5000     /* over stdio's 4 KiB buffer: one fprintf becomes two write()s */
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* ---- naive ---------------------------------------------------------------------- */
 
@@ -293,7 +291,8 @@ static void part_ours(struct h_result *r, struct e2e_env *e)
 	}
 	for (uint32_t v = 1; v <= VMS; v++)
 		for (int64_t s = 1; s <= WRITERS * OUR_REQS; s++) {
-			int ex = e2e_journal_count(e, "exec", v, s), an = e2e_journal_count(e, "answer", v, s);
+			/* the answer line follows the published answer: wait for it */
+			int an = e2e_journal_wait(e, "answer", v, s, 1, E2E_WAIT_MS), ex = e2e_journal_count(e, "exec", v, s);
 			if (ex != 1 || an != 1) {
 				bad_journal++;
 				printf("    vm%u seq %" PRId64 ": executed %d, answered %d times\n", v, s, ex, an);
@@ -318,12 +317,7 @@ static void part_ours(struct h_result *r, struct e2e_env *e)
 
 static int wait_answers(const struct e2e_env *e, uint32_t vm, int64_t seq, int count, int timeout_ms)
 {
-	for (int w = 0; w < timeout_ms; w += 2) {
-		if (e2e_journal_count(e, "answer", vm, seq) >= count)
-			return 0;
-		msleep(2);
-	}
-	return -1;
+	return e2e_journal_wait(e, "answer", vm, seq, count, timeout_ms) >= count ? 0 : -1;
 }
 
 /* A raw second writer in vm9: after each answered call of the client, publish a record
@@ -389,7 +383,7 @@ static void part_raw_collisions(struct h_result *r, struct e2e_env *e)
 		"vm9: %d of %d records reusing an answered seq with another nonce answered CONFLICT", detected,
 		RAW_COLLISIONS);
 	h_check(r, once == RAW_COLLISIONS, "vm9: each collided seq executed exactly once (the second writer's never ran)");
-	h_check(r, 0 < e2e_log_count(e, "two writers for one VM directory"), "the mediator's log names the collision (\"two writers for one VM directory\")");
+	h_check(r, 0 < e2e_log_wait(e, "two writers for one VM directory", 1, E2E_WAIT_MS), "the mediator's log names the collision (\"two writers for one VM directory\")");
 	h_evidence(r, "raw second writer: %d/%d same-seq records answered CONFLICT, never executed", detected,
 		   RAW_COLLISIONS);
 }

@@ -9,7 +9,9 @@
  * mapped once while our requests run: it never shows the new answers.
  * Ours (the client library through the same mount, with the real mediator): open, read,
  * close on every poll, seq and nonce checked: every answer is the one for its own seq,
- * with the CPU reference's output. Injections = stale views the naive reader returned. */
+ * with the CPU reference's output. Injections = stale views the naive reader returned.
+ * Handling proved (src/): src/client/client.c (open/read/close on every poll, seq and nonce
+ * checked), src/lib/safeio.c (vgpu_safe_read). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,14 +27,9 @@
 #include "harness.h"
 #include "naive/naive_mmap_reader.h"
 #include "naive/naive_mtime_poller.h"
+#include "../common/testutil.h"
 
 #define ROUNDS 5
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Rewrite PATH in place (same inode, same size): "seq N" padded to 64 bytes. */
 static int host_write_in_place(const char *path, long seq, int create)

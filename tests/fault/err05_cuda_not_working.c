@@ -8,7 +8,9 @@
  * --executor auto without a fallback refuses to start (exit 4) and says why and what to
  * configure; with --fallback mock it starts, logs that cuda-sanity failed and that it uses
  * mock as configured, and answers a vadd right; --executor cuda refuses (exit 4) naming
- * the error. Skipped (77) when the build had no nvcc. docs/HARNESS.md, ERR05. */
+ * the error. Skipped (77) when the build had no nvcc. docs/HARNESS.md, ERR05.
+ * Handling proved (src/): src/exec/executor.c (auto, --fallback, refusal),
+ * src/cmd/cuda-sanity.c, src/cmd/vgpu-mediator.c (exit 4), src/exec/backend_cuda.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

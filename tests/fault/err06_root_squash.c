@@ -9,7 +9,9 @@
  * (bounded). Ours: vgpu-client exits 4 (EPERM) at once with "permission denied", naming
  * root_squash and the fix; after the fix (chown 65534:65534 vm1 on the host, as
  * docs/CLIENT.md says) a request is answered end to end through ganesha and the host sees
- * command.txt owned by the squashed uid. Injections = EACCES answers from the server. */
+ * command.txt owned by the squashed uid. Injections = EACCES answers from the server.
+ * Handling proved (src/): src/client/client.c (EACCES -> VGPU_CLIENT_EPERM, the root_squash
+ * hint), src/cmd/vgpu-client.c (exit 4). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,7 +110,8 @@ int main(void)
 		else
 			r.req.lost++;
 		/* seq 1 was spent by the refused call (a seq is never reused): this is seq 2 */
-		h_check(&r, rc == 0 && e2e_journal_count(&e, "answer", 1, 0) == 1 && e2e_journal_count(&e, "exec", 1, 0) == 1,
+		h_check(&r, rc == 0 && e2e_journal_wait(&e, "answer", 1, 0, 1, E2E_WAIT_MS) == 1 &&
+			e2e_journal_count(&e, "exec", 1, 0) == 1,
 			"after chown %d:%d vm1 on the host: vadd through ganesha executed and answered once, in %ld ms: %s",
 			ANON_UID, ANON_UID,
 			ms, out);

@@ -14,7 +14,10 @@
  * (c) A second update within one second: the errors log's `st_mtime > last` poller on the
  *     server misses it. Ours: two requests within one second, both answered.
  * Injections: attribute-cache hits that served the stale size (nfssim stats), write-back
- * chunks of the in-place write, and the same-second update. */
+ * chunks of the in-place write, and the same-second update.
+ * Handling proved (src/): src/client/client.c (close-to-open reads, seq/nonce),
+ * src/mediator/intake.c (content key, not st_mtime), src/lib/safeio.c, src/lib/record.c
+ * (CRC, end line). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -31,14 +34,9 @@
 #include "harness.h"
 #include "naive/naive_mtime_poller.h"
 #include "naive/naive_nfs.h"
+#include "../common/testutil.h"
 
 #define VM_OPTS "actimeo=30,lookupcache=positive,wsize=32,wdelay_ms=20"
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static void align_to_second(void)
 {

@@ -13,7 +13,10 @@
  * record (INCOMPLETE until the end line), answers BAD_REQUEST when it never completes
  * within --grace-ms, answers CORRUPT when old and new records are mixed (CRC), and never
  * executes half a command; the client library publishes whole records under short
- * writes. Injections = same-second updates + torn/short writes performed. */
+ * writes. Injections = same-second updates + torn/short writes performed.
+ * Handling proved (src/): src/mediator/intake.c (the content-CRC key,
+ * INCOMPLETE/--grace-ms, CORRUPT), src/lib/record.c (CRC, end line), src/lib/safeio.c
+ * (short writes finished). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,15 +36,10 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_mtime_poller.h"
+#include "../common/testutil.h"
 
 #define GRACE_MS 1500
 #define PAUSE_MS 300
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Sleep until 100..600 ms into a wall-clock second, so that two writes a few ms apart
  * share st_mtime's second (the file system's clock lags the wall clock by up to a tick). */
@@ -79,12 +77,7 @@ static int encode(uint32_t vm, int64_t seq, const char *nonce, enum vgpu_op op, 
 
 static int wait_answers(const struct e2e_env *e, uint32_t vm, int64_t seq, int count, int timeout_ms)
 {
-	for (int w = 0; w < timeout_ms; w += 2) {
-		if (e2e_journal_count(e, "answer", vm, seq) >= count)
-			return 0;
-		msleep(2);
-	}
-	return -1;
+	return e2e_journal_wait(e, "answer", vm, seq, count, timeout_ms) >= count ? 0 : -1;
 }
 
 /* Status NAMEs of the journal's answers for VM/SEQ, space separated, into OUT. */
@@ -403,7 +396,7 @@ static void ours_torn(struct h_result *r, struct e2e_env *e)
 	answer_statuses(e, 3, 1, st, sizeof(st));
 	memset(&resp, 0, sizeof(resp));
 	read_response(e, 3, &resp);
-	h_check(r, 0 < e2e_log_count(e, "vm3: command.txt incomplete"),
+	h_check(r, 0 < e2e_log_wait(e, "vm3: command.txt incomplete", 1, E2E_WAIT_MS),
 		"vm3: the mediator read the torn command.txt and called it incomplete (log)");
 	h_check(r, strcmp(st, "OK") == 0 && e2e_journal_count(e, "exec", 3, 1) == 1 &&
 		strncmp(resp.result, "count=65536 ", 12) == 0,

@@ -9,7 +9,10 @@
  * run right after, correct; a leak is answered LEAKED with its byte count, reclaimed (the
  * worker's memory does not grow), and the next job on the same worker is OK; a crash is
  * EXEC_FAILED, the worker restarted, the next job OK. Every request is accounted for
- * from the clients' answers and the mediator's journal. docs/HARNESS.md, ERR08. */
+ * from the clients' answers and the mediator's journal. docs/HARNESS.md, ERR08.
+ * Handling proved (src/): src/exec/exec_pool.c and pool_worker.c (watchdog, worker restart), src/exec/arena.c and
+ * src/exec/backend_mock.c (leak reclaimed, LEAKED), src/cmd/vgpu-worker.c,
+ * src/mediator/mediator.c (TIMEOUT/EXEC_FAILED answers). */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -27,6 +30,7 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_no_cleanup.h"
+#include "../common/testutil.h"
 
 #define SPIN_MS        10000u
 #define SPIN_LIMIT_MS    300u
@@ -63,8 +67,9 @@ static void account_one(struct e2e_call *c)
 	r.req.answered++;
 	if (o->vm != c->vm || o->seq != o->my_seq)
 		r.req.misrouted++;
-	if (e2e_journal_count(&env, "exec", c->vm, o->my_seq) > 1 ||
-	    e2e_journal_count(&env, "answer", c->vm, o->my_seq) != 1) {
+	/* the answer line follows the published answer: wait for it */
+	if (e2e_journal_wait(&env, "answer", c->vm, o->my_seq, 1, E2E_WAIT_MS) != 1 ||
+	    e2e_journal_count(&env, "exec", c->vm, o->my_seq) > 1) {
 		r.req.duplicated++;
 		printf("  duplicated: vm%u seq %" PRId64 ": %d exec, %d answer lines in the journal\n", c->vm,
 		       o->my_seq, e2e_journal_count(&env, "exec", c->vm, o->my_seq),
@@ -200,7 +205,7 @@ static void ours(uint64_t seed)
 	struct e2e_call spin, other[2], c;
 	pid_t w0, w1;
 	uint64_t rss[LEAKS], grow;
-	int restarts0, ok;
+	int restarts0, restarted, ok;
 
 	if (e2e_start_mediator(&env, args) < 0) {
 		h_check(&r, 0, "vgpu-mediator --executor mock --test-ops started (see %s)", env.log);
@@ -238,8 +243,10 @@ static void ours(uint64_t seed)
 			other[i].out.status >= 0 ? vgpu_status_name(other[i].out.status) : "no answer", other[i].out.ms,
 			other[i].out.result);
 	}
-	w1 = e2e_worker_pid(&env);
-	h_check(&r, e2e_log_count(&env, "restarted") > restarts0 && w1 > 0 && w1 != w0,
+	/* the log line and the new worker come from the mediator: wait for them */
+	restarted = e2e_log_wait(&env, "restarted", restarts0 + 1, E2E_WAIT_MS);
+	TU_WAIT_FOR((w1 = e2e_worker_pid(&env)) > 0 && w1 != w0, E2E_WAIT_MS);
+	h_check(&r, restarted > restarts0 && w1 > 0 && w1 != w0,
 		"the watchdog killed the spinning worker (pid %d) and restarted it (pid %d)", (int)w0, (int)w1);
 	h_evidence(&r, "ours: the spin got %s after %" PRIu64 " ms, vm2/vm3 answered OK in %" PRIu64 "/%" PRIu64 " ms",
 		   spin.out.status >= 0 ? vgpu_status_name(spin.out.status) : "nothing", spin.out.ms,
@@ -296,7 +303,8 @@ static void ours(uint64_t seed)
 	e2e_call_start(&env, &c, 5, &q, 10000);
 	e2e_call_wait(&c);
 	account(&c);
-	h_check(&r, vadd_ok(&c, seed + 0x1000000000ull * 20, 1000) && e2e_log_count(&env, "restarted") > restarts0 && e2e_worker_pid(&env) != w1,
+	h_check(&r, vadd_ok(&c, seed + 0x1000000000ull * 20, 1000) &&
+		e2e_log_wait(&env, "restarted", restarts0 + 1, E2E_WAIT_MS) > restarts0 && e2e_worker_pid(&env) != w1,
 		"after the crash the worker was restarted (pid %d -> %d) and vm5's next job is %s",
 		(int)w1, (int)e2e_worker_pid(&env), c.out.status >= 0 ? vgpu_status_name(c.out.status) : "no answer");
 	h_evidence(&r, "ours: crash answered EXEC_FAILED, worker restarted, next job OK");

@@ -8,7 +8,9 @@
  * of one priority in a seeded order) submitted while a spin job holds the executor are
  * executed in priority, then arrival, order (journal); and under a flood of high work a
  * waiting low job is served within the bound of docs/HARNESS.md with --aging-ms, while
- * with --aging-ms 0 it waits for the whole flood (the naive symptom, starvation). */
+ * with --aging-ms 0 it waits for the whole flood (the naive symptom, starvation).
+ * Handling proved (src/): src/mediator/pqueue.c (priority, FIFO, aging: vgpu_pq_effective),
+ * src/mediator/mediator.c (dispatch), src/cmd/vgpu-mediator.c (--aging-ms). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -25,15 +27,10 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_pqueue.h"
+#include "../common/testutil.h"
 
 #define SEQUENCES 300
 #define OPS 64
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* ---- part 1: the queues alone ----------------------------------------------------- */
 
@@ -202,12 +199,7 @@ static int collect(pid_t pid, int fd, struct call_out *out)
 
 static int wait_journal(struct e2e_env *e, const char *ev, uint32_t vm, int count, int timeout_ms)
 {
-	for (int w = 0; w < timeout_ms; w += 2) {
-		if (e2e_journal_count(e, ev, vm, 0) >= count)
-			return 0;
-		msleep(2);
-	}
-	return -1;
+	return e2e_journal_wait(e, ev, vm, 0, count, timeout_ms) >= count ? 0 : -1;
 }
 
 /* Account a finished call and its journal lines. */

@@ -12,7 +12,9 @@
  * gets every entry as vm1/command.txt (published by rename), answers each with the
  * error status the protocol names, executes none, and keeps serving: valid requests
  * from vm2 and vm1 are answered OK afterwards, and it exits 0 on SIGTERM.
- * Injections = corpus entries delivered. */
+ * Injections = corpus entries delivered.
+ * Handling proved (src/): src/lib/record.c (the parser), src/lib/safeio.c (symlink, FIFO,
+ * hard link, size refusals), src/mediator/intake.c (error answers, nothing executed). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,7 @@
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_fscanf_reader.h"
+#include "../common/testutil.h"
 
 #define MAX_ENTRIES 64
 #define GRACE_MS 300
@@ -43,12 +46,6 @@ struct entry {
 	char path[800];          /* corpus file; "" for runtime entries */
 	int kind;                /* 0 file, 1 symlink, 2 FIFO, 3 directory, 4 hard link */
 };
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int cmp_entry(const void *a, const void *b)
 {

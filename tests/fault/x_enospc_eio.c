@@ -11,7 +11,10 @@
  * 3. vgpu-client under the POSIX preload with random write() failures (probability 0.3):
  *    every run ends OK or with a clear error code, and leaves no temporary file.
  * Naive control: fopen("w")+fprintf+fclose without checks, under the same ENOSPC and EIO,
- * reports success and leaves an empty command.txt. docs/HARNESS.md, IOFAULT. */
+ * reports success and leaves an empty command.txt. docs/HARNESS.md, IOFAULT.
+ * Handling proved (src/): src/lib/safeio.c (vgpu_publish: every step checked, no temporary
+ * left), src/client/client.c (VGPU_CLIENT_EIO), src/mediator/answer.c (publish retried from
+ * the state). */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>

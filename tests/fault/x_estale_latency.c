@@ -10,7 +10,9 @@
  * handle"), never taken as an answer, and the next request works.
  * LATENCY: latency_ms=50 on every NFS operation. Naive control: a client with a fixed
  * 200 ms wait (it works without latency) gives up. Ours: every answer right; the added
- * time per request is measured. Injections: nfssim's fault and latency counters. */
+ * time per request is measured. Injections: nfssim's fault and latency counters.
+ * Handling proved (src/): src/lib/safeio.c (ESTALE retry), src/client/client.c (polling,
+ * persistent ESTALE -> EIO). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "harness.h"
 #include "naive/naive_mtime_poller.h"
 #include "naive/naive_nfs.h"
+#include "../common/testutil.h"
 
 #define ROUNDS 3
 #define NAIVE_WAIT_MS 200
@@ -35,12 +38,6 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 /* One vadd through C; accounted; returns the client rc (with ERR) and checks the seq. */

@@ -8,7 +8,10 @@
  * runs). A client killed after publishing, before reading, and a worker process killed
  * mid-job (EXEC_FAILED, restarted, next job OK) are covered too.
  * Naive control: the same crash, restarted with an empty --state (what a stateless
- * mediator is): the request that had run is run again. docs/HARNESS.md, KILL. */
+ * mediator is): the request that had run is run again. docs/HARNESS.md, KILL.
+ * Handling proved (src/): src/mediator/state.c (intent and answered records),
+ * src/mediator/mediator.c (restart: INTERRUPTED or adopt), src/mediator/answer.c,
+ * src/exec/exec_pool.c and src/exec/pool_worker.c (worker killed mid-job). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -176,12 +179,7 @@ static void kill_now(void)
 
 static int wait_journal(const char *ev, uint32_t vm, int64_t seq, int count, int ms)
 {
-	for (int t = 0; t < ms; t += 5) {
-		if (e2e_journal_count(&env, ev, vm, seq) >= count)
-			return 1;
-		e2e_msleep(5);
-	}
-	return 0;
+	return e2e_journal_wait(&env, ev, vm, seq, count, ms) >= count;
 }
 
 /* ---- one crash point ---- */
@@ -307,7 +305,7 @@ static void client_killed(uint64_t seed)
 	vadd_req(&q, seed, 2048);
 	e2e_call_start(&env, &next, 2, &q, 10000);
 	e2e_call_wait(&next);
-	wait_journal("answer", 2, dead.out.my_seq, 1, 2000);
+	wait_journal("answer", 2, dead.out.my_seq, 1, E2E_WAIT_MS);
 	h_check(&r, vadd_ok(&next, seed, 2048) && next.out.my_seq == dead.out.my_seq + 1 &&
 		e2e_journal_count(&env, "exec", 2, dead.out.my_seq) == 1 &&
 		e2e_journal_count(&env, "answer", 2, dead.out.my_seq) == 1,

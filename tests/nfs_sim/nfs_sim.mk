@@ -16,24 +16,29 @@ NFSSIM_UNIT   := $(BUILD)/tests/nfssim_test_faults
 $(NFSSIM_OBJ): ALL_CFLAGS += $(NFSSIM_CFLAGS)
 
 $(NFSSIM_BIN): $(NFSSIM_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NFSSIM_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NFSSIM_LIBS)
 
 $(NFSSIM_PROBE): $(BUILD)/tests/nfs_sim/probe.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
-$(NFSSIM_UNIT): $(BUILD)/tests/nfs_sim/test_faults.o $(BUILD)/tests/nfs_sim/faults.o
+$(NFSSIM_UNIT): $(BUILD)/tests/nfs_sim/test_faults.o $(BUILD)/tests/nfs_sim/faults.o $(TESTUTIL_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS)
 
 .PHONY: nfssim check-nfssim check-nfssim-valgrind
 nfssim: $(NFSSIM_BIN) $(NFSSIM_PROBE)
 all: $(NFSSIM_BIN) $(NFSSIM_PROBE)
 
+# The Check program and the shell tests both run; the target fails if either failed.
 check-nfssim: $(NFSSIM_BIN) $(NFSSIM_PROBE) $(NFSSIM_UNIT)
 	@echo "== $(NFSSIM_UNIT)"; mkdir -p $(BUILD)/reports/check; \
-	  CK_LOG_FILE_NAME=$(BUILD)/reports/check/nfssim_test_faults.log $(NFSSIM_UNIT)
-	@NFSSIM_BIN=$(abspath $(NFSSIM_BIN)) NFSSIM_PROBE=$(abspath $(NFSSIM_PROBE)) \
-	  tests/nfs_sim/run-tests.sh
+	  CK_LOG_FILE_NAME=$(BUILD)/reports/check/nfssim_test_faults.log $(NFSSIM_UNIT); u=$$?; \
+	  NFSSIM_BIN=$(abspath $(NFSSIM_BIN)) NFSSIM_PROBE=$(abspath $(NFSSIM_PROBE)) \
+	  NFSSIM_RESULTS=$(abspath $(BUILD)/reports/nfssim.txt) tests/nfs_sim/run-tests.sh; s=$$?; \
+	  [ $$u = 0 ] || echo "check-nfssim: $(NFSSIM_UNIT) failed (exit $$u)"; [ $$u = 0 ] && [ $$s = 0 ]
 
 check-nfssim-valgrind: $(NFSSIM_BIN) $(NFSSIM_PROBE) $(NFSSIM_UNIT)
 	@CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full $(NFSSIM_UNIT)

@@ -316,6 +316,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
+# The declared list must hold every test defined here: one left out would never run.
+for t in $(grep -o '^t_[a-z0-9_]*()' "$0" | tr -d '()'); do
+  case " $(echo $ALL) t_knfs " in *" $t "*) ;; *) echo "nfs_sim: FAIL: $t is defined but not in ALL (it would never run)"; exit 1;; esac
+done
 tests=${*:-$ALL}
 if [ -n "${VGPU_KNFS_MOUNT:-}" ] && [ -n "${VGPU_KNFS_EXPORT:-}" ]; then tests="$tests t_knfs"
 else echo "nfs_sim: kernel NFS hook not configured (VGPU_KNFS_MOUNT/VGPU_KNFS_EXPORT); t_knfs not run"; fi
@@ -336,4 +340,5 @@ for t in $tests; do
 done
 n=$(echo $tests | wc -w)
 echo "nfs_sim: $pass/$n passed${failed:+; failed:$failed}${vgfail:+; umount/valgrind problems:$vgfail}"
+[ -n "${NFSSIM_RESULTS:-}" ] && echo "$pass $n" > "$NFSSIM_RESULTS"
 [ -z "$failed" ] && [ -z "$vgfail" ]

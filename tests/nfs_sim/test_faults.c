@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "faults.h"
+#include "../common/testutil.h"
 
 static char err[256];
 
@@ -112,9 +113,5 @@ int main(void)
 	tcase_add_test(tc, test_prob_seeded);
 	tcase_add_test(tc, test_format_roundtrip);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s, CK_ENV);
 }

@@ -9,6 +9,7 @@
 #include "exec/arena.h"
 #include "exec/backend.h"
 #include "lib/status.h"
+#include "../common/testutil.h"
 
 struct counter {
 	int allocs, frees, fail_next;
@@ -178,13 +179,4 @@ static Suite *arena_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(arena_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(arena_suite)

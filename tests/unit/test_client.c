@@ -21,6 +21,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "../common/testutil.h"
 
 enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_WRONG_NONCE, FAKE_OLD_THEN_OK, FAKE_CONFLICT, FAKE_BAD_PAYLOAD,
 		 FAKE_BAD_OUTPUT_CRC };
@@ -612,12 +613,6 @@ static Suite *client_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(client_suite());
-	int failed;
-
 	umask(022);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(client_suite(), CK_ENV);
 }

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "lib/record.h"
+#include "../common/testutil.h"
 
 START_TEST(test_check_value)
 {
@@ -47,15 +48,9 @@ int main(void)
 {
 	Suite *s = suite_create("crc");
 	TCase *tc = tcase_create("crc32");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_check_value);
 	tcase_add_test(tc, test_matches_zlib);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s, CK_ENV);
 }

@@ -40,6 +40,7 @@ static Suite *cuda_cpu_suite(void)
 #else
 
 #include <cuda_runtime_api.h>
+#include "../common/testutil.h"
 
 #define INSUFFICIENT "CUDA driver version is insufficient for CUDA runtime version"
 #define NO_DEVICE    "no CUDA-capable device is detected"
@@ -262,10 +263,5 @@ static Suite *cuda_cpu_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cuda_cpu_suite());
-	int failed;
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(cuda_cpu_suite(), CK_VERBOSE);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "../common/testutil.h"
 
 /* Run the log calls with stderr on a pipe; returns what was written (static). */
 static const char *capture(void (*fn)(void))
@@ -88,16 +89,10 @@ int main(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("lines");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_format);
 	tcase_add_test(tc, test_long_line_truncated_with_newline);
 	tcase_add_test(tc, test_level_parse);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s, CK_ENV);
 }

@@ -21,6 +21,7 @@
 #include <fiu-control.h>
 
 #include "exec/executor.h"
+#include "../common/testutil.h"
 #include "lib/clock.h"
 #include "lib/opref.h"
 #include "lib/record.h"
@@ -1272,12 +1273,6 @@ static Suite *mediator_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(mediator_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(mediator_suite(), CK_ENV);
 }

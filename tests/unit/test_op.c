@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/testutil.h"
 #include "lib/op.h"
 #include "lib/opref.h"
 #include "lib/record.h"
@@ -213,11 +214,5 @@ static Suite *op_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(op_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(op_suite(), CK_ENV);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/opref.h"
+#include "../common/testutil.h"
 
 START_TEST(test_gen_known_value)
 {
@@ -213,13 +214,4 @@ static Suite *ops_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(ops_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(ops_suite)

@@ -24,6 +24,7 @@
 #include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/status.h"
+#include "../common/testutil.h"
 
 static char worker[8192];
 static char tmpdir[256];
@@ -634,13 +635,7 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pool_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);
 	fiu_init(0);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(pool_suite(), CK_ENV);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "mediator/pqueue.h"
+#include "../common/testutil.h"
 
 struct job {
 	struct vgpu_pq_item item;   /* first: the queue hands back this pointer */
@@ -194,13 +195,4 @@ static Suite *pqueue_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(pqueue_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(pqueue_suite)

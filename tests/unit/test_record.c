@@ -13,6 +13,7 @@
 
 #include "lib/record.h"
 #include "lib/status.h"
+#include "../common/testutil.h"
 
 #define NONCE "9f3a0c6e12b4d7a8"
 #define BASE_HDR "VGPU1 REQUEST\nvm 3\nseq 17\nnonce " NONCE "\npriority high\n"
@@ -783,13 +784,4 @@ static Suite *record_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(record_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(record_suite)

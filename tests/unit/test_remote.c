@@ -1,4 +1,4 @@
-/* test_remote.c - Plan B (src/exec/remote.c) against a fake GPU worker VM.
+/* test_remote.c - Plan B (src/exec/exec_remote.c) against a fake GPU worker VM.
  *
  * The fake worker is a thread that serves a vmN directory through the file protocol,
  * like `vgpu-mediator --executor cuda` on the worker VM: it reads command.txt (and
@@ -25,6 +25,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "../common/testutil.h"
 
 enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE, FAKE_BAD_SUMMARY, FAKE_STALE };
 
@@ -44,12 +45,6 @@ struct fake_worker {
 
 static char root[256], dir[300];
 static struct fake_worker fw;
-
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Compute REQ's output with the CPU reference; *outp malloc'ed. 0 or -1. */
 static int fake_compute(const struct vgpu_request *req, float **outp, size_t *countp)
@@ -653,10 +648,5 @@ static Suite *remote_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(remote_suite());
-	int failed;
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(remote_suite(), CK_VERBOSE);
 }

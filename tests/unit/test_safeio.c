@@ -17,6 +17,7 @@
 #include <fiu-control.h>
 
 #include "lib/safeio.h"
+#include "../common/testutil.h"
 
 static char tdir[256];
 static int dfd = -1;
@@ -424,14 +425,7 @@ static Suite *safeio_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	fiu_init(0);
 	umask(022);
-	sr = srunner_create(safeio_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(safeio_suite(), CK_ENV);
 }

@@ -12,6 +12,7 @@
 #include "lib/record.h"
 #include "lib/status.h"
 #include "mediator/state.h"
+#include "../common/testutil.h"
 
 static char dir[64];
 static int dfd = -1;
@@ -155,13 +156,4 @@ static Suite *state_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(state_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(state_suite)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/status.h"
+#include "../common/testutil.h"
 
 START_TEST(test_every_code_has_a_name)
 {
@@ -111,13 +112,4 @@ static Suite *status_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(status_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(status_suite)
