@@ -7,7 +7,7 @@
 NFSSIM_BIN    := $(BUILD)/nfssim
 NFSSIM_PROBE  := $(BUILD)/nfssim-probe
 NFSSIM_SRC    := tests/nfs_sim/nfssim.c tests/nfs_sim/faults.c \
-                 tests/nfs_sim/store_local.c tests/nfs_sim/store_nfs.c
+                 tests/nfs_sim/store_local.c tests/nfs_sim/store_nfs.c tests/nfs_sim/powerloss.c
 NFSSIM_OBJ    := $(NFSSIM_SRC:%.c=$(BUILD)/%.o)
 NFSSIM_CFLAGS := $(shell pkg-config --cflags fuse3 libnfs 2>/dev/null)
 NFSSIM_LIBS   := $(shell pkg-config --libs fuse3 libnfs 2>/dev/null || echo -lfuse3 -lnfs) -lpthread

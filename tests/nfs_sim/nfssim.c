@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "faults.h"
+#include "powerloss.h"
 #include "store.h"
 
 #define MAX_RULES 32
@@ -1242,6 +1243,7 @@ static void usage(void)
 		"     squash=root|all|none anonuid=U anongid=G\n"
 		"     fault=OP:ERRNO:nth=N|from=N|prob=P[:seed=S][:path=SUB] seed=S\n"
 		"     latency_ms=L unreachable=0|1 unreach_ms=T stats=FILE\n"
+		"  -o powerloss[,cut_after=N|pause_after=N]: the power-loss mode instead (DIR only)\n"
 		"  control files: MOUNTPOINT/.nfssim/stats (JSON), MOUNTPOINT/.nfssim/ctl\n"
 		"  see docs/NFSSIM.md\n");
 }
@@ -1265,6 +1267,9 @@ int main(int argc, char *argv[])
 	g.cfg.anongid = 65534;
 	g.cfg.unreach_ms = 1000;
 
+	/* -o powerloss: the server's disk with a power switch, not an NFS client */
+	if (nfssim_powerloss_wanted(argc, argv))
+		return nfssim_powerloss_main(argc, argv);
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage();

@@ -285,10 +285,83 @@ t_knfs() {  # a real kernel NFS mount, if the machine has one (VGPU_KNFS_*)
   local r=$?; rm -rf "$d"; return $r
 }
 
+# power-loss mode: py_disk MOUNT WHAT -- the writer's side of the power-loss tests
+py_disk() {
+  python3 - "$@" <<'PY'
+import os, sys
+m, what = sys.argv[1], sys.argv[2]
+def fsync_dir(d):
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY); os.fsync(fd); os.close(fd)
+def publish(name, data, file_sync=True, dir_sync=True):
+    tmp = m + '/.tmp-' + name
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, data)
+    if file_sync: os.fsync(fd)
+    os.close(fd)
+    os.rename(tmp, m + '/' + name)
+    if dir_sync: fsync_dir(m)
+if what == 'changes':
+    publish('a', b'A synced\n')                                   # durable
+    publish('c', b'C\n', file_sync=False)                         # name durable, data not
+    publish('b', b'B\n', dir_sync=False)                          # name not durable
+    with open(m + '/a', 'r+') as f: f.write('XX')                 # in place, not synced
+    os.unlink(m + '/gone')                                        # unlink not synced
+    os.mkdir(m + '/sub'); open(m + '/sub/x', 'w').write('x')      # mkdir not synced
+elif what == 'writer':
+    fd = os.open(m + '/w', os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b'one\n'); os.write(fd, b'two\n'); os.fsync(fd); os.close(fd)
+    print('writer finished')
+PY
+}
+show() { local f; for f in "$@"; do if [ -d "$f" ]; then printf '%s=dir ' "${f##*/}"; elif [ -e "$f" ]; then printf '%s=%s ' "${f##*/}" "$(tr -d '\n' < "$f")"; else printf '%s=- ' "${f##*/}"; fi; done; echo; }
+
+t_powerloss() {  # a cut drops what was not fsynced: file data, then names per directory
+  mkdir -p "$T/d" && echo gone > "$T/d/gone"
+  local m; m=$(mnt p "$T/d" powerloss) || return 1
+  py_disk "$m" changes || return 1
+  expect "before the cut" "$(show "$m/a" "$m/b" "$m/c" "$m/gone" "$m/sub")" "a=XXsynced b=B c=C gone=- sub=dir " || return 1
+  echo cut > "$m/.nfssim/ctl" || return 1
+  expect "after the cut" "$(show "$m/a" "$m/b" "$m/c" "$m/gone" "$m/sub")" "a=A synced b=- c= gone=gone sub=- " || return 1
+  expect "backing dir agrees" "$(show "$T/d/a" "$T/d/b" "$T/d/c")" "a=A synced b=- c= " || return 1
+  expect "cuts" "$(stat_num "$m" cuts)" 1 || return 1
+  expect "revert_errors" "$(stat_num "$m" revert_errors)" 0 || return 1
+  # control: a full sync (a journal commit) before the cut keeps everything
+  mkdir -p "$T/e" && echo gone > "$T/e/gone"
+  local c; c=$(mnt q "$T/e" powerloss) || return 1
+  py_disk "$c" changes && echo sync > "$c/.nfssim/ctl" && echo cut > "$c/.nfssim/ctl" || return 1
+  expect "control: synced, then cut" "$(show "$c/a" "$c/b" "$c/c" "$c/gone")" "a=XXsynced b=B c=C gone=- "
+}
+
+t_powerloss_pause() {  # pause_after=N holds the writer at its Nth change; cut kills it
+  mkdir -p "$T/d"
+  local m; m=$(mnt p "$T/d" powerloss) || return 1
+  echo pause_after=2 > "$m/.nfssim/ctl" || return 1
+  py_disk "$m" writer > "$T/writer.out" 2>&1 &
+  local w=$! i
+  for i in $(seq 1 200); do [ "$(stat_num "$m" held)" = 1 ] && break; sleep 0.05; done
+  expect "held at change" "$(stat_num "$m" held_at)" 2 || return 1
+  expect "trace" "$(tr '\n' ';' < "$m/.nfssim/trace")" "1 create /w;2 write /w;" || return 1
+  expect "file while held" "$(show "$m/w")" "w=one " || return 1
+  echo cut > "$m/.nfssim/ctl" || return 1
+  wait "$w"; local rc=$?
+  expect "writer killed" "$rc" 137 || return 1
+  expect "writer never finished" "$(grep -cx 'writer finished' "$T/writer.out")" 0 || return 1
+  expect "file after the cut (create not durable)" "$(show "$m/w")" "w=- " || return 1
+  expect "cuts" "$(stat_num "$m" cuts)" 1 || return 1
+  # control: release lets the held writer go on
+  echo pause_after=2 > "$m/.nfssim/ctl" || return 1
+  py_disk "$m" writer > "$T/writer2.out" 2>&1 &
+  w=$!
+  for i in $(seq 1 200); do [ "$(stat_num "$m" held)" = 1 ] && break; sleep 0.05; done
+  echo release > "$m/.nfssim/ctl" || return 1
+  wait "$w"
+  expect "control: released writer finished" "$(grep -cx 'writer finished' "$T/writer2.out")" 1
+}
+
 ALL="t_attrcache t_lookupcache t_close_to_open_write t_partial_write t_squash
      t_fault_nth_write t_fault_estale t_fault_close_enospc t_fault_prob_seeded t_latency
      t_unreachable t_ctl t_stats_file t_two_clients t_kcache_mmap
-     t_ganesha_root_squash t_ganesha_no_root_squash t_ganesha_deny"
+     t_ganesha_root_squash t_ganesha_no_root_squash t_ganesha_deny t_powerloss t_powerloss_pause"
 
 # ---- one test, in a child with its own directory ------------------------------------
 if [ "${1:-}" = --one ]; then
