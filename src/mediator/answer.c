@@ -32,7 +32,7 @@ static void account(struct vgpu_mediator *m, int status)
 static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response *resp, int persist)
 {
 	char *buf = malloc(VGPU_RECORD_MAX);
-	int len, rc;
+	int len, rc, src = 0, saved = 0, newer = persist && resp->seq > vm->st.answered_seq;
 
 	if (!buf)
 		return -ENOMEM;
@@ -49,6 +49,20 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 		free(buf);
 		return len;
 	}
+	/* Durable before visible: a VM may take response.txt the moment it is renamed into
+	 * place, and a power cut loses what is not yet fsynced. So the output file's name
+	 * (fsync of the VM directory) and the saved answer (the state) are on disk first;
+	 * a restart publishes a saved answer that did not reach response.txt. */
+	if (newer) {
+		if (resp->output.name[0] && (src = vgpu_fsync_dir(vm->dirfd)) < 0)
+			vgpu_warn("vm%" PRIu32 ": fsync of the VM directory: %s", vm->id, strerror(-src));
+		src = vgpu_state_answered(m->statefd, vm->id, &vm->st, resp->seq, resp->nonce, buf, (size_t)len);
+		if (src < 0)
+			vgpu_err("vm%" PRIu32 ": persisting the answer to seq %" PRId64 ": %s",
+				 vm->id, resp->seq, strerror(-src));
+		saved = src == 0;
+	}
+	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
 	rc = vgpu_publish(vm->dirfd, "response.txt", buf, (size_t)len, 0644);
 	fiu_do_on("mediator/crash/after-response", raise(SIGKILL));
 	if (rc < 0) {
@@ -58,15 +72,9 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 		vgpu_warn("vm%" PRIu32 ": publish response.txt for seq %" PRId64 ": %s; will retry",
 			  vm->id, resp->seq, vgpu_safeio_strerror(rc));
 	}
-	if (persist && resp->seq > vm->st.answered_seq) {
-		int src = vgpu_state_answered(m->statefd, vm->id, &vm->st, resp->seq, resp->nonce, buf, (size_t)len);
-		if (src < 0)
-			vgpu_err("vm%" PRIu32 ": persisting the answer to seq %" PRId64 ": %s",
-				 vm->id, resp->seq, strerror(-src));
-		/* retry from the saved copy, which is this answer only if it was saved */
-		vm->resp_pending = rc < 0 && src == 0;
-	}
-	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
+	/* retry from the saved copy, which is this answer only if it was saved */
+	if (newer)
+		vm->resp_pending = rc < 0 && saved;
 	account(m, resp->status);
 	vgpu_journal_add(&m->journal, "answer vm=%" PRIu32 " seq=%" PRId64 " nonce=%s status=%s", vm->id, resp->seq,
 		     resp->nonce, vgpu_status_name(resp->status));
