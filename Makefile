@@ -42,10 +42,12 @@ LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/crc.c src/lib/op.c src/li
                 src/lib/record_syntax.c \
                 src/lib/safeio.c
 EXEC_SRC     := src/exec/arena.c src/exec/exec_mock.c src/exec/pool.c \
-                src/exec/remote.c src/exec/select.c src/exec/wire.c src/client/client.c
+                src/exec/remote.c src/exec/select.c src/exec/wire.c src/client/client.c \
+                src/client/client_lock.c src/client/client_core.c src/client/client_call.c
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/intake.c \
                 src/mediator/answer.c src/mediator/mediator.c
-CLIENT_SRC   := src/client/client.c
+CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
+                src/client/client_call.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))
