@@ -46,7 +46,7 @@ const char *vgpu_client_strerror(int rc)
 	case VGPU_CLIENT_EPERM: return "permission denied (root_squash?)";
 	case VGPU_CLIENT_ENODIR: return "VM directory missing (export not mounted?)";
 	case VGPU_CLIENT_EIO: return "I/O error";
-	case VGPU_CLIENT_EPROTO: return "protocol error (unreadable answer or another writer)";
+	case VGPU_CLIENT_EPROTO: return "protocol error (unreadable or forged answer, or another writer)";
 	case VGPU_CLIENT_ELOCK: return "could not take the local lock";
 	default: return "unknown error";
 	}

@@ -36,19 +36,21 @@ static int wait_answer(struct vgpu_client_call *call, uint64_t deadline, struct 
 		    "this directory?", call->req->seq, c->timeout_ms / 1000.0);
 }
 
-/* Collect the output into a new buffer, retrying a name not visible yet until DEADLINE. */
+/* Collect the output into a new buffer of the size the request makes (never the size
+ * the answer claims: collect checks the two agree), retrying a name not visible yet
+ * until DEADLINE. */
 static int fetch_output(struct vgpu_client_call *call, const struct vgpu_response *resp, uint64_t deadline,
 			void **outp, size_t *out_bytes, char *err, size_t errlen)
 {
-	size_t bytes = (size_t)resp->output.bytes;
-	void *p = malloc(bytes ? bytes : 1);
+	int64_t want = vgpu_request_output_bytes(call->req);
+	size_t bytes = want > 0 ? (size_t)want : 0;
+	void *p;
 	int rc;
 
-	if (!p || bytes != resp->output.bytes) {
-		free(p);
-		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory for the %" PRIu64 "-byte output",
-			    resp->output.bytes);
-	}
+	if (want <= 0 || (uint64_t)want != resp->output.bytes)    /* collect's message says why */
+		return vgpu_client_collect(call, resp, NULL, 0, err, errlen);
+	if (!(p = malloc(bytes)))
+		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory for the %zu-byte output", bytes);
 	while ((rc = vgpu_client_collect(call, resp, p, bytes, err, errlen)) == VGPU_CLIENT_PENDING &&
 	       vgpu_client_now_ms() < deadline)
 		vgpu_client_sleep_ms((uint64_t)call->c->poll_max_ms);

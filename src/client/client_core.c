@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client_int.h"
@@ -47,17 +48,65 @@ static int read_error(struct vgpu_client *c, int rc, char *err, size_t errlen)
 	return 0;
 }
 
+/* When reading response.txt failed with RC because it is not a record file (a symlink,
+ * FIFO, directory, socket, device, a hard-linked or oversized file): 1, and what it is in
+ * KIND ("a FIFO"). Its type comes from lstat, for the message only: it was never opened
+ * for reading (O_NOFOLLOW, O_NONBLOCK, then fstat). */
+static int odd_response(struct vgpu_client *c, int rc, int *is_dir, char *kind, size_t cap)
+{
+	struct stat st;
+
+	*is_dir = 0;
+	if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EPERM || rc == -EIO || rc == -ESTALE)
+		return 0;
+	if (fstatat(c->dirfd, "response.txt", &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return rc == -ELOOP || rc <= VGPU_EBADTYPE ? (snprintf(kind, cap, "not a regular file"), 1) : 0;
+	*is_dir = S_ISDIR(st.st_mode);
+	if (S_ISLNK(st.st_mode))
+		snprintf(kind, cap, "a symbolic link");
+	else if (S_ISFIFO(st.st_mode))
+		snprintf(kind, cap, "a FIFO");
+	else if (S_ISDIR(st.st_mode))
+		snprintf(kind, cap, "a directory");
+	else if (S_ISSOCK(st.st_mode))
+		snprintf(kind, cap, "a socket");
+	else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+		snprintf(kind, cap, "a device");
+	else if (rc == VGPU_ELINKS)
+		snprintf(kind, cap, "a file with %ju hard links", (uintmax_t)st.st_nlink);
+	else if (rc == VGPU_ETOOBIG)
+		snprintf(kind, cap, "%jd bytes, over the %d a record may have", (intmax_t)st.st_size, VGPU_RECORD_MAX);
+	else if (rc <= VGPU_EBADTYPE)
+		snprintf(kind, cap, "%s", vgpu_safeio_strerror(rc));
+	else
+		return 0;
+	return 1;
+}
+
+/* response.txt is a directory: no rename can replace it, so no answer can ever come. */
+static int response_is_dir(struct vgpu_client *c, char *err, size_t errlen)
+{
+	return fail(err, errlen, VGPU_CLIENT_EPROTO,
+		    "%s/response.txt is a directory: the mediator's answer can never replace it (rename over a "
+		    "directory fails); only vgpu-mediator writes response.txt: remove it (rmdir %s/response.txt)",
+		    c->dir, c->dir);
+}
+
 /* The VM's high-water mark in response.txt now: its seq or answered (0 when there is
- * none or it is unreadable). */
+ * none or it is unreadable). A directory in its place is an error: nothing could answer. */
 static int response_seq(struct vgpu_client *c, int64_t *seq, char *err, size_t errlen)
 {
 	struct vgpu_response resp;
+	char kind[96];
 	size_t len;
-	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
+	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL), is_dir;
 
 	*seq = 0;
-	if (rc < 0)
+	if (rc < 0) {
+		if (odd_response(c, rc, &is_dir, kind, sizeof(kind)))
+			return is_dir ? response_is_dir(c, err, errlen) : VGPU_CLIENT_OK;
 		return read_error(c, rc, err, errlen);
+	}
 	if (vgpu_response_decode(c->buf, len, &resp, NULL, 0) == VGPU_REC_OK)
 		*seq = resp.seq > resp.answered ? resp.seq : resp.answered;
 	return VGPU_CLIENT_OK;
@@ -94,15 +143,22 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 {
 	struct vgpu_client *c = call->c;
 	struct vgpu_request *req = call->req;
-	int64_t rseq;
+	int64_t rseq, mark;
 	int rc, e, len;
 
 	rc = response_seq(c, &rseq, err, errlen);
 	if (rc != VGPU_CLIENT_OK)
 		return rc;
-	req->seq = (c->counter > rseq ? c->counter : rseq) + 1;
-	if (req->seq <= 0 || req->seq > VGPU_SEQ_MAX)
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "sequence numbers exhausted");
+	mark = c->counter > rseq ? c->counter : rseq;
+	/* The next seq is mark + 1: at the last one there is none (and no overflow). */
+	if (mark >= VGPU_SEQ_MAX)
+		return fail(err, errlen, VGPU_CLIENT_EPROTO,
+			    "vm%" PRIu32 "'s sequence numbers are used up: %s holds seq %" PRId64 ", the last there is, "
+			    "so no request can follow. If a VM process forged it, remove %s/response.txt%s%s; if "
+			    "vgpu-mediator really answered it, reset vm%" PRIu32 "'s state on the host (docs/CLIENT.md, "
+			    "EPROTO)", c->vm, rseq >= mark ? "response.txt" : "the seq counter (lock file or CONFLICT answer)",
+			    mark, c->dir, c->lockfd >= 0 ? " and " : "", c->lockfd >= 0 ? c->lock_path : "", c->vm);
+	req->seq = mark + 1;
 	req->vm = c->vm;
 	make_nonce(req->nonce);
 	memset(&req->input, 0, sizeof(req->input));
@@ -194,9 +250,9 @@ static int judge_answer(struct vgpu_client_call *call, const struct vgpu_respons
 int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, char *err, size_t errlen)
 {
 	struct vgpu_client *c = call->c;
-	char derr[160];
+	char derr[160], kind[96];
 	size_t len;
-	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
+	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL), is_dir;
 
 	if (rc == 0) {
 		if (vgpu_response_decode(c->buf, len, resp, derr, sizeof(derr)) == VGPU_REC_OK)
@@ -210,10 +266,15 @@ int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, 
 		return fail(err, errlen, VGPU_CLIENT_ENODIR, "VM directory %s vanished while waiting", c->dir);
 	} else if (rc == -ENOENT) {
 		call->why[0] = '\0';    /* what was wrong before is gone; we are just waiting */
-	} else if (rc > -4096) {
-		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
+	} else if (odd_response(c, rc, &is_dir, kind, sizeof(kind))) {
+		if (is_dir)
+			return response_is_dir(c, err, errlen);
+		/* Never followed or read; the mediator's answer is renamed over it: keep
+		 * polling until the deadline, then say what was there. */
+		snprintf(call->why, sizeof(call->why), "%s/response.txt is %s, not an answer; only vgpu-mediator "
+			 "writes it: remove it", c->dir, kind);
 	} else {
-		snprintf(call->why, sizeof(call->why), "response.txt is not a plain file (%s)", vgpu_safeio_strerror(rc));
+		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
 	}
 	return VGPU_CLIENT_PENDING;
 }
@@ -222,12 +283,19 @@ int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_respons
 			char *err, size_t errlen)
 {
 	const char *name = resp->output.name;
+	int64_t want = vgpu_request_output_bytes(call->req);
 	size_t len = 0;
 	int rc;
 
 	if (!name[0])
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "the answer to seq %" PRId64 " has no output file",
 			    call->req->seq);
+	/* The request says how much output there is; the answer is believed only as far as
+	 * it agrees, before anything is allocated or read. */
+	if (want <= 0 || resp->output.bytes != (uint64_t)want)
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "the answer to seq %" PRId64 " names output %s of %" PRIu64
+			    " bytes, but %s with these sizes makes %" PRId64 " bytes: a broken or forged answer, refused",
+			    call->req->seq, name, resp->output.bytes, vgpu_op_name(call->req->op), want > 0 ? want : 0);
 	if (resp->output.bytes != bytes)
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s holds %" PRIu64 " bytes, the job needs %zu", name,
 			    resp->output.bytes, bytes);

@@ -17,6 +17,7 @@ struct vgpu_client {
 	int timeout_ms, poll_min_ms, poll_max_ms;
 	int no_lock;
 	char lock_path[PATH_MAX];
+	unsigned lock_mode;             /* for a new lock file: 0600, 0660 or 0666 like its directory */
 	int lockfd;                     /* held by vgpu_client_call(), else -1 */
 	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
 	int64_t last_seq;
