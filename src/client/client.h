@@ -86,7 +86,7 @@ struct vgpu_client_call {
  * and must outlive the call (a stale seq is sent again from them). Returns OK with
  * *CALL ready to poll, or EUSAGE/EPERM/ENODIR/EIO/ELOCK/EPROTO with ERR filled and
  * nothing left in the directory. EPROTO: the VM's seqs are used up (the mark is
- * 2^63-1; never an overflow), or response.txt is a directory (no answer could come). */
+ * 2^63-1; never an overflow). */
 int vgpu_client_start(struct vgpu_client *c, struct vgpu_client_call *call, struct vgpu_request *req,
 		      const void *in, size_t in_bytes, char *err, size_t errlen);
 
@@ -95,12 +95,13 @@ int vgpu_client_start(struct vgpu_client *c, struct vgpu_client_call *call, stru
  *   OK       *RESP is our answer (our seq and nonce), any status but CONFLICT;
  *   PENDING  not yet: no answer, an older one, an unreadable record, or response.txt is
  *            not a regular file (a symlink, FIFO, socket, device, hard-linked or over
- *            64 KiB: the mediator's rename replaces it), call->why saying which.
+ *            64 KiB: the mediator's rename replaces it; a directory: the mediator keeps
+ *            retrying until someone removes it), call->why saying which.
  *            A stale seq (CONFLICT with the mark in `answered`, first time) is sent again
  *            above the mark here, and is PENDING too;
  *   EPROTO   another writer: our seq (or a later one) answered for another nonce, or
- *            CONFLICT for ours; the counter moves above the seq seen. Also response.txt
- *            a directory (no rename can replace it), or seqs used up on a resend;
+ *            CONFLICT for ours; the counter moves above the seq seen. Also seqs used
+ *            up on a resend;
  *   EPERM, ENODIR, EIO  reading failed (a failed resend gives its own codes).
  * ERR is filled for anything but OK and PENDING. *RESP is scratch unless OK. */
 int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, char *err, size_t errlen);

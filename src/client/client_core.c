@@ -52,22 +52,20 @@ static int read_error(struct vgpu_client *c, int rc, char *err, size_t errlen)
  * FIFO, directory, socket, device, a hard-linked or oversized file): 1, and what it is in
  * KIND ("a FIFO"). Its type comes from lstat, for the message only: it was never opened
  * for reading (O_NOFOLLOW, O_NONBLOCK, then fstat). */
-static int odd_response(struct vgpu_client *c, int rc, int *is_dir, char *kind, size_t cap)
+static int odd_response(struct vgpu_client *c, int rc, char *kind, size_t cap)
 {
 	struct stat st;
 
-	*is_dir = 0;
 	if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EPERM || rc == -EIO || rc == -ESTALE)
 		return 0;
 	if (fstatat(c->dirfd, "response.txt", &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return rc == -ELOOP || rc <= VGPU_EBADTYPE ? (snprintf(kind, cap, "not a regular file"), 1) : 0;
-	*is_dir = S_ISDIR(st.st_mode);
 	if (S_ISLNK(st.st_mode))
 		snprintf(kind, cap, "a symbolic link");
 	else if (S_ISFIFO(st.st_mode))
 		snprintf(kind, cap, "a FIFO");
 	else if (S_ISDIR(st.st_mode))
-		snprintf(kind, cap, "a directory");
+		snprintf(kind, cap, "a directory (no answer can be renamed over it: rmdir it)");
 	else if (S_ISSOCK(st.st_mode))
 		snprintf(kind, cap, "a socket");
 	else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
@@ -83,30 +81,17 @@ static int odd_response(struct vgpu_client *c, int rc, int *is_dir, char *kind, 
 	return 1;
 }
 
-/* response.txt is a directory: no rename can replace it, so no answer can ever come. */
-static int response_is_dir(struct vgpu_client *c, char *err, size_t errlen)
-{
-	return fail(err, errlen, VGPU_CLIENT_EPROTO,
-		    "%s/response.txt is a directory: the mediator's answer can never replace it (rename over a "
-		    "directory fails); only vgpu-mediator writes response.txt: remove it (rmdir %s/response.txt)",
-		    c->dir, c->dir);
-}
-
 /* The VM's high-water mark in response.txt now: its seq or answered (0 when there is
- * none or it is unreadable). A directory in its place is an error: nothing could answer. */
+ * none, or it is unreadable or no regular file). */
 static int response_seq(struct vgpu_client *c, int64_t *seq, char *err, size_t errlen)
 {
 	struct vgpu_response resp;
-	char kind[96];
 	size_t len;
-	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL), is_dir;
+	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
 
 	*seq = 0;
-	if (rc < 0) {
-		if (odd_response(c, rc, &is_dir, kind, sizeof(kind)))
-			return is_dir ? response_is_dir(c, err, errlen) : VGPU_CLIENT_OK;
+	if (rc < 0)
 		return read_error(c, rc, err, errlen);
-	}
 	if (vgpu_response_decode(c->buf, len, &resp, NULL, 0) == VGPU_REC_OK)
 		*seq = resp.seq > resp.answered ? resp.seq : resp.answered;
 	return VGPU_CLIENT_OK;
@@ -252,7 +237,7 @@ int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, 
 	struct vgpu_client *c = call->c;
 	char derr[160], kind[96];
 	size_t len;
-	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL), is_dir;
+	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
 
 	if (rc == 0) {
 		if (vgpu_response_decode(c->buf, len, resp, derr, sizeof(derr)) == VGPU_REC_OK)
@@ -266,13 +251,12 @@ int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, 
 		return fail(err, errlen, VGPU_CLIENT_ENODIR, "VM directory %s vanished while waiting", c->dir);
 	} else if (rc == -ENOENT) {
 		call->why[0] = '\0';    /* what was wrong before is gone; we are just waiting */
-	} else if (odd_response(c, rc, &is_dir, kind, sizeof(kind))) {
-		if (is_dir)
-			return response_is_dir(c, err, errlen);
-		/* Never followed or read; the mediator's answer is renamed over it: keep
+	} else if (odd_response(c, rc, kind, sizeof(kind))) {
+		/* Never followed or read. The mediator's answer is renamed over it, or (a
+		 * directory) published once someone removes it, the mediator retrying: keep
 		 * polling until the deadline, then say what was there. */
 		snprintf(call->why, sizeof(call->why), "%s/response.txt is %s, not an answer; only vgpu-mediator "
-			 "writes it: remove it", c->dir, kind);
+			 "writes it", c->dir, kind);
 	} else {
 		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
 	}
