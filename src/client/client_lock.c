@@ -64,9 +64,21 @@ static int default_lock_dir(char *out, size_t cap, char *err, size_t errlen)
 	return VGPU_CLIENT_OK;
 }
 
-/* LOCKDIR/vgpu-client-DEV-INO-vmN.lock: named by the VM directory's identity (device
- * and inode: the same through any path or mount point of it), never by a path or the
- * environment. */
+/* FNV-1a, 64 bits, over LEN bytes, continuing from H. */
+static uint64_t fnv1a64(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* LOCKDIR/vgpu-client-HASH-vmN.lock, HASH over the VM directory's real path, device and
+ * inode: the same for every client of it, never from the environment. The path keeps a
+ * directory made anew, which may get a freed inode back, from inheriting the counter of
+ * a removed one; device and inode keep a directory removed and made again under the same
+ * path apart (inodes being rarely equal). */
 int vgpu_client_lock_locate(struct vgpu_client *c, const struct vgpu_client_opts *opts, char *err, size_t errlen)
 {
 	char def[PATH_MAX];
@@ -93,8 +105,11 @@ int vgpu_client_lock_locate(struct vgpu_client *c, const struct vgpu_client_opts
 					"directory (--lock-dir)", lock_dir);
 	if (fstat(c->dirfd, &st) < 0)
 		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "fstat(%s): %s", c->dir, strerror(errno));
-	n = snprintf(c->lock_path, sizeof(c->lock_path), "%s/vgpu-client-%jx-%jx-vm%" PRIu32 ".lock", lock_dir,
-		     (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, c->vm);
+	uint64_t id[2] = { (uint64_t)st.st_dev, (uint64_t)st.st_ino };
+	uint64_t h = fnv1a64(0xcbf29ce484222325ULL, c->dir, strlen(c->dir) + 1);
+	h = fnv1a64(h, id, sizeof(id));
+	n = snprintf(c->lock_path, sizeof(c->lock_path), "%s/vgpu-client-%016" PRIx64 "-vm%" PRIu32 ".lock", lock_dir,
+		     h, c->vm);
 	if (n < 0 || (size_t)n >= sizeof(c->lock_path))
 		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EUSAGE, "lock directory path too long");
 	return VGPU_CLIENT_OK;

@@ -538,6 +538,32 @@ START_TEST(test_lock_shared_across_environments)
 }
 END_TEST
 
+/* 8.4, the lock's name: VM directories made one after another (each removed before the
+ * next, so a freed inode may come back) each start at seq 1. A name from device and inode
+ * alone gave a new directory the old one's counter (the e2e runs saw seqs 7.. for 1..). */
+START_TEST(test_lock_new_directory_fresh_counter)
+{
+	struct vgpu_client_opts o = test_opts(30);
+	struct vgpu_client *c;
+	struct vgpu_response r;
+	char err[1024], dir[400], cmd[500];
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(dir, sizeof(dir), "%s/d%d", tdir, i);
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		snprintf(dir, sizeof(dir), "%s/d%d/vm7", tdir, i);
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		ck_assert_int_eq(vgpu_client_open(&c, dir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+		ck_assert_int_eq(ping(c, &r, err, sizeof(err)), VGPU_CLIENT_ETIMEOUT);
+		ck_assert_msg(vgpu_client_last_seq(c) == 1, "directory %d started at seq %" PRId64, i,
+			      vgpu_client_last_seq(c));
+		vgpu_client_close(c);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s/d%d'", tdir, i);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
+
 static Suite *hostile_suite(void)
 {
 	Suite *s = suite_create("client_hostile");
@@ -552,6 +578,7 @@ static Suite *hostile_suite(void)
 	tcase_add_test(tc, test_forged_output_size_refused);
 	tcase_add_test(tc, test_seq_space_exhausted);
 	tcase_add_test(tc, test_lock_shared_across_environments);
+	tcase_add_test(tc, test_lock_new_directory_fresh_counter);
 	suite_add_tcase(s, tc);
 	return s;
 }
