@@ -50,16 +50,20 @@ static int read_error(struct vgpu_client *c, int rc, char *err, size_t errlen)
 
 /* When reading response.txt failed with RC because it is not a record file (a symlink,
  * FIFO, directory, socket, device, a hard-linked or oversized file): 1, and what it is in
- * KIND ("a FIFO"). Its type comes from lstat, for the message only: it was never opened
- * for reading (O_NOFOLLOW, O_NONBLOCK, then fstat). */
+ * KIND ("a FIFO"). Nothing of it was read: safeio's open (O_NOFOLLOW|O_NONBLOCK) or its
+ * fstat() refused it; the lstat here only names it. */
 static int odd_response(struct vgpu_client *c, int rc, char *kind, size_t cap)
 {
 	struct stat st;
 
 	if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EPERM || rc == -EIO || rc == -ESTALE)
 		return 0;
-	if (fstatat(c->dirfd, "response.txt", &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return rc == -ELOOP || rc <= VGPU_EBADTYPE ? (snprintf(kind, cap, "not a regular file"), 1) : 0;
+	if (fstatat(c->dirfd, "response.txt", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (rc != -ELOOP && rc > VGPU_EBADTYPE)
+			return 0;
+		snprintf(kind, cap, "not a regular file");
+		return 1;
+	}
 	if (S_ISLNK(st.st_mode))
 		snprintf(kind, cap, "a symbolic link");
 	else if (S_ISFIFO(st.st_mode))

@@ -97,8 +97,9 @@ int vgpu_client_lock_locate(struct vgpu_client *c, const struct vgpu_client_opts
 	}
 	/* The lock file is as open as its directory: every client of the VM that may
 	 * create it there must be able to store the counter in it. */
+	c->lock_mode = 0600;
 	if (stat(lock_dir, &st) == 0)
-		c->lock_mode = 0600 | (st.st_mode & S_IWGRP ? 0060 : 0) | (st.st_mode & S_IWOTH ? 0006 : 0);
+		c->lock_mode |= (st.st_mode & S_IWGRP ? 0060 : 0) | (st.st_mode & S_IWOTH ? 0006 : 0);
 	if (statfs(lock_dir, &sf) == 0 && sf.f_type == NFS_SUPER_MAGIC)
 		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK,
 					"lock directory %s is on NFS: a lock there needs lockd and can hang; give a local "
