@@ -144,12 +144,21 @@ struct req_decoding {
 	char unknown_op[32];
 };
 
+/* Could V (VLEN bytes, not NUL-terminated) be an op's name: [a-z0-9_]+? */
+static int op_name_chars(const char *v, size_t vlen)
+{
+	for (size_t i = 0; i < vlen; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_'))
+			return 0;
+	return 1;
+}
+
 static int req_field_cb(void *rec, int key, const char *v, size_t vlen)
 {
 	struct req_decoding *d = rec;
 
 	if (key == RK_OP && vlen > 0 && vlen < sizeof(d->unknown_op) && vgpu_rec_enum(v, vlen, vgpu_op_parse) < 0 &&
-	    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") >= vlen) {
+	    op_name_chars(v, vlen)) {
 		memcpy(d->unknown_op, v, vlen);
 		d->unknown_op[vlen] = '\0';
 		return 0;
