@@ -102,4 +102,31 @@ static inline void fuzz_check_err(const char *err, size_t errlen)
 		FUZZ_FAIL("decode: failed without a reason");
 }
 
+/* The body of DATA (the bytes before its end line, found as the decoder finds it: the
+ * first line that starts with "end "; all of DATA when there is none) with a correct
+ * "end LEN CRC" line appended, into OUT (CAP bytes). Its length, or 0 when it does not
+ * fit. A mutated record almost never carries a matching CRC-32, so without this the
+ * fuzzer would hardly get past the frame check into the field parsers. */
+static inline size_t fuzz_reframe(const uint8_t *data, size_t size, char *out, size_t cap)
+{
+	size_t body = size;
+	int n;
+
+	for (size_t ls = 0; ls < size;) {
+		const uint8_t *nl = memchr(data + ls, '\n', size - ls);
+		if (size - ls >= 4 && (memcmp(data + ls, "end ", 4) == 0 || memcmp(data + ls, "end\n", 4) == 0)) {
+			body = ls;
+			break;
+		}
+		if (!nl)
+			break;
+		ls = (size_t)(nl - data) + 1;
+	}
+	if (body + 32 > cap)
+		return 0;
+	memcpy(out, data, body);
+	n = snprintf(out + body, cap - body, "end %zu %08" PRIx32 "\n", body, vgpu_crc32(data, body));
+	return n > 0 && (size_t)n < cap - body ? body + (size_t)n : 0;
+}
+
 #endif

@@ -3,7 +3,9 @@
  * The loader reads a VM's two files from a directory fd: vmN.last (the last response
  * record) and vmN.run (the intent line "SEQ NONCE\n"). One input is both files and the
  * VM number:
- *   byte 0      bit 0: write vmN.last; bit 1: write vmN.run; bits 2-3: N - 1 (VM 1..4)
+ *   byte 0      bit 0: write vmN.last; bit 1: write vmN.run; bits 2-3: N - 1 (VM 1..4);
+ *               bit 4: give vmN.last a correct end line (fuzz_reframe), so that
+ *               mutations get past its CRC into the response parser
  *   the rest    the bytes of vmN.last, then FUZZ_STATE_SEP, then the bytes of vmN.run
  *               (no separator: vmN.run is empty; a file whose bit is 0 is not written)
  * Each input's files are written into one private directory (on /dev/shm when there,
@@ -32,7 +34,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir_in[128], dir_out[128];
+static char dir_in[128], dir_out[128], framed[VGPU_RECORD_MAX + 64];
 static int dfd_in = -1, dfd_out = -1;
 
 static void cleanup_dir(int dfd, const char *dir)
@@ -151,6 +153,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		run = sep + strlen(FUZZ_STATE_SEP);
 		run_len = (size_t)(last + last_len - run);
 		last_len = (size_t)(sep - last);
+	}
+
+	if ((data[0] & 16) && has_last) {
+		size_t n = fuzz_reframe(last, last_len, framed, sizeof(framed));
+		if (n == 0)
+			return 0;
+		last = (const uint8_t *)framed;
+		last_len = n;
 	}
 
 	snprintf(name, sizeof(name), "vm%u.last", (unsigned)vm);

@@ -6,7 +6,8 @@
   corpus/response/  response records: each status, with and without output/answered,
                     and invalid ones
   corpus/state/     state inputs for fuzz_state.c: a flags byte (bit 0 vmN.last,
-                    bit 1 vmN.run, bits 2-3 N-1), vmN.last, SEP, vmN.run
+                    bit 1 vmN.run, bits 2-3 N-1, bit 4 end line made right by the
+                    target), vmN.last, SEP, vmN.run
 
 Records that must pass the frame carry a correct end line (LEN, CRC-32: zlib's, as
 src/lib/crc.c). The fuzzers check every valid one round-trips; `make fuzz-smoke`
@@ -117,6 +118,7 @@ states = {
     "ok-last": b"\x01" + ok_last,
     "ok-run": b"\x02" + SEP + b"5 0123456789abcdef\n",
     "ok-both": b"\x03" + ok_last + SEP + b"2 fedcba9876543210\n",
+    "ok-both-reframed": b"\x13" + ok_last[:ok_last.rindex(b"end ")] + SEP + b"2 fedcba9876543210\n",
     "ok-vm2": b"\x07" + ok_last2 + SEP + b"13 00000000000000ff\n",
     "ok-run-plus-sign": b"\x02" + SEP + b"+7 0123456789abcdef\n",
     "ok-run-leading-zero": b"\x02" + SEP + b"007 0123456789abcdef\n",

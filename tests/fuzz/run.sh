@@ -17,6 +17,8 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 mkdir -p "$B/logs" "$B/crashers"
 fail=0
+covbins=
+covprof=
 
 # "stat::number_of_executed_units: N" and the last "#N ... cov: C ft: F corp: K" line.
 summary() { # target log seconds
@@ -85,11 +87,23 @@ for t in "$@"; do
 			echo "== fuzz_$t coverage, corpus $set ($(echo $dirs)):"
 			# shellcheck disable=SC2086
 			"$LLVM_COV" report "$bin" -instr-profile="$B/cov/$t-$set.profdata" $FUZZ_LIB_SRC |
-				grep -E '^(Filename|src/lib/record|src/mediator/state|src/lib/op.c|TOTAL)' |
+				grep -E '^(Filename|(src/)?lib/record|(src/)?mediator/state|TOTAL)' | cut -c1-150 |
 				sed 's/^/   /'
 		done
+		covbins="${covbins:+$covbins -object }$bin"
+		covprof="$covprof $B/cov/$t-all.profdata"
 		;;
 	*) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
 	esac
 done
+# All targets together: what the parsers' files get from every corpus.
+if [ "$mode" = cov ] && [ $# -gt 1 ]; then
+	# shellcheck disable=SC2086
+	"$LLVM_PROFDATA" merge -sparse $covprof -o "$B/cov/all.profdata"
+	echo "== all targets, all corpora:"
+	# shellcheck disable=SC2086
+	"$LLVM_COV" report $covbins -instr-profile="$B/cov/all.profdata" $FUZZ_LIB_SRC |
+		grep -E '^(Filename|(src/)?lib/record|(src/)?mediator/state|TOTAL)' | cut -c1-150 | sed 's/^/   /'
+	echo "   (line by line: $LLVM_COV show $covbins -instr-profile=$B/cov/all.profdata src/lib/record.c)"
+fi
 exit $fail
