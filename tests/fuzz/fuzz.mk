@@ -59,15 +59,15 @@ fuzz-build: $(FUZZ_BINS)
 
 FUZZ_RUN = FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) FUZZ_RUNS=$(FUZZ_RUNS) \
            FUZZ_SMOKE_TIME=$(FUZZ_SMOKE_TIME) tests/fuzz/run.sh
-fuzz: $(FUZZ_BINS)
+fuzz: deps $(FUZZ_BINS)
 	@$(FUZZ_RUN) fuzz $(FUZZ_TARGETS)
-fuzz-smoke: $(FUZZ_BINS)
+fuzz-smoke: deps $(FUZZ_BINS)
 	@$(FUZZ_RUN) smoke $(FUZZ_TARGETS)
 fuzz-replay: $(FUZZ_BINS)
 	@$(FUZZ_RUN) replay $(FUZZ_TARGETS)
 fuzz-merge: $(FUZZ_BINS)
 	@$(FUZZ_RUN) merge $(FUZZ_TARGETS)
-fuzz-cov: $(FUZZ_COV_BINS)
+fuzz-cov: deps $(FUZZ_COV_BINS)
 	@LLVM_PROFDATA=$(LLVM_PROFDATA) LLVM_COV=$(LLVM_COV) FUZZ_LIB_SRC="$(FUZZ_LIB_SRC)" $(FUZZ_RUN) cov $(FUZZ_TARGETS)
 
 -include $(shell find $(FUZZ_BUILD)/obj $(FUZZ_BUILD)/cov/obj -name '*.d' 2>/dev/null)
@@ -93,7 +93,7 @@ UBSAN_OPTIONS_CHECK ?= print_stacktrace=1:halt_on_error=1
 ASAN_E2E_BACKENDS ?= $(E2E_BACKENDS)
 ASAN_ENV = ASAN_OPTIONS=$(ASAN_OPTIONS_CHECK) UBSAN_OPTIONS=$(UBSAN_OPTIONS_CHECK) PATH="$(CURDIR)/tests/fuzz/asan:$$PATH"
 ASAN_MAKE = $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT="-O1" PROF="$(SAN_FLAGS)" LDFLAGS="$(ASAN_LDFLAGS)"
-check-asan:
+check-asan: deps
 	@$(ASAN_MAKE) all
 	@rm -rf $(ASAN_BUILD)/reports/check
 	@$(ASAN_ENV) $(ASAN_MAKE) check-unit
