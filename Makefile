@@ -118,6 +118,7 @@ include src/exec/cuda.mk
 -include tests/fault/fault.mk
 -include tools/tools.mk
 -include tests/vm/vm.mk
+-include tests/fuzz/fuzz.mk
 
 # --- running tests --------------------------------------------------------------------
 # Every Check program also logs to $(BUILD)/reports/check/ (CK_LOG_FILE_NAME), so that
