@@ -9,11 +9,10 @@ set -u
 mode=$1; shift
 B=${FUZZ_BUILD:-build/fuzz}
 SRC=tests/fuzz
-# Abort on the first error so that libFuzzer saves the input. strict_string_checks is
-# off while fuzzing: with it every unknown op aborts at once (crashers/request-strspn-*,
-# a string function on a value that is not NUL-terminated). The crashers are replayed
-# with it on.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
+# Abort on the first error so that libFuzzer saves the input. strict_string_checks: a
+# string function on a value that is not NUL-terminated is an error (it found
+# crashers/request-strspn-unknown-op, now fixed).
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 mkdir -p "$B/logs" "$B/crashers"
 fail=0
