@@ -69,12 +69,20 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req,
 /* One request in flight: caller-owned storage, filled by vgpu_client_start(); its
  * fields are the library's (read them, don't write them). It holds no resources of its
  * own: dropping it is fine once vgpu_client_end() removed the files. */
+/* How long reads of response.txt or out-SEQ.bin may keep failing with ESTALE before the
+ * call reports EIO. A rename over the file on the server makes the client's handle stale
+ * until its lookup is redone: on the kernel's NFSv4.2 client, several polls in a row
+ * (tests/vm, docs/NFSSIM.md); a persistent ESTALE is the server's problem. */
+#define VGPU_CLIENT_STALE_MS 2000
+
 struct vgpu_client_call {
 	struct vgpu_client *c;
 	struct vgpu_request *req;    /* the caller's, as last published: vm, seq, nonce, input */
 	const void *in;              /* the caller's input, kept for a resend; NULL for none */
 	size_t in_bytes;
 	int resent;                  /* the stale-seq resend happened (only once) */
+	uint64_t stale_since_ms;     /* first of a run of ESTALE reads; 0: none (see
+	                              * VGPU_CLIENT_STALE_MS) */
 	char why[256];               /* while pending: why response.txt does not count yet
 	                              * ("" when it simply holds an older answer or none) */
 };

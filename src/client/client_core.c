@@ -236,6 +236,23 @@ static int judge_answer(struct vgpu_client_call *call, const struct vgpu_respons
 	return VGPU_CLIENT_PENDING;
 }
 
+/* A read that failed with ESTALE: pending while the run of them is shorter than
+ * VGPU_CLIENT_STALE_MS, then EIO naming WHAT. Any other outcome ends the run. */
+static int stale_read(struct vgpu_client_call *call, const char *what, char *err, size_t errlen)
+{
+	uint64_t now = vgpu_now_ms();
+
+	if (!call->stale_since_ms)
+		call->stale_since_ms = now ? now : 1;
+	if (now - call->stale_since_ms < VGPU_CLIENT_STALE_MS) {
+		snprintf(call->why, sizeof(call->why), "%s: stale file handle (replaced on the server); retrying", what);
+		return fail(err, errlen, VGPU_CLIENT_PENDING, "reading %s/%s: %s; retrying", call->c->dir, what,
+			    vgpu_safeio_strerror(-ESTALE));
+	}
+	return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/%s: %s for %d ms", call->c->dir, what,
+		    vgpu_safeio_strerror(-ESTALE), VGPU_CLIENT_STALE_MS);
+}
+
 int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, char *err, size_t errlen)
 {
 	struct vgpu_client *c = call->c;
@@ -243,6 +260,9 @@ int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, 
 	size_t len;
 	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
 
+	if (rc == -ESTALE)
+		return stale_read(call, "response.txt", err, errlen);
+	call->stale_since_ms = 0;
 	if (rc == 0) {
 		if (vgpu_response_decode(c->buf, len, resp, derr, sizeof(derr)) == VGPU_REC_OK)
 			return judge_answer(call, resp, err, errlen);
@@ -288,9 +308,12 @@ int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_respons
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s holds %" PRIu64 " bytes, the job needs %zu", name,
 			    resp->output.bytes, bytes);
 	rc = vgpu_safe_read(call->c->dirfd, name, buf, bytes, &len, NULL);
+	if (rc == -ESTALE)
+		return stale_read(call, name, err, errlen);
+	call->stale_since_ms = 0;
 	if (rc == -ENOENT)    /* the name may not be visible yet through a client's caches */
 		return fail(err, errlen, VGPU_CLIENT_PENDING, "output %s: %s", name, vgpu_safeio_strerror(rc));
-	if (rc == -EIO || rc == -ESTALE)
+	if (rc == -EIO)
 		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s: %s", name, vgpu_safeio_strerror(rc));
 	if (rc == -EACCES || rc == -EPERM)
 		return fail(err, errlen, VGPU_CLIENT_EPERM, "reading %s: %s; %s", name, vgpu_safeio_strerror(rc),
