@@ -28,6 +28,20 @@ ifeq ($(FIU),1)
 ALL_CFLAGS += -DFIU_ENABLE=1
 LIBS     += -lfiu
 endif
+# The configuration file is read with inih (required; the deps step installs it).
+LIBS     += $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+# libsystemd for sd_notify (Type=notify, watchdog): optional. Without it vgpu-mediator is
+# built with src/cmd/notify_none.c and says "notification: none" in --version.
+SYSTEMD  ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1 || echo 0)
+ifeq ($(SYSTEMD),1)
+NOTIFY_SRC  := src/cmd/notify_systemd.c
+NOTIFY_LIBS := $(shell pkg-config --libs libsystemd)
+else
+NOTIFY_SRC  := src/cmd/notify_none.c
+NOTIFY_LIBS :=
+endif
+VERSION  := $(shell sed -n 's/^\#define VGPU_VERSION "\(.*\)"/\1/p' src/lib/version.h)
+CLIENT_ABI := $(shell sed -n 's/^\#define VGPU_CLIENT_ABI \([0-9]*\)/\1/p' src/lib/version.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
@@ -44,7 +58,8 @@ EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c 
                 src/exec/wire.c src/exec/proc.c \
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c src/client/client.c
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
-                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c
+                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c \
+                src/mediator/config.c src/mediator/metrics.c src/mediator/report.c
 CLIENT_SRC   := src/client/client.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
@@ -90,9 +105,9 @@ $(LIBMEDIATOR): $(MEDIATOR_OBJ)
 	$(say) AR $@
 	$(Q)rm -f $@; ar rcs $@ $^
 
-$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(LIBMEDIATOR) $(LIBVGPU)
+$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBMEDIATOR) $(LIBVGPU)
 	$(say) LD $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(NOTIFY_LIBS)
 $(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
