@@ -326,7 +326,7 @@ struct parse {
 	size_t nsections;
 	char *err;
 	size_t errlen;
-	int failed;
+	int failed;                  /* the line where the handler failed */
 };
 
 static char *reader(char *str, int num, void *stream)
@@ -406,7 +406,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (listed(p->sections, p->nsections, section)) {
 			seterr(p->err, p->errlen, "%s:%d: [%s] given twice%s", p->name, p->header_line, section,
 			       section_vm(section) ? " (one section per VM)" : "");
-			p->failed = 1;
+			p->failed = p->header_line;
 			return 0;
 		}
 		p->last_headers = p->headers;
@@ -426,7 +426,7 @@ oom:
 	snprintf(msg, sizeof(msg), "out of memory");
 bad:
 	seterr(p->err, p->errlen, "%s:%d: %s", p->name, p->line, msg);
-	p->failed = 1;
+	p->failed = p->line;
 	return 0;
 }
 
@@ -440,11 +440,12 @@ static int parse(struct parse *p)
 		free(p->sections[i]);
 	free(p->seen);
 	free(p->sections);
-	if (p->too_long && !p->failed) {
+	/* inih goes on after a line it cannot parse: report the first problem */
+	if (p->too_long && (!p->failed || p->too_long <= p->failed)) {
 		seterr(p->err, p->errlen, "%s:%d: line too long (at most 198 characters)", p->name, p->too_long);
 		return -1;
 	}
-	if (p->failed)
+	if (p->failed && (rc <= 0 || p->failed <= rc))
 		return -1;
 	if (rc != 0) {
 		seterr(p->err, p->errlen, "%s:%d: not a section header, a key = value line or a comment",
