@@ -130,6 +130,21 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* A release build (make install) has no test ops unless built with TEST_OPS=1. */
+static int test_ops_refused(const struct vgpu_config *cfg, char *err, size_t errlen)
+{
+#ifdef VGPU_NO_TEST_OPS
+	if (cfg->test_ops) {
+		snprintf(err, errlen, "test_ops: this release build has no test ops (build with "
+			 "`make install TEST_OPS=1`, or run the test build in build/)");
+		return 1;
+	}
+#else
+	(void)cfg; (void)err; (void)errlen;
+#endif
+	return 0;
+}
+
 /* --- the daemon's state between turns of the loop ------------------------------------ */
 
 struct daemon {
@@ -213,7 +228,7 @@ static void reload(struct vgpu_mediator *m, struct daemon *d)
 	}
 	vgpu_config_init(n);
 	if (vgpu_config_load(n, d->config_path, err, sizeof(err)) < 0 || vgpu_config_merge(n, d->flags) < 0 ||
-	    vgpu_config_validate(n, err, sizeof(err)) < 0) {
+	    vgpu_config_validate(n, err, sizeof(err)) < 0 || test_ops_refused(n, err, sizeof(err))) {
 		vgpu_err("reload: %s; keeping the running configuration", err);
 		goto fail;
 	}
@@ -420,7 +435,7 @@ static int configure(const char *file, const struct vgpu_config *flags, struct v
 		fprintf(stderr, "vgpu-mediator: out of memory\n");
 		return EXIT_USAGE;
 	}
-	if (vgpu_config_validate(cfg, err, sizeof(err)) < 0) {
+	if (vgpu_config_validate(cfg, err, sizeof(err)) < 0 || test_ops_refused(cfg, err, sizeof(err))) {
 		fprintf(stderr, "vgpu-mediator: %s%s%s\n", file ? file : "", file ? ": " : "", err);
 		if (!file)
 			usage(stderr);
