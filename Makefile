@@ -54,13 +54,16 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 # $(wildcard) keeps the lists explicit while files are being written.
 LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
                 src/lib/record.c src/lib/record_syntax.c src/lib/safeio.c
+CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
+                src/client/client_call.c
+# Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the
+# client's objects too.
 EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/exec_remote.c \
                 src/exec/wire.c src/exec/proc.c \
-                src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c src/client/client.c
+                src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c $(CLIENT_SRC)
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
                 src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c \
                 src/mediator/config.c src/mediator/metrics.c src/mediator/report.c
-CLIENT_SRC   := src/client/client.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))
@@ -225,7 +228,7 @@ deps:
 # --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
 # installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
-SHLIB_SRC  := src/client/client.c src/lib/record.c src/lib/record_syntax.c src/lib/op.c src/lib/opref.c \
+SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/op.c src/lib/opref.c \
               src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c
 SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
 SHLIB      := $(BUILD)/$(SHLIB_NAME)
