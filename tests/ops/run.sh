@@ -231,6 +231,14 @@ out=$(readelf -d "$U/lib/libvgpu-client.so.1" | grep SONAME; nm -D --defined-onl
 if grep -q 'Library soname: \[libvgpu-client.so.1\]' <<<"$out" && ! grep -v '^VGPU_CLIENT_1$\|SONAME' <<<"$out" | grep -qv '^vgpu_.*@@VGPU_CLIENT_1$'; then
 	ok "libvgpu-client.so.1: soname, only vgpu_* symbols, all versioned VGPU_CLIENT_1"
 else bad "shared library symbols" "$out"; fi
+# exported = declared in the installed headers (functions not static inline, and data)
+declared=$(cat "$U"/include/vgpu/client/*.h "$U"/include/vgpu/lib/*.h | grep -v '^static' |
+	grep -oE '^(extern )?[a-z][a-z0-9_ ]*[ *]vgpu_[a-z0-9_]+(\(|\[)' |
+	sed -E 's/.*[ *](vgpu_[a-z0-9_]+)[(\[]$/\1/' | sort -u)
+exported=$(nm -D --defined-only "$U/lib/libvgpu-client.so.1" | awk '$3 ~ /^vgpu_/ {sub(/@.*/, "", $3); print $3}' | sort -u)
+if [ -n "$declared" ] && [ "$declared" = "$exported" ]; then
+	ok "libvgpu-client.so exports exactly the $(wc -l <<<"$exported") functions and data the installed headers declare"
+else bad "exports = declarations" "$(diff <(echo "$declared") <(echo "$exported"))"; fi
 sed -n '/<!-- example: vadd.c -->/,/<!-- end of example -->/p' docs/CLIENT.md | sed -n 's/^    //p' > "$T/vadd.c"
 flags=$(PKG_CONFIG_PATH=$U/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D pkg-config --cflags --libs vgpu-client 2>&1)
 if cc -std=c11 -Wall -Wextra -Werror -o "$T/vadd" "$T/vadd.c" $flags > "$T/out" 2>&1; then
