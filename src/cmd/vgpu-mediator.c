@@ -485,11 +485,10 @@ static int status_main(int argc, char **argv)
 	if (!state) {
 		if (!config && access(VGPU_CONFIG_DEFAULT_PATH, F_OK) == 0)
 			config = VGPU_CONFIG_DEFAULT_PATH;
-		if (config && vgpu_config_load(&cfg, config, err, sizeof(err)) < 0) {
-			fprintf(stderr, "vgpu-mediator status: %s\n", err);
-			vgpu_config_release(&cfg);
-			return EXIT_USAGE;
-		}
+		/* a broken file must not hide the running daemon's status: use what was read */
+		if (config && vgpu_config_load(&cfg, config, err, sizeof(err)) < 0)
+			fprintf(stderr, "vgpu-mediator status: %s; looking in %s\n", err,
+				cfg.state ? cfg.state : DEFAULT_STATE);
 		state = cfg.state ? cfg.state : DEFAULT_STATE;
 	}
 	snprintf(path, sizeof(path), "%s/%s", state, STATUS_FILE);
