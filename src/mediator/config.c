@@ -139,7 +139,7 @@ struct vgpu_vm_cap *vgpu_config_add_vm(struct vgpu_config *c, uint32_t id, int *
 		c->capvms = ncap;
 	}
 	v = &c->vms[c->nvms++];
-	*v = (struct vgpu_vm_cap){ .vm = id, .cap = -1, .uid = -1 };
+	*v = (struct vgpu_vm_cap){ .vm = id, .cap = -1 };
 	return v;
 }
 
@@ -264,7 +264,8 @@ static int set_vm_key(struct vgpu_config *c, uint32_t id, const char *key, const
 			seterr(err, errlen, "uid = %s: expected a uid 0..%" PRIu32, v, UINT32_MAX - 1);
 			return -1;
 		}
-		vm->uid = (int64_t)u;
+		vm->has_uid = 1;
+		vm->uid = (uid_t)u;
 	} else if (strcmp(key, "max_bytes") == 0) {
 		if (parse_u64(v, &u) < 0) {
 			seterr(err, errlen, "max_bytes = %s: expected a whole number of bytes (0: no quota)", v);
@@ -523,8 +524,10 @@ int vgpu_config_merge(struct vgpu_config *dst, const struct vgpu_config *over)
 			return -ENOMEM;
 		if (over->vms[i].cap >= 0)
 			v->cap = over->vms[i].cap;
-		if (over->vms[i].uid >= 0)
+		if (over->vms[i].has_uid) {
+			v->has_uid = 1;
 			v->uid = over->vms[i].uid;
+		}
 	}
 	dst->set |= s;
 	return 0;
@@ -680,8 +683,8 @@ char *vgpu_config_format(const struct vgpu_config *c)
 
 		sb_add(&b, "\n[vm%" PRIu32 "]\n", v->vm);
 		sb_add(&b, "cap = %s\n", vgpu_prio_name((enum vgpu_prio)(v->cap >= 0 ? v->cap : c->default_cap)));
-		if (v->uid >= 0)
-			sb_add(&b, "uid = %" PRId64 "\n", v->uid);
+		if (v->has_uid)
+			sb_add(&b, "uid = %lu\n", (unsigned long)v->uid);
 		if (v->max_bytes)
 			sb_add(&b, "max_bytes = %" PRIu64 "\n", v->max_bytes);
 		if (v->max_queued)

@@ -8,12 +8,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "exec/executor.h"
 
 struct vgpu_vm_cap {
 	uint32_t vm;
 	int cap;                     /* enum vgpu_prio: the highest priority VM may use */
-	int64_t uid;                 /* -1: not configured */
+	int has_uid;                 /* 1: UID is configured (the ownership check's) */
+	uid_t uid;                   /* the uid the VM's export squashes it to (anonuid=) */
 	uint64_t max_bytes;          /* quota: bytes per request; 0: none (carried, not enforced yet) */
 	uint32_t max_queued;         /* quota: queued jobs; 0: none (carried, not enforced yet) */
 };

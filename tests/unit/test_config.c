@@ -74,11 +74,13 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(c.nvms, 2);
 	ck_assert_uint_eq(c.vms[0].vm, 1);
 	ck_assert_int_eq(c.vms[0].cap, VGPU_PRIO_HIGH);
-	ck_assert_int_eq(c.vms[0].uid, 65534);
+	ck_assert_int_eq(c.vms[0].has_uid, 1);
+	ck_assert_uint_eq(c.vms[0].uid, 65534);
 	ck_assert_uint_eq(c.vms[0].max_bytes, 1048576);
 	ck_assert_uint_eq(c.vms[0].max_queued, 4);
 	ck_assert_uint_eq(c.vms[1].vm, 12);
-	ck_assert_int_eq(c.vms[1].uid, 0);
+	ck_assert_int_eq(c.vms[1].has_uid, 1);
+	ck_assert_uint_eq(c.vms[1].uid, 0);
 	vgpu_config_to_mediator(&c, &mc);
 	/* a VM without a cap gets the default cap */
 	ck_assert_int_eq(mc.caps[1].cap, VGPU_PRIO_LOW);
@@ -90,7 +92,7 @@ START_TEST(test_good_file)
 }
 END_TEST
 
-/* The defaults, and a VM without uid: -1. */
+/* The defaults, and a VM without uid. */
 START_TEST(test_defaults)
 {
 	struct vgpu_config c;
@@ -98,7 +100,7 @@ START_TEST(test_defaults)
 
 	vgpu_config_init(&c);
 	ck_assert_int_eq(vgpu_config_load_string(&c, "[vm3]\ncap = low\n", "x", err, sizeof(err)), 0);
-	ck_assert_int_eq(c.vms[0].uid, -1);
+	ck_assert_int_eq(c.vms[0].has_uid, 0);
 	ck_assert_int_eq(c.default_cap, VGPU_PRIO_MEDIUM);
 	ck_assert_uint_eq(c.max_job_ms, 600000);
 	ck_assert_ptr_null(c.executor);
@@ -226,7 +228,7 @@ START_TEST(test_flags_override)
 	ck_assert_uint_eq(file.rescan_ms, 50);
 	ck_assert_uint_eq(file.grace_ms, 3000);
 	ck_assert_int_eq(vgpu_config_find_vm(&file, 1)->cap, VGPU_PRIO_LOW);
-	ck_assert_int_eq(vgpu_config_find_vm(&file, 1)->uid, 65534);   /* the file's uid stays */
+	ck_assert_uint_eq(vgpu_config_find_vm(&file, 1)->uid, 65534);   /* the file's uid stays */
 	ck_assert_int_eq(vgpu_config_find_vm(&file, 7)->cap, VGPU_PRIO_HIGH);
 	vgpu_config_release(&file);
 	vgpu_config_release(&flags);

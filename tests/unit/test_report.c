@@ -181,7 +181,7 @@ static const struct vgpu_report_vm *vm_of(const struct vgpu_report *st, uint32_t
 START_TEST(test_counts)
 {
 	static const struct vgpu_vm_cap caps[] = {
-		{ .vm = 1, .cap = VGPU_PRIO_HIGH, .uid = -1 }, { .vm = 2, .cap = VGPU_PRIO_LOW, .uid = -1 },
+		{ .vm = 1, .cap = VGPU_PRIO_HIGH }, { .vm = 2, .cap = VGPU_PRIO_LOW },
 	};
 	struct vgpu_report st;
 
@@ -240,10 +240,10 @@ END_TEST
 START_TEST(test_reconfigure_keeps_work)
 {
 	static const struct vgpu_vm_cap caps[] = {
-		{ .vm = 1, .cap = VGPU_PRIO_HIGH, .uid = -1 }, { .vm = 2, .cap = VGPU_PRIO_HIGH, .uid = -1 },
+		{ .vm = 1, .cap = VGPU_PRIO_HIGH }, { .vm = 2, .cap = VGPU_PRIO_HIGH },
 	};
 	struct vgpu_vm_cap next[] = {
-		{ .vm = 1, .cap = VGPU_PRIO_LOW, .uid = 1000 }, { .vm = 3, .cap = VGPU_PRIO_HIGH, .uid = -1 },
+		{ .vm = 1, .cap = VGPU_PRIO_LOW, .has_uid = 1, .uid = 1000 }, { .vm = 3, .cap = VGPU_PRIO_HIGH },
 	};
 	struct vgpu_mediator_config n = {
 		.caps = next, .ncaps = 2, .default_cap = VGPU_PRIO_MEDIUM, .only_listed = 1, .rescan_ms = 60000,
@@ -298,7 +298,7 @@ END_TEST
  * Prometheus parser itself reads them in tests/ops/metrics.sh). */
 START_TEST(test_renderings)
 {
-	static const struct vgpu_vm_cap caps[] = { { .vm = 1, .cap = VGPU_PRIO_HIGH, .uid = -1 } };
+	static const struct vgpu_vm_cap caps[] = { { .vm = 1, .cap = VGPU_PRIO_HIGH } };
 	struct vgpu_report st;
 	char *text, *prom;
 
