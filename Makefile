@@ -28,6 +28,20 @@ ifeq ($(FIU),1)
 ALL_CFLAGS += -DFIU_ENABLE=1
 LIBS     += -lfiu
 endif
+# The configuration file is read with inih (required; the deps step installs it).
+LIBS     += $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+# libsystemd for sd_notify (Type=notify, watchdog): optional. Without it vgpu-mediator is
+# built with src/cmd/notify_none.c and says "notification: none" in --version.
+SYSTEMD  ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1 || echo 0)
+ifeq ($(SYSTEMD),1)
+NOTIFY_SRC  := src/cmd/notify_systemd.c
+NOTIFY_LIBS := $(shell pkg-config --libs libsystemd)
+else
+NOTIFY_SRC  := src/cmd/notify_none.c
+NOTIFY_LIBS :=
+endif
+VERSION  := $(shell sed -n 's/^\#define VGPU_VERSION "\(.*\)"/\1/p' src/lib/version.h)
+CLIENT_ABI := $(shell sed -n 's/^\#define VGPU_CLIENT_ABI \([0-9]*\)/\1/p' src/lib/version.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
@@ -48,7 +62,8 @@ EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c 
                 src/exec/wire.c src/exec/proc.c \
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c $(CLIENT_SRC)
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
-                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c
+                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c \
+                src/mediator/config.c src/mediator/metrics.c src/mediator/report.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))
@@ -65,7 +80,8 @@ BINS := $(BUILD)/vgpu-mediator $(BUILD)/vgpu-client $(BUILD)/vgpu-worker $(BUILD
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log
+.PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log \
+        uninstall release release-files man check-ops
 all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 # Quiet build lines, as kbuild: "  CC      build/src/lib/log.o"; V=1 shows the commands.
@@ -93,9 +109,9 @@ $(LIBMEDIATOR): $(MEDIATOR_OBJ)
 	$(say) AR $@
 	$(Q)rm -f $@; ar rcs $@ $^
 
-$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(LIBMEDIATOR) $(LIBVGPU)
+$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBMEDIATOR) $(LIBVGPU)
 	$(say) LD $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(NOTIFY_LIBS)
 $(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -168,7 +184,7 @@ check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACK
 # (tools/check_summary.py). Stage results: $(BUILD)/reports/stages/NAME.rc.
 # Each entry: name:target[:reap] (reap: run under $(REAPER)).
 CHECK_STAGES := build:all unit:check-unit e2e:check-e2e:reap nfssim:check-nfssim:reap \
-                runner:check-runner fault:check-fault:reap fuzz:fuzz-smoke errorslog:check-errors-log report:report
+                runner:check-runner fault:check-fault:reap ops:check-ops:reap fuzz:fuzz-smoke errorslog:check-errors-log report:report
 STAGES_DIR   := $(BUILD)/reports/stages
 check: deps
 	@rm -rf $(CHECK_LOGS) $(STAGES_DIR) $(BUILD)/reports/nfssim.txt $(BUILD)/reports/runner.json; mkdir -p $(STAGES_DIR)
@@ -210,13 +226,102 @@ demo: deps $(BINS)
 deps:
 	@scripts/deps.sh
 
-install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vgpu/client \
-	  $(DESTDIR)$(PREFIX)/include/vgpu/lib
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(LIBCLIENT) $(LIBVGPU) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 src/client/client.h $(DESTDIR)$(PREFIX)/include/vgpu/client/
-	install -m 0644 src/lib/record.h src/lib/op.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/lib/
+# --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
+# Its own -fPIC objects of the client and the protocol files it uses; exports only the
+# installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
+SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/op.c src/lib/opref.c \
+              src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c
+SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
+SHLIB      := $(BUILD)/$(SHLIB_NAME)
+SHLIB_LIBS := -lz -lm $(if $(filter 1,$(ISAL)),$(shell pkg-config --libs libisal)) $(if $(filter 1,$(FIU)),-lfiu)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(say) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+$(SHLIB): $(SHLIB_SRC:%.c=$(BUILD)/pic/%.o) src/client/libvgpu-client.map
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--version-script=src/client/libvgpu-client.map \
+	  -Wl,--no-undefined -o $@ $(filter %.o,$^) $(SHLIB_LIBS)
+	$(Q)ln -sf $(SHLIB_NAME) $(BUILD)/libvgpu-client.so
+all: $(SHLIB)
+
+# --- install: release builds, man pages, the unit, pkg-config ------------------------------
+# `make install` builds again in $(RELEASE_BUILD) with FIU=0 (no fault-injection points)
+# and RELEASE=1 (vgpu-mediator refuses --test-ops unless TEST_OPS=1); the test build in
+# $(BUILD) is never installed. Without nvcc (or with NVCC=) the binaries have no CUDA
+# backend. `make uninstall` removes what install put there (not the configuration file).
+RELEASE_BUILD ?= build/release
+TEST_OPS   ?= 0
+ifeq ($(RELEASE),1)
+ifneq ($(TEST_OPS),1)
+ALL_CFLAGS += -DVGPU_NO_TEST_OPS
+endif
+endif
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/vgpu-mediator
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+MAN_SRC    := $(wildcard man/*.scd)
+MANS       := $(MAN_SRC:man/%.scd=$(BUILD)/man/%)
+INSTALL_BINS := vgpu-mediator vgpu-client vgpu-worker cuda-sanity vgpu-doctor
+SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+            -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+            -e 's|@CLIENT_ABI@|$(CLIENT_ABI)|g'
+
+# Man pages: scdoc, one source each (man/NAME.SECTION.scd).
+$(BUILD)/man/%: man/%.scd src/lib/version.h
+	@mkdir -p $(dir $@)
+	$(say) SCDOC $@
+	$(Q)$(SUBST) $< | scdoc > $@
+man: $(MANS)
+$(BUILD)/vgpu-client.pc: src/client/vgpu-client.pc.in src/lib/version.h
+	$(Q)$(SUBST) $< > $@
+$(BUILD)/vgpu-mediator.service: systemd/vgpu-mediator.service.in
+	$(Q)$(SUBST) $< > $@
+
+release:
+	@$(MAKE) --no-print-directory BUILD=$(RELEASE_BUILD) FIU=0 RELEASE=1 TEST_OPS=$(TEST_OPS) release-files
+release-files: $(BINS) $(SHLIB) $(LIBCLIENT) $(MANS) $(BUILD)/vgpu-client.pc $(BUILD)/vgpu-mediator.service
+
+install: release
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(INCLUDEDIR)/vgpu/client $(DESTDIR)$(INCLUDEDIR)/vgpu/lib $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 $(INSTALL_BINS:%=$(RELEASE_BUILD)/%) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(RELEASE_BUILD)/$(SHLIB_NAME) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME)
+	ln -sf $(SHLIB_NAME) $(DESTDIR)$(LIBDIR)/libvgpu-client.so
+	install -m 0644 $(RELEASE_BUILD)/libvgpu-client.a $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(RELEASE_BUILD)/vgpu-client.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0644 src/client/client.h $(DESTDIR)$(INCLUDEDIR)/vgpu/client/
+	install -m 0644 src/lib/record.h src/lib/op.h src/lib/status.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/
+	install -m 0644 $(RELEASE_BUILD)/vgpu-mediator.service $(DESTDIR)$(UNITDIR)/
+	for m in $(notdir $(MANS)); do install -m 0644 $(RELEASE_BUILD)/man/$$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m; done
+	install -m 0644 systemd/vgpu-mediator.conf $(DESTDIR)$(DOCDIR)/vgpu-mediator.conf.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf ] || \
+	  install -m 0644 systemd/vgpu-mediator.conf $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf
+
+uninstall:
+	rm -f $(INSTALL_BINS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME) \
+	  $(DESTDIR)$(LIBDIR)/libvgpu-client.so $(DESTDIR)$(LIBDIR)/libvgpu-client.a $(DESTDIR)$(LIBDIR)/libvgpu.a \
+	  $(DESTDIR)$(PKGCONFIGDIR)/vgpu-client.pc $(DESTDIR)$(INCLUDEDIR)/vgpu/client/client.h \
+	  $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/record.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/op.h \
+	  $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/status.h $(DESTDIR)$(UNITDIR)/vgpu-mediator.service \
+	  $(DESTDIR)$(DOCDIR)/vgpu-mediator.conf.example \
+	  $(foreach m,$(notdir $(MANS)),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(m))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/vgpu/client $(DESTDIR)$(INCLUDEDIR)/vgpu/lib $(DESTDIR)$(INCLUDEDIR)/vgpu \
+	  $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@[ ! -e $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf ] || \
+	  echo "uninstall: kept $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf (yours); remove it by hand if unwanted"
+
+# Operations: config files, the daemon's signals, status and metrics, install/uninstall,
+# the client library through pkg-config, man pages, the unit (tests/ops/run.sh).
+check-ops: $(BINS) $(BUILD)/reaper
+	@BUILD=$(BUILD) tests/ops/run.sh
 
 # Kept mutants: each tests/mutants/*.patch must be killed by the test it names, by that
 # test's own check (tests/mutants/run.sh; docs/HARNESS.md).

@@ -7,6 +7,7 @@ set -eu
 PKGS="gcc make pkg-config zlib1g-dev check libsubunit-dev libfiu-dev fiu-utils valgrind lcov
 libisal-dev libjansson-dev libfuse3-dev fuse3 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind
 python3 procps psmisc
+libinih-dev libsystemd-dev scdoc python3-prometheus-client
 qemu-system-x86 busybox-static kmod nfs-kernel-server
 clang llvm libclang-rt-14-dev"
 missing=""

@@ -18,6 +18,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "lib/version.h"
 
 static const char usage_head[] =
 	"usage: vgpu-client --dir DIR/vmN [options] OP [ARGS]\n"
@@ -194,6 +195,10 @@ int main(int argc, char **argv)
 	uint64_t u;
 	double d;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("vgpu-client %s\n", VGPU_VERSION);
+		return 0;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

@@ -17,6 +17,7 @@
 #include <libgen.h>
 
 #include "lib/safeio.h"
+#include "lib/version.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -55,7 +56,7 @@ static void usage(FILE *f)
 "  --sanity      also run cuda-sanity (next to this program) and report its verdict\n"
 "  -h, --help    this text\n"
 "\n"
-"Exit status: 0 no problem, 1 warnings only, 2 errors, 64 usage.\n");
+"Exit status: 0 no problem, 1 warnings only, 2 usage error, 3 errors.\n");
 }
 
 static int is_vm_name(const char *n)
@@ -234,6 +235,10 @@ int main(int argc, char **argv)
 	const char *root = NULL, *state = NULL, *dir = NULL;
 	int c, sanity = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("vgpu-doctor %s\n", VGPU_VERSION);
+		return 0;
+	}
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r': root = optarg; break;
@@ -241,13 +246,13 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'c': sanity = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 64;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc || (!root == !dir)) {
 		fprintf(stderr, "vgpu-doctor: give exactly one of --root and --dir\n");
 		usage(stderr);
-		return 64;
+		return 2;
 	}
 	if (root)
 		check_root(root, state);
@@ -256,5 +261,5 @@ int main(int argc, char **argv)
 	if (sanity)
 		check_sanity(argv[0]);
 	printf("%d error%s, %d warning%s\n", errors, errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
-	return errors ? 2 : warnings ? 1 : 0;
+	return errors ? 3 : warnings ? 1 : 0;
 }

@@ -252,8 +252,19 @@ static void pool_close(struct vgpu_executor *ex)
 	free(p);
 }
 
+static int pool_slot_info(struct vgpu_executor *ex, int slot, struct vgpu_slot_info *info)
+{
+	const struct slot *s = &((struct pool *)ex)->slots[slot];
+
+	info->device = s->dev;
+	info->state = s->state == W_READY ? "ready" : s->state == W_STARTING ? "starting" : "down";
+	info->restarts = s->restarts;
+	return 0;
+}
+
 static const struct vgpu_executor_ops pool_ops = {
-	.iversion = 1,
+	.iversion = 2,
+	.slot_info = pool_slot_info,
 	.name = "pool",
 	.submit = pool_submit,
 	.fd = pool_fd,

@@ -76,6 +76,7 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 	if (newer)
 		vm->resp_pending = rc < 0 && saved;
 	account(m, resp->status);
+	vgpu_metrics_answered(&m->metrics, vm->id, resp->status, rc == 0 && resp->output.name[0] ? resp->output.bytes : 0);
 	vgpu_journal_add(&m->journal, "answer vm=%" PRIu32 " seq=%" PRId64 " nonce=%s status=%s", vm->id, resp->seq,
 		     resp->nonce, vgpu_status_name(resp->status));
 	vgpu_info("vm%" PRIu32 ": seq %" PRId64 " %s %s%s%s", vm->id, resp->seq, vgpu_op_name(resp->op),
@@ -109,6 +110,7 @@ static void answer_va(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const
 		return;
 	}
 	response_init(r, vm, seq, nonce, op, status);
+	vgpu_metrics_rejected(&m->metrics, vm->id);
 	vsnprintf(r->error, sizeof(r->error), fmt, ap);
 	for (char *p = r->error; *p; p++)   /* the grammar allows printable ASCII only */
 		if (*p < 0x20 || *p > 0x7e)

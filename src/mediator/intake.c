@@ -240,6 +240,7 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	job->enqueued_us = vgpu_now_us();
 	vm->job = job;
 	vgpu_pq_push(&m->queue, &job->item, job->prio, job->enqueued_us / 1000);
+	vgpu_metrics_queued(&m->metrics, vm->id, job->in_bytes);
 	vgpu_journal_add(&m->journal, "queue vm=%" PRIu32 " seq=%" PRId64 " nonce=%s prio=%s", vm->id, req->seq, req->nonce,
 		     vgpu_prio_name((enum vgpu_prio)job->prio));
 }

@@ -60,6 +60,17 @@ static int cap_for(const struct vgpu_mediator *m, uint32_t id)
 	return m->cfg.default_cap;
 }
 
+/* serve = listed (only_listed): only the VMs the configuration names. */
+static int vm_wanted(const struct vgpu_mediator *m, uint32_t id)
+{
+	if (!m->cfg.only_listed)
+		return 1;
+	for (size_t i = 0; i < m->cfg.ncaps; i++)
+		if (m->cfg.caps[i].vm == id)
+			return 1;
+	return 0;
+}
+
 /* A VM that is not served (its directory or state unreadable) is retried on every
  * rescan but logged once per problem: WHAT names the step, RC its -errno. */
 struct vm_problem {
@@ -123,7 +134,7 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 	struct vm *vm;
 	int rc;
 
-	if (!id || find_vm(m, id))
+	if (!id || find_vm(m, id) || !vm_wanted(m, id))
 		return;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -237,8 +248,23 @@ static void drop_replaced(struct vgpu_mediator *m)
 	}
 }
 
+/* After a reconfiguration: stop serving VMs no longer listed, once idle. */
+static void drop_unlisted(struct vgpu_mediator *m)
+{
+	for (size_t i = m->nvms; i-- > 0;) {
+		struct vm *vm = m->vms[i];
+
+		if (vm->job || vm_wanted(m, vm->id))
+			continue;
+		vgpu_info("vm%" PRIu32 ": no longer in the configuration (serve = listed); not served", vm->id);
+		vm_close(m, vm);
+		m->vms[i] = m->vms[--m->nvms];
+	}
+}
+
 static void rescan(struct vgpu_mediator *m)
 {
+	drop_unlisted(m);
 	drop_replaced(m);
 	discover(m);
 	for (size_t i = 0; i < m->nvms; i++) {
@@ -328,6 +354,7 @@ static void dispatch(struct vgpu_mediator *m)
 			continue;
 		}
 		m->stats.executed++;
+		vgpu_metrics_dispatched(&m->metrics, s);
 		m->slots[s] = job;
 	}
 }
@@ -443,9 +470,18 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 
 int vgpu_mediator_run(struct vgpu_mediator *m)
 {
+	return vgpu_mediator_run_tick(m, 0, NULL, NULL);
+}
+
+int vgpu_mediator_run_tick(struct vgpu_mediator *m, int period_ms,
+			   void (*tick)(struct vgpu_mediator *m, void *arg), void *arg)
+{
 	m->next_rescan_ms = 0;
-	while (vgpu_mediator_step(m, -1) > 0)
-		;
+	while (vgpu_mediator_step(m, tick ? period_ms : -1) > 0)
+		if (tick)
+			tick(m, arg);
+	if (tick)
+		tick(m, arg);
 	vgpu_info("stopped: answered %" PRIu64 " (ok %" PRIu64 ", errors %" PRIu64 "), executed %" PRIu64
 		  ", left queued %zu (read again on the next start)", m->stats.answered, m->stats.ok,
 		  m->stats.errors, m->stats.executed, vgpu_pq_len(&m->queue));
@@ -461,6 +497,64 @@ void vgpu_mediator_stop(struct vgpu_mediator *m)
 		/* the pipe is full: a wake-up is pending already */
 	}
 	errno = saved;
+}
+
+void vgpu_mediator_wake(struct vgpu_mediator *m)
+{
+	int saved = errno;
+
+	if (write(m->pipe[1], "w", 1) < 0) {
+		/* the pipe is full: a wake-up is pending already */
+	}
+	errno = saved;
+}
+
+/* The limits' defaults where CFG leaves them 0. */
+static void limits_defaults(struct vgpu_mediator_config *cfg)
+{
+	if (!cfg->rescan_ms)
+		cfg->rescan_ms = 1000;
+	if (!cfg->grace_ms)
+		cfg->grace_ms = 2000;
+	if (!cfg->default_job_ms)
+		cfg->default_job_ms = 60000;
+	if (!cfg->max_job_ms)
+		cfg->max_job_ms = 600000;
+	if (!cfg->max_payload)
+		cfg->max_payload = 1ULL << 30;
+}
+
+int vgpu_mediator_reconfigure(struct vgpu_mediator *m, const struct vgpu_mediator_config *cfg)
+{
+	struct vgpu_vm_cap *caps = NULL;
+	struct vgpu_mediator_config keep = m->cfg;
+
+	if (cfg->ncaps) {
+		caps = malloc(cfg->ncaps * sizeof(*caps));
+		if (!caps)
+			return -ENOMEM;
+		memcpy(caps, cfg->caps, cfg->ncaps * sizeof(*caps));
+	}
+	m->cfg = *cfg;
+	m->cfg.root = keep.root;
+	m->cfg.state_dir = keep.state_dir;
+	m->cfg.journal = keep.journal;
+	m->cfg.ex = keep.ex;
+	m->cfg.caps = caps;
+	limits_defaults(&m->cfg);
+	free(m->owned_caps);
+	m->owned_caps = caps;
+	m->queue.aging_ms = m->cfg.aging_ms;
+	for (size_t i = 0; i < m->nvms; i++) {
+		int cap = cap_for(m, m->vms[i]->id);
+
+		if (cap != m->vms[i]->cap)
+			vgpu_info("vm%" PRIu32 ": priority cap %s (was %s)", m->vms[i]->id,
+				  vgpu_prio_name((enum vgpu_prio)cap), vgpu_prio_name((enum vgpu_prio)m->vms[i]->cap));
+		m->vms[i]->cap = cap;
+	}
+	m->next_rescan_ms = 0;    /* find newly listed VMs, drop unlisted ones, now */
+	return 0;
 }
 
 /* Is the directory STATEFD below (or equal to) ROOTFD? Walks up with "..". */
@@ -509,16 +603,7 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->cfg = *cfg;
 	m->rootfd = m->statefd = m->inofd = m->pipe[0] = m->pipe[1] = -1;
 	m->journal.fd = -1;
-	if (!m->cfg.rescan_ms)
-		m->cfg.rescan_ms = 1000;
-	if (!m->cfg.grace_ms)
-		m->cfg.grace_ms = 2000;
-	if (!m->cfg.default_job_ms)
-		m->cfg.default_job_ms = 60000;
-	if (!m->cfg.max_job_ms)
-		m->cfg.max_job_ms = 600000;
-	if (!m->cfg.max_payload)
-		m->cfg.max_payload = 1ULL << 30;
+	limits_defaults(&m->cfg);
 	vgpu_pq_init(&m->queue, m->cfg.aging_ms);
 
 	m->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -561,7 +646,7 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->nslots = cfg->ex->nslots;
 	m->slots = calloc((size_t)m->nslots, sizeof(*m->slots));
 	m->pfd = calloc((size_t)m->nslots + 2, sizeof(*m->pfd));
-	if (!m->slots || !m->pfd) {
+	if (!m->slots || !m->pfd || vgpu_metrics_init(&m->metrics, m->nslots) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -586,6 +671,8 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 	free(m->slots);
 	free(m->pfd);
 	free(m->problems);
+	free(m->owned_caps);
+	vgpu_metrics_release(&m->metrics);
 	for (size_t i = 0; i < m->nvms; i++)
 		vm_close(m, m->vms[i]);
 	free(m->vms);

@@ -11,6 +11,7 @@
 #include "mediator.h"
 #include "job.h"
 #include "journal.h"
+#include "metrics.h"
 #include "pqueue.h"
 #include "state.h"
 #include "lib/clock.h"
@@ -54,8 +55,10 @@ struct vgpu_mediator {
 	int nslots;
 	struct pollfd *pfd;          /* step()'s: the pipe, inotify, one per slot */
 	uint64_t next_rescan_ms;
+	struct vgpu_vm_cap *owned_caps; /* cfg.caps after vgpu_mediator_reconfigure() */
 	struct vm_problem *problems; /* VMs not served, each logged once (mediator.c) */
 	size_t nproblems, capproblems;
+	struct vgpu_metrics metrics; /* counters for status and metrics (metrics.h) */
 	struct {                     /* for the line run() logs when it stops */
 		uint64_t answered, ok, errors, executed;
 	} stats;

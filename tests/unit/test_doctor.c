@@ -49,7 +49,7 @@ START_TEST(test_missing_dir_is_unmounted_export)
 	char a[256];
 
 	snprintf(a, sizeof(a), "--dir %s/vm1", tmp);
-	ck_assert_int_eq(doctor(a), 2);
+	ck_assert_int_eq(doctor(a), 3);
 	ck_assert_ptr_nonnull(strstr(out, "not mounted"));
 	ck_assert_ptr_nonnull(strstr(out, "mount -t nfs"));
 }
@@ -79,7 +79,7 @@ START_TEST(test_tmpfs_root_refused)
 		return;
 	}
 	ck_assert_int_eq(system("mkdir -p /dev/shm/vgpu-doctor-test/vm1 && chmod 0777 /dev/shm/vgpu-doctor-test/vm1"), 0);
-	ck_assert_int_eq(doctor("--root /dev/shm/vgpu-doctor-test"), 2);
+	ck_assert_int_eq(doctor("--root /dev/shm/vgpu-doctor-test"), 3);
 	ck_assert_ptr_nonnull(strstr(out, "tmpfs"));
 	ck_assert_ptr_nonnull(strstr(out, "fsid="));
 	ck_assert_ptr_nonnull(strstr(out, "symlink"));
@@ -136,14 +136,14 @@ START_TEST(test_state_inside_export_is_an_error)
 	ck_assert_int_eq(mkdir(d, 0777), 0);
 	ck_assert_int_eq(chmod(d, 0777), 0);
 	snprintf(a, sizeof(a), "--root %s --state %s/state", tmp, tmp);
-	ck_assert_int_eq(doctor(a), 2);
+	ck_assert_int_eq(doctor(a), 3);
 	ck_assert_ptr_nonnull(strstr(out, "inside the export"));
 }
 END_TEST
 
 START_TEST(test_usage)
 {
-	ck_assert_int_eq(doctor(""), 64);
+	ck_assert_int_eq(doctor(""), 2);
 	ck_assert_int_eq(doctor("--help"), 0);
 	ck_assert_ptr_nonnull(strstr(out, "Exit status"));
 }

@@ -666,7 +666,7 @@ END_TEST
  * priority; a VM's cap lowers what it asks for. */
 START_TEST(test_priority_order)
 {
-	static const struct vgpu_vm_cap caps[] = { { 8, VGPU_PRIO_LOW } };
+	static const struct vgpu_vm_cap caps[] = { { .vm = 8, .cap = VGPU_PRIO_LOW } };
 	static const struct { uint32_t vm; enum vgpu_prio prio; } q[] = {
 		{ 2, VGPU_PRIO_LOW }, { 3, VGPU_PRIO_HIGH }, { 8, VGPU_PRIO_HIGH }, { 4, VGPU_PRIO_MEDIUM },
 		{ 5, VGPU_PRIO_HIGH }, { 6, VGPU_PRIO_LOW }, { 7, VGPU_PRIO_MEDIUM },
