@@ -211,11 +211,15 @@ check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 coverage: deps
 	@$(MAKE) --no-print-directory clean-coverage
 	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" all
-	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" check-unit check-e2e check-fault
+	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" check-unit check-e2e check-nfssim \
+	  check-fault check-ops; echo $$? > build/cov/tests.rc
 	@lcov -q --capture --directory build/cov --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null 2>&1
 	@lcov -q --extract coverage/lcov.info '*/src/*' --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
 	@genhtml -q coverage/lcov.info --output-directory coverage/html --rc lcov_branch_coverage=1 >/dev/null
 	@lcov --summary coverage/lcov.info --rc lcov_branch_coverage=1 2>&1 | tee coverage/summary.txt
+	@python3 tools/coverage_gate.py coverage/lcov.info > coverage/gate.txt; rc=$$?; cat coverage/gate.txt; \
+	  cat coverage/gate.txt >> coverage/summary.txt; t=$$(cat build/cov/tests.rc); \
+	  if [ "$$t" != 0 ]; then echo "coverage: a test failed in the coverage build (exit $$t)"; exit 1; fi; exit $$rc
 
 clean-coverage:
 	@rm -rf build/cov coverage/html coverage/lcov.info coverage/summary.txt

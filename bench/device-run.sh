@@ -26,6 +26,23 @@ bc=$?
 t3=$(date +%s)
 echo "bench rc=$bc in $((t3 - t2)) s"
 cp "$B/reports/bench.md" "$OUT/bench.md" 2>/dev/null
+# The GPU-only files' coverage (docs/GPU.md): check-gpu again in a --coverage build.
+C=build/gcov
+if make BUILD=$C OPT=-O0 PROF=--coverage -j16 all > "$OUT/gcov-build.log" 2>&1; then
+	make BUILD=$C OPT=-O0 PROF=--coverage check-gpu > "$OUT/gcov-check-gpu.txt" 2>&1
+	echo "coverage check-gpu rc=$?" >> "$OUT/gcov-check-gpu.txt"
+	# lcov runs the gcov of the compiler that built the objects
+	g=$(dirname "$(command -v "${CC:-gcc}")")/gcov; [ -x "$g" ] || g=gcov
+	lcov -q --gcov-tool "$g" --capture --directory $C --output-file $C/lcov.info --rc lcov_branch_coverage=1 \
+		> "$OUT/gcov-lcov.log" 2>&1
+	lcov -q --extract $C/lcov.info '*/src/exec/backend_cuda*' '*/src/exec/cuda_*' '*/src/cmd/cuda-sanity.c' \
+		--output-file $C/gpu.info --rc lcov_branch_coverage=1 >> "$OUT/gcov-lcov.log" 2>&1
+	tail -5 "$OUT/gcov-lcov.log"
+	{ lcov --summary $C/gpu.info --rc lcov_branch_coverage=1 2>&1; lcov --list $C/gpu.info 2>&1; } \
+		| tee "$OUT/gpu-coverage.txt" | tail -25
+else
+	echo "device-run: the coverage build failed"; tail -20 "$OUT/gcov-build.log"
+fi
 tar czf "$OUT/logs.tgz" -C "$B/reports" . 2>/dev/null
 tail -45 "$OUT/bench.md" 2>/dev/null || tail -30 "$OUT/bench.log"
 exit $(( cg != 0 || bc != 0 ))
