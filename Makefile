@@ -44,7 +44,8 @@ EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c 
                 src/exec/wire.c src/exec/proc.c \
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c src/client/client.c
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
-                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c
+                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c \
+                src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c
 CLIENT_SRC   := src/client/client.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))

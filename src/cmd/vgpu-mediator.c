@@ -42,7 +42,10 @@ static void usage(FILE *f)
 "                        auto: cuda when cuda-sanity passes, else the --fallback\n"
 "  --fallback SPEC       what auto uses when CUDA fails: mock | remote:DIR | none (default none:\n"
 "                        refuse to start, saying why)\n"
-"  --vm N:PRIO           priority cap of VM N (low|medium|high); repeatable\n"
+"  --vm N:PRIO[:UID]     priority cap of VM N (low|medium|high) and the uid its export\n"
+"                        squashes it to (anonuid=); repeatable\n"
+"  --vm-uid N:UID        VM N's uid: vmN/, its records and payloads must belong to UID\n"
+"                        (else WRONG_OWNER), outputs are written as UID (docs/SECURITY.md)\n"
 "  --default-cap PRIO    cap of VMs not named by --vm (default medium)\n"
 "  --aging-ms MS         a waiting job rises one priority level per MS (default 10000; 0 off)\n"
 "  --rescan-ms MS        backstop rescan period (default 1000)\n"
@@ -50,6 +53,8 @@ static void usage(FILE *f)
 "  --job-ms MS           default run-time limit of a job (default 60000)\n"
 "  --max-job-ms MS       cap on a request's timeout_ms (default 600000)\n"
 "  --max-payload BYTES   cap on an input payload (default 1073741824)\n"
+"  --max-vm-bytes BYTES  output bytes one VM may hold in its directory (default 2 x max-payload)\n"
+"  --output-ttl-ms MS    remove an out-SEQ.bin the VM has not superseded after MS (default 3600000)\n"
 "  --remote-timeout-ms MS  Plan B: how long the worker VM may stay silent (default 30000)\n"
 "  --test-ops            accept the test ops spin, leak, crash (for the harness only)\n"
 "  --journal FILE        append one line per queue/exec/answer event (for tests)\n"
@@ -96,7 +101,8 @@ static char *sibling(const char *argv0, const char *name)
 int main(int argc, char **argv)
 {
 	enum { O_ROOT = 1000, O_STATE, O_EXEC, O_FALLBACK, O_VM, O_DEFCAP, O_AGING, O_RESCAN, O_GRACE,
-	       O_JOBMS, O_MAXJOB, O_MAXPAY, O_RTIMEOUT, O_TESTOPS, O_JOURNAL, O_LOGLEVEL, O_SYSLOG };
+	       O_JOBMS, O_MAXJOB, O_MAXPAY, O_RTIMEOUT, O_TESTOPS, O_JOURNAL, O_LOGLEVEL, O_SYSLOG,
+	       O_VMUID, O_VMBYTES, O_OUTTTL };
 	static const struct option longopts[] = {
 		{ "root", required_argument, 0, O_ROOT }, { "state", required_argument, 0, O_STATE },
 		{ "executor", required_argument, 0, O_EXEC }, { "fallback", required_argument, 0, O_FALLBACK },
@@ -107,6 +113,8 @@ int main(int argc, char **argv)
 		{ "remote-timeout-ms", required_argument, 0, O_RTIMEOUT },
 		{ "test-ops", no_argument, 0, O_TESTOPS }, { "journal", required_argument, 0, O_JOURNAL },
 		{ "log-level", required_argument, 0, O_LOGLEVEL }, { "syslog", no_argument, 0, O_SYSLOG },
+		{ "vm-uid", required_argument, 0, O_VMUID }, { "max-vm-bytes", required_argument, 0, O_VMBYTES },
+		{ "output-ttl-ms", required_argument, 0, O_OUTTTL },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
 	};
 	struct vgpu_mediator_config cfg = { .default_cap = VGPU_PRIO_MEDIUM, .aging_ms = 10000 };
@@ -137,23 +145,41 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case O_VM: {
-			char *colon = strchr(optarg, ':');
-			uint64_t id;
-			int p;
-			if (!colon || cfg.ncaps == sizeof(caps) / sizeof(caps[0])) {
-				fprintf(stderr, "vgpu-mediator: --vm %s: expected N:low|medium|high\n", optarg);
+		case O_VM: case O_VMUID: {
+			/* N:PRIO[:UID] or N:UID; one entry per VM, filled by both */
+			char *f1 = strchr(optarg, ':'), *f2 = f1 ? strchr(f1 + 1, ':') : NULL, *uidp, arg[80];
+			uint64_t id, uid = 0;
+			int p = -1;
+			size_t i;
+			snprintf(arg, sizeof(arg), "%s", optarg);
+			if (f1)
+				*f1 = '\0';
+			if (f2)
+				*f2 = '\0';
+			uidp = c == O_VMUID ? (f1 ? f1 + 1 : NULL) : f2 ? f2 + 1 : NULL;
+			if (c == O_VM && f1)
+				p = vgpu_prio_parse(f1 + 1);
+			if (!f1 || (c == O_VMUID && f2) || parse_u64(optarg, &id) < 0 || id < 1 || id > VGPU_VM_MAX ||
+			    (c == O_VM && p < 0) || (uidp && (parse_u64(uidp, &uid) < 0 || uid >= (uid_t)-1))) {
+				fprintf(stderr, "vgpu-mediator: %s %s: expected %s, N in 1..%d\n", c == O_VM ? "--vm" : "--vm-uid",
+					arg, c == O_VM ? "N:low|medium|high[:UID]" : "N:UID", VGPU_VM_MAX);
 				return EXIT_USAGE;
 			}
-			*colon = '\0';
-			p = vgpu_prio_parse(colon + 1);
-			if (parse_u64(optarg, &id) < 0 || id < 1 || id > VGPU_VM_MAX || p < 0) {
-				fprintf(stderr, "vgpu-mediator: --vm %s:%s: expected N:low|medium|high, N in 1..%d\n",
-					optarg, colon + 1, VGPU_VM_MAX);
-				return EXIT_USAGE;
+			for (i = 0; i < cfg.ncaps && caps[i].vm != (uint32_t)id; i++)
+				;
+			if (i == cfg.ncaps) {
+				if (cfg.ncaps == sizeof(caps) / sizeof(caps[0])) {
+					fprintf(stderr, "vgpu-mediator: more than %zu VMs configured\n", cfg.ncaps);
+					return EXIT_USAGE;
+				}
+				caps[cfg.ncaps++] = (struct vgpu_vm_cap){ .vm = (uint32_t)id, .cap = -1 };
 			}
-			caps[cfg.ncaps].vm = (uint32_t)id;
-			caps[cfg.ncaps++].cap = p;
+			if (p >= 0)
+				caps[i].cap = p;
+			if (uidp) {
+				caps[i].has_uid = 1;
+				caps[i].uid = (uid_t)uid;
+			}
 			break;
 		}
 		case O_DEFCAP:
@@ -163,6 +189,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case O_AGING: case O_RESCAN: case O_GRACE: case O_JOBMS: case O_MAXJOB: case O_MAXPAY: case O_RTIMEOUT:
+		case O_VMBYTES: case O_OUTTTL:
 			if (parse_u64(optarg, &v) < 0) {
 				fprintf(stderr, "vgpu-mediator: %s: not a number: %s\n", argv[optind - 2], optarg);
 				return EXIT_USAGE;
@@ -173,6 +200,8 @@ int main(int argc, char **argv)
 			else if (c == O_JOBMS) cfg.default_job_ms = v ? v : 1;
 			else if (c == O_MAXJOB) cfg.max_job_ms = v ? v : 1;
 			else if (c == O_MAXPAY) cfg.max_payload = v;
+			else if (c == O_VMBYTES) cfg.max_vm_bytes = v ? v : 1;
+			else if (c == O_OUTTTL) cfg.output_ttl_ms = v ? v : 1;
 			else xo.remote_timeout_ms = v ? v : 1;
 			break;
 		case O_TESTOPS: cfg.test_ops = 1; break;
