@@ -63,7 +63,8 @@ EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c 
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c $(CLIENT_SRC)
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
                 src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c \
-                src/mediator/config.c src/mediator/metrics.c src/mediator/report.c
+                src/mediator/config.c src/mediator/metrics.c src/mediator/report.c \
+                src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))

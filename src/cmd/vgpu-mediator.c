@@ -72,7 +72,10 @@ static void usage(FILE *f)
 "                        auto: cuda when cuda-sanity passes, else the --fallback\n"
 "  --fallback SPEC       what auto uses when CUDA fails: mock | remote:DIR | none (default none:\n"
 "                        refuse to start, saying why)\n"
-"  --vm N:PRIO           priority cap of VM N (low|medium|high); repeatable, once per VM\n"
+"  --vm N:PRIO[:UID]     priority cap of VM N (low|medium|high) and the uid its export\n"
+"                        squashes it to (anonuid=); repeatable\n"
+"  --vm-uid N:UID        VM N's uid: vmN/, its records and payloads must belong to UID\n"
+"                        (else WRONG_OWNER), outputs are written as UID (docs/SECURITY.md)\n"
 "  --default-cap PRIO    cap of VMs not named by --vm (default medium)\n"
 "  --aging-ms MS         a waiting job rises one priority level per MS (default 10000; 0 off)\n"
 "  --rescan-ms MS        backstop rescan period (default 1000)\n"
@@ -80,6 +83,8 @@ static void usage(FILE *f)
 "  --job-ms MS           default run-time limit of a job (default 60000)\n"
 "  --max-job-ms MS       cap on a request's timeout_ms (default 600000)\n"
 "  --max-payload BYTES   cap on an input payload (default 1073741824)\n"
+"  --max-vm-bytes BYTES  output bytes one VM may hold in its directory (default 2 x max-payload)\n"
+"  --output-ttl-ms MS    remove an out-SEQ.bin the VM has not superseded after MS (default 3600000)\n"
 "  --remote-timeout-ms MS  Plan B: how long the worker VM may stay silent (default 30000)\n"
 "  --metrics FILE        also write the Prometheus metrics as FILE (textfile collector)\n"
 "  --status-interval-ms MS  write STATE/status and the metrics every MS (default 5000)\n"
@@ -319,7 +324,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
 {
 	enum { O_ROOT = 1000, O_STATE, O_EXEC, O_FALLBACK, O_VM, O_DEFCAP, O_AGING, O_RESCAN, O_GRACE,
 	       O_JOBMS, O_MAXJOB, O_MAXPAY, O_RTIMEOUT, O_TESTOPS, O_JOURNAL, O_LOGLEVEL, O_SYSLOG,
-	       O_CONFIG, O_CHECK, O_METRICS, O_STATUSMS, O_VERSION };
+	       O_CONFIG, O_CHECK, O_METRICS, O_STATUSMS, O_VMUID, O_VMBYTES, O_OUTTTL, O_VERSION };
 	static const struct option longopts[] = {
 		{ "root", required_argument, 0, O_ROOT }, { "state", required_argument, 0, O_STATE },
 		{ "executor", required_argument, 0, O_EXEC }, { "fallback", required_argument, 0, O_FALLBACK },
@@ -333,6 +338,8 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
 		{ "config", required_argument, 0, O_CONFIG }, { "check-config", no_argument, 0, O_CHECK },
 		{ "metrics", required_argument, 0, O_METRICS },
 		{ "status-interval-ms", required_argument, 0, O_STATUSMS },
+		{ "vm-uid", required_argument, 0, O_VMUID }, { "max-vm-bytes", required_argument, 0, O_VMBYTES },
+		{ "output-ttl-ms", required_argument, 0, O_OUTTTL },
 		{ "version", no_argument, 0, O_VERSION }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
 	};
 	/* option -> the file's key, for the ones that are one */
@@ -350,6 +357,8 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
 		{ O_MAXJOB, "limits", "max_job_ms", VGPU_CF_MAX_JOB },
 		{ O_MAXPAY, "limits", "max_payload", VGPU_CF_MAX_PAYLOAD },
 		{ O_RTIMEOUT, "limits", "remote_timeout_ms", VGPU_CF_REMOTE_TIMEOUT },
+		{ O_VMBYTES, "limits", "max_vm_bytes", VGPU_CF_MAX_VM_BYTES },
+		{ O_OUTTTL, "limits", "output_ttl_ms", VGPU_CF_OUTPUT_TTL },
 	};
 	char err[512];
 	int c;
@@ -369,35 +378,45 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
 			continue;
 		}
 		switch (c) {
-		case O_VM: {
-			char *colon = strchr(optarg, ':'), sect[32];
+		case O_VM: case O_VMUID: {
+			/* --vm N:PRIO[:UID], --vm-uid N:UID: the [vmN] section's cap and uid */
+			char *f1 = strchr(optarg, ':'), *f2 = f1 ? strchr(f1 + 1, ':') : NULL, sect[32], arg[80];
+			const char *prio = NULL, *uid = NULL;
 			uint64_t id = 0;
 			char *end;
 			int dup;
 
-			if (colon) {
-				*colon = '\0';
+			snprintf(arg, sizeof(arg), "%s", optarg);
+			if (f1) {
+				*f1 = '\0';
+				if (f2)
+					*f2 = '\0';
 				errno = 0;
 				id = strtoull(optarg, &end, 10);
 				if (errno || *end || !*optarg || *optarg == '0')
 					id = 0;
+				prio = c == O_VM ? f1 + 1 : NULL;
+				uid = c == O_VM ? (f2 ? f2 + 1 : NULL) : f1 + 1;
 			}
-			if (!colon || id < 1 || id > VGPU_VM_MAX || vgpu_prio_parse(colon + 1) < 0) {
-				fprintf(stderr, "vgpu-mediator: --vm %s%s%s: expected N:low|medium|high, N in 1..%d\n",
-					optarg, colon ? ":" : "", colon ? colon + 1 : "", VGPU_VM_MAX);
+			if (!f1 || id < 1 || id > VGPU_VM_MAX || (c == O_VMUID && f2) ||
+			    (prio && vgpu_prio_parse(prio) < 0) || (uid && !*uid)) {
+				fprintf(stderr, "vgpu-mediator: %s %s: expected %s, N in 1..%d\n", c == O_VM ? "--vm" : "--vm-uid",
+					arg, c == O_VM ? "N:low|medium|high[:UID]" : "N:UID", VGPU_VM_MAX);
 				return EXIT_USAGE;
 			}
-			if (vgpu_config_find_vm(flags, (uint32_t)id)) {
-				fprintf(stderr, "vgpu-mediator: --vm %s: VM %s given twice\n", optarg, optarg);
+			if (c == O_VM && vgpu_config_find_vm(flags, (uint32_t)id) &&
+			    vgpu_config_find_vm(flags, (uint32_t)id)->cap >= 0) {
+				fprintf(stderr, "vgpu-mediator: --vm %s: VM %s given twice\n", arg, optarg);
 				return EXIT_USAGE;
 			}
-			if (!vgpu_config_add_vm(flags, (uint32_t)id, &dup)) {
+			if (!vgpu_config_find_vm(flags, (uint32_t)id) && !vgpu_config_add_vm(flags, (uint32_t)id, &dup)) {
 				fprintf(stderr, "vgpu-mediator: out of memory\n");
 				return EXIT_USAGE;
 			}
 			snprintf(sect, sizeof(sect), "vm%s", optarg);
-			if (vgpu_config_set(flags, sect, "cap", colon + 1, err, sizeof(err)) < 0) {
-				fprintf(stderr, "vgpu-mediator: --vm: %s\n", err);
+			if ((prio && vgpu_config_set(flags, sect, "cap", prio, err, sizeof(err)) < 0) ||
+			    (uid && vgpu_config_set(flags, sect, "uid", uid, err, sizeof(err)) < 0)) {
+				fprintf(stderr, "vgpu-mediator: %s: %s\n", c == O_VM ? "--vm" : "--vm-uid", err);
 				return EXIT_USAGE;
 			}
 			break;

@@ -27,7 +27,8 @@ void vgpu_config_init(struct vgpu_config *c)
 	c->job_ms = 60000;
 	c->max_job_ms = 600000;
 	c->max_payload = 1ULL << 30;
-	c->remote_timeout_ms = 30000;
+	c->remote_timeout_ms = VGPU_REMOTE_TIMEOUT_MS;
+	c->output_ttl_ms = 3600000;
 }
 
 void vgpu_config_release(struct vgpu_config *c)
@@ -172,6 +173,8 @@ static const struct key keys[] = {
 	{ "limits", "max_job_ms", VGPU_CF_MAX_JOB, K_MS, F(max_job_ms) },
 	{ "limits", "max_payload", VGPU_CF_MAX_PAYLOAD, K_BYTES, F(max_payload) },
 	{ "limits", "remote_timeout_ms", VGPU_CF_REMOTE_TIMEOUT, K_MS, F(remote_timeout_ms) },
+	{ "limits", "output_ttl_ms", VGPU_CF_OUTPUT_TTL, K_MS, F(output_ttl_ms) },
+	{ "limits", "max_vm_bytes", VGPU_CF_MAX_VM_BYTES, K_BYTES, F(max_vm_bytes) },
 };
 #undef F
 
@@ -601,6 +604,8 @@ void vgpu_config_to_mediator(struct vgpu_config *c, struct vgpu_mediator_config 
 	out->default_job_ms = c->job_ms;
 	out->max_job_ms = c->max_job_ms;
 	out->max_payload = c->max_payload;
+	out->output_ttl_ms = c->output_ttl_ms;
+	out->max_vm_bytes = c->max_vm_bytes;
 	out->test_ops = c->test_ops;
 	out->journal = c->journal;
 }
@@ -678,6 +683,9 @@ char *vgpu_config_format(const struct vgpu_config *c)
 		   "\nmax_job_ms = %" PRIu64 "\nmax_payload = %" PRIu64 "\nremote_timeout_ms = %" PRIu64 "\n",
 	       c->aging_ms, c->rescan_ms, c->grace_ms, c->job_ms, c->max_job_ms, c->max_payload,
 	       c->remote_timeout_ms);
+	sb_add(&b, "output_ttl_ms = %" PRIu64 "\n", c->output_ttl_ms);
+	if (c->max_vm_bytes)
+		sb_add(&b, "max_vm_bytes = %" PRIu64 "\n", c->max_vm_bytes);
 	for (size_t i = 0; i < c->nvms; i++) {
 		const struct vgpu_vm_cap *v = &c->vms[i];
 

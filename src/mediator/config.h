@@ -24,7 +24,7 @@ enum vgpu_config_field {
 	VGPU_CF_TEST_OPS = 1u << 9, VGPU_CF_METRICS = 1u << 10, VGPU_CF_STATUS_MS = 1u << 11,
 	VGPU_CF_AGING = 1u << 12, VGPU_CF_RESCAN = 1u << 13, VGPU_CF_GRACE = 1u << 14,
 	VGPU_CF_JOB_MS = 1u << 15, VGPU_CF_MAX_JOB = 1u << 16, VGPU_CF_MAX_PAYLOAD = 1u << 17,
-	VGPU_CF_REMOTE_TIMEOUT = 1u << 18,
+	VGPU_CF_REMOTE_TIMEOUT = 1u << 18, VGPU_CF_OUTPUT_TTL = 1u << 19, VGPU_CF_MAX_VM_BYTES = 1u << 20,
 };
 
 struct vgpu_config {
@@ -39,6 +39,8 @@ struct vgpu_config {
 	int syslog, test_ops;
 	uint64_t status_ms;          /* status + metrics files every STATUS_MS; default 5000 */
 	uint64_t aging_ms, rescan_ms, grace_ms, job_ms, max_job_ms, max_payload, remote_timeout_ms;
+	uint64_t output_ttl_ms;      /* out-SEQ.bin removed after this long; default 1 h */
+	uint64_t max_vm_bytes;       /* outputs one VM may hold; 0: 2 x max_payload */
 	struct vgpu_vm_cap *vms;     /* one per VM, ids unique; any number */
 	size_t nvms, capvms;
 	unsigned set;                /* enum vgpu_config_field bits given on the command line */

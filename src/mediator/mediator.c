@@ -19,6 +19,7 @@
 #include <fiu-local.h>
 
 #include "mediator_int.h"
+#include "lock.h"
 #include "lib/log.h"
 #include "lib/status.h"
 
@@ -28,6 +29,9 @@
 
 #define VM_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
 #define ROOT_EVENTS (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
+/* Work per turn of the loop (docs/SECURITY.md, "Flooding"): at most this many reads of
+ * the inotify fd, and each VM's command.txt looked at once however many events it had. */
+#define INOTIFY_READS_PER_TURN 16
 
 /* "vmN" with N in 1..65535, no leading zero -> N; else 0. */
 static uint32_t vm_number(const char *name)
@@ -52,12 +56,19 @@ static struct vm *find_vm(struct vgpu_mediator *m, uint32_t id)
 	return NULL;
 }
 
-static int cap_for(const struct vgpu_mediator *m, uint32_t id)
+static const struct vgpu_vm_cap *config_of(const struct vgpu_mediator *m, uint32_t id)
 {
 	for (size_t i = 0; i < m->cfg.ncaps; i++)
 		if (m->cfg.caps[i].vm == id)
-			return m->cfg.caps[i].cap;
-	return m->cfg.default_cap;
+			return &m->cfg.caps[i];
+	return NULL;
+}
+
+static int cap_for(const struct vgpu_mediator *m, uint32_t id)
+{
+	const struct vgpu_vm_cap *c = config_of(m, id);
+
+	return c && c->cap >= 0 ? c->cap : m->cfg.default_cap;
 }
 
 /* serve = listed (only_listed): only the VMs the configuration names. */
@@ -78,7 +89,7 @@ struct vm_problem {
 	int what, rc;
 };
 
-enum { PROBLEM_OPEN = 1, PROBLEM_STATE };
+enum { PROBLEM_OPEN = 1, PROBLEM_STATE, PROBLEM_OWNER };
 
 /* Record the problem; 1 when it is new for the VM (log it), 0 when logged already. */
 static int problem_is_new(struct vgpu_mediator *m, uint32_t id, int what, int rc)
@@ -124,6 +135,7 @@ static void vm_close(struct vgpu_mediator *m, struct vm *vm)
 	if (vm->dirfd >= 0)
 		close(vm->dirfd);
 	vgpu_state_release(&vm->st);
+	free(vm->unsaved);
 	free(vm);
 }
 
@@ -142,6 +154,14 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 	vm->id = id;
 	vm->wd = -1;
 	vm->cap = cap_for(m, id);
+	{
+		const struct vgpu_vm_cap *c = config_of(m, id);
+
+		vm->has_uid = c && c->has_uid;
+		vm->uid = c ? c->uid : 0;
+	}
+	vgpu_ratelimit_init(&vm->rejects, m->cfg.reject_burst, m->cfg.reject_per_s);
+	vgpu_ratelimit_init(&vm->logs, 5, 1);
 	vm->dirfd = openat(m->rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (vm->dirfd < 0) {
 		int e = errno;
@@ -153,9 +173,26 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 	}
 	{
 		struct stat st;
+
+		memset(&st, 0, sizeof(st));
 		if (fstat(vm->dirfd, &st) == 0) {
 			vm->dir_dev = st.st_dev;
 			vm->dir_ino = st.st_ino;
+			vm->dir_uid = st.st_uid;
+			vm->gid = st.st_gid;
+		}
+		/* The directory must be the VM's own (its export squashes it to UID): one
+		 * made or taken by another VM or user is not served (fstat of the opened fd:
+		 * what we checked is what we serve). */
+		if (vm->has_uid && (st.st_uid != vm->uid || !vm->dir_ino)) {
+			if (problem_is_new(m, id, PROBLEM_OWNER, (int)st.st_uid))
+				vgpu_err("%s/: owned by uid %u, but vm%" PRIu32 "'s uid is %u (--vm-uid): not serving "
+					 "it (WRONG_OWNER); fix: chown %u %s/%s && chmod 0700 %s/%s (docs/XEN.md)",
+					 name, (unsigned)st.st_uid, id, (unsigned)vm->uid, (unsigned)vm->uid,
+					 m->cfg.root, name, m->cfg.root, name);
+			close(vm->dirfd);
+			free(vm);
+			return;
 		}
 	}
 	rc = vgpu_state_load(m->statefd, id, &vm->st);
@@ -193,8 +230,17 @@ static void add_vm(struct vgpu_mediator *m, const char *name)
 			vgpu_warn("%s: inotify_add_watch: %s; relying on the rescan", name, strerror(errno));
 	}
 	m->vms[m->nvms++] = vm;
-	vgpu_info("vm%" PRIu32 ": serving%s (priority cap %s, answered up to seq %" PRId64 ")", id,
-		  problem_solved(m, id) ? " again" : "", vgpu_prio_name((enum vgpu_prio)vm->cap), vm->st.answered_seq);
+	{
+		char who[64];
+
+		if (vm->has_uid)
+			snprintf(who, sizeof(who), "uid %u", (unsigned)vm->uid);
+		else
+			snprintf(who, sizeof(who), "owner not checked: no uid configured");
+		vgpu_info("vm%" PRIu32 ": serving%s (priority cap %s, %s, answered up to seq %" PRId64 ")", id,
+			  problem_solved(m, id) ? " again" : "", vgpu_prio_name((enum vgpu_prio)vm->cap), who,
+			  vm->st.answered_seq);
+	}
 	vgpu_answer_recover(m, vm);
 	/* An answer whose publication failed before a restart is only in the state: the
 	 * rescans publish it again (the client may still be waiting for it). */
@@ -229,7 +275,7 @@ static int vm_still_there(const struct vgpu_mediator *m, const struct vm *vm)
 
 	snprintf(name, sizeof(name), "vm%" PRIu32, vm->id);
 	return fstatat(m->rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-	       st.st_dev == vm->dir_dev && st.st_ino == vm->dir_ino;
+	       st.st_dev == vm->dir_dev && st.st_ino == vm->dir_ino && st.st_uid == vm->dir_uid;
 }
 
 /* Forget VMs whose directory went away or was replaced (once idle); discover() then
@@ -241,7 +287,8 @@ static void drop_replaced(struct vgpu_mediator *m)
 
 		if (vm->job || vm_still_there(m, vm))
 			continue;
-		vgpu_info("vm%" PRIu32 ": its directory was removed or replaced; serving whatever is there now",
+		vgpu_info("vm%" PRIu32 ": its directory was removed, replaced or given to another owner; "
+			  "serving whatever is there now",
 			  vm->id);
 		vm_close(m, vm);
 		m->vms[i] = m->vms[--m->nvms];
@@ -270,18 +317,25 @@ static void rescan(struct vgpu_mediator *m)
 	for (size_t i = 0; i < m->nvms; i++) {
 		struct vm *vm = m->vms[i];
 
+		if (vm->unsaved)
+			vgpu_answer_save_unsaved(m, vm);
 		if (vm->resp_pending)
 			vgpu_answer_republish(m, vm);
+		vgpu_outputs_sweep(m, vm, 0);
 		vgpu_intake_scan(m, vm);
 	}
 }
 
+/* Read what inotify has (at most INOTIFY_READS_PER_TURN buffers: a VM renaming records
+ * in a tight loop must not keep us here), note which VMs had command.txt events, then
+ * look at each of those once. What is left is read on the next turn, after dispatch. */
 static void handle_inotify(struct vgpu_mediator *m)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
+	int reads = 0;
 
-	while ((n = read(m->inofd, buf, sizeof(buf))) > 0) {
+	while (reads++ < INOTIFY_READS_PER_TURN && (n = read(m->inofd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
@@ -301,7 +355,7 @@ static void handle_inotify(struct vgpu_mediator *m)
 				if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
 					vm->wd = -1;   /* the rescan finds it again if it comes back */
 				} else if (ev->len && strcmp(ev->name, "command.txt") == 0) {
-					vgpu_intake_scan(m, vm);
+					vm->dirty = 1;
 				}
 				break;
 			}
@@ -309,6 +363,11 @@ static void handle_inotify(struct vgpu_mediator *m)
 				add_vm(m, ev->name);
 		}
 	}
+	for (size_t i = 0; i < m->nvms; i++)
+		if (m->vms[i]->dirty) {
+			m->vms[i]->dirty = 0;
+			vgpu_intake_scan(m, m->vms[i]);
+		}
 }
 
 /* Fill idle slots from the queue. */
@@ -439,12 +498,15 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 		if (pfd[2 + s].fd < 0 && now + 20 < wake)
 			wake = now + 20;   /* executor without fd: poll it */
 	}
-	for (size_t i = 0; i < m->nvms; i++)
+	for (size_t i = 0; i < m->nvms; i++) {
 		if (m->vms[i]->incomplete_since_ms) {
 			uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
 			if (t < wake)
 				wake = t;
 		}
+		if (m->vms[i]->intake_after_ms && m->vms[i]->intake_after_ms < wake)
+			wake = m->vms[i]->intake_after_ms;
+	}
 	timeout = wake > now ? (int)(wake - now) : 0;
 	if (max_wait_ms >= 0 && timeout > max_wait_ms)
 		timeout = max_wait_ms;
@@ -463,7 +525,8 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 	reap_slots(m, pfd, 2);
 	now = vgpu_now_ms();
 	for (size_t i = 0; i < m->nvms && !m->stopping; i++)
-		if (m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms)
+		if ((m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms) ||
+		    (m->vms[i]->intake_after_ms && now >= m->vms[i]->intake_after_ms))
 			vgpu_intake_scan(m, m->vms[i]);
 	return 1;
 }
@@ -522,6 +585,14 @@ static void limits_defaults(struct vgpu_mediator_config *cfg)
 		cfg->max_job_ms = 600000;
 	if (!cfg->max_payload)
 		cfg->max_payload = 1ULL << 30;
+	if (!cfg->output_ttl_ms)
+		cfg->output_ttl_ms = 3600000;
+	if (!cfg->max_vm_bytes)
+		cfg->max_vm_bytes = cfg->max_payload > UINT64_MAX / 2 ? UINT64_MAX : 2 * cfg->max_payload;
+	if (!cfg->reject_burst)
+		cfg->reject_burst = 8;
+	if (!cfg->reject_per_s)
+		cfg->reject_per_s = 4;
 }
 
 int vgpu_mediator_reconfigure(struct vgpu_mediator *m, const struct vgpu_mediator_config *cfg)
@@ -552,6 +623,17 @@ int vgpu_mediator_reconfigure(struct vgpu_mediator *m, const struct vgpu_mediato
 			vgpu_info("vm%" PRIu32 ": priority cap %s (was %s)", m->vms[i]->id,
 				  vgpu_prio_name((enum vgpu_prio)cap), vgpu_prio_name((enum vgpu_prio)m->vms[i]->cap));
 		m->vms[i]->cap = cap;
+		{
+			const struct vgpu_vm_cap *c = config_of(m, m->vms[i]->id);
+			int has_uid = c && c->has_uid;
+			uid_t uid = c ? c->uid : 0;
+
+			if (has_uid != m->vms[i]->has_uid || uid != m->vms[i]->uid)
+				vgpu_info("vm%" PRIu32 ": owner uid %s%ld", m->vms[i]->id, has_uid ? "" : "not checked, was ",
+					  (long)(has_uid ? uid : m->vms[i]->uid));
+			m->vms[i]->has_uid = has_uid;
+			m->vms[i]->uid = uid;
+		}
 	}
 	m->next_rescan_ms = 0;    /* find newly listed VMs, drop unlisted ones, now */
 	return 0;
@@ -601,7 +683,7 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		return -ENOMEM;
 	}
 	m->cfg = *cfg;
-	m->rootfd = m->statefd = m->inofd = m->pipe[0] = m->pipe[1] = -1;
+	m->rootfd = m->statefd = m->inofd = m->lockfd = m->pipe[0] = m->pipe[1] = -1;
 	m->journal.fd = -1;
 	limits_defaults(&m->cfg);
 	vgpu_pq_init(&m->queue, m->cfg.aging_ms);
@@ -625,6 +707,34 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		snprintf(err, errlen, "--state %s is inside --root %s (the export): keep it on local disk "
 			 "outside, e.g. /var/lib/vgpu-mediator", cfg->state_dir, cfg->root);
 		goto fail;
+	}
+	{
+		/* One mediator per state directory and per root: a second one would run every
+		 * request again (PROTOCOL.md s.7). */
+		int holder = 0;
+
+		m->lockfd = vgpu_lock_take(m->statefd, "lock", &holder);
+		if (m->lockfd < 0) {
+			rc = m->lockfd;
+			m->lockfd = -1;
+			if (rc == -EBUSY)
+				snprintf(err, errlen, "--state %s is in use by another vgpu-mediator (pid %d): two "
+					 "mediators would run every request twice; stop that one first", cfg->state_dir,
+					 holder);
+			else
+				snprintf(err, errlen, "--state %s: lock: %s", cfg->state_dir, strerror(-rc));
+			goto fail_busy;
+		}
+		rc = vgpu_lock_take(m->rootfd, NULL, &holder);
+		if (rc == -EBUSY) {
+			snprintf(err, errlen, "--root %s is served by another vgpu-mediator (pid %d, with another "
+				 "--state): two mediators would run every request twice; stop that one first",
+				 cfg->root, holder);
+			goto fail_busy;
+		}
+		if (rc < 0)
+			vgpu_warn("--root %s: lock: %s; not protected against a second mediator", cfg->root,
+				  strerror(-rc));
 	}
 	rc = vgpu_journal_init(&m->journal, cfg->journal);
 	if (rc < 0) {
@@ -653,6 +763,9 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	discover(m);
 	*mp = m;
 	return 0;
+fail_busy:
+	vgpu_mediator_free(m);
+	return -EBUSY;
 fail:
 	vgpu_mediator_free(m);
 	return -1;
@@ -680,6 +793,8 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 		close(m->rootfd);
 	if (m->statefd >= 0)
 		close(m->statefd);
+	if (m->lockfd >= 0)
+		close(m->lockfd);
 	if (m->inofd >= 0)
 		close(m->inofd);
 	vgpu_journal_release(&m->journal);

@@ -243,7 +243,7 @@ START_TEST(test_reconfigure_keeps_work)
 		{ .vm = 1, .cap = VGPU_PRIO_HIGH }, { .vm = 2, .cap = VGPU_PRIO_HIGH },
 	};
 	struct vgpu_vm_cap next[] = {
-		{ .vm = 1, .cap = VGPU_PRIO_LOW, .has_uid = 1, .uid = 1000 }, { .vm = 3, .cap = VGPU_PRIO_HIGH },
+		{ .vm = 1, .cap = VGPU_PRIO_LOW, .has_uid = 1, .uid = getuid() }, { .vm = 3, .cap = VGPU_PRIO_HIGH },
 	};
 	struct vgpu_mediator_config n = {
 		.caps = next, .ncaps = 2, .default_cap = VGPU_PRIO_MEDIUM, .only_listed = 1, .rescan_ms = 60000,
