@@ -62,8 +62,8 @@ EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c 
                 src/exec/wire.c src/exec/proc.c \
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c $(CLIENT_SRC)
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
-                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c \
-                src/mediator/config.c src/mediator/metrics.c src/mediator/report.c \
+                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c src/mediator/vms.c \
+                src/mediator/config.c src/mediator/config_render.c src/mediator/metrics.c src/mediator/report.c \
                 src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
@@ -110,7 +110,7 @@ $(LIBMEDIATOR): $(MEDIATOR_OBJ)
 	$(say) AR $@
 	$(Q)rm -f $@; ar rcs $@ $^
 
-$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBMEDIATOR) $(LIBVGPU)
+$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(BUILD)/src/cmd/mediator_cli.o $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBMEDIATOR) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(NOTIFY_LIBS)
 $(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)

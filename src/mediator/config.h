@@ -74,6 +74,7 @@ int vgpu_config_merge(struct vgpu_config *dst, const struct vgpu_config *over);
 /* Is C complete and consistent (root and state given, specs well-formed)? 0, or -1
  * with ERR. */
 int vgpu_config_validate(const struct vgpu_config *c, char *err, size_t errlen);
+/* config_render.c: */
 /* The fields that only a restart applies (root, state, executor, fallback, journal)
  * that differ between A and B, as "root, executor" in BUF ("" when none). */
 void vgpu_config_restart_fields(const struct vgpu_config *a, const struct vgpu_config *b, char *buf,

@@ -1,5 +1,6 @@
 /* mediator_int.h - the mediator's internal types, shared by mediator.c (event loop),
- * intake.c (reading and validating command.txt) and answer.c (responses and state).
+ * vms.c (the VM directories served), intake.c (reading and validating command.txt) and
+ * answer.c (responses and state).
  * Jobs are job.h's, the journal journal.h's, the clock lib/clock.h's.
  * Not an API: nothing outside src/mediator includes it. */
 #ifndef VGPU_MEDIATOR_INT_H
@@ -78,13 +79,32 @@ struct vgpu_mediator {
 	struct pollfd *pfd;          /* step()'s: the pipe, inotify, one per slot */
 	uint64_t next_rescan_ms;
 	struct vgpu_vm_cap *owned_caps; /* cfg.caps after vgpu_mediator_reconfigure() */
-	struct vm_problem *problems; /* VMs not served, each logged once (mediator.c) */
+	struct vm_problem *problems; /* VMs not served, each logged once (vms.c) */
 	size_t nproblems, capproblems;
 	struct vgpu_metrics metrics; /* counters for status and metrics (metrics.h) */
 	struct {                     /* for the line run() logs when it stops */
 		uint64_t answered, ok, errors, executed;
 	} stats;
 };
+
+/* vms.c: the set of VM directories served (m->vms). */
+/* "vmN" with N in 1..VGPU_VM_MAX, no leading zero -> N; else 0. */
+uint32_t vgpu_vms_number(const char *name);
+/* VM ID's entry in the configuration, or NULL. */
+const struct vgpu_vm_cap *vgpu_vms_config_of(const struct vgpu_mediator *m, uint32_t id);
+/* VM ID's priority cap: its own, else the default. */
+int vgpu_vms_cap_for(const struct vgpu_mediator *m, uint32_t id);
+/* Start serving ROOT/NAME (a vmN not served yet and wanted). Problems are logged once;
+ * the VM is retried on the next rescan. */
+void vgpu_vms_add(struct vgpu_mediator *m, const char *name);
+/* vgpu_vms_add() every directory of ROOT. */
+void vgpu_vms_discover(struct vgpu_mediator *m);
+/* Stop serving, once idle, VMs whose directory was removed, replaced or given to another
+ * owner; and VMs no longer listed (serve = listed) after a reconfiguration. */
+void vgpu_vms_drop_replaced(struct vgpu_mediator *m);
+void vgpu_vms_drop_unlisted(struct vgpu_mediator *m);
+/* Release VM (its watch, directory, state); the caller takes it out of m->vms. */
+void vgpu_vms_close(struct vgpu_mediator *m, struct vm *vm);
 
 /* intake.c: look at VM's command.txt; queue a job, answer an error, or do nothing. */
 void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm);
