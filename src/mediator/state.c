@@ -26,6 +26,7 @@ static const struct vgpu_publish_how state_how = { .faults = "state/publish" };
 
 static int fault(const char *point)
 {
+	(void)point;       /* unused when built without fault injection (FIU=0) */
 	if (fiu_fail(point)) {
 		intptr_t e = (intptr_t)fiu_failinfo();
 		return e > 0 ? -(int)e : -EIO;

@@ -14,7 +14,7 @@
  * --vm N:PRIO (a VM asking above its cap is queued at the cap; without caps it is not).
  * Handling proved (src/): src/mediator/pqueue.c (priority, FIFO, aging: vgpu_pq_effective),
  * src/mediator/mediator.c (dispatch), src/mediator/intake.c (the cap),
- * src/cmd/vgpu-mediator.c (--aging-ms, --vm N:PRIO). */
+ * src/cmd/mediator_cli.c (--aging-ms, --vm N:PRIO). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>

@@ -20,7 +20,7 @@
  * The same over nfs-ganesha with one export per VM (all_squash, anonuid) is not done
  * here: tests/nfs_sim/ganesha-up.sh exports one directory with one squash mode.
  * Handling proved (src/): src/mediator/intake.c (foreign(): command.txt and payloads),
- * src/mediator/mediator.c (add_vm: the directory's owner), src/mediator/answer.c and
+ * src/mediator/vms.c (vgpu_vms_add: the directory's owner), src/mediator/answer.c and
  * src/lib/safeio.c (outputs written as the VM's uid). */
 #include <errno.h>
 #include <fcntl.h>

@@ -59,10 +59,13 @@ uid = 65534
 [vm2]
 cap = high
 EOF
+# the VMs' uid: this test's own, since it writes their records (the ownership check)
+ME=$(id -u)
+sed -i "s/^uid = 65534$/uid = $ME/" "$T/m.conf"
 mkdir -p "$T/node-exporter"
 out=$("$B/vgpu-mediator" --config "$T/m.conf" --check-config 2>&1); rc=$?
 if [ $rc = 0 ] && grep -q '^# vgpu-mediator .*: configuration OK' <<<"$out" && grep -q '^\[vm2\]' <<<"$out" &&
-   grep -q '^uid = 65534' <<<"$out"; then ok "--check-config: a good file (exit 0, the result printed)"
+   grep -q "^uid = $ME\$" <<<"$out"; then ok "--check-config: a good file (exit 0, the result printed)"
 else bad "--check-config: a good file" "exit $rc: $out"; fi
 "$B/vgpu-mediator" --config "$T/m.conf" --check-config | grep -v '^#' > "$T/printed.conf"
 out=$("$B/vgpu-mediator" --config "$T/printed.conf" --check-config 2>&1 | grep -v '^#')
@@ -155,7 +158,7 @@ ls -A "$T/node-exporter" > "$T/out"
 wait_for 10 bash -c "'$B/vgpu-mediator' status --state '$T/state' | grep -q '; 1 running'"
 "$B/vgpu-client" --dir "$T/root/vm2" --timeout 20 --priority high ping > "$T/ping.out" 2>&1 & c2=$!
 wait_for 10 bash -c "'$B/vgpu-mediator' status --state '$T/state' | grep -q '^queue:    1 high'"
-sed -i 's/^\[vm2\]/[vm2]\nuid = 1000/; /^\[vm2\]/,$ s/^cap = high/cap = low/' "$T/m.conf"
+sed -i "s/^\[vm2\]/[vm2]\nuid = $ME/; /^\[vm2\]/,\$ s/^cap = high/cap = low/" "$T/m.conf"
 kill -HUP "$dpid"
 wait_for 10 grep -q 'reload: .* applied' "$T/d.log"
 out=$("$B/vgpu-mediator" status --state "$T/state" 2>&1)
