@@ -1,19 +1,23 @@
 /* err03_concurrent_writers.c - ERRORS_LOG error 3: "File Locking Issues with NFS"
  * (corrupted command/response files, responses going to the wrong VM).
  *
- * Naive control: naive/naive_shared_file.c, 8 VMs x 3 writers sharing one command file
- * and one response file, written in place with fopen/fprintf/fclose, and a server loop
- * reading it: answers taken by the wrong writer, garbled records, requests lost.
+ * Naive control: the errors log's own design, per-VM directories written in place with
+ * fopen/fprintf/fclose and a server loop reading each VM's command file, with the risk it
+ * leaves: several processes of one VM (8 VMs x 3 processes, released together): answers
+ * taken by another process of the VM, garbled records, requests lost.
  * Ours: the same 8 x 3 writer processes, each with its own client object, through the
  * real vgpu-mediator: every request answered once, to its VM, with its seq and the right
  * result (journal: executed once, answered once). Then forced collisions: a second
  * writer in one VM directory that does not share the client's lock (a raw writer
  * reusing the client's seq with another nonce; two clients with different lock
  * directories racing) is detected (CONFLICT / EPROTO, a mediator log line), never
- * silently merged. Injections = collisions forced.
+ * silently merged. And a payload rewritten in place by a second process of the VM
+ * between the payload and the command: a naive reader that trusts it answers a wrong
+ * result; ours answers BAD_PAYLOAD (CRC-32) and never runs it. Injections = collisions
+ * forced + payloads found changed on disk.
  * Handling proved (src/): src/client/client.c (per-VM lock, seq + nonce, EPROTO),
- * src/mediator/intake.c (CONFLICT, "two writers" log), src/lib/safeio.c (publish by
- * rename). */
+ * src/mediator/intake.c (CONFLICT, "two writers" log, payload size and CRC),
+ * src/lib/safeio.c (publish by rename). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

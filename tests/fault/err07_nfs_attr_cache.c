@@ -13,11 +13,16 @@
  *     temp+rename, so no partial command.txt ever exists.
  * (c) A second update within one second: the errors log's `st_mtime > last` poller on the
  *     server misses it. Ours: two requests within one second, both answered.
+ * (d) No half record on the other side: a reader across the chunked write reads
+ *     command.txt on the server while our client sends through the VM mount, and
+ *     response.txt on the disk while a second mediator (its --root an nfssim mount with
+ *     wsize=32,wdelay_ms=20: each write reaches the disk 32 bytes per 20 ms) answers:
+ *     every read a whole record (publication by temp+fsync+rename).
  * Injections: attribute-cache hits that served the stale size (nfssim stats), write-back
- * chunks of the in-place write, and the same-second update.
+ * chunks of the in-place write and of (d), and the same-second update.
  * Handling proved (src/): src/client/client.c (close-to-open reads, seq/nonce),
- * src/mediator/intake.c (content key, not st_mtime), src/lib/safeio.c, src/lib/record.c
- * (CRC, end line). */
+ * src/mediator/intake.c (content key, not st_mtime), src/mediator/answer.c (response.txt
+ * by rename), src/lib/safeio.c, src/lib/record.c (CRC, end line). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
