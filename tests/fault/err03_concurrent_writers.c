@@ -299,7 +299,7 @@ static void part_payload(struct h_result *r, struct e2e_env *e)
 	if (e2e_journal_count(e, "exec", PAY_VM, 1) > 0)
 		r->req.corrupted++;
 	h_check(r, strcmp(st, "BAD_PAYLOAD") == 0 && e2e_journal_count(e, "exec", PAY_VM, 1) == 0,
-		"ours: vm%d seq 1 with a payload that no longer matches its record answered %s, never executed (%d)",
+		"vm%d seq 1 with a payload that no longer matches its record answered %s, never executed (%d)",
 		PAY_VM, st[0] ? st : "never", e2e_journal_count(e, "exec", PAY_VM, 1));
 	/* the VM's next request, through the client library (payload by rename), is right */
 	{
@@ -321,7 +321,7 @@ static void part_payload(struct h_result *r, struct e2e_env *e)
 		else
 			r->req.lost++;
 		h_check(r, rc == VGPU_CLIENT_OK && strcmp(resp.result, want) == 0,
-			"ours: vm%d's next request (the client library) answered OK with process A's result (%s)", PAY_VM,
+			"vm%d's next request (the client library) answered OK with process A's result (%s)", PAY_VM,
 			rc == VGPU_CLIENT_OK ? "same" : err);
 	}
 	h_evidence(r, "payload rewritten in place by a second process of the VM: naive reader answered a wrong result, "

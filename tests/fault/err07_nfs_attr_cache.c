@@ -178,7 +178,7 @@ static void torn_commands(struct h_result *r, struct e2e_env *e, struct vgpu_cli
 	if (ch1 > ch0)
 		r->injections += ch1 - ch0;
 	h_check(r, ok == 3 && t.whole > 0 && t.torn == 0,
-		"ours: 3 requests through the VM mount (%ld write-back chunks of 32 bytes, 20 ms apart): a server-side "
+		"3 requests through the VM mount (%ld write-back chunks of 32 bytes, 20 ms apart): a server-side "
 		"reader read vm1/command.txt %ld times, %ld whole, %ld torn%s%.60s%s", ch1 - ch0, t.reads, t.whole, t.torn,
 		t.torn ? " (first: \"" : "", t.first_torn, t.torn ? "\")" : "");
 }
@@ -230,7 +230,7 @@ static void torn_responses(struct h_result *r)
 	if (ch1 > ch0)
 		r->injections += ch1 - ch0;
 	h_check(r, ok == 3 && t.whole > 0 && t.torn == 0,
-		"ours: 3 answers written by the mediator through a mount that applies 32 bytes per 20 ms (%ld write-back "
+		"3 answers written by the mediator through a mount that applies 32 bytes per 20 ms (%ld write-back "
 		"chunks): a VM-side reader read vm1/response.txt %ld times, %ld whole, %ld torn%s%.60s%s", ch1 - ch0, t.reads,
 		t.whole, t.torn, t.torn ? " (first: \"" : "", t.first_torn, t.torn ? "\")" : "");
 	h_check(r, e2e_stop_mediator(&m, 10000) == 0, "the second mediator stopped cleanly (exit 0)");

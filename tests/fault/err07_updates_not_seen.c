@@ -595,7 +595,7 @@ static void ours_interval(struct h_result *r, struct e2e_env *e)
 		worst = ms > worst ? ms : worst;
 	}
 	vgpu_client_close(c);
-	h_check(r, ok == LAT_REQS, "ours, --rescan-ms 60000 (polling out of the way): %d of %d requests answered within "
+	h_check(r, ok == LAT_REQS, "--rescan-ms 60000 (polling out of the way): %d of %d requests answered within "
 		"the VM's %d ms wait (slowest %ld ms): inotify, not the poll interval", ok, LAT_REQS, CLIENT_WAIT_MS, worst);
 }
 
@@ -700,7 +700,7 @@ static void ours_overflow(struct h_result *r, struct e2e_env *e)
 	h_check(r, seen_overflow, "the inotify queue overflowed (a watch of our own on vm4 got IN_Q_OVERFLOW after %ld "
 		"events)", ev);
 	h_check(r, answered == OVF_VMS && right == OVF_VMS && ms < 5000,
-		"ours, --rescan-ms 60000: the %d commands whose events were dropped were all answered OK %" PRIu64
+		"--rescan-ms 60000: the %d commands whose events were dropped were all answered OK %" PRIu64
 		" ms after the mediator ran again (the overflow forces a rescan; the periodic one is a minute away)",
 		OVF_VMS, ms);
 	h_check(r, 0 < e2e_log_wait(e, "inotify queue overflowed", 1, E2E_WAIT_MS),
@@ -775,9 +775,9 @@ static void ours_resend(struct h_result *r, struct e2e_env *e)
 		r->req.lost++;
 	close(dfd);
 	h_check(r, back && resp.seq == 1 && resp.status == VGPU_OK && strcmp(resp.result, result1) == 0,
-		"ours: vm3's resent seq 1 (response.txt lost) got the saved answer again (%s, result %s) within %" PRIu64
+		"vm3's resent seq 1 (response.txt lost) got the saved answer again (%s, result %s) within %" PRIu64
 		" ms", back ? vgpu_status_name(resp.status) : "no response.txt", back ? "the same" : "-", e2e_mono_ms() - t);
-	h_check(r, e2e_journal_count(e, "exec", 3, 1) == 1, "ours: vm3 seq 1 executed once (%d), never re-run for the "
+	h_check(r, e2e_journal_count(e, "exec", 3, 1) == 1, "vm3 seq 1 executed once (%d), never re-run for the "
 		"resend", e2e_journal_count(e, "exec", 3, 1));
 	if (e2e_journal_count(e, "exec", 3, 1) > 1)
 		r->req.duplicated++;

@@ -214,14 +214,14 @@ static long estale_output(struct h_result *r, struct e2e_env *e, struct vgpu_cli
 		tried++;
 		ok += rc == VGPU_CLIENT_OK && f == 1;
 	}
-	h_check(r, tried > 0 && ok == tried, "ours: one ESTALE at read 1..%d of out-SEQ.bin: %d of %d outputs fetched "
+	h_check(r, tried > 0 && ok == tried, "one ESTALE at read 1..%d of out-SEQ.bin: %d of %d outputs fetched "
 		"(retried once) and equal to the CPU reference", tried, ok, tried);
 	e2e_nfssim_ctl(e, NULL, "clear_faults reset fault=read:ESTALE:from=1:path=vm1/out-");
 	rc = ours_output_call(r, c1, 1, 1, err, sizeof(err));
 	f = e2e_nfssim_stat(e, NULL, "faults.read:ESTALE");
 	hits += f > 0 ? f : 0;
 	h_check(r, rc == VGPU_CLIENT_EIO && strstr(err, "tale") && f >= 2,
-		"ours: persistent ESTALE on out-SEQ.bin: exit %d (6 = EIO) \"%s\" (%ld injected), never taken as output",
+		"persistent ESTALE on out-SEQ.bin: exit %d (6 = EIO) \"%s\" (%ld injected), never taken as output",
 		rc, err, f);
 	e2e_nfssim_ctl(e, NULL, "clear_faults");
 	return hits;
@@ -260,7 +260,7 @@ static long estale_state(struct h_result *r, struct e2e_env *e, int64_t want_seq
 		if (rc == 0)
 			vgpu_state_release(&st);
 	}
-	h_check(r, tried > 0 && ok == tried, "ours: one ESTALE at read 1..%d of the saved answer (state): %d of %d loads "
+	h_check(r, tried > 0 && ok == tried, "one ESTALE at read 1..%d of the saved answer (state): %d of %d loads "
 		"retried and kept seq %" PRId64, tried, ok, tried, want_seq);
 	read_fail_at = 0;
 	read_calls = read_hits = 0;
@@ -269,7 +269,7 @@ static long estale_state(struct h_result *r, struct e2e_env *e, int64_t want_seq
 	rc = vgpu_state_load(dfd, 1, &st);
 	fiu_disable("safeio/read/read");
 	hits += read_hits;
-	h_check(r, rc == -ESTALE && read_hits >= 2, "ours: a persistent ESTALE on the state is an error (%s, %d reads "
+	h_check(r, rc == -ESTALE && read_hits >= 2, "a persistent ESTALE on the state is an error (%s, %d reads "
 		"failed), never an empty state that would answer seq %" PRId64 " again", rc < 0 ? strerror(-rc) : "loaded",
 		read_hits, want_seq);
 	if (rc == 0)
