@@ -155,7 +155,7 @@ static void part_naive(struct h_result *r, const char *base)
 	pid_t server, kids[VMS * WRITERS];
 
 	snprintf(dir, sizeof(dir), "%s/naive-pervm", base);
-	if (mkdir(dir, 0777) < 0 || pipe(p) < 0 || pipe(go) < 0) {
+	if (mkdir(dir, 0777) < 0) {
 		h_naive(r, 0, "could not make %s: %s", dir, strerror(errno));
 		return;
 	}
@@ -165,7 +165,12 @@ static void part_naive(struct h_result *r, const char *base)
 		mkdir(vd, 0777);
 		naive_shared_init(&s[v], vd);
 	}
+	/* the server first: it must not hold the writers' pipes open */
 	server = naive_server_vms(s, VMS, &sfd);
+	if (server < 0 || pipe(p) < 0 || pipe(go) < 0) {
+		h_naive(r, 0, "naive server and pipes: %s", strerror(errno));
+		return;
+	}
 	for (int v = 0; v < VMS; v++)
 		for (int w = 0; w < WRITERS; w++) {
 			pid_t pid = fork();
