@@ -231,7 +231,8 @@ static void check_root(const char *root, const char *state, const char *exports_
 		return;
 	}
 	if (statfs(root, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
-		snprintf(line, sizeof(line), "%s is on tmpfs: knfsd refuses to export it without fsid= (ERRORS_LOG error 2)",
+		snprintf(line, sizeof(line), "%s is on tmpfs: its contents are lost at a reboot, and some NFS servers "
+			 "export it only with fsid= (ERRORS_LOG error 2)",
 			 root);
 		problem(1, line, "export a directory on a real file system (/var/vgpu) and symlink "
 			"/dev/shm/vgpu -> /var/vgpu; or add fsid=N to the export line");

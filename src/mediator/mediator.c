@@ -416,9 +416,9 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		goto fail;
 	}
 	if (fstatfs(m->rootfd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
-		vgpu_warn("--root %s is on tmpfs: an NFS server exports it only with an explicit fsid= "
-			  "(or export a directory on a real file system and symlink to it; ERRORS_LOG error 2)",
-			  cfg->root);
+		vgpu_warn("--root %s is on tmpfs: every VM directory and answer is lost at a reboot, and some "
+			  "NFS servers export it only with an explicit fsid= (ERRORS_LOG error 2); export a "
+			  "directory on a real file system and symlink to it", cfg->root);
 	m->statefd = vgpu_state_open_dir(cfg->state_dir);
 	if (m->statefd < 0) {
 		snprintf(err, errlen, "--state %s: %s", cfg->state_dir, strerror(-m->statefd));
