@@ -4,7 +4,7 @@ the table that ends `make check`.
 
 Inputs: build/reports/scenarios/*.json (one per scenario and backend, written by
 tests/fault/harness.c), build/reports/runner.json (tools/run_scenarios.py: how each
-program ended), the declared list $VGPU_SCENARIO_LIST (tests/fault/scenarios.list) and,
+program ended), the declared lists $VGPU_SCENARIO_LIST (tests/fault/scenarios.list, tests/vm/records.list) and,
 when present, build/reports/gpu.json (make check-gpu).
 Exit status 1 when any scenario failed or was skipped, a declared record is missing or an
 undeclared one is present, the runner saw a program fail (exit status, crash, timeout,
@@ -17,17 +17,19 @@ import sys
 import time
 
 REPORTS = os.environ.get("VGPU_REPORTS", "build/reports")
-LIST = os.environ.get("VGPU_SCENARIO_LIST", "tests/fault/scenarios.list")
+# The declared lists, separated by ':': the fault scenarios' and the guests' (check-knfs).
+LIST = os.environ.get("VGPU_SCENARIO_LIST", "tests/fault/scenarios.list:tests/vm/records.list")
 
 
 def declared():
-    """{record id: program} from the declared list (tools/run_scenarios.py's format)."""
+    """{record id: program} from the declared lists (tools/run_scenarios.py's format)."""
     recs = {}
-    with open(LIST) as f:
-        for line in f:
-            words = line.split("#", 1)[0].split()
-            for rid in words[1:]:
-                recs[rid] = words[0]
+    for path in LIST.split(":"):
+        with open(path) as f:
+            for line in f:
+                words = line.split("#", 1)[0].split()
+                for rid in words[1:]:
+                    recs[rid] = words[0]
     return recs
 
 
