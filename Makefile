@@ -52,7 +52,7 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
-LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
+LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
                 src/lib/record.c src/lib/record_syntax.c src/lib/safeio.c
 CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
                 src/client/client_call.c
@@ -235,7 +235,7 @@ deps:
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
 # installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
 SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/op.c src/lib/opref.c \
-              src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c
+              src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c src/lib/errbuf.c
 SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
 SHLIB      := $(BUILD)/$(SHLIB_NAME)
 SHLIB_LIBS := -lz -lm $(if $(filter 1,$(ISAL)),$(shell pkg-config --libs libisal)) $(if $(filter 1,$(FIU)),-lfiu)

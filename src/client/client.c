@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/errbuf.h"
 #include "client_int.h"
 #include "../lib/safeio.h"
 
@@ -27,11 +28,9 @@ int vgpu_client_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	rc = vgpu_verrbuf(err, errlen, rc, fmt, ap);
+	va_end(ap);
 	return rc;
 }
 
