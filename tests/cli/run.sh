@@ -222,6 +222,25 @@ mkdir -p "$T/r3/vm1" && chmod 0777 "$T/r3/vm1" && ln -s "$T/r3/vm1" "$T/r3/vm2"
 expect "doctor --root with a symlinked vmN -> 3" 3 "^ERROR $T/r3/vm2 is a symbolic link" "" -- "$D" --root "$T/r3"
 grep -q "^ok    $T/r3/vm1 can be written" "$T/o" && grep -q '^1 error, 0 warnings$' "$T/o" &&
 	ok "doctor: the good directory ok, the counts" || bad "doctor counts" "$(cat "$T/o")"
+mkdir -p "$T/r4/vm1" && chmod 0755 "$T/r4/vm1"
+expect "doctor: a VM directory the squashed user cannot write -> warning only, exit 1" 1 \
+	"^warn  $T/r4/vm1 is owned by uid [0-9]+, mode 755: with root_squash" "" -- "$D" --root "$T/r4"
+grep -q '^0 errors, 1 warning$' "$T/o" && ok "doctor: one warning counted" || bad "doctor warning count" "$(cat "$T/o")"
+expect "doctor --dir on a local directory: not NFS (warning), the probe file works" 1 \
+	"^ok    $T/root/vm1: create, write, fsync and rename work" "" -- "$D" --dir "$T/root/vm1"
+grep -q '^warn  the directory is not on NFS' "$T/o" && [ ! -e "$T/root/vm1/vgpu-doctor.probe" ] &&
+	ok "doctor --dir: says it is not NFS, leaves no probe file" || bad "doctor --dir local" "$(cat "$T/o"; ls "$T/root/vm1")"
+expect "doctor --dir of a missing directory -> 3, the export not mounted" 3 \
+	"^ERROR $T/nowhere/vm1: No such file or directory: the export is probably not mounted" "" -- "$D" --dir "$T/nowhere/vm1"
+if [ -d /sys/kernel ] && [ "$(stat -f -c %T /sys/kernel)" = sysfs ]; then
+	expect "doctor --dir where files cannot be created (sysfs: EACCES) -> root_squash named" 3 \
+		"^ERROR cannot create files in /sys/kernel \(Permission denied\): root_squash is the likely cause" "" -- \
+		"$D" --dir /sys/kernel
+else echo "skip - doctor --dir on sysfs (no sysfs)"; fi
+if [ -d /proc/1 ]; then
+	expect "doctor --dir where publishing fails otherwise (procfs) -> 3" 3 \
+		"^ERROR publishing a file in /proc/1 failed: " "" -- "$D" --dir /proc/1
+fi
 expect "doctor --sanity: cuda-sanity's verdict is reported" 3 \
 	"^(ok    cuda-sanity: CUDA works here|warn  cuda-sanity failed \(its output is above\))" "*" -- "$D" --root "$T/r3" --sanity
 
