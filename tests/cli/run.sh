@@ -201,9 +201,18 @@ expect "status --config: the file's state" 3 "^vgpu-mediator is not running" "" 
 printf '[mediator]\nstate = %s\nbogus_key = 1\n' "$T/state" > "$T/broken.conf"
 expect "status --config of a broken file: says so, still looks in its state" 3 "^vgpu-mediator is not running" \
 	"status: .*broken.conf.*; looking in $T/state\$" -- "$M" status --config "$T/broken.conf"
-printf 'vgpu-mediator %s pid 1, running, up 1s\n' "$VERSION" > "$T/state/status"
-expect "status of a pid not ours (EPERM): taken as running" 0 "^vgpu-mediator $VERSION pid 1, running" "" -- \
-	"$M" status --state "$T/state"
+# a live process that ignores SIGUSR1 stands in for a daemon that does not write a new
+# report in time: the last one is shown, as running; once it says "stopped", as exiting
+bash -c 'trap "" USR1; exec sleep 60' &
+fpid=$!; pids+=("$fpid")
+wait_for 5 bash -c "[ \"\$(readlink /proc/$fpid/exe)\" != \"\$(command -v bash)\" ]"
+printf 'vgpu-mediator %s pid %d, running, up 1s\n' "$VERSION" "$fpid" > "$T/state/status"
+expect "status of a live pid with no fresh report: the last report, running (0)" 0 \
+	"^vgpu-mediator $VERSION pid $fpid, running" "" -- "$M" status --state "$T/state"
+printf 'vgpu-mediator %s pid %d, stopped, up 1s\n' "$VERSION" "$fpid" > "$T/state/status"
+expect "status of a pid whose report says stopped: exiting (3)" 3 \
+	"^vgpu-mediator is not running \(pid $fpid is exiting\); its last report:" "" -- "$M" status --state "$T/state"
+kill -TERM "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null; pids=()
 
 # --- 6. vgpu-doctor -------------------------------------------------------------------------
 D=$B/vgpu-doctor
