@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,6 +211,65 @@ START_TEST(test_what_the_child_gets)
 }
 END_TEST
 
+/* vgpu_child_prepare() itself, in a forked child that reports by its exit code (exit(),
+ * not _exit(): the child's own run is a test too): each property is one bit. */
+START_TEST(test_child_prepare_directly)
+{
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC), keep, other, st;
+	pid_t pid;
+
+	ck_assert_int_ge(devnull, 0);
+	keep = open("/dev/null", O_RDONLY | O_CLOEXEC);     /* close-on-exec: prepare clears it */
+	other = open("/dev/null", O_RDONLY);                /* inheritable: prepare sets it */
+	ck_assert_int_gt(keep, 2);
+	ck_assert_int_gt(other, 2);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct stat a, b;
+		sigset_t blocked;
+		struct sigaction sa;
+		int bad = 0, sig = 0;
+
+		sigemptyset(&blocked);
+		sigaddset(&blocked, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &blocked, NULL);
+		signal(SIGTERM, SIG_IGN);
+		vgpu_child_prepare(devnull, keep);
+		sigprocmask(SIG_SETMASK, NULL, &blocked);
+		bad |= sigismember(&blocked, SIGUSR1) ? 1 : 0;
+		sigaction(SIGTERM, NULL, &sa);
+		bad |= sa.sa_handler != SIG_DFL ? 2 : 0;
+		bad |= fstat(0, &a) != 0 || fstat(devnull, &b) != 0 || a.st_rdev != b.st_rdev ? 4 : 0;
+		bad |= fcntl(keep, F_GETFD) != 0 ? 8 : 0;
+		bad |= !(fcntl(other, F_GETFD) & FD_CLOEXEC) ? 16 : 0;
+		bad |= prctl(PR_GET_PDEATHSIG, &sig) != 0 || sig != SIGKILL ? 32 : 0;
+		exit(bad);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_msg(WEXITSTATUS(st) == 0, "child_prepare left properties %#x wrong", WEXITSTATUS(st));
+	/* the parent's descriptors are untouched */
+	ck_assert_int_eq(fcntl(keep, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	ck_assert_int_eq(fcntl(other, F_GETFD) & FD_CLOEXEC, 0);
+	close(devnull);
+	close(keep);
+	close(other);
+
+	/* no devnull, no keep: stdin stays, everything above 2 close-on-exec */
+	other = open("/dev/null", O_RDONLY);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		vgpu_child_prepare(-1, -1);
+		exit(fcntl(other, F_GETFD) & FD_CLOEXEC ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(other);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("proc");
@@ -223,6 +284,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_timeout_after_output_closed);
 	tcase_add_test(tc, test_grandchild_holding_output_is_killed);
 	tcase_add_test(tc, test_what_the_child_gets);
+	tcase_add_test(tc, test_child_prepare_directly);
 	suite_add_tcase(s, tc);
 	return s;
 }
