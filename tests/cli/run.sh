@@ -52,6 +52,7 @@ expect() {
 }
 
 C=$B/vgpu-client
+M0=$B/vgpu-mediator
 mkdir -p "$T/root/vm1" "$T/root/vm2" "$T/state" "$T/plain" "$T/locks"
 TRY="Try 'vgpu-client --help'"
 
@@ -158,6 +159,56 @@ rm -f "$T/state/metrics.prom"
 expect "status --metrics, no metrics file: exit 3, says which" 3 "" "status: $T/state/metrics.prom: No such file" -- \
 	"$B/vgpu-mediator" status --state "$T/state" --metrics
 
+# --- 4b. a second daemon: --config reloads that change what only a restart applies, a
+# metrics file it cannot write, --syslog, a soft descriptor limit raised to the hard one
+mkdir -p "$T/root2/vm1" "$T/state3"
+cat > "$T/r.conf" <<EOF
+[mediator]
+root = $T/root2
+state = $T/state3
+executor = mock
+journal = $T/j1.log
+[limits]
+rescan_ms = 50
+EOF
+: > "$T/m2.log"
+(ulimit -Sn 256; exec "$M0" --config "$T/r.conf" --syslog --metrics "$T/nodir/m.prom" \
+	--status-interval-ms 50 2>>"$T/m2.log") &
+m2=$!; pids+=("$m2")
+if wait_for 20 grep -q 'serving .* with executor' "$T/m2.log"; then ok "mediator --config --syslog: serving"
+else bad "second mediator did not start" "$(cat "$T/m2.log")"; fi
+soft=$(awk '/Max open files/ {print $4}' /proc/$m2/limits); hard=$(awk '/Max open files/ {print $5}' /proc/$m2/limits)
+[ "$soft" = "$hard" ] && ok "mediator: the soft descriptor limit raised to the hard one ($hard)" ||
+	bad "RLIMIT_NOFILE" "soft $soft hard $hard"
+wait_for 10 grep -q "writing $T/nodir/m.prom: No such file or directory; status and metrics may be stale (logged once)" "$T/m2.log" &&
+	ok "mediator: an unwritable --metrics file is logged" || bad "metrics write failure" "$(tail -5 "$T/m2.log")"
+# more reports (every 50 ms, and one per SIGUSR1): still logged once
+s0=$(sed -n 2p "$T/state3/status")
+kill -USR1 "$m2"
+wait_for 5 bash -c "[ \"\$(sed -n 2p '$T/state3/status')\" != '$s0' ]"
+s0=$(sed -n 2p "$T/state3/status")
+wait_for 5 bash -c "[ \"\$(sed -n 2p '$T/state3/status')\" != '$s0' ]"
+[ "$(grep -c 'status and metrics may be stale' "$T/m2.log")" = 1 ] && ok "mediator: ... and only once" ||
+	bad "metrics failure logged more than once" "$(grep 'may be stale' "$T/m2.log")"
+sed -i "s|^journal = .*|journal = $T/j2.log|; s|^rescan_ms = 50|rescan_ms = 60|" "$T/r.conf"
+kill -HUP "$m2"
+wait_for 10 grep -q 'reload: journal changed; only a restart applies it (the running value is kept)' "$T/m2.log" &&
+	ok "SIGHUP: a changed journal is named as needing a restart" || bad "reload restart field" "$(tail -5 "$T/m2.log")"
+sed -i "s|^executor = mock|executor = auto|" "$T/r.conf"
+kill -HUP "$m2"
+wait_for 10 grep -q 'reload: executor, journal changed; only a restart applies them (the running values are kept)' "$T/m2.log" &&
+	ok "SIGHUP again: two fields named, the first reload's configuration replaced" || bad "second reload" "$(tail -5 "$T/m2.log")"
+expect "client against the reloaded daemon" 0 '^seq=1 status=OK op=ping' "" -- "$C" --lock-dir "$T/locks" --timeout 20 --dir "$T/root2/vm1" ping
+kill -TERM "$m2"; wait "$m2"; rc=$?
+[ $rc = 0 ] && grep -q 'SIGTERM received' "$T/m2.log" && ok "mediator: SIGTERM after reloads, exit 0" ||
+	bad "second mediator stop" "exit $rc: $(tail -3 "$T/m2.log")"
+pids=()
+printf 'not a report\n' > "$T/state3/status"
+expect "status of an unreadable report: not running, pid unknown" 3 "^vgpu-mediator is not running \(pid 0 is gone\)" "" -- \
+	"$M0" status --state "$T/state3"
+expect "mediator: --executor remote: of a missing directory -> 4" 4 "" "executor remote:$T/nowhere/vm1: " -- \
+	"$M0" --root "$T/root2" --state "$T/state4" --executor "remote:$T/nowhere/vm1"
+
 # --- 5. vgpu-mediator: arguments ------------------------------------------------------------
 M=$B/vgpu-mediator
 expect "mediator --version names the notification backend" 0 "^vgpu-mediator $VERSION \(service manager notification: [a-z]+\)\$" "" -- "$M" --version
@@ -250,6 +301,16 @@ if [ -d /proc/1 ]; then
 	expect "doctor --dir where publishing fails otherwise (procfs) -> 3" 3 \
 		"^ERROR publishing a file in /proc/1 failed: " "" -- "$D" --dir /proc/1
 fi
+: > "$T/r3/vm5"
+ln -s response.txt "$T/r3/vm1/response.txt"
+expect "doctor --root --state outside: a vmN that is a file is skipped" 3 "^1 error, 0 warnings\$" "" -- \
+	"$D" --root "$T/r3" --state "$T/state"
+grep -q "vm5" "$T/o" && bad "doctor: a file vm5 was reported" "$(cat "$T/o")" || ok "doctor: no line about the file vm5"
+expect "doctor --root --state of a missing path: no inside check, no crash" 3 "^1 error, 0 warnings\$" "" -- \
+	"$D" --root "$T/r3" --state "$T/nowhere/a/b"
+expect "doctor --dir where response.txt cannot be read (a symlink loop) -> 3" 3 \
+	"^ERROR response.txt exists but cannot be read" "" -- "$D" --dir "$T/r3/vm1"
+expect "doctor --dir of a file -> 3, open fails" 3 "^ERROR open $T/short.bin: Not a directory" "" -- "$D" --dir "$T/short.bin"
 expect "doctor --sanity: cuda-sanity's verdict is reported" 3 \
 	"^(ok    cuda-sanity: CUDA works here|warn  cuda-sanity failed \(its output is above\))" "*" -- "$D" --root "$T/r3" --sanity
 
