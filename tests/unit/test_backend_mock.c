@@ -264,6 +264,25 @@ START_TEST(test_cannot_allocate)
 	snprintf(want, sizeof(want), "mock: cannot allocate %llu output floats", (unsigned long long)j.args.n);
 	ck_assert_str_eq(r.error, want);
 
+	/* the caller's output buffer, but operands of 2^60 bytes cannot be had; the output
+	 * is not touched (nothing was computed) */
+	{
+		float out1[1] = { 42.0f };
+
+		j = job_of(VGPU_OP_VADD);
+		j.args.n = UINT64_C(1) << 58;
+		j.args.has_seed = 1;
+		j.out = out1;
+		j.out_count = (size_t)j.args.n;
+		ck_assert_int_eq(be->run(ctx, &j, &r), 0);
+		ck_assert_int_eq(r.status, VGPU_EXEC_FAILED);
+		snprintf(want, sizeof(want), "mock: cannot allocate %llu bytes for operand 0",
+			 (unsigned long long)(j.args.n * sizeof(float)));
+		ck_assert_str_eq(r.error, want);
+		ck_assert(out1[0] == 42.0f);
+		ck_assert_uint_eq(r.leaked_bytes, 0);
+	}
+
 	j = job_of(VGPU_OP_LEAK);
 	j.args.bytes = UINT64_C(1) << 62;
 	ck_assert_int_eq(be->run(ctx, &j, &r), 0);

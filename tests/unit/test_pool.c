@@ -21,6 +21,7 @@
 #include <fiu-control.h>
 
 #include "exec/executor.h"
+#include "exec/pool_int.h"
 #include "lib/clock.h"
 #include "lib/opref.h"
 #include "exec/wire.h"
@@ -784,6 +785,16 @@ static int fake_worker(int argc, char **argv)
 
 		if (strcmp(mode, "badhello") == 0)
 			return 1;                       /* dies with the job */
+		if (strcmp(mode, "orphan") == 0) {
+			/* exits without a result while a child of its own keeps the socket open
+			 * (no EOF for the pool); the child leaves when the pool closes its end */
+			if (fork() == 0) {
+				while (vgpu_wire_recv(fd, &m, fds, 0) > 0)
+					;
+				_exit(0);
+			}
+			return 6;
+		}
 		if (strcmp(mode, "junk") == 0) {
 			send(fd, "junk", 4, 0);         /* not a message */
 			continue;
@@ -800,8 +811,10 @@ static int fake_worker(int argc, char **argv)
 		if (vgpu_wire_recv(fd, &m, fds, 0) != VGPU_WIRE_JOB)
 			break;
 		memset(&m, 0, sizeof(m));
-		m.type = VGPU_WIRE_JOB;
-		vgpu_wire_send(fd, &m, NULL, 0);
+		m.type = VGPU_WIRE_JOB;             /* with a descriptor the pool must close */
+		m.u.job.fds = VGPU_WIRE_OUT_FD;
+		fds[1] = memfd_create("fake", MFD_CLOEXEC);
+		vgpu_wire_send(fd, &m, &fds[1], 1);
 	}
 	return 0;
 }
@@ -820,10 +833,40 @@ START_TEST(test_worker_stale_result_and_wrong_message)
 	ck_assert_int_eq(res.status, VGPU_OK);   /* the stale EXEC_FAILED was dropped */
 	run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
-	ck_assert_msg(strstr(res.error, "worker for mock died (signal 9 SIGKILL); restarted") == res.error, "%s",
-		      res.error);
+	/* the pool closes the socket, then kills: the fake may see EOF and exit first */
+	ck_assert_msg(strstr(res.error, "worker for mock died (signal 9 SIGKILL); restarted") == res.error ||
+		      strstr(res.error, "worker for mock died (exit 0); restarted") == res.error, "%s", res.error);
 	vgpu_executor_close(ex);
 	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_worker_exits_but_socket_stays_open)
+{
+	char path[512];
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fake_script(path, sizeof(path), "orphan");
+	ex = open_with(path);
+	j.deadline_ms = vgpu_now_ms() + 20000;
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "worker for mock died (exit 6); restarted") == res.error, "%s", res.error);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_backoff_doubles_to_a_cap)
+{
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(0), 100);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(1), 100);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(2), 200);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(4), 800);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(8), 10000);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(1000), 10000);
 }
 END_TEST
 
@@ -838,7 +881,9 @@ START_TEST(test_worker_sends_junk)
 	ex = open_with(path);
 	run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
-	ck_assert_msg(strstr(res.error, "worker for mock died (signal 9 SIGKILL)") == res.error, "%s", res.error);
+	/* the pool closes the socket, then kills: the fake may see EOF and exit first */
+	ck_assert_msg(strstr(res.error, "worker for mock died (signal 9 SIGKILL); restarted") == res.error ||
+		      strstr(res.error, "worker for mock died (exit 0); restarted") == res.error, "%s", res.error);
 	vgpu_executor_close(ex);
 	assert_no_children();
 }
@@ -898,6 +943,8 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_slot_api_bounds);
 	tcase_add_test(tc, test_worker_stale_result_and_wrong_message);
 	tcase_add_test(tc, test_worker_sends_junk);
+	tcase_add_test(tc, test_worker_exits_but_socket_stays_open);
+	tcase_add_test(tc, test_backoff_doubles_to_a_cap);
 	tcase_add_test(tc, test_replacement_hello_fails);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, setup, teardown);

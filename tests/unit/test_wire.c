@@ -211,6 +211,38 @@ START_TEST(test_malformed_refused)
 }
 END_TEST
 
+/* Control messages other than SCM_RIGHTS (credentials, when the receiver asks for them)
+ * are skipped, not taken for descriptors. */
+START_TEST(test_credentials_skipped)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} ctl;
+	struct vgpu_wire_msg m, r;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+	struct ucred cr = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
+	struct cmsghdr *c;
+	int one = 1, got[2];
+
+	ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
+	memset(&m, 0, sizeof(m));
+	m.magic = VGPU_WIRE_MAGIC;
+	m.type = VGPU_WIRE_HELLO;
+	memset(&ctl, 0, sizeof(ctl));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cr));
+	memcpy(CMSG_DATA(c), &cr, sizeof(cr));
+	ck_assert_int_eq(sendmsg(sv[0], &mh, 0), (ssize_t)sizeof(m));
+	ck_assert_int_eq(vgpu_wire_recv(sv[1], &r, got, 0), VGPU_WIRE_HELLO);
+	ck_assert_int_eq(got[0], -1);
+	ck_assert_int_eq(got[1], -1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -223,6 +255,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_send_refuses_too_many_fds);
 	tcase_add_test(tc, test_eof_again_and_gone_peer);
 	tcase_add_test(tc, test_malformed_refused);
+	tcase_add_test(tc, test_credentials_skipped);
 	suite_add_tcase(s, tc);
 	return s;
 }
