@@ -773,6 +773,9 @@ static int fake_worker(int argc, char **argv)
 	if (strcmp(mode, "badhello") == 0 && flag && access(flag, F_OK) == 0) {
 		snprintf(m.u.hello.error, sizeof(m.u.hello.error), "fake: init failed on purpose");
 		vgpu_wire_send(fd, &m, NULL, 0);
+		/* exit once the job that the pool queued is read: a socket closed with unread
+		 * messages makes the pool's next recv ECONNRESET, which would hide the hello */
+		vgpu_wire_recv(fd, &m, fds, 0);
 		return 3;
 	}
 	if (flag)
