@@ -256,6 +256,7 @@ START_TEST(test_read_eacces_and_eio)
 	ck_assert_int_eq(vgpu_client_poll(&call, &r, err, sizeof(err)), VGPU_CLIENT_EPERM);
 	snprintf(want, sizeof(want), "cannot read %s/response.txt: ", vmdir);
 	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+	fiu_disable("safeio/read/open");   /* enabling it again without this leaks in libfiu */
 	ck_assert_int_eq(fiu_enable("safeio/read/open", 1, (void *)(intptr_t)EIO, 0), 0);
 	ck_assert_int_eq(vgpu_client_poll(&call, &r, err, sizeof(err)), VGPU_CLIENT_EIO);
 	snprintf(want, sizeof(want), "reading %s/response.txt: ", vmdir);
