@@ -83,17 +83,6 @@ static struct vgpu_executor *open_mock(void)
 	return ex;
 }
 
-static struct vgpu_executor *open_mock_n(int n)
-{
-	struct vgpu_exec_opts o = opts_for(worker);
-	struct vgpu_executor *ex = NULL;
-	char err[256];
-
-	ck_assert_msg(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)) == 0, "pool open: %s", err);
-	ck_assert_int_eq(ex->nslots, n);
-	return ex;
-}
-
 static int memfd_with(const void *data, size_t bytes, int seal)
 {
 	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -679,19 +668,34 @@ START_TEST(test_close_worker_ignoring_sigterm)
 }
 END_TEST
 
-/* An idle pool closes at once: its workers exit on EOF. */
-START_TEST(test_close_idle_is_quick)
+/* An idle pool's workers end on EOF, through their own exit (0), not by a signal: a
+ * wrapper records each worker's exit status; SIGTERM would have killed the wrapper
+ * before it could. */
+START_TEST(test_close_idle_workers_exit_on_eof)
 {
+	char wrapper[512], body[17000], cmd[1200];
 	struct vgpu_executor *ex;
-	uint64_t t0;
+	FILE *f;
+	int n = 0;
 
+	snprintf(body, sizeof(body), "case \"$*\" in *--count*) exec '%s' \"$@\";; esac\n"
+		 "'%s' \"$@\"; echo $? > '%s/exit.'$$", worker, worker, tmpdir);
+	write_script(wrapper, sizeof(wrapper), "recording.sh", body);
 	setenv("VGPU_MOCK_DEVICES", "3", 1);
-	ex = open_mock_n(3);
+	ex = open_with(wrapper);
 	unsetenv("VGPU_MOCK_DEVICES");
-	t0 = vgpu_now_ms();
+	ck_assert_int_eq(ex->nslots, 3);
 	vgpu_executor_close(ex);
-	ck_assert_uint_lt(vgpu_now_ms() - t0, 450);
 	assert_no_children();
+	snprintf(cmd, sizeof(cmd), "cat '%s'/exit.*", tmpdir);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(body, sizeof(body), f)) {
+		ck_assert_str_eq(body, "0\n");
+		n++;
+	}
+	pclose(f);
+	ck_assert_int_eq(n, 3);
 }
 END_TEST
 
@@ -701,21 +705,22 @@ START_TEST(test_timeout_restart_deferred)
 {
 	struct vgpu_executor *ex = open_mock();
 	struct vgpu_exec_job j = simple_job(VGPU_OP_SPIN);
-	struct vgpu_job_result res;
+	struct vgpu_job_result res, res2;
 
 	j.job.args.ms = 20000;
 	j.deadline_ms = vgpu_now_ms() + 200;
 	ck_assert_int_eq(fiu_enable("exec/pool/spawn", 1, NULL, 0), 0);
 	run_job(ex, &j, &res);
-	ck_assert_int_eq(res.status, VGPU_TIMEOUT);
-	ck_assert_msg(strncmp(res.error, "job exceeded its 200 ms limit; worker killed; restart deferred: too many "
-				  "restarts; next attempt in ", 95) == 0, "%s", res.error);
 	j = simple_job(VGPU_OP_PING);
-	run_job(ex, &j, &res);
-	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
-	ck_assert_msg(strstr(res.error, "worker for mock is down (killed after a timeout; restart deferred") == res.error,
+	run_job(ex, &j, &res2);
+	fiu_disable("exec/pool/spawn");   /* before any assertion: CK_FORK=no runs on */
+	ck_assert_int_eq(res.status, VGPU_TIMEOUT);
+	ck_assert_msg(strncmp(res.error, "job exceeded its ", 17) == 0 &&
+		      strstr(res.error, " ms limit; worker killed; restart deferred: too many restarts; next attempt in "),
 		      "%s", res.error);
-	fiu_disable("exec/pool/spawn");
+	ck_assert_int_eq(res2.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res2.error, "worker for mock is down (killed after a timeout; restart deferred") ==
+		      res2.error, "%s", res2.error);
 	vadd_ok(ex);
 	vgpu_executor_close(ex);
 	assert_no_children();
@@ -941,7 +946,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_open_failures);
 	tcase_add_test(tc, test_close_busy_worker_gets_sigterm);
 	tcase_add_test(tc, test_close_worker_ignoring_sigterm);
-	tcase_add_test(tc, test_close_idle_is_quick);
+	tcase_add_test(tc, test_close_idle_workers_exit_on_eof);
 	tcase_add_test(tc, test_timeout_restart_deferred);
 	tcase_add_test(tc, test_slot_api_bounds);
 	tcase_add_test(tc, test_worker_stale_result_and_wrong_message);
