@@ -310,6 +310,50 @@ START_TEST(test_lock_dir_missing)
 }
 END_TEST
 
+/* The lock file's "seq N\n" is where the numbering goes on (taken by the call); any other
+ * content counts as no seq at all. */
+static int64_t seq_after_lock_content(const char *content)
+{
+	struct vgpu_client *c = open_client(50);
+	struct vgpu_request q = ping_req();
+	struct vgpu_response r;
+	char err[512];
+	int64_t seq;
+	int fd = open(c->lock_path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	close(fd);
+	ck_assert_int_eq(vgpu_client_call(c, &q, NULL, 0, &r, NULL, NULL, err, sizeof(err)), VGPU_CLIENT_ETIMEOUT);
+	seq = vgpu_client_last_seq(c);
+	vgpu_client_close(c);
+	return seq;
+}
+
+START_TEST(test_lock_file_garbage_is_zero)
+{
+	static const char *const junk[] = { "junk\n", "seq 5x\n", "seq -3\n", "seq" };
+
+	ck_assert_int_eq(seq_after_lock_content("seq 41\n"), 42);
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+		ck_assert_msg(seq_after_lock_content(junk[i]) == 1, "lock file '%s'", junk[i]);
+}
+END_TEST
+
+/* poll_max below poll_min is raised to it. */
+START_TEST(test_poll_bounds_ordered)
+{
+	struct vgpu_client_opts o = { .lock_dir = lockdir, .poll_min_ms = 50, .poll_max_ms = 10 };
+	struct vgpu_client *c = NULL;
+	char err[512];
+
+	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_int_eq(c->poll_min_ms, 50);
+	ck_assert_int_eq(c->poll_max_ms, 50);
+	vgpu_client_close(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("client_edges");
@@ -325,6 +369,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_read_eacces_and_eio);
 	tcase_add_test(tc, test_lock_not_a_file);
 	tcase_add_test(tc, test_lock_dir_missing);
+	tcase_add_test(tc, test_lock_file_garbage_is_zero);
+	tcase_add_test(tc, test_poll_bounds_ordered);
 	suite_add_tcase(s, tc);
 	return s;
 }
