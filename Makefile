@@ -82,7 +82,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log \
-        uninstall release release-files man check-ops
+        uninstall release release-files man check-ops check-cli
 all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 # Quiet build lines, as kbuild: "  CC      build/src/lib/log.o"; V=1 shows the commands.
@@ -185,7 +185,8 @@ check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACK
 # (tools/check_summary.py). Stage results: $(BUILD)/reports/stages/NAME.rc.
 # Each entry: name:target[:reap] (reap: run under $(REAPER)).
 CHECK_STAGES := build:all unit:check-unit e2e:check-e2e:reap nfssim:check-nfssim:reap \
-                runner:check-runner fault:check-fault:reap knfs:check-knfs:reap ops:check-ops:reap fuzz:fuzz-smoke errorslog:check-errors-log report:report
+                runner:check-runner fault:check-fault:reap knfs:check-knfs:reap ops:check-ops:reap cli:check-cli:reap \
+                fuzz:fuzz-smoke errorslog:check-errors-log report:report
 STAGES_DIR   := $(BUILD)/reports/stages
 check: deps
 	@rm -rf $(CHECK_LOGS) $(STAGES_DIR) $(BUILD)/reports/nfssim.txt $(BUILD)/reports/runner.json; mkdir -p $(STAGES_DIR)
@@ -209,11 +210,16 @@ check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	  VGPU_BUILD=$(BUILD) CK_FORK=no valgrind -q --suppressions=tests/valgrind.supp --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible $$t; done
 
+# Every test target runs (-k: one that fails does not hide the others' coverage).
+# -std=gnu11 (after the Makefile's -std=c11): only with GNU builtins does GCC route fork()
+# and exec*() through libgcov (__gcov_fork, __gcov_execv), so that what a child runs
+# between fork and exec is counted too; the code is the same.
+COV_PROF := --coverage -std=gnu11
 coverage: deps
 	@$(MAKE) --no-print-directory clean-coverage
-	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" all
-	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" check-unit check-e2e check-nfssim \
-	  check-fault check-ops; echo $$? > build/cov/tests.rc
+	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="$(COV_PROF)" all
+	@$(MAKE) -k --no-print-directory BUILD=build/cov OPT=-O0 PROF="$(COV_PROF)" check-unit check-e2e check-nfssim \
+	  check-fault check-ops check-cli; echo $$? > build/cov/tests.rc
 	@lcov -q --capture --directory build/cov --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null 2>&1
 	@lcov -q --extract coverage/lcov.info '*/src/*' --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
 	@genhtml -q coverage/lcov.info --output-directory coverage/html --rc lcov_branch_coverage=1 >/dev/null
@@ -327,6 +333,12 @@ uninstall:
 # the client library through pkg-config, man pages, the unit (tests/ops/run.sh).
 check-ops: $(BINS) $(BUILD)/reaper
 	@BUILD=$(BUILD) tests/ops/run.sh
+
+# The command lines as a user meets them: --help, --version, each option's validation with
+# its exit status and message, vgpu-client against a mock mediator, `status` corner cases,
+# vgpu-doctor's findings, vgpu-worker's arguments (tests/cli/run.sh).
+check-cli: $(BINS) $(BUILD)/reaper
+	@BUILD=$(BUILD) tests/cli/run.sh
 
 # Kept mutants: each tests/mutants/*.patch must be killed by the test it names, by that
 # test's own check (tests/mutants/run.sh; docs/HARNESS.md).
