@@ -222,9 +222,9 @@ grep -q '^Usage: ' "$T/e" && ok "mediator: a bad command line prints the usage" 
 expect "mediator: --rescan-ms abc" 2 "" "^vgpu-mediator: --rescan-ms: rescan_ms = abc: expected a whole number" -- \
 	"$M" --root "$T/root" --state "$T/state" --rescan-ms abc
 for v in 3 0:high 70000:low x:high 2:urgent 02:high; do
-	expect "mediator: --vm $v" 2 "" "--vm $v: expected N:low\|medium\|high, N in 1..65535" -- "$M" --vm "$v"
+	expect "mediator: --vm $v" 2 "" "--vm $v: expected N:low\|medium\|high\[:UID\], N in 1..65535" -- "$M" --vm "$v"
 done
-expect "mediator: --vm twice" 2 "" "^vgpu-mediator: --vm 2: VM 2 given twice$" -- "$M" --vm 2:high --vm 2:low
+expect "mediator: --vm twice" 2 "" "^vgpu-mediator: --vm 2:low: VM 2 given twice$" -- "$M" --vm 2:high --vm 2:low
 expect "mediator: --config of a missing file" 2 "" "$T/none.conf" -- "$M" --config "$T/none.conf"
 printf '[mediator]\nroot = %s\n' "$T/root" > "$T/nostate.conf"
 expect "mediator: --config lacking state (no usage with a file)" 2 "" "^vgpu-mediator: $T/nostate.conf: .*state" -- \
