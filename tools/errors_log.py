@@ -102,6 +102,17 @@ def test_line(n, fault_dir="tests/fault"):
 
 def status_line(rows):
     rows = newest_per_backend(rows)
+    # A real stack that did not show the documented symptom (report.py's OBSERVED): what
+    # it did is said after the status; it is neither a pass nor a failure.
+    observed = [r for r in rows if r.get("observation") and not r.get("reproduced")]
+    rows = [r for r in rows if r not in observed]
+    seen = "; ".join("observed on %s %s: %s" % (r.get("backend", "?"), r["_date"], r["observation"])
+                     for r in observed)
+    line = status_ran(rows)
+    return line[:-1] + "; " + seen + ")" if seen and line.endswith(")") else line
+
+
+def status_ran(rows):
     ran = [r for r in rows if not r.get("skipped")]
     skipped = [r for r in rows if r.get("skipped")]
     notrun = "; ".join("%s not run: %s, %s" % (r.get("backend", "?"), r["skipped"], r["_date"])

@@ -288,6 +288,15 @@ class Fold(unittest.TestCase):
                          "❌ FAILED (nfssim-ganesha 2026-12-03: fault not reproduced, not handled)")
         self.assertEqual(self.field(text, 7, "Status"), "⚠️ NOT RUN (local not run: no fuse, 2026-12-03)")
 
+    def test_observation_is_neither_pass_nor_failure(self):
+        obs = row("ERR01", "knfs", passed=False, reproduced=False)
+        obs["observation"] = "the kernel accepted it"
+        rep = self.report("r.json", "2026-12-03T00:00:00Z", [row("ERR01", "nfssim-ganesha"), obs])
+        text, _ = self.run_tool(rep)
+        self.assertEqual(self.field(text, 1, "Status"),
+                         "✅ REPRODUCED AND HANDLED (backends: nfssim-ganesha 2026-12-03; "
+                         "observed on knfs 2026-12-03: the kernel accepted it)")
+
 
 class RealRepo(unittest.TestCase):
     """The committed GPU report folded into a copy of the real ERRORS_LOG.txt."""
