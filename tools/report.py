@@ -4,7 +4,8 @@ the table that ends `make check`.
 
 Inputs: build/reports/scenarios/*.json (one per scenario and backend, written by
 tests/fault/harness.c), build/reports/runner.json (tools/run_scenarios.py: how each
-program ended), the declared list $VGPU_SCENARIO_LIST (tests/fault/scenarios.list) and,
+program ended), the declared lists $VGPU_SCENARIO_LIST (tests/fault/scenarios.list) and
+$VGPU_VM_RECORD_LIST (tests/vm/records.list: the QEMU stages' records; empty: none) and,
 when present, build/reports/gpu.json (make check-gpu).
 Exit status 1 when any scenario failed or was skipped, a declared record is missing or an
 undeclared one is present, the runner saw a program fail (exit status, crash, timeout,
@@ -18,16 +19,21 @@ import time
 
 REPORTS = os.environ.get("VGPU_REPORTS", "build/reports")
 LIST = os.environ.get("VGPU_SCENARIO_LIST", "tests/fault/scenarios.list")
+# the records of the QEMU stages (make check-xen), declared in the same format
+VM_LIST = os.environ.get("VGPU_VM_RECORD_LIST", "tests/vm/records.list")
 
 
 def declared():
     """{record id: program} from the declared list (tools/run_scenarios.py's format)."""
     recs = {}
-    with open(LIST) as f:
-        for line in f:
-            words = line.split("#", 1)[0].split()
-            for rid in words[1:]:
-                recs[rid] = words[0]
+    for path in (LIST, VM_LIST):
+        if not path or (path == VM_LIST and not os.path.exists(path)):
+            continue
+        with open(path) as f:
+            for line in f:
+                words = line.split("#", 1)[0].split()
+                for rid in words[1:]:
+                    recs[rid] = words[0]
     return recs
 
 
@@ -37,9 +43,10 @@ def accounting(rows):
     want = declared()
     have = {"%s-%s" % (r.get("id"), r.get("backend")) for r in rows if not r.get("_gpu")}
     for rid in sorted(set(want) - have):
-        problems.append("missing record %s (declared for %s in %s)" % (rid, want[rid], LIST))
+        problems.append("missing record %s (declared for %s in %s)" % (rid, want[rid],
+                                                                      VM_LIST if want[rid].startswith("check-") else LIST))
     for rid in sorted(have - set(want)):
-        problems.append("undeclared record %s (not in %s)" % (rid, LIST))
+        problems.append("undeclared record %s (not in %s or %s)" % (rid, LIST, VM_LIST))
     runner = os.path.join(REPORTS, "runner.json")
     if not os.path.exists(runner):
         problems.append("no %s: the scenario programs' exit statuses are not accounted for "

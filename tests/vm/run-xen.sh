@@ -82,6 +82,8 @@ if [ ! -f "$XROOT/ok" ]; then
 	done
 	gzip -dc "$XROOT/boot/xen-$XENVER-amd64.gz" > "$XC/xen-$XENVER.bin" || die "no xen-$XENVER-amd64.gz"
 	rm -rf "$XROOT/usr/share/doc" "$XROOT/usr/share/man" "$XROOT/boot"
+	# no directory named *.d under $BUILD: the Makefile includes every *.d it finds there
+	find "$XROOT" -depth -type d -name '*.d' -exec rm -rf {} +
 	echo "xen-hypervisor-$XENVER-amd64 $xpkgs" > "$XROOT/ok"
 	say "Xen $XENVER unpacked in $XROOT ($(du -sh "$XROOT" | cut -f1))"
 fi

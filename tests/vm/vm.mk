@@ -37,3 +37,11 @@ check-xen: $(BINS)
 	@if [ "$${VGPU_VM_SKIP:-0}" = 1 ] || [ "$${VGPU_XEN_SKIP:-0}" = 1 ]; then echo "== check-xen: SKIP (VGPU_VM_SKIP/VGPU_XEN_SKIP=1)"; exit 0; fi; \
 	  echo "== check-xen: Xen under QEMU, Dom0 with knfsd and vgpu-mediator, PV DomUs with vgpu-client (tests/vm/run-xen.sh)"; \
 	  BUILD=$(BUILD) tests/vm/run-xen.sh
+
+# ERR09-xen's naive control: the naive queue replaying the arrivals Dom0 journaled.
+XEN_NAIVE_PQ := $(BUILD)/tests/vm/xen_naive_pq
+$(XEN_NAIVE_PQ): $(BUILD)/tests/vm/xen_naive_pq.o $(BUILD)/tests/fault/naive/naive_pqueue.o
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+all: $(XEN_NAIVE_PQ)
+check-xen: $(XEN_NAIVE_PQ)
