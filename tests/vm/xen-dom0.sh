@@ -37,21 +37,32 @@ domu_ip() { echo "$NET.$((10 + $1))"; }
 vm_uid() { echo $((61000 + $1)); }      # the uid each VM's root is squashed to (all_squash)
 CTL=/var/vgpu-ctl ROOT=/var/vgpu NAIVE=/var/vgpu-naive STATE=/var/lib/vgpu-state
 JOURNAL=/var/lib/vgpu-journal MLOG=$VGPU_OUT/mediator.log
-CONLOG=/var/log/xen/console
+# xenconsoled writes the DomUs' consoles straight into the out share: they survive a hang
+CONLOG=$VGPU_OUT/consoles
 
-finish() {
-	for n in $(seq 1 "$NDOMU"); do
-		[ -f "$CONLOG/guest-domu$n.log" ] && tr -d '\r' < "$CONLOG/guest-domu$n.log" > "$VGPU_OUT/console-domu$n.log"
-	done
+collect() {
 	[ -f "$JOURNAL" ] && cp "$JOURNAL" "$VGPU_OUT/journal"
+	dmesg > "$VGPU_OUT/dmesg-dom0.txt" 2>&1
+}
+finish() {
+	kill $HBPID 2>/dev/null
+	collect
 	say "$pass passed, $fail failed"; echo "$pass passed, $fail failed" >> "$SUM"
 	[ "$fail" = 0 ] && echo 0 > "$VGPU_OUT/guest.rc" || echo 1 > "$VGPU_OUT/guest.rc"
 	exit 0
 }
+# a script error (set -u, a bug) still leaves the logs and a failing marker
+trap '[ -f "$VGPU_OUT/guest.rc" ] || { result "xen-dom0.sh ended early (script error near line $LINENO)" 1; collect; echo 1 > "$VGPU_OUT/guest.rc"; }' EXIT
+
+# what Dom0 is doing, every 15 s, in the out share (read it when a run hangs)
+( while sleep 15; do { cat /proc/uptime /proc/loadavg; ps -eo pid,stat,etime,time,args | cut -c1-150; } \
+	> "$VGPU_OUT/heartbeat.tmp" 2>&1; mv "$VGPU_OUT/heartbeat.tmp" "$VGPU_OUT/heartbeat.txt"; done ) &
+HBPID=$!
 
 # ---- the Xen tool stack ---------------------------------------------------------------
 say "Xen $(cat /sys/hypervisor/version/major 2>/dev/null).$(cat /sys/hypervisor/version/minor 2>/dev/null), Dom0 kernel $(uname -r) up [$(up) s]"
-mkdir -p /proc/xen /var/run/xen /run/xenstored /var/lib/xen /var/log/xen/console /var/lib/xenstored
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd   # devtmpfs has no /dev/fd (process substitution)
+mkdir -p /proc/xen /var/run/xen /run/xenstored /var/lib/xen /var/log/xen "$CONLOG" /var/lib/xenstored
 
 rc=0
 mount -t xenfs xenfs /proc/xen || rc=1
@@ -171,6 +182,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	[ $ready = "$NDOMU" ] && break
 	conlog 1 | grep -q FATAL && break
 	sleep 1
+	[ $(( ($(date +%s) - end) % 30 )) = 0 ] && say "waiting for the DomUs: $ready of $NDOMU ready [$(up) s]"
 done
 for n in $(seq 1 "$NDOMU"); do
 	line=$(conlog "$n" | grep -E "^domu$n: (ready|FATAL)" | head -1)

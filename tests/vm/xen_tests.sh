@@ -77,6 +77,7 @@ wrc=0
 for n in $DOMS; do wait_done "$n" "${KS[$n]}" 120 && [ "$DRC" = 0 ] || { wrc=1; say "  naive writer domu$n: rc=${DRC:-none} $OUTPUT"; }; done
 touch /tmp/naive.stop; wait $rp
 read -r written seen torn < <(python3 "$TOOL" naive-count /tmp/naive.read "$NDOMU" "$NW")
+: "${written:=0}" "${seen:=0}" "${torn:=0}"
 [ $wrc = 0 ] && [ "$seen" -lt "$written" ]
 naive $? "one shared command.txt written in place by $NDOMU DomUs ($written records): the errors log's reader (mtime, 1 s) saw $seen, lost $((written - seen)), $torn torn lines"
 evid "naive: $NDOMU DomUs wrote $written records in place into one shared command.txt; a reader polling its mtime saw $seen ($((written - seen)) lost, $torn torn)"
