@@ -17,11 +17,11 @@
 #    The DomUs' initramfs: busybox + tests/vm/xen-domu-init + their modules + the
 #    project's vgpu-client and the libraries it links (DomUs have no 9p).
 # 4. QEMU TCG: the gunzipped hypervisor as -kernel (multiboot), Dom0's kernel and
-#    initramfs as modules (-initrd "vmlinuz ARGS,initrd"), -cpu max (less AVX/AVX2:
-#    $VGPU_XEN_CPU), Xen's smap=0 smep=0 and pcid=0 xpti=false (a process in Dom0 now
-#    and then spun forever at 100% CPU in user space, as on a stale TLB entry, while
-#    DomUs were created); no network device (-nic none): guest addresses never leave
-#    QEMU.
+#    initramfs as modules (-initrd "vmlinuz ARGS,initrd"), single-threaded TCG and
+#    -cpu max without XSAVE and AVX ($VGPU_XEN_ACCEL, $VGPU_XEN_CPU: otherwise user
+#    processes in the guests crashed, computed wrong hashes or spun forever; docs/XEN.md),
+#    Xen's smap=0 smep=0 pcid=0 xpti=false; no network device (-nic none): guest
+#    addresses never leave QEMU.
 # 5. Waits at most $VGPU_XEN_TIMEOUT s (default 600), printing progress lines; a hung
 #    Xen fails with the console's last lines. DOM0-SCRIPT writes $BUILD/vm/xen-out/
 #    guest.rc; its records (scenarios/*.json) join $BUILD/reports/scenarios/.
@@ -126,7 +126,7 @@ XEN_ARGS="console=com1 com1=115200,8n1 smap=0 smep=0 pcid=0 xpti=false dom0_mem=
 DOM0_CMDLINE="console=hvc0 quiet loglevel=4 panic=-1 rdinit=/init vgpu_out=$OUT vgpu_build=$BUILD vgpu_script=$SCRIPT vgpu_layer=xenlayer vgpu_hostname=dom0"
 case "$DOM0_CMDLINE" in *,*) die "a comma in the Dom0 command line (paths): QEMU's -initrd separates modules by commas" ;; esac
 say "booting Xen $XENVER + Dom0 (kernel $kver) under QEMU TCG (2 vCPU, ${MEM} MiB, timeout ${TIMEOUT} s); console: $CONSOLE"
-qemu-system-x86_64 -accel "${VGPU_XEN_ACCEL:-tcg,thread=single}" -cpu "${VGPU_XEN_CPU:-max,-avx,-avx2}" -smp 2 -m "$MEM" -nic none -display none -monitor none \
+qemu-system-x86_64 -accel "${VGPU_XEN_ACCEL:-tcg,thread=single}" -cpu "${VGPU_XEN_CPU:-max,-avx,-avx2,-xsave}" -smp 2 -m "$MEM" -nic none -display none -monitor none \
 	-no-reboot -serial "file:$CONSOLE" \
 	-kernel "$XENBIN" -append "$XEN_ARGS" \
 	-initrd "$XC/dom0-$abi/vmlinuz $DOM0_CMDLINE,$XC/dom0-initrd.gz" \
