@@ -28,6 +28,20 @@ ifeq ($(FIU),1)
 ALL_CFLAGS += -DFIU_ENABLE=1
 LIBS     += -lfiu
 endif
+# The configuration file is read with inih (required; the deps step installs it).
+LIBS     += $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+# libsystemd for sd_notify (Type=notify, watchdog): optional. Without it vgpu-mediator is
+# built with src/cmd/notify_none.c and says "notification: none" in --version.
+SYSTEMD  ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1 || echo 0)
+ifeq ($(SYSTEMD),1)
+NOTIFY_SRC  := src/cmd/notify_systemd.c
+NOTIFY_LIBS := $(shell pkg-config --libs libsystemd)
+else
+NOTIFY_SRC  := src/cmd/notify_none.c
+NOTIFY_LIBS :=
+endif
+VERSION  := $(shell sed -n 's/^\#define VGPU_VERSION "\(.*\)"/\1/p' src/lib/version.h)
+CLIENT_ABI := $(shell sed -n 's/^\#define VGPU_CLIENT_ABI \([0-9]*\)/\1/p' src/lib/version.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 
@@ -38,14 +52,19 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
-LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
+LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
                 src/lib/record.c src/lib/record_syntax.c src/lib/safeio.c
+CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
+                src/client/client_call.c
+# Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the
+# client's objects too.
 EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/exec_remote.c \
                 src/exec/wire.c src/exec/proc.c \
-                src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c src/client/client.c
+                src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c $(CLIENT_SRC)
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
-                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c
-CLIENT_SRC   := src/client/client.c
+                src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c src/mediator/vms.c \
+                src/mediator/config.c src/mediator/config_render.c src/mediator/metrics.c src/mediator/report.c \
+                src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))
@@ -62,7 +81,8 @@ BINS := $(BUILD)/vgpu-mediator $(BUILD)/vgpu-client $(BUILD)/vgpu-worker $(BUILD
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log
+.PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log \
+        uninstall release release-files man check-ops check-cli
 all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 # Quiet build lines, as kbuild: "  CC      build/src/lib/log.o"; V=1 shows the commands.
@@ -90,9 +110,9 @@ $(LIBMEDIATOR): $(MEDIATOR_OBJ)
 	$(say) AR $@
 	$(Q)rm -f $@; ar rcs $@ $^
 
-$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(LIBMEDIATOR) $(LIBVGPU)
+$(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(BUILD)/src/cmd/mediator_cli.o $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBMEDIATOR) $(LIBVGPU)
 	$(say) LD $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(NOTIFY_LIBS)
 $(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -115,6 +135,7 @@ include src/exec/cuda.mk
 -include tests/fault/fault.mk
 -include tools/tools.mk
 -include tests/vm/vm.mk
+-include tests/fuzz/fuzz.mk
 
 # --- running tests --------------------------------------------------------------------
 # Every Check program also logs to $(BUILD)/reports/check/ (CK_LOG_FILE_NAME), so that
@@ -164,7 +185,8 @@ check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACK
 # (tools/check_summary.py). Stage results: $(BUILD)/reports/stages/NAME.rc.
 # Each entry: name:target[:reap] (reap: run under $(REAPER)).
 CHECK_STAGES := build:all unit:check-unit e2e:check-e2e:reap nfssim:check-nfssim:reap \
-                runner:check-runner fault:check-fault:reap errorslog:check-errors-log report:report
+                runner:check-runner fault:check-fault:reap knfs:check-knfs:reap ops:check-ops:reap cli:check-cli:reap \
+                fuzz:fuzz-smoke errorslog:check-errors-log report:report
 STAGES_DIR   := $(BUILD)/reports/stages
 check: deps
 	@rm -rf $(CHECK_LOGS) $(STAGES_DIR) $(BUILD)/reports/nfssim.txt $(BUILD)/reports/runner.json; mkdir -p $(STAGES_DIR)
@@ -188,14 +210,23 @@ check-valgrind: $(UNIT_BINS) $(BUILD)/vgpu-worker $(BUILD)/vgpu-doctor
 	  VGPU_BUILD=$(BUILD) CK_FORK=no valgrind -q --suppressions=tests/valgrind.supp --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible $$t; done
 
+# Every test target runs (-k: one that fails does not hide the others' coverage).
+# -std=gnu11 (after the Makefile's -std=c11): only with GNU builtins does GCC route fork()
+# and exec*() through libgcov (__gcov_fork, __gcov_execv), so that what a child runs
+# between fork and exec is counted too; the code is the same.
+COV_PROF := --coverage -std=gnu11
 coverage: deps
 	@$(MAKE) --no-print-directory clean-coverage
-	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" all
-	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="--coverage" check-unit check-e2e check-fault
+	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 PROF="$(COV_PROF)" all
+	@$(MAKE) -k --no-print-directory BUILD=build/cov OPT=-O0 PROF="$(COV_PROF)" check-unit check-e2e check-nfssim \
+	  check-fault check-ops check-cli; echo $$? > build/cov/tests.rc
 	@lcov -q --capture --directory build/cov --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null 2>&1
 	@lcov -q --extract coverage/lcov.info '*/src/*' --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
 	@genhtml -q coverage/lcov.info --output-directory coverage/html --rc lcov_branch_coverage=1 >/dev/null
 	@lcov --summary coverage/lcov.info --rc lcov_branch_coverage=1 2>&1 | tee coverage/summary.txt
+	@python3 tools/coverage_gate.py coverage/lcov.info > coverage/gate.txt; rc=$$?; cat coverage/gate.txt; \
+	  cat coverage/gate.txt >> coverage/summary.txt; t=$$(cat build/cov/tests.rc); \
+	  if [ "$$t" != 0 ]; then echo "coverage: a test failed in the coverage build (exit $$t)"; exit 1; fi; exit $$rc
 
 clean-coverage:
 	@rm -rf build/cov coverage/html coverage/lcov.info coverage/summary.txt
@@ -206,13 +237,108 @@ demo: deps $(BINS)
 deps:
 	@scripts/deps.sh
 
-install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vgpu/client \
-	  $(DESTDIR)$(PREFIX)/include/vgpu/lib
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(LIBCLIENT) $(LIBVGPU) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 src/client/client.h $(DESTDIR)$(PREFIX)/include/vgpu/client/
-	install -m 0644 src/lib/record.h src/lib/op.h src/lib/status.h $(DESTDIR)$(PREFIX)/include/vgpu/lib/
+# --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
+# Its own -fPIC objects of the client and the protocol files it uses; exports only the
+# installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
+SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/op.c src/lib/opref.c \
+              src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c src/lib/errbuf.c
+SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
+SHLIB      := $(BUILD)/$(SHLIB_NAME)
+SHLIB_LIBS := -lz -lm $(if $(filter 1,$(ISAL)),$(shell pkg-config --libs libisal)) $(if $(filter 1,$(FIU)),-lfiu)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(say) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+$(SHLIB): $(SHLIB_SRC:%.c=$(BUILD)/pic/%.o) src/client/libvgpu-client.map
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--version-script=src/client/libvgpu-client.map \
+	  -Wl,--no-undefined -o $@ $(filter %.o,$^) $(SHLIB_LIBS)
+	$(Q)ln -sf $(SHLIB_NAME) $(BUILD)/libvgpu-client.so
+all: $(SHLIB)
+
+# --- install: release builds, man pages, the unit, pkg-config ------------------------------
+# `make install` builds again in $(RELEASE_BUILD) with FIU=0 (no fault-injection points)
+# and RELEASE=1 (vgpu-mediator refuses --test-ops unless TEST_OPS=1); the test build in
+# $(BUILD) is never installed. Without nvcc (or with NVCC=) the binaries have no CUDA
+# backend. `make uninstall` removes what install put there (not the configuration file).
+RELEASE_BUILD ?= build/release
+TEST_OPS   ?= 0
+ifeq ($(RELEASE),1)
+ifneq ($(TEST_OPS),1)
+ALL_CFLAGS += -DVGPU_NO_TEST_OPS
+endif
+endif
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/vgpu-mediator
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+MAN_SRC    := $(wildcard man/*.scd)
+MANS       := $(MAN_SRC:man/%.scd=$(BUILD)/man/%)
+INSTALL_BINS := vgpu-mediator vgpu-client vgpu-worker cuda-sanity vgpu-doctor
+SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+            -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+            -e 's|@CLIENT_ABI@|$(CLIENT_ABI)|g'
+
+# Man pages: scdoc, one source each (man/NAME.SECTION.scd).
+$(BUILD)/man/%: man/%.scd src/lib/version.h
+	@mkdir -p $(dir $@)
+	$(say) SCDOC $@
+	$(Q)$(SUBST) $< | scdoc > $@
+man: $(MANS)
+$(BUILD)/vgpu-client.pc: src/client/vgpu-client.pc.in src/lib/version.h
+	$(Q)$(SUBST) $< > $@
+$(BUILD)/vgpu-mediator.service: systemd/vgpu-mediator.service.in
+	$(Q)$(SUBST) $< > $@
+
+release:
+	@$(MAKE) --no-print-directory BUILD=$(RELEASE_BUILD) FIU=0 RELEASE=1 TEST_OPS=$(TEST_OPS) release-files
+release-files: $(BINS) $(SHLIB) $(LIBCLIENT) $(MANS) $(BUILD)/vgpu-client.pc $(BUILD)/vgpu-mediator.service
+
+install: release
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(INCLUDEDIR)/vgpu/client $(DESTDIR)$(INCLUDEDIR)/vgpu/lib $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 $(INSTALL_BINS:%=$(RELEASE_BUILD)/%) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(RELEASE_BUILD)/$(SHLIB_NAME) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME)
+	ln -sf $(SHLIB_NAME) $(DESTDIR)$(LIBDIR)/libvgpu-client.so
+	install -m 0644 $(RELEASE_BUILD)/libvgpu-client.a $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(RELEASE_BUILD)/vgpu-client.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0644 src/client/client.h $(DESTDIR)$(INCLUDEDIR)/vgpu/client/
+	install -m 0644 src/lib/record.h src/lib/op.h src/lib/status.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/
+	install -m 0644 $(RELEASE_BUILD)/vgpu-mediator.service $(DESTDIR)$(UNITDIR)/
+	for m in $(notdir $(MANS)); do install -m 0644 $(RELEASE_BUILD)/man/$$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m; done
+	install -m 0644 systemd/vgpu-mediator.conf $(DESTDIR)$(DOCDIR)/vgpu-mediator.conf.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf ] || \
+	  install -m 0644 systemd/vgpu-mediator.conf $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf
+
+uninstall:
+	rm -f $(INSTALL_BINS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME) \
+	  $(DESTDIR)$(LIBDIR)/libvgpu-client.so $(DESTDIR)$(LIBDIR)/libvgpu-client.a $(DESTDIR)$(LIBDIR)/libvgpu.a \
+	  $(DESTDIR)$(PKGCONFIGDIR)/vgpu-client.pc $(DESTDIR)$(INCLUDEDIR)/vgpu/client/client.h \
+	  $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/record.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/op.h \
+	  $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/status.h $(DESTDIR)$(UNITDIR)/vgpu-mediator.service \
+	  $(DESTDIR)$(DOCDIR)/vgpu-mediator.conf.example \
+	  $(foreach m,$(notdir $(MANS)),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(m))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/vgpu/client $(DESTDIR)$(INCLUDEDIR)/vgpu/lib $(DESTDIR)$(INCLUDEDIR)/vgpu \
+	  $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@[ ! -e $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf ] || \
+	  echo "uninstall: kept $(DESTDIR)$(SYSCONFDIR)/vgpu-mediator.conf (yours); remove it by hand if unwanted"
+
+# Operations: config files, the daemon's signals, status and metrics, install/uninstall,
+# the client library through pkg-config, man pages, the unit (tests/ops/run.sh).
+check-ops: $(BINS) $(BUILD)/reaper
+	@BUILD=$(BUILD) tests/ops/run.sh
+
+# The command lines as a user meets them: --help, --version, each option's validation with
+# its exit status and message, vgpu-client against a mock mediator, `status` corner cases,
+# vgpu-doctor's findings, vgpu-worker's arguments (tests/cli/run.sh).
+check-cli: $(BINS) $(BUILD)/reaper
+	@BUILD=$(BUILD) tests/cli/run.sh
 
 # Kept mutants: each tests/mutants/*.patch must be killed by the test it names, by that
 # test's own check (tests/mutants/run.sh; docs/HARNESS.md).

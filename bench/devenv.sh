@@ -13,6 +13,7 @@ for m in ${mods:-}; do
 	fuse3) l="-lfuse3 -lpthread"; c="-I$DEVROOT/usr/include/fuse3";;
 	libnfs) l="-lnfs"; c="";;
 	check) l="-lcheck -lsubunit -lm -lrt -pthread"; c="";;
+	inih) l="-linih"; c="";;
 	*) exit 1;;
 	esac
 	[ $libs = 1 ] && out="$out $l"

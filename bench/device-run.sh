@@ -26,6 +26,25 @@ bc=$?
 t3=$(date +%s)
 echo "bench rc=$bc in $((t3 - t2)) s"
 cp "$B/reports/bench.md" "$OUT/bench.md" 2>/dev/null
+# The GPU-only files' coverage (docs/GPU.md): check-gpu again in a --coverage build.
+C=build/gcov
+if make BUILD=$C OPT=-O0 PROF=--coverage -j16 all > "$OUT/gcov-build.log" 2>&1; then
+	make BUILD=$C OPT=-O0 PROF=--coverage check-gpu > "$OUT/gcov-check-gpu.txt" 2>&1
+	echo "coverage check-gpu rc=$?" >> "$OUT/gcov-check-gpu.txt"
+	# gcov of the compiler that built the objects, file by file (lcov 1.16 cannot read
+	# gcc 13's gzipped JSON), summed into one figure for the GPU-only files
+	g=$(dirname "$(command -v "${CC:-gcc}")")/gcov; [ -x "$g" ] || g=gcov
+	for f in src/exec/backend_cuda*.c src/exec/cuda_*.c src/cmd/cuda-sanity.c; do
+		"$g" -n -o "$C/$(dirname "$f")" "$f" 2>/dev/null | awk -v f="$f" '
+			$0 ~ "^File .*"f"'"'"'" { on = 1; next }
+			on && /^Lines executed:/ { split($2, a, ":"); sub("%", "", a[2]); print f, a[2], $4; exit }'
+	done > "$C/gpu-coverage.raw"
+	awk '{ hit += $2 * $3 / 100; all += $3; printf "  %-32s %6.2f%% of %d lines\n", $1, $2, $3 }
+		END { if (all) printf "GPU-only files (check-gpu, --coverage build): %.1f%% of %d lines\n", 100 * hit / all, all }' \
+		"$C/gpu-coverage.raw" | tee "$OUT/gpu-coverage.txt"
+else
+	echo "device-run: the coverage build failed"; tail -20 "$OUT/gcov-build.log"
+fi
 tar czf "$OUT/logs.tgz" -C "$B/reports" . 2>/dev/null
 tail -45 "$OUT/bench.md" 2>/dev/null || tail -30 "$OUT/bench.log"
 exit $(( cg != 0 || bc != 0 ))

@@ -1,61 +1,36 @@
-/* client.c - libvgpu-client: one request from a VM, one answer (docs/PROTOCOL.md 7-8).
- *
- * The core never waits: start (pick seq, spend it, publish in-SEQ.bin and command.txt by
- * temp+fsync+rename), poll (one open/read/close of response.txt; our seq and nonce, or
- * not yet, or another writer; a stale seq is sent again here, once), collect (out-SEQ.bin
- * against its size and CRC), end (remove the payloads). vgpu_client_call() is the same
- * under a local flock'ed lock file, with doubling backoff, every wait bounded by the
- * call's timeout. Plan B (src/exec/remote.c) uses the core. Never prints. */
+/* client.c - libvgpu-client's client object: open (the VM directory checked: it exists,
+ * is a directory, is writable as the NFS server sees us; its VM number), close, and the
+ * small things the other parts share (errors with their fixes, the clock).
+ * The protocol is client_core.c, the blocking call client_call.c, the local lock
+ * client_lock.c. Never prints. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "../lib/errbuf.h"
+#include "client_int.h"
 #include "../lib/safeio.h"
-#include "../lib/status.h"
 
 #define DEF_TIMEOUT_MS 30000
 #define DEF_POLL_MIN_MS 1
 #define DEF_POLL_MAX_MS 100
-#define LOCK_POLL_MS 5
 
-static const char squash_hint[] =
+const char vgpu_client_squash_hint[] =
 	"the NFS export most likely maps root to nobody (root_squash, uid 65534): on the host, "
 	"chown the VM directories to 65534:65534 (or export with no_root_squash); see docs/XEN.md";
 
-struct vgpu_client {
-	int dirfd;
-	char *dir;                      /* realpath */
-	uint32_t vm;
-	int timeout_ms, poll_min_ms, poll_max_ms;
-	int no_lock;
-	char lock_path[PATH_MAX];
-	int lockfd;                     /* held by vgpu_client_call(), else -1 */
-	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
-	int64_t last_seq;
-	char *buf;                      /* VGPU_RECORD_MAX: records read and written */
-};
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+int vgpu_client_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	rc = vgpu_verrbuf(err, errlen, rc, fmt, ap);
+	va_end(ap);
 	return rc;
 }
 
@@ -70,21 +45,13 @@ const char *vgpu_client_strerror(int rc)
 	case VGPU_CLIENT_EPERM: return "permission denied (root_squash?)";
 	case VGPU_CLIENT_ENODIR: return "VM directory missing (export not mounted?)";
 	case VGPU_CLIENT_EIO: return "I/O error";
-	case VGPU_CLIENT_EPROTO: return "protocol error (unreadable answer or another writer)";
+	case VGPU_CLIENT_EPROTO: return "protocol error (unreadable or forged answer, or another writer)";
 	case VGPU_CLIENT_ELOCK: return "could not take the local lock";
 	default: return "unknown error";
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(uint64_t ms)
+void vgpu_client_sleep_ms(uint64_t ms)
 {
 	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
 
@@ -113,46 +80,34 @@ uint32_t vgpu_client_dir_vm(const char *path)
 	return v <= VGPU_VM_MAX ? (uint32_t)v : 0;
 }
 
-static uint64_t fnv1a64(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
-/* Map an errno from writing into the VM directory to a client rc and message. */
-static int write_error(struct vgpu_client *c, const char *what, int e, char *err, size_t errlen)
+int vgpu_client_write_error(const struct vgpu_client *c, const char *what, int e, char *err, size_t errlen)
 {
 	if (e == -EACCES || e == -EPERM || e == -EROFS)
-		return fail(err, errlen, VGPU_CLIENT_EPERM, "cannot create %s in %s: %s; %s", what, c->dir,
-			    vgpu_safeio_strerror(e), squash_hint);
+		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EPERM, "cannot create %s in %s: %s; %s", what, c->dir,
+					vgpu_safeio_strerror(e), vgpu_client_squash_hint);
 	if (e == -ENOENT || e == -ENOTDIR)
-		return fail(err, errlen, VGPU_CLIENT_ENODIR,
-			    "cannot create %s: VM directory %s missing: is the export mounted? "
-			    "(mount -t nfs HOST:/var/vgpu /mnt/vgpu)", what, c->dir);
-	return fail(err, errlen, VGPU_CLIENT_EIO, "writing %s in %s failed: %s (NFS server full, stale or unreachable?)",
-		    what, c->dir, vgpu_safeio_strerror(e));
+		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ENODIR,
+					"cannot create %s: VM directory %s missing: is the export mounted? "
+					"(mount -t nfs HOST:/var/vgpu /mnt/vgpu)", what, c->dir);
+	return vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO,
+				"writing %s in %s failed: %s (NFS server full, stale or unreachable?)", what, c->dir,
+				vgpu_safeio_strerror(e));
 }
 
-/* LOCKDIR/vgpu-client-HASH-vmN.lock for the directory REAL. */
-static int set_lock_path(struct vgpu_client *c, const struct vgpu_client_opts *opts, const char *real, char *err,
-			 size_t errlen)
+/* The error for a failed open() of the VM directory DIR. */
+static int open_error(const char *dir, int e, char *err, size_t errlen)
 {
-	const char *lock_dir = opts && opts->lock_dir && opts->lock_dir[0] ? opts->lock_dir : getenv("XDG_RUNTIME_DIR");
-	struct stat st;
-	int n;
-
-	if (!lock_dir || !lock_dir[0])
-		lock_dir = "/tmp";
-	if (stat(lock_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return fail(err, errlen, VGPU_CLIENT_ELOCK, "lock directory %s is not a directory (--lock-dir)", lock_dir);
-	n = snprintf(c->lock_path, sizeof(c->lock_path), "%s/vgpu-client-%016" PRIx64 "-vm%" PRIu32 ".lock",
-		     lock_dir, fnv1a64(real), c->vm);
-	if (n < 0 || (size_t)n >= sizeof(c->lock_path))
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "lock directory path too long");
-	return VGPU_CLIENT_OK;
+	if (e == ENOENT)
+		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ENODIR,
+					"VM directory %s missing: is the export mounted? (mount -t nfs HOST:/var/vgpu "
+					"/mnt/vgpu)", dir);
+	if (e == ENOTDIR)
+		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ENODIR,
+					"%s is not a directory: give the VM's directory vmN", dir);
+	if (e == EACCES || e == EPERM)
+		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EPERM, "cannot open VM directory %s: %s; %s", dir,
+					strerror(e), vgpu_client_squash_hint);
+	return vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "cannot open VM directory %s: %s", dir, strerror(e));
 }
 
 int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu_client_opts *opts,
@@ -164,10 +119,10 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 
 	*cp = NULL;
 	if (!dir || !dir[0])
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "no VM directory given (--dir /mnt/vgpu/vmN)");
+		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EUSAGE, "no VM directory given (--dir /mnt/vgpu/vmN)");
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
+		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
 	c->dirfd = c->lockfd = -1;
 	c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEF_TIMEOUT_MS;
 	c->poll_min_ms = opts && opts->poll_min_ms > 0 ? opts->poll_min_ms : DEF_POLL_MIN_MS;
@@ -177,33 +132,22 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 
 	c->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->dirfd < 0) {
-		int e = errno;
-		if (e == ENOENT)
-			rc = fail(err, errlen, VGPU_CLIENT_ENODIR,
-				  "VM directory %s missing: is the export mounted? (mount -t nfs HOST:/var/vgpu /mnt/vgpu)",
-				  dir);
-		else if (e == ENOTDIR)
-			rc = fail(err, errlen, VGPU_CLIENT_ENODIR, "%s is not a directory: give the VM's directory vmN",
-				  dir);
-		else if (e == EACCES || e == EPERM)
-			rc = fail(err, errlen, VGPU_CLIENT_EPERM, "cannot open VM directory %s: %s; %s", dir,
-				  strerror(e), squash_hint);
-		else
-			rc = fail(err, errlen, VGPU_CLIENT_EIO, "cannot open VM directory %s: %s", dir, strerror(e));
+		rc = open_error(dir, errno, err, errlen);
 		goto fail_free;
 	}
 	if (!realpath(dir, real)) {
-		rc = fail(err, errlen, VGPU_CLIENT_EIO, "realpath(%s): %s", dir, strerror(errno));
+		rc = vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "realpath(%s): %s", dir, strerror(errno));
 		goto fail_close;
 	}
 	if (!(c->dir = strdup(real))) {
-		rc = fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
+		rc = vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
 		goto fail_close;
 	}
 	c->vm = opts && opts->vm ? opts->vm : vgpu_client_dir_vm(real);
 	if (c->vm == 0 || c->vm > VGPU_VM_MAX) {
-		rc = fail(err, errlen, VGPU_CLIENT_EUSAGE,
-			  "cannot tell the VM number from %s: name the directory vmN (N 1..65535) or pass --vm N", real);
+		rc = vgpu_client_fail(err, errlen, VGPU_CLIENT_EUSAGE,
+				      "cannot tell the VM number from %s: name the directory vmN (N 1..65535) or pass "
+				      "--vm N", real);
 		goto fail_dir;
 	}
 	/* Writable for us as the server sees us (over NFS, access() asks the server, which
@@ -211,18 +155,19 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 	if (faccessat(c->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
 		int e = errno;
 		if (e == EACCES || e == EPERM || e == EROFS)
-			rc = fail(err, errlen, VGPU_CLIENT_EPERM, "VM directory %s is not writable for uid %ld: %s; %s",
-				  real, (long)geteuid(), strerror(e), squash_hint);
+			rc = vgpu_client_fail(err, errlen, VGPU_CLIENT_EPERM,
+					      "VM directory %s is not writable for uid %ld: %s; %s", real, (long)geteuid(),
+					      strerror(e), vgpu_client_squash_hint);
 		else
-			rc = fail(err, errlen, VGPU_CLIENT_EIO, "access(%s): %s", real, strerror(e));
+			rc = vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "access(%s): %s", real, strerror(e));
 		goto fail_dir;
 	}
 
 	c->no_lock = opts && opts->no_lock;
-	if (!c->no_lock && (rc = set_lock_path(c, opts, real, err, errlen)) != VGPU_CLIENT_OK)
+	if (!c->no_lock && (rc = vgpu_client_lock_locate(c, opts, err, errlen)) != VGPU_CLIENT_OK)
 		goto fail_dir;
 	if (!(c->buf = malloc(VGPU_RECORD_MAX))) {
-		rc = fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
+		rc = vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
 		goto fail_dir;
 	}
 	*cp = c;
@@ -241,6 +186,7 @@ void vgpu_client_close(struct vgpu_client *c)
 {
 	if (!c)
 		return;
+	vgpu_client_lock_release(c);
 	close(c->dirfd);
 	free(c->dir);
 	free(c->buf);
@@ -250,395 +196,4 @@ void vgpu_client_close(struct vgpu_client *c)
 int64_t vgpu_client_last_seq(const struct vgpu_client *c)
 {
 	return c ? c->last_seq : 0;
-}
-
-/* Take the lock, polling flock(LOCK_NB) so that the wait ends at DEADLINE. Returns a
- * client rc; the locked fd in *FDP on success. */
-static int take_lock(struct vgpu_client *c, uint64_t deadline, int *fdp, char *err, size_t errlen)
-{
-	struct stat st;
-	int fd = open(c->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return fail(err, errlen, VGPU_CLIENT_ELOCK, "cannot open lock file %s: %s", c->lock_path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(err, errlen, VGPU_CLIENT_ELOCK, "lock file %s is not a regular file", c->lock_path);
-	}
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			int e = errno;
-			close(fd);
-			return fail(err, errlen, VGPU_CLIENT_ELOCK, "flock(%s): %s", c->lock_path, strerror(e));
-		}
-		if (now_ms() >= deadline) {
-			close(fd);
-			return fail(err, errlen, VGPU_CLIENT_ELOCK,
-				    "lock %s still held after %d ms: another vgpu-client for vm%" PRIu32
-				    " is waiting for its answer (one request per VM at a time)",
-				    c->lock_path, c->timeout_ms, c->vm);
-		}
-		sleep_ms(LOCK_POLL_MS);
-	}
-	*fdp = fd;
-	return VGPU_CLIENT_OK;
-}
-
-/* The counter in the lock file: "seq N\n"; 0 when empty or unreadable. */
-static int64_t lock_counter(int fd)
-{
-	char buf[40];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	long long v;
-	char *end;
-
-	if (n <= 4)
-		return 0;
-	buf[n] = '\0';
-	if (strncmp(buf, "seq ", 4) != 0)
-		return 0;
-	errno = 0;
-	v = strtoll(buf + 4, &end, 10);
-	if (errno || v < 0 || *end != '\n')
-		return 0;
-	return v;
-}
-
-static int store_counter(int fd, int64_t seq)
-{
-	char buf[40];
-	int n = snprintf(buf, sizeof(buf), "seq %" PRId64 "\n", seq);
-
-	if (ftruncate(fd, 0) < 0)
-		return -errno;
-	ssize_t w = pwrite(fd, buf, (size_t)n, 0);
-	if (w < 0)
-		return -errno;
-	return w == n ? 0 : -EIO;
-}
-
-static int make_nonce(char nonce[17])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char r[8];
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		/* Entropy is not critical here: the nonce only tells writers apart. */
-		uint64_t x = now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)nonce;
-		memcpy(r, &x, sizeof(r));
-	}
-	for (int i = 0; i < 8; i++) {
-		nonce[2 * i] = hex[r[i] >> 4];
-		nonce[2 * i + 1] = hex[r[i] & 15];
-	}
-	nonce[16] = '\0';
-	return 0;
-}
-
-/* Map a failure reading response.txt: EPERM, EIO, or 0 for "not a reason to stop". */
-static int read_error(struct vgpu_client *c, int rc, char *err, size_t errlen)
-{
-	if (rc == -EACCES || rc == -EPERM)
-		return fail(err, errlen, VGPU_CLIENT_EPERM, "cannot read %s/response.txt: %s; %s", c->dir,
-			    vgpu_safeio_strerror(rc), squash_hint);
-	if (rc == -EIO || rc == -ESTALE)
-		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
-	return 0;
-}
-
-/* The VM's high-water mark in response.txt now: its seq or answered (0 when there is
- * none or it is unreadable). */
-static int response_seq(struct vgpu_client *c, int64_t *seq, char *err, size_t errlen)
-{
-	struct vgpu_response resp;
-	size_t len;
-	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
-
-	*seq = 0;
-	if (rc < 0)
-		return read_error(c, rc, err, errlen);
-	if (vgpu_response_decode(c->buf, len, &resp, NULL, 0) == VGPU_REC_OK)
-		*seq = resp.seq > resp.answered ? resp.seq : resp.answered;
-	return VGPU_CLIENT_OK;
-}
-
-/* What the request needs before anything is sent. */
-static int check_request(const struct vgpu_request *req, const void *in, size_t in_bytes, char *err, size_t errlen)
-{
-	const char *op = vgpu_op_name(req->op);
-	int64_t need;
-
-	if (req->op <= VGPU_OP_NONE || req->op >= VGPU_OP_COUNT)
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "no operation given");
-	if (!vgpu_op_has_data(req->op)) {
-		if (in)
-			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s takes no input", op);
-		return VGPU_CLIENT_OK;
-	}
-	need = vgpu_request_input_bytes(req);
-	if (need <= 0)
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: sizes missing or too large", op);
-	if (in && req->args.has_seed)
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: give either a seed or an input, not both", op);
-	if (!in && !req->args.has_seed)
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: needs --seed S or --in FILE", op);
-	if (in && in_bytes != (uint64_t)need)
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: input is %zu bytes, the sizes need %" PRId64, op,
-			    in_bytes, need);
-	return VGPU_CLIENT_OK;
-}
-
-/* Pick the next seq, spend it, publish. Nothing is left behind on failure. */
-static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
-{
-	struct vgpu_client *c = call->c;
-	struct vgpu_request *req = call->req;
-	int64_t rseq;
-	int rc, e, len;
-
-	rc = response_seq(c, &rseq, err, errlen);
-	if (rc != VGPU_CLIENT_OK)
-		return rc;
-	req->seq = (c->counter > rseq ? c->counter : rseq) + 1;
-	if (req->seq <= 0 || req->seq > VGPU_SEQ_MAX)
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "sequence numbers exhausted");
-	req->vm = c->vm;
-	make_nonce(req->nonce);
-	memset(&req->input, 0, sizeof(req->input));
-	if (call->in) {
-		vgpu_payload_name(req->input.name, "in", req->seq);
-		req->input.bytes = call->in_bytes;
-		req->input.crc = vgpu_crc32(call->in, call->in_bytes);
-	}
-	len = vgpu_request_encode(req, c->buf, VGPU_RECORD_MAX);
-	if (len < 0)
-		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
-	/* The seq is spent before anything is published: a crash after this point never
-	 * reuses it with another nonce. */
-	if (c->lockfd >= 0 && (e = store_counter(c->lockfd, req->seq)) < 0)
-		return fail(err, errlen, VGPU_CLIENT_ELOCK, "writing lock file %s: %s", c->lock_path, strerror(-e));
-	c->counter = c->last_seq = req->seq;
-	if (call->in && (e = vgpu_publish(c->dirfd, req->input.name, call->in, call->in_bytes, 0644)) < 0)
-		return write_error(c, req->input.name, e, err, errlen);
-	if ((e = vgpu_publish(c->dirfd, "command.txt", c->buf, (size_t)len, 0644)) < 0) {
-		rc = write_error(c, "command.txt", e, err, errlen);
-		vgpu_client_end(call);
-		return rc;
-	}
-	return VGPU_CLIENT_OK;
-}
-
-int vgpu_client_start(struct vgpu_client *c, struct vgpu_client_call *call, struct vgpu_request *req,
-		      const void *in, size_t in_bytes, char *err, size_t errlen)
-{
-	int rc = check_request(req, in, in_bytes, err, errlen);
-
-	memset(call, 0, sizeof(*call));
-	call->c = c;
-	call->req = req;
-	call->in = in;
-	call->in_bytes = in ? in_bytes : 0;
-	return rc == VGPU_CLIENT_OK ? send_call(call, err, errlen) : rc;
-}
-
-void vgpu_client_end(struct vgpu_client_call *call)
-{
-	char name[VGPU_NAME_MAX];
-
-	vgpu_payload_name(name, "in", call->req->seq);
-	unlinkat(call->c->dirfd, name, 0);
-	vgpu_payload_name(name, "out", call->req->seq);
-	unlinkat(call->c->dirfd, name, 0);
-}
-
-/* RESP (decoded from response.txt) against our request: see vgpu_client_poll(). */
-static int judge_answer(struct vgpu_client_call *call, const struct vgpu_response *resp, char *err, size_t errlen)
-{
-	struct vgpu_client *c = call->c;
-	struct vgpu_request *req = call->req;
-	int rc;
-
-	if (resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0) {
-		if (resp->status != VGPU_CONFLICT)
-			return VGPU_CLIENT_OK;
-		/* A stale seq (this VM's counter was lost: a wiped lock directory and no
-		 * response.txt) is answered CONFLICT with the VM's high-water mark, and was
-		 * never run: continue above the mark, once. */
-		if (!call->resent && resp->answered >= req->seq) {
-			vgpu_client_end(call);
-			c->counter = resp->answered;
-			call->resent = 1;
-			call->why[0] = '\0';
-			rc = send_call(call, err, errlen);
-			return rc == VGPU_CLIENT_OK ? VGPU_CLIENT_PENDING : rc;
-		}
-		return fail(err, errlen, VGPU_CLIENT_EPROTO,
-			    "another writer uses this VM directory (seq %" PRId64 ": CONFLICT: %s)", req->seq, resp->error);
-	}
-	if (resp->seq >= req->seq) {
-		if (resp->seq > c->counter)
-			c->counter = resp->seq;
-		return fail(err, errlen, VGPU_CLIENT_EPROTO,
-			    "another writer uses this VM directory: response.txt answers seq %" PRId64
-			    " nonce %s, ours is seq %" PRId64 " nonce %s", resp->seq, resp->nonce, req->seq, req->nonce);
-	}
-	if (resp->seq == 0 && resp->status != VGPU_OK)
-		snprintf(call->why, sizeof(call->why), "response.txt answers an unparsable request: %s %.120s",
-			 vgpu_status_name(resp->status), resp->error);
-	else
-		call->why[0] = '\0';    /* an older answer: ours is not there yet */
-	return VGPU_CLIENT_PENDING;
-}
-
-int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, char *err, size_t errlen)
-{
-	struct vgpu_client *c = call->c;
-	char derr[160];
-	size_t len;
-	int rc = vgpu_safe_read(c->dirfd, "response.txt", c->buf, VGPU_RECORD_MAX, &len, NULL);
-
-	if (rc == 0) {
-		if (vgpu_response_decode(c->buf, len, resp, derr, sizeof(derr)) == VGPU_REC_OK)
-			return judge_answer(call, resp, err, errlen);
-		/* Publication is atomic, so this is not a half-written answer; an old bad
-		 * record may still be replaced by ours: keep polling, remember. */
-		snprintf(call->why, sizeof(call->why), "response.txt is unreadable (%s)", derr);
-	} else if (rc == -EACCES || rc == -EPERM) {
-		return read_error(c, rc, err, errlen);
-	} else if (rc == -ENOTDIR || (rc == -ENOENT && faccessat(c->dirfd, ".", F_OK, 0) < 0)) {
-		return fail(err, errlen, VGPU_CLIENT_ENODIR, "VM directory %s vanished while waiting", c->dir);
-	} else if (rc == -ENOENT) {
-		call->why[0] = '\0';    /* what was wrong before is gone; we are just waiting */
-	} else if (rc > -4096) {
-		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
-	} else {
-		snprintf(call->why, sizeof(call->why), "response.txt is not a plain file (%s)", vgpu_safeio_strerror(rc));
-	}
-	return VGPU_CLIENT_PENDING;
-}
-
-int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_response *resp, void *buf, size_t bytes,
-			char *err, size_t errlen)
-{
-	const char *name = resp->output.name;
-	size_t len = 0;
-	int rc;
-
-	if (!name[0])
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "the answer to seq %" PRId64 " has no output file",
-			    call->req->seq);
-	if (resp->output.bytes != bytes)
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s holds %" PRIu64 " bytes, the job needs %zu", name,
-			    resp->output.bytes, bytes);
-	rc = vgpu_safe_read(call->c->dirfd, name, buf, bytes, &len, NULL);
-	if (rc == -ENOENT)    /* the name may not be visible yet through a client's caches */
-		return fail(err, errlen, VGPU_CLIENT_PENDING, "output %s: %s", name, vgpu_safeio_strerror(rc));
-	if (rc == -EIO || rc == -ESTALE)
-		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s: %s", name, vgpu_safeio_strerror(rc));
-	if (rc == -EACCES || rc == -EPERM)
-		return fail(err, errlen, VGPU_CLIENT_EPERM, "reading %s: %s; %s", name, vgpu_safeio_strerror(rc),
-			    squash_hint);
-	if (rc < 0)
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %s", name, vgpu_safeio_strerror(rc));
-	if (len != bytes || vgpu_crc32(buf, len) != resp->output.crc)
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %zu bytes / CRC %08" PRIx32 " differ from the "
-			    "response's %" PRIu64 " bytes CRC %08" PRIx32, name, len, vgpu_crc32(buf, len),
-			    resp->output.bytes, resp->output.crc);
-	return VGPU_CLIENT_OK;
-}
-
-/* --- The blocking call: the core under the lock, with backoff and a deadline -------- */
-
-/* Poll until our answer, or DEADLINE. */
-static int wait_answer(struct vgpu_client_call *call, uint64_t deadline, struct vgpu_response *resp, char *err,
-		       size_t errlen)
-{
-	struct vgpu_client *c = call->c;
-	uint64_t delay = (uint64_t)c->poll_min_ms;
-	int rc;
-
-	while ((rc = vgpu_client_poll(call, resp, err, errlen)) == VGPU_CLIENT_PENDING) {
-		uint64_t now = now_ms();
-		if (now >= deadline)
-			break;
-		sleep_ms(delay < deadline - now ? delay : deadline - now);
-		delay = delay * 2 < (uint64_t)c->poll_max_ms ? delay * 2 : (uint64_t)c->poll_max_ms;
-	}
-	if (rc != VGPU_CLIENT_PENDING)
-		return rc;
-	if (call->why[0])
-		return fail(err, errlen, VGPU_CLIENT_EPROTO, "no answer for seq %" PRId64 " within %g s: %s",
-			    call->req->seq, c->timeout_ms / 1000.0, call->why);
-	return fail(err, errlen, VGPU_CLIENT_ETIMEOUT,
-		    "no answer for seq %" PRId64 " within %g s: is vgpu-mediator running on the host and serving "
-		    "this directory?", call->req->seq, c->timeout_ms / 1000.0);
-}
-
-/* Collect the output into a new buffer, retrying a name not visible yet until DEADLINE. */
-static int fetch_output(struct vgpu_client_call *call, const struct vgpu_response *resp, uint64_t deadline,
-			void **outp, size_t *out_bytes, char *err, size_t errlen)
-{
-	size_t bytes = (size_t)resp->output.bytes;
-	void *p = malloc(bytes ? bytes : 1);
-	int rc;
-
-	if (!p || bytes != resp->output.bytes) {
-		free(p);
-		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory for the %" PRIu64 "-byte output",
-			    resp->output.bytes);
-	}
-	while ((rc = vgpu_client_collect(call, resp, p, bytes, err, errlen)) == VGPU_CLIENT_PENDING &&
-	       now_ms() < deadline)
-		sleep_ms((uint64_t)call->c->poll_max_ms);
-	if (rc != VGPU_CLIENT_OK) {
-		free(p);
-		return rc == VGPU_CLIENT_PENDING ? VGPU_CLIENT_EPROTO : rc;
-	}
-	*outp = p;
-	*out_bytes = bytes;
-	return VGPU_CLIENT_OK;
-}
-
-int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void *in, size_t in_bytes,
-		     struct vgpu_response *resp, void **outp, size_t *out_bytes, char *err, size_t errlen)
-{
-	uint64_t deadline = now_ms() + (uint64_t)c->timeout_ms;
-	struct vgpu_client_call call;
-	int rc;
-
-	if (outp)
-		*outp = NULL;
-	if (out_bytes)
-		*out_bytes = 0;
-	memset(resp, 0, sizeof(*resp));
-	/* Usage errors before the lock: they must not wait for another client's answer. */
-	rc = check_request(req, in, in_bytes, err, errlen);
-	if (rc != VGPU_CLIENT_OK)
-		return rc;
-	if (!c->no_lock) {
-		rc = take_lock(c, deadline, &c->lockfd, err, errlen);
-		if (rc != VGPU_CLIENT_OK)
-			return rc;
-		c->counter = lock_counter(c->lockfd);
-	}
-	rc = vgpu_client_start(c, &call, req, in, in_bytes, err, errlen);
-	if (rc != VGPU_CLIENT_OK)
-		goto out;
-	rc = wait_answer(&call, deadline, resp, err, errlen);
-	if (rc == VGPU_CLIENT_OK && resp->output.name[0] && outp && out_bytes)
-		rc = fetch_output(&call, resp, deadline, outp, out_bytes, err, errlen);
-	if (rc == VGPU_CLIENT_OK && resp->status != VGPU_OK)
-		rc = fail(err, errlen, VGPU_CLIENT_ESTATUS, "seq %" PRId64 ": %s: %s", req->seq,
-			  vgpu_status_name(resp->status), resp->error);
-	/* On a timeout the mediator may still be about to read in-SEQ.bin: leave it. It is
-	 * only ever read for its own seq, and later calls use higher seqs. */
-	if (rc != VGPU_CLIENT_ETIMEOUT)
-		vgpu_client_end(&call);
-out:
-	if (c->lockfd >= 0)
-		close(c->lockfd);
-	c->lockfd = -1;
-	return rc;
 }

@@ -24,13 +24,16 @@ enum vgpu_client_rc {
 	VGPU_CLIENT_EPERM = 4,       /* permission denied: root_squash likely */
 	VGPU_CLIENT_ENODIR = 5,      /* VM directory missing: export not mounted */
 	VGPU_CLIENT_EIO = 6,         /* I/O error writing or reading (EIO, ENOSPC, ESTALE...) */
-	VGPU_CLIENT_EPROTO = 7,      /* unreadable answer, or another writer (CONFLICT) */
+	VGPU_CLIENT_EPROTO = 7,      /* unreadable or forged answer, response.txt not a file,
+	                              * seqs used up, or another writer (CONFLICT) */
 	VGPU_CLIENT_ELOCK = 8,       /* could not take the local lock */
 };
 
 struct vgpu_client_opts {
 	int timeout_ms;              /* total wait for the answer; default 30000 */
-	const char *lock_dir;        /* local lock directory; default $XDG_RUNTIME_DIR or /tmp */
+	const char *lock_dir;        /* local lock directory; default /run/lock/vgpu-client (else
+	                              * /var/lock/..., /tmp/...), made 1777 when missing: the same
+	                              * for every user and environment. Never on NFS (ELOCK) */
 	int poll_min_ms, poll_max_ms;/* backoff; defaults 1 and 100 */
 	uint32_t vm;                 /* 0: from the directory's name "vmN" */
 	int no_lock;                 /* 1: no lock file: the seq counter lives in this object
@@ -66,12 +69,20 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req,
 /* One request in flight: caller-owned storage, filled by vgpu_client_start(); its
  * fields are the library's (read them, don't write them). It holds no resources of its
  * own: dropping it is fine once vgpu_client_end() removed the files. */
+/* How long reads of response.txt or out-SEQ.bin may keep failing with ESTALE before the
+ * call reports EIO. A rename over the file on the server makes the client's handle stale
+ * until its lookup is redone: on the kernel's NFSv4.2 client, several polls in a row
+ * (tests/vm, docs/NFSSIM.md); a persistent ESTALE is the server's problem. */
+#define VGPU_CLIENT_STALE_MS 2000
+
 struct vgpu_client_call {
 	struct vgpu_client *c;
 	struct vgpu_request *req;    /* the caller's, as last published: vm, seq, nonce, input */
 	const void *in;              /* the caller's input, kept for a resend; NULL for none */
 	size_t in_bytes;
 	int resent;                  /* the stale-seq resend happened (only once) */
+	uint64_t stale_since_ms;     /* first of a run of ESTALE reads; 0: none (see
+	                              * VGPU_CLIENT_STALE_MS) */
 	char why[256];               /* while pending: why response.txt does not count yet
 	                              * ("" when it simply holds an older answer or none) */
 };
@@ -82,25 +93,33 @@ struct vgpu_client_call {
  * in-SEQ.bin, then command.txt, each by temp+fsync+rename. REQ and IN stay the caller's
  * and must outlive the call (a stale seq is sent again from them). Returns OK with
  * *CALL ready to poll, or EUSAGE/EPERM/ENODIR/EIO/ELOCK/EPROTO with ERR filled and
- * nothing left in the directory. */
+ * nothing left in the directory. EPROTO: the VM's seqs are used up (the mark is
+ * 2^63-1; never an overflow). */
 int vgpu_client_start(struct vgpu_client *c, struct vgpu_client_call *call, struct vgpu_request *req,
 		      const void *in, size_t in_bytes, char *err, size_t errlen);
 
-/* One look at response.txt (open, read, close). Returns
+/* One look at response.txt (open with O_NOFOLLOW|O_NONBLOCK, fstat, read, close: never
+ * blocks on a FIFO, never follows a link). Returns
  *   OK       *RESP is our answer (our seq and nonce), any status but CONFLICT;
- *   PENDING  not yet: no answer, an older one, or an unreadable record (call->why).
+ *   PENDING  not yet: no answer, an older one, an unreadable record, or response.txt is
+ *            not a regular file (a symlink, FIFO, socket, device, hard-linked or over
+ *            64 KiB: the mediator's rename replaces it; a directory: the mediator keeps
+ *            retrying until someone removes it), call->why saying which.
  *            A stale seq (CONFLICT with the mark in `answered`, first time) is sent again
  *            above the mark here, and is PENDING too;
  *   EPROTO   another writer: our seq (or a later one) answered for another nonce, or
- *            CONFLICT for ours; the counter moves above the seq seen;
+ *            CONFLICT for ours; the counter moves above the seq seen. Also seqs used
+ *            up on a resend;
  *   EPERM, ENODIR, EIO  reading failed (a failed resend gives its own codes).
  * ERR is filled for anything but OK and PENDING. *RESP is scratch unless OK. */
 int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, char *err, size_t errlen);
 
 /* Read the output RESP names into BUF, which holds exactly BYTES (what the caller
- * expects; vgpu_client_call() passes the response's own size), and check its size and
- * CRC against RESP. Returns OK, PENDING (the file is not visible yet, ERR says so: NFS
- * caches; try again, or give up with ERR), EPROTO (no output file, other size, CRC or
+ * expects; vgpu_client_call() passes the size the request makes), and check its size and
+ * CRC against RESP. RESP's size must be what the request makes (op table,
+ * vgpu_request_output_bytes()) and BYTES, checked before a byte is read. Returns OK,
+ * PENDING (the file is not visible yet, ERR says so: NFS caches; try again, or give up
+ * with ERR), EPROTO (no output file, a size other than the request's or BYTES, CRC or
  * an unreadable file), EPERM or EIO. BUF is scratch unless OK. */
 int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_response *resp, void *buf, size_t bytes,
 			char *err, size_t errlen);
@@ -113,6 +132,9 @@ void vgpu_client_end(struct vgpu_client_call *call);
 
 /* The seq the last call used. */
 int64_t vgpu_client_last_seq(const struct vgpu_client *c);
+
+/* The local lock file's path ("" with no_lock); owned by C. */
+const char *vgpu_client_lock_path(const struct vgpu_client *c);
 
 /* "vmN" (N 1..65535, no leading zero) as the last component of PATH, trailing slashes
  * ignored -> N; 0 if it is not one. */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/version.h"
+
 enum sanity_exit {
 	SANITY_OK = 0,
 	SANITY_USAGE = 1,
@@ -41,6 +43,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("cuda-sanity %s (built without CUDA)\n", VGPU_VERSION);
+		return SANITY_OK;
+	}
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
 		return SANITY_OK;
@@ -220,6 +226,11 @@ int main(int argc, char **argv)
 	char rts[32], drvs[32];
 	const char *vis = getenv("CUDA_VISIBLE_DEVICES");
 	cudaError_t e;
+
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("cuda-sanity %s\n", VGPU_VERSION);
+		return SANITY_OK;
+	}
 
 	while ((c = getopt_long(argc, argv, "d:qh", longopts, NULL)) != -1) {
 		switch (c) {

@@ -18,6 +18,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "lib/version.h"
 
 static const char usage_head[] =
 	"usage: vgpu-client --dir DIR/vmN [options] OP [ARGS]\n"
@@ -36,7 +37,8 @@ static const char usage_tail[] =
 	"  --priority P         low, medium (default) or high; capped by the host\n"
 	"  --timeout S          seconds to wait for the answer, lock included (default 30)\n"
 	"  --vm N               VM number, when DIR is not named vmN\n"
-	"  --lock-dir D         local lock directory (default $XDG_RUNTIME_DIR or /tmp)\n"
+	"  --lock-dir D         local lock directory (default /run/lock/vgpu-client, the\n"
+	"                       same for every user and session of this machine)\n"
 	"  --seed S             generate the inputs from seed S\n"
 	"  --in FILE            send FILE as the input payload\n"
 	"  --out FILE           ask for the output file and write it to FILE\n"
@@ -51,7 +53,8 @@ static const char usage_tail[] =
 	"  4 EPERM     permission denied: root_squash likely (see docs/XEN.md)\n"
 	"  5 ENODIR    VM directory missing: is the export mounted?\n"
 	"  6 EIO       I/O error (EIO, ENOSPC, ESTALE) on the export\n"
-	"  7 EPROTO    unreadable answer, or another writer uses this VM directory\n"
+	"  7 EPROTO    unreadable or forged answer, response.txt not a file, seqs used up,\n"
+	"             or another writer uses this VM directory\n"
 	"  8 ELOCK     could not take the local lock (another vgpu-client still waiting)\n"
 	"See docs/CLIENT.md.\n";
 
@@ -192,6 +195,10 @@ int main(int argc, char **argv)
 	uint64_t u;
 	double d;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("vgpu-client %s\n", VGPU_VERSION);
+		return 0;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

@@ -1,7 +1,9 @@
 /* vgpu-doctor - diagnose a deployment before its first request fails: the Dom0 side
  * (--root: the export and its VM directories) or a VM's side (--dir: the mounted VM
  * directory). Prints one line per check with the fix for each problem it finds.
- * The checks are those of ERRORS_LOG.txt errors 1, 2, 5 and 6. */
+ * The checks are those of ERRORS_LOG.txt errors 1, 2, 5 and 6, and VM isolation
+ * (docs/SECURITY.md): one export per VM squashed to its own uid, vmN/ owned by that uid
+ * with mode 0700 (read from /etc/exports or --exports FILE). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <libgen.h>
 
 #include "lib/safeio.h"
+#include "lib/version.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -45,17 +48,20 @@ static void problem(int is_error, const char *what, const char *fix)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: vgpu-doctor --root DIR [--state DIR]   (in Dom0: the export)\n"
+"Usage: vgpu-doctor --root DIR [--state DIR] [--exports FILE] [--vm-uid N:UID]...   (in Dom0)\n"
 "       vgpu-doctor --dir DIR/vmN              (in a VM: its mounted directory)\n"
 "Checks a deployment and prints the fix for each problem found.\n"
 "\n"
 "  --root DIR    the directory vgpu-mediator serves (the NFS export)\n"
 "  --state DIR   the mediator's state directory (checked to be outside the export)\n"
+"  --exports FILE  the NFS server's exports (default /etc/exports): one export per VM,\n"
+"                all_squash with its own anonuid, matching vmN/'s owner\n"
+"  --vm-uid N:UID  the uid the mediator is told for VM N (--vm N:PRIO:UID); repeatable\n"
 "  --dir DIR     a VM's directory as the VM sees it (over NFS)\n"
 "  --sanity      also run cuda-sanity (next to this program) and report its verdict\n"
 "  -h, --help    this text\n"
 "\n"
-"Exit status: 0 no problem, 1 warnings only, 2 errors, 64 usage.\n");
+"Exit status: 0 no problem, 1 warnings only, 2 usage error, 3 errors.\n");
 }
 
 static int is_vm_name(const char *n)
@@ -85,11 +91,136 @@ static char *resolve(const char *path, char out[PATH_MAX])
 	return out;
 }
 
-static void check_root(const char *root, const char *state)
+/* --- exports (exports(5)): "PATH CLIENT(OPTS) CLIENT(OPTS) ..." ------------------ */
+
+#define MAX_EXPORTS 512
+#define MAX_VMS 65536
+
+struct export_line {
+	char path[PATH_MAX];
+	char opts[1024];             /* every client's options, comma-joined */
+	int lineno;
+};
+
+static struct export_line *exports;
+static int nexports;
+static long vm_uid[MAX_VMS];     /* from --vm-uid; -1 unknown */
+
+/* Read FILE; 0, or -errno. Continuation lines and comments handled; quoted paths not. */
+static int read_exports(const char *file)
+{
+	char line[4096], joined[8192] = "";
+	FILE *f = fopen(file, "r");
+	int lineno = 0, start = 0;
+
+	if (!f)
+		return -errno;
+	exports = calloc(MAX_EXPORTS, sizeof(*exports));
+	if (!exports) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+		char *p, *tok, *save;
+		struct export_line *e;
+
+		lineno++;
+		if (!joined[0])
+			start = lineno;
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if ((p = strchr(line, '#')))
+			*p = '\0';
+		n = strlen(line);
+		if (n && line[n - 1] == '\\') {
+			line[n - 1] = ' ';
+			strncat(joined, line, sizeof(joined) - strlen(joined) - 1);
+			continue;
+		}
+		strncat(joined, line, sizeof(joined) - strlen(joined) - 1);
+		tok = strtok_r(joined, " \t", &save);
+		if (!tok || tok[0] != '/' || nexports == MAX_EXPORTS) {
+			joined[0] = '\0';
+			continue;
+		}
+		e = &exports[nexports++];
+		snprintf(e->path, sizeof(e->path), "%s", tok);
+		e->lineno = start;
+		while ((tok = strtok_r(NULL, " \t", &save))) {
+			char *o = strchr(tok, '(');
+
+			if (tok[0] == '-')      /* default options for the line */
+				o = tok;
+			if (o) {
+				size_t l = strlen(e->opts);
+				snprintf(e->opts + l, sizeof(e->opts) - l, "%s%.*s", l ? "," : "",
+					 (int)strcspn(o + (o[0] == '(' || o[0] == '-'), ")"), o + (o[0] == '(' || o[0] == '-'));
+			}
+		}
+		joined[0] = '\0';
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Does the comma list OPTS hold KEY (or KEY=..., value into VAL)? */
+static int has_opt(const char *opts, const char *key, long *val)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = opts; *p;) {
+		size_t l = strcspn(p, ",");
+
+		if (l >= kl && strncmp(p, key, kl) == 0 && (l == kl || p[kl] == '=')) {
+			if (val)
+				*val = p[kl] == '=' ? strtol(p + kl + 1, NULL, 10) : -1;
+			return 1;
+		}
+		p += l + (p[l] == ',');
+	}
+	return 0;
+}
+
+/* The export line whose path resolves to PATH, or NULL. */
+static const struct export_line *export_of(const char *path)
+{
+	char r[PATH_MAX];
+
+	for (int i = 0; i < nexports; i++)
+		if (realpath(exports[i].path, r) && strcmp(r, path) == 0)
+			return &exports[i];
+	return NULL;
+}
+
+/* Exports at or above ROOT (realpath), which hand every vmN/ to any VM they admit. */
+static int check_exports_above(const char *real)
+{
+	char r[PATH_MAX], line[PATH_MAX * 2 + 300];
+	int found = 0;
+
+	for (int i = 0; i < nexports; i++) {
+		size_t l;
+
+		if (!realpath(exports[i].path, r))
+			continue;
+		l = strlen(r);
+		if (strcmp(r, "/") == 0 || (strncmp(real, r, l) == 0 && (real[l] == '/' || real[l] == '\0'))) {
+			found++;
+			snprintf(line, sizeof(line), "exports line %d exports %s, which holds every vmN/: every VM it admits "
+				 "can write and read every other VM's directory (it can act as any VM)", exports[i].lineno,
+				 exports[i].path);
+			problem(1, line, "remove it; export each vmN/ on its own line, squashed to its own uid (below)");
+		}
+	}
+	return found;
+}
+
+static void check_root(const char *root, const char *state, const char *exports_file)
 {
 	struct statfs sfs;
 	struct stat st;
-	char real[PATH_MAX], sreal[PATH_MAX], line[PATH_MAX + 200];
+	char real[PATH_MAX], sreal[PATH_MAX], line[2 * PATH_MAX + 400], fix[3 * PATH_MAX + 300];
 	DIR *d;
 	struct dirent *e;
 	int vms = 0;
@@ -100,7 +231,8 @@ static void check_root(const char *root, const char *state)
 		return;
 	}
 	if (statfs(root, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
-		snprintf(line, sizeof(line), "%s is on tmpfs: knfsd refuses to export it without fsid= (ERRORS_LOG error 2)",
+		snprintf(line, sizeof(line), "%s is on tmpfs: its contents are lost at a reboot, and some NFS servers "
+			 "export it only with fsid= (ERRORS_LOG error 2)",
 			 root);
 		problem(1, line, "export a directory on a real file system (/var/vgpu) and symlink "
 			"/dev/shm/vgpu -> /var/vgpu; or add fsid=N to the export line");
@@ -112,13 +244,48 @@ static void check_root(const char *root, const char *state)
 		snprintf(line, sizeof(line), "--state %s is inside the export %s: VMs could read or alter it", state, root);
 		problem(1, line, "keep the state on local disk outside the export, e.g. /var/lib/vgpu-mediator");
 	}
+	{
+		const char *f = exports_file ? exports_file : "/etc/exports";
+		int rc = read_exports(f);
+
+		if (rc < 0 && exports_file) {
+			snprintf(line, sizeof(line), "--exports %s: %s", exports_file, strerror(-rc));
+			problem(1, line, "give the NFS server's exports file");
+		} else if (rc == 0 && realpath(root, real)) {
+			int relevant = 0;
+			char r[PATH_MAX];
+
+			for (int i = 0; i < nexports; i++)
+				if (realpath(exports[i].path, r) && (strncmp(r, real, strlen(real)) == 0 ||
+								     strncmp(real, r, strlen(r)) == 0))
+					relevant++;
+			if (!relevant && !exports_file) {
+				printf("note  %s exports nothing at or below %s: exports not checked (--exports FILE)\n",
+				       f, root);
+				nexports = 0;
+			} else if (!check_exports_above(real)) {
+				ok(f, ": nothing exports the whole root");
+			}
+		}
+	}
 	if (!(d = opendir(root)))
 		return;
+	{
+		/* owners seen, to find two VMs with one uid */
+		static long owner_of[MAX_VMS];
+		unsigned long n;
+
+		for (n = 0; n < MAX_VMS; n++)
+			owner_of[n] = -1;
 	while ((e = readdir(d))) {
-		char p[PATH_MAX];
+		char p[PATH_MAX], rp[PATH_MAX];
+		const struct export_line *x;
+		long want = -1, anon = -1;
+		unsigned long id;
 
 		if (!is_vm_name(e->d_name))
 			continue;
+		id = strtoul(e->d_name + 2, NULL, 10);
 		snprintf(p, sizeof(p), "%s/%s", root, e->d_name);
 		if (lstat(p, &st) < 0)
 			continue;
@@ -130,6 +297,56 @@ static void check_root(const char *root, const char *state)
 		}
 		if (!S_ISDIR(st.st_mode))
 			continue;
+		for (n = 0; n < MAX_VMS; n++)
+			if (n != id && owner_of[n] == (long)st.st_uid) {
+				snprintf(line, sizeof(line), "%s and vm%lu/ are both owned by uid %u: whatever reaches the server "
+					 "as that uid can write both (each VM can act as the other)", p, n, (unsigned)st.st_uid);
+				problem(1, line, "give each VM its own uid: one export per VM with all_squash,anonuid=U_N, "
+					"chown U_N vmN/ (docs/XEN.md)");
+				break;
+			}
+		owner_of[id] = (long)st.st_uid;
+		want = vm_uid[id];
+		if (nexports && realpath(p, rp)) {
+			x = export_of(rp);
+			if (!x) {
+				snprintf(line, sizeof(line), "%s has no export line of its own", p);
+				snprintf(fix, sizeof(fix), "add '%s <vm%lu-address>(rw,sync,all_squash,anonuid=U,anongid=U,"
+					 "no_subtree_check)' with U the VM's own uid; exportfs -rav", p, id);
+				problem(1, line, fix);
+			} else if (has_opt(x->opts, "no_root_squash", NULL) || !has_opt(x->opts, "all_squash", NULL) ||
+				   !has_opt(x->opts, "anonuid", &anon) || anon < 0) {
+				snprintf(line, sizeof(line), "the export of %s (line %d: %.200s) does not squash every user of the "
+					 "VM to one uid of its own", p, x->lineno, x->opts);
+				problem(1, line, "use all_squash,anonuid=U,anongid=U (U: this VM's uid, no other VM's), "
+					"never no_root_squash");
+			} else {
+				if (want >= 0 && want != anon) {
+					snprintf(line, sizeof(line), "%s: its export squashes to uid %ld, the mediator is told %ld",
+						 p, anon, want);
+					problem(1, line, "make --vm N:PRIO:UID the export's anonuid");
+				}
+				want = anon;
+				ok(p, ": exported on its own, all_squash to its own uid");
+			}
+		}
+		if (want >= 0) {
+			/* the isolation layout: owned by the VM's uid, mode 0700 */
+			if ((long)st.st_uid != want) {
+				snprintf(line, sizeof(line), "%s is owned by uid %u, but the VM's uid is %ld: the VM cannot "
+					 "write it, and the mediator refuses it (WRONG_OWNER)", p, (unsigned)st.st_uid, want);
+				snprintf(fix, sizeof(fix), "chown %ld:%ld %s && chmod 0700 %s", want, want, p, p);
+				problem(1, line, fix);
+			} else if (st.st_mode & 0077) {
+				snprintf(line, sizeof(line), "%s is mode %03o: other uids (other VMs) can reach into it", p,
+					 (unsigned)(st.st_mode & 0777));
+				snprintf(fix, sizeof(fix), "chmod 0700 %s", p);
+				problem(0, line, fix);
+			} else {
+				ok(p, ": owned by the VM's uid, mode 0700");
+			}
+			continue;
+		}
 		/* root_squash maps the VM's root to 65534 (knfsd; ganesha: 4294967294): the
 		 * directory must be writable by that uid, or by everyone. */
 		if ((st.st_mode & S_IWOTH) || ((st.st_uid == 65534 || st.st_uid == 4294967294u) && (st.st_mode & S_IWUSR))) {
@@ -141,6 +358,7 @@ static void check_root(const char *root, const char *state)
 			problem(0, line, "chown 65534:65534 on it (or the uid your export's anonuid names); avoid "
 				"no_root_squash, which makes the VM's root Dom0's root on the export");
 		}
+	}
 	}
 	closedir(d);
 	if (!vms)
@@ -229,32 +447,57 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "root", required_argument, 0, 'r' }, { "state", required_argument, 0, 's' },
 		{ "dir", required_argument, 0, 'd' }, { "sanity", no_argument, 0, 'c' },
+		{ "exports", required_argument, 0, 'x' }, { "vm-uid", required_argument, 0, 'u' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
 	};
-	const char *root = NULL, *state = NULL, *dir = NULL;
+	const char *root = NULL, *state = NULL, *dir = NULL, *exports_file = NULL;
 	int c, sanity = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("vgpu-doctor %s\n", VGPU_VERSION);
+		return 0;
+	}
+	for (int i = 0; i < MAX_VMS; i++)
+		vm_uid[i] = -1;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r': root = optarg; break;
 		case 's': state = optarg; break;
 		case 'd': dir = optarg; break;
 		case 'c': sanity = 1; break;
+		case 'x': exports_file = optarg; break;
+		case 'u': {
+			unsigned long n, u;
+			char *end;
+
+			n = strtoul(optarg, &end, 10);
+			if (*end != ':' || n < 1 || n >= MAX_VMS || !end[1]) {
+				fprintf(stderr, "vgpu-doctor: --vm-uid %s: expected N:UID\n", optarg);
+				return 64;
+			}
+			u = strtoul(end + 1, &end, 10);
+			if (*end) {
+				fprintf(stderr, "vgpu-doctor: --vm-uid %s: expected N:UID\n", optarg);
+				return 64;
+			}
+			vm_uid[n] = (long)u;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 64;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc || (!root == !dir)) {
 		fprintf(stderr, "vgpu-doctor: give exactly one of --root and --dir\n");
 		usage(stderr);
-		return 64;
+		return 2;
 	}
 	if (root)
-		check_root(root, state);
+		check_root(root, state, exports_file);
 	else
 		check_dir(dir);
 	if (sanity)
 		check_sanity(argv[0]);
 	printf("%d error%s, %d warning%s\n", errors, errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
-	return errors ? 2 : warnings ? 1 : 0;
+	return errors ? 3 : warnings ? 1 : 0;
 }

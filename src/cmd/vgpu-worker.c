@@ -19,6 +19,7 @@
 #include "exec/wire.h"
 #include "lib/log.h"
 #include "lib/status.h"
+#include "lib/version.h"
 
 enum {
 	EXIT_OK = 0,          /* EOF on the socket, or --count printed */
@@ -254,6 +255,10 @@ int main(int argc, char **argv)
 	static char tag[64];
 	char err[256] = "";
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("vgpu-worker %s\n", VGPU_VERSION);
+		return 0;
+	}
 	while ((c = getopt_long(argc, argv, "b:d:f:ch", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b': bname = optarg; break;

@@ -27,6 +27,7 @@
 
 #define POOL_COUNT_TIMEOUT_MS  60000u   /* the device probe (a CUDA init can be slow) */
 #define POOL_HELLO_TIMEOUT_MS  30000u   /* every worker's hello at open */
+#define POOL_CLOSE_EOF_MS        500u   /* EOF on its socket: an idle worker exits within this */
 #define POOL_CLOSE_GRACE_MS     2000u   /* SIGTERM, then this, then SIGKILL */
 #define POOL_MAX_DEVICES          64
 
@@ -200,10 +201,34 @@ static const char *pool_slot_name(struct vgpu_executor *ex, int slot)
 	return p->slots[slot].name;
 }
 
+/* Wait up to MS for the slots' workers to exit; returns how many are still running. */
+static int wait_workers(struct pool *p, uint64_t ms)
+{
+	uint64_t deadline = vgpu_now_ms() + ms;
+
+	for (;;) {
+		int left = 0;
+
+		for (int i = 0; i < p->base.nslots; i++) {
+			struct slot *s = &p->slots[i];
+			int st;
+
+			if (s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == s->pid)
+				s->pid = 0;
+			left += s->pid > 0;
+		}
+		if (left == 0 || vgpu_now_ms() >= deadline)
+			return left;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* EOF first: an idle worker reads it and exits 0 through its own orderly end (its backend's
+ * fini, exit handlers); a busy or stuck one gets SIGTERM, then SIGKILL. */
 static void pool_close(struct vgpu_executor *ex)
 {
 	struct pool *p = to_pool(ex);
-	uint64_t deadline = vgpu_now_ms() + POOL_CLOSE_GRACE_MS;
 	int left = 0;
 
 	if (!p)
@@ -212,27 +237,15 @@ static void pool_close(struct vgpu_executor *ex)
 		struct slot *s = &p->slots[i];
 
 		if (s->sock >= 0)
-			close(s->sock);   /* an idle worker reads EOF and exits 0 */
+			close(s->sock);
 		s->sock = -1;
-		if (s->pid > 0) {
-			kill(s->pid, SIGTERM);
-			left++;
-		}
+		left += s->pid > 0;
 	}
-	while (left > 0) {
-		for (int i = 0; i < ex->nslots; i++) {
-			struct slot *s = &p->slots[i];
-			int st;
-
-			if (s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == s->pid) {
-				s->pid = 0;
-				left--;
-			}
-		}
-		if (left == 0 || vgpu_now_ms() >= deadline)
-			break;
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+	if (left > 0 && wait_workers(p, POOL_CLOSE_EOF_MS) > 0) {
+		for (int i = 0; i < ex->nslots; i++)
+			if (p->slots[i].pid > 0)
+				kill(p->slots[i].pid, SIGTERM);
+		wait_workers(p, POOL_CLOSE_GRACE_MS);
 	}
 	for (int i = 0; i < ex->nslots; i++) {
 		struct slot *s = &p->slots[i];
@@ -252,8 +265,19 @@ static void pool_close(struct vgpu_executor *ex)
 	free(p);
 }
 
+static int pool_slot_info(struct vgpu_executor *ex, int slot, struct vgpu_slot_info *info)
+{
+	const struct slot *s = &((struct pool *)ex)->slots[slot];
+
+	info->device = s->dev;
+	info->state = s->state == W_READY ? "ready" : s->state == W_STARTING ? "starting" : "down";
+	info->restarts = s->restarts;
+	return 0;
+}
+
 static const struct vgpu_executor_ops pool_ops = {
-	.iversion = 1,
+	.iversion = 2,
+	.slot_info = pool_slot_info,
 	.name = "pool",
 	.submit = pool_submit,
 	.fd = pool_fd,

@@ -10,6 +10,7 @@
 #ifndef VGPU_EXECUTOR_H
 #define VGPU_EXECUTOR_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "backend.h"
@@ -29,8 +30,15 @@ struct vgpu_exec_job {
 
 struct vgpu_executor;
 
+/* What an executor can tell about one slot's worker (for `vgpu-mediator status`). */
+struct vgpu_slot_info {
+	int device;               /* the GPU index, or -1 */
+	const char *state;        /* "ready", "starting", "down": the executor's, static */
+	uint64_t restarts;        /* times its worker was restarted (crash, watchdog, failed start) */
+};
+
 struct vgpu_executor_ops {
-	int iversion;             /* 1 */
+	int iversion;             /* 1; 2 adds slot_info */
 	const char *name;
 	/* Start JOB on SLOT (idle). The executor dups the fds it keeps. 0 or -errno. */
 	int (*submit)(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job);
@@ -42,6 +50,8 @@ struct vgpu_executor_ops {
 	/* Name of SLOT for responses: "mock", "cuda:0", "remote". */
 	const char *(*slot_name)(struct vgpu_executor *ex, int slot);
 	void (*close)(struct vgpu_executor *ex);
+	/* iversion >= 2, may be NULL: fill INFO for SLOT. 0 or -errno. */
+	int (*slot_info)(struct vgpu_executor *ex, int slot, struct vgpu_slot_info *info);
 };
 
 /* The base; implementations put it first in their own struct. */
@@ -99,6 +109,14 @@ static inline const char *vgpu_executor_slot_name(struct vgpu_executor *ex, int 
 }
 
 static inline void vgpu_executor_close(struct vgpu_executor *ex) { if (ex) ex->ops->close(ex); }
+
+/* SLOT's worker, when the executor can tell: 0, or -ENOSYS (INFO untouched). */
+static inline int vgpu_executor_slot_info(struct vgpu_executor *ex, int slot, struct vgpu_slot_info *info)
+{
+	if (ex->ops->iversion < 2 || !ex->ops->slot_info)
+		return -ENOSYS;
+	return ex->ops->slot_info(ex, slot, info);
+}
 
 /* Implementations. exec_pool.c: workers hosting the backend called BACKEND_NAME
  * ("mock", "cuda": backend.h's table; the mediator links no backend), one per device the

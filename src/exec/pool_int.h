@@ -28,6 +28,7 @@ struct slot {
 	unsigned fails;            /* consecutive spawns that never said hello */
 	unsigned rapid;            /* consecutive restarts within POOL_RAPID_WINDOW_MS */
 	uint64_t last_spawn_ms, next_spawn_ms;
+	uint64_t restarts;         /* vgpu_pool_restart() calls, for slot_info */
 	char down_reason[320];
 };
 

@@ -141,6 +141,7 @@ void vgpu_pool_restart(struct pool *p, struct slot *s, uint64_t now, int never_r
 {
 	int rc;
 
+	s->restarts++;
 	if (never_ready || s->fails) {
 		/* not a job's fault: the worker never got going; back off */
 		s->fails++;

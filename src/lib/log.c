@@ -1,10 +1,15 @@
 /* log.c - the daemon's log: "TIMESTAMP TAG LEVEL: message" lines to stderr, optionally
  * also to syslog(3). Each line is formatted in full and written with one write(2), so
- * lines from concurrent processes sharing stderr do not interleave. */
+ * lines from concurrent processes sharing stderr do not interleave. When stderr is
+ * journald's stream (JOURNAL_STREAM names it), lines carry the syslog priority as a
+ * "<N>" prefix instead of a timestamp, and syslog(3) is not used as well: the journal
+ * would hold every line twice. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +62,16 @@ static const char *level_name(int level)
 	}
 }
 
+int vgpu_log_to_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+	       (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void vgpu_vlog(int level, const char *fmt, va_list ap)
 {
 	char line[2048];
@@ -66,13 +81,22 @@ void vgpu_vlog(int level, const char *fmt, va_list ap)
 	int n, saved = errno;
 	va_list ap2;
 
+	int journal;
+
 	if (level > log_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line + off, sizeof(line) - off, ".%03ldZ %s %s: ",
-		     ts.tv_nsec / 1000000L, log_tag, level_name(level));
+	journal = vgpu_log_to_journal();
+	if (journal) {
+		off = 0;
+		n = snprintf(line, sizeof(line), "<%d>%s %s: ", level < 0 ? LOG_CRIT : level, log_tag,
+			     level_name(level));
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(line + off, sizeof(line) - off, ".%03ldZ %s %s: ",
+			     ts.tv_nsec / 1000000L, log_tag, level_name(level));
+	}
 	if (n > 0)
 		off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
 	msg = off;
@@ -97,7 +121,7 @@ void vgpu_vlog(int level, const char *fmt, va_list ap)
 			break;
 		done += (size_t)w;
 	}
-	if (log_syslog) {
+	if (log_syslog && !journal) {
 		line[off - 1] = '\0';
 		/* The message part only: syslog adds its own time and ident. */
 		syslog(level < 0 ? LOG_CRIT : level, "%s", line + msg);

@@ -18,6 +18,10 @@ void vgpu_log_use_syslog(const char *ident);
 /* Prefix every line with TAG (e.g. "mediator", "worker0"). TAG must outlive its use. */
 void vgpu_log_set_tag(const char *tag);
 
+/* Is stderr journald's stream (JOURNAL_STREAM)? Then each line is "<4>mediator warn: ..."
+ * (journald stores the priority and adds the time) and --syslog adds nothing. */
+int vgpu_log_to_journal(void);
+
 /* "2026-11-28T15:42:09.123Z mediator warn: vm3: open(command.txt): Too many levels of symbolic links" */
 void vgpu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vgpu_vlog(int level, const char *fmt, va_list ap);

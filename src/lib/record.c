@@ -106,30 +106,30 @@ static int req_semantics(const struct vgpu_request *r, unsigned seen, char *err,
 
 	for (i = 0; i < RK_COUNT; i++)
 		if ((need & BIT(i)) && !(seen & BIT(i)))
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "missing field '%s'", req_key_name(i));
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "missing field '%s'", req_key_name(i));
 	need = vgpu_op_required(r->op) << RK_ARG;
 	for (i = 0; i < RK_COUNT; i++)
 		if ((need & BIT(i)) && !(seen & BIT(i)))
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "op %s: missing field '%s'",
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "op %s: missing field '%s'",
 				       vgpu_op_name(r->op), req_key_name(i));
 	for (i = 0; i < RK_COUNT; i++)
 		if ((seen & BIT(i)) && !((REQ_COMMON | op_allowed_keys(r->op)) & BIT(i)))
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "op %s: field '%s' does not belong to it",
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "op %s: field '%s' does not belong to it",
 				       vgpu_op_name(r->op), req_key_name(i));
 	if (vgpu_op_has_data(r->op)) {
 		int64_t in = vgpu_request_input_bytes(r), out = vgpu_request_output_bytes(r);
 		if ((int)r->args.has_seed == !!r->input.name[0])
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "op %s: give exactly one of 'seed' and 'input'",
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "op %s: give exactly one of 'seed' and 'input'",
 				       vgpu_op_name(r->op));
 		if (in < 0 || out < 0)
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "op %s: sizes overflow", vgpu_op_name(r->op));
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "op %s: sizes overflow", vgpu_op_name(r->op));
 		if (r->input.name[0]) {
 			char want[VGPU_NAME_MAX];
 			vgpu_payload_name(want, "in", r->seq);
 			if (strcmp(want, r->input.name) != 0)
-				return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "input: file must be named %s", want);
+				return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "input: file must be named %s", want);
 			if (r->input.bytes != (uint64_t)in)
-				return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED,
+				return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED,
 					       "input: %" PRIu64 " bytes, but op %s with these sizes needs %" PRId64,
 					       r->input.bytes, vgpu_op_name(r->op), in);
 		}
@@ -144,12 +144,21 @@ struct req_decoding {
 	char unknown_op[32];
 };
 
+/* Could V (VLEN bytes, not NUL-terminated) be an op's name: [a-z0-9_]+? */
+static int op_name_chars(const char *v, size_t vlen)
+{
+	for (size_t i = 0; i < vlen; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_'))
+			return 0;
+	return 1;
+}
+
 static int req_field_cb(void *rec, int key, const char *v, size_t vlen)
 {
 	struct req_decoding *d = rec;
 
 	if (key == RK_OP && vlen > 0 && vlen < sizeof(d->unknown_op) && vgpu_rec_enum(v, vlen, vgpu_op_parse) < 0 &&
-	    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") >= vlen) {
+	    op_name_chars(v, vlen)) {
 		memcpy(d->unknown_op, v, vlen);
 		d->unknown_op[vlen] = '\0';
 		return 0;
@@ -178,7 +187,7 @@ int vgpu_request_decode(const char *buf, size_t len, struct vgpu_request *req, c
 			if (!vgpu_op_is_test((enum vgpu_op)op))
 				snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "",
 					 vgpu_op_name((enum vgpu_op)op));
-		rc = vgpu_rec_err(err, errlen, VGPU_REC_UNKNOWN_OP, "unknown op '%s' (known: %s)", d.unknown_op, known);
+		rc = vgpu_errbuf(err, errlen, VGPU_REC_UNKNOWN_OP, "unknown op '%s' (known: %s)", d.unknown_op, known);
 	}
 	if (rc == VGPU_REC_OK)
 		rc = req_semantics(&d.r, seen, err, errlen);
@@ -309,12 +318,12 @@ static int resp_semantics(const struct vgpu_response *r, unsigned seen, char *er
 
 	for (int i = 0; i < PK_COUNT; i++)
 		if ((need & BIT(i)) && !(seen & BIT(i)))
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "missing field '%s'", resp_keys[i]);
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "missing field '%s'", resp_keys[i]);
 	if (r->output.name[0]) {
 		char want[VGPU_NAME_MAX];
 		vgpu_payload_name(want, "out", r->seq);
 		if (strcmp(want, r->output.name) != 0)
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "output: file must be named %s", want);
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "output: file must be named %s", want);
 	}
 	return VGPU_REC_OK;
 }

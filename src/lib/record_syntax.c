@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "record.h"
+#include "errbuf.h"
 #include "record_syntax.h"
 
 #define KEY_MAX 31
@@ -128,18 +129,6 @@ int vgpu_rec_payload_ref(const char *s, size_t len, struct vgpu_payload_ref *ref
 
 /* ---- framing ---------------------------------------------------------------------- */
 
-int vgpu_rec_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* Find and check the end line. Returns VGPU_REC_OK with *BODYP the bytes before
  * it, or another outcome with ERR set. */
 static int frame_check(const char *buf, size_t len, const char *header, size_t *bodyp,
@@ -151,7 +140,7 @@ static int frame_check(const char *buf, size_t len, const char *header, size_t *
 	uint32_t ecrc;
 
 	if (len > VGPU_RECORD_MAX)
-		return vgpu_rec_err(err, errlen, VGPU_REC_TOO_LARGE, "record of %zu bytes is over the %d byte cap",
+		return vgpu_errbuf(err, errlen, VGPU_REC_TOO_LARGE, "record of %zu bytes is over the %d byte cap",
 			       len, VGPU_RECORD_MAX);
 	/* The end line is the first line that starts with "end " (or is "end"). */
 	while (ls < len) {
@@ -171,8 +160,8 @@ static int frame_check(const char *buf, size_t len, const char *header, size_t *
 		 * not a record of this kind. */
 		const char *fnl = memchr(buf, '\n', len);
 		if (fnl && ((size_t)(fnl - buf) != hlen || memcmp(buf, header, hlen) != 0))
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line 1: not a '%s' header", header);
-		return vgpu_rec_err(err, errlen, VGPU_REC_INCOMPLETE, "no end line (%zu bytes so far)", len);
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line 1: not a '%s' header", header);
+		return vgpu_errbuf(err, errlen, VGPU_REC_INCOMPLETE, "no end line (%zu bytes so far)", len);
 	}
 
 	/* "end LEN CRC" between ls and nl. */
@@ -180,23 +169,23 @@ static int frame_check(const char *buf, size_t len, const char *header, size_t *
 	if ((size_t)(nl - buf) < ls + 4 || !(sp = memchr(e, ' ', (size_t)(eend - e))) ||
 	    vgpu_value_u64(e, (size_t)(sp - e), &elen) < 0 ||
 	    parse_hex32(sp + 1, (size_t)(eend - sp - 1), &ecrc) < 0)
-		return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "end line: expected 'end LEN CRC' (8 lowercase hex digits)");
+		return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "end line: expected 'end LEN CRC' (8 lowercase hex digits)");
 	/* A LEN no record can have is wrong, not a record still being written. */
 	if (elen > VGPU_RECORD_MAX)
-		return vgpu_rec_err(err, errlen, VGPU_REC_CORRUPT, "end line: length %" PRIu64 " is over the %d byte cap",
+		return vgpu_errbuf(err, errlen, VGPU_REC_CORRUPT, "end line: length %" PRIu64 " is over the %d byte cap",
 			       elen, VGPU_RECORD_MAX);
 	if (elen > ls)
-		return vgpu_rec_err(err, errlen, VGPU_REC_INCOMPLETE, "end line: length %" PRIu64 " but only %zu bytes before it",
+		return vgpu_errbuf(err, errlen, VGPU_REC_INCOMPLETE, "end line: length %" PRIu64 " but only %zu bytes before it",
 			       elen, ls);
 	if (elen < ls)
-		return vgpu_rec_err(err, errlen, VGPU_REC_CORRUPT, "end line: length %" PRIu64 " but %zu bytes before it",
+		return vgpu_errbuf(err, errlen, VGPU_REC_CORRUPT, "end line: length %" PRIu64 " but %zu bytes before it",
 			       elen, ls);
 	uint32_t crc = vgpu_crc32(buf, ls);
 	if (crc != ecrc)
-		return vgpu_rec_err(err, errlen, VGPU_REC_CORRUPT, "end line: CRC %08" PRIx32 " but the content's is %08" PRIx32,
+		return vgpu_errbuf(err, errlen, VGPU_REC_CORRUPT, "end line: CRC %08" PRIx32 " but the content's is %08" PRIx32,
 			       ecrc, crc);
 	if ((size_t)(nl - buf) + 1 != len)
-		return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "%zu bytes after the end line",
+		return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "%zu bytes after the end line",
 			       len - (size_t)(nl - buf) - 1);
 	*bodyp = ls;
 	return VGPU_REC_OK;
@@ -331,27 +320,27 @@ int vgpu_rec_decode_fields(const char *buf, size_t len, const struct vgpu_rec_gr
 	rc = next_line(&L, &s, &n);
 	if (rc <= 0 || n != hlen || memcmp(s, g->header, hlen) != 0) {
 		if (rc > 0 && n > 4 && memcmp(s, "VGPU", 4) == 0 && s[4] != '1')
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line 1: unsupported version (this is VGPU1)");
-		return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line 1: not a '%s' header", g->header);
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line 1: unsupported version (this is VGPU1)");
+		return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line 1: not a '%s' header", g->header);
 	}
 	while ((rc = next_line(&L, &s, &n)) != 0) {
 		if (rc < 0)
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line %d: control character or non-ASCII byte",
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line %d: control character or non-ASCII byte",
 				       L.lineno);
 		if (split_field(s, n, &k, &klen, &v, &vlen) < 0)
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line %d: expected 'key value'", L.lineno);
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line %d: expected 'key value'", L.lineno);
 		if (vlen > VGPU_VALUE_MAX)
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line %d: value over %d bytes", L.lineno,
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line %d: value over %d bytes", L.lineno,
 				       VGPU_VALUE_MAX);
 		if ((key = g->lookup(k, klen)) < 0)
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line %d: unknown key '%.*s'", L.lineno,
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line %d: unknown key '%.*s'", L.lineno,
 				       (int)klen, k);
 		if (seen & BIT(key))
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line %d: duplicate key '%s'", L.lineno,
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line %d: duplicate key '%s'", L.lineno,
 				       g->name(key));
 		seen |= BIT(key);
 		if (g->field(rec, key, v, vlen) < 0)
-			return vgpu_rec_err(err, errlen, VGPU_REC_MALFORMED, "line %d: %s: bad value", L.lineno,
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "line %d: %s: bad value", L.lineno,
 				       g->name(key));
 	}
 	*seenp = seen;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "errbuf.h"
 #include "record.h"
 
 #define BIT(x) (1u << (x))
@@ -19,8 +20,6 @@ struct vgpu_rec_grammar {
 	int (*field)(void *rec, int key, const char *v, size_t vlen);
 };
 
-/* Fill ERR with the formatted reason and return RC. */
-int vgpu_rec_err(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* 16 lowercase hex digits? 1 or 0. */
 int vgpu_rec_nonce_ok(const char *s, size_t len);
 /* "NAME BYTES CRC"; 0 or -1. */

@@ -10,7 +10,10 @@
  *   safeio/publish/short   a write() writes fewer bytes than asked (half, at least one)
  *   safeio/publish/fsync   fsync() of the temp file fails
  *   safeio/publish/close   close() of the temp file fails (the fd is still closed)
- *   safeio/publish/rename  renameat() over the final name fails */
+ *   safeio/publish/rename  renameat() over the final name fails
+ *   safeio/publish/chown   fchown() of the temp file fails (vgpu_publish_ex with chown)
+ * vgpu_publish_ex() can name another prefix for the same points (the mediator's state
+ * directory: state/publish/open, ...). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -35,6 +38,15 @@ static int fault_errno(void)
 }
 
 #define FAULT(name) (fiu_fail(name) ? fault_errno() : 0)
+
+/* FAULT() for PREFIX/STEP. */
+static int fault_at(const char *prefix, const char *step)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s/%s", prefix, step);
+	return FAULT(name);
+}
 
 const char *vgpu_safeio_strerror(int code)
 {
@@ -193,8 +205,8 @@ int vgpu_safe_read_alloc(int dirfd, const char *name, uint64_t cap, void **bufp,
 	return rc;
 }
 
-/* Write loop; PUBLISH enables the publish fault points. */
-static int write_all(int fd, const void *buf, size_t len, int publish)
+/* Write loop; PUBLISH (a fault point prefix, or NULL) enables the publish fault points. */
+static int write_all(int fd, const void *buf, size_t len, const char *publish)
 {
 	const char *p = buf;
 	int rc;
@@ -203,9 +215,9 @@ static int write_all(int fd, const void *buf, size_t len, int publish)
 		size_t want = len;
 		ssize_t n;
 		if (publish) {
-			if ((rc = FAULT("safeio/publish/write")) < 0)
+			if ((rc = fault_at(publish, "write")) < 0)
 				return rc;
-			if (fiu_fail("safeio/publish/short"))
+			if (fault_at(publish, "short") < 0)
 				want = len > 1 ? len / 2 : 1;
 		}
 		n = write(fd, p, want);
@@ -223,7 +235,7 @@ static int write_all(int fd, const void *buf, size_t len, int publish)
 
 int vgpu_write_full(int fd, const void *buf, size_t len)
 {
-	return write_all(fd, buf, len, 0);
+	return write_all(fd, buf, len, NULL);
 }
 
 /* ".tmp-HOST-PID-RANDOM" into NAME. */
@@ -247,9 +259,10 @@ static void temp_name(char *name, size_t cap)
 	snprintf(name, cap, ".tmp-%s-%ld-%016" PRIx64, host, (long)getpid(), rnd);
 }
 
-int vgpu_publish2(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen,
-		  mode_t mode)
+int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen,
+		    mode_t mode, const struct vgpu_publish_how *how)
 {
+	const char *pfx = how && how->faults ? how->faults : "safeio/publish";
 	char tmp[128];
 	int fd = -1, rc, tries = 0;
 
@@ -257,16 +270,26 @@ int vgpu_publish2(int dirfd, const char *name, const void *a, size_t alen, const
 		return -EINVAL;
 	do {
 		temp_name(tmp, sizeof(tmp));
-		if ((rc = FAULT("safeio/publish/open")) < 0)
+		if ((rc = fault_at(pfx, "open")) < 0)
 			return rc;
 		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, mode);
 	} while (fd < 0 && errno == EEXIST && ++tries < 8);
 	if (fd < 0)
 		return -errno;
 
-	if ((rc = write_all(fd, a, alen, 1)) < 0 || (rc = write_all(fd, b, blen, 1)) < 0)
+	if ((rc = write_all(fd, a, alen, pfx)) < 0 || (rc = write_all(fd, b, blen, pfx)) < 0)
 		goto fail_close;
-	if ((rc = FAULT("safeio/publish/fsync")) < 0)
+	/* Owned by the VM before its name appears: never a moment where the VM's file is
+	 * someone else's, and the VM's quota counts it. */
+	if (how && how->chown) {
+		if ((rc = fault_at(pfx, "chown")) < 0)
+			goto fail_close;
+		if (fchown(fd, how->uid, how->gid) < 0) {
+			rc = -errno;
+			goto fail_close;
+		}
+	}
+	if ((rc = fault_at(pfx, "fsync")) < 0)
 		goto fail_close;
 	if (fsync(fd) < 0) {
 		rc = -errno;
@@ -277,10 +300,10 @@ int vgpu_publish2(int dirfd, const char *name, const void *a, size_t alen, const
 	rc = close(fd) < 0 ? -errno : 0;
 	fd = -1;
 	if (rc == 0)
-		rc = FAULT("safeio/publish/close");
+		rc = fault_at(pfx, "close");
 	if (rc < 0)
 		goto fail_unlink;
-	if ((rc = FAULT("safeio/publish/rename")) < 0)
+	if ((rc = fault_at(pfx, "rename")) < 0)
 		goto fail_unlink;
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		rc = -errno;
@@ -295,9 +318,15 @@ fail_unlink:
 	return rc;
 }
 
+int vgpu_publish2(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen,
+		  mode_t mode)
+{
+	return vgpu_publish_ex(dirfd, name, a, alen, b, blen, mode, NULL);
+}
+
 int vgpu_publish(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
 {
-	return vgpu_publish2(dirfd, name, buf, len, NULL, 0, mode);
+	return vgpu_publish_ex(dirfd, name, buf, len, NULL, 0, mode, NULL);
 }
 
 int vgpu_fsync_dir(int dirfd)

@@ -48,6 +48,21 @@ int vgpu_publish(int dirfd, const char *name, const void *buf, size_t len, mode_
 int vgpu_publish2(int dirfd, const char *name, const void *a, size_t alen,
 		  const void *b, size_t blen, mode_t mode);
 
+/* How vgpu_publish_ex() publishes, beyond vgpu_publish(). Zeroed: as vgpu_publish(). */
+struct vgpu_publish_how {
+	int chown;                   /* 1: fchown the temp file to UID:GID before its fsync
+				      * (a VM's output, so that the VM's quota counts it) */
+	uid_t uid;
+	gid_t gid;
+	const char *faults;          /* libfiu point prefix; NULL: "safeio/publish" (the
+				      * state directory uses "state/publish": faults in one
+				      * directory, not the other) */
+};
+/* vgpu_publish2() with HOW (NULL: as vgpu_publish2). Fault points PREFIX/open, /write,
+ * /short, /fsync, /close, /rename and /chown. */
+int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen,
+		    mode_t mode, const struct vgpu_publish_how *how);
+
 /* fsync a directory fd (for the mediator's own state directory). 0 or -errno. */
 int vgpu_fsync_dir(int dirfd);
 

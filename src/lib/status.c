@@ -21,6 +21,7 @@ static const char *const status_names[VGPU_STATUS_COUNT] = {
 	[VGPU_INTERRUPTED] = "INTERRUPTED",
 	[VGPU_CONFLICT] = "CONFLICT",
 	[VGPU_UNAVAILABLE] = "UNAVAILABLE",
+	[VGPU_WRONG_OWNER] = "WRONG_OWNER",
 };
 
 const char *vgpu_status_name(int code)

@@ -1,6 +1,8 @@
 /* answer.c - the mediator's answers: build a response record, publish response.txt
  * (and out-SEQ.bin) through the VM directory's fd, then persist it as the VM's last
- * answer. Order matters for exactly-once: payload, response, state (PROTOCOL.md s.7). */
+ * answer. Order matters for exactly-once: payload, state, response ("durable before
+ * visible", PROTOCOL.md s.7). An answer the state directory refuses (ENOSPC, EIO) is
+ * kept in memory, unpublished, and saved then published by the rescans. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,11 +30,41 @@ static void account(struct vgpu_mediator *m, int status)
 		m->stats.errors++;
 }
 
-/* Publish RESP to VM and, when PERSIST and it answers a request (seq > 0), persist it. */
+/* Make the saved (or unsaveable: NEWER 0) answer BUF visible as response.txt, and
+ * account for it. WHAT names it in the log line. */
+static int deliver(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce, int status,
+		   const char *buf, size_t len, int newer, const char *what, uint64_t out_bytes)
+{
+	int rc;
+
+	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
+	rc = vgpu_publish(vm->dirfd, "response.txt", buf, len, 0644);
+	fiu_do_on("mediator/crash/after-response", raise(SIGKILL));
+	if (rc < 0) {
+		/* The VM directory refused it (full, EIO, something in the way): the state
+		 * keeps the answer and every rescan tries to publish it again, so a client
+		 * still polling gets it once the directory recovers. */
+		vgpu_warn("vm%" PRIu32 ": publish response.txt for seq %" PRId64 ": %s; will retry",
+			  vm->id, seq, vgpu_safeio_strerror(rc));
+	}
+	/* retry from the saved copy, which is this answer (it was saved: NEWER) */
+	if (newer)
+		vm->resp_pending = rc < 0;
+	account(m, status);
+	vgpu_metrics_answered(&m->metrics, vm->id, status, rc == 0 ? out_bytes : 0);
+	vgpu_journal_add(&m->journal, "answer vm=%" PRIu32 " seq=%" PRId64 " nonce=%s status=%s", vm->id, seq,
+		     nonce, vgpu_status_name(status));
+	vgpu_info("vm%" PRIu32 ": seq %" PRId64 " %s", vm->id, seq, what);
+	return rc;
+}
+
+/* Publish RESP to VM and, when PERSIST and it answers a request (seq > 0), persist it
+ * first. An answer the state refuses is kept in vm->unsaved, not published. */
 static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response *resp, int persist)
 {
 	char *buf = malloc(VGPU_RECORD_MAX);
-	int len, rc, src = 0, saved = 0, newer = persist && resp->seq > vm->st.answered_seq;
+	char what[1100];
+	int len, rc, src = 0, newer = persist && resp->seq > vm->st.answered_seq;
 
 	if (!buf)
 		return -ENOMEM;
@@ -57,31 +89,54 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 		if (resp->output.name[0] && (src = vgpu_fsync_dir(vm->dirfd)) < 0)
 			vgpu_warn("vm%" PRIu32 ": fsync of the VM directory: %s", vm->id, strerror(-src));
 		src = vgpu_state_answered(m->statefd, vm->id, &vm->st, resp->seq, resp->nonce, buf, (size_t)len);
-		if (src < 0)
-			vgpu_err("vm%" PRIu32 ": persisting the answer to seq %" PRId64 ": %s",
-				 vm->id, resp->seq, strerror(-src));
-		saved = src == 0;
+		if (src < 0) {
+			/* Not saved: publishing it now could answer twice (a restart finds the
+			 * intent and answers INTERRUPTED; a re-read record runs again). Keep it
+			 * here, unpublished, with the VM's commands held; the rescans save it and
+			 * then publish it. The job is never run again meanwhile. */
+			vgpu_err("vm%" PRIu32 ": saving the answer to seq %" PRId64 " in --state: %s; not published "
+				 "until it is saved (retried every rescan); vm%" PRIu32 "'s commands wait",
+				 vm->id, resp->seq, strerror(-src), vm->id);
+			free(vm->unsaved);
+			vm->unsaved = buf;
+			vm->unsaved_len = (size_t)len;
+			vm->unsaved_seq = resp->seq;
+			memcpy(vm->unsaved_nonce, resp->nonce, sizeof(vm->unsaved_nonce));
+			vm->unsaved_status = resp->status;
+			vm->unsaved_warned = 0;
+			return src;
+		}
 	}
-	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
-	rc = vgpu_publish(vm->dirfd, "response.txt", buf, (size_t)len, 0644);
-	fiu_do_on("mediator/crash/after-response", raise(SIGKILL));
-	if (rc < 0) {
-		/* The VM directory refused it (full, EIO, something in the way): the state
-		 * keeps the answer and every rescan tries to publish it again, so a client
-		 * still polling gets it once the directory recovers. */
-		vgpu_warn("vm%" PRIu32 ": publish response.txt for seq %" PRId64 ": %s; will retry",
-			  vm->id, resp->seq, vgpu_safeio_strerror(rc));
-	}
-	/* retry from the saved copy, which is this answer only if it was saved */
-	if (newer)
-		vm->resp_pending = rc < 0 && saved;
-	account(m, resp->status);
-	vgpu_journal_add(&m->journal, "answer vm=%" PRIu32 " seq=%" PRId64 " nonce=%s status=%s", vm->id, resp->seq,
-		     resp->nonce, vgpu_status_name(resp->status));
-	vgpu_info("vm%" PRIu32 ": seq %" PRId64 " %s %s%s%s", vm->id, resp->seq, vgpu_op_name(resp->op),
-		  vgpu_status_name(resp->status), resp->status ? ": " : "", resp->status ? resp->error : "");
+	snprintf(what, sizeof(what), "%s %s%s%s", vgpu_op_name(resp->op), vgpu_status_name(resp->status),
+		 resp->status ? ": " : "", resp->status ? resp->error : "");
+	rc = deliver(m, vm, resp->seq, resp->nonce, resp->status, buf, (size_t)len, newer, what,
+		     resp->output.name[0] ? resp->output.bytes : 0);
 	free(buf);
 	return rc;
+}
+
+int vgpu_answer_save_unsaved(struct vgpu_mediator *m, struct vm *vm)
+{
+	char what[64];
+	int rc;
+
+	if (!vm->unsaved)
+		return 0;
+	rc = vgpu_state_answered(m->statefd, vm->id, &vm->st, vm->unsaved_seq, vm->unsaved_nonce, vm->unsaved,
+				 vm->unsaved_len);
+	if (rc < 0) {
+		if (!vm->unsaved_warned++)
+			vgpu_warn("vm%" PRIu32 ": the answer to seq %" PRId64 " still cannot be saved: %s; will retry",
+				  vm->id, vm->unsaved_seq, strerror(-rc));
+		return rc;
+	}
+	snprintf(what, sizeof(what), "%s (saved after the state directory recovered)",
+		 vgpu_status_name(vm->unsaved_status));
+	deliver(m, vm, vm->unsaved_seq, vm->unsaved_nonce, vm->unsaved_status, vm->unsaved, vm->unsaved_len, 1, what, 0);
+	free(vm->unsaved);
+	vm->unsaved = NULL;
+	vm->unsaved_len = 0;
+	return 0;      /* the caller looks at its command.txt next (intake) */
 }
 
 static void response_init(struct vgpu_response *r, const struct vm *vm, int64_t seq, const char *nonce,
@@ -109,6 +164,7 @@ static void answer_va(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const
 		return;
 	}
 	response_init(r, vm, seq, nonce, op, status);
+	vgpu_metrics_rejected(&m->metrics, vm->id);
 	vsnprintf(r->error, sizeof(r->error), fmt, ap);
 	for (char *p = r->error; *p; p++)   /* the grammar allows printable ASCII only */
 		if (*p < 0x20 || *p > 0x7e)
@@ -137,15 +193,17 @@ void vgpu_answer_reject(struct vgpu_mediator *m, struct vm *vm, int64_t seq, con
 	va_end(ap);
 }
 
-/* Write the output memfd as out-SEQ.bin; fill REF. */
+/* Write the output memfd as out-SEQ.bin, owned by the VM's uid when known (its quota
+ * counts it; PROTOCOL.md s.1.1); fill REF. */
 static int publish_output(struct vm *vm, const struct job *job, const void *data, struct vgpu_payload_ref *ref)
 {
+	struct vgpu_publish_how how = { .chown = vm->has_uid, .uid = vm->uid, .gid = vm->gid };
 	int rc;
 
 	vgpu_payload_name(ref->name, "out", job->req.seq);
 	ref->bytes = job->out_bytes;
 	ref->crc = vgpu_crc32(data, job->out_bytes);
-	rc = vgpu_publish(vm->dirfd, ref->name, data, job->out_bytes, 0644);
+	rc = vgpu_publish_ex(vm->dirfd, ref->name, data, job->out_bytes, NULL, 0, 0644, &how);
 	if (rc < 0)
 		ref->name[0] = '\0';
 	return rc;

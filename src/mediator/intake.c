@@ -2,7 +2,10 @@
  * (incomplete record), or ignore (already handled). Everything from the VM is untrusted:
  * no symlinks, FIFOs, directories or hard links, sizes capped before reading, the
  * record parsed strictly, the VM id checked against the directory, payloads checked
- * against their declared size and CRC (docs/PROTOCOL.md sections 3, 7, 8). */
+ * against their declared size and CRC (docs/PROTOCOL.md sections 3, 7, 8). With the VM's
+ * uid configured, command.txt and payloads must be the VM's own files (WRONG_OWNER).
+ * Error answers are rate-limited per VM: past its budget a VM's command.txt waits
+ * unread (docs/SECURITY.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -42,6 +45,30 @@ static void mark_seen(struct vm *vm, const struct file_key *k)
 	vm->incomplete_since_ms = 0;
 }
 
+/* May VM get one more error answer now? Else its command.txt is read again (not marked
+ * seen) once its budget allows: a flood of invalid records costs one read per turn at
+ * most, and no answers, fsyncs or log lines beyond the budget. */
+static int budget(struct vgpu_mediator *m, struct vm *vm)
+{
+	uint64_t now = vgpu_now_ms();
+
+	if (vgpu_ratelimit_take(&vm->rejects, now))
+		return 1;
+	vm->seen_valid = 0;
+	vm->intake_after_ms = vgpu_ratelimit_next(&vm->rejects, now);
+	if (vm->intake_after_ms <= now)
+		vm->intake_after_ms = now + 1;
+	vgpu_vm_warn(m, vm, "too many invalid records (%u answered at once, then %u a second); the rest wait "
+		     "unread", m->cfg.reject_burst, m->cfg.reject_per_s);
+	return 0;
+}
+
+/* A file in VM's directory that is not the VM's own (ST: fstat of the opened file). */
+static int foreign(const struct vm *vm, const struct stat *st)
+{
+	return vm->has_uid && st->st_uid != vm->uid;
+}
+
 /* A command.txt that is not a plain file: answer once per version of it. */
 static void reject_file(struct vgpu_mediator *m, struct vm *vm, int rc)
 {
@@ -52,7 +79,7 @@ static void reject_file(struct vgpu_mediator *m, struct vm *vm, int rc)
 	if (fstatat(vm->dirfd, CMD, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;  /* gone meanwhile */
 	key_of(&st, &k);
-	if (key_seen(vm, &k))
+	if (key_seen(vm, &k) || !budget(m, vm))
 		return;
 	mark_seen(vm, &k);
 	if (rc == VGPU_ETOOBIG) {
@@ -99,6 +126,14 @@ static int load_payload(struct vgpu_mediator *m, struct vm *vm, struct job *job,
 		snprintf(msg, msglen, "%s: %s", ref->name, vgpu_safeio_strerror(rc));
 		return rc == VGPU_ETOOBIG ? VGPU_TOO_LARGE : (rc == -ELOOP || rc == VGPU_EBADTYPE || rc == VGPU_ELINKS)
 			? VGPU_BAD_FILE : VGPU_BAD_PAYLOAD;
+	}
+	if (foreign(vm, &st)) {
+		/* not read: another VM's (or user's) bytes must not become this VM's input */
+		snprintf(msg, msglen, "%s belongs to uid %u, not vm%" PRIu32 "'s uid %u: written by another VM "
+			 "or user; not read", ref->name, (unsigned)st.st_uid, vm->id, (unsigned)vm->uid);
+		vgpu_vm_warn(m, vm, "%s", msg);
+		close(fd);
+		return VGPU_WRONG_OWNER;
 	}
 	if ((uint64_t)st.st_size != ref->bytes) {
 		snprintf(msg, msglen, "%s holds %lld bytes, the record says %" PRIu64 " (short write?)",
@@ -167,6 +202,8 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 
 	if (req->vm != vm->id) {
 		/* not persisted: another VM's seq must not move this VM's high-water mark */
+		if (!budget(m, vm))
+			return;
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_WRONG_VM,
 				   "record says vm %" PRIu32 " but was found in vm%" PRIu32 "/", req->vm, vm->id);
 		return;
@@ -174,10 +211,12 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	if (req->seq <= vm->st.answered_seq) {
 		if (req->seq == vm->st.answered_seq && strcmp(req->nonce, vm->st.answered_nonce) == 0) {
 			/* Already answered; response.txt may have lost it. Never re-run. */
-			if (!vgpu_answer_delivered(vm))
+			if (!vgpu_answer_delivered(vm) && budget(m, vm))
 				vgpu_answer_republish(m, vm);
 			return;
 		}
+		if (!budget(m, vm))
+			return;
 		if (req->seq == vm->st.answered_seq) {
 			vgpu_warn("vm%" PRIu32 ": seq %" PRId64 " reused with another nonce (%s, answered %s): "
 				  "two writers for one VM directory?", vm->id, req->seq, req->nonce, vm->st.answered_nonce);
@@ -204,8 +243,12 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 		int64_t out = vgpu_request_output_bytes(req);
 		uint64_t leak = req->op == VGPU_OP_LEAK ? req->args.bytes : 0;
 
+		/* The VM's next seq shows it has read its older outputs (PROTOCOL.md s.1.1). */
+		vgpu_outputs_superseded(m, vm, req->seq);
 		if (gen < 0 || out < 0 || (uint64_t)gen > m->cfg.max_payload || (uint64_t)out > m->cfg.max_payload ||
 		    leak > m->cfg.max_payload) {
+			if (!budget(m, vm))
+				return;
 			vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_TOO_LARGE,
 					  "op %s with these sizes needs %" PRId64 " input and %" PRId64
 					  " output bytes; the cap is %" PRIu64 " (--max-payload)", vgpu_op_name(req->op),
@@ -214,6 +257,8 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 		}
 	}
 	if (vgpu_op_is_test(req->op) && !m->cfg.test_ops) {
+		if (!budget(m, vm))
+			return;
 		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, VGPU_UNKNOWN_OP,
 				  "op %s exists only when the mediator runs with --test-ops", vgpu_op_name(req->op));
 		return;
@@ -228,7 +273,23 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	status = req->input.name[0] ? load_payload(m, vm, job, msg, sizeof(msg)) : 0;
 	if (status == 0)
 		status = make_output(job, msg, sizeof(msg));
+	if (status == 0 && job->out_bytes) {
+		/* What one VM may hold in the export (its outputs until read or expired). */
+		uint64_t held = vgpu_outputs_held(vm);
+
+		if (held + job->out_bytes > m->cfg.max_vm_bytes) {
+			snprintf(msg, sizeof(msg), "vm%" PRIu32 " already holds %" PRIu64 " bytes of outputs; %zu more "
+				 "would pass its %" PRIu64 "-byte cap (--max-vm-bytes): read and remove them, or send "
+				 "the next request (which removes the last output)", vm->id, held, job->out_bytes,
+				 m->cfg.max_vm_bytes);
+			status = VGPU_TOO_LARGE;
+		}
+	}
 	if (status != 0) {
+		if (!budget(m, vm)) {
+			vgpu_job_free(job);
+			return;
+		}
 		vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, status, "%s", msg);
 		vgpu_job_free(job);
 		return;
@@ -240,6 +301,7 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	job->enqueued_us = vgpu_now_us();
 	vm->job = job;
 	vgpu_pq_push(&m->queue, &job->item, job->prio, job->enqueued_us / 1000);
+	vgpu_metrics_queued(&m->metrics, vm->id, job->in_bytes);
 	vgpu_journal_add(&m->journal, "queue vm=%" PRIu32 " seq=%" PRId64 " nonce=%s prio=%s", vm->id, req->seq, req->nonce,
 		     vgpu_prio_name((enum vgpu_prio)job->prio));
 }
@@ -253,6 +315,13 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 	size_t len = 0;
 	int fd, rc;
 
+	if (vm->intake_after_ms) {
+		if (vgpu_now_ms() < vm->intake_after_ms)
+			return;     /* over its error budget: read again when it refills */
+		vm->intake_after_ms = 0;
+	}
+	if (vm->unsaved)
+		return;         /* its last answer is not saved yet: nothing new before it */
 	rc = vgpu_safe_open(vm->dirfd, CMD, VGPU_RECORD_MAX, &fd, &st);
 	if (rc == -ENOENT) {
 		vm->incomplete_since_ms = 0;
@@ -268,6 +337,22 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 		return;
 	}
 	vm->warned = 0;
+	if (foreign(vm, &st)) {
+		/* Not the VM's own file: another VM (or user) wrote into this VM's directory.
+		 * Not read; answered once per version of the file. */
+		close(fd);
+		key_of(&st, &k);
+		if (key_seen(vm, &k) || vm->job || !budget(m, vm))
+			return;
+		mark_seen(vm, &k);
+		vgpu_vm_warn(m, vm, "command.txt belongs to uid %u, not the VM's uid %u: written by another VM or "
+			     "user; refused (WRONG_OWNER)", (unsigned)st.st_uid, (unsigned)vm->uid);
+		vgpu_answer_reject(m, vm, 0, NULL, VGPU_WRONG_OWNER,
+				  "command.txt belongs to uid %u, not vm%" PRIu32 "'s uid %u: written by another VM or "
+				  "user; not read, not run (check the export's anonuid, docs/XEN.md)",
+				  (unsigned)st.st_uid, vm->id, (unsigned)vm->uid);
+		return;
+	}
 	buf = malloc(VGPU_RECORD_MAX);
 	req = malloc(sizeof(*req));
 	if (!buf || !req) {
@@ -306,7 +391,7 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 			vm->incomplete_since_ms = now;
 			vgpu_debug("vm%" PRIu32 ": %s incomplete (%s); waiting up to %" PRIu64 " ms",
 				   vm->id, CMD, err, m->cfg.grace_ms);
-		} else if (now - vm->incomplete_since_ms >= m->cfg.grace_ms) {
+		} else if (now - vm->incomplete_since_ms >= m->cfg.grace_ms && budget(m, vm)) {
 			mark_seen(vm, &k);
 			vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_BAD_REQUEST,
 					  "incomplete record after %" PRIu64 " ms (%s): write to a temporary name and "
@@ -315,18 +400,26 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 		break;
 	}
 	case VGPU_REC_CORRUPT:
+		if (!budget(m, vm))
+			break;
 		mark_seen(vm, &k);
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_CORRUPT, "%s", err);
 		break;
 	case VGPU_REC_UNKNOWN_OP:
+		if (!budget(m, vm))
+			break;
 		mark_seen(vm, &k);
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_UNKNOWN_OP, "%s", err);
 		break;
 	case VGPU_REC_TOO_LARGE:
+		if (!budget(m, vm))
+			break;
 		mark_seen(vm, &k);
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_TOO_LARGE, "%s", err);
 		break;
 	default:
+		if (!budget(m, vm))
+			break;
 		mark_seen(vm, &k);
 		vgpu_answer_reject(m, vm, req->seq, req->nonce, VGPU_BAD_REQUEST, "%s", err);
 		break;

@@ -1,12 +1,11 @@
-/* mediator.c - the event loop: VM discovery, inotify + periodic rescan, dispatch from
- * the priority queue to the executor's slots, the watchdog's timers, and shutdown that
- * finishes the jobs in hand. One turn of the loop is vgpu_mediator_step(). Intake and
- * answers live in intake.c and answer.c. */
-#include <dirent.h>
+/* mediator.c - the event loop: inotify + periodic rescan, dispatch from the priority
+ * queue to the executor's slots, the watchdog's timers, and shutdown that finishes the
+ * jobs in hand; reconfiguration, start-up and teardown. One turn of the loop is
+ * vgpu_mediator_step(). The set of VM directories lives in vms.c, intake and answers in
+ * intake.c and answer.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <fiu-local.h>
 
 #include "mediator_int.h"
+#include "lock.h"
 #include "lib/log.h"
 #include "lib/status.h"
 
@@ -26,236 +26,38 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
-#define VM_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
 #define ROOT_EVENTS (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
-
-/* "vmN" with N in 1..65535, no leading zero -> N; else 0. */
-static uint32_t vm_number(const char *name)
-{
-	unsigned long v;
-	char *end;
-
-	if (strncmp(name, "vm", 2) != 0 || name[2] < '1' || name[2] > '9')
-		return 0;
-	errno = 0;
-	v = strtoul(name + 2, &end, 10);
-	if (errno || *end || v > VGPU_VM_MAX)
-		return 0;
-	return (uint32_t)v;
-}
-
-static struct vm *find_vm(struct vgpu_mediator *m, uint32_t id)
-{
-	for (size_t i = 0; i < m->nvms; i++)
-		if (m->vms[i]->id == id)
-			return m->vms[i];
-	return NULL;
-}
-
-static int cap_for(const struct vgpu_mediator *m, uint32_t id)
-{
-	for (size_t i = 0; i < m->cfg.ncaps; i++)
-		if (m->cfg.caps[i].vm == id)
-			return m->cfg.caps[i].cap;
-	return m->cfg.default_cap;
-}
-
-/* A VM that is not served (its directory or state unreadable) is retried on every
- * rescan but logged once per problem: WHAT names the step, RC its -errno. */
-struct vm_problem {
-	uint32_t id;
-	int what, rc;
-};
-
-enum { PROBLEM_OPEN = 1, PROBLEM_STATE };
-
-/* Record the problem; 1 when it is new for the VM (log it), 0 when logged already. */
-static int problem_is_new(struct vgpu_mediator *m, uint32_t id, int what, int rc)
-{
-	struct vm_problem *p = NULL;
-
-	for (size_t i = 0; i < m->nproblems; i++)
-		if (m->problems[i].id == id)
-			p = &m->problems[i];
-	if (p && p->what == what && p->rc == rc)
-		return 0;
-	if (!p) {
-		if (m->nproblems == m->capproblems) {
-			size_t ncap = m->capproblems ? m->capproblems * 2 : 8;
-			struct vm_problem *n = realloc(m->problems, ncap * sizeof(*n));
-
-			if (!n)
-				return 1;   /* log it again next time */
-			m->problems = n;
-			m->capproblems = ncap;
-		}
-		p = &m->problems[m->nproblems++];
-	}
-	*p = (struct vm_problem){ .id = id, .what = what, .rc = rc };
-	return 1;
-}
-
-/* VM ID is served: forget its problem; 1 when it had one. */
-static int problem_solved(struct vgpu_mediator *m, uint32_t id)
-{
-	for (size_t i = 0; i < m->nproblems; i++)
-		if (m->problems[i].id == id) {
-			m->problems[i] = m->problems[--m->nproblems];
-			return 1;
-		}
-	return 0;
-}
-
-static void vm_close(struct vgpu_mediator *m, struct vm *vm)
-{
-	if (vm->wd >= 0)
-		inotify_rm_watch(m->inofd, vm->wd);
-	if (vm->dirfd >= 0)
-		close(vm->dirfd);
-	vgpu_state_release(&vm->st);
-	free(vm);
-}
-
-/* Start serving ROOT/NAME. Problems are logged; the VM is retried on the next rescan. */
-static void add_vm(struct vgpu_mediator *m, const char *name)
-{
-	uint32_t id = vm_number(name);
-	struct vm *vm;
-	int rc;
-
-	if (!id || find_vm(m, id))
-		return;
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return;
-	vm->id = id;
-	vm->wd = -1;
-	vm->cap = cap_for(m, id);
-	vm->dirfd = openat(m->rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (vm->dirfd < 0) {
-		int e = errno;
-
-		if (problem_is_new(m, id, PROBLEM_OPEN, -e))
-			vgpu_warn("%s: open: %s; skipped until it can be opened", name, strerror(e));
-		free(vm);
-		return;
-	}
-	{
-		struct stat st;
-		if (fstat(vm->dirfd, &st) == 0) {
-			vm->dir_dev = st.st_dev;
-			vm->dir_ino = st.st_ino;
-		}
-	}
-	rc = vgpu_state_load(m->statefd, id, &vm->st);
-	if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM) {
-		if (problem_is_new(m, id, PROBLEM_STATE, rc))
-			vgpu_warn("vm%" PRIu32 ": loading its state: %s; will retry", id, strerror(-rc));
-		close(vm->dirfd);
-		free(vm);
-		return;
-	}
-	if (rc < 0) {
-		/* Serving it could answer twice; leave it alone and say so loudly, once. */
-		if (problem_is_new(m, id, PROBLEM_STATE, rc))
-			vgpu_err("vm%" PRIu32 ": state file unreadable (%s); not serving this VM until it is repaired",
-				 id, strerror(-rc));
-		close(vm->dirfd);
-		free(vm);
-		return;
-	}
-	if (m->nvms == m->capvms) {
-		size_t ncap = m->capvms ? m->capvms * 2 : 16;
-		struct vm **n = realloc(m->vms, ncap * sizeof(*n));
-		if (!n) {
-			vm_close(m, vm);
-			return;
-		}
-		m->vms = n;
-		m->capvms = ncap;
-	}
-	{
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", m->cfg.root, name);
-		vm->wd = inotify_add_watch(m->inofd, path, VM_EVENTS | IN_DONT_FOLLOW | IN_ONLYDIR);
-		if (vm->wd < 0)
-			vgpu_warn("%s: inotify_add_watch: %s; relying on the rescan", name, strerror(errno));
-	}
-	m->vms[m->nvms++] = vm;
-	vgpu_info("vm%" PRIu32 ": serving%s (priority cap %s, answered up to seq %" PRId64 ")", id,
-		  problem_solved(m, id) ? " again" : "", vgpu_prio_name((enum vgpu_prio)vm->cap), vm->st.answered_seq);
-	vgpu_answer_recover(m, vm);
-	/* An answer whose publication failed before a restart is only in the state: the
-	 * rescans publish it again (the client may still be waiting for it). */
-	if (vm->st.answered_seq > 0 && !vgpu_answer_delivered(vm))
-		vm->resp_pending = 1;
-}
-
-static void discover(struct vgpu_mediator *m)
-{
-	int fd = dup(m->rootfd);
-	DIR *d;
-	struct dirent *e;
-
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		vgpu_warn("%s: opendir: %s; will retry", m->cfg.root, strerror(errno));
-		return;
-	}
-	rewinddir(d);
-	while ((e = readdir(d)))
-		if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
-			add_vm(m, e->d_name);
-	closedir(d);
-}
-
-/* Is ROOT/vmN still the directory VM was opened on? (deleted, recreated, renamed) */
-static int vm_still_there(const struct vgpu_mediator *m, const struct vm *vm)
-{
-	char name[16];
-	struct stat st;
-
-	snprintf(name, sizeof(name), "vm%" PRIu32, vm->id);
-	return fstatat(m->rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-	       st.st_dev == vm->dir_dev && st.st_ino == vm->dir_ino;
-}
-
-/* Forget VMs whose directory went away or was replaced (once idle); discover() then
- * serves whatever is at ROOT/vmN now, with the same persistent state. */
-static void drop_replaced(struct vgpu_mediator *m)
-{
-	for (size_t i = m->nvms; i-- > 0;) {
-		struct vm *vm = m->vms[i];
-
-		if (vm->job || vm_still_there(m, vm))
-			continue;
-		vgpu_info("vm%" PRIu32 ": its directory was removed or replaced; serving whatever is there now",
-			  vm->id);
-		vm_close(m, vm);
-		m->vms[i] = m->vms[--m->nvms];
-	}
-}
+/* Work per turn of the loop (docs/SECURITY.md, "Flooding"): at most this many reads of
+ * the inotify fd, and each VM's command.txt looked at once however many events it had. */
+#define INOTIFY_READS_PER_TURN 16
 
 static void rescan(struct vgpu_mediator *m)
 {
-	drop_replaced(m);
-	discover(m);
+	vgpu_vms_drop_unlisted(m);
+	vgpu_vms_drop_replaced(m);
+	vgpu_vms_discover(m);
 	for (size_t i = 0; i < m->nvms; i++) {
 		struct vm *vm = m->vms[i];
 
+		if (vm->unsaved)
+			vgpu_answer_save_unsaved(m, vm);
 		if (vm->resp_pending)
 			vgpu_answer_republish(m, vm);
+		vgpu_outputs_sweep(m, vm, 0);
 		vgpu_intake_scan(m, vm);
 	}
 }
 
+/* Read what inotify has (at most INOTIFY_READS_PER_TURN buffers: a VM renaming records
+ * in a tight loop must not keep us here), note which VMs had command.txt events, then
+ * look at each of those once. What is left is read on the next turn, after dispatch. */
 static void handle_inotify(struct vgpu_mediator *m)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
+	int reads = 0;
 
-	while ((n = read(m->inofd, buf, sizeof(buf))) > 0) {
+	while (reads++ < INOTIFY_READS_PER_TURN && (n = read(m->inofd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
@@ -275,14 +77,19 @@ static void handle_inotify(struct vgpu_mediator *m)
 				if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
 					vm->wd = -1;   /* the rescan finds it again if it comes back */
 				} else if (ev->len && strcmp(ev->name, "command.txt") == 0) {
-					vgpu_intake_scan(m, vm);
+					vm->dirty = 1;
 				}
 				break;
 			}
-			if (ev->len && (ev->mask & IN_ISDIR) && vm_number(ev->name))
-				add_vm(m, ev->name);
+			if (ev->len && (ev->mask & IN_ISDIR) && vgpu_vms_number(ev->name))
+				vgpu_vms_add(m, ev->name);
 		}
 	}
+	for (size_t i = 0; i < m->nvms; i++)
+		if (m->vms[i]->dirty) {
+			m->vms[i]->dirty = 0;
+			vgpu_intake_scan(m, m->vms[i]);
+		}
 }
 
 /* Fill idle slots from the queue. */
@@ -328,6 +135,7 @@ static void dispatch(struct vgpu_mediator *m)
 			continue;
 		}
 		m->stats.executed++;
+		vgpu_metrics_dispatched(&m->metrics, s);
 		m->slots[s] = job;
 	}
 }
@@ -412,12 +220,15 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 		if (pfd[2 + s].fd < 0 && now + 20 < wake)
 			wake = now + 20;   /* executor without fd: poll it */
 	}
-	for (size_t i = 0; i < m->nvms; i++)
+	for (size_t i = 0; i < m->nvms; i++) {
 		if (m->vms[i]->incomplete_since_ms) {
 			uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
 			if (t < wake)
 				wake = t;
 		}
+		if (m->vms[i]->intake_after_ms && m->vms[i]->intake_after_ms < wake)
+			wake = m->vms[i]->intake_after_ms;
+	}
 	timeout = wake > now ? (int)(wake - now) : 0;
 	if (max_wait_ms >= 0 && timeout > max_wait_ms)
 		timeout = max_wait_ms;
@@ -436,16 +247,26 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 	reap_slots(m, pfd, 2);
 	now = vgpu_now_ms();
 	for (size_t i = 0; i < m->nvms && !m->stopping; i++)
-		if (m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms)
+		if ((m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms) ||
+		    (m->vms[i]->intake_after_ms && now >= m->vms[i]->intake_after_ms))
 			vgpu_intake_scan(m, m->vms[i]);
 	return 1;
 }
 
 int vgpu_mediator_run(struct vgpu_mediator *m)
 {
+	return vgpu_mediator_run_tick(m, 0, NULL, NULL);
+}
+
+int vgpu_mediator_run_tick(struct vgpu_mediator *m, int period_ms,
+			   void (*tick)(struct vgpu_mediator *m, void *arg), void *arg)
+{
 	m->next_rescan_ms = 0;
-	while (vgpu_mediator_step(m, -1) > 0)
-		;
+	while (vgpu_mediator_step(m, tick ? period_ms : -1) > 0)
+		if (tick)
+			tick(m, arg);
+	if (tick)
+		tick(m, arg);
 	vgpu_info("stopped: answered %" PRIu64 " (ok %" PRIu64 ", errors %" PRIu64 "), executed %" PRIu64
 		  ", left queued %zu (read again on the next start)", m->stats.answered, m->stats.ok,
 		  m->stats.errors, m->stats.executed, vgpu_pq_len(&m->queue));
@@ -461,6 +282,83 @@ void vgpu_mediator_stop(struct vgpu_mediator *m)
 		/* the pipe is full: a wake-up is pending already */
 	}
 	errno = saved;
+}
+
+void vgpu_mediator_wake(struct vgpu_mediator *m)
+{
+	int saved = errno;
+
+	if (write(m->pipe[1], "w", 1) < 0) {
+		/* the pipe is full: a wake-up is pending already */
+	}
+	errno = saved;
+}
+
+/* The limits' defaults where CFG leaves them 0. */
+static void limits_defaults(struct vgpu_mediator_config *cfg)
+{
+	if (!cfg->rescan_ms)
+		cfg->rescan_ms = 1000;
+	if (!cfg->grace_ms)
+		cfg->grace_ms = 2000;
+	if (!cfg->default_job_ms)
+		cfg->default_job_ms = 60000;
+	if (!cfg->max_job_ms)
+		cfg->max_job_ms = 600000;
+	if (!cfg->max_payload)
+		cfg->max_payload = 1ULL << 30;
+	if (!cfg->output_ttl_ms)
+		cfg->output_ttl_ms = 3600000;
+	if (!cfg->max_vm_bytes)
+		cfg->max_vm_bytes = cfg->max_payload > UINT64_MAX / 2 ? UINT64_MAX : 2 * cfg->max_payload;
+	if (!cfg->reject_burst)
+		cfg->reject_burst = 8;
+	if (!cfg->reject_per_s)
+		cfg->reject_per_s = 4;
+}
+
+int vgpu_mediator_reconfigure(struct vgpu_mediator *m, const struct vgpu_mediator_config *cfg)
+{
+	struct vgpu_vm_cap *caps = NULL;
+	struct vgpu_mediator_config keep = m->cfg;
+
+	if (cfg->ncaps) {
+		caps = malloc(cfg->ncaps * sizeof(*caps));
+		if (!caps)
+			return -ENOMEM;
+		memcpy(caps, cfg->caps, cfg->ncaps * sizeof(*caps));
+	}
+	m->cfg = *cfg;
+	m->cfg.root = keep.root;
+	m->cfg.state_dir = keep.state_dir;
+	m->cfg.journal = keep.journal;
+	m->cfg.ex = keep.ex;
+	m->cfg.caps = caps;
+	limits_defaults(&m->cfg);
+	free(m->owned_caps);
+	m->owned_caps = caps;
+	m->queue.aging_ms = m->cfg.aging_ms;
+	for (size_t i = 0; i < m->nvms; i++) {
+		int cap = vgpu_vms_cap_for(m, m->vms[i]->id);
+
+		if (cap != m->vms[i]->cap)
+			vgpu_info("vm%" PRIu32 ": priority cap %s (was %s)", m->vms[i]->id,
+				  vgpu_prio_name((enum vgpu_prio)cap), vgpu_prio_name((enum vgpu_prio)m->vms[i]->cap));
+		m->vms[i]->cap = cap;
+		{
+			const struct vgpu_vm_cap *c = vgpu_vms_config_of(m, m->vms[i]->id);
+			int has_uid = c && c->has_uid;
+			uid_t uid = c ? c->uid : 0;
+
+			if (has_uid != m->vms[i]->has_uid || uid != m->vms[i]->uid)
+				vgpu_info("vm%" PRIu32 ": owner uid %s%ld", m->vms[i]->id, has_uid ? "" : "not checked, was ",
+					  (long)(has_uid ? uid : m->vms[i]->uid));
+			m->vms[i]->has_uid = has_uid;
+			m->vms[i]->uid = uid;
+		}
+	}
+	m->next_rescan_ms = 0;    /* find newly listed VMs, drop unlisted ones, now */
+	return 0;
 }
 
 /* Is the directory STATEFD below (or equal to) ROOTFD? Walks up with "..". */
@@ -507,18 +405,9 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		return -ENOMEM;
 	}
 	m->cfg = *cfg;
-	m->rootfd = m->statefd = m->inofd = m->pipe[0] = m->pipe[1] = -1;
+	m->rootfd = m->statefd = m->inofd = m->lockfd = m->pipe[0] = m->pipe[1] = -1;
 	m->journal.fd = -1;
-	if (!m->cfg.rescan_ms)
-		m->cfg.rescan_ms = 1000;
-	if (!m->cfg.grace_ms)
-		m->cfg.grace_ms = 2000;
-	if (!m->cfg.default_job_ms)
-		m->cfg.default_job_ms = 60000;
-	if (!m->cfg.max_job_ms)
-		m->cfg.max_job_ms = 600000;
-	if (!m->cfg.max_payload)
-		m->cfg.max_payload = 1ULL << 30;
+	limits_defaults(&m->cfg);
 	vgpu_pq_init(&m->queue, m->cfg.aging_ms);
 
 	m->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -527,9 +416,9 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		goto fail;
 	}
 	if (fstatfs(m->rootfd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
-		vgpu_warn("--root %s is on tmpfs: an NFS server exports it only with an explicit fsid= "
-			  "(or export a directory on a real file system and symlink to it; ERRORS_LOG error 2)",
-			  cfg->root);
+		vgpu_warn("--root %s is on tmpfs: every VM directory and answer is lost at a reboot, and some "
+			  "NFS servers export it only with an explicit fsid= (ERRORS_LOG error 2); export a "
+			  "directory on a real file system and symlink to it", cfg->root);
 	m->statefd = vgpu_state_open_dir(cfg->state_dir);
 	if (m->statefd < 0) {
 		snprintf(err, errlen, "--state %s: %s", cfg->state_dir, strerror(-m->statefd));
@@ -540,6 +429,34 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		snprintf(err, errlen, "--state %s is inside --root %s (the export): keep it on local disk "
 			 "outside, e.g. /var/lib/vgpu-mediator", cfg->state_dir, cfg->root);
 		goto fail;
+	}
+	{
+		/* One mediator per state directory and per root: a second one would run every
+		 * request again (PROTOCOL.md s.7). */
+		int holder = 0;
+
+		m->lockfd = vgpu_lock_take(m->statefd, "lock", &holder);
+		if (m->lockfd < 0) {
+			rc = m->lockfd;
+			m->lockfd = -1;
+			if (rc == -EBUSY)
+				snprintf(err, errlen, "--state %s is in use by another vgpu-mediator (pid %d): two "
+					 "mediators would run every request twice; stop that one first", cfg->state_dir,
+					 holder);
+			else
+				snprintf(err, errlen, "--state %s: lock: %s", cfg->state_dir, strerror(-rc));
+			goto fail_busy;
+		}
+		rc = vgpu_lock_take(m->rootfd, NULL, &holder);
+		if (rc == -EBUSY) {
+			snprintf(err, errlen, "--root %s is served by another vgpu-mediator (pid %d, with another "
+				 "--state): two mediators would run every request twice; stop that one first",
+				 cfg->root, holder);
+			goto fail_busy;
+		}
+		if (rc < 0)
+			vgpu_warn("--root %s: lock: %s; not protected against a second mediator", cfg->root,
+				  strerror(-rc));
 	}
 	rc = vgpu_journal_init(&m->journal, cfg->journal);
 	if (rc < 0) {
@@ -561,13 +478,16 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->nslots = cfg->ex->nslots;
 	m->slots = calloc((size_t)m->nslots, sizeof(*m->slots));
 	m->pfd = calloc((size_t)m->nslots + 2, sizeof(*m->pfd));
-	if (!m->slots || !m->pfd) {
+	if (!m->slots || !m->pfd || vgpu_metrics_init(&m->metrics, m->nslots) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	discover(m);
+	vgpu_vms_discover(m);
 	*mp = m;
 	return 0;
+fail_busy:
+	vgpu_mediator_free(m);
+	return -EBUSY;
 fail:
 	vgpu_mediator_free(m);
 	return -1;
@@ -586,13 +506,17 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 	free(m->slots);
 	free(m->pfd);
 	free(m->problems);
+	free(m->owned_caps);
+	vgpu_metrics_release(&m->metrics);
 	for (size_t i = 0; i < m->nvms; i++)
-		vm_close(m, m->vms[i]);
+		vgpu_vms_close(m, m->vms[i]);
 	free(m->vms);
 	if (m->rootfd >= 0)
 		close(m->rootfd);
 	if (m->statefd >= 0)
 		close(m->statefd);
+	if (m->lockfd >= 0)
+		close(m->lockfd);
 	if (m->inofd >= 0)
 		close(m->inofd);
 	vgpu_journal_release(&m->journal);

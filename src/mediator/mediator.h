@@ -8,11 +8,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "exec/executor.h"
 
+/* What the mediator knows of one VM (docs/SECURITY.md). */
 struct vgpu_vm_cap {
 	uint32_t vm;
-	int cap;                     /* enum vgpu_prio: the highest priority VM may use */
+	int cap;                     /* enum vgpu_prio: the highest priority VM may use;
+				      * -1: the config's default_cap */
+	int has_uid;                 /* 1: vmN/, its command.txt and payloads must belong to
+				      * UID, else WRONG_OWNER; outputs are written as UID */
+	uid_t uid;                   /* the uid the VM's export squashes it to (anonuid=) */
+	uint64_t max_bytes;          /* quota: bytes per request; 0: none (carried, not enforced yet) */
+	uint32_t max_queued;         /* quota: queued jobs; 0: none (carried, not enforced yet) */
 };
 
 struct vgpu_mediator_config {
@@ -27,15 +35,24 @@ struct vgpu_mediator_config {
 	uint64_t default_job_ms;     /* run-time limit without timeout_ms; 60000 */
 	uint64_t max_job_ms;         /* cap on a request's timeout_ms; 600000 */
 	uint64_t max_payload;        /* bytes; default 1 GiB */
+	uint64_t output_ttl_ms;      /* out-SEQ.bin is removed after this long even if the VM
+				      * never sends its next request; default 3600000 (1 h) */
+	uint64_t max_vm_bytes;       /* bytes of out-*.bin one VM may hold; default 2*max_payload */
+	unsigned reject_burst;       /* error answers one VM gets at once; default 8 */
+	unsigned reject_per_s;       /* ... and then per second; default 4; past it its records
+				      * wait (not read) until the budget refills */
 	int test_ops;                /* accept spin/leak/crash */
+	int only_listed;             /* serve only the VMs in CAPS (config: serve = listed) */
 	const char *journal;         /* append "exec"/"answer" lines here (tests); NULL: none */
 	struct vgpu_executor *ex;    /* borrowed; the caller closes it after free */
 };
 
 struct vgpu_mediator;
 
-/* Open ROOT and the state directory, discover the VMs, load their state and recover
- * interrupted jobs. 0, or negative with ERR filled (start-up errors: the daemon exits). */
+/* Open ROOT and the state directory, take their locks (one mediator per root and per
+ * state directory: a second one fails with -EBUSY, ERR naming the first one's pid),
+ * discover the VMs, load their state and recover interrupted jobs. 0, or negative with
+ * ERR filled (start-up errors: the daemon exits). */
 int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_config *cfg,
 		      char *err, size_t errlen);
 /* Serve until vgpu_mediator_stop(); then finish the jobs in hand, answer them and
@@ -50,6 +67,22 @@ int vgpu_mediator_run(struct vgpu_mediator *m);
 int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms);
 /* Ask run() to stop. Async-signal-safe. */
 void vgpu_mediator_stop(struct vgpu_mediator *m);
+/* Make the current or next step() return at once (a signal handler's way to have its
+ * flag looked at). Async-signal-safe. */
+void vgpu_mediator_wake(struct vgpu_mediator *m);
+/* run() with TICK(M, ARG) called after every turn of the loop, and at least every
+ * PERIOD_MS (> 0). For the daemon's own periodic work: status files, the systemd
+ * watchdog, a reload. */
+int vgpu_mediator_run_tick(struct vgpu_mediator *m, int period_ms,
+			   void (*tick)(struct vgpu_mediator *m, void *arg), void *arg);
+/* Apply CFG's VM table (caps, uids, quotas, only_listed), default cap and limits to the
+ * running mediator between two turns of the loop (never from a signal handler): queued
+ * and running jobs stay as they are; served VMs get their new cap for their next
+ * request; newly listed VMs are found, unlisted ones (only_listed) dropped once idle, at
+ * the next rescan, which comes at once. CFG's root, state_dir, journal and ex are
+ * ignored (a restart applies them). CFG is copied: the caller may free it afterwards.
+ * 0, or -ENOMEM with nothing changed. */
+int vgpu_mediator_reconfigure(struct vgpu_mediator *m, const struct vgpu_mediator_config *cfg);
 void vgpu_mediator_free(struct vgpu_mediator *m);
 
 #endif

@@ -1,17 +1,21 @@
 /* mediator_int.h - the mediator's internal types, shared by mediator.c (event loop),
- * intake.c (reading and validating command.txt) and answer.c (responses and state).
+ * vms.c (the VM directories served), intake.c (reading and validating command.txt) and
+ * answer.c (responses and state).
  * Jobs are job.h's, the journal journal.h's, the clock lib/clock.h's.
  * Not an API: nothing outside src/mediator includes it. */
 #ifndef VGPU_MEDIATOR_INT_H
 #define VGPU_MEDIATOR_INT_H
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <poll.h>
 #include "mediator.h"
 #include "job.h"
 #include "journal.h"
+#include "metrics.h"
 #include "pqueue.h"
+#include "ratelimit.h"
 #include "state.h"
 #include "lib/clock.h"
 #include "lib/record.h"
@@ -30,6 +34,9 @@ struct vm {
 	int dirfd;
 	int wd;                      /* inotify watch, -1 if none */
 	int cap;
+	int has_uid;                 /* the VM's configured uid (--vm N:PRIO:UID, --vm-uid) */
+	uid_t uid;
+	gid_t gid;                   /* vmN/'s group: outputs are written as UID:GID */
 	struct vgpu_vm_state st;
 	struct job *job;             /* queued or running; at most one per VM */
 	struct file_key seen;        /* last command.txt version acted on */
@@ -39,11 +46,28 @@ struct vm {
 	int resp_pending;            /* the last answer's publish failed: retry on rescans */
 	dev_t dir_dev;               /* identity of the directory we serve, to notice */
 	ino_t dir_ino;               /* vmN being deleted, recreated or renamed */
+	uid_t dir_uid;               /* ... or given to another owner */
+	int dirty;                   /* an inotify event for command.txt this turn */
+	/* Flooding (docs/SECURITY.md): error answers and log lines are rate-limited per
+	 * VM; past its budget a VM's command.txt is not read before INTAKE_AFTER_MS. */
+	struct vgpu_ratelimit rejects, logs;
+	uint64_t intake_after_ms;    /* 0: no wait */
+	/* An answer that could not be saved in --state (ENOSPC, EIO): kept here, not
+	 * published (durable before visible), saved and published by the rescans; the
+	 * VM's commands wait meanwhile (PROTOCOL.md s.7). */
+	char *unsaved;
+	size_t unsaved_len;
+	int64_t unsaved_seq;
+	char unsaved_nonce[17];
+	int unsaved_status;
+	int unsaved_warned;
+	uint64_t next_sweep_ms;      /* outputs.c: when to look at out-*.bin again */
 };
 
 struct vgpu_mediator {
 	struct vgpu_mediator_config cfg;
 	int rootfd, statefd, inofd;
+	int lockfd;                  /* STATE/lock, flocked while we run */
 	struct vgpu_journal journal;
 	int pipe[2];                 /* self-pipe: stop requests */
 	volatile int stopping;
@@ -54,15 +78,49 @@ struct vgpu_mediator {
 	int nslots;
 	struct pollfd *pfd;          /* step()'s: the pipe, inotify, one per slot */
 	uint64_t next_rescan_ms;
-	struct vm_problem *problems; /* VMs not served, each logged once (mediator.c) */
+	struct vgpu_vm_cap *owned_caps; /* cfg.caps after vgpu_mediator_reconfigure() */
+	struct vm_problem *problems; /* VMs not served, each logged once (vms.c) */
 	size_t nproblems, capproblems;
+	struct vgpu_metrics metrics; /* counters for status and metrics (metrics.h) */
 	struct {                     /* for the line run() logs when it stops */
 		uint64_t answered, ok, errors, executed;
 	} stats;
 };
 
+/* vms.c: the set of VM directories served (m->vms). */
+/* "vmN" with N in 1..VGPU_VM_MAX, no leading zero -> N; else 0. */
+uint32_t vgpu_vms_number(const char *name);
+/* VM ID's entry in the configuration, or NULL. */
+const struct vgpu_vm_cap *vgpu_vms_config_of(const struct vgpu_mediator *m, uint32_t id);
+/* VM ID's priority cap: its own, else the default. */
+int vgpu_vms_cap_for(const struct vgpu_mediator *m, uint32_t id);
+/* Start serving ROOT/NAME (a vmN not served yet and wanted). Problems are logged once;
+ * the VM is retried on the next rescan. */
+void vgpu_vms_add(struct vgpu_mediator *m, const char *name);
+/* vgpu_vms_add() every directory of ROOT. */
+void vgpu_vms_discover(struct vgpu_mediator *m);
+/* Stop serving, once idle, VMs whose directory was removed, replaced or given to another
+ * owner; and VMs no longer listed (serve = listed) after a reconfiguration. */
+void vgpu_vms_drop_replaced(struct vgpu_mediator *m);
+void vgpu_vms_drop_unlisted(struct vgpu_mediator *m);
+/* Release VM (its watch, directory, state); the caller takes it out of m->vms. */
+void vgpu_vms_close(struct vgpu_mediator *m, struct vm *vm);
+
 /* intake.c: look at VM's command.txt; queue a job, answer an error, or do nothing. */
 void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm);
+
+/* A rate-limited warning about VM (docs/SECURITY.md): within vm->logs' budget; the next
+ * line allowed says how many were suppressed. */
+#define vgpu_vm_warn(m, vm, fmt, ...) \
+	vgpu_ratelimit_warn(&(vm)->logs, vgpu_now_ms(), "vm%" PRIu32 ": " fmt, (vm)->id, ##__VA_ARGS__)
+
+/* outputs.c: the lifetime of out-SEQ.bin (PROTOCOL.md s.1.1). */
+/* VM sent a request above its mark: it has read what it wanted of older outputs. */
+void vgpu_outputs_superseded(struct vgpu_mediator *m, struct vm *vm, int64_t new_seq);
+/* Remove outputs past --output-ttl and superseded ones; at most once a second per VM. */
+void vgpu_outputs_sweep(struct vgpu_mediator *m, struct vm *vm, int force);
+/* Bytes of out-*.bin in VM's directory now. */
+uint64_t vgpu_outputs_held(const struct vm *vm);
 
 /* answer.c */
 /* Publish an error answer for (SEQ, NONCE) (seq 0 when unknown) and persist it. */
@@ -83,5 +141,8 @@ int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm);
 int vgpu_answer_delivered(const struct vm *vm);
 /* At start: resolve an intent left by a mediator that died mid-job. */
 void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm);
+/* Save and publish VM's answer that --state refused before (vm->unsaved). 0 when there
+ * is none left, negative errno while the state still refuses it. */
+int vgpu_answer_save_unsaved(struct vgpu_mediator *m, struct vm *vm);
 
 #endif

@@ -2,7 +2,12 @@
  *
  * Files in the mediator's private state directory, each replaced by temp+fsync+rename
  * and followed by an fsync of the directory, so a crash leaves the old or the new
- * version, never a mix. */
+ * version, never a mix.
+ *
+ * libfiu fault points, so that a test can fail the state directory's writes and not the
+ * VMs' (failinfo: the errno, default EIO): state/publish/{open,write,short,fsync,close,
+ * rename} (safeio's steps for a state file), state/unlink (dropping vmN.run) and
+ * state/fsync-dir. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,8 +17,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fiu-local.h>
+
 #include "state.h"
 #include "lib/safeio.h"
+
+static const struct vgpu_publish_how state_how = { .faults = "state/publish" };
+
+static int fault(const char *point)
+{
+	(void)point;       /* unused when built without fault injection (FIU=0) */
+	if (fiu_fail(point)) {
+		intptr_t e = (intptr_t)fiu_failinfo();
+		return e > 0 ? -(int)e : -EIO;
+	}
+	return 0;
+}
+
+static int state_publish(int dirfd, const char *name, const void *buf, size_t len)
+{
+	return vgpu_publish_ex(dirfd, name, buf, len, NULL, 0, 0600, &state_how);
+}
+
+static int state_fsync_dir(int dirfd)
+{
+	int rc = fault("state/fsync-dir");
+
+	return rc < 0 ? rc : vgpu_fsync_dir(dirfd);
+}
 
 int vgpu_state_open_dir(const char *path)
 {
@@ -108,9 +139,9 @@ int vgpu_state_begin(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t s
 
 	state_name(name, sizeof(name), vm, "run");
 	n = snprintf(line, sizeof(line), "%" PRId64 " %.16s\n", seq, nonce);
-	rc = vgpu_publish(dirfd, name, line, (size_t)n, 0600);
+	rc = state_publish(dirfd, name, line, (size_t)n);
 	if (rc == 0)
-		rc = vgpu_fsync_dir(dirfd);
+		rc = state_fsync_dir(dirfd);
 	if (rc == 0) {
 		st->running_seq = seq;
 		memcpy(st->running_nonce, nonce, 16);
@@ -131,14 +162,14 @@ int vgpu_state_answered(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_
 		return -ENOMEM;
 	memcpy(copy, record, len);
 	state_name(name, sizeof(name), vm, "last");
-	rc = vgpu_publish(dirfd, name, record, len, 0600);
+	rc = state_publish(dirfd, name, record, len);
 	if (rc == 0) {
 		state_name(name, sizeof(name), vm, "run");
-		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		if ((rc = fault("state/unlink")) == 0 && unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 			rc = -errno;
 	}
 	if (rc == 0)
-		rc = vgpu_fsync_dir(dirfd);
+		rc = state_fsync_dir(dirfd);
 	if (rc < 0) {
 		free(copy);
 		return rc;

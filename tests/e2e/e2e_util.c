@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/client.h"
 #include "e2e_util.h"
 #include "../common/testutil.h"
 
@@ -629,6 +630,33 @@ int e2e_nfssim_ctl(const struct e2e_env *e, const char *mnt, const char *setting
 	return rc;
 }
 
+/* The clients' lock files live outside the tree, one per VM directory (the client's
+ * default location, docs/CLIENT.md): remove those of this tree's VM directories. */
+static void remove_client_locks(const struct e2e_env *e)
+{
+	const char *top = e->client_root[0] ? e->client_root : e->root;
+	struct vgpu_client_opts o = { .timeout_ms = 100 };
+	struct dirent *d;
+	DIR *dir;
+
+	if (!top[0] || !(dir = opendir(top)))
+		return;
+	while ((d = readdir(dir))) {
+		char path[600], err[256];
+		struct vgpu_client *c;
+
+		if (!vgpu_client_dir_vm(d->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", top, d->d_name);
+		if (vgpu_client_open(&c, path, &o, err, sizeof(err)) != VGPU_CLIENT_OK)
+			continue;
+		if (vgpu_client_lock_path(c)[0])
+			unlink(vgpu_client_lock_path(c));
+		vgpu_client_close(c);
+	}
+	closedir(dir);
+}
+
 void e2e_teardown(struct e2e_env *e)
 {
 	if (e->mediator > 0) {
@@ -646,6 +674,8 @@ void e2e_teardown(struct e2e_env *e)
 		e->guardian = 0;
 		e->guard_fd = -1;
 	}
+	if (e->dir[0] && e->owner == getpid())
+		remove_client_locks(e);
 	if (e->dir[0] && !keep_tree())
 		remove_tree(e->dir);
 	if (e->knfs_dir[0] && !keep_tree())

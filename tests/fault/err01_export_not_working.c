@@ -6,8 +6,8 @@
  * so the VM's mount point stays an empty local directory.
  * (b) The export works but the host never created this VM's directory (vm7).
  * Naive control: the errors log's client: fopen(command.txt, "w") + fprintf with nothing
- * checked, then a loop reading response.txt until an answer comes: it says nothing and
- * hangs (bounded here). Ours: vgpu-client exits 5 (ENODIR) at once, naming the export /
+ * checked (fopen's NULL used as it is: the writer dies by SIGSEGV), then, had it lived, a
+ * loop reading response.txt until an answer comes: either way nothing names the export. Ours: vgpu-client exits 5 (ENODIR) at once, naming the export /
  * mount and the fix. Then the fix (an export that admits us, vm1 present) answers a request
  * end to end through ganesha. Injections = refusals and missing directories met.
  * Handling proved (src/): src/client/client.c (ENOENT -> VGPU_CLIENT_ENODIR, the mount
@@ -35,9 +35,15 @@ static void naive_in(struct h_result *r, const char *dir, const char *what)
 	struct naive_nfs_result n;
 
 	naive_nfs_submit(dir, naive_cmd, NAIVE_WAIT_MS, &n);
-	h_naive(r, !n.reported && !n.got_answer && n.waited_ms >= NAIVE_WAIT_MS,
-		"%s: fopen(command.txt) %s, nothing reported; still waiting for response.txt after %ld ms "
-		"(the original loops forever)", what, n.open_errno ? strerror(n.open_errno) : "worked", n.waited_ms);
+	if (n.open_errno)
+		r->injections++;      /* the missing directory, met by the naive fopen */
+	h_naive(r, n.open_errno == ENOENT && !(n.reported && strstr(n.said, "mount")) && !n.got_answer &&
+		(n.crash_signal || n.waited_ms >= NAIVE_WAIT_MS),
+		"%s: fopen(command.txt) %s, unchecked: %s%s%s, nothing about the export said%s%s%s", what,
+		n.open_errno ? strerror(n.open_errno) : "worked",
+		n.crash_signal ? "the writer died by " : "still waiting for response.txt",
+		n.crash_signal ? strsignal(n.crash_signal) : "", n.crash_signal ? "" : " after the bound",
+		n.said[0] ? " (stderr: \"" : "", n.said[0] ? n.said : "", n.said[0] ? "\")" : "");
 }
 
 /* Ours in DIR: exit 5 fast with a message naming the mount and the fix. */
@@ -107,7 +113,6 @@ int main(void)
 	}
 	snprintf(e.client_root, sizeof(e.client_root), "%s", mnt);
 	snprintf(dir, sizeof(dir), "%s/vm7", mnt);
-	r.injections++;
 	naive_in(&r, dir, "vm7 never created on the host");
 	ours_in(&r, &e, dir, "vm7 never created on the host");
 	h_evidence(&r, "naive: fopen unchecked, no message, waited %d ms for an answer (hangs); ours: exit 5 at once "

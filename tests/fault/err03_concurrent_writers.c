@@ -1,19 +1,23 @@
 /* err03_concurrent_writers.c - ERRORS_LOG error 3: "File Locking Issues with NFS"
  * (corrupted command/response files, responses going to the wrong VM).
  *
- * Naive control: naive/naive_shared_file.c, 8 VMs x 3 writers sharing one command file
- * and one response file, written in place with fopen/fprintf/fclose, and a server loop
- * reading it: answers taken by the wrong writer, garbled records, requests lost.
+ * Naive control: the errors log's own design, per-VM directories written in place with
+ * fopen/fprintf/fclose and a server loop reading each VM's command file, with the risk it
+ * leaves: several processes of one VM (8 VMs x 3 processes, released together): answers
+ * taken by another process of the VM, garbled records, requests lost.
  * Ours: the same 8 x 3 writer processes, each with its own client object, through the
  * real vgpu-mediator: every request answered once, to its VM, with its seq and the right
  * result (journal: executed once, answered once). Then forced collisions: a second
  * writer in one VM directory that does not share the client's lock (a raw writer
  * reusing the client's seq with another nonce; two clients with different lock
  * directories racing) is detected (CONFLICT / EPROTO, a mediator log line), never
- * silently merged. Injections = collisions forced.
+ * silently merged. And a payload rewritten in place by a second process of the VM
+ * between the payload and the command: a naive reader that trusts it answers a wrong
+ * result; ours answers BAD_PAYLOAD (CRC-32) and never runs it. Injections = collisions
+ * forced + payloads found changed on disk.
  * Handling proved (src/): src/client/client.c (per-VM lock, seq + nonce, EPROTO),
- * src/mediator/intake.c (CONFLICT, "two writers" log), src/lib/safeio.c (publish by
- * rename). */
+ * src/mediator/intake.c (CONFLICT, "two writers" log, payload size and CRC),
+ * src/lib/safeio.c (publish by rename). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -75,41 +79,12 @@ static void server_line(const char *line, void *arg)
 		t->garbled++;
 }
 
-static pid_t naive_server(const struct naive_shared *s, int *rfd)
-{
-	int p[2];
-	pid_t pid;
-
-	if (pipe(p) < 0)
-		return -1;
-	pid = fork();
-	if (pid != 0) {
-		close(p[1]);
-		*rfd = p[0];
-		return pid;
-	}
-	struct server_tally t = { 0 };
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	close(p[0]);
-	while (!server_stop) {
-		naive_shared_serve_once(s, server_line, &t);
-		msleep(1);
-	}
-	if (write(p[1], &t, sizeof(t)) != (ssize_t)sizeof(t))
-		_exit(1);
-	_exit(0);
-}
-
-static void naive_writer(const struct naive_shared *s, int vm, int w, int wfd)
+static void naive_writer(const struct naive_shared *s, int vm, int w, int go, int wfd)
 {
 	struct naive_tally t = { 0 };
-	char *data = malloc(DATA_LEN + 1), answer[4096];
+	char *data = malloc(DATA_LEN + 1), answer[4096], b;
 
-	if (!data)
+	if (!data || read(go, &b, 1) < 0)   /* released together with the VM's other processes */
 		_exit(1);
 	for (int i = 0; i < NAIVE_REQS; i++) {
 		int seq = w * 100 + i + 1, avm, aseq;
@@ -135,32 +110,81 @@ static void naive_writer(const struct naive_shared *s, int vm, int w, int wfd)
 	_exit(0);
 }
 
+/* The server of the per-VM design: one loop over every VM's own command file. */
+static pid_t naive_server_vms(const struct naive_shared *s, int n, int *rfd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid != 0) {
+		close(p[1]);
+		*rfd = p[0];
+		return pid;
+	}
+	struct server_tally t = { 0 };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	close(p[0]);
+	while (!server_stop) {
+		for (int v = 0; v < n; v++)
+			naive_shared_serve_once(&s[v], server_line, &t);
+		msleep(1);
+	}
+	if (write(p[1], &t, sizeof(t)) != (ssize_t)sizeof(t))
+		_exit(1);
+	_exit(0);
+}
+
+/* The errors log's design, literally: per-VM directories (vmN/command.txt,
+ * vmN/response.txt), each written in place with fopen/fprintf/fclose, and a server that
+ * reads each VM's command file and rewrites its response file. The risk it leaves: a VM
+ * runs several processes that write the VM's one command file. */
 static void part_naive(struct h_result *r, const char *base)
 {
-	struct naive_shared s;
+	struct naive_shared s[VMS];
 	struct naive_tally all = { 0 };
 	struct server_tally st = { 0 };
 	char dir[400];
-	int p[2], sfd = -1;
+	int p[2], go[2], sfd = -1;
 	pid_t server, kids[VMS * WRITERS];
 
-	snprintf(dir, sizeof(dir), "%s/naive-shared", base);
-	if (mkdir(dir, 0777) < 0 || pipe(p) < 0) {
+	snprintf(dir, sizeof(dir), "%s/naive-pervm", base);
+	if (mkdir(dir, 0777) < 0) {
 		h_naive(r, 0, "could not make %s: %s", dir, strerror(errno));
 		return;
 	}
-	naive_shared_init(&s, dir);
-	server = naive_server(&s, &sfd);
+	for (int v = 0; v < VMS; v++) {
+		char vd[500];
+		snprintf(vd, sizeof(vd), "%s/vm%d", dir, v + 1);
+		mkdir(vd, 0777);
+		naive_shared_init(&s[v], vd);
+	}
+	/* the server first: it must not hold the writers' pipes open */
+	server = naive_server_vms(s, VMS, &sfd);
+	if (server < 0 || pipe(p) < 0 || pipe(go) < 0) {
+		h_naive(r, 0, "naive server and pipes: %s", strerror(errno));
+		return;
+	}
 	for (int v = 0; v < VMS; v++)
 		for (int w = 0; w < WRITERS; w++) {
 			pid_t pid = fork();
 			if (pid == 0) {
 				close(p[0]);
-				naive_writer(&s, v + 1, w, p[1]);
+				close(go[1]);
+				naive_writer(&s[v], v + 1, w, go[0], p[1]);
 			}
 			kids[v * WRITERS + w] = pid;
 		}
 	close(p[1]);
+	close(go[0]);
+	msleep(20);
+	close(go[1]);    /* release every VM's processes together */
 	for (int i = 0; i < VMS * WRITERS; i++) {
 		struct naive_tally t;
 		if (read(p[0], &t, sizeof(t)) == (ssize_t)sizeof(t)) {
@@ -179,11 +203,140 @@ static void part_naive(struct h_result *r, const char *base)
 	close(sfd);
 	waitpid(server, NULL, 0);
 	h_naive(r, all.misrouted + all.corrupted + all.lost > 0,
-		"shared command/response file, %d VMs x %d writers x %d requests: %ld right, %ld answers taken by the "
-		"wrong writer, %ld garbled, %ld lost; the server read %ld lines, %ld of them interleaved",
+		"per-VM files written in place, %d VMs x %d processes x %d requests: %ld right, %ld answers taken by "
+		"another process of the VM, %ld garbled, %ld lost; the server read %ld lines, %ld of them interleaved",
 		VMS, WRITERS, NAIVE_REQS, all.right, all.misrouted, all.corrupted, all.lost, st.lines, st.garbled);
-	h_evidence(r, "naive shared file: of %d requests %ld misrouted, %ld garbled, %ld lost (%ld interleaved lines)",
-		   VMS * WRITERS * NAIVE_REQS, all.misrouted, all.corrupted, all.lost, st.garbled);
+	h_evidence(r, "naive per-VM files, several processes per VM in place: of %d requests %ld misrouted, %ld garbled, "
+		   "%ld lost (%ld interleaved lines)", VMS * WRITERS * NAIVE_REQS, all.misrouted, all.corrupted, all.lost,
+		   st.garbled);
+}
+
+/* ---- a payload rewritten in place by another process of the VM --------------------- */
+
+#define PAY_N 2048
+#define PAY_VM 11
+
+static void vadd_summary(const float *in, uint64_t n, char *buf, size_t cap)
+{
+	float *c = malloc(n * sizeof(float));
+	struct vgpu_summary s;
+
+	if (!c) {
+		snprintf(buf, cap, "-");
+		return;
+	}
+	vgpu_ref_vadd(in, in + n, c, n);
+	vgpu_summarize(c, n, &s);
+	vgpu_summary_format(&s, buf, cap);
+	free(c);
+}
+
+/* Process A publishes in-1.bin and then command.txt, both by rename; between the two,
+ * process B of the same VM rewrites the second half of in-1.bin in place (its own
+ * request under the same name). A naive reader trusts the payload and answers; ours
+ * checks it against the record's size and CRC-32. */
+static void part_payload(struct h_result *r, struct e2e_env *e)
+{
+	const size_t bytes = 2 * PAY_N * sizeof(float);
+	float *a = malloc(bytes), *b = malloc(bytes), *back = malloc(bytes);
+	char dir[400], path[600], want[256], naive_got[256], buf[2048], st[32];
+	struct vgpu_request q;
+	uint64_t rng = r->seed ^ 0x9a71;
+	int dfd = -1, len, fd, changed = 0;
+
+	e2e_vmdir(e, PAY_VM, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/in-1.bin", dir);
+	if (!a || !b || !back || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		h_check(r, 0, "vm%d: setup", PAY_VM);
+		goto out;
+	}
+	for (size_t i = 0; i < 2 * PAY_N; i++) {
+		a[i] = (float)((int64_t)(h_rand(&rng) % 2000001) - 1000000) / 1e6f;
+		b[i] = (float)((int64_t)(h_rand(&rng) % 2000001) - 1000000) / 1e6f;
+	}
+	vadd_summary(a, PAY_N, want, sizeof(want));
+	memset(&q, 0, sizeof(q));
+	q.vm = PAY_VM;
+	q.seq = 1;
+	snprintf(q.nonce, sizeof(q.nonce), "00000000000000b1");
+	q.op = VGPU_OP_VADD;
+	q.priority = VGPU_PRIO_MEDIUM;
+	q.args.n = PAY_N;
+	q.output_file = 0;
+	vgpu_payload_name(q.input.name, "in", 1);
+	q.input.bytes = bytes;
+	q.input.crc = vgpu_crc32(a, bytes);
+	len = vgpu_request_encode(&q, buf, sizeof(buf));
+	r->req.submitted++;
+	if (len < 0 || vgpu_publish(dfd, q.input.name, a, bytes, 0644) < 0) {
+		h_check(r, 0, "vm%d: process A publishing in-1.bin", PAY_VM);
+		goto out;
+	}
+	/* B: its own operands over the second half, in place (no O_TRUNC, same size) */
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (pwrite(fd, b + PAY_N, PAY_N * sizeof(float), (off_t)(PAY_N * sizeof(float))) < 0)
+			h_check(r, 0, "vm%d: process B's write: %s", PAY_VM, strerror(errno));
+		close(fd);
+	}
+	/* what is on disk now, read back: the fault happened iff its CRC differs */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && vgpu_read_full(fd, back, bytes) == 0 && vgpu_crc32(back, bytes) != q.input.crc)
+		changed = 1;
+	if (fd >= 0)
+		close(fd);
+	r->injections += changed;
+	/* the naive reader: takes in-1.bin as it is and answers */
+	vadd_summary(back, PAY_N, naive_got, sizeof(naive_got));
+	h_naive(r, changed && strcmp(naive_got, want) != 0,
+		"vm%d: in-1.bin rewritten in place by a second process between the payload and the command: a reader that "
+		"trusts it answers \"%.50s\", process A's operands give \"%.50s\"", PAY_VM, naive_got, want);
+	/* A publishes its command: ours must refuse the payload, not run it */
+	if (vgpu_publish(dfd, "command.txt", buf, (size_t)len, 0644) < 0) {
+		h_check(r, 0, "vm%d: process A publishing command.txt", PAY_VM);
+		goto out;
+	}
+	if (e2e_journal_wait(e, "answer", PAY_VM, 1, 1, E2E_WAIT_MS) == 1)
+		r->req.answered++;
+	else
+		r->req.lost++;
+	e2e_journal_last_status(e, PAY_VM, 1, st, sizeof(st));
+	if (e2e_journal_count(e, "exec", PAY_VM, 1) > 0)
+		r->req.corrupted++;
+	h_check(r, strcmp(st, "BAD_PAYLOAD") == 0 && e2e_journal_count(e, "exec", PAY_VM, 1) == 0,
+		"vm%d seq 1 with a payload that no longer matches its record answered %s, never executed (%d)",
+		PAY_VM, st[0] ? st : "never", e2e_journal_count(e, "exec", PAY_VM, 1));
+	/* the VM's next request, through the client library (payload by rename), is right */
+	{
+		struct vgpu_client *c;
+		struct vgpu_client_opts o = { .timeout_ms = 20000, .poll_max_ms = 10, .lock_dir = e->dir };
+		struct vgpu_request q2 = { .op = VGPU_OP_VADD, .args.n = PAY_N, .priority = VGPU_PRIO_MEDIUM,
+					   .output_file = 0 };
+		struct vgpu_response resp;
+		char err[512];
+		int rc = -1;
+
+		r->req.submitted++;
+		if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) == VGPU_CLIENT_OK) {
+			rc = vgpu_client_call(c, &q2, a, bytes, &resp, NULL, NULL, err, sizeof(err));
+			vgpu_client_close(c);
+		}
+		if (rc == VGPU_CLIENT_OK && strcmp(resp.result, want) == 0)
+			r->req.answered++;
+		else
+			r->req.lost++;
+		h_check(r, rc == VGPU_CLIENT_OK && strcmp(resp.result, want) == 0,
+			"vm%d's next request (the client library) answered OK with process A's result (%s)", PAY_VM,
+			rc == VGPU_CLIENT_OK ? "same" : err);
+	}
+	h_evidence(r, "payload rewritten in place by a second process of the VM: naive reader answered a wrong result, "
+		   "ours BAD_PAYLOAD (CRC-32), not run");
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(a);
+	free(b);
+	free(back);
 }
 
 /* ---- ours ----------------------------------------------------------------------- */
@@ -484,7 +637,7 @@ int main(void)
 
 	h_begin(&r, "ERR03", "Concurrent writers: per-VM files, seq+nonce, collisions detected", "local");
 	signal(SIGPIPE, SIG_IGN);
-	if (e2e_setup(&e, VMS + 2) < 0) {
+	if (e2e_setup(&e, PAY_VM) < 0) {
 		h_check(&r, 0, "private directory: %s", strerror(errno));
 		return h_finish(&r);
 	}
@@ -495,6 +648,7 @@ int main(void)
 		part_ours(&r, &e);
 		part_raw_collisions(&r, &e);
 		part_race(&r, &e);
+		part_payload(&r, &e);
 		h_check(&r, kill(e.mediator, 0) == 0, "the mediator is still serving after the collisions");
 		h_check(&r, e2e_stop_mediator(&e, 10000) == 0, "the mediator stopped cleanly on SIGTERM (exit 0)");
 	}

@@ -6,10 +6,13 @@
  * memory" file that the host rewrites in place, mapped once by the VM through the mount:
  * the mapping keeps the old seq after each host update (the same reader on the host's own
  * directory sees every update: the stale view is the NFS client's); (b) response.txt
- * mapped once while our requests run: it never shows the new answers.
+ * mapped once while our requests run: it never shows the new answers, but neither does
+ * the same mapping on the host's own directory (response.txt is replaced by rename: a
+ * new inode), so (b) is printed as the reason the client never maps, not counted as
+ * the NFS symptom.
  * Ours (the client library through the same mount, with the real mediator): open, read,
  * close on every poll, seq and nonce checked: every answer is the one for its own seq,
- * with the CPU reference's output. Injections = stale views the naive reader returned.
+ * with the CPU reference's output. Injections = stale views the naive reader returned in (a).
  * Handling proved (src/): src/client/client.c (open/read/close on every poll, seq and nonce
  * checked), src/lib/safeio.c (vgpu_safe_read). */
 #include <errno.h>
@@ -124,9 +127,9 @@ int main(void)
 	struct vgpu_client *c = NULL;
 	struct vgpu_client_opts o = { .timeout_ms = 20000, .poll_max_ms = 20 };
 	struct vgpu_response resp;
-	struct naive_map m;
-	char dir[400], ndir[400], ncmd[500], path[500], err[512];
-	int stale = 0, ok = 0;
+	struct naive_map m, hm;
+	char dir[400], ndir[400], ncmd[500], path[500], hpath[500], err[512];
+	int stale = 0, host_stale = 0, ok = 0;
 	uint64_t st;
 
 	h_begin(&r, "ERR04", "mmap over NFS: a mapped protocol file shows stale data", "nfssim-local");
@@ -157,6 +160,8 @@ int main(void)
 	e2e_vmdir(&e, 2, ndir, sizeof(ndir));
 	snprintf(ncmd, sizeof(ncmd), "%s/command.txt", ndir);
 	snprintf(path, sizeof(path), "%s/response.txt", ndir);
+	e2e_server_vmdir(&e, 2, ndir, sizeof(ndir));
+	snprintf(hpath, sizeof(hpath), "%s/response.txt", ndir);
 	for (int k = 1; k <= ROUNDS + 1; k++) {
 		char rec[1024];
 		struct vgpu_request q = { .vm = 2, .seq = k, .op = VGPU_OP_PING, .priority = VGPU_PRIO_MEDIUM,
@@ -172,30 +177,37 @@ int main(void)
 		else
 			r.req.lost++;
 		if (k == 1) {
-			if (naive_map_open(&m, path) < 0) {
-				h_naive(&r, 0, "mmap of response.txt: %s", strerror(errno));
+			if (naive_map_open(&m, path) < 0 || naive_map_open(&hm, hpath) < 0) {
+				h_check(&r, 0, "mmap of response.txt: %s", strerror(errno));
 				goto out;
 			}
 			printf("    naive vm2 mapped response.txt: seq %ld\n", naive_map_seq(&m));
 		} else {
-			long v = naive_map_seq(&m);
+			long v = naive_map_seq(&m), h = naive_map_seq(&hm);
 			if (v != k)
 				stale++;
-			printf("    vm2's answer seq %d is on the host; the naive mapping shows seq %ld\n", k, v);
+			if (h != k)
+				host_stale++;
+			printf("    vm2's answer seq %d is on the host; the naive mapping shows seq %ld (a mapping on the "
+			       "host: %ld)\n", k, v, h);
 		}
 		ok += ours_call(&r, c, 1000 + 97 * (size_t)k, h_rand(&st), &resp);
 	}
 	naive_map_close(&m);
-	r.injections += stale;
-	h_naive(&r, stale == ROUNDS, "vm2's response.txt mapped once through the mount: %d of %d new answers never seen",
-		stale, ROUNDS);
+	naive_map_close(&hm);
+	/* Not an NFS effect and not counted: response.txt is replaced by rename, so a
+	 * mapping of it is a mapping of the old inode on any file system (the host-side
+	 * control shows the same). The NFS symptom is (a)'s. */
+	printf("    (b) vm2's response.txt mapped once: %d of %d new answers never seen through the mount, %d of %d on the "
+	       "host's own directory too: a file replaced by rename is a new inode, on any file system; this is why the "
+	       "client never maps, not an NFS effect (not counted)\n", stale, ROUNDS, host_stale, ROUNDS);
 	h_check(&r, ok == ROUNDS + 1, "the client library through the same kcache=1 mount: %d of %d answers with their own "
 		"seq and the CPU reference's output (open/read/close per poll, seq+nonce checked, no mmap)", ok, ROUNDS + 1);
 	{
 		long inval = e2e_nfssim_stat(&e, NULL, "attr_cache.cto_invalidations");
 		printf("    nfssim: cto_invalidations %ld (opens that dropped a changed file's cached pages)\n", inval);
 	}
-	h_evidence(&r, "naive vm2 mmap of response.txt: %d/%d answers never seen; ours: %d/%d right answers, own seq", stale,
+	h_evidence(&r, "(b) a mapping of the renamed response.txt: %d/%d answers never seen, on the host too; ours: %d/%d right answers, own seq", stale,
 		   ROUNDS, ok, ROUNDS + 1);
 	h_check(&r, e2e_stop_mediator(&e, 10000) == 0, "the mediator stopped cleanly (exit 0)");
 	/* after the stop: the journal line follows the published answer */

@@ -68,11 +68,16 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/command.txt", sdir);
 	if (n.open_errno == EACCES)
 		r.injections++;
-	h_naive(&r, n.open_errno == EACCES && !n.reported && !n.got_answer && access(path, F_OK) < 0,
-		"root in the VM: fopen(command.txt) got %s from the server (squashed to %d), the client said nothing, "
-		"nothing reached the host, still waiting after %ld ms (the original hangs)",
-		n.open_errno ? strerror(n.open_errno) : "no error", ANON_UID, n.waited_ms);
-	h_evidence(&r, "naive: fopen got EACCES from ganesha (root_squash), unchecked: silent, no command on the host, hangs");
+	h_naive(&r, n.open_errno == EACCES && !(n.reported && strstr(n.said, "squash")) && !n.got_answer &&
+		access(path, F_OK) < 0,
+		"root in the VM: fopen(command.txt) got %s from the server (squashed to %d), unchecked: %s%s, nothing "
+		"about root_squash said%s%.100s%s, nothing reached the host",
+		n.open_errno ? strerror(n.open_errno) : "no error", ANON_UID,
+		n.crash_signal ? "the writer died by " : "still waiting for an answer (the original hangs)",
+		n.crash_signal ? strsignal(n.crash_signal) : "", n.said[0] ? " (stderr: \"" : "", n.said,
+		n.said[0] ? "\")" : "");
+	h_evidence(&r, "naive: fopen got EACCES from ganesha (root_squash), unchecked: %s, nothing said, no command on the host",
+		   n.crash_signal ? "the writer crashed" : "it hangs");
 
 	/* ours, same fault */
 	{

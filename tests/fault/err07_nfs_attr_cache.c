@@ -13,23 +13,31 @@
  *     temp+rename, so no partial command.txt ever exists.
  * (c) A second update within one second: the errors log's `st_mtime > last` poller on the
  *     server misses it. Ours: two requests within one second, both answered.
+ * (d) No half record on the other side: a reader across the chunked write reads
+ *     command.txt on the server while our client sends through the VM mount, and
+ *     response.txt on the disk while a second mediator (its --root an nfssim mount with
+ *     wsize=32,wdelay_ms=20: each write reaches the disk 32 bytes per 20 ms) answers:
+ *     every read a whole record (publication by temp+fsync+rename).
  * Injections: attribute-cache hits that served the stale size (nfssim stats), write-back
- * chunks of the in-place write, and the same-second update.
+ * chunks of the in-place write and of (d), and the same-second update.
  * Handling proved (src/): src/client/client.c (close-to-open reads, seq/nonce),
- * src/mediator/intake.c (content key, not st_mtime), src/lib/safeio.c, src/lib/record.c
- * (CRC, end line). */
+ * src/mediator/intake.c (content key, not st_mtime), src/mediator/answer.c (response.txt
+ * by rename), src/lib/safeio.c, src/lib/record.c (CRC, end line). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client/client.h"
+#include "lib/record.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_mtime_poller.h"
@@ -70,6 +78,165 @@ static int ours_call(struct h_result *r, struct vgpu_client *c, uint32_t vm, enu
 		r->req.lost++;
 	printf("    ours vm%u: rc %d: %s\n", vm, rc, rc ? err : "wrong seq/vm");
 	return 0;
+}
+
+/* ---- (d) the other side never sees half a record ----------------------------------- */
+
+struct watch_tally {
+	long reads, whole, torn;   /* reads of a non-empty or empty file; decoded whole; not */
+	char first_torn[80];
+};
+
+/* A reader on the far side of the write: read PATH every millisecond until STOPFD has
+ * data, decoding each content as a request (REQ) or a response; the tally goes to OUTFD. */
+static void watcher(const char *path, int req, int stopfd, int outfd)
+{
+	struct watch_tally t = { 0 };
+	char *buf = malloc(VGPU_RECORD_MAX);
+	struct vgpu_request *q = malloc(sizeof(*q));
+	struct vgpu_response *a = malloc(sizeof(*a));
+	struct pollfd pfd = { .fd = stopfd, .events = POLLIN };
+
+	while (buf && q && a && poll(&pfd, 1, 1) == 0) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n;
+		int rc;
+
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, VGPU_RECORD_MAX);
+		close(fd);
+		if (n < 0)
+			continue;
+		t.reads++;
+		rc = req ? vgpu_request_decode(buf, (size_t)n, q, NULL, 0) : vgpu_response_decode(buf, (size_t)n, a, NULL, 0);
+		if (rc == VGPU_REC_OK) {
+			t.whole++;
+		} else if (t.torn++ == 0) {
+			for (ssize_t i = 0; i < n && i < (ssize_t)sizeof(t.first_torn) - 1; i++)
+				t.first_torn[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '|';
+		}
+	}
+	if (write(outfd, &t, sizeof(t)) != (ssize_t)sizeof(t))
+		_exit(1);
+	_exit(0);
+}
+
+struct watch {
+	pid_t pid;
+	int stop, out;
+};
+
+static int watch_start(struct watch *w, const char *path, int req)
+{
+	int s[2], o[2];
+
+	if (pipe(s) < 0 || pipe(o) < 0)
+		return -1;
+	w->pid = fork();
+	if (w->pid == 0) {
+		close(s[1]);
+		close(o[0]);
+		watcher(path, req, s[0], o[1]);
+	}
+	close(s[0]);
+	close(o[1]);
+	w->stop = s[1];
+	w->out = o[0];
+	return w->pid > 0 ? 0 : -1;
+}
+
+static void watch_end(struct watch *w, struct watch_tally *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (write(w->stop, "x", 1) != 1 || read(w->out, t, sizeof(*t)) != (ssize_t)sizeof(*t))
+		memset(t, 0, sizeof(*t));
+	close(w->stop);
+	close(w->out);
+	waitpid(w->pid, NULL, 0);
+}
+
+/* (d1) our client's command.txt through the chunking VM mount, watched on the server. */
+static void torn_commands(struct h_result *r, struct e2e_env *e, struct vgpu_client *c1)
+{
+	char sp[600], dir[400];
+	struct watch w;
+	struct watch_tally t;
+	long ch0 = e2e_nfssim_stat(e, NULL, "writeback.chunks"), ch1;
+	int ok = 0;
+
+	e2e_server_vmdir(e, 1, dir, sizeof(dir));
+	snprintf(sp, sizeof(sp), "%s/command.txt", dir);
+	if (watch_start(&w, sp, 1) < 0) {
+		h_check(r, 0, "command.txt watcher: %s", strerror(errno));
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		ok += ours_call(r, c1, 1, VGPU_OP_VADD, 4096 + 1024 * (uint64_t)i);
+	watch_end(&w, &t);
+	ch1 = e2e_nfssim_stat(e, NULL, "writeback.chunks");
+	if (ch1 > ch0)
+		r->injections += ch1 - ch0;
+	h_check(r, ok == 3 && t.whole > 0 && t.torn == 0,
+		"3 requests through the VM mount (%ld write-back chunks of 32 bytes, 20 ms apart): a server-side "
+		"reader read vm1/command.txt %ld times, %ld whole, %ld torn%s%.60s%s", ch1 - ch0, t.reads, t.whole, t.torn,
+		t.torn ? " (first: \"" : "", t.first_torn, t.torn ? "\")" : "");
+}
+
+/* (d2) the mediator's response.txt, written through a chunking mount of its own --root,
+ * watched on the disk the VMs read: the window of any in-place write, made wide. */
+static void torn_responses(struct h_result *r)
+{
+	const char *margs[] = { "--executor", "mock", "--rescan-ms", "20", NULL };
+	struct vgpu_client_opts o = { .timeout_ms = 20000, .poll_max_ms = 5 };
+	struct e2e_env m;
+	struct vgpu_client *c = NULL;
+	struct watch w;
+	struct watch_tally t;
+	char disk[400], mnt[400], p[700], dir[600], err[512];
+	long ch0, ch1;
+	int ok = 0;
+
+	if (e2e_setup(&m, 1) < 0) {
+		h_check(r, 0, "second tree: %s", strerror(errno));
+		return;
+	}
+	snprintf(disk, sizeof(disk), "%s/disk", m.dir);
+	snprintf(mnt, sizeof(mnt), "%s/mmnt", m.dir);
+	snprintf(p, sizeof(p), "%s/export", disk);
+	if (mkdir(disk, 0755) < 0 || rename(m.root, p) < 0 ||
+	    e2e_mount_nfssim(&m, disk, mnt, "actimeo=0,lookupcache=none,squash=none,wsize=32,wdelay_ms=20") < 0) {
+		h_check(r, 0, "the mediator's chunking mount: %s", m.errmsg);
+		goto out;
+	}
+	snprintf(m.client_root, sizeof(m.client_root), "%.280s/export", disk);
+	snprintf(m.root, sizeof(m.root), "%.280s/export", mnt);
+	if (e2e_start_mediator(&m, margs) < 0) {
+		h_check(r, 0, "vgpu-mediator on the chunking mount started (see %s)", m.log);
+		goto out;
+	}
+	o.lock_dir = m.dir;
+	e2e_vmdir(&m, 1, dir, sizeof(dir));
+	snprintf(p, sizeof(p), "%s/response.txt", dir);
+	if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK || watch_start(&w, p, 0) < 0) {
+		h_check(r, 0, "vm1 client and response.txt watcher: %s", err);
+		goto out;
+	}
+	ch0 = e2e_nfssim_stat(&m, mnt, "writeback.chunks");
+	for (int i = 0; i < 3; i++)
+		ok += ours_call(r, c, 1, VGPU_OP_VADD, 2048 + 512 * (uint64_t)i);
+	watch_end(&w, &t);
+	ch1 = e2e_nfssim_stat(&m, mnt, "writeback.chunks");
+	if (ch1 > ch0)
+		r->injections += ch1 - ch0;
+	h_check(r, ok == 3 && t.whole > 0 && t.torn == 0,
+		"3 answers written by the mediator through a mount that applies 32 bytes per 20 ms (%ld write-back "
+		"chunks): a VM-side reader read vm1/response.txt %ld times, %ld whole, %ld torn%s%.60s%s", ch1 - ch0, t.reads,
+		t.whole, t.torn, t.torn ? " (first: \"" : "", t.first_torn, t.torn ? "\")" : "");
+	h_check(r, e2e_stop_mediator(&m, 10000) == 0, "the second mediator stopped cleanly (exit 0)");
+out:
+	vgpu_client_close(c);
+	e2e_teardown(&m);
 }
 
 int main(void)
@@ -204,10 +371,13 @@ int main(void)
 		snprintf(sp, sizeof(sp), "%s/naive-command.txt", dir);
 		naive_poller_init(&np, sp);
 		align_to_second();
+		struct stat m1, m2;
 		naive_write_command(cp, "vm 4 seq 1 op ping\n");
+		stat(sp, &m1);
 		naive_poller_poll(&np, cmd, sizeof(cmd));
 		naive_write_command(cp, "vm 4 seq 2 op ping\n");
-		r.injections++;
+		if (stat(sp, &m2) == 0 && m2.st_mtime == m1.st_mtime)
+			r.injections++;   /* the server's file kept its st_mtime second */
 		for (int i = 0; i < 24; i++) {
 			if (naive_poller_poll(&np, cmd, sizeof(cmd)) == 1 && strstr(cmd, "seq 2"))
 				seen2 = 1;
@@ -231,11 +401,19 @@ int main(void)
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 		h_evidence(&r, "naive st_mtime poller read 1 of 2 same-second commands; ours answered both");
 	}
+
+	/* (d) no half record on the other side: command.txt (the client's) and response.txt
+	 * (the mediator's), each watched by a reader across the chunked write */
+	torn_commands(&r, &e, c1);
+	h_evidence(&r, "a server-side reader never saw half of our command.txt through the chunking mount");
 	h_check(&r, e2e_stop_mediator(&e, 10000) == 0, "the mediator stopped cleanly (exit 0)");
 	h_check(&r, e2e_journal_count(&e, "exec", 1, 1) == 1 && e2e_journal_count(&e, "exec", 1, 2) == 1 &&
 		e2e_journal_count(&e, "exec", 2, 1) == 1 && e2e_journal_count(&e, "exec", 2, 2) == 1 &&
-		e2e_journal_count(&e, "answer", 0, 0) == 5,
-		"journal: every request executed once, %d answers for 5 requests", e2e_journal_count(&e, "answer", 0, 0));
+		e2e_journal_count(&e, "exec", 1, 3) == 1 && e2e_journal_count(&e, "exec", 1, 5) == 1 &&
+		e2e_journal_count(&e, "answer", 0, 0) == 8,
+		"journal: every request executed once, %d answers for 8 requests", e2e_journal_count(&e, "answer", 0, 0));
+	torn_responses(&r);
+	h_evidence(&r, "a VM-side reader never saw half of a response.txt written through a chunking mount");
 	printf("    nfssim (VM mount): attr_cache hits %ld, revalidations %ld, write-back chunks %ld\n",
 	       e2e_nfssim_stat(&e, NULL, "attr_cache.hits"), e2e_nfssim_stat(&e, NULL, "attr_cache.revalidations"),
 	       e2e_nfssim_stat(&e, NULL, "writeback.chunks"));

@@ -8,9 +8,13 @@
  * of one priority in a seeded order) submitted while a spin job holds the executor are
  * executed in priority, then arrival, order (journal); and under a flood of high work a
  * waiting low job is served within the bound of docs/HARNESS.md with --aging-ms, while
- * with --aging-ms 0 it waits for the whole flood (the naive symptom, starvation).
+ * with --aging-ms 0 it waits for the whole flood (the naive symptom, starvation). The
+ * queues alone also run seeded sequences with aging on a simulated clock against the
+ * rule (effective priority, then arrival), and the mediator caps a VM's priority at its
+ * --vm N:PRIO (a VM asking above its cap is queued at the cap; without caps it is not).
  * Handling proved (src/): src/mediator/pqueue.c (priority, FIFO, aging: vgpu_pq_effective),
- * src/mediator/mediator.c (dispatch), src/cmd/vgpu-mediator.c (--aging-ms). */
+ * src/mediator/mediator.c (dispatch), src/mediator/intake.c (the cap),
+ * src/cmd/mediator_cli.c (--aging-ms, --vm N:PRIO). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -111,6 +115,76 @@ static void run_sequence(uint64_t seed, int bug, struct tally *t)
 		naive_pq_release(&nq);
 }
 
+/* With aging: a simulated clock advances between operations; the rule is the highest
+ * effective priority (its priority plus one level per AGING_MS waited, at most high),
+ * then the earliest arrival. NAIVE: the priority-only heap, which never ages (its
+ * symptom: a job waits behind later arrivals of a higher priority however long it
+ * waited). Counts the pops that differ from the rule. */
+#define AGING_MS 40
+static long run_aging_sequence(uint64_t seed, int naive, long *pops)
+{
+	int prio[OPS], alive[OPS] = { 0 }, n = 0;
+	uint64_t enq[OPS], now = 1000, rng = seed;
+	struct naive_pq nq;
+	struct vgpu_pq oq;
+	struct our_job jobs[OPS];
+	long wrong = 0;
+
+	if (naive && naive_pq_init(&nq, OPS, NAIVE_PQ_PRIO_ONLY) < 0)
+		return -1;
+	vgpu_pq_init(&oq, AGING_MS);
+	for (int step = 0; step < 2 * OPS; step++) {
+		int queued = 0, push, got = -1, want = -1, best = -1;
+
+		now += h_rand(&rng) % (AGING_MS + AGING_MS / 2);
+		for (int i = 0; i < n; i++)
+			queued += alive[i];
+		push = n < OPS && (queued == 0 || h_rand(&rng) % 3 != 0);
+		if (!push && queued == 0)
+			break;
+		if (push) {
+			prio[n] = (int)(h_rand(&rng) % 3);
+			enq[n] = now;
+			alive[n] = 1;
+			if (naive) {
+				naive_pq_push(&nq, (struct naive_job){ .prio = prio[n], .id = n });
+			} else {
+				jobs[n].id = n;
+				vgpu_pq_push(&oq, &jobs[n].item, prio[n], now);
+			}
+			n++;
+			continue;
+		}
+		for (int i = 0; i < n; i++) {   /* the rule */
+			int eff;
+			if (!alive[i])
+				continue;
+			eff = prio[i] + (int)((now - enq[i]) / AGING_MS);
+			eff = eff > 2 ? 2 : eff;
+			if (eff > best) {           /* strict: the earliest arrival among equals */
+				best = eff;
+				want = i;
+			}
+		}
+		if (naive) {
+			struct naive_job j;
+			if (naive_pq_pop(&nq, &j))
+				got = j.id;
+		} else {
+			struct our_job *j = (struct our_job *)vgpu_pq_pop(&oq, now);
+			got = j ? j->id : -1;
+		}
+		if (got < 0)
+			break;
+		(*pops)++;
+		wrong += got != want;
+		alive[got] = 0;
+	}
+	if (naive)
+		naive_pq_release(&nq);
+	return wrong;
+}
+
 static void part_queues(struct h_result *r)
 {
 	struct tally inv = { 0 }, only = { 0 }, ours = { 0 };
@@ -132,6 +206,21 @@ static void part_queues(struct h_result *r)
 	r->injections += inv.inversions + only.fifo;
 	h_evidence(r, "naive heap: %ld inversions (inverted cmp), %ld FIFO violations (prio-only) in %ld pops; pqueue.c: 0",
 		   inv.inversions, only.fifo, only.pops);
+
+	/* Aging, with ties between a job that aged up and one pushed at that level. */
+	long naive_wrong = 0, our_wrong = 0, naive_pops = 0, our_pops = 0;
+	s = r->seed ^ 0xa6e;
+	for (int i = 0; i < SEQUENCES; i++) {
+		uint64_t seed = h_rand(&s) | 1;
+		naive_wrong += run_aging_sequence(seed, 1, &naive_pops);
+		our_wrong += run_aging_sequence(seed, 0, &our_pops);
+	}
+	h_naive(r, naive_wrong > 0, "aging %d ms: the priority-only heap served %ld of %ld pops out of the rule "
+		"(a job that waited stays behind later, higher arrivals)", AGING_MS, naive_wrong, naive_pops);
+	h_check(r, our_wrong == 0 && our_pops == naive_pops,
+		"aging %d ms: pqueue.c served %ld pops, %ld out of the rule (effective priority, then arrival)",
+		AGING_MS, our_pops, our_wrong);
+	r->injections += naive_wrong;
 }
 
 /* ---- part 2: the real mediator ---------------------------------------------------- */
@@ -143,6 +232,7 @@ struct call_out {
 	uint32_t vm;
 	uint64_t queue_us;
 	int ok_seq;
+	int prio;                   /* the answer's priority: what the job was queued at */
 };
 
 /* One call from a child; the outcome comes back through a pipe. */
@@ -175,6 +265,7 @@ static pid_t submit_async(struct e2e_env *e, uint32_t vm, struct vgpu_request re
 		out.seq = vgpu_client_last_seq(c);
 		out.status = resp.status;
 		out.queue_us = resp.queue_us;
+		out.prio = (int)resp.priority;
 		out.ok_seq = resp.vm == vm && resp.seq == out.seq;
 		vgpu_client_close(c);
 	}
@@ -287,6 +378,81 @@ static void part_order(struct h_result *r)
 	h_evidence(r, "mediator: low/medium/high and same-priority requests queued behind a spin ran in %s order",
 		   right ? "priority+FIFO" : "WRONG");
 	e2e_teardown(&e);
+}
+
+/* Priority caps: a VM is queued at most at its cap (it must not promote itself). While a
+ * spin job holds the executor: vm1 (cap low) asks medium, vm2 (cap medium) asks high,
+ * vm4 asks medium, vm5 asks low, vm6 asks high. With the caps the order is vm6, vm2,
+ * vm4, vm1, vm5 and the answers say low for vm1 and medium for vm2; the control, the
+ * same requests without caps, runs vm2 and vm1 at what they asked for. */
+static int caps_run(struct h_result *r, int with_caps, char *got, size_t gotlen, int *p1, int *p2)
+{
+	const char *capped[] = { "--executor", "mock", "--test-ops", "--vm", "1:low", "--vm", "2:medium",
+				 "--default-cap", "high", "--aging-ms", "0", NULL };
+	const char *open_[] = { "--executor", "mock", "--test-ops", "--default-cap", "high", "--aging-ms", "0", NULL };
+	static const uint32_t vms[5] = { 1, 2, 4, 5, 6 };
+	static const int asked[5] = { VGPU_PRIO_MEDIUM, VGPU_PRIO_HIGH, VGPU_PRIO_MEDIUM, VGPU_PRIO_LOW, VGPU_PRIO_HIGH };
+	static const uint32_t want[5] = { 6, 2, 4, 1, 5 };
+	struct vgpu_request busy = { .op = VGPU_OP_SPIN, .args.ms = 1000, .priority = VGPU_PRIO_HIGH };
+	struct call_out outs[6];
+	uint32_t order[10];
+	int fds[6], n, right;
+	pid_t pids[6];
+	struct e2e_env e;
+
+	*p1 = *p2 = -1;
+	got[0] = '\0';
+	if (e2e_setup(&e, 6) < 0 || e2e_start_mediator(&e, with_caps ? capped : open_) < 0) {
+		h_check(r, 0, "mediator started for the caps test (log %s)", e.log);
+		e2e_teardown(&e);
+		return 0;
+	}
+	pids[5] = submit_async(&e, 3, busy, 5, &fds[5]);
+	wait_journal(&e, "exec", 3, 1, 10000);
+	for (int i = 0; i < 5; i++) {
+		struct vgpu_request q = { .op = VGPU_OP_PING, .priority = (enum vgpu_prio)asked[i] };
+		pids[i] = submit_async(&e, vms[i], q, 5, &fds[i]);
+		wait_journal(&e, "queue", vms[i], 1, 10000);
+	}
+	for (int i = 0; i < 6; i++)
+		collect(pids[i], fds[i], &outs[i]);
+	e2e_stop_mediator(&e, 10000);
+	n = e2e_journal_exec_order(&e, order, 10);
+	right = n == 6 && order[0] == 3;
+	for (int i = 0; i < 5 && right; i++)
+		right = order[i + 1] == want[i];
+	for (int i = 1; i < n; i++)
+		snprintf(got + strlen(got), gotlen - strlen(got), "%svm%u", i > 1 ? " " : "", order[i]);
+	*p1 = outs[0].prio;
+	*p2 = outs[1].prio;
+	if (with_caps)
+		for (int i = 0; i < 6; i++) {
+			h_check(r, outs[i].rc == VGPU_CLIENT_OK && outs[i].ok_seq, "caps: vm%u answered OK with its own seq",
+				outs[i].vm);
+			account(r, &e, &outs[i]);
+		}
+	e2e_teardown(&e);
+	return right;
+}
+
+static void part_caps(struct h_result *r)
+{
+	char got0[64], got1[64];
+	int p1, p2, q1, q2, right;
+
+	caps_run(r, 0, got0, sizeof(got0), &q1, &q2);
+	h_naive(r, q1 == VGPU_PRIO_MEDIUM && q2 == VGPU_PRIO_HIGH,
+		"without caps: vm1 ran at %s and vm2 at %s, what they asked for (executed: %s)",
+		vgpu_prio_name((enum vgpu_prio)q1), vgpu_prio_name((enum vgpu_prio)q2), got0);
+	right = caps_run(r, 1, got1, sizeof(got1), &p1, &p2);
+	h_check(r, p1 == VGPU_PRIO_LOW && p2 == VGPU_PRIO_MEDIUM,
+		"--vm 1:low --vm 2:medium: vm1 asking medium was queued at %s, vm2 asking high at %s",
+		vgpu_prio_name((enum vgpu_prio)p1), vgpu_prio_name((enum vgpu_prio)p2));
+	h_check(r, right, "caps: executed vm6 vm2 vm4 vm1 vm5 after the busy job (got %s)", got1);
+	r->injections += 2;   /* two requests above their VM's cap */
+	h_evidence(r, "caps: vm1 (cap low) asked medium, vm2 (cap medium) asked high: ran at %s and %s (without caps: %s, %s)",
+		   vgpu_prio_name((enum vgpu_prio)p1), vgpu_prio_name((enum vgpu_prio)p2),
+		   vgpu_prio_name((enum vgpu_prio)q1), vgpu_prio_name((enum vgpu_prio)q2));
 }
 
 /* A flood of high spin jobs from FLOOD VMs; vm1 (capped low) asks once the flood runs.
@@ -403,6 +569,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	part_queues(&r);
 	part_order(&r);
+	part_caps(&r);
 	part_starvation(&r);
 	return h_finish(&r);
 }

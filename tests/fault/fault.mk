@@ -22,6 +22,8 @@ all: $(FAULT_BINS)
 # target, named (tools/run_scenarios.py, docs/HARNESS.md). The report then prints the table.
 # FAULT_TIMEOUT: seconds per program. FAULT_ONLY: a subset of the programs.
 FAULT_LIST    := tests/fault/scenarios.list
+# the guests' records (make check-knfs), declared the same way
+VM_RECORDS    := tests/vm/records.list
 FAULT_TIMEOUT ?= 300
 check-fault: $(BINS) $(FAULT_BINS) $(NFSSIM_BIN)
 	@python3 tools/run_scenarios.py --list $(FAULT_LIST) --bindir $(BUILD)/tests/fault \
@@ -33,7 +35,7 @@ check-runner:
 	@python3 tests/fault/selftest/test_runner.py
 
 report:
-	@VGPU_REPORTS=$(BUILD)/reports VGPU_SCENARIO_LIST=$(FAULT_LIST) python3 tools/report.py
+	@VGPU_REPORTS=$(BUILD)/reports VGPU_SCENARIO_LIST=$(FAULT_LIST):$(VM_RECORDS) python3 tools/report.py
 
 # The GPU host's committed results (make check-gpu, docs/reports/gpu-*.json) count too.
 errors-log: report

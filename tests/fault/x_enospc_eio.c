@@ -10,11 +10,19 @@
  *    the client's retry of the same record (the saved answer, never re-run).
  * 3. vgpu-client under the POSIX preload with random write() failures (probability 0.3):
  *    every run ends OK or with a clear error code, and leaves no temporary file.
+ * 4. The mediator's --state refusing to save (ENOSPC, EIO) at every step of saving an
+ *    answer (state/publish/{open,write,fsync,close,rename}, state/unlink, state/fsync-dir,
+ *    failing until the test lifts the fault) and of saving the intent: the answer is
+ *    not published while unsaved, the same record sent again is not run again, and once
+ *    the state recovers the waiting client gets the answer, which is the one the state
+ *    keeps; the job ran once. And SIGKILL while an answer is unsaved: the restarted
+ *    mediator answers INTERRUPTED, the job is not run again (issue 10, point 3).
  * Naive control: fopen("w")+fprintf+fclose without checks, under the same ENOSPC and EIO,
  * reports success and leaves an empty command.txt. docs/HARNESS.md, IOFAULT.
  * Handling proved (src/): src/lib/safeio.c (vgpu_publish: every step checked, no temporary
  * left), src/client/client.c (VGPU_CLIENT_EIO), src/mediator/answer.c (publish retried from
- * the state). */
+ * the state), src/mediator/answer.c + state.c (an answer --state refuses is held, unpublished,
+ * and saved by the rescans). */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -399,6 +407,162 @@ static void mediator_response(uint64_t *rng)
 	h_evidence(&r, "ours: the mediator's failed response.txt (ENOSPC, EIO) was logged and answered on retry");
 }
 
+/* ---- 4. the state directory refuses to save ---- */
+
+static int start_mediator_under_fiu(void);
+
+/* vmN's command.txt seq (the client's seq for its call in flight), 0 if unreadable. */
+static int64_t command_seq(uint32_t vm)
+{
+	int64_t seq = 0;
+
+	return command_state(vm, &seq) == 1 ? seq : 0;
+}
+
+/* The seq of the answer kept in STATE/vmN.last, 0 if none. */
+static int64_t state_last_seq(uint32_t vm)
+{
+	char path[400], buf[VGPU_RECORD_MAX];
+	struct vgpu_response a;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/vm%u.last", env.state, vm);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n > 0 && vgpu_response_decode(buf, (size_t)n, &a, NULL, 0) == VGPU_REC_OK ? a.seq : 0;
+}
+
+static void state_faults(void)
+{
+	static const char *const steps[] = { "state/publish/open", "state/publish/write", "state/publish/fsync",
+					     "state/publish/close", "state/publish/rename", "state/unlink",
+					     "state/fsync-dir" };
+	static const int errs[] = { ENOSPC, EIO };
+	const uint32_t vm = 6;
+	int held_ok = 0, held_bad = 0;
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) + 1; i++) {
+		for (size_t e = 0; e < 2; e++) {
+			/* the last round fails the intent's save (before the job): EXEC_FAILED, never run */
+			int intent = i == sizeof(steps) / sizeof(steps[0]);
+			const char *step = intent ? "state/publish/rename" : steps[i];
+			struct vgpu_request q;
+			struct vgpu_response resp;
+			struct e2e_call c;
+			char cmd[200], want[200];
+			int64_t seq;
+			int visible, ok, execs;
+
+			memset(&q, 0, sizeof(q));
+			q.op = VGPU_OP_SPIN;
+			q.priority = VGPU_PRIO_MEDIUM;
+			q.args.ms = 200;
+			snprintf(cmd, sizeof(cmd), "enable name=%s,failinfo=%d", step, errs[e]);
+			if (intent && fiu_ctrl(cmd) < 0) {
+				h_check(&r, 0, "libfiu control FIFO of the mediator: '%s'", cmd);
+				return;
+			}
+			e2e_call_start(&env, &c, vm, &q, 8000);
+			if (!intent && (!wait_journal_exec(vm) || fiu_ctrl(cmd) < 0)) {
+				h_check(&r, 0, "%s: the job reached the executor and the fault was set", step);
+				e2e_call_wait(&c);
+				return;
+			}
+			e2e_msleep(intent ? 300 : 500);   /* the spin ends, its answer is refused */
+			seq = command_seq(vm);
+			snprintf(want, sizeof(want), "saving the answer to seq %" PRId64 " in --state: %s", seq,
+				 strerror(errs[e]));
+			memset(&resp, 0, sizeof(resp));
+			visible = read_response(vm, &resp) == 0 && resp.seq == seq;
+			/* the client retries the same record: must not run again */
+			retry_command(vm);
+			e2e_msleep(250);
+			snprintf(cmd, sizeof(cmd), "disable name=%s", step);
+			fiu_ctrl(cmd);
+			e2e_call_wait(&c);
+			r.req.submitted++;
+			execs = e2e_journal_count(&env, "exec", vm, seq);
+			if (e2e_log_count(&env, want) > 0)
+				r.injections++;
+			ok = c.out.my_seq == seq && !visible && execs == (intent ? 0 : 1) &&
+			     c.out.status == (intent ? VGPU_EXEC_FAILED : VGPU_OK) &&
+			     e2e_journal_wait(&env, "answer", vm, seq, 1, E2E_WAIT_MS) == 1 &&
+			     state_last_seq(vm) == seq && e2e_log_count(&env, want) > 0;
+			if (execs > 1)
+				r.req.duplicated++;
+			if (c.out.status == (intent ? VGPU_EXEC_FAILED : VGPU_OK))
+				r.req.answered++;
+			else
+				r.req.lost++;
+			if (ok) {
+				held_ok++;
+			} else {
+				held_bad++;
+				printf("  FAIL: %s%s with %s: seq %" PRId64 " (client's %" PRId64 "): answer %s while unsaved, "
+				       "executed %d, client got %s, answered %d time(s), state keeps seq %" PRId64 ", log %s\n",
+				       intent ? "(intent) " : "", step, strerror(errs[e]), seq, c.out.my_seq,
+				       visible ? "VISIBLE" : "held", execs,
+				       c.out.status >= 0 ? vgpu_status_name(c.out.status) : vgpu_client_strerror(c.out.rc),
+				       e2e_journal_count(&env, "answer", vm, seq), state_last_seq(vm),
+				       e2e_log_count(&env, want) ? "ok" : "MISSING");
+			}
+		}
+	}
+	h_check(&r, held_bad == 0, "--state refusing (ENOSPC, EIO) at each of the 7 steps of saving an answer and at "
+		"the intent: %d of %d answers held unpublished while unsaved, the record sent again not re-run, the "
+		"waiting client answered once the state recovered, with the answer the state keeps", held_ok,
+		held_ok + held_bad);
+
+	/* SIGKILL while an answer is unsaved: INTERRUPTED after the restart, not re-run */
+	{
+		struct vgpu_request q;
+		struct e2e_call c;
+		int64_t seq;
+		int execs;
+
+		memset(&q, 0, sizeof(q));
+		q.op = VGPU_OP_SPIN;
+		q.priority = VGPU_PRIO_MEDIUM;
+		q.args.ms = 200;
+		e2e_call_start(&env, &c, vm, &q, 10000);
+		if (!wait_journal_exec(vm) || fiu_ctrl("enable name=state/publish/write,failinfo=28") < 0) {
+			h_check(&r, 0, "kill while unsaved: the job reached the executor and the fault was set");
+			e2e_call_wait(&c);
+			return;
+		}
+		e2e_msleep(500);
+		seq = command_seq(vm);
+		kill(env.mediator, SIGKILL);
+		waitpid(env.mediator, NULL, 0);
+		env.mediator = 0;
+		r.injections++;
+		if (start_mediator_under_fiu() < 0) {
+			h_check(&r, 0, "the mediator restarted after SIGKILL (see %s)", env.log);
+			e2e_call_wait(&c);
+			return;
+		}
+		e2e_call_wait(&c);
+		execs = e2e_journal_count(&env, "exec", vm, seq);
+		r.req.submitted++;
+		if (c.out.status == VGPU_INTERRUPTED)
+			r.req.answered++;
+		else
+			r.req.lost++;
+		if (execs > 1)
+			r.req.duplicated++;
+		h_check(&r, c.out.my_seq == seq && c.out.status == VGPU_INTERRUPTED && execs == 1 && state_last_seq(vm) == seq,
+			"SIGKILL while the answer to seq %" PRId64 " was unsaved: after the restart the waiting client got %s, "
+			"executed %d time(s), the state keeps seq %" PRId64, seq,
+			c.out.status >= 0 ? vgpu_status_name(c.out.status) : vgpu_client_strerror(c.out.rc), execs,
+			state_last_seq(vm));
+	}
+	h_evidence(&r, "ours: --state refusing at every step: answers held until saved (%d), never run twice; "
+		   "SIGKILL while unsaved -> INTERRUPTED", held_ok);
+}
+
 /* ---- 3. vgpu-client under random POSIX write() failures ---- */
 
 static void client_posix(uint64_t *rng, int runs)
@@ -524,10 +688,28 @@ static void naive_control(void)
 			   "command.txt");
 }
 
-int main(int argc, char **argv)
+/* vgpu-mediator under libfiu's preload with its control FIFO (fiu_ctrl()). 0 or -1. */
+static int start_mediator_under_fiu(void)
 {
 	static const char *const args[] = { "--executor", "mock", "--test-ops", "--rescan-ms", "100", NULL };
 	char fifo[400], pre[400];
+	int rc;
+
+	snprintf(fifo, sizeof(fifo), "%s/fiu-ctrl", env.dir);
+	snprintf(pre, sizeof(pre), "%s/fiu_run_preload.so", preload_dir());
+	setenv("FIU_ENABLE", "", 1);
+	setenv("FIU_CTRL_FIFO", fifo, 1);
+	setenv("LD_PRELOAD", pre, 1);
+	rc = e2e_start_mediator(&env, args);
+	unsetenv("LD_PRELOAD");
+	unsetenv("FIU_ENABLE");
+	unsetenv("FIU_CTRL_FIFO");
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char pre[400];
 	uint64_t rng;
 	ssize_t n;
 
@@ -545,24 +727,17 @@ int main(int argc, char **argv)
 		return h_finish(&r);
 	}
 	fiu_init(0);
-	if (e2e_setup(&env, 5) < 0) {
+	if (e2e_setup(&env, 6) < 0) {
 		h_check(&r, 0, "private directory: %s", strerror(errno));
 		return h_finish(&r);
 	}
 	naive_control();
-	snprintf(fifo, sizeof(fifo), "%s/fiu-ctrl", env.dir);
-	snprintf(pre, sizeof(pre), "%s/fiu_run_preload.so", preload_dir());
-	setenv("FIU_ENABLE", "", 1);
-	setenv("FIU_CTRL_FIFO", fifo, 1);
-	setenv("LD_PRELOAD", pre, 1);
-	if (e2e_start_mediator(&env, args) < 0) {
+	if (start_mediator_under_fiu() < 0) {
 		h_check(&r, 0, "vgpu-mediator under libfiu's preload started (see %s)", env.log);
 	} else {
-		unsetenv("LD_PRELOAD");
-		unsetenv("FIU_ENABLE");
-		unsetenv("FIU_CTRL_FIFO");
 		client_steps(&rng);
 		mediator_response(&rng);
+		state_faults();
 		client_posix(&rng, 12);
 		h_check(&r, e2e_stop_mediator(&env, 5000) == 0, "the mediator served throughout and stops on SIGTERM");
 	}

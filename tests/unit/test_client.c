@@ -38,14 +38,6 @@ struct fake {
 static char tdir[256], vmdir[300], lockdir[300];
 static struct fake fk;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void publish_response(int dfd, const struct vgpu_request *q, int status, const char *nonce, int64_t seq,
 			     const struct vgpu_payload_ref *out, const char *result)
 {
@@ -321,9 +313,9 @@ START_TEST(test_timeout_bounded)
 
 	fake_start(FAKE_SILENT);
 	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	ck_assert_int_eq(do_ping(c, &r, err, sizeof(err)), VGPU_CLIENT_ETIMEOUT);
-	uint64_t took = now_ms() - t0;
+	uint64_t took = tu_now_ms() - t0;
 	ck_assert_uint_ge(took, 300);
 	ck_assert_uint_lt(took, 300 + 250);
 	ck_assert_msg(strstr(err, "no answer for seq 1 within 0.3 s") != NULL, "%s", err);
@@ -361,9 +353,9 @@ START_TEST(test_lock_wait_bounded)
 	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
 	o.timeout_ms = 200;
 	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	ck_assert_int_eq(do_ping(c, &r, err, sizeof(err)), VGPU_CLIENT_ELOCK);
-	ck_assert_uint_lt(now_ms() - t0, 200 + 200);
+	ck_assert_uint_lt(tu_now_ms() - t0, 200 + 200);
 	ck_assert_msg(strstr(err, "another vgpu-client") != NULL, "%s", err);
 	close(fd);
 	ck_assert_int_eq(do_ping(c, &r, err, sizeof(err)), VGPU_CLIENT_OK);
@@ -558,9 +550,9 @@ START_TEST(test_core_nonblocking)
 	ck_assert_msg(vgpu_client_start(c, &call, &q, in, sizeof(in), err, sizeof(err)) == VGPU_CLIENT_OK, "%s", err);
 	ck_assert_int_eq(q.seq, 1);
 	ck_assert_int_eq(count_names(vmdir, "in-1.bin"), 1);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	ck_assert_int_eq(vgpu_client_poll(&call, &r, err, sizeof(err)), VGPU_CLIENT_PENDING);
-	ck_assert_uint_lt(now_ms() - t0, 100);
+	ck_assert_uint_lt(tu_now_ms() - t0, 100);
 	fake_start(FAKE_OK);
 	while ((rc = vgpu_client_poll(&call, &r, err, sizeof(err))) == VGPU_CLIENT_PENDING && polls++ < 5000)
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);

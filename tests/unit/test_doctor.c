@@ -49,7 +49,7 @@ START_TEST(test_missing_dir_is_unmounted_export)
 	char a[256];
 
 	snprintf(a, sizeof(a), "--dir %s/vm1", tmp);
-	ck_assert_int_eq(doctor(a), 2);
+	ck_assert_int_eq(doctor(a), 3);
 	ck_assert_ptr_nonnull(strstr(out, "not mounted"));
 	ck_assert_ptr_nonnull(strstr(out, "mount -t nfs"));
 }
@@ -79,7 +79,7 @@ START_TEST(test_tmpfs_root_refused)
 		return;
 	}
 	ck_assert_int_eq(system("mkdir -p /dev/shm/vgpu-doctor-test/vm1 && chmod 0777 /dev/shm/vgpu-doctor-test/vm1"), 0);
-	ck_assert_int_eq(doctor("--root /dev/shm/vgpu-doctor-test"), 2);
+	ck_assert_int_eq(doctor("--root /dev/shm/vgpu-doctor-test"), 3);
 	ck_assert_ptr_nonnull(strstr(out, "tmpfs"));
 	ck_assert_ptr_nonnull(strstr(out, "fsid="));
 	ck_assert_ptr_nonnull(strstr(out, "symlink"));
@@ -136,14 +136,85 @@ START_TEST(test_state_inside_export_is_an_error)
 	ck_assert_int_eq(mkdir(d, 0777), 0);
 	ck_assert_int_eq(chmod(d, 0777), 0);
 	snprintf(a, sizeof(a), "--root %s --state %s/state", tmp, tmp);
-	ck_assert_int_eq(doctor(a), 2);
+	ck_assert_int_eq(doctor(a), 3);
 	ck_assert_ptr_nonnull(strstr(out, "inside the export"));
+}
+END_TEST
+
+/* One export of the whole root hands every vmN/ to every VM: an error, with the fix. */
+START_TEST(test_exports_whole_root_is_an_error)
+{
+	char a[512], d[200], x[200];
+	FILE *f;
+
+	snprintf(d, sizeof(d), "%s/vm1", tmp);
+	ck_assert_int_eq(mkdir(d, 0700), 0);
+	snprintf(x, sizeof(x), "%s/exports", tmp);
+	f = fopen(x, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "# the layout issue 10 found\n%s  10.0.0.0/24(rw,sync,root_squash,no_subtree_check)\n", tmp);
+	fclose(f);
+	snprintf(a, sizeof(a), "--root %s --exports %s", tmp, x);
+	ck_assert_int_eq(doctor(a), 3);
+	ck_assert_ptr_nonnull(strstr(out, "which holds every vmN/"));
+	ck_assert_ptr_nonnull(strstr(out, "has no export line of its own"));
+	ck_assert_ptr_nonnull(strstr(out, "all_squash,anonuid=U"));
+}
+END_TEST
+
+/* Per-VM exports squashed to the VM's uid, vmN/ owned by it with mode 0700: clean;
+ * an owner that is not the export's anonuid, a missing all_squash, a shared owner and a
+ * group/other-accessible mode are each reported with their fix. */
+START_TEST(test_exports_per_vm_checked)
+{
+	char a[512], d[200], x[200];
+	FILE *f;
+
+	if (getuid() != 0) {
+		printf("test_exports_per_vm_checked: skipped: needs root to chown\n");
+		return;
+	}
+	for (int v = 1; v <= 4; v++) {
+		snprintf(d, sizeof(d), "%s/vm%d", tmp, v);
+		ck_assert_int_eq(mkdir(d, 0700), 0);
+		ck_assert_int_eq(chown(d, 6000 + v, 6000 + v), 0);
+	}
+	snprintf(x, sizeof(x), "%s/exports", tmp);
+	f = fopen(x, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s/vm1 10.0.0.1(rw,sync,all_squash,anonuid=6001,anongid=6001,no_subtree_check)\n", tmp);
+	fclose(f);
+	snprintf(a, sizeof(a), "--root %s --exports %s", tmp, x);
+	ck_assert_int_eq(doctor(a), 3);   /* vm2..vm4 have no export line */
+	ck_assert_ptr_nonnull(strstr(out, "vm1: exported on its own"));
+	ck_assert_ptr_nonnull(strstr(out, "vm1: owned by the VM's uid, mode 0700"));
+	f = fopen(x, "w");
+	fprintf(f, "%s/vm1 10.0.0.1(rw,sync,all_squash,anonuid=6001,anongid=6001)\n"
+		"%s/vm2 10.0.0.2(rw,sync,all_squash,anonuid=6009,anongid=6009)\n"
+		"%s/vm3 10.0.0.3(rw,sync,root_squash)\n"
+		"%s/vm4 10.0.0.4(rw,sync,all_squash,anonuid=6004,anongid=6004) \\\n  10.0.0.5(rw,all_squash,anonuid=6004)\n",
+		tmp, tmp, tmp, tmp);
+	fclose(f);
+	snprintf(d, sizeof(d), "%s/vm4", tmp);
+	ck_assert_int_eq(chmod(d, 0750), 0);
+	ck_assert_int_eq(doctor(a), 3);
+	ck_assert_ptr_nonnull(strstr(out, "vm2 is owned by uid 6002, but the VM's uid is 6009"));
+	ck_assert_ptr_nonnull(strstr(out, "chown 6009:6009"));
+	ck_assert_ptr_nonnull(strstr(out, "vm3 (line 3: rw,sync,root_squash) does not squash"));
+	ck_assert_ptr_nonnull(strstr(out, "vm4 is mode 750"));
+	ck_assert_ptr_null(strstr(out, "which holds every vmN/"));
+	/* two VMs with one owner */
+	snprintf(d, sizeof(d), "%s/vm3", tmp);
+	ck_assert_int_eq(chown(d, 6001, 6001), 0);
+	snprintf(a, sizeof(a), "--root %s --exports %s --vm-uid 1:6001", tmp, x);
+	ck_assert_int_eq(doctor(a), 3);
+	ck_assert_ptr_nonnull(strstr(out, "are both owned by uid 6001"));
 }
 END_TEST
 
 START_TEST(test_usage)
 {
-	ck_assert_int_eq(doctor(""), 64);
+	ck_assert_int_eq(doctor(""), 2);
 	ck_assert_int_eq(doctor("--help"), 0);
 	ck_assert_ptr_nonnull(strstr(out, "Exit status"));
 }
@@ -161,6 +232,8 @@ static Suite *doctor_suite(void)
 	tcase_add_test(tc, test_root_owned_vm_dir_warns_root_squash);
 	tcase_add_test(tc, test_squashed_uid_must_be_able_to_write);
 	tcase_add_test(tc, test_state_inside_export_is_an_error);
+	tcase_add_test(tc, test_exports_whole_root_is_an_error);
+	tcase_add_test(tc, test_exports_per_vm_checked);
 	tcase_add_test(tc, test_usage);
 	suite_add_tcase(s, tc);
 	return s;

@@ -409,6 +409,25 @@ static int file_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* libfiu: fail the point's next call once with errno ONCE_ERRNO, then never (FIU_ONETIME
+ * would leak the point's name when enabled again). */
+static int once_left, once_errno;
+
+static int fail_once_cb(const char *name, int *failnum, void **failinfo, unsigned int *flags)
+{
+	(void)name; (void)failnum; (void)flags;
+	*failinfo = (void *)(intptr_t)once_errno;
+	return once_left-- > 0;
+}
+
+static void fail_once(const char *point, int e)
+{
+	fiu_disable(point);
+	once_left = 1;
+	once_errno = e;
+	ck_assert_int_eq(fiu_enable_external(point, 1, NULL, 0, fail_once_cb), 0);
+}
+
 /* --- success and exactly-once ---------------------------------------------------- */
 
 START_TEST(test_ping_ok_once)
@@ -628,13 +647,16 @@ START_TEST(test_intent_not_recorded_not_run)
 	char p[512];
 
 	start(1);
-	snprintf(p, sizeof(p), "%s/vm4.run", state);
-	ck_assert_int_eq(mkdir(p, 0700), 0);   /* renaming the intent over it fails */
+	fiu_init(0);
+	fail_once("state/publish/rename", ENOSPC);   /* the intent's rename, once */
 	send_op(4, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
 	ck_assert_int_eq(wait_answer(4, 1, &a), VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(a.error, "could not record the job before running it") != NULL, "%s", a.error);
 	ck_assert_int_eq(fx.nsubmit, 0);
 	ck_assert_int_eq(journal_count("exec", 4, 0), 0);
+	fiu_disable("state/publish/rename");
+	snprintf(p, sizeof(p), "%s/vm4.last", state);
+	ck_assert(file_exists(p));                   /* the answer was saved */
 }
 END_TEST
 
@@ -666,7 +688,7 @@ END_TEST
  * priority; a VM's cap lowers what it asks for. */
 START_TEST(test_priority_order)
 {
-	static const struct vgpu_vm_cap caps[] = { { 8, VGPU_PRIO_LOW } };
+	static const struct vgpu_vm_cap caps[] = { { .vm = 8, .cap = VGPU_PRIO_LOW } };
 	static const struct { uint32_t vm; enum vgpu_prio prio; } q[] = {
 		{ 2, VGPU_PRIO_LOW }, { 3, VGPU_PRIO_HIGH }, { 8, VGPU_PRIO_HIGH }, { 4, VGPU_PRIO_MEDIUM },
 		{ 5, VGPU_PRIO_HIGH }, { 6, VGPU_PRIO_LOW }, { 7, VGPU_PRIO_MEDIUM },
@@ -1118,27 +1140,9 @@ START_TEST(test_one_request_per_vm_at_a_time)
 }
 END_TEST
 
-/* libfiu: fail the point's next call once with errno ONCE_ERRNO, then never (FIU_ONETIME
- * would leak the point's name when enabled again). */
-static int once_left, once_errno;
-
-static int fail_once_cb(const char *name, int *failnum, void **failinfo, unsigned int *flags)
-{
-	(void)name; (void)failnum; (void)flags;
-	*failinfo = (void *)(intptr_t)once_errno;
-	return once_left-- > 0;
-}
-
-static void fail_once(const char *point, int e)
-{
-	fiu_disable(point);
-	once_left = 1;
-	once_errno = e;
-	ck_assert_int_eq(fiu_enable_external(point, 1, NULL, 0, fail_once_cb), 0);
-}
-
 /* response.txt cannot be published (libfiu: the rename fails): the answer is kept in
- * the state and published again by the rescans, even when a retry fails too. */
+ * the state and published again by the rescans, even when a retry fails too. (The
+ * state's own writes have their own fault points, state/publish/...) */
 START_TEST(test_failed_publish_retried)
 {
 	fx.script[0] = FAKE_HOLD;
@@ -1225,6 +1229,308 @@ START_TEST(test_restart_adopts_published_answer)
 }
 END_TEST
 
+/* --- issue 10: isolation, flooding, a full state directory, outputs, one mediator --- */
+
+/* Two mediators on one state directory, or on one root with two state directories,
+ * would run every request twice: the second one is refused, naming the first's pid. */
+START_TEST(test_second_mediator_refused)
+{
+	struct vgpu_mediator *second = NULL;
+	struct vgpu_mediator_config c2;
+	char err[512], pid[32], other[400];
+
+	start(1);
+	snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
+	c2 = cfg;
+	ck_assert_int_eq(vgpu_mediator_new(&second, &c2, err, sizeof(err)), -EBUSY);
+	ck_assert_ptr_null(second);
+	ck_assert_msg(strstr(err, "--state") && strstr(err, "in use by another vgpu-mediator") && strstr(err, pid),
+		      "%s", err);
+	snprintf(other, sizeof(other), "%s/state2", dir);
+	c2.state_dir = other;
+	ck_assert_int_eq(vgpu_mediator_new(&second, &c2, err, sizeof(err)), -EBUSY);
+	ck_assert_msg(strstr(err, "--root") && strstr(err, "served by another vgpu-mediator") && strstr(err, pid),
+		      "%s", err);
+	/* the first one still serves; once it is gone, a new one starts */
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	vgpu_mediator_free(med);
+	med = NULL;
+	ck_assert_msg(vgpu_mediator_new(&second, &c2, err, sizeof(err)) == 0, "%s", err);
+	vgpu_mediator_free(second);
+}
+END_TEST
+
+static void chown_path(uint32_t vm, const char *name, uid_t uid)
+{
+	char p[512];
+
+	if (name)
+		vm_path(vm, name, p, sizeof(p));
+	else
+		snprintf(p, sizeof(p), "%s/vm%" PRIu32, root, vm);
+	ck_assert_int_eq(lchown(p, uid, uid), 0);
+}
+
+/* Publish the request as vmN/command.txt owned by UID (as a VM squashed to UID would). */
+static void put_request_as(const struct vgpu_request *r, uid_t uid)
+{
+	char buf[VGPU_RECORD_MAX], tmp[512], path[512];
+	int len = vgpu_request_encode(r, buf, sizeof(buf)), fd;
+
+	ck_assert_int_gt(len, 0);
+	vm_path(r->vm, ".tmp-as", tmp, sizeof(tmp));
+	vm_path(r->vm, "command.txt", path, sizeof(path));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, (size_t)len), len);
+	ck_assert_int_eq(fchown(fd, uid, uid), 0);
+	close(fd);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+#define UID_VM1 4001
+#define UID_VM2 4002
+
+/* With the VMs' uids configured, a record, a payload or a directory of another owner
+ * is refused (WRONG_OWNER), never run; outputs are written as the VM's uid. Without
+ * a uid (vm3, today's default) the owner is not checked. */
+START_TEST(test_foreign_owner_refused)
+{
+	static struct vgpu_vm_cap caps[] = {
+		{ .vm = 1, .cap = -1, .has_uid = 1, .uid = UID_VM1 },
+		{ .vm = 2, .cap = -1, .has_uid = 1, .uid = UID_VM2 },
+	};
+	struct vgpu_request r;
+	struct vgpu_response a;
+	struct stat st;
+	char p[512];
+
+	if (geteuid() != 0) {
+		printf("test_foreign_owner_refused: skipped: needs root to chown\n");
+		return;
+	}
+	cfg.caps = caps;
+	cfg.ncaps = 2;
+	chown_path(1, NULL, UID_VM1);
+	chown_path(2, NULL, 0);              /* vm2/ is not vm2's: not served */
+	start(1);
+	/* vm2 (uid 4002) writes into vm1/: refused, not read, not run */
+	r = req_of(1, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	put_request_as(&r, UID_VM2);
+	ck_assert_int_eq(wait_answer(1, 0, &a), VGPU_WRONG_OWNER);
+	ck_assert_msg(strstr(a.error, "belongs to uid 4002, not vm1's uid 4001"), "%s", a.error);
+	ck_assert_int_eq(journal_count("queue", 1, 0), 0);
+	ck_assert_int_eq(fx.nsubmit, 0);
+	/* vm1's own record runs, and its output file is vm1's */
+	r = req_of(1, 2, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 100;
+	put_vadd_input(1, 2, 100, &r);
+	chown_path(1, r.input.name, UID_VM1);
+	put_request_as(&r, UID_VM1);
+	ck_assert_int_eq(wait_answer(1, 2, &a), VGPU_OK);
+	vm_path(1, "out-2.bin", p, sizeof(p));
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_uid, UID_VM1);
+	/* a payload of another owner: the request is answered WRONG_OWNER, not run */
+	r = req_of(1, 3, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 100;
+	put_vadd_input(1, 3, 100, &r);
+	chown_path(1, r.input.name, UID_VM2);
+	put_request_as(&r, UID_VM1);
+	ck_assert_int_eq(wait_answer(1, 3, &a), VGPU_WRONG_OWNER);
+	ck_assert_msg(strstr(a.error, "in-3.bin belongs to uid 4002"), "%s", a.error);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	/* vm2/ owned by root: not served at all; once it is vm2's, it is */
+	send_op(2, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	chown_path(2, "command.txt", UID_VM2);
+	step_for(100);
+	ck_assert_int_ne(read_resp(2, NULL), 0);
+	chown_path(2, NULL, UID_VM2);
+	vgpu_mediator_free(med);      /* a restart (or the next rescan) sees the new owner */
+	med = NULL;
+	fake_reset();
+	start(1);
+	ck_assert_int_eq(wait_answer(2, 1, NULL), VGPU_OK);
+	/* no uid configured for vm3: any owner is accepted (the documented default) */
+	r = req_of(3, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	put_request_as(&r, UID_VM2);
+	ck_assert_int_eq(wait_answer(3, 1, NULL), VGPU_OK);
+}
+END_TEST
+
+/* A VM publishing invalid records as fast as it can gets a bounded number of answers
+ * (the reject budget), and another VM is served meanwhile. */
+START_TEST(test_reject_budget)
+{
+	char body[128];
+	uint64_t t0;
+	int n, rejects;
+
+	cfg.reject_burst = 3;
+	cfg.reject_per_s = 2;
+	start(1);
+	step_for(20);
+	t0 = vgpu_now_ms();
+	for (n = 0; n < 40; n++) {
+		snprintf(body, sizeof(body), "VGPU1 REQUEST\nvm 1\nseq %d\nend 5 00000000\n", n + 1);
+		put_file(1, "command.txt", body, strlen(body));
+		vgpu_mediator_step(med, 0);
+		if (n == 20)
+			send_op(2, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	}
+	ck_assert_int_eq(wait_answer(2, 1, NULL), VGPU_OK);
+	rejects = journal_count("answer", 1, 0);
+	/* burst + rate x elapsed, +1 for rounding */
+	ck_assert_msg(rejects <= 3 + (int)((vgpu_now_ms() - t0) * 2 / 1000) + 1, "%d rejects answered", rejects);
+	ck_assert_int_ge(rejects, 3);
+	/* the last record is answered once the budget refills */
+	step_for(800);
+	ck_assert_int_eq(wait_any(1, NULL), VGPU_CORRUPT);
+}
+END_TEST
+
+static const char *const state_steps[] = {
+	"state/publish/open", "state/publish/write", "state/publish/fsync", "state/publish/close",
+	"state/publish/rename", "state/unlink", "state/fsync-dir",
+};
+
+/* The answer cannot be saved in --state (ENOSPC, EIO at any step of saving it): it is
+ * not published (durable before visible), the job is not run again when its record is
+ * read again, the VM's next request waits, and a rescan saves it and publishes it. */
+START_TEST(test_unsaved_answer_held_then_published)
+{
+	static const int errs[] = { ENOSPC, EIO };
+	int64_t seq = 0;
+	int mark;
+
+	cfg.rescan_ms = 40;
+	start(1);
+	fiu_init(0);
+	for (size_t i = 0; i < sizeof(state_steps) / sizeof(state_steps[0]); i++) {
+		for (size_t e = 0; e < 2; e++) {
+			struct vgpu_request q = req_of(1, ++seq, VGPU_OP_PING, VGPU_PRIO_LOW);
+			struct vgpu_request next = req_of(1, seq + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+			int submits;
+
+			fx.script[0] = FAKE_HOLD;
+			fx.nscript = 1;
+			fx.nsubmit = 0;
+			put_request(&q);
+			while (!fx.nsubmit)
+				vgpu_mediator_step(med, 20);
+			/* the intent is saved; fail the answer's save from now on */
+			ck_assert_int_eq(fiu_enable(state_steps[i], 1, (void *)(intptr_t)errs[e], 0), 0);
+			fake_finish(0);
+			step_for(150);
+			ck_assert_int_eq(journal_count("answer", 1, seq), 0);
+			{
+				struct vgpu_response r;
+				ck_assert_msg(read_resp(1, &r) != 0 || r.seq != seq,
+					      "%s/%s: an unsaved answer was published", state_steps[i], strerror(errs[e]));
+			}
+			/* the same record again: never re-run; the next one waits */
+			put_request(&q);
+			step_for(60);
+			put_request(&next);
+			step_for(60);
+			submits = fx.nsubmit;
+			ck_assert_msg(submits == 1, "%s: %d submits while the answer was unsaved", state_steps[i], submits);
+			fiu_disable(state_steps[i]);
+			/* saved and published on the next rescan; then the waiting request runs
+			 * (its answer replaces this one at once: the journal tells) */
+			ck_assert_int_eq(wait_answer(1, seq + 1, NULL), VGPU_OK);
+			ck_assert_int_eq(journal_count("exec", 1, seq), 1);
+			ck_assert_int_eq(journal_count("answer", 1, seq), 1);
+			ck_assert_int_eq(journal_count("exec", 1, seq + 1), 1);
+			seq++;
+		}
+	}
+	mark = (int)seq;
+	ck_assert_int_eq(journal_count("exec", 1, 0), mark);
+}
+END_TEST
+
+/* The mediator goes away while an answer is unsaved: the restarted one finds the
+ * intent and answers INTERRUPTED (the VM never saw the other answer), and does not run
+ * the job again. */
+START_TEST(test_unsaved_answer_restart_interrupted)
+{
+	struct vgpu_request q = req_of(5, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);
+	fiu_init(0);
+	put_request(&q);
+	while (!fx.nsubmit)
+		vgpu_mediator_step(med, 20);
+	ck_assert_int_eq(fiu_enable("state/publish/write", 1, (void *)(intptr_t)ENOSPC, 0), 0);
+	fake_finish(0);
+	step_for(100);
+	ck_assert_int_ne(read_resp(5, NULL), 0);
+	vgpu_mediator_free(med);
+	med = NULL;
+	fiu_disable("state/publish/write");
+	fake_reset();
+	start(1);
+	ck_assert_int_eq(wait_answer(5, 1, NULL), VGPU_INTERRUPTED);
+	put_request(&q);
+	step_for(60);
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert_int_eq(journal_count("exec", 5, 1), 1);
+	ck_assert_int_eq(journal_count("answer", 5, 1), 1);
+}
+END_TEST
+
+/* out-SEQ.bin: removed when the VM's next request shows it has read it, and after the
+ * TTL otherwise; the bytes one VM holds are capped. */
+START_TEST(test_outputs_removed_and_capped)
+{
+	struct vgpu_request r;
+	char p[512];
+	int64_t seq;
+
+	cfg.output_ttl_ms = 1000;
+	cfg.rescan_ms = 100;
+	cfg.max_vm_bytes = 10000;
+	start(1);
+	for (seq = 1; seq <= 3; seq++) {
+		r = req_of(1, seq, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+		r.args.n = 1000;
+		put_vadd_input(1, seq, 1000, &r);
+		put_request(&r);
+		ck_assert_int_eq(wait_answer(1, seq, NULL), VGPU_OK);
+		vm_path(1, "out-1.bin", p, sizeof(p));
+		ck_assert_msg(file_exists(p) == (seq == 1), "seq %lld: out-1.bin %s", (long long)seq,
+			      file_exists(p) ? "still there" : "gone");
+	}
+	vm_path(1, "out-2.bin", p, sizeof(p));
+	ck_assert_msg(!file_exists(p), "out-2.bin superseded by seq 3");
+	vm_path(1, "out-3.bin", p, sizeof(p));
+	ck_assert(file_exists(p));
+	/* nobody reads out-3.bin: gone after the TTL (mtime in whole seconds: up to 2 s) */
+	{
+		uint64_t t0 = vgpu_now_ms();
+		while (file_exists(p) && vgpu_now_ms() - t0 < 4000)
+			vgpu_mediator_step(med, 50);
+		ck_assert_msg(!file_exists(p), "out-3.bin still there %llu ms later",
+			      (unsigned long long)(vgpu_now_ms() - t0));
+	}
+	/* the cap: 8 KiB held (a file the mediator cannot tell from its own) + 4000 > 10000 */
+	{
+		static char junk[8192];
+		put_file(1, "out-99.bin", junk, sizeof(junk));
+	}
+	r = req_of(1, 4, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1000;
+	put_vadd_input(1, 4, 1000, &r);
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(1, 4, NULL), VGPU_TOO_LARGE);
+	ck_assert_int_eq(journal_count("exec", 1, 4), 0);
+}
+END_TEST
+
 static Suite *mediator_suite(void)
 {
 	Suite *s = suite_create("mediator");
@@ -1232,6 +1538,7 @@ static Suite *mediator_suite(void)
 	TCase *tf = tcase_create("executor_failures");
 	TCase *ts = tcase_create("scheduling");
 	TCase *ti = tcase_create("intake");
+	TCase *tx = tcase_create("isolation");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -1268,6 +1575,16 @@ static Suite *mediator_suite(void)
 	tcase_add_test(ti, test_intake_rejects_payloads);
 	tcase_add_test(ti, test_test_ops_allowed);
 	suite_add_tcase(s, ti);
+
+	tcase_add_checked_fixture(tx, setup, teardown);
+	tcase_set_timeout(tx, 60);
+	tcase_add_test(tx, test_second_mediator_refused);
+	tcase_add_test(tx, test_foreign_owner_refused);
+	tcase_add_test(tx, test_reject_budget);
+	tcase_add_test(tx, test_unsaved_answer_held_then_published);
+	tcase_add_test(tx, test_unsaved_answer_restart_interrupted);
+	tcase_add_test(tx, test_outputs_removed_and_capped);
+	suite_add_tcase(s, tx);
 	return s;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 #include <fiu-control.h>
 
 #include "exec/executor.h"
+#include "exec/pool_int.h"
 #include "lib/clock.h"
 #include "lib/opref.h"
 #include "exec/wire.h"
@@ -603,6 +605,325 @@ START_TEST(test_select_specs)
 }
 END_TEST
 
+/* --- closing, timeouts without a restart, and a worker that breaks the protocol -------- */
+
+/* A shell script NAME in tmpdir running BODY; its path into PATH. */
+static void write_script(char *path, size_t len, const char *name, const char *body)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	ck_assert(f != NULL);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+}
+
+static struct vgpu_executor *open_with(const char *worker_path)
+{
+	struct vgpu_exec_opts o = opts_for(worker_path);
+	struct vgpu_executor *ex = NULL;
+	char err[256];
+
+	ck_assert_msg(vgpu_pool_open("mock", &o, &ex, err, sizeof(err)) == 0, "%s", err);
+	return ex;
+}
+
+/* A busy worker does not see EOF: after the EOF wait it gets SIGTERM and dies of it. */
+START_TEST(test_close_busy_worker_gets_sigterm)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_SPIN);
+	uint64_t t0, took;
+
+	j.job.args.ms = 20000;
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
+	t0 = vgpu_now_ms();
+	vgpu_executor_close(ex);
+	took = vgpu_now_ms() - t0;
+	ck_assert_msg(took >= 450 && took < 2400, "close took %llu ms", (unsigned long long)took);
+	assert_no_children();
+}
+END_TEST
+
+/* One that ignores SIGTERM too is killed after the grace. */
+START_TEST(test_close_worker_ignoring_sigterm)
+{
+	char wrapper[512], body[9000];
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_SPIN);
+	uint64_t t0, took;
+
+	snprintf(body, sizeof(body), "trap '' TERM\nexec '%s' \"$@\"", worker);
+	write_script(wrapper, sizeof(wrapper), "stubborn.sh", body);
+	ex = open_with(wrapper);
+	j.job.args.ms = 20000;
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
+	t0 = vgpu_now_ms();
+	vgpu_executor_close(ex);
+	took = vgpu_now_ms() - t0;
+	ck_assert_msg(took >= 2400 && took < 8000, "close took %llu ms", (unsigned long long)took);
+	assert_no_children();
+}
+END_TEST
+
+/* An idle pool's workers end on EOF, through their own exit (0), not by a signal: a
+ * wrapper records each worker's exit status; SIGTERM would have killed the wrapper
+ * before it could. */
+START_TEST(test_close_idle_workers_exit_on_eof)
+{
+	char wrapper[512], body[17000], cmd[1200];
+	struct vgpu_executor *ex;
+	FILE *f;
+	int n = 0;
+
+	snprintf(body, sizeof(body), "case \"$*\" in *--count*) exec '%s' \"$@\";; esac\n"
+		 "'%s' \"$@\"; echo $? > '%s/exit.'$$", worker, worker, tmpdir);
+	write_script(wrapper, sizeof(wrapper), "recording.sh", body);
+	setenv("VGPU_MOCK_DEVICES", "3", 1);
+	ex = open_with(wrapper);
+	unsetenv("VGPU_MOCK_DEVICES");
+	ck_assert_int_eq(ex->nslots, 3);
+	vgpu_executor_close(ex);
+	assert_no_children();
+	snprintf(cmd, sizeof(cmd), "cat '%s'/exit.*", tmpdir);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(body, sizeof(body), f)) {
+		ck_assert_str_eq(body, "0\n");
+		n++;
+	}
+	pclose(f);
+	ck_assert_int_eq(n, 3);
+}
+END_TEST
+
+/* A timed-out job whose worker cannot be restarted right away: TIMEOUT says so, and the
+ * slot's next job fails at once naming why it is down. */
+START_TEST(test_timeout_restart_deferred)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_SPIN);
+	struct vgpu_job_result res, res2;
+
+	j.job.args.ms = 20000;
+	j.deadline_ms = vgpu_now_ms() + 200;
+	ck_assert_int_eq(fiu_enable("exec/pool/spawn", 1, NULL, 0), 0);
+	run_job(ex, &j, &res);
+	j = simple_job(VGPU_OP_PING);
+	run_job(ex, &j, &res2);
+	fiu_disable("exec/pool/spawn");   /* before any assertion: CK_FORK=no runs on */
+	ck_assert_int_eq(res.status, VGPU_TIMEOUT);
+	ck_assert_msg(strncmp(res.error, "job exceeded its ", 17) == 0 &&
+		      strstr(res.error, " ms limit; worker killed; restart deferred: too many restarts; next attempt in "),
+		      "%s", res.error);
+	ck_assert_int_eq(res2.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res2.error, "worker for mock is down (killed after a timeout; restart deferred") ==
+		      res2.error, "%s", res2.error);
+	vadd_ok(ex);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+/* The slot API refuses slots it does not have, and an idle slot has nothing to reap. */
+START_TEST(test_slot_api_bounds)
+{
+	struct vgpu_executor *ex = open_mock();
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	ck_assert_int_eq(ex->ops->submit(ex, 1, &j), -EINVAL);
+	ck_assert_int_eq(ex->ops->submit(ex, -1, &j), -EINVAL);
+	ck_assert_int_eq(ex->ops->submit(ex, 0, NULL), -EINVAL);
+	ck_assert_int_eq(ex->ops->fd(ex, 1), -1);
+	ck_assert_int_eq(ex->ops->reap(ex, 1, vgpu_now_ms(), &res), 0);
+	ck_assert_int_eq(ex->ops->reap(ex, 0, vgpu_now_ms(), &res), 0);   /* idle */
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+/* The fake worker: this program run as "test_pool --fake-worker ARGS" (see main), with
+ * FAKE_MODE saying how it misbehaves once it has a job. */
+static char self_exe[4096];
+
+static void fake_script(char *path, size_t len, const char *mode)
+{
+	char body[9000];
+
+	snprintf(body, sizeof(body), "FAKE_MODE=%s FAKE_FLAG='%s/started' exec '%s' --fake-worker \"$@\"", mode,
+		 tmpdir, self_exe);
+	write_script(path, len, mode, body);
+}
+
+static int fake_worker(int argc, char **argv)
+{
+	const char *mode = getenv("FAKE_MODE"), *flag = getenv("FAKE_FLAG");
+	struct vgpu_wire_msg m;
+	int fd = -1, fds[2];
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--count") == 0) {
+			printf("1\n");
+			return 0;
+		}
+		if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc)
+			fd = atoi(argv[i + 1]);
+	}
+	if (fd < 3 || !mode)
+		return 2;
+	memset(&m, 0, sizeof(m));
+	m.type = VGPU_WIRE_HELLO;
+	if (strcmp(mode, "badhello") == 0 && flag && access(flag, F_OK) == 0) {
+		snprintf(m.u.hello.error, sizeof(m.u.hello.error), "fake: init failed on purpose");
+		vgpu_wire_send(fd, &m, NULL, 0);
+		/* exit once the job that the pool queued is read: a socket closed with unread
+		 * messages makes the pool's next recv ECONNRESET, which would hide the hello */
+		vgpu_wire_recv(fd, &m, fds, 0);
+		return 3;
+	}
+	if (flag)
+		close(open(flag, O_CREAT | O_WRONLY, 0644));
+	m.u.hello.ok = 1;
+	snprintf(m.u.hello.device, sizeof(m.u.hello.device), "fake");
+	vgpu_wire_send(fd, &m, NULL, 0);
+	while (vgpu_wire_recv(fd, &m, fds, 0) == VGPU_WIRE_JOB) {
+		uint64_t id = m.u.job.id;
+
+		if (strcmp(mode, "badhello") == 0)
+			return 1;                       /* dies with the job */
+		if (strcmp(mode, "orphan") == 0) {
+			/* exits without a result while a child of its own keeps the socket open
+			 * (no EOF for the pool); the child leaves when the pool closes its end */
+			if (fork() == 0) {
+				while (vgpu_wire_recv(fd, &m, fds, 0) > 0)
+					;
+				_exit(0);
+			}
+			return 6;
+		}
+		if (strcmp(mode, "junk") == 0) {
+			send(fd, "junk", 4, 0);         /* not a message */
+			continue;
+		}
+		/* "stale": an old result first, then ours; the next job gets a JOB back */
+		memset(&m, 0, sizeof(m));
+		m.type = VGPU_WIRE_RESULT;
+		m.u.result.id = id + 1000;
+		m.u.result.res.status = VGPU_EXEC_FAILED;
+		vgpu_wire_send(fd, &m, NULL, 0);
+		m.u.result.id = id;
+		m.u.result.res.status = VGPU_OK;
+		vgpu_wire_send(fd, &m, NULL, 0);
+		if (vgpu_wire_recv(fd, &m, fds, 0) != VGPU_WIRE_JOB)
+			break;
+		memset(&m, 0, sizeof(m));
+		m.type = VGPU_WIRE_JOB;             /* with a descriptor the pool must close */
+		m.u.job.fds = VGPU_WIRE_OUT_FD;
+		fds[1] = memfd_create("fake", MFD_CLOEXEC);
+		vgpu_wire_send(fd, &m, &fds[1], 1);
+	}
+	return 0;
+}
+
+START_TEST(test_worker_stale_result_and_wrong_message)
+{
+	char path[512];
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fake_script(path, sizeof(path), "stale");
+	ex = open_with(path);
+	j.deadline_ms = vgpu_now_ms() + 10000;
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_OK);   /* the stale EXEC_FAILED was dropped */
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	/* the pool closes the socket, then kills: the fake may see EOF and exit first */
+	ck_assert_msg(strstr(res.error, "worker for mock died (signal 9 SIGKILL); restarted") == res.error ||
+		      strstr(res.error, "worker for mock died (exit 0); restarted") == res.error, "%s", res.error);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_worker_exits_but_socket_stays_open)
+{
+	char path[512];
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fake_script(path, sizeof(path), "orphan");
+	ex = open_with(path);
+	j.deadline_ms = vgpu_now_ms() + 20000;
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "worker for mock died (exit 6); restarted") == res.error, "%s", res.error);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_backoff_doubles_to_a_cap)
+{
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(0), 100);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(1), 100);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(2), 200);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(4), 800);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(8), 10000);
+	ck_assert_uint_eq(vgpu_pool_backoff_ms(1000), 10000);
+}
+END_TEST
+
+START_TEST(test_worker_sends_junk)
+{
+	char path[512];
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fake_script(path, sizeof(path), "junk");
+	ex = open_with(path);
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	/* the pool closes the socket, then kills: the fake may see EOF and exit first */
+	ck_assert_msg(strstr(res.error, "worker for mock died (signal 9 SIGKILL); restarted") == res.error ||
+		      strstr(res.error, "worker for mock died (exit 0); restarted") == res.error, "%s", res.error);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
+/* A worker that dies with a job and whose replacement's init fails: the job fails with
+ * the death, the next one with the replacement's own error; then backoff. */
+START_TEST(test_replacement_hello_fails)
+{
+	char path[512];
+	struct vgpu_executor *ex;
+	struct vgpu_exec_job j = simple_job(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	fake_script(path, sizeof(path), "badhello");
+	ex = open_with(path);
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "worker for mock died (exit 1); restarted") == res.error, "%s", res.error);
+	run_job(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "worker for mock could not start: fake: init failed on purpose; next restart in ")
+		      == res.error, "%s", res.error);
+	run_job(ex, &j, &res);   /* backing off: fails at once, saying why */
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "worker for mock is down (could not start: fake: init failed on purpose)") ==
+		      res.error, "%s", res.error);
+	vgpu_executor_close(ex);
+	assert_no_children();
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -623,6 +944,16 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_fault_wire_send_is_a_dead_worker);
 	tcase_add_test(tc, test_fault_spawn_fails_jobs_fast);
 	tcase_add_test(tc, test_open_failures);
+	tcase_add_test(tc, test_close_busy_worker_gets_sigterm);
+	tcase_add_test(tc, test_close_worker_ignoring_sigterm);
+	tcase_add_test(tc, test_close_idle_workers_exit_on_eof);
+	tcase_add_test(tc, test_timeout_restart_deferred);
+	tcase_add_test(tc, test_slot_api_bounds);
+	tcase_add_test(tc, test_worker_stale_result_and_wrong_message);
+	tcase_add_test(tc, test_worker_sends_junk);
+	tcase_add_test(tc, test_worker_exits_but_socket_stays_open);
+	tcase_add_test(tc, test_backoff_doubles_to_a_cap);
+	tcase_add_test(tc, test_replacement_hello_fails);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, setup, teardown);
 	tcase_set_timeout(ts, 120);
@@ -633,8 +964,14 @@ static Suite *pool_suite(void)
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	ssize_t n;
+
+	if (argc > 1 && strcmp(argv[1], "--fake-worker") == 0)
+		return fake_worker(argc, argv);
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	self_exe[n > 0 ? n : 0] = 0;
 	signal(SIGPIPE, SIG_IGN);
 	fiu_init(0);
 	return tu_run(pool_suite(), CK_ENV);

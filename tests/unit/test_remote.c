@@ -27,7 +27,8 @@
 #include "lib/status.h"
 #include "../common/testutil.h"
 
-enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE, FAKE_BAD_SUMMARY, FAKE_STALE };
+enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_STATUS, FAKE_BAD_CRC, FAKE_OTHER_NONCE, FAKE_BAD_SUMMARY, FAKE_STALE,
+		 FAKE_NOT_SUMMARY };
 
 struct fake_worker {
 	pthread_t thread;
@@ -123,6 +124,8 @@ static void fake_answer(const struct vgpu_request *req)
 			if (fw.mode == FAKE_BAD_SUMMARY)
 				sm.count++;
 			vgpu_summary_format(&sm, r.result, sizeof(r.result));
+			if (fw.mode == FAKE_NOT_SUMMARY)
+				snprintf(r.result, sizeof(r.result), "pong");
 			free(out);
 		} else {
 			vgpu_summarize(out, count, &sm);
@@ -569,6 +572,61 @@ START_TEST(test_bad_summary)
 }
 END_TEST
 
+START_TEST(test_not_a_summary)
+{
+	/* An OK answer whose result line is no summary at all is refused, quoting it. */
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_VADD);
+	struct vgpu_job_result res;
+
+	fake_start(FAKE_NOT_SUMMARY);
+	j.job.args.n = 16;
+	j.job.args.has_seed = 1;
+	j.job.out_count = 16;
+	drive(ex, &j, &res);
+	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(res.error, "the worker's result is not a summary: 'pong'") != NULL, "%s", res.error);
+	ck_assert_int_eq(res.has_summary, 0);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
+START_TEST(test_slot_bounds)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+
+	ck_assert_int_eq(ex->ops->submit(ex, 1, &j), -EINVAL);
+	ck_assert_int_eq(ex->ops->reap(ex, 1, vgpu_now_ms(), &res), 0);
+	ck_assert_int_eq(ex->ops->reap(ex, 0, vgpu_now_ms(), &res), 0);   /* nothing in flight */
+	vgpu_executor_close(ex);
+	vgpu_executor_close(NULL);
+}
+END_TEST
+
+START_TEST(test_open_errors_more)
+{
+	struct vgpu_executor *ex = (struct vgpu_executor *)1;
+	struct vgpu_exec_opts o;
+	char err[1024], path[400], want[1200];
+
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(vgpu_remote_open("", &o, &ex, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(ex);
+	ck_assert_str_eq(err, "remote: no directory given (use remote:DIR, DIR the vmN directory a GPU worker VM's "
+			      "mediator serves)");
+	ck_assert_int_eq(vgpu_remote_open(NULL, &o, &ex, err, sizeof(err)), -EINVAL);
+	/* a vmN that cannot be opened for another reason (a symlink loop): EIO, saying why */
+	snprintf(path, sizeof(path), "%s/vm6", root);
+	ck_assert_int_eq(symlink("vm6", path), 0);
+	ck_assert_int_eq(vgpu_remote_open(path, &o, &ex, err, sizeof(err)), -EIO);
+	snprintf(want, sizeof(want), "remote:%s: cannot open VM directory %s: %s", path, path, strerror(ELOOP));
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+	ck_assert_ptr_null(ex);
+}
+END_TEST
+
 START_TEST(test_other_writer)
 {
 	struct vgpu_executor *ex = open_remote(2000);
@@ -640,6 +698,9 @@ static Suite *remote_suite(void)
 	tcase_add_test(tc, test_bad_output_crc);
 	tcase_add_test(tc, test_bad_summary);
 	tcase_add_test(tc, test_other_writer);
+	tcase_add_test(tc, test_not_a_summary);
+	tcase_add_test(tc, test_slot_bounds);
+	tcase_add_test(tc, test_open_errors_more);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_publish_failure_unavailable);
 	suite_add_tcase(s, tc);

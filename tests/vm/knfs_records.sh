@@ -5,8 +5,9 @@
 # ERR06: tests/vm/knfs_err06 (C, the harness's record) through a v3 kernel mount.
 # ERR02: does knfsd refuse a tmpfs export without fsid=? exportfs + a v3 mount of a fresh
 #   tmpfs without fsid=, then with fsid= (the documented fix). When the refusal does not
-#   happen on this kernel/nfs-utils, the record is "skipped" with what was seen (the
-#   symptom cannot be reproduced here); when it does, the record passes if the fix works.
+#   happen on this kernel/nfs-utils, the record is an "observation" of what was seen (the
+#   report prints it as OBSERVED; nothing is claimed); when it does, the record passes if
+#   the fix works.
 # Exit 0 when every record passed or was skipped with a reason.
 set -u
 R=${1:?REPORT_DIR}
@@ -47,13 +48,16 @@ rec = {"id": "ERR02", "title": "tmpfs export: knfsd and a tmpfs without fsid=", 
        "requests": {k: 0 for k in ("submitted", "answered", "lost", "duplicated", "misrouted", "corrupted")},
        "evidence": seen, "seed": "0", "passed": refused and fixed}
 if not refused:
-    rec["skipped"] = ("not reproducible with knfsd here: a tmpfs exported without fsid= was accepted, mounted and "
-                      "written (kernel %s, nfs-utils %s); the refusal of the errors log was not seen on this kernel" % (e["KV"], e["NU"]))
+    # What this kernel does is the finding: not a failure of ours and not a handling to
+    # claim. The hazard a tmpfs export does have (its contents gone at a reboot) is ERR02's
+    # local scenario; the mediator warns on a tmpfs --root there.
+    rec["observation"] = ("knfsd accepted a tmpfs exported without fsid=: exported, mounted and written "
+                          "(kernel %s, nfs-utils %s); the errors log's refusal does not happen here" % (e["KV"], e["NU"]))
 p = os.path.join(sys.argv[1], "ERR02-knfs.json")
 with open(p + ".tmp", "w") as f:
     json.dump(rec, f, indent=2, sort_keys=True)
 os.replace(p + ".tmp", p)
-print("ERR02 [knfs]: %s" % ("SKIPPED: " + rec["skipped"] if not refused else ("PASS" if rec["passed"] else "FAIL")))
+print("ERR02 [knfs]: %s" % ("OBSERVED: " + rec["observation"] if not refused else ("PASS" if rec["passed"] else "FAIL")))
 sys.exit(0 if (rec["passed"] or not refused) else 1)
 PY
 exit $rc

@@ -2,7 +2,8 @@
  * negative controls of the NFS scenarios (err01, err06, err07_nfs_attr_cache,
  * x_estale_latency). Never used by the product.
  *   - the VM writes command.txt in place with fopen("w")+fprintf+fflush+fclose and does
- *     not check fopen (errors log error 7's "solution" step 1);
+ *     not check fopen (errors log error 7's "solution" step 1): in a child process, so
+ *     that a NULL FILE used as it is kills only the child (glibc: SIGSEGV);
  *   - it waits for response.txt by reading it in a loop, with no timeout and no check of
  *     whose answer it is (bounded here by WAIT_MS so that the test ends);
  *   - it reads response.txt once with fopen/fread and gives up on any error (no ESTALE
@@ -17,16 +18,19 @@
 
 struct naive_nfs_result {
 	int open_errno;        /* errno of the unchecked fopen(command.txt), 0 if it worked */
-	int wrote;             /* fprintf/fclose ran */
-	int reported;          /* it told its user something went wrong (it never does) */
+	int wrote;             /* fprintf/fclose ran and the program went on */
+	int crash_signal;      /* the writer died by this signal (fprintf on a NULL FILE) */
+	char said[200];        /* what it wrote on stderr (its user's only report) */
+	int reported;          /* said is not empty */
 	int got_answer;        /* it read something it took as the answer */
 	char answer[256];      /* what it read (first bytes) */
 	long waited_ms;        /* how long it waited before the bound stopped it */
 };
 
-/* Write TEXT into DIR/command.txt as the errors log does, then wait for DIR/response.txt
- * to change from what it held before (or to appear), reading it every 10 ms, for at most
- * WAIT_MS (the naive client has no bound: it hangs). */
+/* Write TEXT into DIR/command.txt as the errors log does (in a child: its crash and its
+ * stderr are recorded), then, unless it crashed, wait for DIR/response.txt to change from
+ * what it held before (or to appear), reading it every 10 ms, for at most WAIT_MS (the
+ * naive client has no bound: it hangs). */
 void naive_nfs_submit(const char *dir, const char *text, int wait_ms, struct naive_nfs_result *r);
 
 /* fopen/fread/fclose of PATH once, no retry: bytes read into BUF (NUL-terminated), or

@@ -1,9 +1,9 @@
-/* naive_shared_file.h - ERRORS_LOG error 3's hazard, on purpose: every VM writes its
- * request into ONE shared command file and reads its answer from ONE shared response
- * file, in place with fopen/fprintf/fclose, no locking, and a server loop that reads
- * the command file, answers into the response file and truncates the command file.
- * The negative control of tests/fault/err03_concurrent_writers.c; never used by the
- * product. */
+/* naive_shared_file.h - ERRORS_LOG error 3's hazard, on purpose: writers share a command
+ * file and a response file (ERR03 gives each VM its own pair, as the errors log's design
+ * says, and runs several processes per VM on it), written in place with
+ * fopen/fprintf/fclose, no locking, and a server loop that reads the command file,
+ * answers into the response file and truncates the command file. The negative control
+ * of tests/fault/err03_concurrent_writers.c; never used by the product. */
 #ifndef VGPU_NAIVE_SHARED_FILE_H
 #define VGPU_NAIVE_SHARED_FILE_H
 

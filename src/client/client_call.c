@@ -1,0 +1,100 @@
+/* client_call.c - vgpu_client_call(), the blocking call over the non-blocking core
+ * (client_core.c): usage checked first, then the local lock (client_lock.c), start, poll
+ * with doubling backoff, collect into a new buffer, end; every wait, the lock's included,
+ * is bounded by the call's one deadline. Never prints. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "../lib/status.h"
+
+#define fail vgpu_client_fail
+
+/* Poll until our answer, or DEADLINE. */
+static int wait_answer(struct vgpu_client_call *call, uint64_t deadline, struct vgpu_response *resp, char *err,
+		       size_t errlen)
+{
+	struct vgpu_client *c = call->c;
+	uint64_t delay = (uint64_t)c->poll_min_ms;
+	int rc;
+
+	while ((rc = vgpu_client_poll(call, resp, err, errlen)) == VGPU_CLIENT_PENDING) {
+		uint64_t now = vgpu_now_ms();
+		if (now >= deadline)
+			break;
+		vgpu_client_sleep_ms(delay < deadline - now ? delay : deadline - now);
+		delay = delay * 2 < (uint64_t)c->poll_max_ms ? delay * 2 : (uint64_t)c->poll_max_ms;
+	}
+	if (rc != VGPU_CLIENT_PENDING)
+		return rc;
+	if (call->why[0])
+		return fail(err, errlen, VGPU_CLIENT_EPROTO, "no answer for seq %" PRId64 " within %g s: %s",
+			    call->req->seq, c->timeout_ms / 1000.0, call->why);
+	return fail(err, errlen, VGPU_CLIENT_ETIMEOUT,
+		    "no answer for seq %" PRId64 " within %g s: is vgpu-mediator running on the host and serving "
+		    "this directory?", call->req->seq, c->timeout_ms / 1000.0);
+}
+
+/* Collect the output into a new buffer of the size the request makes (never the size
+ * the answer claims: collect checks the two agree), retrying a name not visible yet
+ * until DEADLINE. */
+static int fetch_output(struct vgpu_client_call *call, const struct vgpu_response *resp, uint64_t deadline,
+			void **outp, size_t *out_bytes, char *err, size_t errlen)
+{
+	int64_t want = vgpu_request_output_bytes(call->req);
+	size_t bytes = want > 0 ? (size_t)want : 0;
+	void *p;
+	int rc;
+
+	if (want <= 0 || (uint64_t)want != resp->output.bytes)    /* collect's message says why */
+		return vgpu_client_collect(call, resp, NULL, 0, err, errlen);
+	if (!(p = malloc(bytes)))
+		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory for the %zu-byte output", bytes);
+	while ((rc = vgpu_client_collect(call, resp, p, bytes, err, errlen)) == VGPU_CLIENT_PENDING &&
+	       vgpu_now_ms() < deadline)
+		vgpu_client_sleep_ms((uint64_t)call->c->poll_max_ms);
+	if (rc != VGPU_CLIENT_OK) {
+		free(p);
+		return rc == VGPU_CLIENT_PENDING ? VGPU_CLIENT_EPROTO : rc;
+	}
+	*outp = p;
+	*out_bytes = bytes;
+	return VGPU_CLIENT_OK;
+}
+
+int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void *in, size_t in_bytes,
+		     struct vgpu_response *resp, void **outp, size_t *out_bytes, char *err, size_t errlen)
+{
+	uint64_t deadline = vgpu_now_ms() + (uint64_t)c->timeout_ms;
+	struct vgpu_client_call call;
+	int rc;
+
+	if (outp)
+		*outp = NULL;
+	if (out_bytes)
+		*out_bytes = 0;
+	memset(resp, 0, sizeof(*resp));
+	/* Usage errors before the lock: they must not wait for another client's answer. */
+	rc = vgpu_client_check_request(req, in, in_bytes, err, errlen);
+	if (rc != VGPU_CLIENT_OK)
+		return rc;
+	if (!c->no_lock && (rc = vgpu_client_lock_take(c, deadline, err, errlen)) != VGPU_CLIENT_OK)
+		return rc;
+	rc = vgpu_client_start(c, &call, req, in, in_bytes, err, errlen);
+	if (rc != VGPU_CLIENT_OK)
+		goto out;
+	rc = wait_answer(&call, deadline, resp, err, errlen);
+	if (rc == VGPU_CLIENT_OK && resp->output.name[0] && outp && out_bytes)
+		rc = fetch_output(&call, resp, deadline, outp, out_bytes, err, errlen);
+	if (rc == VGPU_CLIENT_OK && resp->status != VGPU_OK)
+		rc = fail(err, errlen, VGPU_CLIENT_ESTATUS, "seq %" PRId64 ": %s: %s", req->seq,
+			  vgpu_status_name(resp->status), resp->error);
+	/* On a timeout the mediator may still be about to read in-SEQ.bin: leave it. It is
+	 * only ever read for its own seq, and later calls use higher seqs. */
+	if (rc != VGPU_CLIENT_ETIMEOUT)
+		vgpu_client_end(&call);
+out:
+	vgpu_client_lock_release(c);
+	return rc;
+}

@@ -1,0 +1,126 @@
+/* outputs.c - the lifetime of the output files the mediator writes into a VM's
+ * directory (out-SEQ.bin, PROTOCOL.md s.1.1): removed once the VM's next request shows
+ * it has read them, or after --output-ttl-ms however the VM behaves; the bytes one VM
+ * holds are capped (--max-vm-bytes, checked by intake before a job runs). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mediator_int.h"
+#include "lib/log.h"
+
+/* "out-SEQ.bin" -> SEQ; 0 when NAME is not an output's name. */
+static int64_t output_seq(const char *name)
+{
+	char *end;
+	long long v;
+
+	if (strncmp(name, "out-", 4) != 0 || name[4] < '1' || name[4] > '9')
+		return 0;
+	errno = 0;
+	v = strtoll(name + 4, &end, 10);
+	if (errno || v <= 0 || strcmp(end, ".bin") != 0)
+		return 0;
+	return (int64_t)v;
+}
+
+/* Call FN for every out-*.bin in VM's directory (lstat'ed, regular files only). */
+static void each_output(const struct vm *vm, void (*fn)(const struct vm *, const char *, int64_t,
+							  const struct stat *, void *), void *arg)
+{
+	int fd = openat(vm->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *e;
+
+	if (fd < 0)
+		return;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		struct stat st;
+		int64_t seq = output_seq(e->d_name);
+
+		if (seq && fstatat(vm->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			fn(vm, e->d_name, seq, &st, arg);
+	}
+	closedir(d);
+}
+
+static void add_size(const struct vm *vm, const char *name, int64_t seq, const struct stat *st, void *arg)
+{
+	(void)vm;
+	(void)name;
+	(void)seq;
+	*(uint64_t *)arg += (uint64_t)st->st_size;
+}
+
+uint64_t vgpu_outputs_held(const struct vm *vm)
+{
+	uint64_t n = 0;
+
+	each_output(vm, add_size, &n);
+	return n;
+}
+
+struct sweep {
+	int64_t below;               /* remove outputs of seqs below this */
+	int64_t now_s, ttl_s;        /* and those older than TTL_S (0: no age limit) */
+	unsigned removed;
+	uint64_t bytes;
+};
+
+static void remove_one(const struct vm *vm, const char *name, int64_t seq, const struct stat *st, void *arg)
+{
+	struct sweep *sw = arg;
+
+	/* Our own file's mtime, on the server's clock: good enough for an age limit of
+	 * minutes (a VM touching it only keeps its own bytes, within its cap, longer). */
+	if (seq < sw->below || (sw->ttl_s && sw->now_s - (int64_t)st->st_mtime >= sw->ttl_s)) {
+		if (unlinkat(vm->dirfd, name, 0) == 0) {
+			sw->removed++;
+			sw->bytes += (uint64_t)st->st_size;
+		}
+	}
+}
+
+static void sweep(struct vgpu_mediator *m, struct vm *vm, int64_t below, int use_ttl)
+{
+	struct sweep sw = { .below = below };
+
+	if (use_ttl) {
+		sw.now_s = (int64_t)time(NULL);
+		sw.ttl_s = (int64_t)((m->cfg.output_ttl_ms + 999) / 1000);
+	}
+	each_output(vm, remove_one, &sw);
+	if (sw.removed)
+		vgpu_debug("vm%" PRIu32 ": removed %u output file%s (%" PRIu64 " bytes)", vm->id, sw.removed,
+			   sw.removed == 1 ? "" : "s", sw.bytes);
+}
+
+void vgpu_outputs_superseded(struct vgpu_mediator *m, struct vm *vm, int64_t new_seq)
+{
+	/* Every output of an earlier seq: the client reads its output before it sends
+	 * the next request (one request at a time per VM). */
+	sweep(m, vm, new_seq, 0);
+}
+
+void vgpu_outputs_sweep(struct vgpu_mediator *m, struct vm *vm, int force)
+{
+	uint64_t now = vgpu_now_ms();
+
+	if (!force && now < vm->next_sweep_ms)
+		return;
+	vm->next_sweep_ms = now + 1000;
+	/* Outputs below the answered mark were superseded already (a restart lost the
+	 * moment); the last answer's output stays until its TTL. */
+	sweep(m, vm, vm->st.answered_seq, 1);
+}
