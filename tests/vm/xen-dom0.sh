@@ -34,7 +34,7 @@ NDOMU=${VGPU_XEN_DOMUS:-3}
 DOMU_MEM=${VGPU_XEN_DOMU_MEM:-160}
 NET=10.99.0 DOM0_IP=10.99.0.1
 domu_ip() { echo "$NET.$((10 + $1))"; }
-vm_uid() { echo $((61000 + $1)); }      # the uid each VM's root is squashed to (all_squash)
+vm_uid() { echo $((60000 + $1)); }      # the uid each VM's root is squashed to (all_squash; docs/XEN.md)
 CTL=/var/vgpu-ctl ROOT=/var/vgpu NAIVE=/var/vgpu-naive STATE=/var/lib/vgpu-state
 JOURNAL=/var/lib/vgpu-journal MLOG=$VGPU_OUT/mediator.log
 # xenconsoled writes the DomUs' consoles straight into the out share: they survive a hang
@@ -109,8 +109,19 @@ rc=$?; exportfs -v
 result "knfsd: $(exportfs | wc -l) exports (one per VM, restricted to its address)" $rc
 [ $rc = 0 ] || finish
 
+# the deployment check of docs/XEN.md on the VMs' exports (the test's two extra ones left out)
+grep "^$ROOT/vm" /etc/exports > /tmp/exports.vgpu
+# shellcheck disable=SC2046
+T 60 "$B/vgpu-doctor" --root "$ROOT" --state "$STATE" --exports /tmp/exports.vgpu \
+	$(for n in $(seq 1 "$NDOMU"); do echo "--vm-uid $n:$(vm_uid "$n")"; done) > /tmp/doctor.out 2>&1; rc=$?
+cat /tmp/doctor.out
+# exit 1 (warnings only) is expected: /var/vgpu is a tmpfs here
+[ $rc -le 1 ]; result "vgpu-doctor --exports: no error in the per-VM exports (exit $rc)" $? "$(grep -iE 'error|warn' /tmp/doctor.out | head -3 | tr '\n' ' ' | cut -c1-240)"
+
 # ---- the mediator ----------------------------------------------------------------------------
-caps="--vm 1:high --vm 2:medium --vm 3:low --vm 9:high"
+# each VM's cap and the uid its export squashes it to: the mediator refuses a record,
+# payload or directory of vmN not owned by that uid (WRONG_OWNER); vm9 is Dom0's own
+caps="--vm 1:high:$(vm_uid 1) --vm 2:medium:$(vm_uid 2) --vm 3:low:$(vm_uid 3) --vm 9:high"
 # shellcheck disable=SC2086
 # (no aging within the tests' time: ERR09 waits behind a long busy job; aging has its own test)
 "$B/vgpu-mediator" --root "$ROOT" --state "$STATE" --executor mock --test-ops $caps \
