@@ -8,7 +8,7 @@ PKGS="gcc make pkg-config zlib1g-dev check libsubunit-dev libfiu-dev fiu-utils v
 libisal-dev libjansson-dev libfuse3-dev fuse3 libnfs-dev libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind
 python3 procps psmisc
 libinih-dev libsystemd-dev scdoc python3-prometheus-client
-qemu-system-x86 busybox-static kmod nfs-kernel-server
+qemu-system-x86 busybox-static kmod nfs-kernel-server iproute2
 clang llvm libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

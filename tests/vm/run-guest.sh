@@ -49,62 +49,14 @@ busybox --list | grep -qx cpio || die "busybox has no cpio applet"
 [ -f "$SCRIPT" ] || die "no script $SCRIPT"
 mkdir -p "$VMDIR"
 
-# ---- 1. kernel ---------------------------------------------------------------------
-pkg=${VGPU_VM_KERNEL_PKG:-}
-if [ -z "$pkg" ]; then
-	# a cached kernel is used as it is (no package lookup, no network)
-	cached=$(ls -d "$VMDIR"/kernel-*/ 2>/dev/null | sort -V | tail -1)
-	if [ -n "$cached" ] && [ -f "$cached/ok" ]; then
-		pkg=$(cat "$cached/ok")
-	else
-		kpkg() { apt-cache depends linux-image-amd64 2>/dev/null |
-			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1; }
-		pkg=$(kpkg)
-		if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
-			say "no package lists: apt-get update"; apt-get update -qq >/dev/null 2>&1; pkg=$(kpkg)
-		fi
-		[ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel (run apt-get update?)"
-	fi
-fi
-abi=${pkg#linux-image-}
-KDIR=$VMDIR/kernel-$abi
-if [ ! -f "$KDIR/ok" ]; then
-	say "fetching $pkg (apt-get download, once; cached in $KDIR)"
-	rm -rf "$KDIR" "$VMDIR/dl"; mkdir -p "$VMDIR/dl" "$KDIR/mods"
-	dl() { ( cd "$VMDIR/dl" && apt-get download -o APT::Sandbox::User=root "$pkg" ) >"$VMDIR/dl/apt.log" 2>&1; }
-	if ! dl; then   # stale package lists: update once, as root, and try again
-		[ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1
-		dl || { cat "$VMDIR/dl/apt.log"; die "apt-get download $pkg failed"; }
-	fi
-	dpkg -x "$VMDIR"/dl/"$pkg"_*.deb "$VMDIR/dl/x" || die "dpkg -x failed"
-	kver=$(ls "$VMDIR/dl/x/lib/modules" | head -1)
-	cp "$VMDIR/dl/x/boot/vmlinuz-$kver" "$KDIR/vmlinuz" || die "no vmlinuz in $pkg"
-	depmod -b "$VMDIR/dl/x" "$kver" || die "depmod failed"
-	for m in $MODS; do
-		modprobe -d "$VMDIR/dl/x" -S "$kver" --show-depends "$m" || die "module $m not found in $pkg"
-	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' > "$VMDIR/dl/paths"
-	: > "$KDIR/mods/order"
-	while read -r p; do
-		b=${p##*/}; n=${b%.ko*}
-		cp "$p" "$KDIR/mods/$b"
-		echo "$b ${MODARGS[$n]:-}" >> "$KDIR/mods/order"
-	done < "$VMDIR/dl/paths"
-	echo "$kver" > "$KDIR/kver"
-	rm -rf "$VMDIR/dl"
-	echo "$pkg" > "$KDIR/ok"
-	say "kernel $kver: $(wc -l < "$KDIR/mods/order") modules kept"
-fi
+# ---- 1. kernel, 2. initramfs (tests/vm/vmlib.sh) ---------------------------------------
+. "$here/vmlib.sh"
+pkg=$(vm_kernel_pkg "$VMDIR/kernel") || exit 2
+KDIR=$VMDIR/kernel-${pkg#linux-image-}
+vm_kernel "$KDIR" "$pkg" "$MODS" MODARGS
 kver=$(cat "$KDIR/kver")
-
-# ---- 2. initramfs ------------------------------------------------------------------
-ird=$VMDIR/initramfs
-rm -rf "$ird"; mkdir -p "$ird/bin" "$ird/lib/mods"
-cp "$(command -v busybox)" "$ird/bin/busybox"
-ln -s busybox "$ird/bin/sh"
-cp "$here/init" "$ird/init"; chmod 0755 "$ird/init"
-cp "$KDIR"/mods/* "$ird/lib/mods/"
-( cd "$ird" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 ) > "$VMDIR/initrd.gz" ||
-	die "initramfs build failed"
+rm -rf "$VMDIR/initramfs"
+vm_initramfs "$VMDIR/initramfs" "$VMDIR/initrd.gz" "$here/init" "$KDIR/mods"
 
 # ---- 3. boot -----------------------------------------------------------------------
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -125,20 +77,8 @@ cleanup() { [ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; }
 trap 'cleanup; exit 130' INT TERM HUP
 
 # ---- 4. wait -----------------------------------------------------------------------
-shown=0 deadline=$(( $(date +%s) + TIMEOUT )) hung=0
-while kill -0 "$qpid" 2>/dev/null; do
-	if [ "$(date +%s)" -ge "$deadline" ]; then hung=1; break; fi
-	n=$(wc -l < "$CONSOLE")
-	if [ "$n" -gt "$shown" ]; then
-		sed -n "$((shown + 1)),${n}p" "$CONSOLE" | tr -d '\r' | grep -E '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' |
-			sed "s/^/  [$(( $(date +%s) - t0 )) s] /"
-		shown=$n
-	fi
-	sleep 1
-done
-n=$(wc -l < "$CONSOLE")
-[ "$n" -gt "$shown" ] && sed -n "$((shown + 1)),${n}p" "$CONSOLE" | tr -d '\r' |
-	grep -E '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' | sed "s/^/  [$(( $(date +%s) - t0 )) s] /"
+hung=0
+vm_wait "$qpid" "$CONSOLE" "$TIMEOUT" "$t0" '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' || hung=1
 if [ $hung = 1 ]; then
 	kill "$qpid" 2>/dev/null; sleep 2; kill -9 "$qpid" 2>/dev/null
 	wait "$qpid" 2>/dev/null; qpid=

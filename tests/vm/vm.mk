@@ -6,7 +6,14 @@
 #                      there. The kernel is fetched once into $(BUILD)/vm/ (apt-get
 #                      download from the configured archive). VGPU_VM_SKIP=1 skips it;
 #                      VGPU_VM_TIMEOUT (s, default 900) bounds the guest.
-.PHONY: check-knfs
+#   make check-xen     the user's topology (tests/vm/run-xen.sh; docs/XEN.md, "Recipe"): Xen
+#                      under QEMU (TCG), a PV Dom0 with knfsd (one export per VM) and
+#                      vgpu-mediator --executor mock, PV DomUs that mount their own export
+#                      over Xen's network and run vgpu-client; records with backend "xen"
+#                      (declared in tests/vm/records.list). Xen and the kernel are fetched
+#                      once into $(BUILD)/vm/. VGPU_VM_SKIP=1 (or VGPU_XEN_SKIP=1) skips
+#                      it; VGPU_XEN_TIMEOUT (s, default 600) bounds the whole run.
+.PHONY: check-knfs check-xen
 check-knfs: $(BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/nfssim-probe
 	@if [ "$${VGPU_VM_SKIP:-0}" = 1 ]; then echo "== check-knfs: SKIP (VGPU_VM_SKIP=1)"; exit 0; fi; \
 	  echo "== check-knfs: a QEMU guest with knfsd and the kernel NFS client (tests/vm/run-guest.sh)"; \
@@ -25,3 +32,16 @@ $(KNFS_ERR06): $(BUILD)/tests/vm/knfs_err06.o $(FAULT_LIB_OBJ) $(LIBMEDIATOR) $(
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -ljansson $(CHECK_LIBS)
 all: $(KNFS_ERR06)
 check-knfs: $(KNFS_ERR06)
+
+check-xen: $(BINS)
+	@if [ "$${VGPU_VM_SKIP:-0}" = 1 ] || [ "$${VGPU_XEN_SKIP:-0}" = 1 ]; then echo "== check-xen: SKIP (VGPU_VM_SKIP/VGPU_XEN_SKIP=1)"; exit 0; fi; \
+	  echo "== check-xen: Xen under QEMU, Dom0 with knfsd and vgpu-mediator, PV DomUs with vgpu-client (tests/vm/run-xen.sh)"; \
+	  BUILD=$(BUILD) tests/vm/run-xen.sh
+
+# ERR09-xen's naive control: the naive queue replaying the arrivals Dom0 journaled.
+XEN_NAIVE_PQ := $(BUILD)/tests/vm/xen_naive_pq
+$(XEN_NAIVE_PQ): $(BUILD)/tests/vm/xen_naive_pq.o $(BUILD)/tests/fault/naive/naive_pqueue.o
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+all: $(XEN_NAIVE_PQ)
+check-xen: $(XEN_NAIVE_PQ)
