@@ -348,4 +348,4 @@ check-mutants: deps
 clean:
 	rm -rf $(BUILD) coverage/html coverage/lcov.info coverage/summary.txt
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
