@@ -249,10 +249,13 @@ $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(say) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+# Every symbol resolved at link time, except in a sanitizer build: there the ASan/UBSan
+# runtime comes from the executable that loads the library (gcc links it statically).
+SHLIB_DEFS := $(if $(findstring sanitize,$(PROF)),,-Wl,--no-undefined)
 $(SHLIB): $(SHLIB_SRC:%.c=$(BUILD)/pic/%.o) src/client/libvgpu-client.map
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--version-script=src/client/libvgpu-client.map \
-	  -Wl,--no-undefined -o $@ $(filter %.o,$^) $(SHLIB_LIBS)
+	  $(SHLIB_DEFS) -o $@ $(filter %.o,$^) $(SHLIB_LIBS)
 	$(Q)ln -sf $(SHLIB_NAME) $(BUILD)/libvgpu-client.so
 all: $(SHLIB)
 

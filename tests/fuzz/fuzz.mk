@@ -88,7 +88,7 @@ fuzz-cov: deps $(FUZZ_COV_BINS)
 #     are ASan's runs, with valgrind's exit code.
 ASAN_BUILD    ?= build/asan
 ASAN_LDFLAGS  ?= $(if $(filter clang%,$(notdir $(CC))),,-static-libasan -static-libubsan)
-ASAN_OPTIONS_CHECK ?= detect_leaks=0:halt_on_error=1:quarantine_size_mb=16:detect_stack_use_after_return=1
+ASAN_OPTIONS_CHECK ?= detect_leaks=0:halt_on_error=1:allocator_may_return_null=1:quarantine_size_mb=16:detect_stack_use_after_return=1
 UBSAN_OPTIONS_CHECK ?= print_stacktrace=1:halt_on_error=1
 ASAN_E2E_BACKENDS ?= $(E2E_BACKENDS)
 ASAN_ENV = ASAN_OPTIONS=$(ASAN_OPTIONS_CHECK) UBSAN_OPTIONS=$(UBSAN_OPTIONS_CHECK) PATH="$(CURDIR)/tests/fuzz/asan:$$PATH"
