@@ -81,6 +81,47 @@ requests = {
     "incomplete-len": req(b"op ping\n") + b"end 9999 00000000\n",
 }
 
+
+def kern(args=b"in:16 in:16 out:16 u32:4", inb=b"96", ptx=b"64", entry=b"vadd", grid=b"4,1,1",
+         block=b"256,1,1", shared=b"0", extra=b"output file\n", seq=b"3") -> bytes:
+    return rec(req(b"op kernel\nptx %s\nentry %s\ngrid %s\nblock %s\nshared %s\nargs %s\n"
+                   b"input in-%s.bin %s 0a0b0c0d\n" % (ptx, entry, grid, block, shared, args, seq, inb)
+                   + extra, seq=seq))
+
+
+# kernel (PROTOCOL.md 5.1, src/lib/kernel_args.c): every token kind, each cap at its
+# limit, and one past it.
+requests.update({
+    "ok-kernel-vadd": kern(),
+    "ok-kernel-noargs": kern(args=b"-", inb=b"64", extra=b""),
+    "ok-kernel-scalars": kern(args=b"i32:-2147483648 u32:4294967295 i64:-9223372036854775808 f32:2.5 "
+                              b"f64:-2.2250738585072014e-308 inout:8", inb=b"72"),
+    "ok-kernel-caps": kern(args=b" ".join([b"out:4"] * 16 + [b"i32:1"] * 16), inb=b"1048576",
+                           ptx=b"1048576", entry=b"_Z" + b"k" * 125, grid=b"2147483647,65535,65535",
+                           block=b"1024,1,1", shared=b"49152"),
+    "ok-kernel-mangled": kern(entry=b"_Z4vaddPKfS0_Pfj", block=b"8,8,16", args=b"f32:0x1p-3 in:4", inb=b"68"),
+    "bad-kernel-seed": kern(extra=b"seed 1\n"),
+    "bad-kernel-threads": kern(block=b"1024,2,1"),
+    "bad-kernel-block-z": kern(block=b"1,1,65"),
+    "bad-kernel-grid-x": kern(grid=b"2147483648,1,1"),
+    "bad-kernel-grid-2d": kern(grid=b"4,1"),
+    "bad-kernel-shared": kern(shared=b"49153"),
+    "bad-kernel-ptx-align": kern(ptx=b"60", inb=b"92"),
+    "bad-kernel-ptx-big": kern(ptx=b"1048584", inb=b"1048616"),
+    "bad-kernel-entry": kern(entry=b"9vadd"),
+    "bad-kernel-entry-long": kern(entry=b"k" * 128),
+    "bad-kernel-args-33": kern(args=b" ".join([b"i32:1"] * 33), inb=b"64"),
+    "bad-kernel-bufs-17": kern(args=b" ".join([b"out:4"] * 17), inb=b"64"),
+    "bad-kernel-buf-align": kern(args=b"in:6", inb=b"70"),
+    "bad-kernel-i32-range": kern(args=b"i32:2147483648", inb=b"64"),
+    "bad-kernel-neg0": kern(args=b"i64:-0", inb=b"64"),
+    "bad-kernel-f32-range": kern(args=b"f32:1e39", inb=b"64"),
+    "bad-kernel-double-space": kern(args=b"in:16  in:16 out:16 u32:4"),
+    "bad-kernel-input-size": kern(inb=b"80"),
+    "bad-kernel-missing-args": rec(req(b"op kernel\nptx 64\nentry vadd\ngrid 1,1,1\nblock 1,1,1\nshared 0\n"
+                                       b"input in-1.bin 64 00000000\n")),
+})
+
 responses = {
     "ok-ping": rec(resp()),
     "ok-answered": rec(resp() + b"answered 1\n"),
