@@ -53,7 +53,10 @@ struct vgpu_kernel_args {
 	uint64_t shared;         /* dynamic shared memory bytes */
 	uint64_t ptx;            /* bytes of the PTX region at the start of the input payload */
 	uint32_t nargs;
-	uint32_t zero;           /* 0, as above */
+	uint32_t vm;             /* not a record field: the mediator sets it to the VM the job
+	                          * is for (src/mediator/job.c), so that the GPU worker runs it
+	                          * in that VM's own context (docs/KERNELS.md, section 4); 0 in a
+	                          * decoded record */
 	struct vgpu_karg args[VGPU_KERNEL_ARGS_MAX];
 };
 

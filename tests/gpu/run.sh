@@ -237,6 +237,11 @@ else
 	record GPU-SANITIZER "compute-sanitizer memcheck on the CUDA backend's tests" 0 "compute-sanitizer not found"
 fi
 
+# --- 10. the kernel op: the VM's own PTX (tests/gpu/kernel.sh, docs/KERNELS.md) -------------
+ROWS=$ROWS L=$L BUILD=$B timeout 900 tests/gpu/kernel.sh > "$L/kernel.log" 2>&1; kf=$?
+grep -E '^(PASS|FAIL) |^      ' "$L/kernel.log"
+[ $kf = 0 ] || { FAILED=$((FAILED + kf)); echo "FAIL  kernel.sh exit $kf (log $L/kernel.log)"; }
+
 python3 - "$ROWS" "$R/gpu.json" "$GPU" "$NVCC_VER" <<'EOF'
 import json, sys, time
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -12,6 +12,8 @@
 #include "lib/kernel_args.h"
 #include "lib/op.h"
 #include "lib/record.h"
+#include "mediator/job.h"
+#include "exec/executor.h"
 
 static int parse_arg(const char *s, struct vgpu_karg *a)
 {
@@ -337,6 +339,28 @@ START_TEST(test_record)
 }
 END_TEST
 
+/* The mediator hands a kernel job to the executor with its VM (the GPU worker keys the
+ * VM's own context by it, docs/KERNELS.md section 4); the record never carries it. */
+START_TEST(test_exec_job_carries_vm)
+{
+	struct job j;
+	struct vgpu_exec_job xj;
+	char err[256];
+
+	memset(&j, 0, sizeof(j));
+	ck_assert_int_eq(decode(KFIELDS("in:16 in:16 out:16 u32:4", "input in-17.bin 96 0a0b0c0d\n"), &j.req, err,
+				sizeof(err)), VGPU_REC_OK);
+	ck_assert_uint_eq(j.req.args.kernel.vm, 0);
+	j.req.vm = 7;
+	vgpu_job_to_exec(&j, 0, &xj);
+	ck_assert_int_eq(xj.job.op, VGPU_OP_KERNEL);
+	ck_assert_uint_eq(xj.job.args.kernel.vm, 7);
+	j.req.op = VGPU_OP_PING;
+	vgpu_job_to_exec(&j, 0, &xj);
+	ck_assert_uint_eq(xj.job.args.kernel.vm, 0);
+}
+END_TEST
+
 static Suite *kernel_suite(void)
 {
 	Suite *s = suite_create("kernel_args");
@@ -349,6 +373,7 @@ static Suite *kernel_suite(void)
 	tcase_add_test(tc, test_check_and_layout);
 	tcase_add_test(tc, test_ptx_check);
 	tcase_add_test(tc, test_record);
+	tcase_add_test(tc, test_exec_job_carries_vm);
 	suite_add_tcase(s, tc);
 	return s;
 }
