@@ -66,6 +66,15 @@ gpu-progs:
 	@echo "gpu-progs: nvcc not found (set CUDA_HOME or NVCC): nothing to build" >&2; exit 1
 endif
 
+# test_cuda_kernel_fake runs the kernel op over a stand-in libcuda.so.1 (no GPU needed).
+ifeq ($(HAVE_CUDA),1)
+$(BUILD)/tests/fakecuda/libcuda.so.1: tests/unit/fake_libcuda.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fPIC -shared -Wall -Wextra -Werror $(CUDA_CFLAGS) -Wl,-soname,libcuda.so.1 -o $@ $<
+$(BUILD)/tests/test_cuda_kernel_fake: | $(BUILD)/tests/fakecuda/libcuda.so.1
+$(BUILD)/tests/unit/test_cuda_kernel_fake.o: ALL_CFLAGS += $(CUDA_CFLAGS)
+endif
+
 # One Check program per GPU test file, linked like the unit tests.
 $(GPU_TEST_BINS): $(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
 	@mkdir -p $(dir $@)
