@@ -58,6 +58,13 @@ $(BUILD)/tests/gpu/kernels/%.ptx: tests/gpu/kernels/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) -ptx -arch=compute_75 -fmad=false $< -o $@
 
+# The kernel op's overhead over a native cuLaunchKernel (bench/bench-kernel.c, run by hand).
+BENCH_BINS += $(if $(wildcard bench/bench-kernel.c),$(BUILD)/bench/bench-kernel)
+$(BUILD)/bench/bench-kernel.o: ALL_CFLAGS += $(CUDA_CFLAGS)
+$(BUILD)/bench/bench-kernel: $(BUILD)/bench/bench-kernel.o $(LIBCLIENT) $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 gpu-progs: $(GPU_TEST_BINS) $(BENCH_BINS) $(KERNEL_TEST_PTX)
 # The GPU programs are built (never run) by `make all` too, so CI catches a break.
 all: gpu-progs
