@@ -38,6 +38,49 @@ int fake_cuda_live_allocs(void) { return live_allocs; }
 
 static struct fctx *cur(void) { return depth ? (struct fctx *)stack[depth - 1] : NULL; }
 
+/* What each context owns, freed with it as the driver does: allocations, modules and
+ * their functions. */
+struct owned { struct owned *next; struct fctx *ctx; void *p; int kind; };   /* kind 0 memory, 1 module, 2 function */
+static struct owned *owned;
+static void own(void *p, int kind)
+{
+	struct owned *o = calloc(1, sizeof(*o));
+	o->ctx = cur();
+	o->p = p;
+	o->kind = kind;
+	o->next = owned;
+	owned = o;
+}
+static void mod_free(void *p);
+static int disown(void *p)   /* 1 when P was owned (and is freed now) */
+{
+	for (struct owned **pp = &owned; *pp; pp = &(*pp)->next)
+		if ((*pp)->p == p) {
+			struct owned *o = *pp;
+			*pp = o->next;
+			if (o->kind == 1)
+				mod_free(o->p);
+			else
+				free(o->p);
+			if (o->kind == 0)
+				live_allocs--;
+			free(o);
+			return 1;
+		}
+	return 0;
+}
+static void disown_ctx(struct fctx *c)
+{
+	for (struct owned **pp = &owned; *pp;) {
+		if ((*pp)->ctx == c) {
+			void *p = (*pp)->p;
+			disown(p);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+}
+
 API CUresult cuInit(unsigned f) { (void)f; return CUDA_SUCCESS; }
 API CUresult cuDriverGetVersion(int *v) { *v = 1000; return CUDA_SUCCESS; }   /* too old for any cudart */
 API CUresult cuDeviceGet(CUdevice *d, int o) { *d = o; return o == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
@@ -63,6 +106,7 @@ API CUresult cuCtxDestroy_v2(CUcontext c)
 			return CUDA_ERROR_INVALID_CONTEXT;    /* destroying a current context: the test's error */
 	if (!x || !x->live)
 		return CUDA_ERROR_INVALID_CONTEXT;
+	disown_ctx(x);
 	x->live = 0;
 	return CUDA_SUCCESS;
 }
@@ -102,15 +146,19 @@ API CUresult cuModuleLoadDataEx(CUmodule *m, const void *img, unsigned n, CUjit_
 	}
 	struct fmod *fm = calloc(1, sizeof(*fm));
 	fm->text = strdup(t);
+	own(fm, 1);
 	*m = (CUmodule)fm;
 	return CUDA_SUCCESS;
 }
-API CUresult cuModuleUnload(CUmodule m)
+static void mod_free(void *p)
 {
-	struct fmod *fm = (struct fmod *)m;
+	struct fmod *fm = p;
 	free(fm->text);
 	free(fm);
-	return CUDA_SUCCESS;
+}
+API CUresult cuModuleUnload(CUmodule m)
+{
+	return disown(m) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 API CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 {
@@ -119,8 +167,9 @@ API CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 	snprintf(pat, sizeof(pat), ".entry %s(", name);
 	if (!strstr(((struct fmod *)m)->text, pat))
 		return CUDA_ERROR_NOT_FOUND;
-	struct ffunc *ff = calloc(1, sizeof(*ff));    /* never freed: a test's few bytes */
+	struct ffunc *ff = calloc(1, sizeof(*ff));    /* freed with its context */
 	snprintf(ff->name, sizeof(ff->name), "%s", name);
+	own(ff, 2);
 	*f = (CUfunction)ff;
 	return CUDA_SUCCESS;
 }
@@ -176,15 +225,14 @@ API CUresult cuMemAlloc_v2(CUdeviceptr *d, size_t n)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	memset(p, 0xa5, n);           /* another job's leftovers, as far as the kernel can tell */
 	live_allocs++;
+	own(p, 0);
 	*d = (CUdeviceptr)(uintptr_t)p;
 	return CUDA_SUCCESS;
 }
 API CUresult cuMemFree_v2(CUdeviceptr d)
 {
 	NEED_CTX();
-	free((void *)(uintptr_t)d);
-	live_allocs--;
-	return CUDA_SUCCESS;
+	return disown((void *)(uintptr_t)d) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 API CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n)
 {
