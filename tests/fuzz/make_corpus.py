@@ -135,6 +135,17 @@ responses = {
     "ok-max-numbers": rec(b"VGPU1 RESPONSE\nvm 65535\nseq 5\nnonce ffffffffffffffff\nstatus 13 UNAVAILABLE\n"
                           b"op sgemm\npriority high\nqueue_us 18446744073709551615\nexec_us 0\nexecutor x\n"
                           b"result %s\nerror -\nanswered 9223372036854775807\n" % (b"r" * 1023)),
+    "ok-kernel-unsupported": rec(resp(status=b"15 UNSUPPORTED", op=b"kernel", result=b"-",
+                                      error=b"op kernel is not supported by this executor (mock: no GPU)")),
+    "ok-kernel-bad-kernel": rec(resp(status=b"16 BAD_KERNEL", op=b"kernel", result=b"-", executor=b"cuda:0",
+                                     error=b"JIT: ptxas application ptx input, line 10; error   : Not a name of any "
+                                           b"known instruction: 'frobnicate' | ptxas fatal   : Ptx assembly aborted")),
+    "ok-kernel-fault": rec(resp(status=b"17 KERNEL_FAULT", op=b"kernel", result=b"-", executor=b"cuda:0",
+                                error=b"kernel: CUDA_ERROR_ILLEGAL_ADDRESS (700): an illegal memory access was "
+                                      b"encountered")),
+    "ok-kernel-output": rec(resp(op=b"kernel", result=b"count=4 sum=10 l2=5.48 first=1", executor=b"cuda:0",
+                                 extra=b"output out-3.bin 16 0a0b0c0d\n", seq=b"3")),
+    "bad-status-18": rec(resp(status=b"18 UNKNOWN")),
     "bad-status-name": rec(resp(status=b"0 BAD_REQUEST")),
     "bad-status-num": rec(resp(status=b"14 X")),
     "bad-status-nospace": rec(resp(status=b"0")),
