@@ -96,7 +96,7 @@ record GPU-SANITY "cuda-sanity passes: device count, allocation, kernel, cuBLAS,
 
 # --- 2. the executor's unit tests on the GPU host -----------------------------------------
 ok=1; ev=""
-for t in test_op test_opref test_arena test_pool test_remote test_cuda_cpu; do
+for t in test_op test_opref test_arena test_pool test_remote test_cuda_cpu test_cuda_kernel_cpu test_cuda_kernel_fake; do
 	timeout 300 "$B/tests/$t" > "$L/$t.log" 2>&1; rc=$?
 	ev="$ev $t: $(grep -o '[0-9]*%: Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$L/$t.log" | tail -1);"
 	[ $rc = 0 ] || ok=0
