@@ -174,6 +174,22 @@ ok=$([ $r1 = 0 ] && [ $r2 = 0 ] && [ $r3 = 0 ] && [ "$w1" = "$W words, $W nonzer
 record KERNEL-ZERO "uninitialised out buffers read as zeros after another VM's (and the same VM's) job filled 64 MiB" $ok \
 	"fill (vm1): $w1; peek vm2: $w2; peek vm1: $w3; exits $r1/$r2/$r3 $(cat "$T/z1" "$T/z2" "$T/z3" | grep -v '^seq=' | cut -c1-200)"
 
+# The naive control of KERNEL-ZERO, for the record (not a pass condition: what a driver
+# leaves in reused memory is its own business): a mediator whose workers do not zero
+# (VGPU_KERNEL_TEST_NO_ZERO=1, test builds only); vm1 fills, then peeks in its own context.
+kill -TERM "${PIDS[0]}" 2>/dev/null; wait "${PIDS[0]}" 2>/dev/null
+mkdir -p "$T/state2"
+VGPU_KERNEL_TEST_NO_ZERO=1 "$B/vgpu-mediator" --root "$T/root" --state "$T/state2" --executor cuda --job-ms 3000 \
+	--max-payload 268435456 --max-vm-bytes 536870912 > "$L/kernel-naive.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 120); do kc --dir "$T/root/vm3" --timeout 2 ping > "$T/ping" 2>&1 && break; sleep 0.5; done
+kc --dir "$T/root/vm1" kernel --ptx $K/peek.ptx --entry fill --grid $((W / 256)) --block 256 \
+	--arg "out:$((W * 4)):$T/fill.bin" --arg u32:$W --arg u32:3735928559 > /dev/null 2>&1
+kc --dir "$T/root/vm1" kernel --ptx $K/peek.ptx --entry peek --grid $((W / 256)) --block 256 \
+	--arg "out:$((W * 4)):$T/pa4.bin" --arg "out:$((W * 4)):$T/pb4.bin" --arg u32:$W > "$T/z4" 2>&1
+echo "KERNEL-ZERO control (no zeroing): vm1's peek after its own fill: $(words "$T/pb4.bin" 2>&1) $(head -c 200 "$T/z4")" |
+	tee "$L/kernel-zero-control.txt"
+
 grep -E 'kernel|restart|worker' "$L/kernel-mediator.log" | tail -20 > "$L/kernel-mediator-tail.log"
 echo "== kernel: $FAILED failed; rows in $ROWS, logs in $L"
 exit $FAILED

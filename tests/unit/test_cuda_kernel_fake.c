@@ -223,6 +223,11 @@ START_TEST(test_buffers_start_zeroed)
 	ck_assert_int_eq(r.status, VGPU_OK);
 	for (int i = 0; i < 2048; i++)              /* a (copied back) and b = a: all zeros */
 		ck_assert_msg(w[i] == 0, "word %d is %#x: the driver's bytes reached the kernel", i, w[i]);
+	/* the naive control: without the zeroing, the driver's bytes are what the kernel reads */
+	setenv("VGPU_KERNEL_TEST_NO_ZERO", "1", 1);
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	unsetenv("VGPU_KERNEL_TEST_NO_ZERO");
+	ck_assert_uint_eq(w[1024], 0xa5a5a5a5u);
 	vgpu_cuda_kernel_fini(&cx);
 	free(k);
 }
