@@ -289,10 +289,12 @@ static Suite *suite(void)
 }
 
 /* Run again with the stand-in first in LD_LIBRARY_PATH ($(BUILD)/tests/fakecuda, beside
- * this program's directory). */
+ * this program's directory), the caller's paths kept after it (the GPU host finds
+ * libfiu and the others there). */
 int main(int argc, char **argv)
 {
-	char exe[PATH_MAX], dir[PATH_MAX + 16];
+	char exe[PATH_MAX], dir[2 * PATH_MAX + 16];
+	const char *old = getenv("LD_LIBRARY_PATH");
 	ssize_t n;
 
 	(void)argc;
@@ -300,7 +302,9 @@ int main(int argc, char **argv)
 		if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
 			return 1;
 		exe[n] = '\0';
-		snprintf(dir, sizeof(dir), "%.*s/fakecuda", (int)(strrchr(exe, '/') - exe), exe);
+		/* first, before the paths the program's other libraries come from */
+		snprintf(dir, sizeof(dir), "%.*s/fakecuda%s%.*s", (int)(strrchr(exe, '/') - exe), exe,
+			 old && *old ? ":" : "", old && *old ? PATH_MAX : 0, old ? old : "");
 		setenv("LD_LIBRARY_PATH", dir, 1);
 		setenv("VGPU_FAKE_CUDA_RUN", "1", 1);
 		execv(exe, argv);
