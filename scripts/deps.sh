@@ -4,7 +4,7 @@
 # is `check`):
 #   build     compile everything `make all` builds (and `make demo` runs)
 #   check     build + every tool a stage of `make check` calls (FUSE, nfs-ganesha,
-#             rpcbind, ss, valgrind, QEMU and knfsd's user space for the guest, clang for
+#             rpcbind, ss, valgrind, man, systemd-analyze, QEMU and knfsd's user space for the guest, clang for
 #             the fuzz smoke test, Prometheus' parser)
 #   coverage  check + lcov          fresh  mmdebstrap (make check-fresh, on the host)
 # VGPU_NO_DEPS=1 skips it (e.g. on a GPU host without a package registry, where
@@ -16,7 +16,7 @@ set -eu
 BUILD_PKGS="gcc make pkg-config zlib1g-dev check libsubunit-dev libfiu-dev libisal-dev libjansson-dev
 libfuse3-dev libnfs-dev libinih-dev libsystemd-dev python3"
 CHECK_PKGS="$BUILD_PKGS fiu-utils valgrind fuse3 libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind
-procps psmisc iproute2 scdoc python3-prometheus-client systemd
+procps psmisc iproute2 scdoc python3-prometheus-client systemd man-db
 qemu-system-x86 busybox-static kmod nfs-kernel-server
 clang llvm libclang-rt-14-dev"
 [ $# -gt 0 ] || set -- check
@@ -68,12 +68,12 @@ if ! $apt install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
 	$apt install -y -qq --no-install-recommends $missing
 fi
 if [ -n "$services" ]; then
-	# Nor at boot: knfsd's units are masked (nothing may pull them in), rpcbind's and
-	# ganesha's disabled (the tests start their own). systemctl works offline too, in a
+	# Nor at boot: all disabled, knfsd's units masked too (nothing may pull them in);
+	# the tests start their own. systemctl works offline too, in a
 	# root without a running systemd.
 	for u in $services; do
-		case $u in nfs-server.*|nfs-mountd.*|nfsdcld.*) how=mask ;; *) how=disable ;; esac
-		$SUDO systemctl "$how" "$u" >/dev/null 2>&1 || true
+		$SUDO systemctl disable "$u" >/dev/null 2>&1 || true
+		case $u in nfs-server.*|nfs-mountd.*|nfsdcld.*) $SUDO systemctl mask "$u" >/dev/null 2>&1 || true ;; esac
 	done
 	echo "deps: not started, and not enabled at boot:$services"
 fi
