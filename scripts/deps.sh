@@ -4,8 +4,8 @@
 # is `check`):
 #   build     compile everything `make all` builds (and `make demo` runs)
 #   check     build + every tool a stage of `make check` calls (FUSE, nfs-ganesha,
-#             rpcbind, ss, valgrind, man, systemd-analyze, QEMU and knfsd's user space for the guest, clang for
-#             the fuzz smoke test, Prometheus' parser)
+#             rpcbind, ss, valgrind, man and systemd-analyze, QEMU and knfsd's user
+#             space for the guest, clang for the fuzz smoke test, Prometheus' parser)
 #   coverage  check + lcov          fresh  mmdebstrap (make check-fresh, on the host)
 # VGPU_NO_DEPS=1 skips it (e.g. on a GPU host without a package registry, where
 # .devdeps/activate provides them). Services: nothing of an NFS server or portmapper that
