@@ -367,7 +367,9 @@ static int cudart_setup(void)
 		return -1;
 	}
 	bindir = privbin;
-	h_evidence(&r, "runtime: %s (the distribution's libcudart, no toolkit)", cudart);
+	/* the file's name only: evidence is folded into ERRORS_LOG.txt */
+	h_evidence(&r, "runtime: %s (the distribution's libcudart, no toolkit)",
+		   strrchr(cudart, '/') ? strrchr(cudart, '/') + 1 : cudart);
 	return 0;
 }
 #endif
