@@ -82,7 +82,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log \
-        uninstall release release-files man check-ops check-cli
+        uninstall release release-files man check-ops check-cli check-fresh
 all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 # Quiet build lines, as kbuild: "  CC      build/src/lib/log.o"; V=1 shows the commands.
@@ -234,8 +234,22 @@ clean-coverage:
 demo: deps $(BINS)
 	@BUILD=$(BUILD) scripts/demo.sh
 
+# `make deps` installs what `make check` needs; `make deps-SET` only SET's packages
+# (scripts/deps.sh: build, check, coverage, fresh); `make demo` asks for the build set.
+# Never starts, nor enables at boot, an NFS server or portmapper that it installs.
+DEPS_SET ?= check
+demo: DEPS_SET = build
+coverage: DEPS_SET = coverage
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh $(DEPS_SET)
+deps-%:
+	@scripts/deps.sh $*
+
+# `make check-fresh`: the README's two commands (make demo, make check) in a minimal
+# Debian 12 root built with mmdebstrap (cached in $(BUILD)/fresh/root), on a clean clone
+# of HEAD, entered with unshare --mount + pivot_root (tests/fresh/run.sh, docs/HARNESS.md).
+check-fresh: deps-fresh
+	@BUILD=$(BUILD) tests/fresh/run.sh
 
 # --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
@@ -352,4 +366,5 @@ check-mutants: deps
 clean:
 	rm -rf $(BUILD) coverage/html coverage/lcov.info coverage/summary.txt
 
--include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
+# (not in $(BUILD)/fresh: the Debian root of make check-fresh has files named *.d)
+-include $(shell find $(BUILD) -path $(BUILD)/fresh -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -4,11 +4,18 @@
  * so the scenario sets it empty and accepts either).
  * Naive control (naive/naive_cuda_forced.c, built by nvcc): CUDA forced anyway, nothing
  * checked until the end: it "runs", exits 0 and prints zeros.
+ * Without nvcc the runtime is still the real one: libcudart from the distribution's
+ * archive (scripts/cudart-fetch.sh, unpacked under $BUILD/cudart by `make check-fault`),
+ * loaded by cudart/cudart_probe.c (built by cc). Its naive mode is the naive control; its
+ * sanity mode takes cuda-sanity's first steps through that runtime and stands in for
+ * cuda-sanity beside copies of vgpu-mediator and vgpu-worker, so that the mediator's gate
+ * meets the driver's real message; the build's own cuda-sanity must say it has no CUDA
+ * (exit 6).
  * Ours: cuda-sanity exits 2 (3: no device) printing the driver's message; vgpu-mediator
  * --executor auto without a fallback refuses to start (exit 4) and says why and what to
  * configure; with --fallback mock it starts, logs that cuda-sanity failed and that it uses
  * mock as configured, and answers a vadd right; --executor cuda refuses (exit 4) naming
- * the error. Skipped (77) when the build had no nvcc. docs/HARNESS.md, ERR05.
+ * the error (without nvcc: that it has no CUDA backend). docs/HARNESS.md, ERR05.
  * Handling proved (src/): src/exec/executor.c (auto, --fallback, refusal),
  * src/cmd/cuda-sanity.c, src/cmd/vgpu-mediator.c (exit 4), src/exec/backend_cuda.c. */
 #include <errno.h>
@@ -19,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,10 +41,16 @@
 #define EXIT_NO_EXECUTOR 4          /* vgpu-mediator: no usable executor */
 #define SANITY_NO_DRIVER 2          /* cuda-sanity's documented codes (docs/GPU.md) */
 #define SANITY_NO_DEVICE 3
+#define SANITY_NO_CUDA 6
 
 static struct h_result r;
-#ifdef VGPU_HAVE_CUDA   /* without nvcc the scenario is skipped (main) */
 static struct e2e_env env;
+static const char *bindir;  /* where vgpu-mediator and its cuda-sanity are */
+#ifndef VGPU_HAVE_CUDA
+static char cudart[512];    /* the real libcudart (scripts/cudart-fetch.sh) */
+static char probe[400];     /* $BUILD/tests/fault/cudart-probe */
+static char privbin[320];   /* env.dir/bin: copies of the mediator and worker, the gate */
+#endif
 
 static uint64_t mono_ms(void)
 {
@@ -136,13 +150,17 @@ static void naive_control(void)
 	char bin[400], out[8192];
 	int st;
 
+#ifdef VGPU_HAVE_CUDA
 	snprintf(bin, sizeof(bin), "%s/tests/fault/naive_cuda_forced", env.build);
+	char *argv[] = { bin, NULL };
+#else
+	snprintf(bin, sizeof(bin), "%s", probe);
+	char *argv[] = { bin, "naive", cudart, NULL };
+#endif
 	if (access(bin, X_OK) != 0) {
-		h_naive(&r, 0, "%s was not built (tests/fault/cuda_naive.mk, included from fault.mk, builds it "
-			"with nvcc)", bin);
+		h_naive(&r, 0, "%s was not built (tests/fault/cuda_naive.mk, included from fault.mk, builds it)", bin);
 		return;
 	}
-	char *argv[] = { bin, NULL };
 	st = run_capture(argv, 60000, out, sizeof(out));
 	if (naive_cuda_parse(out, &rep) < 0) {
 		h_naive(&r, 0, "naive_cuda_forced printed nothing we know (exit %d): %.200s", st, out);
@@ -154,7 +172,12 @@ static void naive_control(void)
 		"%d of %d results wrong (c[1] = %g, expected %g), error seen only at the end (rc %d)", st,
 		rep.failed_calls, rep.calls, rep.first_msg, rep.devices, rep.wrong, rep.n, rep.first, rep.expected,
 		rep.late_rc);
-	h_evidence(&r, "naive: forced CUDA exited 0 with %d/%d wrong results (zeros), %d failed calls unnoticed",
+	h_evidence(&r, "naive: forced CUDA%s exited 0 with %d/%d wrong results (zeros), %d failed calls unnoticed",
+#ifdef VGPU_HAVE_CUDA
+		   "",
+#else
+		   " (cc + dlopen of the real libcudart)",
+#endif
 		   rep.wrong, rep.n, rep.failed_calls);
 }
 
@@ -163,7 +186,7 @@ static void sanity(void)
 	char bin[400], out[8192], line[300];
 	int st;
 
-	snprintf(bin, sizeof(bin), "%s/cuda-sanity", env.build);
+	snprintf(bin, sizeof(bin), "%s/cuda-sanity", bindir);
 	char *argv[] = { bin, NULL };
 	st = run_capture(argv, 60000, out, sizeof(out));
 	r.injections += count_lines(out, ": cudaError");
@@ -178,7 +201,7 @@ static void mediator_refuses(const char *spec)
 	char bin[400], out[8192], line[400];
 	int st;
 
-	snprintf(bin, sizeof(bin), "%s/vgpu-mediator", env.build);
+	snprintf(bin, sizeof(bin), "%s/vgpu-mediator", bindir);
 	char *argv[] = { bin, "--root", env.root, "--state", env.state, "--executor", (char *)spec, NULL };
 	st = run_capture(argv, 90000, out, sizeof(out));
 	first_line_with(out, " err: ", line, sizeof(line));
@@ -187,8 +210,14 @@ static void mediator_refuses(const char *spec)
 			strstr(out, "--fallback"),
 			"--executor auto, no fallback: exit %d (4 expected), does not half-start: %s", st, line);
 	else
+#ifdef VGPU_HAVE_CUDA
 		h_check(&r, st == EXIT_NO_EXECUTOR && driver_message(out) && !strstr(out, "serving "),
 			"--executor %s: exit %d (4 expected), refuses clearly: %s", spec, st, line);
+#else
+		h_check(&r, st == EXIT_NO_EXECUTOR && strstr(out, "without CUDA") && !strstr(out, "serving "),
+			"--executor %s in a build without CUDA: exit %d (4 expected), refuses saying so: %s", spec, st,
+			line);
+#endif
 }
 
 static void mediator_fallback(uint64_t seed)
@@ -205,7 +234,12 @@ static void mediator_fallback(uint64_t seed)
 	int rc, fd;
 	ssize_t len;
 
-	if (!a || e2e_start_mediator(&env, args) < 0) {
+	const char *build = env.build;
+
+	env.build = bindir;     /* the mediator with the cuda-sanity of this run */
+	rc = a ? e2e_start_mediator(&env, args) : -1;
+	env.build = build;
+	if (rc < 0) {
 		h_check(&r, 0, "--executor auto --fallback mock started (see %s)", env.log);
 		free(a);
 		return;
@@ -258,17 +292,92 @@ static void mediator_fallback(uint64_t seed)
 		   "answered vadd right; --executor cuda refused");
 }
 
-#endif /* VGPU_HAVE_CUDA */
+#ifndef VGPU_HAVE_CUDA
+/* Copy FROM to TO (mode 0755). 0 or -1. */
+static int copy_exe(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	ssize_t n;
+
+	if (in < 0)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	while (out >= 0 && (n = read(in, buf, sizeof(buf))) >= 0) {
+		if (n == 0) {
+			rc = 0;
+			break;
+		}
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	}
+	close(in);
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* The real runtime, the build's own cuda-sanity (no CUDA: exit 6), and env.dir/bin with
+ * copies of vgpu-mediator and vgpu-worker (the mediator runs the cuda-sanity beside its
+ * own executable) and a cuda-sanity that is cudart-probe's sanity mode. 0 or -1. */
+static int cudart_setup(void)
+{
+	const char *lib = getenv("VGPU_CUDART");
+	char path[512], out[4096], line[300];
+	FILE *f;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/cudart/libcudart.so", env.build);
+	if (!lib || !lib[0])
+		lib = path;
+	if (!realpath(lib, cudart)) {
+		h_check(&r, 0, "the real CUDA runtime %s is here (built without nvcc: `make check-fault` fetches it with "
+			"scripts/cudart-fetch.sh from the distribution's archive; VGPU_CUDART names another): %s", lib,
+			strerror(errno));
+		return -1;
+	}
+	snprintf(probe, sizeof(probe), "%s/tests/fault/cudart-probe", env.build);
+	snprintf(path, sizeof(path), "%s/cuda-sanity", env.build);
+	char *argv[] = { path, NULL };
+	st = run_capture(argv, 60000, out, sizeof(out));
+	first_line_with(out, "without CUDA", line, sizeof(line));
+	h_check(&r, st == SANITY_NO_CUDA && line[0],
+		"this build's cuda-sanity exits %d (6: built without CUDA) and says so: %s", st, line);
+	snprintf(privbin, sizeof(privbin), "%s/bin", env.dir);
+	if (mkdir(privbin, 0755) < 0) {
+		h_check(&r, 0, "mkdir %s: %s", privbin, strerror(errno));
+		return -1;
+	}
+	static const char *const copies[] = { "vgpu-mediator", "vgpu-worker" };
+	for (size_t i = 0; i < sizeof(copies) / sizeof(copies[0]); i++) {
+		char from[400], to[400];
+
+		snprintf(from, sizeof(from), "%s/%s", env.build, copies[i]);
+		snprintf(to, sizeof(to), "%s/%s", privbin, copies[i]);
+		if (copy_exe(from, to) < 0) {
+			h_check(&r, 0, "copy %s to %s: %s", from, to, strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/cuda-sanity", privbin);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "#!/bin/sh\nexec '%s' sanity '%s'\n", probe, cudart) < 0 || fclose(f) != 0 ||
+	    chmod(path, 0755) < 0) {
+		h_check(&r, 0, "write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	bindir = privbin;
+	/* the file's name only: evidence is folded into ERRORS_LOG.txt */
+	h_evidence(&r, "runtime: %s (the distribution's libcudart, no toolkit)",
+		   strrchr(cudart, '/') ? strrchr(cudart, '/') + 1 : cudart);
+	return 0;
+}
+#endif
 
 int main(void)
 {
 	h_begin(&r, "ERR05", "CUDA not working: cuda-sanity fails with the driver message, auto does not half-start",
 		"cudart");
-#ifndef VGPU_HAVE_CUDA
-	snprintf(r.skipped, sizeof(r.skipped), "built without nvcc: no real CUDA runtime to fail (CI builds with "
-		 "the toolkit)");
-	return h_finish(&r);
-#else
 	/* On a GPU host this is what makes CUDA fail (cudaErrorNoDevice); without a driver
 	 * it changes nothing. */
 	setenv("CUDA_VISIBLE_DEVICES", "", 1);
@@ -276,6 +385,13 @@ int main(void)
 		h_check(&r, 0, "private directory: %s", strerror(errno));
 		return h_finish(&r);
 	}
+	bindir = env.build;
+#ifndef VGPU_HAVE_CUDA
+	if (cudart_setup() < 0) {
+		e2e_teardown(&env);
+		return h_finish(&r);
+	}
+#endif
 	naive_control();
 	sanity();
 	mediator_refuses("auto");
@@ -283,5 +399,4 @@ int main(void)
 	mediator_fallback(r.seed);
 	e2e_teardown(&env);
 	return h_finish(&r);
-#endif
 }

@@ -19,6 +19,13 @@ timeout=${GANESHA_TIMEOUT:-20}
 die() { echo "ganesha-up: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (ganesha binds privileged ports and serves any uid)"
 command -v ganesha.nfsd >/dev/null || die "ganesha.nfsd not installed (nfs-ganesha, nfs-ganesha-vfs)"
+# ganesha's VFS export finds the file system of its Path in /etc/mtab: without it (a bare
+# root without systemd, e.g. a fresh mmdebstrap root) every MOUNT is refused (MNT3ERR_ACCES).
+# What a Debian system normally has: the link to the kernel's mount table.
+if [ ! -e /etc/mtab ]; then
+  ln -sfn ../proc/self/mounts /etc/mtab || die "/etc/mtab missing and could not be linked"
+  echo "ganesha-up: /etc/mtab was missing (ganesha's VFS export needs it): linked it to /proc/self/mounts" >&2
+fi
 [ -d "$dir" ] || die "$dir: not a directory"
 dir=$(cd "$dir" && pwd)
 

@@ -18,6 +18,7 @@
 
 #include "exec/backend.h"
 #include "exec/executor.h"
+#include "../common/testutil.h"
 
 #ifndef VGPU_HAVE_CUDA
 
@@ -40,7 +41,6 @@ static Suite *cuda_cpu_suite(void)
 #else
 
 #include <cuda_runtime_api.h>
-#include "../common/testutil.h"
 
 #define INSUFFICIENT "CUDA driver version is insufficient for CUDA runtime version"
 #define NO_DEVICE    "no CUDA-capable device is detected"
