@@ -48,6 +48,7 @@ struct vm {
 	ino_t dir_ino;               /* vmN being deleted, recreated or renamed */
 	uid_t dir_uid;               /* ... or given to another owner */
 	int dirty;                   /* an inotify event for command.txt this turn */
+	int cmd_waiting;             /* a new command.txt seen while its job ran: read it at the answer */
 	/* Flooding (docs/SECURITY.md): error answers and log lines are rate-limited per
 	 * VM; past its budget a VM's command.txt is not read before INTAKE_AFTER_MS. */
 	struct vgpu_ratelimit rejects, logs;
