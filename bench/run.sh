@@ -45,6 +45,9 @@ start_mediator() {   # EXECUTOR: a mediator serving $T/EXECUTOR/root (vm1, vm2),
 	exit 1
 }
 val() { echo "$1" | grep -o "$2=[^ ]*" | head -1 | cut -d= -f2; }
+run() {   # PROGRAM ARGS...: its output; a failure ends the benchmark
+	"$@" || { echo "bench: failed: $*" >&2; exit 1; }
+}
 ratio() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b) if b > 0 else '-')" "$1" "$2" 2>/dev/null || echo -; }
 row() {   # WHAT PROJECT_OUT FLOOR_OUT FLOOR_NAME
 	local p50 p99 f50 f99 ex
@@ -102,18 +105,18 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 for ex in "${execs[@]}"; do
 	start_mediator "$ex"
 	V=$T/$ex/root
-	o=$("$B/bench/bench-mediated" "$V/vm1" inotify seed "$PREPS" ping 1)
+	o=$(run "$B/bench/bench-mediated" "$V/vm1" inotify seed "$PREPS" ping 1) || exit 1
 	row "ping, $ex, inotify" "$o" "${FLOOR[inotify-fsync-eo]}" "ping inotify fsync eo"
-	o=$("$B/bench/bench-mediated" "$V/vm2" client seed "$PREPS" ping 1)
+	o=$(run "$B/bench/bench-mediated" "$V/vm2" client seed "$PREPS" ping 1) || exit 1
 	row "ping, $ex, client" "$o" "${FLOOR[poll:1000-fsync-eo]}" "ping poll:1000 fsync eo"
 	copy=memcpy
 	[ "$ex" = cuda ] && copy=cuda
 	for n in $SIZES; do
-		f=$(BENCH_FLOOR_COPY=$copy "$B/bench/bench-floor" payload "$T/$ex/floor" "$YREPS" $((8 * n)) $((4 * n)))
+		f=$(BENCH_FLOOR_COPY=$copy run "$B/bench/bench-floor" payload "$T/$ex/floor" "$YREPS" $((8 * n)) $((4 * n))) || exit 1
 		echo "payload floor vadd $n ($copy): $f" >> "$R/bench-floor-phases.txt"
-		o=$("$B/bench/bench-mediated" "$V/vm1" inotify input "$YREPS" vadd "$n")
+		o=$(run "$B/bench/bench-mediated" "$V/vm1" inotify input "$YREPS" vadd "$n") || exit 1
 		row "vadd $n payload, $ex, inotify" "$o" "$f" "payload $(val "$f" copy)"
-		o=$("$B/bench/bench-mediated" "$V/vm2" client input "$YREPS" vadd "$n")
+		o=$(run "$B/bench/bench-mediated" "$V/vm2" client input "$YREPS" vadd "$n") || exit 1
 		row "vadd $n payload, $ex, client" "$o" "$f" "payload $(val "$f" copy)"
 	done
 done
