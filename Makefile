@@ -136,6 +136,7 @@ include src/exec/cuda.mk
 -include tools/tools.mk
 -include tests/vm/vm.mk
 -include tests/fuzz/fuzz.mk
+-include bench/bench.mk
 
 # --- running tests --------------------------------------------------------------------
 # Every Check program also logs to $(BUILD)/reports/check/ (CK_LOG_FILE_NAME), so that

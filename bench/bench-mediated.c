@@ -10,7 +10,7 @@
  * CRC it checks (bench-native input copies the output back and summarises it).
  *
  *   bench-mediated DIR/vmN inotify|client seed|input REPS OP N [M K]   (OP ping: N ignored)
- * prints: median_us=X min_us=Y exec_us=E (E: the executor's median exec_us) */
+ * prints: median_us=X p99_us=P min_us=Y exec_us=E (E: the executor's median exec_us) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -209,7 +209,9 @@ int main(int argc, char **argv)
 	}
 	qsort(t, (size_t)reps, sizeof(double), cmp_double);
 	qsort(e, (size_t)reps, sizeof(double), cmp_double);
-	printf("median_us=%.1f min_us=%.1f exec_us=%.0f executor=%s\n", t[reps / 2], t[0], e[reps / 2], resp.executor);
+	printf("median_us=%.1f p99_us=%.1f min_us=%.1f exec_us=%.0f executor=%s\n", t[reps / 2],
+	       t[(int)(0.99 * reps + 0.999999) - 1 < 0 ? 0 : (int)(0.99 * reps + 0.999999) - 1], t[0], e[reps / 2],
+	       resp.executor);
 	vgpu_client_close(c);
 	free(in);
 	free(t);

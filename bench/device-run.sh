@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # device-run.sh - everything one lent-GPU call does, in the repository root there:
-# deps (.devdeps, carried), build, `make check-gpu`, `make bench` (with the workers'
-# phase lines), copies of the reports under $OUT. docs/GPU.md "Running it on the lent H200".
+# deps (.devdeps, carried), build, `make check-gpu`, `make bench` (project vs floor with
+# the cuda executor, then native vs mediated with the workers' phase lines), copies of the reports under $OUT. docs/GPU.md "Running it on the lent H200".
 #   carry [".devdeps"]; command: bash bench/device-run.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/vgpu-out}
@@ -25,7 +25,7 @@ make BUILD=$B bench > "$OUT/bench.log" 2>&1
 bc=$?
 t3=$(date +%s)
 echo "bench rc=$bc in $((t3 - t2)) s"
-cp "$B/reports/bench.md" "$OUT/bench.md" 2>/dev/null
+cp "$B/reports/bench.md" "$B/reports/bench.txt" "$B/reports/bench-floor-phases.txt" "$OUT/" 2>/dev/null
 # The GPU-only files' coverage (docs/GPU.md): check-gpu again in a --coverage build.
 C=build/gcov
 if make BUILD=$C OPT=-O0 PROF=--coverage -j16 all > "$OUT/gcov-build.log" 2>&1; then
@@ -46,5 +46,5 @@ else
 	echo "device-run: the coverage build failed"; tail -20 "$OUT/gcov-build.log"
 fi
 tar czf "$OUT/logs.tgz" -C "$B/reports" . 2>/dev/null
-tail -45 "$OUT/bench.md" 2>/dev/null || tail -30 "$OUT/bench.log"
+cat "$OUT/bench.txt" 2>/dev/null || tail -30 "$OUT/bench.log"
 exit $(( cg != 0 || bc != 0 ))

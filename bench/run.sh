@@ -1,140 +1,132 @@
 #!/usr/bin/env bash
-# run.sh - `make bench`: each op natively (bench-native) and through vgpu-mediator
-# --executor cuda on a local directory (bench-mediated), at several sizes; prints a
-# markdown table (native vs mediated, and the ratio) and writes $BUILD/reports/bench.md.
-# Times are medians of REPS repetitions after one warm-up, in microseconds, wall clock
-# from the requester's side. docs/GPU.md explains what each column includes.
+# run.sh - `make bench`: each project figure next to its floor (bench-floor) and the
+# ratio, all from this one run; the table goes to stdout and $BUILD/reports/bench.txt.
+#   ping     vgpu-mediator --executor mock on a tmpfs directory; the requester waits
+#            with inotify (bench-mediated inotify) or is libvgpu-client polling every
+#            1 ms (bench-mediated client); floors: bench-floor ping with fsync and the
+#            exactly-once record, inotify or poll:1000
+#   payload  vadd with in-SEQ.bin/out-SEQ.bin through the same mediator; floor:
+#            bench-floor payload (memcpy for H2D/D2H)
+# On a GPU host (HAVE_CUDA=1, bench-native built, nvidia-smi sees a GPU) the same rows
+# through vgpu-mediator --executor cuda against the floor with cudaMemcpy from pinned
+# buffers, then bench/native.sh (native CUDA vs mediated, phases; $BUILD/reports/bench.md).
+# Knobs: BENCH_DIR (default /dev/shm), BENCH_PING_REPS (2000), BENCH_PAY_REPS (8),
+# BENCH_VADD_SIZES ("1048576 16777216"), BENCH_NATIVE=0 skips native.sh on a GPU host.
 set -u
 B=${BUILD:-build}
 R=$B/reports
 mkdir -p "$R"
-# The main table on tmpfs (BENCH_DIR, default /dev/shm): the mediator's own cost, without
-# the storage's fsync latency; a ping on disk (/tmp) afterwards shows that cost.
 BASE=${BENCH_DIR:-/dev/shm}
 [ -d "$BASE" ] || BASE=/tmp
+PREPS=${BENCH_PING_REPS:-2000}
+YREPS=${BENCH_PAY_REPS:-8}
+SIZES=${BENCH_VADD_SIZES:-"1048576 16777216"}
+OUTF=$R/bench.txt
 T=$(mktemp -d "$BASE/vgpu-bench-XXXXXX")
-D=$(mktemp -d /tmp/vgpu-bench-disk-XXXXXX)
-OUTF=$R/bench.md
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -TERM $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T" "$D"' EXIT
+trap 'for p in "${PIDS[@]}"; do kill -TERM $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
 
-start_mediator() {   # TOP [LOG]: a cuda mediator serving TOP/root, ready when this returns
-	mkdir -p "$1/root/vm1" "$1/root/vm2" "$1/state"
-	"$B/vgpu-mediator" --root "$1/root" --state "$1/state" --executor cuda --log-level warn \
-		--max-payload 4294967296 >> "${2:-$R/bench-mediator.log}" 2>&1 &
+GPU=0
+if [ "${HAVE_CUDA:-0}" = 1 ] && [ -x "$B/bench/bench-native" ] && nvidia-smi -L > /dev/null 2>&1; then
+	GPU=1
+fi
+
+start_mediator() {   # EXECUTOR: a mediator serving $T/EXECUTOR/root (vm1, vm2), ready on return
+	local top=$T/$1
+	mkdir -p "$top/root/vm1" "$top/root/vm2" "$top/state" "$top/floor"
+	"$B/vgpu-mediator" --root "$top/root" --state "$top/state" --executor "$1" --log-level warn \
+		--max-payload 4294967296 >> "$R/bench-mediator.log" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 1 60); do
-		"$B/vgpu-client" --dir "$1/root/vm2" --timeout 2 ping > /dev/null 2>&1 && return
+	for _ in $(seq 1 120); do
+		"$B/vgpu-client" --dir "$top/root/vm2" --timeout 2 ping > /dev/null 2>&1 && return 0
 		sleep 0.5
 	done
+	echo "bench: the $1 mediator did not answer a ping (log: $R/bench-mediator.log)" >&2
+	exit 1
 }
-: > "$R/bench-mediator.log"
-start_mediator "$T"
+val() { echo "$1" | grep -o "$2=[^ ]*" | head -1 | cut -d= -f2; }
+run() {   # PROGRAM ARGS...: its output; a failure ends the benchmark
+	"$@" || { echo "bench: failed: $*" >&2; exit 1; }
+}
+ratio() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b) if b > 0 else '-')" "$1" "$2" 2>/dev/null || echo -; }
+row() {   # WHAT PROJECT_OUT FLOOR_OUT FLOOR_NAME
+	local p50 p99 f50 f99 ex
+	p50=$(val "$2" median_us); p99=$(val "$2" p99_us); ex=$(val "$2" exec_us)
+	f50=$(val "$3" p50_us); f99=$(val "$3" p99_us)
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "${p50%.*}" "${f50%.*}" "$(ratio "$p50" "$f50")" \
+		"${p99%.*}" "${f99%.*}" "$(ratio "$p99" "$f99")" "${ex:--}" "$4" | tee -a "$OUTF"
+}
 
-val() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
-
+: > "$R/bench-mediator.log"; : > "$R/bench-floor-phases.txt"
 {
-echo "# vgpu-mediator benchmark: native CUDA vs through the mediator"
+echo "# make bench: the project next to its floor"
 echo
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1);" \
-     "$(nvcc --version | grep -o 'release [0-9.]*')"
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $(nproc) CPUs;" \
+     "directory $BASE ($(df --output=fstype "$BASE" | tail -1)); GPU: $([ $GPU = 1 ] && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1 || echo none)"
 echo
-echo "Directory: $BASE (tmpfs unless stated); medians in microseconds, wall clock on the requester's side."
+echo "Microseconds, wall clock on the requester's side. project: vgpu-mediator with the named executor;"
+echo "requester 'inotify' = bench-mediated waiting on inotify, 'client' = libvgpu-client polling every 1 ms."
+echo "floor: bench-floor (bench/bench-floor.c: only the mechanism; ping with fsync and the exactly-once record;"
+echo "payload with the CRC fused into each read and write, buffers reused, no op run: exec is the executor's"
+echo "own exec_us, part of the project's time and not of the floor's)."
 echo
-echo "- native (bench-native), per repetition: cudaMalloc; seed: generate operands on the GPU, op, reduce the"
-echo "  output to its summary on the GPU, copy back only the summary (24 bytes); input: copy the operands from"
-echo "  host memory, op, copy the whole output back, summarise on the CPU; cudaFree."
-echo "- mediated (bench-mediated): the same job through vgpu-mediator --executor cuda, request published to answer"
-echo "  read. seed rows ask for 'output summary': the worker does exactly the native seed work (plus"
-echo "  cudaMemGetInfo before and after, for the leak check); input rows publish in-SEQ.bin and read out-SEQ.bin"
-echo "  (CRC checked), so the payload crosses the file protocol both ways. inotify: the requester waits on"
-echo "  inotify (local directory); client: libvgpu-client polling every 1 ms (its floor), as a VM on NFS would."
-echo "- overhead: mediated (inotify) minus native; exec: the worker's exec_us (CUDA events around the GPU work)."
-echo "- native (kept): bench-native with its device buffers allocated once before the loop (no cudaMalloc/cudaFree"
-echo "  per repetition): what the worker's device-memory cache can reach at best."
-echo
-echo "| op | input | size | reps | native | native (kept) | mediated (inotify) | ratio | overhead | mediated (client) | ratio | exec |"
-echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 } | tee "$OUTF"
 
-row() {   # OP MODE REPS SIZE...   (mediator under $T)
-	local op=$1 mode=$2 reps=$3; shift 3
-	local nat kept med cli ex size nout
-	size=$(echo "$*" | tr ' ' 'x')
-	if [ "$op" = ping ]; then
-		nat=0; kept=0
-	else
-		nout=$("$B/bench/bench-native" "$op" "$mode" "$reps" "$@")
-		nat=$(echo "$nout" | val median_us); kept=$(echo "$nout" | val kept_median_us)
-	fi
-	local m; m=$("$B/bench/bench-mediated" "$T/root/vm1" inotify "$mode" "$reps" "$op" "$@")
-	med=$(echo "$m" | val median_us); ex=$(echo "$m" | val exec_us)
-	cli=$("$B/bench/bench-mediated" "$T/root/vm2" client "$mode" "$reps" "$op" "$@" | val median_us)
-	python3 - "$op" "$mode" "$size" "$reps" "$nat" "$med" "$cli" "$ex" "$kept" <<'PY' | tee -a "$OUTF"
-import sys
-op, mode, size, reps, nat, med, cli, ex, kept = sys.argv[1:]
-def f(x):
-    try: return float(x)
-    except ValueError: return float("nan")
-n, m, c, k = f(nat), f(med), f(cli), f(kept)
-r1 = "%.3f" % (m / n) if n > 0 else "-"
-r2 = "%.3f" % (c / n) if n > 0 else "-"
-print("| %s | %s | %s | %s | %.0f | %.0f | %.0f | %s | %+.0f | %.0f | %s | %s |" % (op, mode if op != "ping" else "-",
-      size if op != "ping" else "-", reps, n, k, m, r1, m - n, c, r2, ex))
-PY
-}
-
-row ping seed 300 1
-for n in 65536 1048576 16777216 67108864; do row vadd seed 15 $n; done
-for n in 1048576 67108864; do row saxpy seed 15 $n; done
-for d in 512 2048 4096 8192; do row sgemm seed 8 $d $d $d; done
-for n in 1048576 16777216; do row vadd input 8 $n; done
-row sgemm input 5 2048 2048 2048
-echo | tee -a "$OUTF"
-# Where the mediated time goes: mediators whose workers print each job's phases
-# (VGPU_CUDA_PHASES=1), with the device-memory cache (the default) and without it
-# (VGPU_CUDA_CACHE_BYTES=0: cudaMalloc/cudaFree per job, as before the cache); then the
-# payload rows with each way of meeting the job's host memory (VGPU_CUDA_HOSTMEM).
-# bench/phases.py folds the workers' lines into medians per job kind.
-phase_pass() {   # NAME ENV... -- ROWS ("op mode reps size..." each)
-	local name=$1; shift
-	local envs=()
-	while [ "$1" != -- ]; do envs+=("$1"); shift; done
-	shift
-	local P; P=$(mktemp -d "$BASE/vgpu-bench-$name-XXXXXX")
-	local log=$R/phases-$name.log
-	: > "$log"
-	mkdir -p "$P/root/vm1" "$P/root/vm2" "$P/state"
-	env VGPU_CUDA_PHASES=1 "${envs[@]}" "$B/vgpu-mediator" --root "$P/root" --state "$P/state" --executor cuda \
-		--log-level warn --max-payload 4294967296 >> "$log" 2>&1 &
-	local wp=$!
-	PIDS+=("$wp")
-	for _ in $(seq 1 60); do
-		"$B/vgpu-client" --dir "$P/root/vm2" --timeout 2 ping > /dev/null 2>&1 && break
-		sleep 0.5
+# The floors alone, every variant (the rows below use the fsync + exactly-once ones).
+FD=$T/floordir
+mkdir -p "$FD"
+declare -A FLOOR
+{
+echo "## Ping floors ($PREPS pings each, after 20 warm-up)"
+echo
+echo "| waiter | fsync | exactly-once record | p50 | p99 | min |"
+echo "| --- | --- | --- | ---: | ---: | ---: |"
+} | tee -a "$OUTF"
+for w in inotify poll:1000; do
+	for f in nofsync fsync; do
+		for e in noeo eo; do
+			o=$("$B/bench/bench-floor" ping "$FD" "$PREPS" "$w" "$f" "$e") || { echo "bench: bench-floor ping failed" >&2; exit 1; }
+			FLOOR[$w-$f-$e]=$o
+			printf '| %s | %s | %s | %s | %s | %s |\n' "$w" "$f" "$e" "$(val "$o" p50_us)" "$(val "$o" p99_us)" \
+				"$(val "$o" min_us)" | tee -a "$OUTF"
+		done
 	done
-	for args in "$@"; do
-		set -- $args
-		m=$("$B/bench/bench-mediated" "$P/root/vm1" inotify "$2" "$3" "$1" "${@:4}")
-		echo "$name $1 $2 $(echo "${@:4}" | tr ' ' 'x') median_us=$(echo "$m" | val median_us) exec_us=$(echo "$m" | val exec_us)" >> "$R/phases-medians.txt"
-	done
-	kill -TERM "$wp" 2>/dev/null; wait "$wp" 2>/dev/null
-	rm -rf "$P"
-}
-: > "$R/phases-medians.txt"
-SEEDROWS=("vadd seed 15 1048576" "vadd seed 15 67108864" "saxpy seed 15 67108864" "sgemm seed 8 2048 2048 2048"
-	  "sgemm seed 8 4096 4096 4096" "sgemm seed 8 8192 8192 8192")
-PAYROWS=("vadd input 8 1048576" "vadd input 8 16777216" "sgemm input 5 2048 2048 2048")
-phase_pass cache -- "${SEEDROWS[@]}" "${PAYROWS[@]}"
-phase_pass nocache VGPU_CUDA_CACHE_BYTES=0 -- "${SEEDROWS[@]}"
-for mode in populate plain staging; do
-	phase_pass "$mode" "VGPU_CUDA_HOSTMEM=$mode" -- "${PAYROWS[@]}"
 done
-python3 bench/phases.py "$R/phases-medians.txt" "$R"/phases-cache.log "$R"/phases-nocache.log \
-	"$R"/phases-populate.log "$R"/phases-plain.log "$R"/phases-staging.log | tee -a "$OUTF"
 echo | tee -a "$OUTF"
-# The same ping with the directory and state on disk: every publish is fsync'ed.
-start_mediator "$D"
-p_disk=$("$B/bench/bench-mediated" "$D/root/vm1" inotify seed 200 ping 1 | val median_us)
-echo "ping with the directory and the state on disk ($(df --output=fstype /tmp | tail -1), fsync per record): median ${p_disk} us" | tee -a "$OUTF"
+
+execs=(mock)
+[ $GPU = 1 ] && execs+=(cuda)
+{
+echo "## Project against floor"
+echo
+echo "| what | p50 | floor p50 | ratio | p99 | floor p99 | ratio | exec | floor |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+} | tee -a "$OUTF"
+for ex in "${execs[@]}"; do
+	start_mediator "$ex"
+	V=$T/$ex/root
+	o=$(run "$B/bench/bench-mediated" "$V/vm1" inotify seed "$PREPS" ping 1) || exit 1
+	row "ping, $ex, inotify" "$o" "${FLOOR[inotify-fsync-eo]}" "ping inotify fsync eo"
+	o=$(run "$B/bench/bench-mediated" "$V/vm2" client seed "$PREPS" ping 1) || exit 1
+	row "ping, $ex, client" "$o" "${FLOOR[poll:1000-fsync-eo]}" "ping poll:1000 fsync eo"
+	copy=memcpy
+	[ "$ex" = cuda ] && copy=cuda
+	for n in $SIZES; do
+		f=$(BENCH_FLOOR_COPY=$copy run "$B/bench/bench-floor" payload "$T/$ex/floor" "$YREPS" $((8 * n)) $((4 * n))) || exit 1
+		echo "payload floor vadd $n ($copy): $f" >> "$R/bench-floor-phases.txt"
+		o=$(run "$B/bench/bench-mediated" "$V/vm1" inotify input "$YREPS" vadd "$n") || exit 1
+		row "vadd $n payload, $ex, inotify" "$o" "$f" "payload $(val "$f" copy)"
+		o=$(run "$B/bench/bench-mediated" "$V/vm2" client input "$YREPS" vadd "$n") || exit 1
+		row "vadd $n payload, $ex, client" "$o" "$f" "payload $(val "$f" copy)"
+	done
+done
+echo | tee -a "$OUTF"
+echo "Payload floor phases (p50, us): see $R/bench-floor-phases.txt" | tee -a "$OUTF"
+sed 's/^/    /' "$R/bench-floor-phases.txt" >> "$OUTF"
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+PIDS=()
+if [ $GPU = 1 ] && [ "${BENCH_NATIVE:-1}" = 1 ]; then
+	echo "bench: native vs mediated on the GPU (bench/native.sh)"
+	BUILD=$B bench/native.sh || exit 1
+fi
 echo "bench: $OUTF"

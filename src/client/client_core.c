@@ -191,10 +191,14 @@ void vgpu_client_end(struct vgpu_client_call *call)
 {
 	char name[VGPU_NAME_MAX];
 
-	vgpu_payload_name(name, "in", call->req->seq);
-	unlinkat(call->c->dirfd, name, 0);
-	vgpu_payload_name(name, "out", call->req->seq);
-	unlinkat(call->c->dirfd, name, 0);
+	if (call->in) {         /* a call without input or output has no files to remove */
+		vgpu_payload_name(name, "in", call->req->seq);
+		unlinkat(call->c->dirfd, name, 0);
+	}
+	if (vgpu_op_has_data(call->req->op)) {
+		vgpu_payload_name(name, "out", call->req->seq);
+		unlinkat(call->c->dirfd, name, 0);
+	}
 }
 
 /* RESP (decoded from response.txt) against our request: see vgpu_client_poll(). */

@@ -87,7 +87,8 @@ $(GPU_TEST_BINS): $(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(LIBMEDIATOR) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
-# The file protocol's own floor for payload jobs (no mediator, no GPU): built always.
+# The project's own byte moves of a payload job, without mediator or GPU (not the floor:
+# bench-floor is): built always.
 $(BUILD)/bench/bench-files: $(BUILD)/bench/bench-files.o $(LIBVGPU)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -104,8 +105,4 @@ check-gpu:
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/gpu/run.sh
 
-# `make bench`: native CUDA against the same op through the mediator (bench/run.sh).
-bench:
-	@test "$(HAVE_CUDA)" = 1 || { echo "bench: nvcc not found" >&2; exit 1; }
-	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) bench/run.sh
+# `make bench`: bench/bench.mk.

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,7 @@ static int name_ok(const char *name)
 int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st)
 {
 	struct stat sb;
-	int fd, fl, rc;
+	int fd, rc;
 
 	if (!name_ok(name))
 		return -EINVAL;
@@ -94,8 +95,10 @@ int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct s
 		rc = VGPU_ETOOBIG;
 	if (rc < 0)
 		goto fail;
-	/* Checked: a regular file. Reads may now block as usual (e.g. on a hard NFS mount). */
-	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+	/* Checked: a regular file. Reads may now block as usual (e.g. on a hard NFS mount).
+	 * One F_SETFL, no F_GETFL: of the flags F_SETFL changes (O_APPEND, O_ASYNC,
+	 * O_DIRECT, O_NOATIME, O_NONBLOCK) the open above set only O_NONBLOCK. */
+	if (fcntl(fd, F_SETFL, 0) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -141,13 +144,27 @@ int vgpu_read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-/* Read exactly SIZE bytes (the fstat size), then make sure the file ends there. */
-static int read_exact_eof(int fd, void *buf, size_t size)
+/* Read exactly SIZE bytes (the fstat size), then make sure the file ends there. ROOM
+ * (the buffer's size) > SIZE: the first read asks for SIZE + 1 bytes, so a record read
+ * in one go needs no second read to see the end (a regular file's read returns fewer
+ * bytes than asked only at its end); SIZE + 1 bytes mean the file grew. */
+static int read_exact_eof(int fd, void *buf, size_t size, size_t room)
 {
 	char extra;
 	size_t got = 0;
-	int rc = vgpu_read_full(fd, buf, size);
+	int rc;
 
+	if (room > size) {
+		if ((rc = read_some(fd, buf, size + 1, &got)) < 0)
+			return rc;
+		if (got > size)
+			return VGPU_ESHORT;
+		if (got == size)
+			return 0;
+		if (got == 0)
+			return VGPU_ESHORT;
+	}
+	rc = vgpu_read_full(fd, (char *)buf + got, size - got);
 	if (rc < 0)
 		return rc;
 	if ((rc = read_some(fd, &extra, 1, &got)) < 0)
@@ -168,11 +185,11 @@ static int safe_read_once(int dirfd, const char *name, uint64_t cap, char *buf, 
 	if (rc < 0)
 		return rc;
 	size = (size_t)sb.st_size;
-	if (bufp && !(p = malloc(size ? size : 1))) {
+	if (bufp && !(p = malloc(size + 1))) {
 		close(fd);
 		return -ENOMEM;
 	}
-	rc = read_exact_eof(fd, p, size);
+	rc = read_exact_eof(fd, p, size, bufp ? size + 1 : (size_t)cap);
 	close(fd);
 	if (rc < 0) {
 		if (bufp)
@@ -238,25 +255,46 @@ int vgpu_write_full(int fd, const void *buf, size_t len)
 	return write_all(fd, buf, len, NULL);
 }
 
-/* ".tmp-HOST-PID-RANDOM" into NAME. */
+/* ".tmp-HOST-PID-RANDOM" into NAME. The host name, the pid and a random base are
+ * looked up once per thread (no syscall per name); RANDOM is that base plus a counter.
+ * A forked child looks them up again (its pid differs); names that still collide (O_EXCL
+ * says so) take the next counter value. */
+static __thread int tn_ready;
+static __thread uint64_t tn_next;
+static __thread char tn_prefix[64];
+static pthread_once_t tn_once = PTHREAD_ONCE_INIT;
+
+static void tn_forked(void)
+{
+	tn_ready = 0;
+}
+
+static void tn_register(void)
+{
+	pthread_atfork(NULL, NULL, tn_forked);
+}
+
 static void temp_name(char *name, size_t cap)
 {
-	char host[65] = "";
-	uint64_t rnd;
-	static uint64_t counter;
+	if (!tn_ready) {
+		char host[65] = "";
 
-	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-		strcpy(host, "host");
-	host[32] = '\0';
-	for (char *h = host; *h; h++)   /* keep the name one plain token */
-		if (*h == '/' || *h == ' ' || (unsigned char)*h < 0x21 || (unsigned char)*h > 0x7e)
-			*h = '_';
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		rnd = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ ++counter;
+		pthread_once(&tn_once, tn_register);
+		if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+			strcpy(host, "host");
+		host[32] = '\0';
+		for (char *h = host; *h; h++)   /* keep the name one plain token */
+			if (*h == '/' || *h == ' ' || (unsigned char)*h < 0x21 || (unsigned char)*h > 0x7e)
+				*h = '_';
+		if (getrandom(&tn_next, sizeof(tn_next), GRND_NONBLOCK) != (ssize_t)sizeof(tn_next)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			tn_next = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)&ts;
+		}
+		snprintf(tn_prefix, sizeof(tn_prefix), ".tmp-%s-%ld-", host, (long)getpid());
+		tn_ready = 1;
 	}
-	snprintf(name, cap, ".tmp-%s-%ld-%016" PRIx64, host, (long)getpid(), rnd);
+	snprintf(name, cap, "%s%016" PRIx64, tn_prefix, tn_next++);
 }
 
 int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen,

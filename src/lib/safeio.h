@@ -39,7 +39,8 @@ int vgpu_read_full(int fd, void *buf, size_t len);
 /* Write exactly LEN bytes (handles short writes, EINTR). 0 or -errno. */
 int vgpu_write_full(int fd, const void *buf, size_t len);
 
-/* Publish LEN bytes as DIRFD/NAME: create ".tmp-HOST-PID-RANDOM" with O_EXCL, write all,
+/* Publish LEN bytes as DIRFD/NAME: create ".tmp-HOST-PID-RANDOM" with O_EXCL (HOST, PID and
+ * a random base looked up once per thread, RANDOM = base + counter), write all,
  * fsync, close (both checked), renameat over NAME. On any failure the temp file is
  * unlinked and NAME is untouched. MODE is the new file's mode (e.g. 0644). */
 int vgpu_publish(int dirfd, const char *name, const void *buf, size_t len, mode_t mode);

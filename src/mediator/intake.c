@@ -376,6 +376,7 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 	if (vm->job) {
 		/* One request at a time per VM; a new version while one is queued or running
 		 * is read again once that one is answered. */
+		vm->cmd_waiting = 1;
 		goto out;
 	}
 	rc = vgpu_request_decode(buf, len, req, err, sizeof(err));

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,6 +85,10 @@ static void handle_inotify(struct vgpu_mediator *m)
 			if (ev->len && (ev->mask & IN_ISDIR) && vgpu_vms_number(ev->name))
 				vgpu_vms_add(m, ev->name);
 		}
+		/* Room left for the longest event: the queue was empty (no read to see EAGAIN;
+		 * an event arriving now makes the fd readable for the next poll). */
+		if ((size_t)n <= sizeof(buf) - sizeof(struct inotify_event) - NAME_MAX - 1)
+			break;
 	}
 	for (size_t i = 0; i < m->nvms; i++)
 		if (m->vms[i]->dirty) {
@@ -151,7 +156,10 @@ static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result 
 	vgpu_answer_job(m, job, res, name);
 	vm->job = NULL;
 	vgpu_job_free(job);
-	vgpu_intake_scan(m, vm);   /* its next command may be waiting already */
+	if (vm->cmd_waiting) {     /* its next command came while this one ran */
+		vm->cmd_waiting = 0;
+		vgpu_intake_scan(m, vm);
+	}
 }
 
 static void reap_slots(struct vgpu_mediator *m, const struct pollfd *pfd, int first)

@@ -48,6 +48,7 @@ struct vm {
 	ino_t dir_ino;               /* vmN being deleted, recreated or renamed */
 	uid_t dir_uid;               /* ... or given to another owner */
 	int dirty;                   /* an inotify event for command.txt this turn */
+	int cmd_waiting;             /* a new command.txt seen while its job ran: read it at the answer */
 	/* Flooding (docs/SECURITY.md): error answers and log lines are rate-limited per
 	 * VM; past its budget a VM's command.txt is not read before INTAKE_AFTER_MS. */
 	struct vgpu_ratelimit rejects, logs;
@@ -62,6 +63,7 @@ struct vm {
 	int unsaved_status;
 	int unsaved_warned;
 	uint64_t next_sweep_ms;      /* outputs.c: when to look at out-*.bin again */
+	int outputs_none;            /* the last sweep left no out-*.bin and no output job came since */
 };
 
 struct vgpu_mediator {
@@ -120,7 +122,7 @@ void vgpu_outputs_superseded(struct vgpu_mediator *m, struct vm *vm, int64_t new
 /* Remove outputs past --output-ttl and superseded ones; at most once a second per VM. */
 void vgpu_outputs_sweep(struct vgpu_mediator *m, struct vm *vm, int force);
 /* Bytes of out-*.bin in VM's directory now. */
-uint64_t vgpu_outputs_held(const struct vm *vm);
+uint64_t vgpu_outputs_held(struct vm *vm);
 
 /* answer.c */
 /* Publish an error answer for (SEQ, NONCE) (seq 0 when unknown) and persist it. */

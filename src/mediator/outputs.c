@@ -31,19 +31,20 @@ static int64_t output_seq(const char *name)
 	return (int64_t)v;
 }
 
-/* Call FN for every out-*.bin in VM's directory (lstat'ed, regular files only). */
-static void each_output(const struct vm *vm, void (*fn)(const struct vm *, const char *, int64_t,
-							  const struct stat *, void *), void *arg)
+/* Call FN for every out-*.bin in VM's directory (lstat'ed, regular files only).
+ * 0, or -1 when the directory could not be listed. */
+static int each_output(const struct vm *vm, void (*fn)(const struct vm *, const char *, int64_t,
+							 const struct stat *, void *), void *arg)
 {
 	int fd = openat(vm->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 	struct dirent *e;
 
 	if (fd < 0)
-		return;
+		return -1;
 	if (!(d = fdopendir(fd))) {
 		close(fd);
-		return;
+		return -1;
 	}
 	while ((e = readdir(d))) {
 		struct stat st;
@@ -53,6 +54,7 @@ static void each_output(const struct vm *vm, void (*fn)(const struct vm *, const
 			fn(vm, e->d_name, seq, &st, arg);
 	}
 	closedir(d);
+	return 0;
 }
 
 static void add_size(const struct vm *vm, const char *name, int64_t seq, const struct stat *st, void *arg)
@@ -63,18 +65,19 @@ static void add_size(const struct vm *vm, const char *name, int64_t seq, const s
 	*(uint64_t *)arg += (uint64_t)st->st_size;
 }
 
-uint64_t vgpu_outputs_held(const struct vm *vm)
+uint64_t vgpu_outputs_held(struct vm *vm)
 {
 	uint64_t n = 0;
 
 	each_output(vm, add_size, &n);
+	vm->outputs_none = 0;   /* asked before a job with an output runs */
 	return n;
 }
 
 struct sweep {
 	int64_t below;               /* remove outputs of seqs below this */
 	int64_t now_s, ttl_s;        /* and those older than TTL_S (0: no age limit) */
-	unsigned removed;
+	unsigned removed, seen;
 	uint64_t bytes;
 };
 
@@ -82,6 +85,7 @@ static void remove_one(const struct vm *vm, const char *name, int64_t seq, const
 {
 	struct sweep *sw = arg;
 
+	sw->seen++;
 	/* Our own file's mtime, on the server's clock: good enough for an age limit of
 	 * minutes (a VM touching it only keeps its own bytes, within its cap, longer). */
 	if (seq < sw->below || (sw->ttl_s && sw->now_s - (int64_t)st->st_mtime >= sw->ttl_s)) {
@@ -100,7 +104,7 @@ static void sweep(struct vgpu_mediator *m, struct vm *vm, int64_t below, int use
 		sw.now_s = (int64_t)time(NULL);
 		sw.ttl_s = (int64_t)((m->cfg.output_ttl_ms + 999) / 1000);
 	}
-	each_output(vm, remove_one, &sw);
+	vm->outputs_none = each_output(vm, remove_one, &sw) == 0 && sw.seen == sw.removed;
 	if (sw.removed)
 		vgpu_debug("vm%" PRIu32 ": removed %u output file%s (%" PRIu64 " bytes)", vm->id, sw.removed,
 			   sw.removed == 1 ? "" : "s", sw.bytes);
@@ -109,8 +113,11 @@ static void sweep(struct vgpu_mediator *m, struct vm *vm, int64_t below, int use
 void vgpu_outputs_superseded(struct vgpu_mediator *m, struct vm *vm, int64_t new_seq)
 {
 	/* Every output of an earlier seq: the client reads its output before it sends
-	 * the next request (one request at a time per VM). */
-	sweep(m, vm, new_seq, 0);
+	 * the next request (one request at a time per VM). Nothing to look for when the
+	 * last sweep left none and no job with an output came since (a ping's case); a
+	 * file the VM made itself goes at the periodic sweep. */
+	if (!vm->outputs_none)
+		sweep(m, vm, new_seq, 0);
 }
 
 void vgpu_outputs_sweep(struct vgpu_mediator *m, struct vm *vm, int force)

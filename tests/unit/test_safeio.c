@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fiu.h>
@@ -394,6 +397,45 @@ START_TEST(test_names_and_strerror)
 }
 END_TEST
 
+/* The temp names' host, pid and random base are looked up once per thread: a forked
+ * child must look them up again (its names carry its own pid, not its parent's), and
+ * two publishes of one process use two names. */
+START_TEST(test_temp_names_per_process)
+{
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char want[64], names[3][NAME_MAX + 1];
+	int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), n = 0, status;
+	pid_t pid;
+	ssize_t len;
+
+	ck_assert_int_ge(ifd, 0);
+	ck_assert_int_ge(inotify_add_watch(ifd, tdir, IN_CREATE), 0);
+	ck_assert_int_eq(vgpu_publish(dfd, "a", "1", 1, 0644), 0);
+	ck_assert_int_eq(vgpu_publish(dfd, "a", "2", 1, 0644), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(vgpu_publish(dfd, "b", "3", 1, 0644) == 0 ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	while ((len = read(ifd, ev, sizeof(ev))) > 0)
+		for (char *p = ev; p < ev + len && n < 3;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+			p += sizeof(*e) + e->len;
+			if (e->len && strncmp(e->name, ".tmp-", 5) == 0)
+				snprintf(names[n++], sizeof(names[0]), "%s", e->name);
+		}
+	close(ifd);
+	ck_assert_int_eq(n, 3);
+	ck_assert_str_ne(names[0], names[1]);
+	snprintf(want, sizeof(want), "-%ld-", (long)getpid());
+	ck_assert_msg(strstr(names[0], want) && strstr(names[1], want), "%s, %s: not pid %ld", names[0], names[1],
+		      (long)getpid());
+	snprintf(want, sizeof(want), "-%ld-", (long)pid);
+	ck_assert_msg(strstr(names[2], want), "the child's temp name %s does not carry its pid %ld", names[2], (long)pid);
+}
+END_TEST
+
 static Suite *safeio_suite(void)
 {
 	Suite *s = suite_create("safeio");
@@ -419,6 +461,7 @@ static Suite *safeio_suite(void)
 	tcase_add_test(p, test_publish_short_writes);
 	tcase_add_test(p, test_publish_fail_nth_write);
 	tcase_add_test(p, test_names_and_strerror);
+	tcase_add_test(p, test_temp_names_per_process);
 	suite_add_tcase(s, p);
 	return s;
 }

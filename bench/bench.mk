@@ -1,0 +1,32 @@
+# bench.mk - `make bench` and `make bench-syscalls` (bench/run.sh, bench/syscalls.sh;
+# docs/GPU.md "Benchmark"). Included by the top Makefile after cuda.mk.
+#   make bench           each project figure next to its floor (bench-floor), one run,
+#                        CPU only with the mock executor; on a GPU host (nvcc and a
+#                        working nvidia-smi) also the cuda executor's rows and the
+#                        native-vs-mediated table (bench/native.sh). build/reports/bench.txt
+#   make bench-syscalls  syscalls per ping (strace -c -f) of the mediator, the client and
+#                        the floor. build/reports/bench-syscalls.txt
+
+$(BUILD)/bench/bench-floor.o: ALL_CFLAGS += $(CUDA_CFLAGS)
+$(BUILD)/bench/bench-floor: $(BUILD)/bench/bench-floor.o $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+all: $(BUILD)/bench/bench-floor
+
+BENCH_PROGS := $(BINS) $(BUILD)/bench/bench-floor $(BUILD)/bench/bench-mediated \
+               $(if $(filter 1,$(HAVE_CUDA)),$(BUILD)/bench/bench-native)
+
+.PHONY: bench bench-syscalls bench-deps
+bench: $(BENCH_PROGS)
+	@BUILD=$(BUILD) HAVE_CUDA=$(HAVE_CUDA) bench/run.sh
+
+# strace, for bench-syscalls only (not in scripts/deps.sh: nothing else needs it).
+bench-deps:
+	@command -v strace >/dev/null 2>&1 || { [ "$${VGPU_NO_DEPS:-0}" = 1 ] && \
+	  { echo "bench-deps: strace missing and VGPU_NO_DEPS=1" >&2; exit 1; }; \
+	  echo "bench-deps: installing strace"; s=; [ "$$(id -u)" = 0 ] || s=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq --no-install-recommends strace >/dev/null; }
+
+bench-syscalls: bench-deps $(BENCH_PROGS)
+	@BUILD=$(BUILD) bench/syscalls.sh
