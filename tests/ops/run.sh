@@ -371,5 +371,21 @@ n1=$(grep -c "$F/root/vm01: not a VM directory name" "$F/m1.log"); n0=$(grep -c 
 	ok "the mediator logs an ignored vm01 and vm0 once each over many rescans" || bad "ignored name logged once" "vm01 $n1 times, vm0 $n0 times: $(cat "$F/m1.log")"
 kill -TERM "$fpid"; wait "$fpid"
 
+# make demo (scripts/demo.sh) leaves nothing: not after a run, not when stopped half-way
+# (SIGTERM while the clients wait): no directory under its TMPDIR, no process of it
+DT=$T/demo-tmp
+mkdir -p "$DT"
+left() { echo "files: $(ls -A "$DT"); processes: $(pgrep -f -- "$DT" | wc -l)"; }
+if TMPDIR=$DT BUILD=$BUILD scripts/demo.sh > "$T/demo.out" 2>&1 && [ "$(left)" = "files: ; processes: 0" ]; then
+	ok "make demo: a run leaves nothing behind ($(left))"
+else bad "make demo: a run leaves nothing" "$(left); $(tail -5 "$T/demo.out")"; fi
+bash -c 'echo $$ > "$1"; exec env TMPDIR="$2" BUILD="$3" scripts/demo.sh' sh "$T/demo.pid" "$DT" "$BUILD" > "$T/demo.out" 2>&1 &
+wait_for 20 bash -c "grep -q '^exec ' '$DT'/vgpu-demo-*/journal"
+dp=$(cat "$T/demo.pid"); kill -TERM "$dp"
+wait_for 20 bash -c "! kill -0 $dp"
+if [ "$(left)" = "files: ; processes: 0" ]; then ok "make demo stopped half-way (SIGTERM): nothing left ($(left))"
+else bad "make demo stopped half-way leaves nothing" "$(left): $(pgrep -af -- "$DT")"; fi
+for p in $(pgrep -f -- "$DT"); do kill -TERM "$p" 2>/dev/null; done
+
 echo "ops: $pass passed, $fail failed"
 [ $fail = 0 ]
