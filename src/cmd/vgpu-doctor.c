@@ -60,7 +60,7 @@ static void usage(FILE *f)
 "  --exports FILE  the NFS server's exports (default /etc/exports): one export per VM,\n"
 "                all_squash with its own anonuid, matching vmN/'s owner\n"
 "  --vm-uid N:UID  the uid the mediator is told for VM N (--vm N:PRIO:UID); repeatable\n"
-"  --dir DIR     a VM's directory as the VM sees it (over NFS)\n"
+"  --dir DIR     a VM's directory as the VM sees it (over NFS; its mount options checked)\n"
 "  --sanity      also run cuda-sanity (next to this program) and report its verdict\n"
 "  -h, --help    this text\n"
 "\n"
@@ -476,28 +476,24 @@ static int mount_of(const char *path, char type[64], char opts[2048])
 	return found;
 }
 
-/* In a VM: the NFS mount's options, each problem with the mount command that fixes it. */
+/* In a VM: the NFS mount's options, each problem with its fix, then the whole mount. */
 static void check_nfs_options(const char *dir, const char *opts)
 {
-	char line[PATH_MAX + 2400];
-	const char *fix = "mount -o remount is not enough for these: umount, then mount -t nfs -o "
-			  "hard,lookupcache=positive,acdirmin=1,acdirmax=1 dom0:/var/vgpu/vmN MOUNTPOINT "
-			  "(docs/XEN.md, \"In each VM: the mount\")";
+	char line[PATH_MAX + 400];
 	long v = -1, n = 0;
 	int probs = 0;
 
 	if (has_opt(opts, "soft", NULL) || has_opt(opts, "softerr", NULL)) {
 		snprintf(line, sizeof(line), "%s is mounted soft: when Dom0 is slow to answer, a write fails half-way "
 			 "(EIO) and the request is lost or torn", dir);
-		problem(1, line, fix);
+		problem(1, line, "mount it hard (the mount below)");
 		probs++;
 	}
-	if (!has_opt(opts, "lookupcache", NULL) ||
-	    !(strstr(opts, "lookupcache=pos") || strstr(opts, "lookupcache=none"))) {
+	if (!(strstr(opts, "lookupcache=pos") || strstr(opts, "lookupcache=none"))) {
 		snprintf(line, sizeof(line), "%s is mounted without lookupcache=positive: a response.txt that was "
 			 "missing a moment ago stays missing in the negative lookup cache, and the client times out",
 			 dir);
-		problem(0, line, fix);
+		problem(0, line, "add lookupcache=positive (the mount below)");
 		probs++;
 	}
 	/* the kernel shows acdirmax only when it differs from its default, 60 s */
@@ -510,10 +506,13 @@ static void check_nfs_options(const char *dir, const char *opts)
 	if (v > 3) {
 		snprintf(line, sizeof(line), "%s caches directory attributes up to %ld s (acdirmax; actimeo sets it "
 			 "too): a new response.txt can stay unseen that long", dir, v);
-		problem(0, line, fix);
+		problem(0, line, "add acdirmin=1,acdirmax=1 (the mount below)");
 		probs++;
 	}
-	if (!probs)
+	if (probs)
+		printf("      the mount (docs/XEN.md): umount %s; mount -t nfs -o hard,lookupcache=positive,"
+		       "acdirmin=1,acdirmax=1 dom0:/var/vgpu/vmN %s\n", dir, dir);
+	else
 		ok(dir, ": mounted hard, lookupcache=positive, directory attributes cached <= 3 s");
 }
 

@@ -330,7 +330,7 @@ out=$(VGPU_DOCTOR_MOUNTINFO=$F/mi.bad "$DR" --dir "$F/mnt/vm1" 2>&1); rc=$?
 if [ $rc = 3 ] && grep -q "^ok    $F/mnt/vm1 is on NFS" <<<"$out" && grep -q "^ERROR $F/mnt/vm1 is mounted soft" <<<"$out" &&
    grep -q "^warn  $F/mnt/vm1 is mounted without lookupcache=positive" <<<"$out" &&
    grep -q "^warn  $F/mnt/vm1 caches directory attributes up to 60 s" <<<"$out" &&
-   grep -q 'fix: .*mount -t nfs -o hard,lookupcache=positive,acdirmin=1,acdirmax=1' <<<"$out"; then
+   [ "$(grep -c "^      the mount (docs/XEN.md): umount $F/mnt/vm1; mount -t nfs -o hard,lookupcache=positive,acdirmin=1,acdirmax=1 " <<<"$out")" = 1 ]; then
 	ok "doctor --dir: soft, no lookupcache, default attribute cache: named, with the mount that fixes them"
 else bad "doctor: NFS options (bad)" "exit $rc: $out"; fi
 mi "rw,vers=3,rsize=1048576,wsize=1048576,namlen=255,actimeo=30,hard,proto=tcp,timeo=600,retrans=2,sec=sys,lookupcache=none" > "$F/mi.ac"
