@@ -78,7 +78,6 @@ o2=$(vgpu-client --dir /var/vgpu/vm2 --priority high --timeout 30 vadd 1000 --se
 grep -q 'status=OK op=ping prio=high' <<<"$o1" && grep -q 'status=OK op=vadd prio=low' <<<"$o2" &&
 	ok "vm1 ping at high, vm2 capped to low: $o2" || bad "requests" "$o1 / $o2"
 out=$(vgpu-mediator status 2>&1); rc=$?
-cp /dev/null "$OUT/status-1.txt"; echo "$out" > "$OUT/status-1.txt"
 if [ $rc = 0 ] && grep -q "^vgpu-mediator .*, pid $pid, running, up " <<<"$out" &&
    grep -q '^config:   /etc/vgpu-mediator.conf' <<<"$out" && grep -Eq '^  vm2 +low +idle +1 +1 ' <<<"$out"; then
 	ok "vgpu-mediator status (exit 0): running, pid $pid, vm2 low with its request"
