@@ -108,12 +108,15 @@ p=$(journalctl -b --no-pager -u $U -o verbose --grep 'vm2: priority cap medium' 
 
 # --- stop: STOPPING, exit 0 --------------------------------------------------------------
 out=$(systemctl stop $U 2>&1); rc=$?
-res="ActiveState=$(prop ActiveState) Result=$(prop Result) ExecMainCode=$(prop ExecMainCode) ExecMainStatus=$(prop ExecMainStatus)"
-# ExecMainCode 1: CLD_EXITED (not killed by a signal)
-if [ $rc = 0 ] && [ "$res" = "ActiveState=inactive Result=success ExecMainCode=1 ExecMainStatus=0" ]; then
-	ok "systemctl stop: exit 0, $res"
-else bad "systemctl stop" "exit $rc: $out; $res"; fi
+# once stopped the unit is unloaded (ExecMainStatus reads 0 whatever happened): the exit
+# status is in systemd's own journal line
 j=$(journalctl -b --no-pager -u $U)
+st="ActiveState=$(prop ActiveState)"
+if [ $rc = 0 ] && [ "$st" = ActiveState=inactive ] &&
+   grep -q 'vgpu-mediator.service: Main process exited, code=exited, status=0/SUCCESS' <<<"$j" &&
+   grep -q 'vgpu-mediator.service: Deactivated successfully' <<<"$j"; then
+	ok "systemctl stop: exit 0, $st, 'Main process exited, code=exited, status=0/SUCCESS'"
+else bad "systemctl stop" "exit $rc: $out; $st; $(grep -i 'exited\|deactivated\|failed' <<<"$j" | tail -5)"; fi
 if grep -q "Got notification message from PID $pid (STOPPING=1" <<<"$j" &&
    grep -q 'SIGTERM received: answering the 0 jobs in hand, then exiting' <<<"$j" &&
    grep -q 'mediator info: stopped: answered 3' <<<"$j"; then
