@@ -60,7 +60,9 @@ st=$(prop StatusText)
 grep -q '^serving; queue 0 high, 0 medium, 0 low; 0 running; answered 0$' <<<"$st" &&
 	ok "StatusText=$st" || bad "StatusText after the start" "StatusText=$st"
 w=$(prop WatchdogUSec)
-[ "$w" = 30s ] && ok "WatchdogUSec=$w, the daemon started its watchdog pings" || bad "watchdog" "WatchdogUSec=$w"
+if [ "$w" = 30s ] && wait_for 20 bash -c "journalctl -b --no-pager -u $U | grep -q 'Got notification message from PID $pid (WATCHDOG=1)'"; then
+	ok "WatchdogUSec=$w, and systemd got WATCHDOG=1 from the daemon's event loop"
+else bad "watchdog" "WatchdogUSec=$w; $(journalctl -b --no-pager -u $U | grep -c WATCHDOG) WATCHDOG lines"; fi
 bnd=$(sed -n 's/^CapBnd:\t*//p' /proc/"$pid"/status)
 [ "$bnd" = 000000000000000f ] && ok "the daemon's capability bounding set is CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER (CapBnd $bnd)" ||
 	bad "capability bounding set" "CapBnd $bnd"
