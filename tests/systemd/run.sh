@@ -76,7 +76,7 @@ qpid=$!
 trap '[ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; exit 130' INT TERM HUP
 
 # ---- 4. wait, report ---------------------------------------------------------------------
-if ! vm_wait "$qpid" "$CONSOLE" "$TIMEOUT" "$t0" '(^|\]: )(vgpu-systemd:|ok   - |FAIL - )|Kernel panic|Failed to start|Freezing'; then
+if ! vm_wait "$qpid" "$CONSOLE" "$TIMEOUT" "$t0" '(^|\]: )vgpu-systemd:|Kernel panic|Failed to start|Freezing'; then
 	kill "$qpid" 2>/dev/null; sleep 1; kill -9 "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null
 	echo "check-systemd: FAIL: the guest did not finish within $TIMEOUT s; last console lines:"
 	tail -n 30 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
