@@ -359,6 +359,18 @@ check-ops: $(BINS) $(BUILD)/reaper
 check-cli: $(BINS) $(BUILD)/reaper
 	@rc=0; BUILD=$(BUILD) tests/cli/run.sh || rc=1; BUILD=$(BUILD) tests/cli/kernel.sh || rc=1; exit $$rc
 
+# vgpu-mediator under a real systemd: PID 1 of a QEMU guest booted on this host's root, the
+# unit and binaries from `make install DESTDIR=…`; start (READY), status, reload, stop
+# (tests/systemd/run.sh, docs/OPERATIONS.md). Not a stage of make check. Its packages
+# (the install's build, QEMU, the guest's kernel tools, systemd): deps-systemd.
+CHECK_SYSTEMD_PKGS := gcc make pkg-config zlib1g-dev libinih-dev libsystemd-dev scdoc \
+                      qemu-system-x86 busybox-static kmod systemd
+.PHONY: deps-systemd check-systemd
+deps-systemd:
+	@tests/systemd/deps.sh $(CHECK_SYSTEMD_PKGS)
+check-systemd: deps-systemd
+	@BUILD=$(BUILD) tests/systemd/run.sh
+
 # Kept mutants: each tests/mutants/*.patch must be killed by the test it names, by that
 # test's own check (tests/mutants/run.sh; docs/HARNESS.md).
 check-mutants: deps

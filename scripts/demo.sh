@@ -7,11 +7,20 @@ BUILD=${BUILD:-build}
 EXECUTOR=${EXECUTOR:-auto}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-demo-XXXXXX")
 med=""
+# Whatever way it ends (done, failed, Ctrl-C, SIGTERM, SIGHUP): the clients and the
+# mediator (every background job of this shell: each is the process itself) are stopped
+# and waited for, and the directory is removed. Nothing of the demo stays.
 cleanup() {
-	[ -n "$med" ] && kill "$med" 2>/dev/null && wait "$med" 2>/dev/null || true
+	local p
+	trap - EXIT INT TERM HUP
+	for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
 	rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 mkdir -p "$dir/export" "$dir/state"
 # vm1..vm6 submit the work; vm7 and up keep every GPU (worker) busy first, so that
@@ -28,10 +37,10 @@ if ! grep -q "with executor" "$dir/mediator.log"; then
 fi
 grep -E "executor (auto|cuda|mock)|cuda-sanity|serving .* with" "$dir/mediator.log" | sed 's/^[^ ]* /  /' || true
 
-client() { # VM PRIO OP ARGS...
+client() { # VM PRIO OP ARGS...: started in the background (a job of this shell)
 	local vm=$1 prio=$2; shift 2
 	"$BUILD/vgpu-client" --dir "$dir/export/vm$vm" --priority "$prio" --timeout 120 "$@" \
-		>"$dir/out.vm$vm" 2>"$dir/err.vm$vm" || true
+		>"$dir/out.vm$vm" 2>"$dir/err.vm$vm" &
 }
 # The busy jobs must outlast the others' submission: about 0.8 s on the CPU mock, and
 # long enough on a GPU too. One per worker ("(N slots)" in the log).
@@ -43,16 +52,16 @@ fi
 slots=$(sed -n 's/.*with executor [a-z]* (\([0-9]*\) slot.*/\1/p' "$dir/mediator.log" | head -n 1)
 [ -n "$slots" ] && [ "$slots" -ge 1 ] && [ "$slots" -le 16 ] || slots=1
 for b in $(seq 7 $((6 + slots))); do
-	client "$b" high sgemm $busy $busy $busy --seed "$b" &
+	client "$b" high sgemm $busy $busy $busy --seed "$b"
 done
 for _ in $(seq 800); do [ "$(grep -c "^exec " "$dir/journal" 2>/dev/null)" -ge "$slots" ] && break; sleep 0.01; done
 # Submitted low first, high last: the queue must still run high, medium, low.
-client 1 low    vadd 1048576 --seed 1 &   sleep 0.01
-client 2 low    saxpy 1048576 2.5 --seed 2 & sleep 0.01
-client 3 medium sgemm 128 128 128 --seed 3 & sleep 0.01
-client 4 medium vadd 65536 --seed 4 &      sleep 0.01
-client 5 high   saxpy 65536 -1.5 --seed 5 & sleep 0.01
-client 6 high   ping &
+client 1 low    vadd 1048576 --seed 1;   sleep 0.01
+client 2 low    saxpy 1048576 2.5 --seed 2; sleep 0.01
+client 3 medium sgemm 128 128 128 --seed 3; sleep 0.01
+client 4 medium vadd 65536 --seed 4;      sleep 0.01
+client 5 high   saxpy 65536 -1.5 --seed 5; sleep 0.01
+client 6 high   ping
 wait $(jobs -p | grep -v "^$med$") 2>/dev/null || true
 kill -TERM "$med"; wait "$med" || true; med=""
 

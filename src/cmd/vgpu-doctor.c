@@ -3,7 +3,10 @@
  * directory). Prints one line per check with the fix for each problem it finds.
  * The checks are those of ERRORS_LOG.txt errors 1, 2, 5 and 6, and VM isolation
  * (docs/SECURITY.md): one export per VM squashed to its own uid, vmN/ owned by that uid
- * with mode 0700 (read from /etc/exports or --exports FILE). */
+ * with mode 0700 (read from /etc/exports or --exports FILE); the state directory; names
+ * like vm01 that the mediator ignores; in a VM, the NFS mount's options (hard,
+ * lookupcache, the attribute cache) and a --dir that is the export's root.
+ * VGPU_DOCTOR_MOUNTINFO=FILE reads FILE instead of /proc/self/mountinfo (for tests). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +60,7 @@ static void usage(FILE *f)
 "  --exports FILE  the NFS server's exports (default /etc/exports): one export per VM,\n"
 "                all_squash with its own anonuid, matching vmN/'s owner\n"
 "  --vm-uid N:UID  the uid the mediator is told for VM N (--vm N:PRIO:UID); repeatable\n"
-"  --dir DIR     a VM's directory as the VM sees it (over NFS)\n"
+"  --dir DIR     a VM's directory as the VM sees it (over NFS; its mount options checked)\n"
 "  --sanity      also run cuda-sanity (next to this program) and report its verdict\n"
 "  -h, --help    this text\n"
 "\n"
@@ -73,6 +76,12 @@ static int is_vm_name(const char *n)
 		return 0;
 	v = strtoul(n + 2, &end, 10);
 	return *end == '\0' && v <= 65535;
+}
+
+/* "vm" and digits, but not a name the mediator serves (vm0, vm01, vm70000): ignored. */
+static int is_vm_lookalike(const char *n)
+{
+	return strncmp(n, "vm", 2) == 0 && n[2] && strspn(n + 2, "0123456789") == strlen(n + 2) && !is_vm_name(n);
 }
 
 /* realpath() that also works for a path whose last component does not exist yet. */
@@ -216,6 +225,47 @@ static int check_exports_above(const char *real)
 	return found;
 }
 
+/* The state directory: there (or creatable), a directory, not on tmpfs. */
+static void check_state(const char *state)
+{
+	struct statfs sfs;
+	struct stat st;
+	char line[2 * PATH_MAX + 300], fix[2 * PATH_MAX + 100], parent[PATH_MAX];
+
+	if (stat(state, &st) < 0) {
+		int e = errno;
+
+		snprintf(parent, sizeof(parent), "%s", state);
+		if (e == ENOENT && stat(dirname(parent), &st) == 0 && S_ISDIR(st.st_mode)) {
+			snprintf(line, sizeof(line), "--state %s does not exist: the mediator creates it (mode 0700) at its "
+				 "start", state);
+			snprintf(fix, sizeof(fix), "nothing to do; or mkdir -m 0700 %s (under systemd, StateDirectory= "
+				 "makes /var/lib/vgpu-mediator)", state);
+			problem(0, line, fix);
+		} else {
+			snprintf(line, sizeof(line), "--state %s: %s: the mediator cannot create it and will not start",
+				 state, strerror(e));
+			snprintf(fix, sizeof(fix), "mkdir -p -m 0700 %s", state);
+			problem(1, line, fix);
+		}
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(line, sizeof(line), "--state %s is not a directory: the mediator will not start (exit 3)", state);
+		snprintf(fix, sizeof(fix), "move %s away, or give a directory on local disk (/var/lib/vgpu-mediator)",
+			 state);
+		problem(1, line, fix);
+		return;
+	}
+	if (statfs(state, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+		snprintf(line, sizeof(line), "--state %s is on tmpfs: a reboot forgets which requests were answered, "
+			 "and a request still in its vmN/ is run a second time", state);
+		problem(1, line, "keep the state on local disk, e.g. /var/lib/vgpu-mediator");
+		return;
+	}
+	ok(state, ": the state directory is a directory on a persistent file system");
+}
+
 static void check_root(const char *root, const char *state, const char *exports_file)
 {
 	struct statfs sfs;
@@ -244,6 +294,8 @@ static void check_root(const char *root, const char *state, const char *exports_
 		snprintf(line, sizeof(line), "--state %s is inside the export %s: VMs could read or alter it", state, root);
 		problem(1, line, "keep the state on local disk outside the export, e.g. /var/lib/vgpu-mediator");
 	}
+	if (state)
+		check_state(state);
 	{
 		const char *f = exports_file ? exports_file : "/etc/exports";
 		int rc = read_exports(f);
@@ -283,20 +335,32 @@ static void check_root(const char *root, const char *state, const char *exports_
 		long want = -1, anon = -1;
 		unsigned long id;
 
+		if (is_vm_lookalike(e->d_name)) {
+			snprintf(line, sizeof(line), "%s/%s: the mediator ignores this name (it serves vmN, N in 1..65535 "
+				 "without leading zeros)", root, e->d_name);
+			n = strtoul(e->d_name + 2, NULL, 10);
+			if (n >= 1 && n < MAX_VMS)
+				snprintf(fix, sizeof(fix), "rename it: mv %s/%s %s/vm%lu (and the VM's mount with it)",
+					 root, e->d_name, root, n);
+			else
+				snprintf(fix, sizeof(fix), "rename it to vmN with N in 1..65535");
+			problem(0, line, fix);
+			continue;
+		}
 		if (!is_vm_name(e->d_name))
 			continue;
 		id = strtoul(e->d_name + 2, NULL, 10);
 		snprintf(p, sizeof(p), "%s/%s", root, e->d_name);
 		if (lstat(p, &st) < 0)
 			continue;
-		vms++;
 		if (S_ISLNK(st.st_mode)) {
 			snprintf(line, sizeof(line), "%s is a symbolic link: the mediator does not follow it", p);
 			problem(1, line, "make each vmN a real directory inside the export");
 			continue;
 		}
 		if (!S_ISDIR(st.st_mode))
-			continue;
+			continue;      /* a file: not a VM directory, not counted */
+		vms++;
 		for (n = 0; n < MAX_VMS; n++)
 			if (n != id && owner_of[n] == (long)st.st_uid) {
 				snprintf(line, sizeof(line), "%s and vm%lu/ are both owned by uid %u: whatever reaches the server "
@@ -366,12 +430,99 @@ static void check_root(const char *root, const char *state, const char *exports_
 			"mkdir /var/vgpu/vm1 (one per VM) and give it to the squashed uid");
 }
 
+/* The mount holding PATH (realpath): the mountinfo line whose mount point is its longest
+ * prefix (the last such line: later mounts hide earlier ones). Its type into TYPE, its
+ * options (per mount, then the file system's) into OPTS; 0, or -1 when none is found. */
+static int mount_of(const char *path, char type[64], char opts[2048])
+{
+	const char *file = getenv("VGPU_DOCTOR_MOUNTINFO");
+	char line[4096], mp[PATH_MAX];
+	size_t best = 0;
+	FILE *f = fopen(file && *file ? file : "/proc/self/mountinfo", "re");
+	int found = -1;
+
+	if (!f)
+		return -1;
+	/* "36 35 98:0 /root /mnt/point rw,noatime shared:1 - nfs4 dom0:/x rw,vers=4.2,hard,..." */
+	while (fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - "), *o, *q;
+		char t[64], mopts[1024], sopts[1024], src[1024];
+		size_t l;
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s %1023s", mp, mopts) != 2 || sscanf(sep + 3, "%63s %1023s %1023s", t, src, sopts) != 3)
+			continue;
+		/* mount points escape blanks as \040 and the like */
+		for (o = q = mp; *q; q++)
+			if (q[0] == '\\' && q[1] >= '0' && q[1] <= '3' && q[2] && q[3]) {
+				*o++ = (char)((q[1] - '0') * 64 + (q[2] - '0') * 8 + (q[3] - '0'));
+				q += 3;
+			} else {
+				*o++ = *q;
+			}
+		*o = '\0';
+		l = strlen(mp);
+		if (strcmp(mp, "/") == 0)
+			l = 0;
+		else if (strncmp(path, mp, l) != 0 || (path[l] != '/' && path[l] != '\0'))
+			continue;
+		if (l >= best) {
+			best = l;
+			found = 0;
+			snprintf(type, 64, "%s", t);
+			snprintf(opts, 2048, "%s,%s", mopts, sopts);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* In a VM: the NFS mount's options, each problem with its fix, then the whole mount. */
+static void check_nfs_options(const char *dir, const char *opts)
+{
+	char line[PATH_MAX + 400];
+	long v = -1, n = 0;
+	int probs = 0;
+
+	if (has_opt(opts, "soft", NULL) || has_opt(opts, "softerr", NULL)) {
+		snprintf(line, sizeof(line), "%s is mounted soft: when Dom0 is slow to answer, a write fails half-way "
+			 "(EIO) and the request is lost or torn", dir);
+		problem(1, line, "mount it hard (the mount below)");
+		probs++;
+	}
+	if (!(strstr(opts, "lookupcache=pos") || strstr(opts, "lookupcache=none"))) {
+		snprintf(line, sizeof(line), "%s is mounted without lookupcache=positive: a response.txt that was "
+			 "missing a moment ago stays missing in the negative lookup cache, and the client times out",
+			 dir);
+		problem(0, line, "add lookupcache=positive (the mount below)");
+		probs++;
+	}
+	/* the kernel shows acdirmax only when it differs from its default, 60 s */
+	if (has_opt(opts, "noac", NULL))
+		v = 0;
+	else if (!has_opt(opts, "acdirmax", &v))
+		v = 60;
+	if (has_opt(opts, "actimeo", &n) && n >= 0)
+		v = n;
+	if (v > 3) {
+		snprintf(line, sizeof(line), "%s caches directory attributes up to %ld s (acdirmax; actimeo sets it "
+			 "too): a new response.txt can stay unseen that long", dir, v);
+		problem(0, line, "add acdirmin=1,acdirmax=1 (the mount below)");
+		probs++;
+	}
+	if (probs)
+		printf("      the mount (docs/XEN.md): umount %s; mount -t nfs -o hard,lookupcache=positive,"
+		       "acdirmin=1,acdirmax=1 dom0:/var/vgpu/vmN %s\n", dir, dir);
+	else
+		ok(dir, ": mounted hard, lookupcache=positive, directory attributes cached <= 3 s");
+}
+
 static void check_dir(const char *dir)
 {
 	struct statfs sfs;
 	struct stat st;
-	char line[PATH_MAX + 200];
-	int dfd, rc;
+	char line[2 * PATH_MAX + 200], real[PATH_MAX], type[64], opts[2048];
+	int dfd, rc, on_nfs = 0, known = 0;
+	DIR *d;
 
 	if (stat(dir, &st) < 0) {
 		snprintf(line, sizeof(line), "%s: %s: the export is probably not mounted (ERRORS_LOG error 1)", dir,
@@ -381,14 +532,45 @@ static void check_dir(const char *dir)
 			"on Dom0 and check the client list");
 		return;
 	}
-	if (statfs(dir, &sfs) == 0) {
-		if (sfs.f_type == NFS_SUPER_MAGIC)
+	if (realpath(dir, real) && mount_of(real, type, opts) == 0) {
+		known = 1;
+		on_nfs = strcmp(type, "nfs") == 0 || strcmp(type, "nfs4") == 0;
+	} else if (statfs(dir, &sfs) == 0) {
+		known = 1;
+		on_nfs = sfs.f_type == NFS_SUPER_MAGIC;
+		snprintf(type, sizeof(type), "%s", (unsigned long)sfs.f_type == FUSE_SUPER_MAGIC ? "fuse" : "?");
+		opts[0] = '\0';
+	}
+	if (known) {
+		if (on_nfs) {
 			ok(dir, " is on NFS");
-		else if ((unsigned long)sfs.f_type == FUSE_SUPER_MAGIC)
+			if (opts[0])
+				check_nfs_options(dir, opts);
+		} else if (strncmp(type, "fuse", 4) == 0) {
 			ok(dir, " is on a FUSE file system (a simulator?)");
-		else
+		} else {
 			problem(0, "the directory is not on NFS: is the export mounted here, or is this a local "
 				"directory of the same name?", "mount the export over it (see docs/XEN.md)");
+		}
+	}
+	/* the export's root (or a directory above the VM's), not the VM's own directory */
+	if (S_ISDIR(st.st_mode) && (d = opendir(dir))) {
+		struct dirent *e;
+		char first[256] = "";
+
+		while ((e = readdir(d)))
+			if (is_vm_name(e->d_name) && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)) {
+				snprintf(first, sizeof(first), "%s", e->d_name);
+				break;
+			}
+		closedir(d);
+		if (first[0]) {
+			snprintf(line, sizeof(line), "%s holds %s/: it is the export's root, not this VM's own directory "
+				 "(requests written here are never read)", dir, first);
+			problem(1, line, "give the VM's directory: --dir DIR/vmN (the same path as vgpu-client --dir); "
+				"better, mount only dom0:/var/vgpu/vmN in this VM (docs/XEN.md)");
+			return;
+		}
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {

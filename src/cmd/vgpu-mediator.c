@@ -22,8 +22,10 @@
 #include "lib/record.h"
 #include "lib/version.h"
 #include "mediator/config.h"
+#include "mediator/lock.h"
 #include "mediator/mediator.h"
 #include "mediator/report.h"
+#include "mediator/state.h"
 #include "mediator_cli.h"
 #include "notify.h"
 
@@ -249,6 +251,59 @@ static void tick(struct vgpu_mediator *m, void *arg)
 	}
 }
 
+/* --- start-up: the root and the state before anything starts --------------------------- */
+
+/* Before the executor starts (cuda-sanity, a worker per GPU): the root and the state
+ * directory usable, the state outside the root, and both locks taken and kept for the
+ * life of the process (lock.h), so that a wrong path or a second mediator fails at once
+ * having started nothing. vgpu_mediator_new() checks all of it again (the backstop) and
+ * finds the locks its own. 0, or -1 with ERR set. */
+static int preflight(const struct vgpu_config *cfg, char *err, size_t errlen)
+{
+	char rreal[PATH_MAX], sreal[PATH_MAX];
+	int rootfd, statefd, lockfd, holder = 0;
+	size_t l;
+
+	rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		snprintf(err, errlen, "--root %s: %s", cfg->root, strerror(errno));
+		return -1;
+	}
+	statefd = vgpu_state_open_dir(cfg->state);
+	if (statefd < 0) {
+		snprintf(err, errlen, "--state %s: %s", cfg->state, strerror(-statefd));
+		close(rootfd);
+		return -1;
+	}
+	if (realpath(cfg->root, rreal) && realpath(cfg->state, sreal) && (l = strlen(rreal)) &&
+	    strncmp(sreal, rreal, l) == 0 && (sreal[l] == '/' || sreal[l] == '\0' || l == 1)) {
+		snprintf(err, errlen, "--state %s is inside --root %s (the export): keep it on local disk "
+			 "outside, e.g. /var/lib/vgpu-mediator", cfg->state, cfg->root);
+		goto fail;
+	}
+	lockfd = vgpu_lock_claim(statefd, "lock", &holder);
+	if (lockfd < 0) {
+		if (lockfd == -EBUSY)
+			snprintf(err, errlen, "--state %s is in use by another vgpu-mediator (pid %d): two "
+				 "mediators would run every request twice; stop that one first", cfg->state, holder);
+		else
+			snprintf(err, errlen, "--state %s: lock: %s", cfg->state, strerror(-lockfd));
+		goto fail;
+	}
+	if (vgpu_lock_claim(rootfd, NULL, &holder) == -EBUSY) {
+		snprintf(err, errlen, "--root %s is served by another vgpu-mediator (pid %d, with another "
+			 "--state): two mediators would run every request twice; stop that one first",
+			 cfg->root, holder);
+		goto fail;
+	}
+	close(statefd);
+	return 0;     /* rootfd and lockfd stay open: they hold the locks */
+fail:
+	close(statefd);
+	close(rootfd);
+	return -1;
+}
+
 /* --- `vgpu-mediator status` -------------------------------------------------------- */
 
 static int status_main(int argc, char **argv)
@@ -395,6 +450,11 @@ int main(int argc, char **argv)
 			rl.rlim_cur = rl.rlim_max;
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
+	}
+	if (preflight(cfg, err, sizeof(err)) < 0) {
+		vgpu_err("%s", err);
+		exit_code = EXIT_START;
+		goto out;
 	}
 	if (cfg->fallback && strcmp(cfg->fallback, "mock") == 0)
 		xo.fallback_mock = 1;

@@ -1,5 +1,6 @@
 /* lock.c - exclusive flock(2) locks that keep a second mediator off a root or a state
- * directory, naming the first one's pid; see lock.h. */
+ * directory, naming the first one's pid, and locks claimed for the life of the process
+ * (taken before anything else starts); see lock.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +38,23 @@ int vgpu_lock_holder(int fd)
 	return pid;
 }
 
+/* The files whose locks vgpu_lock_claim() holds for this process. */
+#define MAX_CLAIMED 4
+static struct { dev_t dev; ino_t ino; } claimed[MAX_CLAIMED];
+static int nclaimed;
+
+static int is_claimed(int fd)
+{
+	struct stat st;
+
+	if (!nclaimed || fstat(fd, &st) < 0)
+		return 0;
+	for (int i = 0; i < nclaimed; i++)
+		if (claimed[i].dev == st.st_dev && claimed[i].ino == st.st_ino)
+			return 1;
+	return 0;
+}
+
 int vgpu_lock_take(int dirfd, const char *name, int *holder)
 {
 	int fd = dirfd, rc;
@@ -47,6 +65,8 @@ int vgpu_lock_take(int dirfd, const char *name, int *holder)
 		if (fd < 0)
 			return -errno;
 	}
+	if (is_claimed(fd))
+		return fd;     /* ours already, through the claiming descriptor */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = -errno;
 		if (rc == -EWOULDBLOCK) {
@@ -73,6 +93,21 @@ int vgpu_lock_take(int dirfd, const char *name, int *holder)
 		if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
 			/* the lock holds; the pid in the file is only for people */
 		}
+	}
+	return fd;
+}
+
+int vgpu_lock_claim(int dirfd, const char *name, int *holder)
+{
+	struct stat st;
+	int fd = vgpu_lock_take(dirfd, name, holder);
+
+	if (fd < 0 || (!name && fd != dirfd))
+		return fd;   /* busy or failed; or no locks on this file system */
+	if (nclaimed < MAX_CLAIMED && fstat(fd, &st) == 0 && !is_claimed(fd)) {
+		claimed[nclaimed].dev = st.st_dev;
+		claimed[nclaimed].ino = st.st_ino;
+		nclaimed++;
 	}
 	return fd;
 }

@@ -75,7 +75,7 @@ struct vm_problem {
 	int what, rc;
 };
 
-enum { PROBLEM_OPEN = 1, PROBLEM_STATE, PROBLEM_OWNER };
+enum { PROBLEM_OPEN = 1, PROBLEM_STATE, PROBLEM_OWNER, PROBLEM_NAME };
 
 /* Record the problem; 1 when it is new for the VM (log it), 0 when logged already. */
 static int problem_is_new(struct vgpu_mediator *m, uint32_t id, int what, int rc)
@@ -132,6 +132,16 @@ void vgpu_vms_add(struct vgpu_mediator *m, const char *name)
 	struct vm *vm;
 	int rc;
 
+	if (!id && strncmp(name, "vm", 2) == 0) {
+		/* vm01, vm0, vm70000: not served, said once (keyed by a hash above any VM id) */
+		uint32_t h = 2166136261u;
+
+		for (const char *c = name; *c; c++)
+			h = (h ^ (unsigned char)*c) * 16777619u;
+		if (problem_is_new(m, VGPU_VM_MAX + 1 + h % (UINT32_MAX - VGPU_VM_MAX - 1), PROBLEM_NAME, 0))
+			vgpu_warn("%s/%s: not a VM directory name (vmN, N in 1..%d without leading zeros); ignored",
+				  m->cfg.root, name, VGPU_VM_MAX);
+	}
 	if (!id || find_vm(m, id) || !vm_wanted(m, id))
 		return;
 	vm = calloc(1, sizeof(*vm));

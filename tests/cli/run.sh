@@ -306,7 +306,7 @@ ln -s response.txt "$T/r3/vm1/response.txt"
 expect "doctor --root --state outside: a vmN that is a file is skipped" 3 "^1 error, 0 warnings\$" "" -- \
 	"$D" --root "$T/r3" --state "$T/state"
 grep -q "vm5" "$T/o" && bad "doctor: a file vm5 was reported" "$(cat "$T/o")" || ok "doctor: no line about the file vm5"
-expect "doctor --root --state of a missing path: no inside check, no crash" 3 "^1 error, 0 warnings\$" "" -- \
+expect "doctor --root --state of a missing path: no inside check, no crash, the state named" 3 "^2 errors, 0 warnings\$" "" -- \
 	"$D" --root "$T/r3" --state "$T/nowhere/a/b"
 expect "doctor --dir where response.txt cannot be read (a symlink loop) -> 3" 3 \
 	"^ERROR response.txt exists but cannot be read" "" -- "$D" --dir "$T/r3/vm1"

@@ -7,7 +7,8 @@
 # `make install DESTDIR=…`: man pages, release binaries (no libfiu, no test ops),
 # libvgpu-client.so with its soname and symbol versions, the docs/CLIENT.md example
 # compiled with `pkg-config --cflags --libs vgpu-client` and run against the installed
-# mediator, the unit file (systemd-analyze verify, where there is one), uninstall.
+# mediator, the unit file (systemd-analyze verify, where there is one), uninstall; and
+# what a new operator hit (vgpu-doctor's findings, the mediator's start-up order).
 # Each check prints "ok" or "FAIL" with what it saw; the last line counts them.
 #
 # usage: BUILD=build tests/ops/run.sh      (make check-ops builds what it needs)
@@ -273,6 +274,118 @@ if make --no-print-directory uninstall DESTDIR="$D" PREFIX=/usr/local NVCC= > "$
 	[ "$left" = "./etc/vgpu-mediator.conf" ] && ok "make uninstall removes everything but the configuration file" ||
 		bad "make uninstall" "left: $left"
 else bad "make uninstall" "$(cat "$T/out")"; fi
+
+# --- 4. what a new operator hit (issue 12, point 7) ------------------------------------
+# vgpu-doctor: the state directory (missing, a file, on tmpfs), names the mediator ignores,
+# a plain file named vmN, a --dir that is the export's root, a VM's NFS mount options
+# (read from a mountinfo file: VGPU_DOCTOR_MOUNTINFO); the mediator: --root/--state and
+# the state lock checked before the executor starts, an ignored name logged once.
+DR=$B/vgpu-doctor
+F=$T/first
+mkdir -p "$F/root/vm1" "$F/state" && chmod 0777 "$F/root/vm1"
+out=$("$DR" --root "$F/root" --state "$F/nostate" 2>&1); rc=$?
+[ $rc = 1 ] && grep -q "^warn  --state $F/nostate does not exist: the mediator creates it" <<<"$out" &&
+	ok "doctor: a missing state directory (parent there): warning, exit 1" || bad "doctor: missing state" "exit $rc: $out"
+out=$("$DR" --root "$F/root" --state "$F/no/such/state" 2>&1); rc=$?
+[ $rc = 3 ] && grep -q "^ERROR --state $F/no/such/state: No such file or directory: the mediator cannot create it" <<<"$out" &&
+	ok "doctor: a state directory that cannot be created: error, exit 3" || bad "doctor: state without parent" "exit $rc: $out"
+: > "$F/statefile"
+out=$("$DR" --root "$F/root" --state "$F/statefile" 2>&1); rc=$?
+[ $rc = 3 ] && grep -q "^ERROR --state $F/statefile is not a directory" <<<"$out" &&
+	ok "doctor: a state that is a plain file: error, exit 3" || bad "doctor: state a file" "exit $rc: $out"
+out=$("$DR" --root "$F/root" --state "$F/state" 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "^ok    $F/state: the state directory is a directory on a persistent file system" <<<"$out" &&
+	ok "doctor: a good state directory: ok, exit 0" || bad "doctor: good state" "exit $rc: $out"
+shm=""
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then shm=$(mktemp -d /dev/shm/vgpu-ops-XXXXXX)
+elif mkdir -p "$F/tmpfs" && mount -t tmpfs tmpfs "$F/tmpfs" 2>/dev/null; then shm=$F/tmpfs; fi
+if [ -n "$shm" ]; then
+	out=$("$DR" --root "$F/root" --state "$shm" 2>&1); rc=$?
+	[ $rc = 3 ] && grep -q "^ERROR --state $shm is on tmpfs: a reboot forgets which requests were answered" <<<"$out" &&
+		ok "doctor: a state directory on tmpfs: error, exit 3" || bad "doctor: state on tmpfs" "exit $rc: $out"
+	if [ "$shm" = "$F/tmpfs" ]; then umount "$shm"; else rm -rf "$shm"; fi
+else bad "doctor: state on tmpfs" "no tmpfs: /dev/shm is not one and mount -t tmpfs failed"; fi
+mkdir -p "$F/root/vm01" "$F/root/vm0"
+out=$("$DR" --root "$F/root" 2>&1); rc=$?
+[ $rc = 1 ] && grep -q "^warn  $F/root/vm01: the mediator ignores this name" <<<"$out" &&
+	grep -q "fix: rename it: mv $F/root/vm01 $F/root/vm1" <<<"$out" && grep -q "^warn  $F/root/vm0: the mediator ignores" <<<"$out" &&
+	ok "doctor: vm01 and vm0 named as ignored, with the rename" || bad "doctor: vm01" "exit $rc: $out"
+mkdir -p "$F/fileroot" && : > "$F/fileroot/vm1"
+out=$("$DR" --root "$F/fileroot" 2>&1); rc=$?
+[ $rc = 3 ] && grep -q "^ERROR no vmN directories under the root" <<<"$out" &&
+	ok "doctor: a plain file named vm1 is not counted as a VM directory" || bad "doctor: file vm1 counted" "exit $rc: $out"
+out=$("$DR" --dir "$F/root" 2>&1); rc=$?
+[ $rc = 3 ] && grep -q "^ERROR $F/root holds vm[0-9]*/: it is the export's root, not this VM's own directory" <<<"$out" &&
+	[ ! -e "$F/root/vgpu-doctor.probe" ] &&
+	ok "doctor --dir of the export's root: error, exit 3, nothing written there" || bad "doctor --dir root" "exit $rc: $out"
+# a VM's mount, as the kernel shows it in /proc/self/mountinfo (fake: same layout)
+mkdir -p "$F/mnt/vm1"
+mi() { # OPTIONS: mountinfo with $F/mnt/vm1 on nfs4 with OPTIONS
+	printf '22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n'
+	printf '91 22 0:52 /var/vgpu/vm1 %s rw,relatime shared:40 - nfs4 dom0:/var/vgpu/vm1 %s\n' \
+		"$(sed 's/ /\\040/g' <<<"$F/mnt/vm1")" "$1"
+}
+mi "rw,vers=4.2,rsize=1048576,wsize=1048576,namlen=255,soft,proto=tcp,timeo=600,retrans=2,sec=sys,clientaddr=10.0.0.5,local_lock=none,addr=10.0.0.1" > "$F/mi.bad"
+out=$(VGPU_DOCTOR_MOUNTINFO=$F/mi.bad "$DR" --dir "$F/mnt/vm1" 2>&1); rc=$?
+if [ $rc = 3 ] && grep -q "^ok    $F/mnt/vm1 is on NFS" <<<"$out" && grep -q "^ERROR $F/mnt/vm1 is mounted soft" <<<"$out" &&
+   grep -q "^warn  $F/mnt/vm1 is mounted without lookupcache=positive" <<<"$out" &&
+   grep -q "^warn  $F/mnt/vm1 caches directory attributes up to 60 s" <<<"$out" &&
+   [ "$(grep -c "^      the mount (docs/XEN.md): umount $F/mnt/vm1; mount -t nfs -o hard,lookupcache=positive,acdirmin=1,acdirmax=1 " <<<"$out")" = 1 ]; then
+	ok "doctor --dir: soft, no lookupcache, default attribute cache: named, with the mount that fixes them"
+else bad "doctor: NFS options (bad)" "exit $rc: $out"; fi
+mi "rw,vers=3,rsize=1048576,wsize=1048576,namlen=255,actimeo=30,hard,proto=tcp,timeo=600,retrans=2,sec=sys,lookupcache=none" > "$F/mi.ac"
+out=$(VGPU_DOCTOR_MOUNTINFO=$F/mi.ac "$DR" --dir "$F/mnt/vm1" 2>&1); rc=$?
+[ $rc = 1 ] && grep -q "caches directory attributes up to 30 s" <<<"$out" && ! grep -q 'lookupcache=positive:' <<<"$out" &&
+	ok "doctor --dir: actimeo=30 warned, lookupcache=none accepted" || bad "doctor: actimeo" "exit $rc: $out"
+mi "rw,vers=4.2,rsize=1048576,wsize=1048576,namlen=255,acdirmin=1,acdirmax=1,hard,proto=tcp,timeo=600,retrans=2,sec=sys,lookupcache=pos,local_lock=none" > "$F/mi.good"
+out=$(VGPU_DOCTOR_MOUNTINFO=$F/mi.good "$DR" --dir "$F/mnt/vm1" 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "^ok    $F/mnt/vm1: mounted hard, lookupcache=positive, directory attributes cached <= 3 s" <<<"$out" &&
+	ok "doctor --dir: the documented mount options: ok, exit 0" || bad "doctor: NFS options (good)" "exit $rc: $out"
+# the mediator: nothing starts before --root, --state and the state lock are checked
+: > "$F/m1.log"
+"$B/vgpu-mediator" --root "$F/root" --state "$F/state" --executor mock --rescan-ms 20 --status-interval-ms 200 \
+	2>"$F/m1.log" & fpid=$!; pids+=("$fpid")
+wait_for 10 grep -q 'serving .* with executor' "$F/m1.log"
+out=$("$B/vgpu-mediator" --root "$F/root" --state "$F/state" --executor mock 2>&1); rc=$?
+if [ $rc = 3 ] && grep -q "is in use by another vgpu-mediator (pid $fpid)" <<<"$out" && ! grep -q 'worker\|executor' <<<"$out"; then
+	ok "a second mediator on the same state: exit 3 naming pid $fpid, before any worker started"
+else bad "second mediator" "exit $rc: $out"; fi
+out=$("$B/vgpu-mediator" --root "$F/root" --state "$F/state2" --executor mock 2>&1); rc=$?
+[ $rc = 3 ] && grep -q "is served by another vgpu-mediator (pid $fpid" <<<"$out" && ! grep -q 'worker\|executor' <<<"$out" &&
+	ok "a second mediator on the same root: exit 3, no worker started" || bad "second mediator, root" "exit $rc: $out"
+for bad_args in "--root $F/nowhere --state $F/s3" "--root $F/root --state $F/statefile" "--root $F/root --state $F/root/st"; do
+	# shellcheck disable=SC2086
+	out=$("$B/vgpu-mediator" $bad_args --executor mock 2>&1); rc=$?
+	[ $rc = 3 ] && grep -q 'mediator err: --\(root\|state\) ' <<<"$out" && ! grep -q 'worker\|executor' <<<"$out" &&
+		ok "vgpu-mediator $bad_args: exit 3 before the executor: $(sed 's/^[^ ]* //' <<<"$out")" ||
+		bad "vgpu-mediator $bad_args" "exit $rc: $out"
+done
+# the ignored vm01 (and vm0) said once each, however many rescans (20 ms) pass: wait for
+# three fresh status reports (200 ms apart), then count
+r0=$(sed -n 2p "$F/state/status")
+for _ in 1 2 3; do
+	wait_for 10 bash -c "[ \"\$(sed -n 2p '$F/state/status')\" != '$r0' ]"; r0=$(sed -n 2p "$F/state/status")
+done
+n1=$(grep -c "$F/root/vm01: not a VM directory name" "$F/m1.log"); n0=$(grep -c "$F/root/vm0: not a VM directory name" "$F/m1.log")
+[ "$n1" = 1 ] && [ "$n0" = 1 ] && grep -q 'mediator warn: .*vm01: not a VM directory name (vmN, N in 1..65535 without leading zeros); ignored' "$F/m1.log" &&
+	ok "the mediator logs an ignored vm01 and vm0 once each over many rescans" || bad "ignored name logged once" "vm01 $n1 times, vm0 $n0 times: $(cat "$F/m1.log")"
+kill -TERM "$fpid"; wait "$fpid"
+
+# make demo (scripts/demo.sh) leaves nothing: not after a run, not when stopped half-way
+# (SIGTERM while the clients wait): no directory under its TMPDIR, no process of it
+DT=$T/demo-tmp
+mkdir -p "$DT"
+left() { echo "files: $(ls -A "$DT"); processes: $(pgrep -f -- "$DT" | wc -l)"; }
+if TMPDIR=$DT BUILD=$BUILD scripts/demo.sh > "$T/demo.out" 2>&1 && [ "$(left)" = "files: ; processes: 0" ]; then
+	ok "make demo: a run leaves nothing behind ($(left))"
+else bad "make demo: a run leaves nothing" "$(left); $(tail -5 "$T/demo.out")"; fi
+bash -c 'echo $$ > "$1"; exec env TMPDIR="$2" BUILD="$3" scripts/demo.sh' sh "$T/demo.pid" "$DT" "$BUILD" > "$T/demo.out" 2>&1 &
+wait_for 20 bash -c "grep -q '^exec ' '$DT'/vgpu-demo-*/journal"
+dp=$(cat "$T/demo.pid"); kill -TERM "$dp"
+wait_for 20 bash -c "! kill -0 $dp"
+if [ "$(left)" = "files: ; processes: 0" ]; then ok "make demo stopped half-way (SIGTERM): nothing left ($(left))"
+else bad "make demo stopped half-way leaves nothing" "$(left): $(pgrep -af -- "$DT")"; fi
+for p in $(pgrep -f -- "$DT"); do kill -TERM "$p" 2>/dev/null; done
 
 echo "ops: $pass passed, $fail failed"
 [ $fail = 0 ]
