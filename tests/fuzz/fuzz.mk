@@ -99,5 +99,5 @@ check-asan: deps
 	@$(ASAN_ENV) $(ASAN_MAKE) check-unit
 	@$(ASAN_ENV) $(ASAN_BUILD)/reaper $(ASAN_MAKE) E2E_BACKENDS="$(ASAN_E2E_BACKENDS)" check-e2e
 	@$(ASAN_ENV) $(ASAN_BUILD)/reaper $(ASAN_MAKE) check-fault
-	@VGPU_REPORTS=$(ASAN_BUILD)/reports python3 tools/report.py
+	@VGPU_REPORTS=$(ASAN_BUILD)/reports VGPU_SCENARIO_LIST=tests/fault/scenarios.list python3 tools/report.py
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) check-summary
