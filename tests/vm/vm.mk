@@ -33,6 +33,15 @@ $(KNFS_ERR06): $(BUILD)/tests/vm/knfs_err06.o $(FAULT_LIB_OBJ) $(LIBMEDIATOR) $(
 all: $(KNFS_ERR06)
 check-knfs: $(KNFS_ERR06)
 
+# ERR01 (knfsd refuses a client not in the list) and ERR07 (the attribute and lookup
+# caches) on the real stack, run in the guest by tests/vm/knfs_records.sh.
+KNFS_ERR01 := $(BUILD)/tests/vm/knfs_err01
+KNFS_ERR07 := $(BUILD)/tests/vm/knfs_err07
+$(BUILD)/tests/vm/knfs_err%: $(BUILD)/tests/vm/knfs_err%.o $(FAULT_LIB_OBJ) $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -ljansson $(CHECK_LIBS)
+all: $(KNFS_ERR01) $(KNFS_ERR07)
+check-knfs: $(KNFS_ERR01) $(KNFS_ERR07)
+
 check-xen: $(BINS)
 	@if [ "$${VGPU_VM_SKIP:-0}" = 1 ] || [ "$${VGPU_XEN_SKIP:-0}" = 1 ]; then echo "== check-xen: SKIP (VGPU_VM_SKIP/VGPU_XEN_SKIP=1)"; exit 0; fi; \
 	  echo "== check-xen: Xen under QEMU, Dom0 with knfsd and vgpu-mediator, PV DomUs with vgpu-client (tests/vm/run-xen.sh)"; \
