@@ -14,7 +14,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 B=$VGPU_BUILD
-# VGPU_VM_* from the host (run-guest.sh): VGPU_VM_ONLY=fidelity|records skips the rest
+# VGPU_VM_* from the host (run-guest.sh): VGPU_VM_ONLY=fidelity|records skips the rest;
+# VGPU_VM_FIDELITY (default "v3 v4.2") the mounts that run the fidelity probes
 [ -f "$VGPU_OUT/guest.env" ] && . "$VGPU_OUT/guest.env"
 ONLY=${VGPU_VM_ONLY:-}
 LOG=$VGPU_OUT/guest.log
@@ -81,7 +82,8 @@ run_mount() {  # run_mount NAME VERSION-OPTS SERVER-PATH
 	NFSSIM_BIN=$B/nfssim NFSSIM_PROBE=$B/nfssim-probe T 120 "$top/tests/nfs_sim/run-tests.sh" --one "$d" t_knfs; rc=$?
 	result "$name: nfs_sim t_knfs (64 KiB in 4 KiB writes through the client)" $rc
 	}
-	if [ -x "$here/fidelity.sh" ] && { [ -z "$ONLY" ] || [ "$ONLY" = fidelity ]; }; then
+	if [ -x "$here/fidelity.sh" ] && { [ -z "$ONLY" ] || [ "$ONLY" = fidelity ]; } &&
+		case " ${VGPU_VM_FIDELITY:-v3 v4.2} " in *" $name "*) true ;; *) false ;; esac; then
 		say "$name: fidelity probes [$(up) s]"
 		T 300 "$here/fidelity.sh" "$name" "$2" "$3" "$EXPORT" >> "$VGPU_OUT/fidelity-$name.txt" 2>&1; rc=$?
 		result "$name: fidelity probes (fidelity-$name.txt)" $rc
