@@ -147,6 +147,8 @@ def status_line(rows):
     rows = [r for r in rows if r not in observed]
     seen = "; ".join("observed on %s %s: %s" % (r.get("backend", "?"), r["_date"], r["observation"])
                      for r in observed)
+    if seen and not rows:
+        return "Status: 🔎 OBSERVED ONLY (%s)" % seen
     line = status_ran(rows)
     return line[:-1] + "; " + seen + ")" if seen and line.endswith(")") else line
 

@@ -320,6 +320,12 @@ class Fold(unittest.TestCase):
                          "✅ REPRODUCED AND HANDLED (backends: nfssim-ganesha 2026-12-03; "
                          "observed on knfs 2026-12-03: the kernel accepted it)")
 
+        # a real stack's observation alone (no other backend in the report)
+        rep = self.report("o.json", "2026-12-04T00:00:00Z", [obs])
+        text, _ = self.run_tool(rep)
+        self.assertEqual(self.field(text, 1, "Status"),
+                         "🔎 OBSERVED ONLY (observed on knfs 2026-12-04: the kernel accepted it)")
+
 
 class RealRepo(unittest.TestCase):
     """The committed GPU report folded into a copy of the real ERRORS_LOG.txt."""
