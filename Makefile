@@ -186,7 +186,7 @@ check-e2e: $(BINS) $(BUILD)/tests/e2e/test_e2e $(if $(filter nfssim-%,$(E2E_BACK
 # (tools/check_summary.py). Stage results: $(BUILD)/reports/stages/NAME.rc.
 # Each entry: name:target[:reap] (reap: run under $(REAPER)).
 CHECK_STAGES := build:all unit:check-unit e2e:check-e2e:reap nfssim:check-nfssim:reap \
-                runner:check-runner fault:check-fault:reap knfs:check-knfs:reap ops:check-ops:reap systemd:check-systemd:reap cli:check-cli:reap \
+                runner:check-runner fault:check-fault:reap knfs:check-knfs:reap xen:check-xen:reap ops:check-ops:reap systemd:check-systemd:reap cli:check-cli:reap \
                 fuzz:fuzz-smoke errorslog:check-errors-log report:report
 STAGES_DIR   := $(BUILD)/reports/stages
 check: deps

@@ -3,12 +3,15 @@
 
 Rewrites, and only rewrites:
   - the "Test:" line of each known error (ERROR 1..10): every scenario program of that
-    error, found by glob (tests/fault/errNN_*.c), so a new scenario appears by itself;
+    error, found by glob (tests/fault/errNN_*.c, then the QEMU guests' tests/vm/knfs_errNN.c
+    and, for ERROR 3 and 9, tests/vm/xen_tests.sh), so a new scenario appears by itself;
   - the "Status:" line of each known error, from the scenarios with id ERRnn: for each
     backend the newest run that ran (each with the date of the report it came from);
   - the block between "# AUTO-BEGIN actual errors" and "# AUTO-END actual errors": one
     entry per error number and backend where a real environment failed (the real cudart
-    without a driver, a real NFS server's refusal or squash), kept across runs. A later
+    without a driver, a real NFS server's refusal or squash, the kernel NFS client's
+    caches, Xen DomUs sharing a file), kept across runs; its "When:" names the program
+    that wrote the row (tests/vm/... for backends knfs and xen). A later
     run of the same error and backend updates that entry ("Last Seen:", its evidence);
     it never adds a second one;
   - the statistics block and the "Last Updated:" line.
@@ -35,7 +38,8 @@ import sys
 # Where the failure is the environment's own, not one we injected: the error numbers
 # and the backends on which a run meets the real thing (a CUDA runtime without a usable
 # driver or device; a real NFS server's refusal or squash).
-REAL = {1: ("nfssim-ganesha", "knfs"), 5: ("cudart", "cuda"), 6: ("nfssim-ganesha", "knfs")}
+REAL = {1: ("nfssim-ganesha", "knfs"), 3: ("xen",), 5: ("cudart", "cuda"), 6: ("nfssim-ganesha", "knfs"),
+        7: ("knfs",), 9: ("xen",)}
 
 CAUSE = {
     1: ("the NFS server refused the export to this client (not in its client list)",
@@ -44,14 +48,49 @@ CAUSE = {
         "cuda-sanity reported it with its exit code; --executor auto fell back as configured"),
     6: ("root_squash mapped the client's root to the anonymous uid, which may not write there",
         "vgpu-client reported permission denied, naming root_squash and the fix"),
+    3: ("several VMs wrote one shared command file in place: the host's reader saw a fraction of the records",
+        "one directory per VM, whole records published by rename, each request read and answered once"),
+    7: ("the NFS client's attribute cache (acregmin) served old sizes and times to a stat-only poller; "
+        "its negative lookup cache (lookupcache=all) hid a newly published name",
+        "readers open/read/close whole files published by rename and check seq and nonce; "
+        "VMs mount with lookupcache=positive,acdirmin=1,acdirmax=1"),
+    9: ("a queue without priorities served the VMs' requests in arrival order",
+        "the mediator's priority queue ran the high-priority VM's requests first"),
 }
+
+# The programs run in the QEMU guests (tests/vm, make check-knfs / check-xen), by error
+# number, besides tests/vm/knfs_errNN.c (found by name); listed where they exist.
+GUEST = {3: ("xen_tests.sh",), 9: ("xen_tests.sh",)}
 
 RESOLVED_WORDS = ("handled", "resolved", "yes", "fixed", "worked")
 DEFAULT_REPORT = "build/reports/harness.json"
 
 
+def guest_files(n, fault_dir="tests/fault", backend=None):
+    """The guests' programs of ERROR n (tests/vm next to fault_dir): knfs_errNN.c (backend
+    knfs) and GUEST's (backend xen), those that exist; BACKEND None: both."""
+    vm = os.path.join(os.path.dirname(os.path.normpath(fault_dir)), "vm")
+    names = []
+    if backend in (None, "knfs"):
+        names.append("knfs_err%02d.c" % n)
+    if backend in (None, "xen"):
+        names += list(GUEST.get(n, ()))
+    return [os.path.join(vm, x) for x in names if os.path.exists(os.path.join(vm, x))]
+
+
 def scenario_files(n, fault_dir="tests/fault"):
-    """Every scenario program of ERROR n, sorted (tests/fault/err07_*.c: two)."""
+    """Every scenario program of ERROR n: tests/fault/errNN_*.c sorted (err07: two), then
+    the QEMU guests' (guest_files)."""
+    return sorted(glob.glob(os.path.join(fault_dir, "err%02d_*.c" % n))) + guest_files(n, fault_dir)
+
+
+def row_files(n, backend, fault_dir="tests/fault"):
+    """The programs that wrote a row of ERROR n with BACKEND: the guest's own for knfs and
+    xen, else tests/fault/errNN_*.c."""
+    if backend in ("knfs", "xen"):
+        g = guest_files(n, fault_dir, backend)
+        if g:
+            return g
     return sorted(glob.glob(os.path.join(fault_dir, "err%02d_*.c" % n)))
 
 
@@ -108,6 +147,8 @@ def status_line(rows):
     rows = [r for r in rows if r not in observed]
     seen = "; ".join("observed on %s %s: %s" % (r.get("backend", "?"), r["_date"], r["observation"])
                      for r in observed)
+    if seen and not rows:
+        return "Status: 🔎 OBSERVED ONLY (%s)" % seen
     line = status_ran(rows)
     return line[:-1] + "; " + seen + ")" if seen and line.endswith(")") else line
 
@@ -161,7 +202,7 @@ def actual_from_rows(rows, fault_dir="tests/fault"):
         cause, fix = CAUSE.get(n, ("see the known error above", "handled as described above"))
         e = {
             "When": "harness scenario %s (%s), %s" % (
-                r.get("id"), ", ".join(scenario_files(n, fault_dir)) or fault_dir, r.get("title", "")),
+                r.get("id"), ", ".join(row_files(n, b, fault_dir)) or fault_dir, r.get("title", "")),
             "Date": r["_date"],
             "Last Seen": r["_date"],
             "Symptom": " ".join(r.get("evidence", "").split()),

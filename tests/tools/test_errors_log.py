@@ -288,6 +288,29 @@ class Fold(unittest.TestCase):
                          "❌ FAILED (nfssim-ganesha 2026-12-03: fault not reproduced, not handled)")
         self.assertEqual(self.field(text, 7, "Status"), "⚠️ NOT RUN (local not run: no fuse, 2026-12-03)")
 
+    def test_guest_rows_name_their_programs(self):
+        vm = os.path.join(self.dir, "tests", "vm")
+        os.makedirs(vm)
+        for name in ("knfs_err07.c", "knfs_err01.c", "xen_tests.sh"):
+            open(os.path.join(vm, name), "w").close()
+        rep = self.report("r.json", "2026-12-03T00:00:00Z",
+                          [row("ERR07", "knfs", evidence="naive: 1 of 10 seen"),
+                           row("ERR03", "xen", evidence="1 of 60 records"), row("ERR07", "local")])
+        text, _ = self.run_tool(rep)
+        f = self.fault
+        # the Test: line lists the guests' programs after tests/fault's
+        self.assertEqual(self.field(text, 7, "Test"), "%s/err07_nfs_attr_cache.c, %s/err07_updates_not_seen.c, "
+                         "%s/knfs_err07.c" % (f, f, vm))
+        self.assertEqual(self.field(text, 1, "Test"), "%s/err01_export_not_working.c, %s/knfs_err01.c" % (f, vm))
+        # the real stack's rows are actual errors, each naming the program that ran it
+        e = self.entry(text, 7, "knfs")
+        self.assertTrue(e["When"].startswith("harness scenario ERR07 (%s/knfs_err07.c), " % vm), e)
+        self.assertEqual(e["Symptom"], "naive: 1 of 10 seen")
+        self.assertIn("attribute cache", e["Root Cause"])
+        e = self.entry(text, 3, "xen")
+        self.assertTrue(e["When"].startswith("harness scenario ERR03 (%s/xen_tests.sh), " % vm), e)
+        self.assertIsNone(self.entry(text, 7, "local"))
+
     def test_observation_is_neither_pass_nor_failure(self):
         obs = row("ERR01", "knfs", passed=False, reproduced=False)
         obs["observation"] = "the kernel accepted it"
@@ -296,6 +319,12 @@ class Fold(unittest.TestCase):
         self.assertEqual(self.field(text, 1, "Status"),
                          "✅ REPRODUCED AND HANDLED (backends: nfssim-ganesha 2026-12-03; "
                          "observed on knfs 2026-12-03: the kernel accepted it)")
+
+        # a real stack's observation alone (no other backend in the report)
+        rep = self.report("o.json", "2026-12-04T00:00:00Z", [obs])
+        text, _ = self.run_tool(rep)
+        self.assertEqual(self.field(text, 1, "Status"),
+                         "🔎 OBSERVED ONLY (observed on knfs 2026-12-04: the kernel accepted it)")
 
 
 class RealRepo(unittest.TestCase):

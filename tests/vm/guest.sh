@@ -4,8 +4,8 @@
 # directory to 127.0.0.1, mounts it back with the kernel NFS client, once with NFSv3 and
 # once with NFSv4.2, and for each mount runs the end-to-end test with the knfs backend
 # (the mediator on the export's local path, the clients through the mount) and the
-# nfs_sim knfs test; then the fidelity probes (tests/vm/fidelity.sh) and the ERR06/ERR02
-# records (tests/vm/knfs_records.sh). Results go to $VGPU_OUT (a writable 9p share at
+# nfs_sim knfs test; then the fidelity probes (tests/vm/fidelity.sh) and the ERR06/ERR07/
+# ERR01/ERR02 records (tests/vm/knfs_records.sh). Results go to $VGPU_OUT (a writable 9p share at
 # the same path on the host): guest.log (everything), check/*.log (Check logs),
 # scenarios/*.json (harness records), summary.txt; guest.rc is the exit marker.
 # Progress lines ("guest: ...") go to the console, which run-guest.sh prints.
@@ -14,7 +14,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 B=$VGPU_BUILD
-# VGPU_VM_* from the host (run-guest.sh): VGPU_VM_ONLY=fidelity|records skips the rest
+# VGPU_VM_* from the host (run-guest.sh): VGPU_VM_ONLY=fidelity|records skips the rest;
+# VGPU_VM_FIDELITY (default "v3 v4.2") the mounts that run the fidelity probes
 [ -f "$VGPU_OUT/guest.env" ] && . "$VGPU_OUT/guest.env"
 ONLY=${VGPU_VM_ONLY:-}
 LOG=$VGPU_OUT/guest.log
@@ -81,7 +82,8 @@ run_mount() {  # run_mount NAME VERSION-OPTS SERVER-PATH
 	NFSSIM_BIN=$B/nfssim NFSSIM_PROBE=$B/nfssim-probe T 120 "$top/tests/nfs_sim/run-tests.sh" --one "$d" t_knfs; rc=$?
 	result "$name: nfs_sim t_knfs (64 KiB in 4 KiB writes through the client)" $rc
 	}
-	if [ -x "$here/fidelity.sh" ] && { [ -z "$ONLY" ] || [ "$ONLY" = fidelity ]; }; then
+	if [ -x "$here/fidelity.sh" ] && { [ -z "$ONLY" ] || [ "$ONLY" = fidelity ]; } &&
+		case " ${VGPU_VM_FIDELITY:-v3 v4.2} " in *" $name "*) true ;; *) false ;; esac; then
 		say "$name: fidelity probes [$(up) s]"
 		T 300 "$here/fidelity.sh" "$name" "$2" "$3" "$EXPORT" >> "$VGPU_OUT/fidelity-$name.txt" 2>&1; rc=$?
 		result "$name: fidelity probes (fidelity-$name.txt)" $rc
@@ -100,9 +102,9 @@ for v in ${VGPU_VM_VERSIONS:-v3 v4.2}; do
 done
 
 if [ -x "$here/knfs_records.sh" ] && { [ -z "$ONLY" ] || [ "$ONLY" = records ]; }; then
-	say "ERR06/ERR02 records on knfsd [$(up) s]"
+	say "ERR06/ERR07/ERR01/ERR02 records on knfsd [$(up) s]"
 	T 300 "$here/knfs_records.sh" "$VGPU_OUT/scenarios"; rc=$?
-	result "harness records ERR06/ERR02 (backend knfs)" $rc
+	result "harness records ERR06/ERR07/ERR01/ERR02 (backend knfs)" $rc
 fi
 T 30 exportfs -ua; T 30 rpc.nfsd 0
 finish

@@ -3,6 +3,9 @@
 # while knfsd runs and exports /srv/vgpu-export (v3 mount made here).
 #   knfs_records.sh REPORT_DIR
 # ERR06: tests/vm/knfs_err06 (C, the harness's record) through a v3 kernel mount.
+# ERR07: tests/vm/knfs_err07 through that mount (recommended options) and two mounts
+#   with the kernel's default options (the attribute cache, the negative lookup cache).
+# ERR01: tests/vm/knfs_err01: a fresh tmpfs exported to another address only.
 # ERR02: does knfsd refuse a tmpfs export without fsid=? exportfs + a v3 mount of a fresh
 #   tmpfs without fsid=, then with fsid= (the documented fix). When the refusal does not
 #   happen on this kernel/nfs-utils, the record is an "observation" of what was seen (the
@@ -19,7 +22,26 @@ timeout 60 mount -t nfs -o vers=3,nolock,hard,lookupcache=positive,acdirmin=1,ac
 	127.0.0.1:/srv/vgpu-export $m || { echo "v3 mount failed"; exit 1; }
 VGPU_KNFS_EXPORT=/srv/vgpu-export/pub VGPU_KNFS_MOUNT=$m/pub VGPU_REPORT_DIR=$R VGPU_BUILD=$B \
 	timeout -k 5 300 "$B/tests/vm/knfs_err06" || rc=1
+
+# ---- ERR07: the recommended mount above, two more with the kernel's defaults ---------------
+md=/mnt/rec-def mn=/mnt/rec-neg; mkdir -p $md $mn
+timeout 60 mount -t nfs -o vers=3,nolock,nosharecache 127.0.0.1:/srv/vgpu-export $md &&
+	timeout 60 mount -t nfs -o vers=3,nolock,nosharecache 127.0.0.1:/srv/vgpu-export $mn ||
+	{ echo "ERR07: default-options mounts failed"; rc=1; }
+grep -E " ($md|$mn) " /proc/mounts
+VGPU_KNFS_EXPORT=/srv/vgpu-export/pub VGPU_KNFS_MOUNT=$m/pub VGPU_KNFS_DEFAULT_MOUNT=$md/pub \
+	VGPU_KNFS_NEG_MOUNT=$mn/pub VGPU_REPORT_DIR=$R VGPU_BUILD=$B \
+	timeout -k 5 300 "$B/tests/vm/knfs_err07" || rc=1
+timeout 30 umount $md; timeout 30 umount $mn
 timeout 30 umount $m
+
+# ---- ERR01: a fresh tmpfs exported (fsid= given) to 192.0.2.77 only (TEST-NET-1: not an
+# address of this guest), mounted from 127.0.0.1 -------------------------------------------
+E1=/srv/err01-export M1=/mnt/err01; mkdir -p $E1 $M1
+mount -t tmpfs -o mode=0755 tmpfs $E1
+VGPU_KNFS_ERR01_EXPORT=$E1 VGPU_KNFS_ERR01_MOUNT=$M1 VGPU_KNFS_ERR01_OTHER=192.0.2.77 \
+	VGPU_REPORT_DIR=$R VGPU_BUILD=$B timeout -k 5 300 "$B/tests/vm/knfs_err01" || rc=1
+timeout 30 umount $M1 2>/dev/null; umount $E1
 
 # ---- ERR02 ----------------------------------------------------------------------------
 T=/srv/tmpfs-nofsid F=/srv/tmpfs-fsid
