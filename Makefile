@@ -53,7 +53,7 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
 LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
-                src/lib/record.c src/lib/record_syntax.c src/lib/safeio.c
+                src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/safeio.c
 CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
                 src/client/client_call.c
 # Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the
@@ -64,7 +64,8 @@ EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c 
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
                 src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c src/mediator/vms.c \
                 src/mediator/config.c src/mediator/config_render.c src/mediator/metrics.c src/mediator/report.c \
-                src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c
+                src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c \
+                src/mediator/progress.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))
@@ -240,7 +241,7 @@ deps:
 # --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
 # installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
-SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/op.c src/lib/opref.c \
+SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/op.c src/lib/opref.c \
               src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c src/lib/errbuf.c
 SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
 SHLIB      := $(BUILD)/$(SHLIB_NAME)
