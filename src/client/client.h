@@ -147,6 +147,20 @@ void vgpu_client_set_wait(struct vgpu_client *c, int mode);
 typedef void (*vgpu_client_progress_fn)(int64_t seq, double waited_s, const char *line, void *arg);
 void vgpu_client_set_progress(struct vgpu_client *c, vgpu_client_progress_fn fn, void *arg);
 
+/* The heartbeat of the mediator serving C's directory (vmN/status.txt, PROTOCOL.md
+ * section 10): its beat counter into *BEAT and its period into *PERIOD_MS. 0, or a
+ * negative errno (-ENOENT: no status.txt) or enum vgpu_rec_result when it is not a
+ * status record of this VM. One open/read/close; for a caller with its own loop (Plan B
+ * watches its worker's mediator with it). */
+int vgpu_client_heartbeat(struct vgpu_client *c, uint64_t *beat, uint64_t *period_ms);
+/* The rule both the client and Plan B apply: a mediator whose beat has not moved for
+ * this long (two periods and a second) is not running. */
+#define VGPU_CLIENT_BEAT_MS 2000    /* the period a mediator of this version uses */
+static inline uint64_t vgpu_client_silent_ms(uint64_t period_ms)
+{
+	return 2 * period_ms + 1000;
+}
+
 /* --- Small things ---------------------------------------------------------------- */
 
 /* The seq the last call used. */

@@ -154,13 +154,30 @@ static void read_status(struct vgpu_client_waiter *w, uint64_t now)
 	w->status_rc = rc ? rc : -EINVAL;
 }
 
+int vgpu_client_heartbeat(struct vgpu_client *c, uint64_t *beat, uint64_t *period_ms)
+{
+	struct vgpu_status_rec st;
+	size_t len;
+	int rc = vgpu_safe_read(c->dirfd, VGPU_STATUS_FILE, c->buf, VGPU_RECORD_MAX, &len, NULL);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = vgpu_status_rec_decode(c->buf, len, &st, NULL, 0)) != VGPU_REC_OK)
+		return rc;
+	if (st.vm != c->vm)
+		return VGPU_REC_MALFORMED;
+	*beat = st.beat;
+	*period_ms = st.period_ms;
+	return 0;
+}
+
 /* Has the heartbeat stopped? 1 when it has not moved for twice its period plus a second
  * of our own clock (never before we watched that long), also when status.txt went away. */
 int vgpu_client_wait_stale(const struct vgpu_client_waiter *w, uint64_t now)
 {
-	uint64_t period_us = (w->have_status ? w->st.period_ms : 2000) * 1000;
+	uint64_t period_ms = w->have_status ? w->st.period_ms : VGPU_CLIENT_BEAT_MS;
 
-	return now - w->beat_at_us >= 2 * period_us + 1000000;
+	return now - w->beat_at_us >= vgpu_client_silent_ms(period_ms) * 1000;
 }
 
 uint64_t vgpu_client_wait_next_us(struct vgpu_client_waiter *w, uint64_t now)
@@ -244,8 +261,9 @@ int vgpu_client_wait_explain(const struct vgpu_client_waiter *w, uint64_t now, c
 				  (double)(now - w->beat_at_us) / 1e6;    /* + since we first saw this write */
 
 		if (s->state == VGPU_PROGRESS_QUEUED) {
-			snprintf(buf, n, "queued behind %" PRIu64 " %s (%" PRIu64 " running) for %.1f s at priority %s "
-				 "(this VM's cap: %s)", s->position, jobs(s->position), s->running, in_state,
+			snprintf(buf, n, "queued behind %" PRIu64 " %s (%" PRIu64 " ahead in the queue, %" PRIu64 " running) "
+				 "for %.1f s at priority %s (this VM's cap: %s)", s->position + s->running,
+				 jobs(s->position + s->running), s->position, s->running, in_state,
 				 vgpu_prio_name(s->priority), vgpu_prio_name(s->cap));
 			return VGPU_WAIT_QUEUED;
 		}

@@ -7,7 +7,8 @@
 #include "lib/op.h"
 #include "lib/record_status.h"
 
-/* The heartbeat: every VM's status.txt is rewritten at least this often. */
+/* The heartbeat: every VM's status.txt is rewritten at least this often (the clients'
+ * VGPU_CLIENT_BEAT_MS, client.h). */
 #define VGPU_PROGRESS_PERIOD_MS 2000
 /* A state must last this long before it is written (a ping never costs a write) ... */
 #define VGPU_PROGRESS_LAZY_MS 100
