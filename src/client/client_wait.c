@@ -256,26 +256,36 @@ int vgpu_client_wait_explain(const struct vgpu_client_waiter *w, uint64_t now, c
 			 VGPU_STATUS_FILE, beat_age, s->period_ms / 1000.0);
 		return VGPU_WAIT_NO_MEDIATOR;
 	}
-	if (ours(w)) {
+	/* Ours, or an earlier request of this VM still in the mediator's hands (one that
+	 * timed out: the mediator takes this VM's next request after it). */
+	if (ours(w) || (s->state != VGPU_PROGRESS_IDLE && s->seq < w->call->req->seq)) {
 		double in_state = (double)(s->time_ms > s->since_ms ? s->time_ms - s->since_ms : 0) / 1000.0 +
 				  (double)(now - w->beat_at_us) / 1e6;    /* + since we first saw this write */
+		size_t k = 0;
+		int code;
 
+		if (!ours(w))
+			k = (size_t)snprintf(buf, n, "waiting for this VM's earlier seq %" PRId64 ", which is ", s->seq);
+		if (k >= n)
+			k = n ? n - 1 : 0;
 		if (s->state == VGPU_PROGRESS_QUEUED) {
-			snprintf(buf, n, "queued behind %" PRIu64 " %s (%" PRIu64 " ahead in the queue, %" PRIu64 " running) "
-				 "for %.1f s at priority %s (this VM's cap: %s)", s->position + s->running,
+			snprintf(buf + k, n - k, "queued behind %" PRIu64 " %s (%" PRIu64 " ahead in the queue, %" PRIu64
+				 " running) for %.1f s at priority %s (this VM's cap: %s)", s->position + s->running,
 				 jobs(s->position + s->running), s->position, s->running, in_state,
 				 vgpu_prio_name(s->priority), vgpu_prio_name(s->cap));
-			return VGPU_WAIT_QUEUED;
+			code = VGPU_WAIT_QUEUED;
+		} else if (strcmp(s->executor, "remote") == 0) {
+			snprintf(buf + k, n - k, "waiting on Plan B: running on the GPU worker VM for %.1f s (the mediator "
+				 "answers UNAVAILABLE once the worker's heartbeat stops)", in_state);
+			code = VGPU_WAIT_PLANB;
+		} else {
+			snprintf(buf + k, n - k, "running for %.1f s on %s", in_state, s->executor);
+			if (s->expected_ms && strlen(buf) < n)
+				snprintf(buf + strlen(buf), n - strlen(buf), " (the last like it took %.1f s)",
+					 s->expected_ms / 1000.0);
+			code = VGPU_WAIT_RUNNING;
 		}
-		if (strcmp(s->executor, "remote") == 0) {
-			snprintf(buf, n, "waiting on Plan B: running on the GPU worker VM for %.1f s (the mediator answers "
-				 "UNAVAILABLE if the worker stays silent)", in_state);
-			return VGPU_WAIT_PLANB;
-		}
-		snprintf(buf, n, "running for %.1f s on %s", in_state, s->executor);
-		if (s->expected_ms)
-			snprintf(buf + strlen(buf), n - strlen(buf), " (the last like it took %.1f s)", s->expected_ms / 1000.0);
-		return VGPU_WAIT_RUNNING;
+		return code;
 	}
 	if (s->answered >= w->call->req->seq) {
 		snprintf(buf, n, "vgpu-mediator answered seq %" PRId64 " but %s/response.txt does not show it yet "
