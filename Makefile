@@ -83,7 +83,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log \
-        uninstall release release-files man check-ops check-cli
+        uninstall release release-files man check-ops check-cli bench-wait
 all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 # Quiet build lines, as kbuild: "  CC      build/src/lib/log.o"; V=1 shows the commands.
@@ -340,6 +340,15 @@ check-ops: $(BINS) $(BUILD)/reaper
 # vgpu-doctor's findings, vgpu-worker's arguments (tests/cli/run.sh).
 check-cli: $(BINS) $(BUILD)/reaper
 	@BUILD=$(BUILD) tests/cli/run.sh
+
+# The client's waiting policy against its floors (bench/bench-wait.c, docs/CLIENT.md
+# "Waiting"): a ping and a 22 ms job on tmpfs, no mediator, no GPU.
+$(BUILD)/bench/bench-wait: $(BUILD)/bench/bench-wait.o $(LIBCLIENT) $(LIBVGPU)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+all: $(BUILD)/bench/bench-wait
+bench-wait: $(BUILD)/bench/bench-wait
+	@d=$$(mktemp -d /dev/shm/vgpu-bench-wait-XXXXXX) && mkdir $$d/vm1 && \
+	  $(BUILD)/bench/bench-wait $$d/vm1 0 2000 && $(BUILD)/bench/bench-wait $$d/vm1 22000 100; rc=$$?; rm -rf $$d; exit $$rc
 
 # Kept mutants: each tests/mutants/*.patch must be killed by the test it names, by that
 # test's own check (tests/mutants/run.sh; docs/HARNESS.md).
