@@ -46,6 +46,7 @@ struct vgpu_client_waiter {
 	uint64_t beat_at_us;            /* when st.beat was first seen (or t0) */
 	uint64_t beat_moved;
 	uint64_t looks, status_reads, wakeups;
+	int yield;                      /* the next back-to-back look yields first */
 };
 
 /* What vgpu_client_wait_explain() found. */

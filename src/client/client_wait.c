@@ -5,7 +5,9 @@
  *
  * The policy, by time E since the reference (the publish, or the start of our job's run
  * as status.txt tells it):
- *   E < 1 ms        look again at once (back to back; over NFS one round trip each);
+ *   E < 1 ms        look again at once (back to back; over NFS one round trip each;
+ *                   from 200 us on yielding the CPU between looks, so that a mediator
+ *                   or worker on the same CPU is not kept from answering);
  *   then            sleep max(250 us, E/32), at most poll_max_ms (100 ms): an answer is
  *                   seen at most E/32 (3 %) + 250 us after it is there;
  *   running, with an expected run time X: no look before X - X/32 (at most poll_max_ms
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -31,6 +34,7 @@
 
 #define SPIN_US 1000              /* back-to-back looks this long after the reference */
 #define MIN_SLEEP_US 250
+#define YIELD_US 200              /* past this, each back-to-back look yields the CPU first */
 #define RATE_SHIFT 5              /* sleep E >> 5 = E/32 */
 #define INOTIFY_MIN_US 10000      /* fallback looks with inotify */
 #define STATUS_FIRST_US 100000
@@ -190,8 +194,10 @@ uint64_t vgpu_client_wait_next_us(struct vgpu_client_waiter *w, uint64_t now)
 	    w->st_read_us == now)
 		return 0;     /* answered: response.txt holds it (or will at once) */
 	e = now > w->ref_us ? now - w->ref_us : 0;
-	if (c->inofd < 0 && e < SPIN_US)
+	if (c->inofd < 0 && e < SPIN_US) {
+		w->yield = e >= YIELD_US;
 		return 0;
+	}
 	s = e >> RATE_SHIFT;
 	if (c->inofd >= 0 && e / 8 > s)
 		s = e / 8;
@@ -225,6 +231,8 @@ int vgpu_client_wait_sleep(struct vgpu_client_waiter *w, uint64_t us)
 	if (us)
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
+	else if (w->yield)
+		sched_yield();    /* back to back, but a mediator on this CPU runs first */
 	return 0;
 }
 
