@@ -63,7 +63,10 @@ static void write_status(struct vgpu_mediator *m, struct vm *vm, uint64_t now_ms
 {
 	struct vgpu_progress_vm *p = &vm->prog;
 	struct vgpu_status_rec s;
-	struct vgpu_publish_how how = { .chown = vm->has_uid, .uid = vm->uid, .gid = vm->gid, .nosync = 1 };
+	/* its own fault points (status/publish/...): a fault injected into the VM's
+	 * response.txt publication must not be taken by a heartbeat */
+	struct vgpu_publish_how how = { .chown = vm->has_uid, .uid = vm->uid, .gid = vm->gid, .nosync = 1,
+					.faults = "status/publish" };
 	const struct job *job = vm->job;
 	uint64_t wall = wall_ms();
 	char buf[1024];
