@@ -52,10 +52,10 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
-LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/opref.c \
+LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
                 src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/safeio.c
 CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
-                src/client/client_call.c src/client/client_wait.c
+                src/client/client_call.c src/client/client_kernel.c src/client/client_wait.c
 # Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the
 # client's objects too.
 EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/exec_remote.c \
@@ -114,7 +114,7 @@ $(LIBMEDIATOR): $(MEDIATOR_OBJ)
 $(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(BUILD)/src/cmd/mediator_cli.o $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBMEDIATOR) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(NOTIFY_LIBS)
-$(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(LIBCLIENT) $(LIBVGPU)
+$(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(BUILD)/src/cmd/client_kernel_cmd.o $(LIBCLIENT) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/vgpu-doctor: $(BUILD)/src/cmd/vgpu-doctor.o $(LIBVGPU)
@@ -241,7 +241,7 @@ deps:
 # --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
 # installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
-SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/op.c src/lib/opref.c \
+SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
               src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c src/lib/errbuf.c
 SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
 SHLIB      := $(BUILD)/$(SHLIB_NAME)
@@ -250,10 +250,13 @@ $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(say) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+# Every symbol resolved at link time, except in a sanitizer build: there the ASan/UBSan
+# runtime comes from the executable that loads the library (gcc links it statically).
+SHLIB_DEFS := $(if $(findstring sanitize,$(PROF)),,-Wl,--no-undefined)
 $(SHLIB): $(SHLIB_SRC:%.c=$(BUILD)/pic/%.o) src/client/libvgpu-client.map
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SHLIB_NAME) -Wl,--version-script=src/client/libvgpu-client.map \
-	  -Wl,--no-undefined -o $@ $(filter %.o,$^) $(SHLIB_LIBS)
+	  $(SHLIB_DEFS) -o $@ $(filter %.o,$^) $(SHLIB_LIBS)
 	$(Q)ln -sf $(SHLIB_NAME) $(BUILD)/libvgpu-client.so
 all: $(SHLIB)
 
@@ -309,8 +312,8 @@ install: release
 	ln -sf $(SHLIB_NAME) $(DESTDIR)$(LIBDIR)/libvgpu-client.so
 	install -m 0644 $(RELEASE_BUILD)/libvgpu-client.a $(DESTDIR)$(LIBDIR)/
 	install -m 0644 $(RELEASE_BUILD)/vgpu-client.pc $(DESTDIR)$(PKGCONFIGDIR)/
-	install -m 0644 src/client/client.h $(DESTDIR)$(INCLUDEDIR)/vgpu/client/
-	install -m 0644 src/lib/record.h src/lib/op.h src/lib/status.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/
+	install -m 0644 src/client/client.h src/client/client_kernel.h $(DESTDIR)$(INCLUDEDIR)/vgpu/client/
+	install -m 0644 src/lib/record.h src/lib/op.h src/lib/kernel_args.h src/lib/status.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/
 	install -m 0644 $(RELEASE_BUILD)/vgpu-mediator.service $(DESTDIR)$(UNITDIR)/
 	for m in $(notdir $(MANS)); do install -m 0644 $(RELEASE_BUILD)/man/$$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m; done
 	install -m 0644 systemd/vgpu-mediator.conf $(DESTDIR)$(DOCDIR)/vgpu-mediator.conf.example
@@ -321,6 +324,7 @@ uninstall:
 	rm -f $(INSTALL_BINS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME) \
 	  $(DESTDIR)$(LIBDIR)/libvgpu-client.so $(DESTDIR)$(LIBDIR)/libvgpu-client.a $(DESTDIR)$(LIBDIR)/libvgpu.a \
 	  $(DESTDIR)$(PKGCONFIGDIR)/vgpu-client.pc $(DESTDIR)$(INCLUDEDIR)/vgpu/client/client.h \
+	  $(DESTDIR)$(INCLUDEDIR)/vgpu/client/client_kernel.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/kernel_args.h \
 	  $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/record.h $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/op.h \
 	  $(DESTDIR)$(INCLUDEDIR)/vgpu/lib/status.h $(DESTDIR)$(UNITDIR)/vgpu-mediator.service \
 	  $(DESTDIR)$(DOCDIR)/vgpu-mediator.conf.example \
@@ -339,7 +343,7 @@ check-ops: $(BINS) $(BUILD)/reaper
 # its exit status and message, vgpu-client against a mock mediator, `status` corner cases,
 # vgpu-doctor's findings, vgpu-worker's arguments (tests/cli/run.sh).
 check-cli: $(BINS) $(BUILD)/reaper
-	@BUILD=$(BUILD) tests/cli/run.sh
+	@rc=0; BUILD=$(BUILD) tests/cli/run.sh || rc=1; BUILD=$(BUILD) tests/cli/kernel.sh || rc=1; exit $$rc
 
 # The client's waiting policy against its floors (bench/bench-wait.c, docs/CLIENT.md
 # "Waiting"): a ping and a 22 ms job on tmpfs, no mediator, no GPU.

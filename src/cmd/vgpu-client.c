@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client_kernel_cmd.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -94,6 +95,10 @@ static void usage(FILE *f)
 	fputs(usage_head, f);
 	for (int op = VGPU_OP_NONE + 1; op < VGPU_OP_COUNT; op++) {
 		char left[64];
+		if (op == VGPU_OP_KERNEL) {
+			vgpu_client_kernel_usage(f);
+			continue;
+		}
 		snprintf(left, sizeof(left), "%s %s", vgpu_op_name((enum vgpu_op)op), param_names((enum vgpu_op)op));
 		fprintf(f, "  %-20s %s\n", left, vgpu_op_get((enum vgpu_op)op)->help);
 	}
@@ -244,6 +249,10 @@ int main(int argc, char **argv)
 				pos[npos++] = argv[i];
 		} else if (strncmp(a, "--", 2) == 0) {
 			return usage_error("unknown option or missing value: %s", a);
+		} else if (npos == 0 && strcmp(a, "kernel") == 0) {
+			/* its own options (client_kernel_cmd.c); the common ones so far go with it */
+			struct kernel_cmd_common cm = { .dir = dir, .prio = prio, .opts = opts, .quiet = quiet };
+			return vgpu_client_kernel_cmd(argc - i - 1, argv + i + 1, &cm);
 		} else if (npos < 8) {
 			pos[npos++] = a;    /* operands; "-2" is a number here, not an option */
 		} else {
@@ -253,7 +262,7 @@ int main(int argc, char **argv)
 	if (!dir)
 		return usage_error("%s", "--dir DIR/vmN is required");
 	if (npos == 0)
-		return usage_error("%s", "no operation given (ping, vadd, saxpy, sgemm, spin, leak, crash)");
+		return usage_error("%s", "no operation given (ping, vadd, saxpy, sgemm, kernel, spin, leak, crash)");
 
 	memset(&req, 0, sizeof(req));
 	req.output_file = -1;

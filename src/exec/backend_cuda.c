@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_cuda_kernel.h"
 #include "cuda_int.h"
 #include "../lib/status.h"
 
@@ -178,6 +179,7 @@ static void cuda_fini(void *ctx)
 	struct cuda_ctx *cx = ctx;
 	if (!cx)
 		return;
+	vgpu_cuda_kernel_fini(cx);
 	ctx_teardown(cx);
 	free(cx);
 }
@@ -268,6 +270,8 @@ static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 		if (vgpu_cuda_check(&js, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize(ping)"))
 			return vgpu_cuda_context_broken(cx) ? -1 : 0;
 		return 0;
+	case VGPU_OP_KERNEL:     /* the VM's own context, its own checks (backend_cuda_kernel.c) */
+		return vgpu_cuda_kernel_run(cx, job, res);
 	case VGPU_OP_CRASH:
 		signal(SIGSEGV, SIG_DFL);
 		raise(SIGSEGV);

@@ -216,6 +216,10 @@ static void run_op(const struct vgpu_job *job, struct vgpu_arena *ar, struct vgp
 	const struct vgpu_op_desc *d = vgpu_op_get(job->op);
 	void *p;
 
+	if (job->op == VGPU_OP_KERNEL) {   /* no device to run PTX on (PROTOCOL.md 5.1) */
+		vgpu_job_result_set(res, VGPU_UNSUPPORTED, "op kernel is not supported by this executor (mock: no GPU)");
+		return;
+	}
 	if (d && (d->flags & VGPU_OPF_DATA)) {
 		run_data_op(d, job, ar, res);
 		return;

@@ -26,20 +26,21 @@ NVCCFLAGS    ?= -O2 -g
 ALL_NVCCFLAGS = -std=c++17 $(CUDA_ARCH) $(NVCCFLAGS) -Isrc -DVGPU_HAVE_CUDA -Xcompiler -Wall,-Wextra,-Werror
 CUDA_CFLAGS  := -isystem $(CUDA_HOME)/include
 CUDA_LIBS    := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -Wl,--as-needed -lcublas -lcudart -lstdc++ -lm \
-                -Wl,--no-as-needed
+                -Wl,--no-as-needed -ldl
 ALL_CFLAGS   += -DVGPU_HAVE_CUDA
 LIBS         += $(CUDA_LIBS)
 
 # The cuda backend: its life cycle and run(), the ops, and one file per concept under them.
 CUDA_SRC := src/exec/backend_cuda.c src/exec/backend_cuda_ops.c src/exec/cuda_err.c \
-            src/exec/cuda_devcache.c src/exec/cuda_hostmem.c src/exec/cuda_leak.c src/exec/cuda_phases.c
+            src/exec/cuda_devcache.c src/exec/cuda_hostmem.c src/exec/cuda_leak.c src/exec/cuda_phases.c \
+            src/exec/cuda_module.c src/exec/backend_cuda_kernel.c
 CUDA_OBJ := $(CUDA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/exec/cuda_kernels.cu.o
 $(LIBVGPU): $(CUDA_OBJ)
 
 # Everything that includes a CUDA header gets the toolkit's include directory as a
 # system directory (its headers are not -Werror clean under our C warnings).
 $(CUDA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/cmd/cuda-sanity.o \
-$(BUILD)/tests/unit/test_cuda_cpu.o $(GPU_TEST_BINS:%=%.o): ALL_CFLAGS += $(CUDA_CFLAGS)
+$(BUILD)/tests/unit/test_cuda_cpu.o $(BUILD)/tests/unit/test_cuda_kernel_cpu.o $(GPU_TEST_BINS:%=%.o): ALL_CFLAGS += $(CUDA_CFLAGS)
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
@@ -51,12 +52,34 @@ $(BUILD)/bench/bench-native: $(BUILD)/bench/bench-native.o $(LIBVGPU)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-gpu-progs: $(GPU_TEST_BINS) $(BENCH_BINS)
+# The kernel op's GPU test (tests/gpu/kernel.sh) runs one kernel as `nvcc -ptx` makes it.
+KERNEL_TEST_PTX := $(BUILD)/tests/gpu/kernels/saxpy.ptx
+$(BUILD)/tests/gpu/kernels/%.ptx: tests/gpu/kernels/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -ptx -arch=compute_75 -fmad=false $< -o $@
+
+# The kernel op's overhead over a native cuLaunchKernel (bench/bench-kernel.c, run by hand).
+BENCH_BINS += $(if $(wildcard bench/bench-kernel.c),$(BUILD)/bench/bench-kernel)
+$(BUILD)/bench/bench-kernel.o: ALL_CFLAGS += $(CUDA_CFLAGS)
+$(BUILD)/bench/bench-kernel: $(BUILD)/bench/bench-kernel.o $(LIBCLIENT) $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+gpu-progs: $(GPU_TEST_BINS) $(BENCH_BINS) $(KERNEL_TEST_PTX)
 # The GPU programs are built (never run) by `make all` too, so CI catches a break.
 all: gpu-progs
 else
 gpu-progs:
 	@echo "gpu-progs: nvcc not found (set CUDA_HOME or NVCC): nothing to build" >&2; exit 1
+endif
+
+# test_cuda_kernel_fake runs the kernel op over a stand-in libcuda.so.1 (no GPU needed).
+ifeq ($(HAVE_CUDA),1)
+$(BUILD)/tests/fakecuda/libcuda.so.1: tests/unit/fake_libcuda.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fPIC -shared -Wall -Wextra -Werror $(CUDA_CFLAGS) -Wl,-soname,libcuda.so.1 -o $@ $<
+$(BUILD)/tests/test_cuda_kernel_fake: | $(BUILD)/tests/fakecuda/libcuda.so.1
+$(BUILD)/tests/unit/test_cuda_kernel_fake.o: ALL_CFLAGS += $(CUDA_CFLAGS)
 endif
 
 # One Check program per GPU test file, linked like the unit tests.

@@ -88,6 +88,7 @@ struct cuda_ctx {
 	struct cuda_hostmem hostmem;
 	struct cuda_leak leak;
 	struct cuda_phases ph;
+	void *kernels;                     /* the kernel op's VM contexts (cuda_module.h), on demand */
 };
 
 /* One job's error state: the first failure wins. */

@@ -89,6 +89,15 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 		return -EBUSY;
 	memset(&rx->result, 0, sizeof(rx->result));
 	rx->have_result = 0;
+	if (job->job.op == VGPU_OP_KERNEL) {
+		/* The worker VM's mediator would run every VM's kernels as its one VM, in one
+		 * GPU context: no isolation between them (docs/KERNELS.md). Answered at once. */
+		vgpu_job_result_set(&rx->result, VGPU_UNSUPPORTED, "op kernel is not supported through Plan B "
+				    "(the worker VM would run every VM's kernels in one GPU context)");
+		rx->busy = 1;
+		rx->have_result = 1;
+		return 0;
+	}
 	rx->out_bytes = job->out_fd >= 0 ? job->out_bytes : 0;
 	rx->out_count = data ? job->job.out_count : 0;
 	rx->in_bytes = !job->job.args.has_seed && job->in_fd >= 0 ? job->in_bytes : 0;

@@ -21,6 +21,12 @@ const struct vgpu_arg_desc vgpu_arg_table[VGPU_ARG_COUNT] = {
 	[VGPU_ARG_SEED] = ARG("seed", VGPU_ARGT_U64, seed),
 	[VGPU_ARG_MS] = ARG("ms", VGPU_ARGT_U64, ms),
 	[VGPU_ARG_BYTES] = ARG("bytes", VGPU_ARGT_U64, bytes),
+	[VGPU_ARG_PTX] = ARG("ptx", VGPU_ARGT_SIZE, kernel.ptx),
+	[VGPU_ARG_ENTRY] = ARG("entry", VGPU_ARGT_ENTRY, kernel.entry),
+	[VGPU_ARG_GRID] = ARG("grid", VGPU_ARGT_GRID, kernel.grid),
+	[VGPU_ARG_BLOCK] = ARG("block", VGPU_ARGT_BLOCK, kernel.block),
+	[VGPU_ARG_SHARED] = ARG("shared", VGPU_ARGT_U64, kernel.shared),
+	[VGPU_ARG_ARGS] = ARG("args", VGPU_ARGT_KARGS, kernel),
 };
 
 /* A*B floats into *OUT, or -1 when A*B*sizeof(float) does not fit int64_t. */
@@ -60,6 +66,25 @@ static void ref_sgemm(const struct vgpu_op_args *a, const float *const in[VGPU_O
 	vgpu_ref_sgemm(in[0], in[1], out, a->m, a->n, a->k);
 }
 
+/* kernel: the PTX region and the in/inout buffers are the input, the out/inout buffers
+ * the output, all multiples of 4 bytes (kernel_args.h), counted here as floats. */
+static int sizes_kernel(const struct vgpu_op_args *a, uint64_t in[VGPU_OP_OPERANDS], uint64_t *out)
+{
+	uint64_t ib, ob;
+
+	if (vgpu_kernel_layout(&a->kernel, NULL, NULL, &ib, &ob) < 0 || ib % sizeof(float) || ob % sizeof(float))
+		return -1;
+	in[0] = ib / sizeof(float);
+	in[1] = 0;
+	*out = ob / sizeof(float);
+	return 0;
+}
+
+static int check_kernel(const struct vgpu_op_args *a, char *err, size_t errlen)
+{
+	return vgpu_kernel_check(&a->kernel, err, errlen);
+}
+
 static const struct vgpu_op_desc op_table[VGPU_OP_COUNT] = {
 	[VGPU_OP_PING] = { .name = "ping", .params = "", .help = "round trip only; result=pong",
 			   .result = "pong" },
@@ -76,6 +101,10 @@ static const struct vgpu_op_desc op_table[VGPU_OP_COUNT] = {
 			   .help = "test op: leak BYTES of device memory (mediator --test-ops)", .result = "done" },
 	[VGPU_OP_CRASH] = { .name = "crash", .flags = VGPU_OPF_TEST, .params = "",
 			    .help = "test op: the executor's worker crashes (mediator --test-ops)", .result = "done" },
+	[VGPU_OP_KERNEL] = { .name = "kernel", .flags = VGPU_OPF_DATA | VGPU_OPF_NOSEED,
+			     .params = "ptx entry grid block shared args",
+			     .help = "the VM's own PTX kernel (docs/KERNELS.md)", .sizes = sizes_kernel,
+			     .check = check_kernel },
 };
 
 const struct vgpu_op_desc *vgpu_op_get(enum vgpu_op op)
@@ -139,7 +168,17 @@ unsigned vgpu_op_required(enum vgpu_op op)
 
 unsigned vgpu_op_allowed(enum vgpu_op op)
 {
-	return vgpu_op_required(op) | (vgpu_op_has_data(op) ? 1u << VGPU_ARG_SEED : 0);
+	const struct vgpu_op_desc *d = vgpu_op_get(op);
+	int seed = d && (d->flags & VGPU_OPF_DATA) && !(d->flags & VGPU_OPF_NOSEED);
+
+	return vgpu_op_required(op) | (seed ? 1u << VGPU_ARG_SEED : 0);
+}
+
+int vgpu_op_check(enum vgpu_op op, const struct vgpu_op_args *args, char *err, size_t errlen)
+{
+	const struct vgpu_op_desc *d = vgpu_op_get(op);
+
+	return d && d->check ? d->check(args, err, errlen) : 0;
 }
 
 int vgpu_arg_parse(enum vgpu_arg a, const char *v, size_t vlen, struct vgpu_op_args *args)
@@ -152,6 +191,13 @@ int vgpu_arg_parse(enum vgpu_arg a, const char *v, size_t vlen, struct vgpu_op_a
 		return -1;
 	d = &vgpu_arg_table[a];
 	field = (char *)args + d->offset;
+	switch (d->type) {
+	case VGPU_ARGT_ENTRY: return vgpu_kernel_parse_entry(v, vlen, field);
+	case VGPU_ARGT_GRID: case VGPU_ARGT_BLOCK:
+		return vgpu_kernel_parse_dim3(v, vlen, d->type == VGPU_ARGT_BLOCK, (uint32_t *)(void *)field);
+	case VGPU_ARGT_KARGS: return vgpu_kernel_parse_args(v, vlen, (struct vgpu_kernel_args *)(void *)field);
+	default: break;
+	}
 	if (d->type == VGPU_ARGT_FLOAT)
 		return vgpu_value_float(v, vlen, (float *)(void *)field);
 	if (vgpu_value_u64(v, vlen, &u) < 0 || (d->type == VGPU_ARGT_SIZE && u == 0))
@@ -174,6 +220,14 @@ int vgpu_arg_format(enum vgpu_arg a, const struct vgpu_op_args *args, char *buf,
 		return -EINVAL;
 	d = &vgpu_arg_table[a];
 	field = (const char *)args + d->offset;
+	switch (d->type) {
+	case VGPU_ARGT_ENTRY: return vgpu_kernel_format_entry(field, buf, cap);
+	case VGPU_ARGT_GRID: case VGPU_ARGT_BLOCK:
+		return vgpu_kernel_format_dim3((const uint32_t *)(const void *)field, d->type == VGPU_ARGT_BLOCK, buf, cap);
+	case VGPU_ARGT_KARGS:
+		return vgpu_kernel_format_args((const struct vgpu_kernel_args *)(const void *)field, buf, cap);
+	default: break;
+	}
 	if (d->type == VGPU_ARGT_FLOAT) {
 		memcpy(&f, field, sizeof(f));
 		if (!isfinite(f))

@@ -10,11 +10,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "kernel_args.h"
 
 enum vgpu_op {
 	VGPU_OP_NONE = 0,
 	VGPU_OP_PING, VGPU_OP_VADD, VGPU_OP_SAXPY, VGPU_OP_SGEMM,
 	VGPU_OP_SPIN, VGPU_OP_LEAK, VGPU_OP_CRASH,   /* test ops: --test-ops only */
+	VGPU_OP_KERNEL,          /* the VM's own PTX (kernel_args.h, docs/KERNELS.md) */
 	VGPU_OP_COUNT
 };
 
@@ -27,16 +29,22 @@ struct vgpu_op_args {
 	uint64_t seed;
 	uint64_t ms;             /* spin */
 	uint64_t bytes;          /* leak */
+	struct vgpu_kernel_args kernel;  /* kernel */
 };
 
 /* The argument keys of the request grammar. */
 enum vgpu_arg { VGPU_ARG_N, VGPU_ARG_M, VGPU_ARG_K, VGPU_ARG_ALPHA, VGPU_ARG_SEED, VGPU_ARG_MS,
-		VGPU_ARG_BYTES, VGPU_ARG_COUNT };
+		VGPU_ARG_BYTES, VGPU_ARG_PTX, VGPU_ARG_ENTRY, VGPU_ARG_GRID, VGPU_ARG_BLOCK, VGPU_ARG_SHARED,
+		VGPU_ARG_ARGS, VGPU_ARG_COUNT };
 
 enum vgpu_arg_type {
 	VGPU_ARGT_SIZE,          /* decimal u64 > 0 */
 	VGPU_ARGT_U64,           /* decimal u64 */
 	VGPU_ARGT_FLOAT,         /* finite float32, strtod syntax */
+	VGPU_ARGT_ENTRY,         /* kernel_args.h: a PTX identifier */
+	VGPU_ARGT_GRID,          /* kernel_args.h: X,Y,Z */
+	VGPU_ARGT_BLOCK,
+	VGPU_ARGT_KARGS,         /* kernel_args.h: the argument list */
 };
 
 struct vgpu_arg_desc {
@@ -49,6 +57,7 @@ struct vgpu_arg_desc {
 
 #define VGPU_OPF_TEST 1u         /* only when the mediator runs with --test-ops */
 #define VGPU_OPF_DATA 2u         /* operands from "seed" or "input", an output of floats */
+#define VGPU_OPF_NOSEED 4u       /* a data op whose input is always a payload (kernel) */
 
 struct vgpu_op_desc {
 	const char *name;
@@ -66,6 +75,8 @@ struct vgpu_op_desc {
 	int (*sizes)(const struct vgpu_op_args *a, uint64_t operands[VGPU_OP_OPERANDS], uint64_t *out);
 	/* Data ops: the CPU reference, OUT from the operands IN[]. */
 	void (*ref)(const struct vgpu_op_args *a, const float *const in[VGPU_OP_OPERANDS], float *out);
+	/* May be NULL: the rules between the op's arguments. 0, or -1 with ERR filled. */
+	int (*check)(const struct vgpu_op_args *a, char *err, size_t errlen);
 };
 
 extern const struct vgpu_arg_desc vgpu_arg_table[VGPU_ARG_COUNT];
@@ -79,6 +90,8 @@ const char *vgpu_op_name(enum vgpu_op op);
 int vgpu_op_parse(const char *s);
 int vgpu_op_is_test(enum vgpu_op op);
 int vgpu_op_has_data(enum vgpu_op op);
+/* 0, or -1 with ERR filled when ARGS break OP's rules between arguments (op's check). */
+int vgpu_op_check(enum vgpu_op op, const struct vgpu_op_args *args, char *err, size_t errlen);
 
 /* Bits (1 << enum vgpu_arg) of the arguments OP requires / may have. 0 for unknown ops. */
 unsigned vgpu_op_required(enum vgpu_op op);

@@ -116,6 +116,11 @@ static int req_semantics(const struct vgpu_request *r, unsigned seen, char *err,
 		if ((seen & BIT(i)) && !((REQ_COMMON | op_allowed_keys(r->op)) & BIT(i)))
 			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "op %s: field '%s' does not belong to it",
 				       vgpu_op_name(r->op), req_key_name(i));
+	{
+		char why[160];
+		if (vgpu_op_check(r->op, &r->args, why, sizeof(why)) < 0)
+			return vgpu_errbuf(err, errlen, VGPU_REC_MALFORMED, "op %s: %s", vgpu_op_name(r->op), why);
+	}
 	if (vgpu_op_has_data(r->op)) {
 		int64_t in = vgpu_request_input_bytes(r), out = vgpu_request_output_bytes(r);
 		if ((int)r->args.has_seed == !!r->input.name[0])
@@ -348,7 +353,7 @@ int vgpu_response_decode(const char *buf, size_t len, struct vgpu_response *resp
 /* The op's arguments in its .params order, then seed, input and output for data ops. */
 static int request_encode_args(struct vgpu_rec_out *o, const struct vgpu_request *r)
 {
-	char val[64];
+	char val[VGPU_VALUE_MAX + 1];
 	unsigned req = vgpu_op_required(r->op);
 	int a;
 

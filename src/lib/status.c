@@ -22,6 +22,9 @@ static const char *const status_names[VGPU_STATUS_COUNT] = {
 	[VGPU_CONFLICT] = "CONFLICT",
 	[VGPU_UNAVAILABLE] = "UNAVAILABLE",
 	[VGPU_WRONG_OWNER] = "WRONG_OWNER",
+	[VGPU_UNSUPPORTED] = "UNSUPPORTED",
+	[VGPU_BAD_KERNEL] = "BAD_KERNEL",
+	[VGPU_KERNEL_FAULT] = "KERNEL_FAULT",
 };
 
 const char *vgpu_status_name(int code)

@@ -21,6 +21,9 @@ enum vgpu_status {
 	VGPU_CONFLICT = 12,
 	VGPU_UNAVAILABLE = 13,
 	VGPU_WRONG_OWNER = 14,
+	VGPU_UNSUPPORTED = 15,   /* the op exists, but this executor cannot run it (kernel on mock) */
+	VGPU_BAD_KERNEL = 16,    /* kernel: the PTX did not load (JIT log in error) or could not launch */
+	VGPU_KERNEL_FAULT = 17,  /* kernel: faulted on the device (illegal address, trap, ...) */
 	VGPU_STATUS_COUNT
 };
 

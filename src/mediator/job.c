@@ -33,6 +33,8 @@ void vgpu_job_to_exec(const struct job *job, uint64_t deadline_ms, struct vgpu_e
 	memset(xj, 0, sizeof(*xj));
 	xj->job.op = job->req.op;
 	xj->job.args = job->req.args;
+	if (xj->job.op == VGPU_OP_KERNEL)   /* its own GPU context per VM (docs/KERNELS.md) */
+		xj->job.args.kernel.vm = job->req.vm;
 	xj->job.out_count = job->out_count;
 	xj->in_fd = job->in_fd;
 	xj->in_bytes = job->in_bytes;

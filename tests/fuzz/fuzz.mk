@@ -27,7 +27,7 @@ SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
 FUZZ_OPT      ?= -O1 -g
 # The fuzzed code only: the parsers, their value helpers, the state loader and its
 # reads. zlib's CRC-32 (no ISA-L: its assembly is not instrumented), no libfiu.
-FUZZ_LIB_SRC  := src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/errbuf.c src/lib/op.c src/lib/opref.c src/lib/crc.c \
+FUZZ_LIB_SRC  := src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/errbuf.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c src/lib/crc.c \
                  src/lib/status.c src/lib/safeio.c src/mediator/state.c
 FUZZ_ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(FUZZ_OPT) -Isrc -Itests/fuzz
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
@@ -88,7 +88,7 @@ fuzz-cov: deps $(FUZZ_COV_BINS)
 #     are ASan's runs, with valgrind's exit code.
 ASAN_BUILD    ?= build/asan
 ASAN_LDFLAGS  ?= $(if $(filter clang%,$(notdir $(CC))),,-static-libasan -static-libubsan)
-ASAN_OPTIONS_CHECK ?= detect_leaks=0:halt_on_error=1:quarantine_size_mb=16:detect_stack_use_after_return=1
+ASAN_OPTIONS_CHECK ?= detect_leaks=0:halt_on_error=1:allocator_may_return_null=1:quarantine_size_mb=16:detect_stack_use_after_return=1
 UBSAN_OPTIONS_CHECK ?= print_stacktrace=1:halt_on_error=1
 ASAN_E2E_BACKENDS ?= $(E2E_BACKENDS)
 ASAN_ENV = ASAN_OPTIONS=$(ASAN_OPTIONS_CHECK) UBSAN_OPTIONS=$(UBSAN_OPTIONS_CHECK) PATH="$(CURDIR)/tests/fuzz/asan:$$PATH"

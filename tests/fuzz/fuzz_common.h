@@ -70,6 +70,14 @@ static inline void fuzz_eq_request(const struct vgpu_request *a, const struct vg
 	FUZZ_EQ_U64(a->args.seed, b->args.seed, "args.seed");
 	FUZZ_EQ_U64(a->args.ms, b->args.ms, "args.ms");
 	FUZZ_EQ_U64(a->args.bytes, b->args.bytes, "args.bytes");
+	/* kernel: every field, and the whole struct by bytes (unused slots stay zero,
+	 * a double compared by bits: -0 and 0 are different values of the record) */
+	FUZZ_EQ_STR(a->args.kernel.entry, b->args.kernel.entry, "args.kernel.entry");
+	FUZZ_EQ_U64(a->args.kernel.nargs, b->args.kernel.nargs, "args.kernel.nargs");
+	FUZZ_EQ_U64(a->args.kernel.ptx, b->args.kernel.ptx, "args.kernel.ptx");
+	FUZZ_EQ_U64(a->args.kernel.shared, b->args.kernel.shared, "args.kernel.shared");
+	if (memcmp(&a->args.kernel, &b->args.kernel, sizeof(a->args.kernel)) != 0)
+		FUZZ_FAIL("round trip: args.kernel differs (grid, block or an argument)");
 	fuzz_eq_payload(&a->input, &b->input, "input");
 	FUZZ_EQ_INT(a->output_file, b->output_file, "output_file");
 	FUZZ_EQ_U64(a->timeout_ms, b->timeout_ms, "timeout_ms");

@@ -81,6 +81,47 @@ requests = {
     "incomplete-len": req(b"op ping\n") + b"end 9999 00000000\n",
 }
 
+
+def kern(args=b"in:16 in:16 out:16 u32:4", inb=b"96", ptx=b"64", entry=b"vadd", grid=b"4,1,1",
+         block=b"256,1,1", shared=b"0", extra=b"output file\n", seq=b"3") -> bytes:
+    return rec(req(b"op kernel\nptx %s\nentry %s\ngrid %s\nblock %s\nshared %s\nargs %s\n"
+                   b"input in-%s.bin %s 0a0b0c0d\n" % (ptx, entry, grid, block, shared, args, seq, inb)
+                   + extra, seq=seq))
+
+
+# kernel (PROTOCOL.md 5.1, src/lib/kernel_args.c): every token kind, each cap at its
+# limit, and one past it.
+requests.update({
+    "ok-kernel-vadd": kern(),
+    "ok-kernel-noargs": kern(args=b"-", inb=b"64", extra=b""),
+    "ok-kernel-scalars": kern(args=b"i32:-2147483648 u32:4294967295 i64:-9223372036854775808 f32:2.5 "
+                              b"f64:-2.2250738585072014e-308 inout:8", inb=b"72"),
+    "ok-kernel-caps": kern(args=b" ".join([b"out:4"] * 16 + [b"i32:1"] * 16), inb=b"1048576",
+                           ptx=b"1048576", entry=b"_Z" + b"k" * 125, grid=b"2147483647,65535,65535",
+                           block=b"1024,1,1", shared=b"49152"),
+    "ok-kernel-mangled": kern(entry=b"_Z4vaddPKfS0_Pfj", block=b"8,8,16", args=b"f32:0x1p-3 in:4", inb=b"68"),
+    "bad-kernel-seed": kern(extra=b"seed 1\n"),
+    "bad-kernel-threads": kern(block=b"1024,2,1"),
+    "bad-kernel-block-z": kern(block=b"1,1,65"),
+    "bad-kernel-grid-x": kern(grid=b"2147483648,1,1"),
+    "bad-kernel-grid-2d": kern(grid=b"4,1"),
+    "bad-kernel-shared": kern(shared=b"49153"),
+    "bad-kernel-ptx-align": kern(ptx=b"60", inb=b"92"),
+    "bad-kernel-ptx-big": kern(ptx=b"1048584", inb=b"1048616"),
+    "bad-kernel-entry": kern(entry=b"9vadd"),
+    "bad-kernel-entry-long": kern(entry=b"k" * 128),
+    "bad-kernel-args-33": kern(args=b" ".join([b"i32:1"] * 33), inb=b"64"),
+    "bad-kernel-bufs-17": kern(args=b" ".join([b"out:4"] * 17), inb=b"64"),
+    "bad-kernel-buf-align": kern(args=b"in:6", inb=b"70"),
+    "bad-kernel-i32-range": kern(args=b"i32:2147483648", inb=b"64"),
+    "bad-kernel-neg0": kern(args=b"i64:-0", inb=b"64"),
+    "bad-kernel-f32-range": kern(args=b"f32:1e39", inb=b"64"),
+    "bad-kernel-double-space": kern(args=b"in:16  in:16 out:16 u32:4"),
+    "bad-kernel-input-size": kern(inb=b"80"),
+    "bad-kernel-missing-args": rec(req(b"op kernel\nptx 64\nentry vadd\ngrid 1,1,1\nblock 1,1,1\nshared 0\n"
+                                       b"input in-1.bin 64 00000000\n")),
+})
+
 responses = {
     "ok-ping": rec(resp()),
     "ok-answered": rec(resp() + b"answered 1\n"),
@@ -94,6 +135,17 @@ responses = {
     "ok-max-numbers": rec(b"VGPU1 RESPONSE\nvm 65535\nseq 5\nnonce ffffffffffffffff\nstatus 13 UNAVAILABLE\n"
                           b"op sgemm\npriority high\nqueue_us 18446744073709551615\nexec_us 0\nexecutor x\n"
                           b"result %s\nerror -\nanswered 9223372036854775807\n" % (b"r" * 1023)),
+    "ok-kernel-unsupported": rec(resp(status=b"15 UNSUPPORTED", op=b"kernel", result=b"-",
+                                      error=b"op kernel is not supported by this executor (mock: no GPU)")),
+    "ok-kernel-bad-kernel": rec(resp(status=b"16 BAD_KERNEL", op=b"kernel", result=b"-", executor=b"cuda:0",
+                                     error=b"JIT: ptxas application ptx input, line 10; error   : Not a name of any "
+                                           b"known instruction: 'frobnicate' | ptxas fatal   : Ptx assembly aborted")),
+    "ok-kernel-fault": rec(resp(status=b"17 KERNEL_FAULT", op=b"kernel", result=b"-", executor=b"cuda:0",
+                                error=b"kernel: CUDA_ERROR_ILLEGAL_ADDRESS (700): an illegal memory access was "
+                                      b"encountered")),
+    "ok-kernel-output": rec(resp(op=b"kernel", result=b"count=4 sum=10 l2=5.48 first=1", executor=b"cuda:0",
+                                 extra=b"output out-3.bin 16 0a0b0c0d\n", seq=b"3")),
+    "bad-status-18": rec(resp(status=b"18 UNKNOWN")),
     "bad-status-name": rec(resp(status=b"0 BAD_REQUEST")),
     "bad-status-num": rec(resp(status=b"14 X")),
     "bad-status-nospace": rec(resp(status=b"0")),

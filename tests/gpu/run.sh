@@ -96,7 +96,7 @@ record GPU-SANITY "cuda-sanity passes: device count, allocation, kernel, cuBLAS,
 
 # --- 2. the executor's unit tests on the GPU host -----------------------------------------
 ok=1; ev=""
-for t in test_op test_opref test_arena test_pool test_remote test_cuda_cpu; do
+for t in test_op test_opref test_arena test_pool test_remote test_cuda_cpu test_cuda_kernel_cpu test_cuda_kernel_fake; do
 	timeout 300 "$B/tests/$t" > "$L/$t.log" 2>&1; rc=$?
 	ev="$ev $t: $(grep -o '[0-9]*%: Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$L/$t.log" | tail -1);"
 	[ $rc = 0 ] || ok=0
@@ -236,6 +236,11 @@ if command -v compute-sanitizer > /dev/null; then
 else
 	record GPU-SANITIZER "compute-sanitizer memcheck on the CUDA backend's tests" 0 "compute-sanitizer not found"
 fi
+
+# --- 10. the kernel op: the VM's own PTX (tests/gpu/kernel.sh, docs/KERNELS.md) -------------
+ROWS=$ROWS L=$L BUILD=$B timeout 900 tests/gpu/kernel.sh > "$L/kernel.log" 2>&1; kf=$?
+grep -E '^(PASS|FAIL) |^      ' "$L/kernel.log"
+[ $kf = 0 ] || { FAILED=$((FAILED + kf)); echo "FAIL  kernel.sh exit $kf (log $L/kernel.log)"; }
 
 python3 - "$ROWS" "$R/gpu.json" "$GPU" "$NVCC_VER" <<'EOF'
 import json, sys, time

@@ -293,6 +293,19 @@ START_TEST(test_cannot_allocate)
 }
 END_TEST
 
+/* No GPU: a kernel job is answered UNSUPPORTED, whatever it holds, and nothing runs. */
+START_TEST(test_kernel_unsupported)
+{
+	struct vgpu_job j = job_of(VGPU_OP_KERNEL);
+	struct vgpu_job_result r;
+
+	ck_assert_int_eq(be->run(ctx, &j, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_UNSUPPORTED);
+	ck_assert_str_eq(r.error, "op kernel is not supported by this executor (mock: no GPU)");
+	ck_assert(!r.has_summary);
+}
+END_TEST
+
 START_TEST(test_unknown_op)
 {
 	struct vgpu_job j = job_of(VGPU_OP_COUNT);
@@ -300,7 +313,9 @@ START_TEST(test_unknown_op)
 
 	ck_assert_int_eq(be->run(ctx, &j, &r), 0);
 	ck_assert_int_eq(r.status, VGPU_EXEC_FAILED);
-	ck_assert_str_eq(r.error, "mock: op 8 is not supported");
+	char want[64];
+	snprintf(want, sizeof(want), "mock: op %d is not supported", (int)VGPU_OP_COUNT);
+	ck_assert_str_eq(r.error, want);
 	j.op = VGPU_OP_NONE;
 	ck_assert_int_eq(be->run(ctx, &j, &r), 0);
 	ck_assert_str_eq(r.error, "mock: op 0 is not supported");
@@ -377,6 +392,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sizes_overflow);
 	tcase_add_test(tc, test_cannot_allocate);
 	tcase_add_test(tc, test_unknown_op);
+	tcase_add_test(tc, test_kernel_unsupported);
 	tcase_add_test(tc, test_spin_and_leak);
 	tcase_add_test(tc, test_unusable_hook);
 	if (!fork || strcmp(fork, "no") != 0)   /* a signal test needs Check's fork */

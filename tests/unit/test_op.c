@@ -27,7 +27,10 @@ START_TEST(test_table_complete)
 			ck_assert_msg(vgpu_arg_lookup(p, (size_t)(sp - p)) >= 0, "%s: unknown param '%.*s'", d->name,
 				      (int)(sp - p), p);
 		}
-		if (d->flags & VGPU_OPF_DATA) {
+		if (d->flags & VGPU_OPF_NOSEED) {    /* kernel: the VM's own code, no reference, no seed */
+			ck_assert((d->flags & VGPU_OPF_DATA) && d->sizes && !d->ref && !d->result && d->check);
+			ck_assert(!(vgpu_op_allowed((enum vgpu_op)op) & (1u << VGPU_ARG_SEED)));
+		} else if (d->flags & VGPU_OPF_DATA) {
 			ck_assert(d->sizes && d->ref && !d->result);
 			ck_assert(vgpu_op_allowed((enum vgpu_op)op) & (1u << VGPU_ARG_SEED));
 		} else {
@@ -84,7 +87,12 @@ START_TEST(test_arg_parse_format)
 
 	/* Every key formats back to what it parsed from. */
 	for (int k = 0; k < VGPU_ARG_COUNT; k++) {
-		const char *v = vgpu_arg_table[k].type == VGPU_ARGT_FLOAT ? "0.375" : "123456789";
+		static const char *const by_type[] = {
+			[VGPU_ARGT_SIZE] = "123456789", [VGPU_ARGT_U64] = "123456789", [VGPU_ARGT_FLOAT] = "0.375",
+			[VGPU_ARGT_ENTRY] = "_Z4vaddPfS_S_", [VGPU_ARGT_GRID] = "4,2,1", [VGPU_ARGT_BLOCK] = "256,1,1",
+			[VGPU_ARGT_KARGS] = "in:16 out:8 inout:4 i32:-1 u32:7 i64:-9 f32:2.5 f64:0.125",
+		};
+		const char *v = by_type[vgpu_arg_table[k].type];
 		memset(&a, 0, sizeof(a));
 		ck_assert_int_eq(vgpu_arg_parse((enum vgpu_arg)k, v, strlen(v), &a), 0);
 		ck_assert_int_gt(vgpu_arg_format((enum vgpu_arg)k, &a, buf, sizeof(buf)), 0);

@@ -63,6 +63,7 @@ static void assert_req_eq(const struct vgpu_request *a, const struct vgpu_reques
 	ck_assert(a->args.alpha == b->args.alpha);
 	ck_assert_int_eq(a->args.has_seed, b->args.has_seed);
 	ck_assert_uint_eq(a->args.seed, b->args.seed);
+	ck_assert(memcmp(&a->args.kernel, &b->args.kernel, sizeof(a->args.kernel)) == 0);
 	ck_assert_str_eq(a->input.name, b->input.name);
 	ck_assert_uint_eq(a->input.bytes, b->input.bytes);
 	ck_assert_uint_eq(a->input.crc, b->input.crc);
@@ -99,6 +100,14 @@ static int sample_request(int i, struct vgpu_request *r)
 	case 9: req_base(r, VGPU_OP_CRASH); r->seq = 1; return 1;
 	case 10: req_base(r, VGPU_OP_SPIN); r->args.ms = 0; return 1;
 	case 11: req_base(r, VGPU_OP_SAXPY); r->args.n = 2; r->args.alpha = 1e-38f; r->args.has_seed = 1; r->args.seed = 1; return 1;
+	case 12:   /* kernel: test_kernel_args.c has its grammar; here the round trip */
+		req_base(r, VGPU_OP_KERNEL); r->args.kernel.ptx = 64; strcpy(r->args.kernel.entry, "vadd");
+		r->args.kernel.grid[0] = 4; r->args.kernel.grid[1] = r->args.kernel.grid[2] = 1;
+		r->args.kernel.block[0] = 256; r->args.kernel.block[1] = r->args.kernel.block[2] = 1;
+		r->args.kernel.nargs = 2; r->args.kernel.args[0].kind = VGPU_KARG_IN; r->args.kernel.args[0].v.bytes = 8;
+		r->args.kernel.args[1].kind = VGPU_KARG_F32; r->args.kernel.args[1].v.d = 2.5;
+		vgpu_payload_name(r->input.name, "in", r->seq);
+		r->input.bytes = 72; r->output_file = 1; return 1;
 	}
 	return 0;
 }

@@ -642,6 +642,23 @@ START_TEST(test_not_a_summary)
 }
 END_TEST
 
+/* Plan B does not forward kernels: the worker VM would run them all as one VM. */
+START_TEST(test_kernel_not_forwarded)
+{
+	struct vgpu_executor *ex = open_remote(2000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_KERNEL);
+	struct vgpu_job_result res;
+
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
+	ck_assert_int_eq(ex->ops->reap(ex, 0, vgpu_now_ms(), &res), 1);
+	ck_assert_int_eq(res.status, VGPU_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(res.error, "not supported through Plan B"));
+	j = job_of(VGPU_OP_PING);                     /* the slot is free again */
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
 START_TEST(test_slot_bounds)
 {
 	struct vgpu_executor *ex = open_remote(2000);
@@ -752,6 +769,7 @@ static Suite *remote_suite(void)
 	tcase_add_test(tc, test_other_writer);
 	tcase_add_test(tc, test_not_a_summary);
 	tcase_add_test(tc, test_slot_bounds);
+	tcase_add_test(tc, test_kernel_not_forwarded);
 	tcase_add_test(tc, test_open_errors_more);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_publish_failure_unavailable);

@@ -1,0 +1,293 @@
+/* backend_cuda_kernel.c - one `kernel` job on the device (docs/KERNELS.md section 4):
+ * the PTX region checked, the VM's own context entered (cuda_module.c), the module from
+ * its cache or the JIT (its log answered as BAD_KERNEL), the entry point and its
+ * parameters checked, every buffer allocated in the VM's context and zeroed before the
+ * inputs are copied in, the launch, then the outputs copied back and the buffers freed.
+ * A device fault (sticky in CUDA) answers KERNEL_FAULT and destroys the VM's context;
+ * the worker's own context, where the other ops run, is checked after it. Every driver
+ * call's result is checked and named in the answer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_cuda_kernel.h"
+#include "cuda_int.h"
+#include "cuda_module.h"
+#include "../lib/clock.h"
+#include "../lib/kernel_args.h"
+#include "../lib/status.h"
+
+#define VM_BUDGET_DEFAULT (UINT64_C(4) << 30)   /* device bytes of one job's buffers */
+
+struct kjob {
+	struct cu_kernels *k;
+	struct vgpu_job_result *res;
+	CUresult err;            /* the first failed call's result */
+	int fault;               /* the context took a sticky error */
+};
+
+/* Errors after which the context is unusable (CUDA's "sticky" errors): the kernel
+ * faulted. */
+static int is_fault(CUresult e)
+{
+	switch (e) {
+	case CUDA_ERROR_ILLEGAL_ADDRESS:
+	case CUDA_ERROR_MISALIGNED_ADDRESS:
+	case CUDA_ERROR_INVALID_ADDRESS_SPACE:
+	case CUDA_ERROR_INVALID_PC:
+	case CUDA_ERROR_ILLEGAL_INSTRUCTION:
+	case CUDA_ERROR_HARDWARE_STACK_ERROR:
+	case CUDA_ERROR_ASSERT:
+	case CUDA_ERROR_LAUNCH_FAILED:
+	case CUDA_ERROR_LAUNCH_TIMEOUT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Record a failed driver call WHAT with STATUS (the first failure wins). 0 when E is
+ * success, -1 otherwise, so that calls chain with ||. */
+static int check(struct kjob *j, CUresult e, int status, const char *what)
+{
+	char why[160];
+
+	if (e == CUDA_SUCCESS)
+		return 0;
+	if (is_fault(e)) {
+		j->fault = 1;
+		status = VGPU_KERNEL_FAULT;
+	}
+	if (j->err == CUDA_SUCCESS) {
+		j->err = e;
+		vgpu_job_result_set(j->res, status, "%s: %s", what, vgpu_cu_strerror(j->k, e, why, sizeof(why)));
+	}
+	return -1;
+}
+
+static uint64_t budget(void)
+{
+	const char *v = getenv("VGPU_KERNEL_VM_BUDGET");
+	char *end;
+	unsigned long long u;
+
+	if (!v || !*v)
+		return VM_BUDGET_DEFAULT;
+	u = strtoull(v, &end, 10);
+	return *end || u == 0 ? VM_BUDGET_DEFAULT : (uint64_t)u;
+}
+
+/* Test builds only: VGPU_KERNEL_TEST_NO_ZERO=1 leaves buffers as the driver hands them
+ * out, the naive control of tests/gpu/kernel.sh's KERNEL-ZERO (release builds: never). */
+static int test_no_zero(void)
+{
+#ifndef VGPU_NO_TEST_OPS
+	const char *v = getenv("VGPU_KERNEL_TEST_NO_ZERO");
+	return v && strcmp(v, "1") == 0;
+#else
+	return 0;
+#endif
+}
+
+/* The parameter list against the kernel's, where the driver can tell (12.4+). */
+static int check_params(struct kjob *j, CUfunction f, const struct vgpu_kernel_args *ka)
+{
+	size_t off, size;
+	CUresult e;
+
+	if (!j->k->api.FuncGetParamInfo)
+		return 0;
+	for (uint32_t i = 0; i < ka->nargs; i++) {
+		uint32_t kind = ka->args[i].kind;
+		size_t want = kind == VGPU_KARG_I32 || kind == VGPU_KARG_U32 || kind == VGPU_KARG_F32 ? 4 : 8;
+		e = j->k->api.FuncGetParamInfo(f, i, &off, &size);
+		if (e == CUDA_ERROR_INVALID_VALUE) {
+			vgpu_job_result_set(j->res, VGPU_BAD_KERNEL, "entry %s takes %u parameters; args gives %u",
+					    ka->entry, i, ka->nargs);
+			return -1;
+		}
+		if (e != CUDA_SUCCESS)
+			return 0;     /* the driver cannot tell: the launch decides */
+		if (size != want) {
+			vgpu_job_result_set(j->res, VGPU_BAD_KERNEL, "entry %s: parameter %u is %zu bytes; args gives %s "
+					    "(%zu bytes)", ka->entry, i, size,
+					    vgpu_karg_kind_name((enum vgpu_karg_kind)kind), want);
+			return -1;
+		}
+	}
+	e = j->k->api.FuncGetParamInfo(f, ka->nargs, &off, &size);
+	if (e == CUDA_SUCCESS) {
+		uint32_t n = ka->nargs + 1;
+		while (n < 4096 && j->k->api.FuncGetParamInfo(f, n, &off, &size) == CUDA_SUCCESS)
+			n++;
+		vgpu_job_result_set(j->res, VGPU_BAD_KERNEL, "entry %s takes %u parameters; args gives %u", ka->entry,
+				    n, ka->nargs);
+		return -1;
+	}
+	return 0;
+}
+
+/* In the VM's context (current): buffers, launch, outputs. */
+static void run_in_ctx(struct kjob *j, const struct vgpu_job *job, CUfunction f, const char *in, char *out,
+		       uint64_t *exec_us)
+{
+	const struct vgpu_kernel_args *ka = &job->args.kernel;
+	uint64_t in_off[VGPU_KERNEL_ARGS_MAX], out_off[VGPU_KERNEL_ARGS_MAX];
+	CUdeviceptr dptr[VGPU_KERNEL_ARGS_MAX] = { 0 };
+	union { CUdeviceptr p; int32_t i32; uint32_t u32; int64_t i64; float f32; double f64; } val[VGPU_KERNEL_ARGS_MAX];
+	void *params[VGPU_KERNEL_ARGS_MAX + 1];
+	struct cu_api *a = &j->k->api;
+	uint32_t i;
+	uint64_t t0;
+
+	vgpu_kernel_layout(ka, in_off, out_off, NULL, NULL);   /* checked by the parser */
+	memset(val, 0, sizeof(val));
+	for (i = 0; i < ka->nargs; i++) {
+		const struct vgpu_karg *g = &ka->args[i];
+		char what[64];
+		params[i] = &val[i];
+		switch (g->kind) {
+		case VGPU_KARG_I32: val[i].i32 = (int32_t)g->v.i; continue;
+		case VGPU_KARG_U32: val[i].u32 = (uint32_t)g->v.u; continue;
+		case VGPU_KARG_I64: val[i].i64 = g->v.i; continue;
+		case VGPU_KARG_F32: val[i].f32 = (float)g->v.d; continue;
+		case VGPU_KARG_F64: val[i].f64 = g->v.d; continue;
+		default: break;
+		}
+		/* a buffer: allocated in this VM's context, zeroed, then filled */
+		snprintf(what, sizeof(what), "cuMemAlloc(arg %u, %llu bytes)", i, (unsigned long long)g->v.bytes);
+		if (check(j, a->MemAlloc(&dptr[i], (size_t)g->v.bytes), VGPU_EXEC_FAILED, what))
+			goto out;
+		snprintf(what, sizeof(what), "cuMemsetD8(arg %u)", i);
+		if (!test_no_zero() && check(j, a->MemsetD8(dptr[i], 0, (size_t)g->v.bytes), VGPU_EXEC_FAILED, what))
+			goto out;
+		snprintf(what, sizeof(what), "cuMemcpyHtoD(arg %u)", i);
+		if (in_off[i] != UINT64_MAX &&
+		    check(j, a->MemcpyHtoD(dptr[i], in + in_off[i], (size_t)g->v.bytes), VGPU_EXEC_FAILED, what))
+			goto out;
+		val[i].p = dptr[i];
+	}
+	params[ka->nargs] = NULL;
+	t0 = vgpu_now_us();
+	if (check(j, a->LaunchKernel(f, ka->grid[0], ka->grid[1], ka->grid[2], ka->block[0], ka->block[1], ka->block[2],
+				     (unsigned)ka->shared, NULL, ka->nargs ? params : NULL, NULL),
+		  VGPU_BAD_KERNEL, "cuLaunchKernel") ||
+	    check(j, a->CtxSynchronize(), VGPU_EXEC_FAILED, "kernel"))
+		goto out;
+	*exec_us = vgpu_now_us() - t0;
+	for (i = 0; i < ka->nargs; i++) {
+		char what[64];
+		if (out_off[i] == UINT64_MAX)
+			continue;
+		snprintf(what, sizeof(what), "cuMemcpyDtoH(arg %u)", i);
+		if (check(j, a->MemcpyDtoH(out + out_off[i], dptr[i], (size_t)ka->args[i].v.bytes), VGPU_EXEC_FAILED,
+			  what))
+			goto out;
+	}
+out:
+	if (j->fault)
+		return;              /* the context goes, its buffers with it */
+	for (i = 0; i < ka->nargs; i++)
+		if (dptr[i] && a->MemFree(dptr[i]) != CUDA_SUCCESS && j->err == CUDA_SUCCESS)
+			vgpu_job_result_set(j->res, VGPU_EXEC_FAILED, "cuMemFree(arg %u) failed", i);
+}
+
+int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct vgpu_job_result *res)
+{
+	const struct vgpu_kernel_args *ka = &job->args.kernel;
+	struct kjob j = { .res = res, .err = CUDA_SUCCESS, .fault = 0 };
+	uint64_t in_bytes, out_bytes, bufs = 0, exec_us = 0;
+	struct cu_vmctx *v;
+	char why[256], log[256];
+	char *out = NULL;
+	CUmodule mod;
+	CUfunction f;
+	int hit, rc = 0;
+	CUresult e;
+
+	if (vgpu_kernel_check(ka, why, sizeof(why)) < 0 ||
+	    vgpu_kernel_layout(ka, NULL, NULL, &in_bytes, &out_bytes) < 0) {
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "bad job: %s", why);
+		return 0;
+	}
+	if (!job->in || (uint64_t)job->in_count * sizeof(float) < in_bytes ||
+	    (uint64_t)job->out_count * sizeof(float) < out_bytes) {
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "bad job: input or output smaller than the kernel's buffers");
+		return 0;
+	}
+	if (vgpu_kernel_ptx_check((const char *)job->in, (size_t)ka->ptx, why, sizeof(why)) < 0) {
+		vgpu_job_result_set(res, VGPU_BAD_KERNEL, "%s", why);
+		return 0;
+	}
+	for (uint32_t i = 0; i < ka->nargs; i++)
+		if (vgpu_karg_is_buffer(ka->args[i].kind))
+			bufs += ka->args[i].v.bytes;
+	if (bufs > budget()) {
+		vgpu_job_result_set(res, VGPU_TOO_LARGE, "kernel buffers of %llu bytes are over the per-VM device "
+				    "budget of %llu (VGPU_KERNEL_VM_BUDGET)", (unsigned long long)bufs,
+				    (unsigned long long)budget());
+		return 0;
+	}
+	/* The output: the job's, or (summary only) one of our own. */
+	if (out_bytes) {
+		out = job->out ? (char *)job->out : malloc((size_t)out_bytes);
+		if (!out) {
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "out of memory for %llu output bytes",
+					    (unsigned long long)out_bytes);
+			return 0;
+		}
+	}
+	if (!cx->kernels && vgpu_cu_kernels_open((struct cu_kernels **)&cx->kernels, cx->dev, why, sizeof(why)) < 0) {
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "kernel op: %s", why);
+		goto done;
+	}
+	j.k = cx->kernels;
+	/* The context's key: the VM; a job without one (a test or bench driving the pool
+	 * directly) gets a key of its own outside the VMs' range. */
+	if (vgpu_cu_vm_enter(j.k, ka->vm ? ka->vm : VGPU_VM_MAX + 1, vgpu_now_ms(), &v, why, sizeof(why)) < 0) {
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "%s", why);
+		goto done;
+	}
+	e = vgpu_cu_module_get(j.k, v, (const char *)job->in, (size_t)ka->ptx, &mod, &hit, log, sizeof(log));
+	if (e != CUDA_SUCCESS) {
+		vgpu_job_result_set(res, e == CUDA_ERROR_OUT_OF_MEMORY ? VGPU_EXEC_FAILED : VGPU_BAD_KERNEL, "JIT: %s",
+				    log);
+		j.fault = is_fault(e);
+		goto leave;
+	}
+	e = j.k->api.ModuleGetFunction(&f, mod, ka->entry);
+	if (e == CUDA_ERROR_NOT_FOUND) {
+		vgpu_job_result_set(res, VGPU_BAD_KERNEL, "entry %s is not in the module", ka->entry);
+		goto leave;
+	}
+	if (check(&j, e, VGPU_BAD_KERNEL, "cuModuleGetFunction") || check_params(&j, f, ka) < 0)
+		goto leave;
+	run_in_ctx(&j, job, f, (const char *)job->in, out, &exec_us);
+leave:
+	vgpu_cu_vm_leave(j.k);
+	if (j.fault) {
+		/* Sticky: only a new context is usable. Ours goes; the VM's next job gets a new
+		 * one. The worker's primary context must still answer, else it restarts. */
+		vgpu_cu_vm_drop(j.k, v);
+		if (vgpu_cuda_context_broken(cx)) {
+			size_t len = strlen(res->error);
+			snprintf(res->error + len, sizeof(res->error) - len, "; worker context unusable, worker restarts");
+			rc = -1;
+		}
+	}
+done:
+	res->exec_us = exec_us;
+	if (res->status == VGPU_OK && out_bytes) {
+		vgpu_summarize((const float *)(const void *)out, (size_t)(out_bytes / sizeof(float)), &res->summary);
+		res->has_summary = 1;
+	}
+	if (out && out != (char *)job->out)
+		free(out);
+	return rc;
+}
+
+void vgpu_cuda_kernel_fini(struct cuda_ctx *cx)
+{
+	vgpu_cu_kernels_close(cx->kernels);
+	cx->kernels = NULL;
+}

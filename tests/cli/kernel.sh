@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# kernel.sh - `vgpu-client kernel` as a user meets it without a GPU (`make check-cli`):
+# each option's validation (exit 2 and the message, nothing written into the VM
+# directory), then against a running mock mediator: the request as published
+# (command.txt's kernel fields, the payload's layout) and the answer UNSUPPORTED
+# (exit 1, the status and why on stderr, no output file written). docs/KERNELS.md.
+#
+# usage: BUILD=build tests/cli/kernel.sh
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 2
+BUILD=${BUILD:-build}
+B=$top/$BUILD
+T=$(mktemp -d /tmp/vgpu-clik-XXXXXX)
+pass=0 fail=0
+pids=()
+
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       | /' | head -40; }
+wait_for() {
+	local end=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.05; done
+}
+# expect NAME RC STDOUT-REGEX STDERR-REGEX -- COMMAND...  ("" must be empty, "*" any)
+expect() {
+	local name=$1 want=$2 ore=$3 ere=$4 rc; shift 5
+	"$@" >"$T/o" 2>"$T/e" </dev/null; rc=$?
+	local o e; o=$(cat "$T/o"); e=$(cat "$T/e")
+	if [ "$rc" != "$want" ]; then bad "$name" "exit $rc, want $want; stdout: $o; stderr: $e"; return; fi
+	case "$ore" in
+	'') [ -z "$o" ] || { bad "$name" "stdout should be empty: $o"; return; } ;;
+	'*') ;;
+	*) grep -Eq -- "$ore" "$T/o" || { bad "$name" "stdout does not match /$ore/: $o; stderr: $e"; return; } ;;
+	esac
+	case "$ere" in
+	'') [ -z "$e" ] || { bad "$name" "stderr should be empty: $e"; return; } ;;
+	'*') ;;
+	*) grep -Eq -- "$ere" "$T/e" || { bad "$name" "stderr does not match /$ere/: $e"; return; } ;;
+	esac
+	ok "$name"
+}
+
+C=$B/vgpu-client
+mkdir -p "$T/root/vm1" "$T/state" "$T/locks"
+D=(--dir "$T/root/vm1" --lock-dir "$T/locks")
+printf '.version 7.0\n.target sm_70\n.address_size 64\n' > "$T/k.ptx"
+head -c 16 /dev/zero > "$T/a.bin"
+head -c 6 /dev/zero > "$T/six.bin"
+printf 'abc\0def' > "$T/nul.ptx"
+K=(kernel --ptx "$T/k.ptx" --entry vadd --grid 1 --block 4)
+
+# --- 1. validation: exit 2, the reason, nothing published ----------------------------------
+expect "kernel: --help lists the subcommand" 0 '^  kernel --ptx FILE --entry NAME --grid' "" -- "$C" --help
+expect "kernel: no --dir" 2 "" "kernel: --dir DIR/vmN is required" -- "$C" "${K[@]}"
+expect "kernel: --ptx missing" 2 "" "kernel: --ptx FILE, --entry NAME, --grid and --block are required" -- \
+	"$C" "${D[@]}" kernel --entry vadd --grid 1 --block 1
+expect "kernel: --ptx a missing file" 2 "" "kernel: --ptx $T/none.ptx: " -- \
+	"$C" "${D[@]}" kernel --ptx "$T/none.ptx" --entry vadd --grid 1 --block 1
+expect "kernel: --ptx with a NUL byte" 2 "" "holds a NUL byte; PTX is text" -- \
+	"$C" "${D[@]}" kernel --ptx "$T/nul.ptx" --entry vadd --grid 1 --block 1
+expect "kernel: --entry not an identifier" 2 "" "--entry '9x': not a PTX identifier" -- \
+	"$C" "${D[@]}" kernel --ptx "$T/k.ptx" --entry 9x --grid 1 --block 1
+expect "kernel: --grid Y over 65535" 2 "" "--grid '1,65536': X\[,Y\[,Z\]\]" -- \
+	"$C" "${D[@]}" kernel --ptx "$T/k.ptx" --entry k --grid 1,65536 --block 1
+expect "kernel: --grid with four numbers" 2 "" "--grid '1,1,1,1'" -- \
+	"$C" "${D[@]}" kernel --ptx "$T/k.ptx" --entry k --grid 1,1,1,1 --block 1
+expect "kernel: --block X over 1024" 2 "" "--block '1025': X\[,Y\[,Z\]\] with X and Y 1..1024, Z 1..64" -- \
+	"$C" "${D[@]}" kernel --ptx "$T/k.ptx" --entry k --grid 1 --block 1025
+expect "kernel: --block of 2048 threads" 2 "" "kernel: block 1024x2x1 has 2048 threads; at most 1024" -- \
+	"$C" "${D[@]}" kernel --ptx "$T/k.ptx" --entry k --grid 1 --block 1024,2
+expect "kernel: --shared over 48 KiB" 2 "" "--shared '49153': 0 to 49152 bytes" -- \
+	"$C" "${D[@]}" "${K[@]}" --shared 49153
+expect "kernel: --arg of an unknown kind" 2 "" "--arg 'x32:1': not in:FILE" -- "$C" "${D[@]}" "${K[@]}" --arg x32:1
+expect "kernel: --arg i32 out of range" 2 "" "--arg 'i32:2147483648'" -- "$C" "${D[@]}" "${K[@]}" --arg i32:2147483648
+expect "kernel: --arg f32 not finite" 2 "" "--arg 'f32:inf'" -- "$C" "${D[@]}" "${K[@]}" --arg f32:inf
+expect "kernel: --arg in: a file of 6 bytes" 2 "" "holds 6 bytes; a buffer is 4 bytes to 1 GiB, a multiple of 4" -- \
+	"$C" "${D[@]}" "${K[@]}" --arg "in:$T/six.bin"
+expect "kernel: --arg in: a missing file" 2 "" "--arg in:$T/none.bin: $T/none.bin: " -- \
+	"$C" "${D[@]}" "${K[@]}" --arg "in:$T/none.bin"
+expect "kernel: --arg out: without a file" 2 "" "out takes out:BYTES:FILE" -- "$C" "${D[@]}" "${K[@]}" --arg out:16
+expect "kernel: --arg out: BYTES not a multiple of 4" 2 "" "BYTES is 4 to 1073741824, a multiple of 4" -- \
+	"$C" "${D[@]}" "${K[@]}" --arg "out:10:$T/o.bin"
+expect "kernel: --arg inout: without its output file" 2 "" "inout takes inout:FILE:OUTFILE" -- \
+	"$C" "${D[@]}" "${K[@]}" --arg "inout:$T/a.bin"
+args=(); for i in $(seq 33); do args+=(--arg "i32:$i"); done
+expect "kernel: 33 arguments" 2 "" "--arg i32:33: more than 32 arguments" -- "$C" "${D[@]}" "${K[@]}" "${args[@]}"
+args=(); for i in $(seq 17); do args+=(--arg "out:4:$T/o$i.bin"); done
+expect "kernel: 17 buffers" 2 "" "more than 16 buffers" -- "$C" "${D[@]}" "${K[@]}" "${args[@]}"
+expect "kernel: an unknown option" 2 "" "kernel: unknown option or missing value: --bogus" -- \
+	"$C" "${D[@]}" "${K[@]}" --bogus
+left=$(ls -A "$T/root/vm1")
+[ -z "$left" ] && ok "kernel: no usage error published anything" || bad "usage errors published files" "$left"
+
+# --- 2. against a mock mediator: the request, and UNSUPPORTED -------------------------------
+: > "$T/m.log"
+"$B/vgpu-mediator" --root "$T/root" --state "$T/state" --executor mock --rescan-ms 50 2>>"$T/m.log" &
+pids+=($!)
+if wait_for 20 grep -q 'serving .* with executor' "$T/m.log"; then ok "mediator: serving"
+else bad "mediator did not start" "$(cat "$T/m.log")"; fi
+python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<4f", 1,2,3,4))' > "$T/a.bin"
+cp "$T/a.bin" "$T/io.bin"
+expect "kernel on the mock executor -> ESTATUS (1), UNSUPPORTED and why" 1 "" \
+	"^vgpu-client: seq=1 status=UNSUPPORTED op=kernel: op kernel is not supported by this executor \(mock: no GPU\)\$" -- \
+	"$C" "${D[@]}" --timeout 20 kernel --ptx "$T/k.ptx" --entry vadd --grid 2,1 --block 4,1,1 --shared 64 \
+	--arg "in:$T/a.bin" --arg "out:16:$T/c.bin" --arg "inout:$T/io.bin:$T/io2.bin" --arg f32:2.5 --arg i64:-3
+[ ! -e "$T/c.bin" ] && [ ! -e "$T/io2.bin" ] && ok "kernel: no output file written for a failed answer" ||
+	bad "output files written on UNSUPPORTED" "$(ls "$T")"
+want='op kernel
+ptx 48
+entry vadd
+grid 2,1,1
+block 4,1,1
+shared 64
+args in:16 out:16 inout:16 f32:2.5 i64:-3
+input in-1.bin 80 '
+got=$(sed -n '/^op /,/^input /p' "$T/root/vm1/command.txt")
+[ "${got%????????}" = "$want" ] && ok "kernel: command.txt holds the kernel fields (44 bytes of PTX padded to 48, input 48+16+16)" ||
+	bad "command.txt" "$got"
+grep -q '^output file$' "$T/root/vm1/command.txt" && ok "kernel: asks for the output file" ||
+	bad "output file" "$(cat "$T/root/vm1/command.txt")"
+grep -q 'status 15 UNSUPPORTED' "$T/root/vm1/response.txt" && ok "kernel: response.txt says 15 UNSUPPORTED" ||
+	bad "response" "$(cat "$T/root/vm1/response.txt")"
+# common options after the word, and no buffers at all: the same answer
+expect "kernel: common options after the word, no arguments" 1 "" "status=UNSUPPORTED op=kernel" -- \
+	"$C" kernel --dir "$T/root/vm1" --lock-dir "$T/locks" --timeout 20 --priority high \
+	--ptx "$T/k.ptx" --entry k --grid 1 --block 1
+grep -q '^args -$' "$T/root/vm1/command.txt" && ok "kernel: no arguments is 'args -'" ||
+	bad "args -" "$(cat "$T/root/vm1/command.txt")"
+
+echo "cli kernel: $pass passed, $fail failed"
+[ $fail = 0 ]

@@ -1,0 +1,265 @@
+/* fake_libcuda.c - a stand-in libcuda.so.1 for test_cuda_kernel_fake.c: the driver API
+ * entry points the kernel op uses (src/exec/cuda_module.c), over host memory, so that its
+ * control flow runs on machines without a GPU: contexts on a per-thread stack, memory
+ * handed out full of 0xa5 bytes (what a driver may leave: the zeroing must be ours), a
+ * JIT that rejects "frobnicate" with a ptxas-like log, parameter info for the test
+ * kernels, and launches of them done on the CPU. "oob" makes its context take a sticky
+ * CUDA_ERROR_ILLEGAL_ADDRESS, as a real fault does. fake_cuda_*() let the test look in.
+ * Not the driver: nothing here says how a GPU behaves; tests/gpu/kernel.sh does. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cuda.h>
+
+#define API __attribute__((visibility("default")))
+
+struct fctx { int live; CUresult sticky; };
+struct fmod { char *text; };
+struct ffunc { char name[128]; };
+
+static struct fctx ctxs[64];
+static CUcontext stack[16];
+static int depth;
+static int live_allocs;
+
+API int fake_cuda_depth(void);
+API int fake_cuda_live_ctxs(void);
+API int fake_cuda_live_allocs(void);
+int fake_cuda_depth(void) { return depth; }
+int fake_cuda_live_ctxs(void)
+{
+	int n = 0;
+	for (int i = 0; i < 64; i++)
+		n += ctxs[i].live;
+	return n;
+}
+int fake_cuda_live_allocs(void) { return live_allocs; }
+
+static struct fctx *cur(void) { return depth ? (struct fctx *)stack[depth - 1] : NULL; }
+
+/* What each context owns, freed with it as the driver does: allocations, modules and
+ * their functions. */
+struct owned { struct owned *next; struct fctx *ctx; void *p; int kind; };   /* kind 0 memory, 1 module, 2 function */
+static struct owned *owned;
+static void own(void *p, int kind)
+{
+	struct owned *o = calloc(1, sizeof(*o));
+	o->ctx = cur();
+	o->p = p;
+	o->kind = kind;
+	o->next = owned;
+	owned = o;
+}
+static void mod_free(void *p);
+static int disown(void *p)   /* 1 when P was owned (and is freed now) */
+{
+	for (struct owned **pp = &owned; *pp; pp = &(*pp)->next)
+		if ((*pp)->p == p) {
+			struct owned *o = *pp;
+			*pp = o->next;
+			if (o->kind == 1)
+				mod_free(o->p);
+			else
+				free(o->p);
+			if (o->kind == 0)
+				live_allocs--;
+			free(o);
+			return 1;
+		}
+	return 0;
+}
+static void disown_ctx(struct fctx *c)
+{
+	for (struct owned **pp = &owned; *pp;) {
+		if ((*pp)->ctx == c) {
+			void *p = (*pp)->p;
+			disown(p);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+}
+
+API CUresult cuInit(unsigned f) { (void)f; return CUDA_SUCCESS; }
+API CUresult cuDriverGetVersion(int *v) { *v = 1000; return CUDA_SUCCESS; }   /* too old for any cudart */
+API CUresult cuDeviceGet(CUdevice *d, int o) { *d = o; return o == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
+
+API CUresult cuCtxCreate_v2(CUcontext *c, unsigned f, CUdevice d)
+{
+	(void)f; (void)d;
+	for (int i = 0; i < 64; i++)
+		if (!ctxs[i].live) {
+			ctxs[i].live = 1;
+			ctxs[i].sticky = CUDA_SUCCESS;
+			*c = (CUcontext)&ctxs[i];
+			stack[depth++] = *c;
+			return CUDA_SUCCESS;
+		}
+	return CUDA_ERROR_OUT_OF_MEMORY;
+}
+API CUresult cuCtxDestroy_v2(CUcontext c)
+{
+	struct fctx *x = (struct fctx *)c;
+	for (int i = 0; i < depth; i++)
+		if (stack[i] == c)
+			return CUDA_ERROR_INVALID_CONTEXT;    /* destroying a current context: the test's error */
+	if (!x || !x->live)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	disown_ctx(x);
+	x->live = 0;
+	return CUDA_SUCCESS;
+}
+API CUresult cuCtxPushCurrent_v2(CUcontext c)
+{
+	if (depth == 16 || !((struct fctx *)c)->live)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	stack[depth++] = c;
+	return CUDA_SUCCESS;
+}
+API CUresult cuCtxPopCurrent_v2(CUcontext *c)
+{
+	if (!depth)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	*c = stack[--depth];
+	return CUDA_SUCCESS;
+}
+API CUresult cuCtxSynchronize(void) { return cur() ? cur()->sticky : CUDA_ERROR_INVALID_CONTEXT; }
+
+#define NEED_CTX() do { if (!cur()) return CUDA_ERROR_INVALID_CONTEXT; if (cur()->sticky) return cur()->sticky; } while (0)
+
+API CUresult cuModuleLoadDataEx(CUmodule *m, const void *img, unsigned n, CUjit_option *opt, void **val)
+{
+	const char *t = img;
+	NEED_CTX();
+	if (strstr(t, "frobnicate")) {
+		for (unsigned i = 0; i < n; i++)
+			if (opt[i] == CU_JIT_ERROR_LOG_BUFFER) {
+				size_t cap = 0;
+				for (unsigned k = 0; k < n; k++)
+					if (opt[k] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
+						cap = (size_t)(uintptr_t)val[k];
+				strncpy(val[i], "ptxas application ptx input, line 10; error   : Not a name of any known "
+					"instruction: 'frobnicate'\nptxas fatal   : Ptx assembly aborted due to errors\n", cap);
+			}
+		return CUDA_ERROR_INVALID_PTX;
+	}
+	struct fmod *fm = calloc(1, sizeof(*fm));
+	fm->text = strdup(t);
+	own(fm, 1);
+	*m = (CUmodule)fm;
+	return CUDA_SUCCESS;
+}
+static void mod_free(void *p)
+{
+	struct fmod *fm = p;
+	free(fm->text);
+	free(fm);
+}
+API CUresult cuModuleUnload(CUmodule m)
+{
+	return disown(m) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+API CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
+{
+	char pat[160];
+	NEED_CTX();
+	snprintf(pat, sizeof(pat), ".entry %s(", name);
+	if (!strstr(((struct fmod *)m)->text, pat))
+		return CUDA_ERROR_NOT_FOUND;
+	struct ffunc *ff = calloc(1, sizeof(*ff));    /* freed with its context */
+	snprintf(ff->name, sizeof(ff->name), "%s", name);
+	own(ff, 2);
+	*f = (CUfunction)ff;
+	return CUDA_SUCCESS;
+}
+
+static const char *param_sizes(const char *name)
+{
+	return !strcmp(name, "vadd") ? "8884" : !strcmp(name, "fill") ? "844" : !strcmp(name, "peek") ? "884" :
+	       !strcmp(name, "oob") ? "8" : "";
+}
+API CUresult cuFuncGetParamInfo(CUfunction f, size_t i, size_t *off, size_t *size)
+{
+	const char *p = param_sizes(((struct ffunc *)f)->name);
+	if (i >= strlen(p))
+		return CUDA_ERROR_INVALID_VALUE;
+	*off = 0;
+	*size = (size_t)(p[i] - '0');
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+			    unsigned bz, unsigned sh, CUstream s, void **p, void **extra)
+{
+	const char *n = ((struct ffunc *)f)->name;
+	uint64_t threads = (uint64_t)gx * gy * gz * bx * by * bz;
+	(void)sh; (void)s; (void)extra;
+	NEED_CTX();
+	if ((uint64_t)bx * by * bz > 1024)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!strcmp(n, "vadd")) {
+		float *a = *(float **)p[0], *b = *(float **)p[1], *c = *(float **)p[2];
+		uint32_t cnt = *(uint32_t *)p[3];
+		for (uint64_t i = 0; i < threads && i < cnt; i++)
+			c[i] = a[i] + b[i];
+	} else if (!strcmp(n, "fill")) {
+		uint32_t *a = *(uint32_t **)p[0], cnt = *(uint32_t *)p[1], v = *(uint32_t *)p[2];
+		for (uint64_t i = 0; i < threads && i < cnt; i++)
+			a[i] = v;
+	} else if (!strcmp(n, "peek")) {
+		uint32_t *a = *(uint32_t **)p[0], *b = *(uint32_t **)p[1], cnt = *(uint32_t *)p[2];
+		for (uint64_t i = 0; i < threads && i < cnt; i++)
+			b[i] = a[i];
+	} else if (!strcmp(n, "oob")) {
+		cur()->sticky = CUDA_ERROR_ILLEGAL_ADDRESS;   /* reported at the synchronisation */
+	}
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemAlloc_v2(CUdeviceptr *d, size_t n)
+{
+	NEED_CTX();
+	void *p = malloc(n);
+	if (!p)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	memset(p, 0xa5, n);           /* another job's leftovers, as far as the kernel can tell */
+	live_allocs++;
+	own(p, 0);
+	*d = (CUdeviceptr)(uintptr_t)p;
+	return CUDA_SUCCESS;
+}
+API CUresult cuMemFree_v2(CUdeviceptr d)
+{
+	NEED_CTX();
+	return disown((void *)(uintptr_t)d) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+API CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n)
+{
+	NEED_CTX();
+	memset((void *)(uintptr_t)d, v, n);
+	return CUDA_SUCCESS;
+}
+API CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void *h, size_t n)
+{
+	NEED_CTX();
+	memcpy((void *)(uintptr_t)d, h, n);
+	return CUDA_SUCCESS;
+}
+API CUresult cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n)
+{
+	NEED_CTX();
+	memcpy(h, (void *)(uintptr_t)d, n);
+	return CUDA_SUCCESS;
+}
+API CUresult cuGetErrorName(CUresult e, const char **s)
+{
+	*s = e == CUDA_ERROR_ILLEGAL_ADDRESS ? "CUDA_ERROR_ILLEGAL_ADDRESS" : e == CUDA_ERROR_INVALID_PTX ?
+	     "CUDA_ERROR_INVALID_PTX" : "CUDA_ERROR_FAKE";
+	return CUDA_SUCCESS;
+}
+API CUresult cuGetErrorString(CUresult e, const char **s)
+{
+	*s = e == CUDA_ERROR_ILLEGAL_ADDRESS ? "an illegal memory access was encountered" : "fake";
+	return CUDA_SUCCESS;
+}

@@ -1,0 +1,316 @@
+/* test_cuda_kernel_fake.c - the kernel op's CUDA side (src/exec/backend_cuda_kernel.c,
+ * cuda_module.c) over a stand-in driver (tests/unit/fake_libcuda.c, loaded as
+ * libcuda.so.1 through LD_LIBRARY_PATH: the program runs itself again with it set), so
+ * that its control flow is tested without a GPU: results copied back, the module cache,
+ * the JIT's log in BAD_KERNEL, a missing entry, a parameter list that is not the
+ * kernel's, a fault (KERNEL_FAULT, the VM's context destroyed and made again), buffers
+ * zeroed though the driver hands out 0xa5 bytes, one context per VM with LRU eviction and
+ * idle reaping, and the context stack and allocations balanced after every job. What a
+ * real GPU does is tests/gpu/kernel.sh's. Built without nvcc: one test that says why it
+ * skips. */
+#include <check.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/testutil.h"
+#include "lib/status.h"
+
+#ifndef VGPU_HAVE_CUDA
+START_TEST(test_skip_without_cuda)
+{
+	printf("test_cuda_kernel_fake: SKIP: built without CUDA (nvcc was not found at build time)\n");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("cuda_kernel_fake");
+	TCase *tc = tcase_create("skip");
+	tcase_add_test(tc, test_skip_without_cuda);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(suite(), CK_ENV);
+}
+#else
+#include "exec/backend_cuda_kernel.h"
+#include "exec/cuda_int.h"
+#include "exec/cuda_module.h"
+
+static int (*depth)(void), (*live_ctxs)(void), (*live_allocs)(void);
+
+static const char vadd_ptx[] = ".version 7.0\n.visible .entry vadd(\n)\n";
+static const char bad_ptx[] = ".version 7.0\n.visible .entry broken(\n)\n{ frobnicate.u32 %r1, 42; }\n";
+static const char peek_ptx[] = ".visible .entry fill(\n)\n.visible .entry peek(\n)\n.visible .entry oob(\n)\n";
+
+struct kj {
+	struct vgpu_job job;
+	char in[1 << 16];
+	char out[1 << 16];
+};
+
+/* A job of PTX with ARGS (the grammar), the PTX region padded to a multiple of 8. */
+static void kj_init(struct kj *k, const char *ptx, const char *entry, uint32_t vm, const char *args)
+{
+	memset(k, 0, sizeof(*k));
+	k->job.op = VGPU_OP_KERNEL;
+	strcpy(k->job.args.kernel.entry, entry);
+	k->job.args.kernel.vm = vm;
+	k->job.args.kernel.grid[0] = 4;
+	k->job.args.kernel.block[0] = 256;
+	k->job.args.kernel.grid[1] = k->job.args.kernel.grid[2] = k->job.args.kernel.block[1] = 1;
+	k->job.args.kernel.block[2] = 1;
+	k->job.args.kernel.ptx = (strlen(ptx) + 1 + 7) / 8 * 8;
+	memcpy(k->in, ptx, strlen(ptx));
+	ck_assert_int_eq(vgpu_kernel_parse_args(args, strlen(args), &k->job.args.kernel), 0);
+	k->job.in = (const float *)(const void *)k->in;
+	k->job.in_count = sizeof(k->in) / sizeof(float);
+	k->job.out = (float *)(void *)k->out;
+	k->job.out_count = sizeof(k->out) / sizeof(float);
+}
+
+static int run(struct cuda_ctx *cx, struct kj *k, struct vgpu_job_result *r)
+{
+	int d0 = depth ? depth() : 0, a0 = live_allocs ? live_allocs() : 0, rc;
+
+	memset(r, 0, sizeof(*r));
+	r->status = VGPU_OK;
+	rc = vgpu_cuda_kernel_run(cx, &k->job, r);
+	if (!depth) {     /* the first job loaded the library: the stand-in's counters now */
+		void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+		ck_assert_ptr_nonnull(h);
+		*(void **)&depth = dlsym(h, "fake_cuda_depth");
+		*(void **)&live_ctxs = dlsym(h, "fake_cuda_live_ctxs");
+		*(void **)&live_allocs = dlsym(h, "fake_cuda_live_allocs");
+		ck_assert_msg(depth && live_ctxs && live_allocs, "libcuda.so.1 is not the stand-in");
+	}
+	ck_assert_int_eq(depth(), d0);                      /* every push popped */
+	if (r->status != VGPU_KERNEL_FAULT)
+		ck_assert_int_eq(live_allocs(), a0);        /* every buffer freed */
+	return rc;
+}
+
+static struct cu_kernels *kern(struct cuda_ctx *cx)
+{
+	return cx->kernels;
+}
+
+START_TEST(test_vadd_and_cache)
+{
+	struct cuda_ctx cx;
+	struct vgpu_job_result r;
+	struct kj *k = calloc(1, sizeof(*k));
+	float *a, *b, *c;
+
+	memset(&cx, 0, sizeof(cx));
+	kj_init(k, vadd_ptx, "vadd", 3, "in:4000 in:4000 out:4000 u32:1000");
+	a = (float *)(void *)(k->in + k->job.args.kernel.ptx);
+	b = a + 1000;
+	for (int i = 0; i < 1000; i++) {
+		a[i] = (float)i * 0.5f;
+		b[i] = 1000.0f - (float)i;
+	}
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_msg(r.status == VGPU_OK, "%d %s", r.status, r.error);
+	c = (float *)(void *)k->out;
+	for (int i = 0; i < 1000; i++)
+		ck_assert_float_eq(c[i], a[i] + b[i]);
+	ck_assert(r.has_summary);
+	ck_assert_uint_eq(r.summary.count, 1000);
+	ck_assert_float_eq(r.summary.first, 1000.0f);
+	memset(k->out, 0, sizeof(k->out));
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_OK);
+	ck_assert_float_eq(c[999], a[999] + b[999]);
+	ck_assert_uint_eq(kern(&cx)->mod_loads, 1);
+	ck_assert_uint_eq(kern(&cx)->mod_hits, 1);
+	ck_assert_uint_eq(kern(&cx)->ctx_created, 1);
+	vgpu_cuda_kernel_fini(&cx);
+	ck_assert_int_eq(live_ctxs(), 0);
+	free(k);
+}
+END_TEST
+
+START_TEST(test_bad_kernels)
+{
+	struct cuda_ctx cx;
+	struct vgpu_job_result r;
+	struct kj *k = calloc(1, sizeof(*k));
+
+	memset(&cx, 0, sizeof(cx));
+	kj_init(k, bad_ptx, "broken", 1, "out:4");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_BAD_KERNEL);
+	ck_assert_str_eq(r.error, "JIT: ptxas application ptx input, line 10; error   : Not a name of any known "
+				  "instruction: 'frobnicate' | ptxas fatal   : Ptx assembly aborted due to errors");
+	kj_init(k, vadd_ptx, "nosuch", 1, "out:4");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_BAD_KERNEL);
+	ck_assert_str_eq(r.error, "entry nosuch is not in the module");
+	kj_init(k, vadd_ptx, "vadd", 1, "out:4");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_BAD_KERNEL);
+	ck_assert_str_eq(r.error, "entry vadd takes 4 parameters; args gives 1");
+	kj_init(k, vadd_ptx, "vadd", 1, "in:4 in:4 out:4 u32:1 i32:5");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_str_eq(r.error, "entry vadd takes 4 parameters; args gives 5");
+	kj_init(k, vadd_ptx, "vadd", 1, "in:4 in:4 out:4 f64:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_str_eq(r.error, "entry vadd: parameter 3 is 4 bytes; args gives f64 (8 bytes)");
+	kj_init(k, vadd_ptx, "vadd", 1, "in:4 in:4 out:4 u32:1");
+	k->job.args.kernel.block[0] = 2048;   /* past the parser, as a launch the driver refuses */
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_EXEC_FAILED);   /* caught before the device: a bad job */
+	vgpu_cuda_kernel_fini(&cx);
+	free(k);
+}
+END_TEST
+
+START_TEST(test_fault_rebuilds_the_vms_context)
+{
+	struct cuda_ctx cx;
+	struct vgpu_job_result r;
+	struct kj *k = calloc(1, sizeof(*k));
+	int rc;
+
+	memset(&cx, 0, sizeof(cx));
+	kj_init(k, vadd_ptx, "vadd", 2, "in:4 in:4 out:4 u32:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);           /* vm2 has a context */
+	kj_init(k, peek_ptx, "oob", 1, "out:4");
+	rc = run(&cx, k, &r);
+	ck_assert_int_eq(r.status, VGPU_KERNEL_FAULT);
+	ck_assert_msg(strncmp(r.error, "kernel: CUDA_ERROR_ILLEGAL_ADDRESS (700): an illegal memory access", 66) == 0,
+		      "%s", r.error);
+	/* here cudart finds no usable driver: the worker's own context counts as broken and
+	 * the worker is told to restart; on a GPU it is checked for real */
+	ck_assert_int_eq(rc, -1);
+	ck_assert_ptr_nonnull(strstr(r.error, "; worker context unusable, worker restarts"));
+	ck_assert(!r.has_summary);
+	ck_assert_uint_eq(kern(&cx)->ctx_dropped, 1);
+	ck_assert_int_eq(live_ctxs(), 1);               /* vm2's is still there */
+	kj_init(k, vadd_ptx, "vadd", 1, "in:4 in:4 out:4 u32:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_msg(r.status == VGPU_OK, "%s", r.error);
+	ck_assert_uint_eq(kern(&cx)->ctx_created, 3);   /* vm2, vm1, vm1 again */
+	vgpu_cuda_kernel_fini(&cx);
+	ck_assert_int_eq(live_ctxs(), 0);
+	free(k);
+}
+END_TEST
+
+START_TEST(test_buffers_start_zeroed)
+{
+	struct cuda_ctx cx;
+	struct vgpu_job_result r;
+	struct kj *k = calloc(1, sizeof(*k));
+	uint32_t *w = (uint32_t *)(void *)k->out;
+
+	memset(&cx, 0, sizeof(cx));
+	kj_init(k, peek_ptx, "fill", 1, "out:4096 u32:1024 u32:3735928559");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_uint_eq(w[0], 0xdeadbeefu);
+	ck_assert_uint_eq(w[1023], 0xdeadbeefu);
+	kj_init(k, peek_ptx, "peek", 2, "out:4096 out:4096 u32:1024");
+	memset(k->out, 0x5a, sizeof(k->out));
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_OK);
+	for (int i = 0; i < 2048; i++)              /* a (copied back) and b = a: all zeros */
+		ck_assert_msg(w[i] == 0, "word %d is %#x: the driver's bytes reached the kernel", i, w[i]);
+	/* the naive control: without the zeroing, the driver's bytes are what the kernel reads */
+	setenv("VGPU_KERNEL_TEST_NO_ZERO", "1", 1);
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	unsetenv("VGPU_KERNEL_TEST_NO_ZERO");
+	ck_assert_uint_eq(w[1024], 0xa5a5a5a5u);
+	vgpu_cuda_kernel_fini(&cx);
+	free(k);
+}
+END_TEST
+
+START_TEST(test_contexts_per_vm)
+{
+	struct cuda_ctx cx;
+	struct vgpu_job_result r;
+	struct kj *k = calloc(1, sizeof(*k));
+
+	setenv("VGPU_KERNEL_CTXS", "2", 1);
+	memset(&cx, 0, sizeof(cx));
+	for (uint32_t vm = 1; vm <= 3; vm++) {
+		kj_init(k, vadd_ptx, "vadd", vm, "in:4 in:4 out:4 u32:1");
+		ck_assert_int_eq(run(&cx, k, &r), 0);
+		ck_assert_int_eq(r.status, VGPU_OK);
+	}
+	ck_assert_uint_eq(kern(&cx)->ctx_created, 3);
+	ck_assert_uint_eq(kern(&cx)->ctx_evicted, 1);   /* vm1's, the least recently used */
+	ck_assert_int_eq(live_ctxs(), 2);
+	kj_init(k, vadd_ptx, "vadd", 3, "in:4 in:4 out:4 u32:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_uint_eq(kern(&cx)->ctx_created, 3);   /* vm3 kept its own */
+	ck_assert_uint_eq(kern(&cx)->mod_hits, 1);
+	kj_init(k, vadd_ptx, "vadd", 0, "in:4 in:4 out:4 u32:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);           /* no VM: a context of its own */
+	ck_assert_uint_eq(kern(&cx)->ctx_created, 4);
+	vgpu_cuda_kernel_fini(&cx);
+	unsetenv("VGPU_KERNEL_CTXS");
+
+	setenv("VGPU_KERNEL_CTX_IDLE_MS", "0", 1);
+	memset(&cx, 0, sizeof(cx));
+	kj_init(k, vadd_ptx, "vadd", 1, "in:4 in:4 out:4 u32:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	msleep(3);
+	kj_init(k, vadd_ptx, "vadd", 2, "in:4 in:4 out:4 u32:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_uint_eq(kern(&cx)->ctx_reaped, 1);    /* vm1's, idle */
+	ck_assert_int_eq(live_ctxs(), 1);
+	vgpu_cuda_kernel_fini(&cx);
+	unsetenv("VGPU_KERNEL_CTX_IDLE_MS");
+	free(k);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("cuda_kernel_fake");
+	TCase *tc = tcase_create("fake driver");
+
+	tcase_add_test(tc, test_vadd_and_cache);
+	tcase_add_test(tc, test_bad_kernels);
+	tcase_add_test(tc, test_fault_rebuilds_the_vms_context);
+	tcase_add_test(tc, test_buffers_start_zeroed);
+	tcase_add_test(tc, test_contexts_per_vm);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Run again with the stand-in first in LD_LIBRARY_PATH ($(BUILD)/tests/fakecuda, beside
+ * this program's directory), the caller's paths kept after it (the GPU host finds
+ * libfiu and the others there). */
+int main(int argc, char **argv)
+{
+	char exe[PATH_MAX], dir[2 * PATH_MAX + 16];
+	const char *old = getenv("LD_LIBRARY_PATH");
+	ssize_t n;
+
+	(void)argc;
+	if (!getenv("VGPU_FAKE_CUDA_RUN")) {
+		if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+			return 1;
+		exe[n] = '\0';
+		/* first, before the paths the program's other libraries come from */
+		snprintf(dir, sizeof(dir), "%.*s/fakecuda%s%.*s", (int)(strrchr(exe, '/') - exe), exe,
+			 old && *old ? ":" : "", old && *old ? PATH_MAX : 0, old ? old : "");
+		setenv("LD_LIBRARY_PATH", dir, 1);
+		setenv("VGPU_FAKE_CUDA_RUN", "1", 1);
+		execv(exe, argv);
+		perror("execv");
+		return 1;
+	}
+	return tu_run(suite(), CK_ENV);
+}
+#endif
