@@ -53,9 +53,9 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
 LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
-                src/lib/record.c src/lib/record_syntax.c src/lib/safeio.c
+                src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/safeio.c
 CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
-                src/client/client_call.c src/client/client_kernel.c
+                src/client/client_call.c src/client/client_kernel.c src/client/client_wait.c
 # Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the
 # client's objects too.
 EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/exec_remote.c \
@@ -64,7 +64,8 @@ EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c 
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
                 src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c src/mediator/vms.c \
                 src/mediator/config.c src/mediator/config_render.c src/mediator/metrics.c src/mediator/report.c \
-                src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c
+                src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c \
+                src/mediator/progress.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))
@@ -82,7 +83,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-e2e check-summary check-valgrind check-gpu coverage demo deps install clean report errors-log \
-        uninstall release release-files man check-ops check-cli check-fresh
+        uninstall release release-files man check-ops check-cli check-fresh bench-wait
 all: $(BINS) $(UNIT_BINS) $(BUILD)/tests/e2e/test_e2e $(BUILD)/reaper
 
 # Quiet build lines, as kbuild: "  CC      build/src/lib/log.o"; V=1 shows the commands.
@@ -255,7 +256,7 @@ check-fresh: deps-fresh
 # --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
 # installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
-SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
+SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
               src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c src/lib/errbuf.c
 SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
 SHLIB      := $(BUILD)/$(SHLIB_NAME)
@@ -361,7 +362,7 @@ check-cli: $(BINS) $(BUILD)/reaper
 
 # vgpu-mediator under a real systemd: PID 1 of a QEMU guest booted on this host's root, the
 # unit and binaries from `make install DESTDIR=…`; start (READY), status, reload, stop
-# (tests/systemd/run.sh, docs/OPERATIONS.md). Not a stage of make check. Its packages
+# (tests/systemd/run.sh, docs/OPERATIONS.md). A stage of make check. Its packages
 # (the install's build, QEMU, the guest's kernel tools, systemd): deps-systemd.
 CHECK_SYSTEMD_PKGS := gcc make pkg-config zlib1g-dev libinih-dev libsystemd-dev scdoc \
                       qemu-system-x86 busybox-static kmod systemd
@@ -370,6 +371,15 @@ deps-systemd:
 	@tests/systemd/deps.sh $(CHECK_SYSTEMD_PKGS)
 check-systemd: deps-systemd
 	@BUILD=$(BUILD) tests/systemd/run.sh
+
+# The client's waiting policy against its floors (bench/bench-wait.c, docs/CLIENT.md
+# "Waiting"): a ping and a 22 ms job on tmpfs, no mediator, no GPU.
+$(BUILD)/bench/bench-wait: $(BUILD)/bench/bench-wait.o $(LIBCLIENT) $(LIBVGPU)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+all: $(BUILD)/bench/bench-wait
+bench-wait: $(BUILD)/bench/bench-wait
+	@d=$$(mktemp -d /dev/shm/vgpu-bench-wait-XXXXXX) && mkdir $$d/vm1 && \
+	  $(BUILD)/bench/bench-wait $$d/vm1 0 2000 && $(BUILD)/bench/bench-wait $$d/vm1 22000 100; rc=$$?; rm -rf $$d; exit $$rc
 
 # Kept mutants: each tests/mutants/*.patch must be killed by the test it names, by that
 # test's own check (tests/mutants/run.sh; docs/HARNESS.md).

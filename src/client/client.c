@@ -17,7 +17,7 @@
 #include "../lib/safeio.h"
 
 #define DEF_TIMEOUT_MS 30000
-#define DEF_POLL_MIN_MS 1
+#define DEF_POLL_MIN_US 250
 #define DEF_POLL_MAX_MS 100
 
 const char vgpu_client_squash_hint[] =
@@ -123,12 +123,13 @@ int vgpu_client_open(struct vgpu_client **cp, const char *dir, const struct vgpu
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "out of memory");
-	c->dirfd = c->lockfd = -1;
+	c->dirfd = c->lockfd = c->inofd = -1;
 	c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEF_TIMEOUT_MS;
-	c->poll_min_ms = opts && opts->poll_min_ms > 0 ? opts->poll_min_ms : DEF_POLL_MIN_MS;
+	c->poll_min_us = opts && opts->poll_min_ms > 0 ? (uint64_t)opts->poll_min_ms * 1000 : DEF_POLL_MIN_US;
 	c->poll_max_ms = opts && opts->poll_max_ms > 0 ? opts->poll_max_ms : DEF_POLL_MAX_MS;
-	if (c->poll_max_ms < c->poll_min_ms)
-		c->poll_max_ms = c->poll_min_ms;
+	if ((uint64_t)c->poll_max_ms * 1000 < c->poll_min_us)
+		c->poll_max_ms = (int)((c->poll_min_us + 999) / 1000);
+	c->poll_min_ms = (int)(c->poll_min_us / 1000);
 
 	c->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->dirfd < 0) {
@@ -187,6 +188,8 @@ void vgpu_client_close(struct vgpu_client *c)
 	if (!c)
 		return;
 	vgpu_client_lock_release(c);
+	if (c->inofd >= 0)
+		close(c->inofd);
 	close(c->dirfd);
 	free(c->dir);
 	free(c->buf);

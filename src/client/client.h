@@ -34,7 +34,9 @@ struct vgpu_client_opts {
 	const char *lock_dir;        /* local lock directory; default /run/lock/vgpu-client (else
 	                              * /var/lock/..., /tmp/...), made 1777 when missing: the same
 	                              * for every user and environment. Never on NFS (ELOCK) */
-	int poll_min_ms, poll_max_ms;/* backoff; defaults 1 and 100 */
+	int poll_min_ms, poll_max_ms;/* the shortest and longest sleep between looks at
+	                              * response.txt; 0: 0.25 ms and 100 ms (docs/CLIENT.md,
+	                              * "Waiting") */
 	uint32_t vm;                 /* 0: from the directory's name "vmN" */
 	int no_lock;                 /* 1: no lock file: the seq counter lives in this object
 	                              * alone (one writer per directory, e.g. Plan B); lock_dir
@@ -127,6 +129,37 @@ int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_respons
 /* Remove in-SEQ.bin and out-SEQ.bin of the call's seq (best effort: a leftover is
  * ignored by the mediator and never reused, seqs only grow). Can't fail. */
 void vgpu_client_end(struct vgpu_client_call *call);
+
+/* --- Waiting (docs/CLIENT.md, "Waiting") ---------------------------------------- */
+
+enum vgpu_client_wait_mode {
+	VGPU_CLIENT_WAIT_AUTO = 0,   /* inotify where the directory is local, else polling */
+	VGPU_CLIENT_WAIT_POLL = 1,   /* polling only (what a VM over NFS does) */
+	VGPU_CLIENT_WAIT_INOTIFY = 2,/* inotify whatever the file system (and polling behind it) */
+};
+/* How vgpu_client_call() waits; AUTO by default. Can't fail. */
+void vgpu_client_set_wait(struct vgpu_client *c, int mode);
+
+/* Called by vgpu_client_call() once a second while it waits, from the first second on:
+ * SEQ, the seconds waited and one line on where the request is ("queued behind 2 jobs
+ * (1 running) for 3.0 s at priority low (this VM's cap: low)", "running for 4.2 s on
+ * cuda:0", "vgpu-mediator is not running (no heartbeat ...)"), from vmN/status.txt. */
+typedef void (*vgpu_client_progress_fn)(int64_t seq, double waited_s, const char *line, void *arg);
+void vgpu_client_set_progress(struct vgpu_client *c, vgpu_client_progress_fn fn, void *arg);
+
+/* The heartbeat of the mediator serving C's directory (vmN/status.txt, PROTOCOL.md
+ * section 10): its beat counter into *BEAT and its period into *PERIOD_MS. 0, or a
+ * negative errno (-ENOENT: no status.txt) or enum vgpu_rec_result when it is not a
+ * status record of this VM. One open/read/close; for a caller with its own loop (Plan B
+ * watches its worker's mediator with it). */
+int vgpu_client_heartbeat(struct vgpu_client *c, uint64_t *beat, uint64_t *period_ms);
+/* The rule both the client and Plan B apply: a mediator whose beat has not moved for
+ * this long (two periods and a second) is not running. */
+#define VGPU_CLIENT_BEAT_MS 2000    /* the period a mediator of this version uses */
+static inline uint64_t vgpu_client_silent_ms(uint64_t period_ms)
+{
+	return 2 * period_ms + 1000;
+}
 
 /* --- Small things ---------------------------------------------------------------- */
 

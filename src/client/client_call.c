@@ -11,29 +11,37 @@
 
 #define fail vgpu_client_fail
 
-/* Poll until our answer, or DEADLINE. */
-static int wait_answer(struct vgpu_client_call *call, uint64_t deadline, struct vgpu_response *resp, char *err,
-		       size_t errlen)
+/* Look at response.txt until our answer, or DEADLINE (client_wait.c: when to look, and
+ * what to say at the deadline). */
+static int wait_answer(struct vgpu_client_call *call, struct vgpu_client_waiter *w, uint64_t deadline,
+		       struct vgpu_response *resp, char *err, size_t errlen)
 {
 	struct vgpu_client *c = call->c;
-	uint64_t delay = (uint64_t)c->poll_min_ms;
+	uint64_t deadline_us = deadline * 1000, now;
+	char why[512];
 	int rc;
 
-	while ((rc = vgpu_client_poll(call, resp, err, errlen)) == VGPU_CLIENT_PENDING) {
-		uint64_t now = vgpu_now_ms();
-		if (now >= deadline)
+	vgpu_client_wait_begin(w, call);
+	while (w->looks++, (rc = vgpu_client_poll(call, resp, err, errlen)) == VGPU_CLIENT_PENDING) {
+		uint64_t us;
+
+		now = vgpu_now_us();
+		if (now >= deadline_us)
 			break;
-		vgpu_client_sleep_ms(delay < deadline - now ? delay : deadline - now);
-		delay = delay * 2 < (uint64_t)c->poll_max_ms ? delay * 2 : (uint64_t)c->poll_max_ms;
+		vgpu_client_wait_progress(w, now);
+		us = vgpu_client_wait_next_us(w, now);
+		vgpu_client_wait_sleep(w, us < deadline_us - now ? us : deadline_us - now);
 	}
 	if (rc != VGPU_CLIENT_PENDING)
 		return rc;
 	if (call->why[0])
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "no answer for seq %" PRId64 " within %g s: %s",
 			    call->req->seq, c->timeout_ms / 1000.0, call->why);
-	return fail(err, errlen, VGPU_CLIENT_ETIMEOUT,
-		    "no answer for seq %" PRId64 " within %g s: is vgpu-mediator running on the host and serving "
-		    "this directory?", call->req->seq, c->timeout_ms / 1000.0);
+	w->next_status_us = 0;    /* what status.txt says now */
+	vgpu_client_wait_next_us(w, vgpu_now_us());
+	vgpu_client_wait_explain(w, vgpu_now_us(), why, sizeof(why));
+	return fail(err, errlen, VGPU_CLIENT_ETIMEOUT, "no answer for seq %" PRId64 " within %g s: %s", call->req->seq,
+		    c->timeout_ms / 1000.0, why);
 }
 
 /* Collect the output into a new buffer of the size the request makes (never the size
@@ -68,6 +76,7 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void
 {
 	uint64_t deadline = vgpu_now_ms() + (uint64_t)c->timeout_ms;
 	struct vgpu_client_call call;
+	struct vgpu_client_waiter w;
 	int rc;
 
 	if (outp)
@@ -81,10 +90,11 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void
 		return rc;
 	if (!c->no_lock && (rc = vgpu_client_lock_take(c, deadline, err, errlen)) != VGPU_CLIENT_OK)
 		return rc;
+	vgpu_client_wait_init(&w, c);
 	rc = vgpu_client_start(c, &call, req, in, in_bytes, err, errlen);
 	if (rc != VGPU_CLIENT_OK)
 		goto out;
-	rc = wait_answer(&call, deadline, resp, err, errlen);
+	rc = wait_answer(&call, &w, deadline, resp, err, errlen);
 	if (rc == VGPU_CLIENT_OK && resp->output.name[0] && outp && out_bytes)
 		rc = fetch_output(&call, resp, deadline, outp, out_bytes, err, errlen);
 	if (rc == VGPU_CLIENT_OK && resp->status != VGPU_OK)

@@ -285,6 +285,10 @@ int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, 
 		 * polling until the deadline, then say what was there. */
 		snprintf(call->why, sizeof(call->why), "%s/response.txt is %s, not an answer; only vgpu-mediator "
 			 "writes it", c->dir, kind);
+	} else if (rc == -ELOOP || rc == VGPU_EBADTYPE || rc == VGPU_ELINKS) {
+		/* not a record when opened, a regular file by the time odd_response() looked:
+		 * the mediator's answer was renamed over it meanwhile; look again */
+		call->why[0] = '\0';
 	} else {
 		return fail(err, errlen, VGPU_CLIENT_EIO, "reading %s/response.txt: %s", c->dir, vgpu_safeio_strerror(rc));
 	}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "../lib/clock.h"
 #include "client.h"
+#include "../lib/record_status.h"
 
 struct vgpu_client {
 	int dirfd;
@@ -23,7 +24,49 @@ struct vgpu_client {
 	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
 	int64_t last_seq;
 	char *buf;                      /* VGPU_RECORD_MAX: records read and written */
+	/* client_wait.c */
+	uint64_t poll_min_us;           /* the shortest sleep between looks */
+	int wait_mode;                  /* enum vgpu_client_wait_mode */
+	int inofd;                      /* inotify on the directory where local, else -1 */
+	int ino_tried;
+	vgpu_client_progress_fn progress;
+	void *progress_arg;
 };
+
+/* client_wait.c: one blocking wait for an answer (docs/CLIENT.md, "Waiting"). */
+struct vgpu_client_waiter {
+	struct vgpu_client *c;
+	struct vgpu_client_call *call;
+	uint64_t t0_us;                 /* the request was published */
+	uint64_t ref_us;                /* the policy's reference: t0, or our job's start */
+	uint64_t next_status_us, next_progress_us;
+	int have_status, status_rc;     /* status.txt read and decoded; else the last error */
+	struct vgpu_status_rec st;
+	uint64_t st_read_us;
+	uint64_t beat_at_us;            /* when st.beat was first seen (or t0) */
+	uint64_t beat_moved;
+	uint64_t looks, status_reads, wakeups;
+	int yield;                      /* the next back-to-back look yields first */
+};
+
+/* What vgpu_client_wait_explain() found. */
+enum { VGPU_WAIT_NO_MEDIATOR = 1, VGPU_WAIT_NOT_TAKEN, VGPU_WAIT_QUEUED, VGPU_WAIT_RUNNING, VGPU_WAIT_PLANB,
+       VGPU_WAIT_ANSWERED };
+
+/* Before the call is started: the inotify watch (made once), old events dropped. */
+void vgpu_client_wait_init(struct vgpu_client_waiter *w, struct vgpu_client *c);
+/* CALL was published now. */
+void vgpu_client_wait_begin(struct vgpu_client_waiter *w, struct vgpu_client_call *call);
+/* Microseconds to wait before the next look at response.txt (reads status.txt when due). */
+uint64_t vgpu_client_wait_next_us(struct vgpu_client_waiter *w, uint64_t now_us);
+/* Wait US (on inotify where there is one). 1 when an event came. */
+int vgpu_client_wait_sleep(struct vgpu_client_waiter *w, uint64_t us);
+/* The heartbeat stopped? */
+int vgpu_client_wait_stale(const struct vgpu_client_waiter *w, uint64_t now_us);
+/* One line on where the request is (BUF); a VGPU_WAIT_* code. */
+int vgpu_client_wait_explain(const struct vgpu_client_waiter *w, uint64_t now_us, char *buf, size_t n);
+/* The progress callback, once a second after the first. */
+void vgpu_client_wait_progress(struct vgpu_client_waiter *w, uint64_t now_us);
 
 /* "root_squash ...: chown the VM directories ...": the fix for EPERM, in messages. */
 extern const char vgpu_client_squash_hint[];

@@ -21,6 +21,18 @@
 #include "lib/status.h"
 #include "lib/version.h"
 
+/* On a terminal, waits past a second show where the request is (docs/CLIENT.md,
+ * "Waiting"): one line rewritten in place, erased when the answer comes. */
+static int progress_shown;
+
+static void show_progress(int64_t seq, double waited_s, const char *line, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "\r\033[Kvgpu-client: seq %" PRId64 ", %.0f s: %s", seq, waited_s, line);
+	fflush(stderr);
+	progress_shown = 1;
+}
+
 static const char usage_head[] =
 	"usage: vgpu-client --dir DIR/vmN [options] OP [ARGS]\n"
 	"\n"
@@ -50,7 +62,8 @@ static const char usage_tail[] =
 	"  0 OK        answered with status OK\n"
 	"  1 ESTATUS   answered with an error status (printed)\n"
 	"  2 EUSAGE    bad arguments\n"
-	"  3 ETIMEOUT  no answer in time: is vgpu-mediator running and serving DIR?\n"
+	"  3 ETIMEOUT  no answer in time; the message says why: mediator not running (no\n"
+	"             heartbeat), queued behind N jobs, running for S s, waiting on Plan B\n"
 	"  4 EPERM     permission denied: root_squash likely (see docs/XEN.md)\n"
 	"  5 ENODIR    VM directory missing: is the export mounted?\n"
 	"  6 EIO       I/O error (EIO, ENOSPC, ESTALE) on the export\n"
@@ -307,8 +320,12 @@ int main(int argc, char **argv)
 		free(in);
 		return rc;
 	}
+	if (isatty(STDERR_FILENO))
+		vgpu_client_set_progress(c, show_progress, NULL);
 	rc = vgpu_client_call(c, &req, in, in_len, &resp, out_path ? &out : NULL, &out_len, err, sizeof(err));
 	vgpu_client_close(c);
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
 	free(in);
 	if (rc == VGPU_CLIENT_ESTATUS) {
 		fprintf(stderr, "vgpu-client: seq=%" PRId64 " status=%s op=%s: %s\n", resp.seq,

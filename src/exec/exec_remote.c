@@ -41,6 +41,10 @@ struct remote_exec {
 	size_t in_bytes, out_bytes;
 	size_t out_count;            /* floats of output; with out_bytes 0: summary only */
 	uint64_t give_up_ms;
+	/* the worker's mediator's heartbeat (its vmN/status.txt): silent for
+	 * vgpu_client_silent_ms() means not running, whatever the job's deadline */
+	uint64_t beat, beat_ms, beat_period_ms, next_beat_ms;
+	int have_beat;
 };
 
 /* snprintf that may truncate on purpose (error texts are bounded). */
@@ -107,6 +111,8 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 		return rc;
 	}
 	rx->busy = 1;
+	rx->have_beat = 0;              /* the worker's heartbeat is watched from now on */
+	rx->next_beat_ms = 0;
 
 	memset(&rx->req, 0, sizeof(rx->req));
 	rx->req.priority = VGPU_PRIO_HIGH;     /* the Dom0 queue already ordered the jobs */
@@ -202,6 +208,25 @@ static void take_answer(struct remote_exec *rx, const struct vgpu_response *resp
 	}
 }
 
+/* Has the worker's mediator stopped beating (docs/GPU.md, Plan B's timeouts)? Its
+ * status.txt is read at most twice a second; a worker that never wrote one (an older
+ * version) is judged by the deadline alone. */
+static int worker_silent(struct remote_exec *rx, uint64_t now_ms)
+{
+	uint64_t beat, period;
+
+	if (now_ms >= rx->next_beat_ms) {
+		rx->next_beat_ms = now_ms + 500;
+		if (vgpu_client_heartbeat(rx->client, &beat, &period) == 0 && (!rx->have_beat || beat != rx->beat)) {
+			rx->have_beat = 1;
+			rx->beat = beat;
+			rx->beat_ms = now_ms;
+			rx->beat_period_ms = period;
+		}
+	}
+	return rx->have_beat && now_ms - rx->beat_ms >= vgpu_client_silent_ms(rx->beat_period_ms);
+}
+
 static int remote_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, struct vgpu_job_result *res)
 {
 	struct remote_exec *rx = (struct remote_exec *)ex;
@@ -223,6 +248,11 @@ static int remote_reap(struct vgpu_executor *ex, int slot, uint64_t now_ms, stru
 	} else if (rc == VGPU_CLIENT_EPROTO || rc == VGPU_CLIENT_EUSAGE || rc == VGPU_CLIENT_ELOCK) {
 		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "remote %s: %s%s", rx->dir, err,
 			   rc == VGPU_CLIENT_EPROTO ? "; two mediators forward to one worker directory?" : "");
+	} else if (worker_silent(rx, now_ms)) {
+		vgpu_job_result_set(res, VGPU_UNAVAILABLE, "remote worker %s: its vgpu-mediator is not running (no "
+				    "heartbeat in status.txt for %.1f s); seq %" PRId64 " (%s) not answered", rx->dir,
+				    (double)(now_ms - rx->beat_ms) / 1000.0, rx->req.seq, vgpu_op_name(rx->req.op));
+		rx->down = 1;
 	} else if (now_ms < rx->give_up_ms) {
 		/* No answer yet (missing, older, being replaced, or the export failing for
 		 * now): wait, up to the limit. */

@@ -329,7 +329,7 @@ int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, con
 	}
 	if ((rc = fault_at(pfx, "fsync")) < 0)
 		goto fail_close;
-	if (fsync(fd) < 0) {
+	if (!(how && how->nosync) && fsync(fd) < 0) {
 		rc = -errno;
 		goto fail_close;
 	}

@@ -55,6 +55,8 @@ struct vgpu_publish_how {
 				      * (a VM's output, so that the VM's quota counts it) */
 	uid_t uid;
 	gid_t gid;
+	int nosync;                  /* 1: no fsync (a record nobody needs after a crash:
+				      * status.txt, rewritten every few seconds) */
 	const char *faults;          /* libfiu point prefix; NULL: "safeio/publish" (the
 				      * state directory uses "state/publish": faults in one
 				      * directory, not the other) */

@@ -154,6 +154,7 @@ static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result 
 	m->slots[s] = NULL;
 	fiu_do_on("mediator/crash/after-exec", raise(SIGKILL));
 	vgpu_answer_job(m, job, res, name);
+	vgpu_progress_finished(vm, job, res->exec_us);
 	vm->job = NULL;
 	vgpu_job_free(job);
 	if (vm->cmd_waiting) {     /* its next command came while this one ran */
@@ -201,7 +202,7 @@ static int busy_slots(const struct vgpu_mediator *m)
 int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 {
 	struct pollfd *pfd = m->pfd;
-	uint64_t now = vgpu_now_ms(), wake;
+	uint64_t now = vgpu_now_ms(), wake, beat;
 	int timeout;
 
 	if (m->stopping && busy_slots(m) == 0)
@@ -211,10 +212,13 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 		m->next_rescan_ms = now + m->cfg.rescan_ms;
 	}
 	dispatch(m);
+	beat = vgpu_progress_tick(m, now);   /* status.txt: heartbeats, states (progress.c) */
 
 	/* sleep until an event, the next rescan, a job's deadline or an incomplete
 	 * record's grace end; never a busy loop */
 	wake = m->stopping ? now + 1000 : m->next_rescan_ms;
+	if (beat < wake)
+		wake = beat;
 	pfd[0] = (struct pollfd){ .fd = m->pipe[0], .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = m->stopping ? -1 : m->inofd, .events = POLLIN };
 	for (int s = 0; s < m->nslots; s++) {

@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "metrics.h"
 #include "pqueue.h"
+#include "progress.h"
 #include "ratelimit.h"
 #include "state.h"
 #include "lib/clock.h"
@@ -64,6 +65,7 @@ struct vm {
 	int unsaved_warned;
 	uint64_t next_sweep_ms;      /* outputs.c: when to look at out-*.bin again */
 	int outputs_none;            /* the last sweep left no out-*.bin and no output job came since */
+	struct vgpu_progress_vm prog;/* progress.c: its status.txt */
 };
 
 struct vgpu_mediator {
@@ -84,6 +86,7 @@ struct vgpu_mediator {
 	struct vm_problem *problems; /* VMs not served, each logged once (vms.c) */
 	size_t nproblems, capproblems;
 	struct vgpu_metrics metrics; /* counters for status and metrics (metrics.h) */
+	struct vgpu_progress prog;   /* progress.c: status.txt of every VM */
 	struct {                     /* for the line run() logs when it stops */
 		uint64_t answered, ok, errors, executed;
 	} stats;

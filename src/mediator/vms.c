@@ -226,6 +226,7 @@ void vgpu_vms_add(struct vgpu_mediator *m, const char *name)
 			vgpu_warn("%s: inotify_add_watch: %s; relying on the rescan", name, strerror(errno));
 	}
 	m->vms[m->nvms++] = vm;
+	vgpu_progress_seen(m, vm);     /* status.txt before the VM's first request */
 	{
 		char who[64];
 

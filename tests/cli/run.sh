@@ -108,7 +108,7 @@ expect "client: missing VM directory -> ENODIR (5)" 5 "" "VM directory $T/nowher
 expect "client: --dir is a file -> ENODIR (5)" 5 "" "not a directory|Not a directory" -- \
 	"$C" --dir "$T/short.bin" --lock-dir "$T/locks" ping
 expect "client: a directory not named vmN needs --vm" 2 "" "vmN|--vm" -- "$C" --dir "$T/plain" --lock-dir "$T/locks" ping
-expect "client: no mediator -> ETIMEOUT (3) within --timeout" 3 "" "no answer|timeout|timed out" -- \
+expect "client: no mediator -> ETIMEOUT (3) within --timeout, no status.txt" 3 "" "no answer for seq 1 within 0.3 s: vgpu-mediator has not written .*/status.txt" -- \
 	"$C" --dir "$T/plain" --vm 7 --lock-dir "$T/locks" --timeout 0.3 ping
 expect "client: --lock-dir=D form, a lock dir that is a file -> ELOCK (8)" 8 "" "lock directory $T/short.bin is not a directory" -- \
 	"$C" --dir "$T/root/vm1" --lock-dir="$T/short.bin" ping
@@ -139,6 +139,29 @@ expect "client: --out to an unwritable path -> EIO (6)" 6 "" "--out $T/nodir/o.b
 expect "client: --vm overrides the directory's name" 0 '^seq=[0-9]+ status=OK op=ping prio=low' "" -- \
 	"${CL[@]}" --dir "$T/root/vm1/../vm2/../vm1" --vm 1 --priority low ping
 
+# --- 3b. vgpu-client says what is happening (vmN/status.txt, docs/CLIENT.md "Waiting") ----
+mkdir -p "$T/root/vm3" "$T/root/vm4" "$T/root/vm5"
+wait_for 20 grep -q '^state idle' "$T/root/vm5/status.txt" &&
+	ok "mediator: a new VM directory gets status.txt before its first request" ||
+	bad "status.txt of a new VM" "$(ls -la "$T/root/vm5"; tail -3 "$T/m.log")"
+expect "client timeout while its job runs: 'running for S s on mock'" 3 "" \
+	"no answer for seq 1 within 1.2 s: running for [0-9.]+ s on mock" -- \
+	"$C" --lock-dir "$T/locks" --dir "$T/root/vm5" --timeout 1.2 spin 2000
+wait_for 20 grep -q '^answered 1$' "$T/root/vm5/status.txt" || bad "vm5's spin did not end" "$(cat "$T/root/vm5/status.txt")"
+"$C" --lock-dir "$T/locks" --dir "$T/root/vm3" --timeout 30 -q spin 5000 & spin_pid=$!
+wait_for 20 grep -q '^state running' "$T/root/vm3/status.txt" || bad "vm3's spin never ran" "$(cat "$T/root/vm3/status.txt")"
+expect "client timeout while queued: 'queued behind 1 job (0 ahead in the queue, 1 running)'" 3 "" \
+	"no answer for seq 1 within 1 s: queued behind 1 job \(0 ahead in the queue, 1 running\) for [0-9.]+ s at priority medium" -- \
+	"$C" --lock-dir "$T/locks" --dir "$T/root/vm4" --timeout 1 ping
+# on a terminal, a wait past a second prints where the request is (script(1) gives a tty)
+script -qec "'$C' --lock-dir '$T/locks' --dir '$T/root/vm4' --timeout 2.5 ping" /dev/null >"$T/tty" 2>&1
+grep -Eq 'vgpu-client: seq 2, [0-9]+ s: waiting for this VM.s earlier seq 1, which is queued behind 1 job' "$T/tty" &&
+	ok "client on a terminal: a progress line once a second" || bad "client progress on a tty" "$(cat -v "$T/tty")"
+wait "$spin_pid" && ok "client: the spin it queued behind was answered" || bad "vm3's spin" "exit $?"
+# vm4's two pings were queued, not lost: they are answered once the slot is free
+wait_for 20 grep -q '^answered 2$' "$T/root/vm4/status.txt" && ok "client: the timed-out queued requests still ran" ||
+	bad "vm4's queued pings" "$(cat "$T/root/vm4/status.txt")"
+
 # --- 4. vgpu-mediator: its signals and `status` while running ---------------------------------
 wait_for 10 test -s "$T/m.prom" && grep -q '^vgpu_mediator_' "$T/m.prom" &&
 	ok "mediator --metrics FILE: written" || bad "mediator --metrics" "$(ls -la "$T"; cat "$T/m.log")"
@@ -151,6 +174,9 @@ if [ $rc = 0 ] && grep -q 'SIGINT received: answering the 0 jobs in hand, then e
 	ok "mediator: SIGINT stops it (exit 0, said why)"
 else bad "mediator SIGINT" "exit $rc: $(tail -5 "$T/m.log")"; fi
 pids=()
+expect "client with the mediator stopped: 'vgpu-mediator is not running (no heartbeat ...)'" 3 "" \
+	"within 6 s: vgpu-mediator is not running \(no heartbeat in status.txt for [0-9]+ s; it beats every 2 s\)" -- \
+	"$C" --lock-dir "$T/locks" --dir "$T/root/vm1" --timeout 6 ping
 expect "status after SIGINT: exit 3, not running, the last report" 3 \
 	"^vgpu-mediator is not running \(pid $mpid is gone\); its last report:" "" -- "$B/vgpu-mediator" status --state "$T/state"
 expect "status --metrics when stopped: exit 3, the last metrics" 3 "^vgpu_mediator_" "" -- \

@@ -15,11 +15,11 @@
 #   make check-asan   build everything with ASan+UBSan into build/asan, run the unit,
 #                     e2e and fault tests under it
 # Targets: fuzz_request (vgpu_request_decode), fuzz_response (vgpu_response_decode),
-# fuzz_state (vgpu_state_load). Each checks decode -> encode -> decode round trips.
+# fuzz_state (vgpu_state_load), fuzz_status (vgpu_status_rec_decode). Each checks decode -> encode -> decode round trips.
 
 FUZZ_CC       ?= clang
 FUZZ_BUILD    ?= $(BUILD)/fuzz
-FUZZ_TARGETS  ?= request response state
+FUZZ_TARGETS  ?= request response state status
 FUZZ_TIME     ?= 600
 FUZZ_RUNS     ?= -1
 FUZZ_SMOKE_TIME ?= 30
@@ -27,7 +27,7 @@ SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
 FUZZ_OPT      ?= -O1 -g
 # The fuzzed code only: the parsers, their value helpers, the state loader and its
 # reads. zlib's CRC-32 (no ISA-L: its assembly is not instrumented), no libfiu.
-FUZZ_LIB_SRC  := src/lib/record.c src/lib/record_syntax.c src/lib/errbuf.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c src/lib/crc.c \
+FUZZ_LIB_SRC  := src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/errbuf.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c src/lib/crc.c \
                  src/lib/status.c src/lib/safeio.c src/mediator/state.c
 FUZZ_ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(FUZZ_OPT) -Isrc -Itests/fuzz
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)

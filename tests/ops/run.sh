@@ -232,8 +232,9 @@ out=$("$U/bin/vgpu-mediator" --root "$T/root" --state "$T/state" --test-ops 2>&1
 [ $rc = 2 ] && grep -q 'release build has no test ops' <<<"$out" && ok "release vgpu-mediator refuses --test-ops (exit 2)" ||
 	bad "release test ops" "exit $rc: $out"
 out=$(readelf -d "$U/lib/libvgpu-client.so.1" | grep SONAME; nm -D --defined-only "$U/lib/libvgpu-client.so.1" | awk '{print $3}')
-if grep -q 'Library soname: \[libvgpu-client.so.1\]' <<<"$out" && ! grep -v '^VGPU_CLIENT_1$\|SONAME' <<<"$out" | grep -qv '^vgpu_.*@@VGPU_CLIENT_1$'; then
-	ok "libvgpu-client.so.1: soname, only vgpu_* symbols, all versioned VGPU_CLIENT_1"
+# (VGPU_CLIENT_1 and the nodes VGPU_CLIENT_1.N that later releases add: the .map)
+if grep -q 'Library soname: \[libvgpu-client.so.1\]' <<<"$out" && ! grep -v '^VGPU_CLIENT_1\(\.[0-9]*\)\?$\|SONAME' <<<"$out" | grep -qv '^vgpu_.*@@VGPU_CLIENT_1\(\.[0-9]*\)\?$'; then
+	ok "libvgpu-client.so.1: soname, only vgpu_* symbols, all versioned VGPU_CLIENT_1(.N)"
 else bad "shared library symbols" "$out"; fi
 # exported = declared in the installed headers (functions not static inline, and data)
 declared=$(cat "$U"/include/vgpu/client/*.h "$U"/include/vgpu/lib/*.h | grep -v '^static' |

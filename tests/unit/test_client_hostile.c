@@ -95,6 +95,10 @@ static void *answer_main(void *arg)
 		if (vgpu_safe_read(dfd, "command.txt", buf, sizeof(buf), &len, NULL) == 0 &&
 		    vgpu_request_decode(buf, len, &q, NULL, 0) == VGPU_REC_OK && q.seq > handled) {
 			handled = q.seq;
+			/* counted before the answer is published: a client that sees it at
+			 * once (it looks back to back for its first millisecond) may check the
+			 * count before this thread runs again */
+			an.answers++;
 			switch (an.mode) {
 			case ANS_DELAYED_OK:
 				sleep_ms(150);
@@ -119,7 +123,6 @@ static void *answer_main(void *arg)
 				answer(dfd, &q, q.seq, q.nonce, VGPU_CONFLICT, VGPU_SEQ_MAX, NULL);
 				break;
 			}
-			an.answers++;
 		}
 		sleep_ms(1);
 	}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -25,9 +26,11 @@
 #include "lib/clock.h"
 #include "lib/opref.h"
 #include "lib/record.h"
+#include "lib/record_status.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
 #include "mediator/mediator.h"
+#include "mediator/progress.h"
 
 /* --- the fake executor ------------------------------------------------------------- */
 
@@ -1531,6 +1534,124 @@ START_TEST(test_outputs_removed_and_capped)
 }
 END_TEST
 
+/* --- status.txt (PROTOCOL.md s.10, progress.c) ------------------------------------- */
+
+static int read_status_rec(uint32_t vm, struct vgpu_status_rec *s)
+{
+	char path[400], buf[4096];
+	int fd;
+	ssize_t n;
+
+	vm_path(vm, VGPU_STATUS_FILE, path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(vgpu_status_rec_decode(buf, (size_t)n, s, NULL, 0), VGPU_REC_OK);
+	return 0;
+}
+
+/* Step until VM's status.txt shows STATE for SEQ (bounded), into *S. */
+static void wait_status(uint32_t vm, enum vgpu_progress_state want, int64_t seq, struct vgpu_status_rec *s)
+{
+	uint64_t t0 = vgpu_now_ms();
+
+	while (read_status_rec(vm, s) < 0 || s->state != want || s->seq != seq) {
+		ck_assert_msg(vgpu_now_ms() - t0 < 5000, "vm%u: status.txt never said %s seq %lld", vm,
+			      vgpu_progress_state_name(want), (long long)seq);
+		vgpu_mediator_step(med, 10);
+	}
+}
+
+/* Every VM has status.txt from the start (idle, its cap); a job's states appear once they
+ * last (running on its slot, queued with its position and the capped priority), the
+ * heartbeat moves while nothing happens, and a ping costs no write. */
+START_TEST(test_status_file_states)
+{
+	struct vgpu_status_rec s1, s2, s;
+	uint64_t beat;
+
+	cfg.caps = (const struct vgpu_vm_cap[]){ { .vm = 2, .cap = VGPU_PRIO_LOW } };
+	cfg.ncaps = 1;
+	fx.script[0] = fx.script[1] = fx.script[2] = FAKE_HOLD;
+	fx.nscript = 3;
+	start(1);
+	ck_assert_int_eq(read_status_rec(1, &s1), 0);
+	ck_assert_int_eq(s1.state, VGPU_PROGRESS_IDLE);
+	ck_assert_int_eq(s1.cap, VGPU_PRIO_HIGH);
+	ck_assert_int_eq(read_status_rec(2, &s2), 0);
+	ck_assert_int_eq(s2.cap, VGPU_PRIO_LOW);
+	ck_assert_str_eq(s2.executor, "fake");
+
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	wait_status(1, VGPU_PROGRESS_RUNNING, 1, &s);
+	ck_assert_str_eq(s.executor, "fake:0");
+	ck_assert_uint_eq(s.running, 1);
+	send_op(2, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);   /* capped to low */
+	send_op(3, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	wait_status(2, VGPU_PROGRESS_QUEUED, 1, &s2);
+	ck_assert_int_eq(s2.priority, VGPU_PRIO_LOW);
+	ck_assert_uint_eq(s2.position, 1);             /* vm3's high job goes first */
+	ck_assert_uint_eq(s2.running, 1);
+	wait_status(3, VGPU_PROGRESS_QUEUED, 1, &s);
+	ck_assert_uint_eq(s.position, 0);
+	ck_assert_uint_ge(s.time_ms, s.since_ms);
+
+	/* the heartbeat moves with nothing else happening */
+	beat = s.beat;
+	step_for(VGPU_PROGRESS_PERIOD_MS + 200);
+	ck_assert_int_eq(read_status_rec(3, &s), 0);
+	ck_assert_uint_gt(s.beat, beat);
+	ck_assert_int_eq(s.state, VGPU_PROGRESS_QUEUED);
+
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	wait_status(1, VGPU_PROGRESS_IDLE, 0, &s);
+	ck_assert_int_eq(s.answered, 1);
+	wait_status(3, VGPU_PROGRESS_RUNNING, 1, &s);
+	/* a new position alone is written within VGPU_PROGRESS_POSITION_GAP_MS */
+	ck_assert(TU_WAIT_FOR((vgpu_mediator_step(med, 10), read_status_rec(2, &s2) == 0 &&
+			       s2.state == VGPU_PROGRESS_QUEUED && s2.position == 0), 2 * VGPU_PROGRESS_POSITION_GAP_MS + 1000));
+}
+END_TEST
+
+/* A job answered faster than VGPU_PROGRESS_LAZY_MS is never written as queued or
+ * running: the status file does not cost a ping anything. */
+START_TEST(test_status_file_not_written_for_fast_jobs)
+{
+	struct vgpu_status_rec s;
+	char path[400], buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int ino, writes = 0;
+	ssize_t n;
+	uint64_t t0;
+
+	start(1);
+	ck_assert_int_eq(read_status_rec(4, &s), 0);
+	vm_path(4, "", path, sizeof(path));
+	ino = inotify_init1(IN_NONBLOCK);
+	ck_assert_int_ge(ino, 0);
+	ck_assert_int_ge(inotify_add_watch(ino, path, IN_MOVED_TO), 0);
+	t0 = vgpu_now_ms();
+	for (int64_t seq = 1; seq <= 5; seq++) {
+		send_op(4, seq, VGPU_OP_PING, VGPU_PRIO_HIGH);    /* done at once (FAKE_OK) */
+		ck_assert_int_eq(wait_answer(4, seq, NULL), VGPU_OK);
+	}
+	while ((n = read(ino, buf, sizeof(buf))) > 0)
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			writes += ev->len && strcmp(ev->name, VGPU_STATUS_FILE) == 0;
+			p += sizeof(*ev) + ev->len;
+		}
+	close(ino);
+	/* a heartbeat may fall into the loop: one per period */
+	ck_assert_msg(writes <= 1 + (int)((vgpu_now_ms() - t0) / VGPU_PROGRESS_PERIOD_MS), "%d writes of status.txt "
+		      "in %llu ms for 5 fast pings", writes, (unsigned long long)(vgpu_now_ms() - t0));
+}
+END_TEST
+
 static Suite *mediator_suite(void)
 {
 	Suite *s = suite_create("mediator");
@@ -1584,6 +1705,8 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tx, test_unsaved_answer_held_then_published);
 	tcase_add_test(tx, test_unsaved_answer_restart_interrupted);
 	tcase_add_test(tx, test_outputs_removed_and_capped);
+	tcase_add_test(tx, test_status_file_states);
+	tcase_add_test(tx, test_status_file_not_written_for_fast_jobs);
 	suite_add_tcase(s, tx);
 	return s;
 }

@@ -23,6 +23,7 @@
 #include "lib/opref.h"
 #include "exec/wire.h"
 #include "lib/record.h"
+#include "lib/record_status.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
 #include "../common/testutil.h"
@@ -477,6 +478,56 @@ START_TEST(test_silent_worker_unavailable)
 }
 END_TEST
 
+/* The worker's mediator writes status.txt with BEAT, period 200 ms (PROTOCOL.md s.10). */
+static void worker_beat(uint64_t beat)
+{
+	struct vgpu_status_rec st;
+	char buf[1024];
+	int len;
+
+	memset(&st, 0, sizeof(st));
+	st.vm = 7;
+	st.beat = beat;
+	st.period_ms = 200;
+	st.state = VGPU_PROGRESS_IDLE;
+	strcpy(st.nonce, "0000000000000000");
+	strcpy(st.executor, "cuda");
+	len = vgpu_status_rec_encode(&st, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(vgpu_publish(fw.dirfd, "status.txt", buf, (size_t)len, 0644), 0);
+}
+
+/* Plan B's timeouts (docs/GPU.md): a worker whose mediator beats is waited for up to the
+ * job's deadline; once its heartbeat stops for two periods and a second (1.4 s here) the
+ * job is UNAVAILABLE then, long before its deadline (60 s) plus --remote-timeout-ms. */
+START_TEST(test_worker_heartbeat_stops_unavailable)
+{
+	struct vgpu_executor *ex = open_remote(30000);
+	struct vgpu_exec_job j = job_of(VGPU_OP_PING);
+	struct vgpu_job_result res;
+	uint64_t t0, stop_ms = 1500, beat = 1, now;
+
+	fake_start(FAKE_SILENT);
+	worker_beat(beat);
+	j.deadline_ms = vgpu_now_ms() + 60000;
+	t0 = vgpu_now_ms();
+	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), 0);
+	while (ex->ops->reap(ex, 0, now = vgpu_now_ms(), &res) != 1) {
+		ck_assert_msg(now - t0 < 8000, "no result in 8 s");
+		if (now - t0 < stop_ms && now - t0 >= beat * 100)
+			worker_beat(++beat);          /* alive for the first 1.5 s */
+		msleep(2);
+	}
+	printf("  worker heartbeat stopped at %llu ms: %s after %llu ms: %s\n", (unsigned long long)stop_ms,
+	       vgpu_status_name(res.status), (unsigned long long)(now - t0), res.error);
+	ck_assert_int_eq(res.status, VGPU_UNAVAILABLE);
+	ck_assert_msg(strstr(res.error, "not running (no heartbeat"), "%s", res.error);
+	ck_assert_uint_ge(now - t0, stop_ms + 1000);
+	ck_assert_uint_lt(now - t0, stop_ms + 1400 + 1500);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
 static void status_case(int status, const char *text, int expect, const char *expect_text)
 {
 	struct vgpu_executor *ex = open_remote(2000);
@@ -708,6 +759,7 @@ static Suite *remote_suite(void)
 	tcase_add_test(tc, test_stale_seq_sent_again_above_the_mark);
 	tcase_add_test(tc, test_seq_from_answered_field);
 	tcase_add_test(tc, test_silent_worker_unavailable);
+	tcase_add_test(tc, test_worker_heartbeat_stops_unavailable);
 	tcase_add_test(tc, test_status_timeout);
 	tcase_add_test(tc, test_status_leaked);
 	tcase_add_test(tc, test_status_exec_failed);
