@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <fiu-local.h>
 
@@ -340,4 +341,35 @@ void vgpu_answer_recover(struct vgpu_mediator *m, struct vm *vm)
 	}
 	free(buf);
 	free(r);
+}
+
+/* A VM served for the first time gets a response.txt before its first request: seq 0,
+ * status OK, op "-" (PROTOCOL.md s.10, "The initial response.txt"). A client that looks
+ * the name up before the first answer then finds a file, never a missing name, which
+ * the kernel NFS client would cache as missing for up to acdirmax with the default mount
+ * options (30 s measured in check-knfs: ERRORS_LOG error 7). Nothing is saved and no
+ * request is answered: seq 0 is below every request's seq, so a client reads it as "not
+ * ours yet", and its next seq is 1 as before. Left alone when the VM has an answer or
+ * when anything (even a dangling link) is at the name. */
+void vgpu_answer_initial(struct vgpu_mediator *m, struct vm *vm)
+{
+	struct vgpu_response r;
+	struct stat st;
+	char *buf;
+	int len, rc;
+
+	if (vm->st.answered_seq > 0 || vm->unsaved)
+		return;
+	if (fstatat(vm->dirfd, "response.txt", &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return;
+	if (!(buf = malloc(VGPU_RECORD_MAX)))
+		return;
+	response_init(&r, vm, 0, "0000000000000000", VGPU_OP_NONE, VGPU_OK);
+	len = vgpu_response_encode(&r, buf, VGPU_RECORD_MAX);
+	rc = len < 0 ? len : vgpu_publish(vm->dirfd, "response.txt", buf, (size_t)len, 0644);
+	if (rc < 0)
+		vgpu_warn("vm%" PRIu32 ": the initial response.txt: %s; the VM's first answer creates it",
+			  vm->id, vgpu_safeio_strerror(rc));
+	(void)m;
+	free(buf);
 }

@@ -142,6 +142,9 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 /* Re-publish the saved last answer when response.txt lost it, or when publishing it
  * failed (vm->resp_pending). 0 or negative errno; clears resp_pending on success. */
 int vgpu_answer_republish(struct vgpu_mediator *m, struct vm *vm);
+/* A VM served for the first time, with no answer and nothing at response.txt: publish
+ * the initial seq-0 response.txt (PROTOCOL.md s.10). */
+void vgpu_answer_initial(struct vgpu_mediator *m, struct vm *vm);
 /* Does response.txt hold the VM's last persisted answer (or a later reject)? */
 int vgpu_answer_delivered(const struct vm *vm);
 /* At start: resolve an intent left by a mediator that died mid-job. */

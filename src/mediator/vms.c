@@ -227,6 +227,7 @@ void vgpu_vms_add(struct vgpu_mediator *m, const char *name)
 	}
 	m->vms[m->nvms++] = vm;
 	vgpu_progress_seen(m, vm);     /* status.txt before the VM's first request */
+	vgpu_answer_initial(m, vm);    /* and response.txt: no missing name to cache */
 	{
 		char who[64];
 

@@ -337,7 +337,25 @@ static int read_resp(uint32_t vm, struct vgpu_response *r)
 		return -1;
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	return vgpu_response_decode(buf, n, r ? r : &ignored, NULL, 0) == VGPU_REC_OK ? 0 : -1;
+	if (vgpu_response_decode(buf, n, r ? r : &ignored, NULL, 0) != VGPU_REC_OK)
+		return -1;
+	/* the initial response.txt (seq 0, OK) answers nothing: no answer yet */
+	return (r ? r : &ignored)->seq == 0 && (r ? r : &ignored)->status == VGPU_OK ? -1 : 0;
+}
+
+/* The raw response.txt of vmN: 0 when it decodes into R. */
+static int read_initial(uint32_t vm, struct vgpu_response *r)
+{
+	char path[512], buf[VGPU_RECORD_MAX];
+	FILE *f;
+	size_t n;
+
+	vm_path(vm, "response.txt", path, sizeof(path));
+	if (!(f = fopen(path, "r")))
+		return -1;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	return vgpu_response_decode(buf, n, r, NULL, 0) == VGPU_REC_OK ? 0 : -1;
 }
 
 /* Step the loop until vmN's response answers SEQ (up to 5 s); returns its status. */
@@ -1168,6 +1186,35 @@ START_TEST(test_failed_publish_retried)
 }
 END_TEST
 
+/* A VM the mediator starts serving gets a response.txt at once (seq 0, OK, op "-"), so
+ * an NFS client never looks up a missing name (its negative lookup cache, ERRORS_LOG
+ * error 7); the first request is still seq 1; a VM with something at the name (here a
+ * link) keeps it. */
+START_TEST(test_initial_response)
+{
+	struct vgpu_response r;
+	char path[512];
+
+	vm_path(2, "response.txt", path, sizeof(path));
+	ck_assert_int_eq(symlink("/nonexistent", path), 0);
+	start(1);
+	ck_assert_int_eq(read_initial(1, &r), 0);
+	ck_assert_int_eq(r.seq, 0);
+	ck_assert_int_eq(r.status, VGPU_OK);
+	ck_assert_int_eq(r.op, VGPU_OP_NONE);
+	ck_assert_int_eq(r.answered, 0);
+	ck_assert_int_eq(journal_count("answer", 1, 0), 0);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(read_initial(2, &r), -1);        /* the link left alone */
+	{
+		struct stat st;
+		ck_assert_int_eq(lstat(path, &st), 0);
+		ck_assert(S_ISLNK(st.st_mode));
+	}
+}
+END_TEST
+
 /* command.txt cannot be opened or read for a while (libfiu): nothing is answered, and
  * the next look at it (an event here; the rescans otherwise) reads it. */
 START_TEST(test_unreadable_command_retried)
@@ -1670,6 +1717,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tc, test_restart_adopts_published_answer);
 	tcase_add_test(tc, test_one_request_per_vm_at_a_time);
 	tcase_add_test(tc, test_failed_publish_retried);
+	tcase_add_test(tc, test_initial_response);
 	tcase_add_test(tc, test_unreadable_command_retried);
 	tcase_add_test(tc, test_corrupt_state_logged_once);
 	tcase_add_test(tc, test_vm_dirs_come_and_go);
