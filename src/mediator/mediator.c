@@ -151,6 +151,7 @@ static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result 
 	vgpu_answer_job(m, job, res, name);
 	vm->job = NULL;
 	vgpu_job_free(job);
+	vgpu_intake_waiters(m);    /* its payload bytes are free: the oldest waiting VM first */
 	vgpu_intake_scan(m, vm);   /* its next command may be waiting already */
 }
 
@@ -311,6 +312,10 @@ static void limits_defaults(struct vgpu_mediator_config *cfg)
 		cfg->output_ttl_ms = 3600000;
 	if (!cfg->max_vm_bytes)
 		cfg->max_vm_bytes = cfg->max_payload > UINT64_MAX / 2 ? UINT64_MAX : 2 * cfg->max_payload;
+	if (!cfg->max_queued_bytes)
+		cfg->max_queued_bytes = cfg->max_payload > UINT64_MAX / 4 ? UINT64_MAX : 4 * cfg->max_payload;
+	if (!cfg->max_vm_queued_bytes)
+		cfg->max_vm_queued_bytes = cfg->max_payload > UINT64_MAX / 2 ? UINT64_MAX : 2 * cfg->max_payload;
 	if (!cfg->reject_burst)
 		cfg->reject_burst = 8;
 	if (!cfg->reject_per_s)

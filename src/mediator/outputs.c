@@ -1,7 +1,8 @@
 /* outputs.c - the lifetime of the output files the mediator writes into a VM's
  * directory (out-SEQ.bin, PROTOCOL.md s.1.1): removed once the VM's next request shows
  * it has read them, or after --output-ttl-ms however the VM behaves; the bytes one VM
- * holds are capped (--max-vm-bytes, checked by intake before a job runs). */
+ * holds are capped (--max-vm-bytes, checked by intake before a job runs). And their
+ * birth: a private file the executor writes (off the event loop), named once written. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <fiu-local.h>
 
 #include "mediator_int.h"
 #include "lib/log.h"
@@ -123,4 +125,61 @@ void vgpu_outputs_sweep(struct vgpu_mediator *m, struct vm *vm, int force)
 	/* Outputs below the answered mark were superseded already (a restart lost the
 	 * moment); the last answer's output stays until its TTL. */
 	sweep(m, vm, vm->st.answered_seq, 1);
+}
+
+int vgpu_outputs_create(struct vm *vm, struct job *job)
+{
+	int fd;
+
+	job->out_tmp[0] = '\0';
+	fd = openat(vm->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	if (fd < 0) {
+		/* no O_TMPFILE here: a dot name (clients ignore it), ours alone (O_EXCL) */
+		snprintf(job->out_tmp, sizeof(job->out_tmp), ".tmp-out-%" PRId64 "-%ld", job->req.seq, (long)getpid());
+		fd = openat(vm->dirfd, job->out_tmp, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST && unlinkat(vm->dirfd, job->out_tmp, 0) == 0)
+			fd = openat(vm->dirfd, job->out_tmp, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			int e = errno;
+
+			job->out_tmp[0] = '\0';
+			return -e;
+		}
+	}
+	job->out_fd = fd;
+	return 0;
+}
+
+int vgpu_outputs_commit(struct vm *vm, struct job *job, const char *name)
+{
+	char tmp[64], proc[64];
+	int rc = 0;
+
+	fiu_return_on("mediator/output/chown", -EPERM);
+	if (vm->has_uid && fchown(job->out_fd, vm->uid, vm->gid) != 0)
+		return -errno;
+	if (fchmod(job->out_fd, 0644) != 0 || fsync(job->out_fd) != 0)
+		return -errno;
+	if (job->out_tmp[0]) {
+		if (renameat(vm->dirfd, job->out_tmp, vm->dirfd, name) != 0)
+			return -errno;
+		job->out_tmp[0] = '\0';
+		return 0;
+	}
+	/* O_TMPFILE: a name for it, then renamed over NAME (atomic, whatever NAME was) */
+	snprintf(tmp, sizeof(tmp), ".tmp-out-%" PRId64 "-%ld", job->req.seq, (long)getpid());
+	unlinkat(vm->dirfd, tmp, 0);
+	fiu_return_on("mediator/output/link", -ENOSPC);
+	if (linkat(job->out_fd, "", vm->dirfd, tmp, AT_EMPTY_PATH) != 0) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", job->out_fd);
+		if (linkat(AT_FDCWD, proc, vm->dirfd, tmp, AT_SYMLINK_FOLLOW) != 0)
+			return -errno;
+	}
+	if (renameat(vm->dirfd, tmp, vm->dirfd, name) != 0) {
+		rc = -errno;
+		unlinkat(vm->dirfd, tmp, 0);
+	}
+	return rc;
 }
