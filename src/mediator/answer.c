@@ -316,7 +316,7 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 	publish(m, vm, r, 1);
 	if (job->req.input.name[0]) {
 		vgpu_payload_name(name, "in", job->req.seq);
-		unlinkat(vm->dirfd, name, 0);
+		vgpu_unlink_later(&m->closer, vm, name);   /* freed off the loop */
 	}
 	free(r);
 }

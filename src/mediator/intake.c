@@ -310,6 +310,7 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 	}
 	job->held = need;
 	job->held_from = &m->payload_held;
+	job->closer = &m->closer;
 	m->payload_held += need;
 	status = req->input.name[0] ? load_payload(m, vm, job, msg, sizeof(msg)) : 0;
 	if (status == 0)

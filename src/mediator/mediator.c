@@ -412,6 +412,7 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->cfg = *cfg;
 	m->rootfd = m->statefd = m->inofd = m->lockfd = m->pipe[0] = m->pipe[1] = -1;
 	m->journal.fd = -1;
+	m->closer.pipe[0] = m->closer.pipe[1] = -1;
 	limits_defaults(&m->cfg);
 	vgpu_pq_init(&m->queue, m->cfg.aging_ms);
 
@@ -487,6 +488,8 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if ((rc = vgpu_closer_start(&m->closer)) < 0)
+		vgpu_warn("closer thread: %s; big files are closed in the loop", strerror(-rc));
 	vgpu_vms_discover(m);
 	*mp = m;
 	return 0;
@@ -508,6 +511,7 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 		vgpu_job_free((struct job *)it);
 	for (int s = 0; s < m->nslots; s++)
 		vgpu_job_free(m->slots[s]);
+	vgpu_closer_stop(&m->closer);
 	free(m->slots);
 	free(m->pfd);
 	free(m->problems);

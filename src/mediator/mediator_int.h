@@ -91,6 +91,7 @@ struct vgpu_mediator {
 		uint64_t budget_waits;   /* requests that waited for the payload budget */
 	} stats;
 	uint64_t payload_held;       /* payload bytes of queued and running jobs (the budget) */
+	struct vgpu_closer closer;   /* closes big files off the loop (job.h) */
 	uint64_t budget_tickets;     /* the last ticket given to a waiting VM */
 };
 
@@ -131,6 +132,9 @@ void vgpu_outputs_superseded(struct vgpu_mediator *m, struct vm *vm, int64_t new
 void vgpu_outputs_sweep(struct vgpu_mediator *m, struct vm *vm, int force);
 /* Bytes of out-*.bin in VM's directory now. */
 uint64_t vgpu_outputs_held(const struct vm *vm);
+/* Remove VM's NAME, the pages of a big file freed by CLOSER's thread, not in the loop.
+ * 0 or -errno. */
+int vgpu_unlink_later(struct vgpu_closer *closer, const struct vm *vm, const char *name);
 /* A private, empty file in VM's directory for JOB's output (job->out_fd): O_TMPFILE, or a
  * ".tmp-out-*" name (job->out_tmp) where the file system has none; mode 0600, the
  * mediator's, so no VM can open or truncate it while the executor writes it. 0 or -errno. */

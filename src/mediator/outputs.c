@@ -78,6 +78,7 @@ struct sweep {
 	int64_t now_s, ttl_s;        /* and those older than TTL_S (0: no age limit) */
 	unsigned removed;
 	uint64_t bytes;
+	struct vgpu_closer *closer;
 };
 
 static void remove_one(const struct vm *vm, const char *name, int64_t seq, const struct stat *st, void *arg)
@@ -87,16 +88,28 @@ static void remove_one(const struct vm *vm, const char *name, int64_t seq, const
 	/* Our own file's mtime, on the server's clock: good enough for an age limit of
 	 * minutes (a VM touching it only keeps its own bytes, within its cap, longer). */
 	if (seq < sw->below || (sw->ttl_s && sw->now_s - (int64_t)st->st_mtime >= sw->ttl_s)) {
-		if (unlinkat(vm->dirfd, name, 0) == 0) {
+		if (vgpu_unlink_later(sw->closer, vm, name) == 0) {
 			sw->removed++;
 			sw->bytes += (uint64_t)st->st_size;
 		}
 	}
 }
 
+int vgpu_unlink_later(struct vgpu_closer *closer, const struct vm *vm, const char *name)
+{
+	/* held open across the unlink: the last reference goes to the closer */
+	int fd = openat(vm->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), rc = 0;
+
+	if (unlinkat(vm->dirfd, name, 0) != 0)
+		rc = -errno;
+	if (fd >= 0)
+		vgpu_closer_close(closer, fd);
+	return rc;
+}
+
 static void sweep(struct vgpu_mediator *m, struct vm *vm, int64_t below, int use_ttl)
 {
-	struct sweep sw = { .below = below };
+	struct sweep sw = { .below = below, .closer = &m->closer };
 
 	if (use_ttl) {
 		sw.now_s = (int64_t)time(NULL);
