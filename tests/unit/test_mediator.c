@@ -28,6 +28,7 @@
 #include "lib/safeio.h"
 #include "lib/status.h"
 #include "mediator/mediator.h"
+#include "mediator/mediator_int.h"   /* the budget's counters (white box) */
 
 /* --- the fake executor ------------------------------------------------------------- */
 
@@ -1545,6 +1546,79 @@ START_TEST(test_outputs_removed_and_capped)
 }
 END_TEST
 
+/* The payload budget (docs/SECURITY.md "Memory"): a request whose payload does not fit
+ * beside the queued ones waits unread, and waiters go first in their order; a request
+ * one VM may never hold is TOO_LARGE at once; requests without payload pass; once a job
+ * gives its bytes back the waiters run; the payload files are closed by the closer. */
+START_TEST(test_payload_budget)
+{
+	struct vgpu_request r;
+	struct vgpu_response a;
+	char p[512];
+
+	cfg.max_payload = 64 * 1024;
+	cfg.max_queued_bytes = 20000;
+	cfg.max_vm_queued_bytes = 15000;
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(2);
+	/* vm1: 8000 bytes in + 4000 out = 12000 held, on hold in slot 0 */
+	r = req_of(1, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1000;
+	put_vadd_input(1, 1, 1000, &r);
+	put_request(&r);
+	while (fx.naccepted < 1)
+		vgpu_mediator_step(med, 20);
+	ck_assert_uint_eq(med->payload_held, 12000);
+	/* vm2: 12000 more would pass 20000: waits, unread, unanswered, not run */
+	r = req_of(2, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1000;
+	put_vadd_input(2, 1, 1000, &r);
+	put_request(&r);
+	step_for(100);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_uint_eq(med->stats.budget_waits, 1);
+	vm_path(2, "response.txt", p, sizeof(p));
+	ck_assert_msg(!file_exists(p), "vm2 was answered while it waits for the budget");
+	/* vm4: 2400 would fit, but vm2 waits since before: vm4 waits behind it */
+	r = req_of(4, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 200;
+	put_vadd_input(4, 1, 200, &r);
+	put_request(&r);
+	step_for(100);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_uint_eq(med->stats.budget_waits, 2);
+	/* a ping holds no payload: served meanwhile */
+	send_op(3, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(3, 1, NULL), VGPU_OK);
+	/* vm5: 12000 + 6000 = 18000 is over what one VM's request may hold: TOO_LARGE now */
+	r = req_of(5, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1500;
+	put_vadd_input(5, 1, 1500, &r);
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(5, 1, &a), VGPU_TOO_LARGE);
+	ck_assert_msg(strstr(a.error, "--max-vm-queued-bytes") != NULL, "%s", a.error);
+	ck_assert_int_eq(journal_count("exec", 5, 1), 0);
+	/* vm1 done: its 12000 bytes back, vm2 then vm4 admitted and run */
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(wait_answer(2, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(wait_answer(4, 1, NULL), VGPU_OK);
+	{
+		uint32_t order[8];
+		int n = exec_order(order, 8);
+
+		ck_assert_int_eq(n, 4);
+		ck_assert_uint_eq(order[2], 2);   /* vm1, vm3 (ping), then vm2 before vm4 */
+		ck_assert_uint_eq(order[3], 4);
+	}
+	step_for(50);
+	ck_assert_uint_eq(med->payload_held, 0);
+	ck_assert_uint_eq(med->stats.budget_waits, 2);
+	ck_assert_uint_ge(med->closer.handed, 3);  /* the payloads closed off the loop */
+}
+END_TEST
+
 static Suite *mediator_suite(void)
 {
 	Suite *s = suite_create("mediator");
@@ -1598,6 +1672,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tx, test_unsaved_answer_held_then_published);
 	tcase_add_test(tx, test_unsaved_answer_restart_interrupted);
 	tcase_add_test(tx, test_outputs_removed_and_capped);
+	tcase_add_test(tx, test_payload_budget);
 	suite_add_tcase(s, tx);
 	return s;
 }
