@@ -38,9 +38,10 @@ struct remote_exec {
 	struct vgpu_job_result result;
 	struct vgpu_request req;
 	struct vgpu_client_call call;
-	void *in_map, *out_map;      /* the input read from its file, the output collected: for
-				      * the call's lifetime (never a map of the VM's own file,
-				      * which it could truncate: SIGBUS) */
+	void *in_map, *out_map;      /* the input read from its file, the output collected (never
+				      * a map of the VM's own file, which it could truncate:
+				      * SIGBUS); kept from job to job, grown when too small */
+	size_t in_cap, out_cap;
 	int out_fd;                  /* our dup of the job's output file, -1 */
 	size_t in_bytes, out_bytes;
 	size_t out_count;            /* floats of output; with out_bytes 0: summary only */
@@ -59,14 +60,24 @@ static void textf(char *buf, size_t cap, const char *fmt, ...)
 
 static void finish(struct remote_exec *rx)
 {
-	free(rx->in_map);
-	free(rx->out_map);
-	rx->in_map = rx->out_map = NULL;
 	if (rx->out_fd >= 0)
 		close(rx->out_fd);
 	rx->out_fd = -1;
 	rx->busy = 0;
 	rx->have_result = 0;
+}
+
+/* *P holds at least BYTES (*CAP: what it holds). 0 or -ENOMEM. */
+static int reserve(void **p, size_t *cap, size_t bytes)
+{
+	if (bytes <= *cap)
+		return 0;
+	free(*p);
+	*cap = 0;
+	if (!(*p = malloc(bytes)))
+		return -ENOMEM;
+	*cap = bytes;
+	return 0;
 }
 
 static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job)
@@ -89,8 +100,8 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	/* Read, not mapped: the core publishes the input from the buffer (and again from it
 	 * for a resend) and collects the output into one, written to the job's file at the
 	 * end. Plan B does this in the mediator's loop (docs/EXECUTOR.md). */
-	if ((rx->in_bytes && !(rx->in_map = malloc(rx->in_bytes))) ||
-	    (rx->out_bytes && (!(rx->out_map = malloc(rx->out_bytes)) || (rx->out_fd = dup(job->out_fd)) < 0))) {
+	if (reserve(&rx->in_map, &rx->in_cap, rx->in_bytes) < 0 || reserve(&rx->out_map, &rx->out_cap, rx->out_bytes) < 0 ||
+	    (rx->out_bytes && (rx->out_fd = dup(job->out_fd)) < 0)) {
 		rc = -ENOMEM;
 		finish(rx);
 		return rc;
@@ -113,7 +124,8 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	if (job->deadline_ms)
 		rx->req.timeout_ms = job->deadline_ms > now ? job->deadline_ms - now : 1;
 
-	rc = vgpu_client_start(rx->client, &rx->call, &rx->req, rx->in_map, rx->in_bytes, err, sizeof(err));
+	rc = vgpu_client_start(rx->client, &rx->call, &rx->req, rx->in_bytes ? rx->in_map : NULL, rx->in_bytes, err,
+			       sizeof(err));
 	if (rc != VGPU_CLIENT_OK) {
 		/* A directory we cannot write is a worker we cannot reach; a request that does
 		 * not encode is our own failure. */
@@ -261,7 +273,9 @@ static void remote_close(struct vgpu_executor *ex)
 	struct remote_exec *rx = (struct remote_exec *)ex;
 	if (!rx)
 		return;
-	finish(rx);      /* the job in flight's mappings */
+	finish(rx);      /* the job in flight */
+	free(rx->in_map);
+	free(rx->out_map);
 	vgpu_client_close(rx->client);
 	free(rx->dir);
 	free(rx);
