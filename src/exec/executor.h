@@ -128,7 +128,7 @@ static inline int vgpu_executor_slot_info(struct vgpu_executor *ex, int slot, st
 	return ex->ops->slot_info(ex, slot, info);
 }
 
-/* The payload I/O of an executor (executor.c), for JOB's fds as above.
+/* The payload I/O of an executor (payload_io.c), for JOB's fds as above.
  * Read BYTES of input from FD into BUF, the CRC-32 computed while reading and, when
  * CHECK, compared with CRC. 0; or -1 with RES set: BAD_PAYLOAD for a checked payload that
  * is short, unreadable or of another CRC, else EXEC_FAILED. Fault point exec/input/read. */

@@ -17,7 +17,7 @@
  * the op runs) and never runs it. Injections = collisions
  * forced + payloads found changed on disk.
  * Handling proved (src/): src/client/client.c (per-VM lock, seq + nonce, EPROTO),
- * src/mediator/intake.c (CONFLICT, "two writers" log, payload size), src/exec/executor.c
+ * src/mediator/intake.c (CONFLICT, "two writers" log, payload size), src/exec/payload_io.c
  * (the payload's CRC),
  * src/lib/safeio.c (publish by rename). */
 #include <errno.h>

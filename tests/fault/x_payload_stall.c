@@ -15,7 +15,7 @@
  * the file's).
  * Injections: big payloads sent (each 256 MiB in, 128 MiB out).
  * Handling proved (src/): src/mediator/intake.c (load_payload: opened and checked, not
- * read), src/exec/executor.c (vgpu_exec_read_input / vgpu_exec_write_output, in the
+ * read), src/exec/payload_io.c (vgpu_exec_read_input / vgpu_exec_write_output, in the
  * worker), src/cmd/vgpu-worker.c, src/mediator/outputs.c (the output named once written). */
 #include <errno.h>
 #include <fcntl.h>
