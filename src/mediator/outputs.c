@@ -33,7 +33,22 @@ static int64_t output_seq(const char *name)
 	return (int64_t)v;
 }
 
-/* Call FN for every out-*.bin in VM's directory (lstat'ed, regular files only). */
+/* ".tmp-out-SEQ-PID" of another process than ours (outputs_create()'s name where the
+ * file system has no O_TMPFILE): left by a mediator that died while a job ran. */
+static int stale_tmp(const char *name)
+{
+	const char *dash;
+	char *end;
+	long pid;
+
+	if (strncmp(name, ".tmp-out-", 9) != 0 || !(dash = strrchr(name + 9, '-')))
+		return 0;
+	errno = 0;
+	pid = strtol(dash + 1, &end, 10);
+	return !errno && *end == '\0' && end != dash + 1 && pid != (long)getpid();
+}
+
+/* Call FN for every out-*.bin in VM's directory (and, with seq -1, stale_tmp() ones) (lstat'ed, regular files only). */
 static void each_output(const struct vm *vm, void (*fn)(const struct vm *, const char *, int64_t,
 							  const struct stat *, void *), void *arg)
 {
@@ -50,6 +65,9 @@ static void each_output(const struct vm *vm, void (*fn)(const struct vm *, const
 	while ((e = readdir(d))) {
 		struct stat st;
 		int64_t seq = output_seq(e->d_name);
+
+		if (!seq && stale_tmp(e->d_name))
+			seq = -1;    /* a previous mediator's unfinished output: removed by a sweep */
 
 		if (seq && fstatat(vm->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
 			fn(vm, e->d_name, seq, &st, arg);
