@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "client_int.h"
+#include "../lib/crc_io.h"
 #include "../lib/safeio.h"
 #include "../lib/status.h"
 
@@ -295,12 +296,37 @@ int vgpu_client_poll(struct vgpu_client_call *call, struct vgpu_response *resp, 
 	return VGPU_CLIENT_PENDING;
 }
 
+/* DIRFD/NAME (checked as vgpu_safe_read() does, at most CAP bytes) into BUF, its CRC-32
+ * computed while it is read (one pass over the bytes); *LENP and *CRCP. ESTALE is tried
+ * once more. 0 or as vgpu_safe_read(). */
+static int read_output(int dirfd, const char *name, void *buf, size_t cap, size_t *lenp, uint32_t *crcp)
+{
+	int rc = -ESTALE;
+
+	for (int i = 0; i < 2 && rc == -ESTALE; i++) {
+		struct stat st;
+		int fd;
+
+		*crcp = 0;
+		*lenp = 0;
+		rc = vgpu_safe_open(dirfd, name, cap, &fd, &st);
+		if (rc < 0)
+			continue;
+		rc = vgpu_pread_crc(fd, buf, (size_t)st.st_size, crcp, lenp);
+		close(fd);
+		if (rc == -ENODATA)
+			rc = VGPU_ESHORT;   /* it shrank while read */
+	}
+	return rc;
+}
+
 int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_response *resp, void *buf, size_t bytes,
 			char *err, size_t errlen)
 {
 	const char *name = resp->output.name;
 	int64_t want = vgpu_request_output_bytes(call->req);
 	size_t len = 0;
+	uint32_t crc = 0;
 	int rc;
 
 	if (!name[0])
@@ -315,7 +341,7 @@ int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_respons
 	if (resp->output.bytes != bytes)
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s holds %" PRIu64 " bytes, the job needs %zu", name,
 			    resp->output.bytes, bytes);
-	rc = vgpu_safe_read(call->c->dirfd, name, buf, bytes, &len, NULL);
+	rc = read_output(call->c->dirfd, name, buf, bytes, &len, &crc);
 	if (rc == -ESTALE)
 		return stale_read(call, name, err, errlen);
 	call->stale_since_ms = 0;
@@ -328,9 +354,9 @@ int vgpu_client_collect(struct vgpu_client_call *call, const struct vgpu_respons
 			    vgpu_client_squash_hint);
 	if (rc < 0)
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %s", name, vgpu_safeio_strerror(rc));
-	if (len != bytes || vgpu_crc32(buf, len) != resp->output.crc)
+	if (len != bytes || crc != resp->output.crc)
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "output %s: %zu bytes / CRC %08" PRIx32 " differ from the "
-			    "response's %" PRIu64 " bytes CRC %08" PRIx32, name, len, vgpu_crc32(buf, len),
-			    resp->output.bytes, resp->output.crc);
+			    "response's %" PRIu64 " bytes CRC %08" PRIx32, name, len, crc, resp->output.bytes,
+			    resp->output.crc);
 	return VGPU_CLIENT_OK;
 }

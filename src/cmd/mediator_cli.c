@@ -46,6 +46,9 @@ static void usage(FILE *f)
 "  --max-payload BYTES   cap on an input payload (default 1073741824)\n"
 "  --max-vm-bytes BYTES  output bytes one VM may hold in its directory (default 2 x max-payload)\n"
 "  --output-ttl-ms MS    remove an out-SEQ.bin the VM has not superseded after MS (default 3600000)\n"
+"  --max-queued-bytes BYTES  payload bytes (input + output files) all queued jobs may hold;\n"
+"                        a request past it waits (default 4 x max-payload)\n"
+"  --max-vm-queued-bytes BYTES  ... one VM's request may hold; past it TOO_LARGE (default 2 x max-payload)\n"
 "  --remote-timeout-ms MS  Plan B: how long the worker VM may stay silent (default 30000)\n"
 "  --metrics FILE        also write the Prometheus metrics as FILE (textfile collector)\n"
 "  --status-interval-ms MS  write STATE/status and the metrics every MS (default 5000)\n"
@@ -84,7 +87,7 @@ int vgpu_cli_parse_args(int argc, char **argv, struct vgpu_config *flags, const 
 {
 	enum { O_ROOT = 1000, O_STATE, O_EXEC, O_FALLBACK, O_VM, O_DEFCAP, O_AGING, O_RESCAN, O_GRACE,
 	       O_JOBMS, O_MAXJOB, O_MAXPAY, O_RTIMEOUT, O_TESTOPS, O_JOURNAL, O_LOGLEVEL, O_SYSLOG,
-	       O_CONFIG, O_CHECK, O_METRICS, O_STATUSMS, O_VMUID, O_VMBYTES, O_OUTTTL, O_VERSION };
+	       O_CONFIG, O_CHECK, O_METRICS, O_STATUSMS, O_VMUID, O_VMBYTES, O_OUTTTL, O_MAXQ, O_MAXVMQ, O_VERSION };
 	static const struct option longopts[] = {
 		{ "root", required_argument, 0, O_ROOT }, { "state", required_argument, 0, O_STATE },
 		{ "executor", required_argument, 0, O_EXEC }, { "fallback", required_argument, 0, O_FALLBACK },
@@ -100,6 +103,8 @@ int vgpu_cli_parse_args(int argc, char **argv, struct vgpu_config *flags, const 
 		{ "status-interval-ms", required_argument, 0, O_STATUSMS },
 		{ "vm-uid", required_argument, 0, O_VMUID }, { "max-vm-bytes", required_argument, 0, O_VMBYTES },
 		{ "output-ttl-ms", required_argument, 0, O_OUTTTL },
+		{ "max-queued-bytes", required_argument, 0, O_MAXQ },
+		{ "max-vm-queued-bytes", required_argument, 0, O_MAXVMQ },
 		{ "version", no_argument, 0, O_VERSION }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
 	};
 	/* option -> the file's key, for the ones that are one */
@@ -119,6 +124,8 @@ int vgpu_cli_parse_args(int argc, char **argv, struct vgpu_config *flags, const 
 		{ O_RTIMEOUT, "limits", "remote_timeout_ms", VGPU_CF_REMOTE_TIMEOUT },
 		{ O_VMBYTES, "limits", "max_vm_bytes", VGPU_CF_MAX_VM_BYTES },
 		{ O_OUTTTL, "limits", "output_ttl_ms", VGPU_CF_OUTPUT_TTL },
+		{ O_MAXQ, "limits", "max_queued_bytes", VGPU_CF_MAX_QUEUED },
+		{ O_MAXVMQ, "limits", "max_vm_queued_bytes", VGPU_CF_MAX_VM_QUEUED },
 	};
 	char err[512];
 	int c;

@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "exec/arena.h"
 #include "exec/backend.h"
+#include "exec/executor.h"
 #include "exec/wire.h"
 #include "lib/log.h"
 #include "lib/status.h"
@@ -90,41 +92,18 @@ static int parse_int(const char *s, int max, int *out)
 	return 0;
 }
 
-/* Map FD for BYTES after checking the file is that large (a short memfd would SIGBUS). */
-static int map_fd(int fd, size_t bytes, int writable, void **pp, char *err, size_t errlen)
-{
-	struct stat st;
-	void *p;
+/* The payload buffers, kept from job to job (no per-job allocation; with CUDA pinned
+ * once by the backend's host_alloc). */
+static struct vgpu_hostbuf inbuf, outbuf;
 
-	*pp = NULL;
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "worker: fstat(%s memfd): %s", writable ? "output" : "input", strerror(errno));
-		return -1;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size < bytes) {
-		snprintf(err, errlen, "worker: %s memfd holds %lld bytes, the job says %zu",
-			 writable ? "output" : "input", (long long)st.st_size, bytes);
-		return -1;
-	}
-	p = mmap(NULL, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED && !writable && errno == EPERM)
-		/* Before Linux 6.7 a write-sealed memfd refuses any MAP_SHARED mapping. */
-		p = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED) {
-		snprintf(err, errlen, "worker: mmap(%s memfd, %zu bytes): %s",
-			 writable ? "output" : "input", bytes, strerror(errno));
-		return -1;
-	}
-	*pp = p;
-	return 0;
-}
-
-/* Run one job message; returns the backend's run() value (negative: device unusable). */
+/* Run one job message; returns the backend's run() value (negative: device unusable).
+ * The input is read from its file into INBUF (CRC-32 checked while reading, for a VM's
+ * payload), the output written from OUTBUF into its file (CRC-32 while writing, then
+ * fdatasync): the mediator's loop touches neither (docs/EXECUTOR.md). */
 static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgpu_wire_job *wj,
 		  const int fds[2], struct vgpu_job_result *res)
 {
 	struct vgpu_job job;
-	void *in = NULL, *out = NULL;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -134,26 +113,47 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 	if ((wj->in_bytes > 0) != (fds[0] >= 0) || (wj->out_bytes > 0) != (fds[1] >= 0) ||
 	    wj->in_bytes > SIZE_MAX || wj->out_bytes > SIZE_MAX) {
 		res->status = VGPU_EXEC_FAILED;
-		snprintf(res->error, sizeof(res->error), "worker: job %llu: memfds do not match its byte counts",
+		snprintf(res->error, sizeof(res->error), "worker: job %llu: files do not match its byte counts",
 			 (unsigned long long)wj->id);
 		return 0;
 	}
-	if (fds[0] >= 0 && map_fd(fds[0], (size_t)wj->in_bytes, 0, &in, res->error, sizeof(res->error)) != 0)
-		goto failed;
-	if (fds[1] >= 0 && map_fd(fds[1], (size_t)wj->out_bytes, 1, &out, res->error, sizeof(res->error)) != 0)
-		goto failed;
-	job.in = in;
-	job.in_count = (size_t)wj->in_bytes / sizeof(float);
-	job.out = out;
-	/* Without an output memfd the caller wants only the summary: out stays NULL. */
-	job.out_count = out ? (size_t)wj->out_bytes / sizeof(float) : (size_t)wj->out_count;
-	if (out && wj->out_count && wj->out_count != job.out_count) {
+	if (fds[1] >= 0 && wj->out_count && wj->out_count * sizeof(float) != wj->out_bytes) {
+		/* the whole buffer is written out: it must be exactly the output (the mediator
+		 * sizes it so), never bytes of an earlier job */
 		res->status = VGPU_EXEC_FAILED;
-		snprintf(res->error, sizeof(res->error), "worker: job %llu: output memfd of %llu floats, job says %llu",
-			 (unsigned long long)wj->id, (unsigned long long)job.out_count,
+		snprintf(res->error, sizeof(res->error), "worker: job %llu: output file of %llu bytes, the job says %llu floats",
+			 (unsigned long long)wj->id, (unsigned long long)wj->out_bytes,
 			 (unsigned long long)wj->out_count);
-		goto out;
+		return 0;
 	}
+	if (fds[1] >= 0) {
+		const struct vgpu_op_desc *d = vgpu_op_get(job.op);
+		uint64_t counts[VGPU_OP_OPERANDS], outc = 0;
+
+		if (d && (d->flags & VGPU_OPF_DATA) &&
+		    (d->sizes(&job.args, counts, &outc) < 0 || outc > SIZE_MAX / sizeof(float) ||
+		     outc * sizeof(float) != wj->out_bytes)) {
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker: job %llu: output file of %llu bytes, op %s "
+					    "needs %llu floats", (unsigned long long)wj->id,
+					    (unsigned long long)wj->out_bytes, d->name, (unsigned long long)outc);
+			return 0;
+		}
+	}
+	if (vgpu_hostbuf_reserve(&inbuf, (size_t)wj->in_bytes, be, ctx) != 0 ||
+	    vgpu_hostbuf_reserve(&outbuf, (size_t)wj->out_bytes, be, ctx) != 0) {
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker: no memory for %llu input and %llu output bytes",
+				    (unsigned long long)wj->in_bytes, (unsigned long long)wj->out_bytes);
+		return 0;
+	}
+	if (fds[0] >= 0) {
+		if (vgpu_exec_read_input(fds[0], (size_t)wj->in_bytes, wj->in_check != 0, wj->in_crc, inbuf.p, res) != 0)
+			return 0;
+		job.in = inbuf.p;
+		job.in_count = (size_t)wj->in_bytes / sizeof(float);
+	}
+	/* Without an output file the caller wants only the summary: out stays NULL. */
+	job.out = fds[1] >= 0 ? outbuf.p : NULL;
+	job.out_count = fds[1] >= 0 ? (size_t)wj->out_bytes / sizeof(float) : (size_t)wj->out_count;
 	rc = be->run(ctx, &job, res);
 	res->error[sizeof(res->error) - 1] = 0;
 	if (rc < 0 && res->status == VGPU_OK) {
@@ -161,15 +161,28 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 		snprintf(res->error, sizeof(res->error), "%s: the device is unusable (%d); worker restarts",
 			 be->name, rc);
 	}
-	goto out;
-failed:
-	res->status = VGPU_EXEC_FAILED;
-out:
-	if (in)
-		munmap(in, (size_t)wj->in_bytes);
-	if (out)
-		munmap(out, (size_t)wj->out_bytes);
+	if (res->status == VGPU_OK && fds[1] >= 0) {
+		struct vgpu_job_result keep = *res;
+
+		if (vgpu_exec_write_output(fds[1], outbuf.p, (size_t)wj->out_bytes, res) == 0) {
+			uint32_t crc = res->out_crc;
+
+			*res = keep;
+			res->has_out_crc = 1;
+			res->out_crc = crc;
+		} else {
+			res->exec_us = keep.exec_us;
+		}
+	}
 	return rc;
+}
+
+/* The buffers go back first: pinned host memory belongs to the backend's context. */
+static void end_backend(const struct vgpu_backend_ops *be, void *ctx)
+{
+	vgpu_hostbuf_release(&inbuf, be, ctx);
+	vgpu_hostbuf_release(&outbuf, be, ctx);
+	be->fini(ctx);
 }
 
 static int serve(const struct vgpu_backend_ops *be, int dev, int sock)
@@ -195,7 +208,7 @@ static int serve(const struct vgpu_backend_ops *be, int dev, int sock)
 	snprintf(msg.u.hello.device, sizeof(msg.u.hello.device), "%s:%d", be->name, dev);
 	if ((rc = vgpu_wire_send(sock, &msg, NULL, 0)) != 0) {
 		vgpu_err("send(hello): %s", strerror(-rc));
-		be->fini(ctx);
+		end_backend(be, ctx);
 		return EXIT_WIRE;
 	}
 	for (;;) {
@@ -209,7 +222,7 @@ static int serve(const struct vgpu_backend_ops *be, int dev, int sock)
 			vgpu_err("recv(job): %s", rc < 0 ? strerror(-rc) : "unexpected message type");
 			if (rc > 0)
 				continue;
-			be->fini(ctx);
+			end_backend(be, ctx);
 			return EXIT_WIRE;
 		}
 		memset(&wr, 0, sizeof(wr));
@@ -225,17 +238,17 @@ static int serve(const struct vgpu_backend_ops *be, int dev, int sock)
 		msg.u.result = wr;
 		if ((rc = vgpu_wire_send(sock, &msg, NULL, 0)) != 0) {
 			vgpu_err("send(result): %s", strerror(-rc));
-			be->fini(ctx);
+			end_backend(be, ctx);
 			return EXIT_WIRE;
 		}
 		if (run < 0) {
 			vgpu_err("%s:%d: device unusable (%d); exiting so that the pool restarts the worker",
 				 be->name, dev, run);
-			be->fini(ctx);
+			end_backend(be, ctx);
 			return EXIT_DEVICE;
 		}
 	}
-	be->fini(ctx);
+	end_backend(be, ctx);
 	return EXIT_OK;
 }
 

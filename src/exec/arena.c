@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <fiu-local.h>
 
@@ -102,4 +103,47 @@ uint64_t vgpu_arena_reclaim_job(struct vgpu_arena *a, struct vgpu_job_result *re
 		}
 	}
 	return leaked;
+}
+
+#define HOSTBUF_ROUND ((size_t)1 << 20)
+
+int vgpu_hostbuf_reserve(struct vgpu_hostbuf *b, size_t bytes, const struct vgpu_backend_ops *be, void *ctx)
+{
+	size_t cap;
+	void *p = NULL;
+	int from_backend = 0;
+
+	if (bytes <= b->cap)
+		return 0;
+	if (bytes > SIZE_MAX - HOSTBUF_ROUND)
+		return -ENOMEM;
+	cap = (bytes + HOSTBUF_ROUND - 1) & ~(HOSTBUF_ROUND - 1);
+	/* the old one first: the worker never needs both, and a pinned old one must not
+	 * stay pinned beside the new one */
+	vgpu_hostbuf_release(b, be, ctx);
+	if (be && be->iversion >= 2 && be->host_alloc && (p = be->host_alloc(ctx, cap)))
+		from_backend = 1;
+	if (!p) {
+		p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+	}
+	b->p = p;
+	b->cap = cap;
+	b->from_backend = from_backend;
+	b->grows++;
+	return 0;
+}
+
+void vgpu_hostbuf_release(struct vgpu_hostbuf *b, const struct vgpu_backend_ops *be, void *ctx)
+{
+	if (b->p) {
+		if (b->from_backend)
+			be->host_free(ctx, b->p, b->cap);
+		else
+			munmap(b->p, b->cap);
+	}
+	b->p = NULL;
+	b->cap = 0;
+	b->from_backend = 0;
 }

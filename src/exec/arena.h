@@ -36,4 +36,21 @@ uint64_t vgpu_arena_reclaim(struct vgpu_arena *a);
  * code is wrong even when its numbers are right). Returns the leak. */
 uint64_t vgpu_arena_reclaim_job(struct vgpu_arena *a, struct vgpu_job_result *res);
 
+/* A worker's payload buffer, kept from job to job (issue 13: no per-job allocation of
+ * payload memory). It grows to the largest job seen (rounded up to 1 MiB) and is given
+ * back when the worker ends. Its memory comes from the backend's host_alloc (CUDA:
+ * pinned once) or, without one, from anonymous pages. */
+struct vgpu_hostbuf {
+	void *p;
+	size_t cap;
+	int from_backend;               /* P came from host_alloc: give it back with host_free */
+	uint64_t grows;                 /* allocations made (for tests and logs) */
+};
+
+/* Make B hold at least BYTES (0: nothing to do). BE/CTX: the backend (may be NULL).
+ * 0, or -ENOMEM (B unchanged). */
+int vgpu_hostbuf_reserve(struct vgpu_hostbuf *b, size_t bytes, const struct vgpu_backend_ops *be, void *ctx);
+/* Give B's memory back; B is empty after. */
+void vgpu_hostbuf_release(struct vgpu_hostbuf *b, const struct vgpu_backend_ops *be, void *ctx);
+
 #endif

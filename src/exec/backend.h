@@ -32,6 +32,8 @@ struct vgpu_job_result {
 	char error[256];        /* readable; "" when OK */
 	int has_summary;        /* compute ops: SUMMARY describes the output */
 	struct vgpu_summary summary;  /* computed where the data is (device for CUDA) */
+	int has_out_crc;        /* executors: the output file was written, fdatasync'ed, and */
+	uint32_t out_crc;       /* this is the CRC-32 of its bytes (computed while writing) */
 };
 
 /* RES zeroed, then STATUS and the formatted error text (truncated to fit). Can't fail. */
@@ -39,7 +41,7 @@ void vgpu_job_result_set(struct vgpu_job_result *res, int status, const char *fm
 	__attribute__((format(printf, 3, 4)));
 
 struct vgpu_backend_ops {
-	int iversion;           /* 1 */
+	int iversion;           /* 1; 2 adds host_alloc/host_free */
 	const char *name;       /* "mock", "cuda" */
 	/* Number of devices this backend can drive, or a negative value with ERR filled.
 	 * Called in a probe process, never in the mediator (no CUDA context there). */
@@ -50,6 +52,11 @@ struct vgpu_backend_ops {
 	 * negative when the device is unusable and the worker must restart. */
 	int (*run)(void *ctx, const struct vgpu_job *job, struct vgpu_job_result *res);
 	void (*fini)(void *ctx);
+	/* iversion >= 2, may be NULL: host memory for the worker's payload buffers, kept
+	 * across jobs (CUDA: pinned and registered once, so no job registers any). NULL
+	 * when it cannot; the worker then uses plain pages. */
+	void *(*host_alloc)(void *ctx, size_t bytes);
+	void (*host_free)(void *ctx, void *p, size_t bytes);
 };
 
 extern const struct vgpu_backend_ops vgpu_backend_mock;   /* backend_mock.c */

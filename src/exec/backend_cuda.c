@@ -289,10 +289,12 @@ static int cuda_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_resul
 }
 
 const struct vgpu_backend_ops vgpu_backend_cuda = {
-	.iversion = 1,
+	.iversion = 2,
 	.name = "cuda",
 	.device_count = cuda_device_count,
 	.init = cuda_init,
 	.run = cuda_run,
 	.fini = cuda_fini,
+	.host_alloc = vgpu_cuda_host_alloc,
+	.host_free = vgpu_cuda_host_free,
 };

@@ -1,8 +1,13 @@
-/* cuda_hostmem.c - how the cuda backend copies between a job's host memory (the worker's
- * mappings of the mediator's fresh memfds) and the device. VGPU_CUDA_HOSTMEM chooses:
- * register (default: pin buffers of 1 MiB and more for the copy), populate (fault them in
- * at once), plain (neither), staging (two pinned 8 MiB chunks of the worker, one filled
- * or drained by the host while the other is copied). docs/GPU.md has the measurements. */
+/* cuda_hostmem.c - how the cuda backend copies between a job's host memory and the
+ * device. The worker's payload buffers (vgpu-worker.c, arena.h's vgpu_hostbuf: the input
+ * read into one, the output written from another, both kept from job to job) come from
+ * vgpu_cuda_host_alloc(): pinned once (cudaHostAlloc), so no job registers or faults in
+ * anything. Other host memory (tests, a buffer the pool could not pin): VGPU_CUDA_HOSTMEM
+ * chooses: register (default: pin buffers of 1 MiB and more for the copy), populate
+ * (fault them in at once), plain (neither), staging (two pinned 8 MiB chunks of the
+ * worker, one filled or drained by the host while the other is copied); in the modes other
+ * than register the payload buffers are plain pages too, as measured before. docs/GPU.md
+ * has the measurements. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +74,69 @@ void vgpu_cuda_hostmem_teardown(struct cuda_hostmem *hm)
 	}
 }
 
+/* The pinned payload buffers handed out (a worker has two: input and output). */
+#define HOST_POOL_MAX 4
+static struct {
+	void *p;
+	size_t bytes;
+} host_pool[HOST_POOL_MAX];
+
+void *vgpu_cuda_host_alloc(void *ctx, size_t bytes)
+{
+	struct cuda_ctx *cx = ctx;
+	void *p = NULL;
+
+	if (cx->hostmem.mode != CUDA_HOSTMEM_REGISTER)
+		return NULL;
+	for (int i = 0; i < HOST_POOL_MAX; i++) {
+		if (host_pool[i].p)
+			continue;
+		if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
+			(void)cudaGetLastError();   /* not sticky: the worker uses plain pages */
+			return NULL;
+		}
+		host_pool[i].p = p;
+		host_pool[i].bytes = bytes;
+		return p;
+	}
+	return NULL;
+}
+
+void vgpu_cuda_host_free(void *ctx, void *p, size_t bytes)
+{
+	(void)ctx;
+	(void)bytes;
+	for (int i = 0; i < HOST_POOL_MAX; i++) {
+		if (host_pool[i].p == p) {
+			cudaFreeHost(p);
+			host_pool[i].p = NULL;
+			host_pool[i].bytes = 0;
+			return;
+		}
+	}
+}
+
+/* Is [P, P+BYTES) inside a pinned payload buffer? */
+static int in_host_pool(const void *p, size_t bytes)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	for (int i = 0; i < HOST_POOL_MAX; i++) {
+		uintptr_t b = (uintptr_t)host_pool[i].p;
+
+		if (host_pool[i].p && a >= b && bytes <= host_pool[i].bytes && a - b <= host_pool[i].bytes - bytes)
+			return 1;
+	}
+	return 0;
+}
+
 int vgpu_cuda_host_prepare(struct cuda_hostmem *hm, const void *p, size_t bytes, int readonly)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t start, end;
 
-	if (!p || bytes < VGPU_CUDA_PIN_MIN || hm->mode == CUDA_HOSTMEM_PLAIN)
-		return 0;
+	if (!p || bytes < VGPU_CUDA_PIN_MIN || hm->mode == CUDA_HOSTMEM_PLAIN || in_host_pool(p, bytes))
+		return 0;       /* pinned once already: the copy is DMA, nothing to do per job */
 	/* staging: the copies go through our pinned chunks; fault the pages in at once. */
 	if (hm->mode == CUDA_HOSTMEM_REGISTER &&
 	    cudaHostRegister((void *)p, bytes, readonly ? cudaHostRegisterReadOnly : cudaHostRegisterDefault)

@@ -143,6 +143,10 @@ void vgpu_cuda_hostmem_teardown(struct cuda_hostmem *hm);
  * works on pageable memory too, only slower. */
 int vgpu_cuda_host_prepare(struct cuda_hostmem *hm, const void *p, size_t bytes, int readonly);
 void vgpu_cuda_host_release(const void *p, int registered);
+/* The backend's host_alloc/host_free (backend.h): the worker's payload buffers, pinned
+ * once (register mode; NULL in the others: plain pages). CTX is the struct cuda_ctx. */
+void *vgpu_cuda_host_alloc(void *ctx, size_t bytes);
+void vgpu_cuda_host_free(void *ctx, void *p, size_t bytes);
 /* Enqueue the copy of BYTES between the job's host memory and the device. 0 or -1. */
 int vgpu_cuda_copy_in(struct cuda_job *js, void *dev, const void *host, size_t bytes);
 int vgpu_cuda_copy_out(struct cuda_job *js, void *host, const void *dev, size_t bytes);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -37,7 +38,11 @@ struct remote_exec {
 	struct vgpu_job_result result;
 	struct vgpu_request req;
 	struct vgpu_client_call call;
-	void *in_map, *out_map;      /* the job's memfds, mapped for the call's lifetime */
+	void *in_map, *out_map;      /* the input read from its file, the output collected (never
+				      * a map of the VM's own file, which it could truncate:
+				      * SIGBUS); kept from job to job, grown when too small */
+	size_t in_cap, out_cap;
+	int out_fd;                  /* our dup of the job's output file, -1 */
 	size_t in_bytes, out_bytes;
 	size_t out_count;            /* floats of output; with out_bytes 0: summary only */
 	uint64_t give_up_ms;
@@ -59,20 +64,24 @@ static void textf(char *buf, size_t cap, const char *fmt, ...)
 
 static void finish(struct remote_exec *rx)
 {
-	if (rx->in_map)
-		munmap(rx->in_map, rx->in_bytes);
-	if (rx->out_map)
-		munmap(rx->out_map, rx->out_bytes);
-	rx->in_map = rx->out_map = NULL;
+	if (rx->out_fd >= 0)
+		close(rx->out_fd);
+	rx->out_fd = -1;
 	rx->busy = 0;
 	rx->have_result = 0;
 }
 
-/* The job's memfd FD mapped, or NULL with errno. */
-static void *map_fd(int fd, size_t bytes, int prot, int flags)
+/* *P holds at least BYTES (*CAP: what it holds). 0 or -ENOMEM. */
+static int reserve(void **p, size_t *cap, size_t bytes)
 {
-	void *p = mmap(NULL, bytes, prot, flags, fd, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (bytes <= *cap)
+		return 0;
+	free(*p);
+	*cap = 0;
+	if (!(*p = malloc(bytes)))
+		return -ENOMEM;
+	*cap = bytes;
+	return 0;
 }
 
 static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job)
@@ -101,18 +110,23 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	rx->out_bytes = job->out_fd >= 0 ? job->out_bytes : 0;
 	rx->out_count = data ? job->job.out_count : 0;
 	rx->in_bytes = !job->job.args.has_seed && job->in_fd >= 0 ? job->in_bytes : 0;
-	/* Mapped, not copied: the core publishes the input from the map (and again from it
-	 * for a resend) and reads the output straight into the job's memfd. */
-	if ((rx->in_bytes && !(rx->in_map = map_fd(job->in_fd, rx->in_bytes, PROT_READ, MAP_PRIVATE))) ||
-	    (rx->out_bytes && !(rx->out_map = map_fd(job->out_fd, rx->out_bytes, PROT_READ | PROT_WRITE,
-						      MAP_SHARED)))) {
-		rc = -errno;
+	/* Read, not mapped: the core publishes the input from the buffer (and again from it
+	 * for a resend) and collects the output into one, written to the job's file at the
+	 * end. Plan B does this in the mediator's loop (docs/EXECUTOR.md). */
+	if (reserve(&rx->in_map, &rx->in_cap, rx->in_bytes) < 0 || reserve(&rx->out_map, &rx->out_cap, rx->out_bytes) < 0 ||
+	    (rx->out_bytes && (rx->out_fd = dup(job->out_fd)) < 0)) {
+		rc = -ENOMEM;
 		finish(rx);
 		return rc;
 	}
 	rx->busy = 1;
 	rx->have_beat = 0;              /* the worker's heartbeat is watched from now on */
 	rx->next_beat_ms = 0;
+	if (rx->in_bytes &&
+	    vgpu_exec_read_input(job->in_fd, rx->in_bytes, job->in_check, job->in_crc, rx->in_map, &rx->result) != 0) {
+		rx->have_result = 1;
+		return 0;
+	}
 
 	memset(&rx->req, 0, sizeof(rx->req));
 	rx->req.priority = VGPU_PRIO_HIGH;     /* the Dom0 queue already ordered the jobs */
@@ -125,7 +139,8 @@ static int remote_submit(struct vgpu_executor *ex, int slot, const struct vgpu_e
 	if (job->deadline_ms)
 		rx->req.timeout_ms = job->deadline_ms > now ? job->deadline_ms - now : 1;
 
-	rc = vgpu_client_start(rx->client, &rx->call, &rx->req, rx->in_map, rx->in_bytes, err, sizeof(err));
+	rc = vgpu_client_start(rx->client, &rx->call, &rx->req, rx->in_bytes ? rx->in_map : NULL, rx->in_bytes, err,
+			       sizeof(err));
 	if (rc != VGPU_CLIENT_OK) {
 		/* A directory we cannot write is a worker we cannot reach; a request that does
 		 * not encode is our own failure. */
@@ -184,6 +199,21 @@ static int take_summary(struct remote_exec *rx, const struct vgpu_response *resp
 	return 0;
 }
 
+/* The collected output into the job's file (CRC-32 while writing, fdatasync). */
+static int write_out(struct remote_exec *rx, struct vgpu_job_result *res, char *why, size_t whylen)
+{
+	struct vgpu_job_result w;
+
+	memset(&w, 0, sizeof(w));
+	if (vgpu_exec_write_output(rx->out_fd, rx->out_map, rx->out_bytes, &w) != 0) {
+		textf(why, whylen, "%s", w.error);
+		return -1;
+	}
+	res->has_out_crc = 1;
+	res->out_crc = w.out_crc;
+	return 0;
+}
+
 /* Our answer RESP into RES. */
 static void take_answer(struct remote_exec *rx, const struct vgpu_response *resp, struct vgpu_job_result *res)
 {
@@ -194,7 +224,8 @@ static void take_answer(struct remote_exec *rx, const struct vgpu_response *resp
 	res->status = map_status(resp->status);
 	if (resp->status == VGPU_OK) {
 		if ((rx->out_bytes > 0 &&
-		     vgpu_client_collect(&rx->call, resp, rx->out_map, rx->out_bytes, why, sizeof(why)) != VGPU_CLIENT_OK) ||
+		     (vgpu_client_collect(&rx->call, resp, rx->out_map, rx->out_bytes, why, sizeof(why)) != VGPU_CLIENT_OK ||
+		      write_out(rx, res, why, sizeof(why)) < 0)) ||
 		    (rx->out_bytes == 0 && rx->out_count > 0 && take_summary(rx, resp, res, why, sizeof(why)) < 0))
 			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "remote %s: seq %" PRId64 ": %s", rx->dir, rx->req.seq, why);
 	} else if (res->status == resp->status) {
@@ -281,7 +312,9 @@ static void remote_close(struct vgpu_executor *ex)
 	struct remote_exec *rx = (struct remote_exec *)ex;
 	if (!rx)
 		return;
-	finish(rx);      /* the job in flight's mappings */
+	finish(rx);      /* the job in flight */
+	free(rx->in_map);
+	free(rx->out_map);
 	vgpu_client_close(rx->client);
 	free(rx->dir);
 	free(rx);
@@ -335,6 +368,7 @@ int vgpu_remote_open(const char *dir, const struct vgpu_exec_opts *opts,
 		snprintf(err, errlen, "remote: out of memory");
 		return -ENOMEM;
 	}
+	rx->out_fd = -1;
 	rc = vgpu_client_open(&rx->client, dir, &co, cerr, sizeof(cerr));
 	if (rc != VGPU_CLIENT_OK) {
 		snprintf(err, errlen, "remote:%s: %s (the worker VM's directory, as this Dom0 mounts it)", dir, cerr);

@@ -15,14 +15,24 @@
 #include <stdint.h>
 #include "backend.h"
 
-/* One job as the mediator hands it over. Input and output live in memfds that the
- * mediator created (in_fd: the input bytes, written before submit and not changed
- * after, or -1; not sealed, so nothing may rely on seals; out_fd: sized for the output,
- * or -1); the executor maps or forwards them. */
+/* One job as the mediator hands it over (docs/EXECUTOR.md, "Payloads off the loop").
+ *
+ * in_fd: IN_BYTES of input from offset 0, or -1. For a payload it is the VM's own file
+ * as the mediator opened and checked it (regular, one link, the VM's uid, the size the
+ * record says): untrusted bytes that the VM may still change or truncate, so the
+ * executor reads it with pread() (never mmap: a truncated file would SIGBUS) and, when
+ * IN_CHECK, checks the CRC-32 while reading: a short file or another CRC answers
+ * BAD_PAYLOAD. Tests may pass a memfd.
+ * out_fd: a file for OUT_BYTES of output from offset 0, or -1 (summary only): private to
+ * the mediator (mode 0600, no name or a dot name), empty; the executor writes it (pwrite,
+ * then fdatasync: it is durable when the result says OK) and reports the CRC-32 of what
+ * it wrote (res.has_out_crc); the mediator gives it its name and owner afterwards. */
 struct vgpu_exec_job {
-	struct vgpu_job job;      /* in/out pointers unset: the executor maps the fds */
+	struct vgpu_job job;      /* in/out pointers unset: the executor reads/writes the fds */
 	int in_fd;
 	size_t in_bytes;
+	int in_check;             /* check IN_CRC while reading (a VM's payload) */
+	uint32_t in_crc;
 	int out_fd;
 	size_t out_bytes;
 	uint64_t deadline_ms;     /* monotonic ms; 0 = none */
@@ -117,6 +127,16 @@ static inline int vgpu_executor_slot_info(struct vgpu_executor *ex, int slot, st
 		return -ENOSYS;
 	return ex->ops->slot_info(ex, slot, info);
 }
+
+/* The payload I/O of an executor (payload_io.c), for JOB's fds as above.
+ * Read BYTES of input from FD into BUF, the CRC-32 computed while reading and, when
+ * CHECK, compared with CRC. 0; or -1 with RES set: BAD_PAYLOAD for a checked payload that
+ * is short, unreadable or of another CRC, else EXEC_FAILED. Fault point exec/input/read. */
+int vgpu_exec_read_input(int fd, size_t bytes, int check, uint32_t crc, void *buf, struct vgpu_job_result *res);
+/* Write BYTES of BUF to the output file FD, the CRC-32 computed while writing, then
+ * fdatasync. 0 with res->has_out_crc/out_crc set, or -1 with RES set to EXEC_FAILED
+ * (ENOSPC...). Fault point exec/output/write (-ENOSPC). */
+int vgpu_exec_write_output(int fd, const void *buf, size_t bytes, struct vgpu_job_result *res);
 
 /* Implementations. exec_pool.c: workers hosting the backend called BACKEND_NAME
  * ("mock", "cuda": backend.h's table; the mediator links no backend), one per device the

@@ -259,6 +259,8 @@ int vgpu_pool_send_job(struct slot *s, const struct vgpu_exec_job *job)
 	if (job->in_bytes > 0) {
 		wj->in_bytes = job->in_bytes;
 		wj->fds |= VGPU_WIRE_IN_FD;
+		wj->in_check = job->in_check != 0;
+		wj->in_crc = job->in_crc;
 		fds[nfds++] = job->in_fd;
 	}
 	if (job->out_bytes > 0) {

@@ -22,8 +22,8 @@ struct vgpu_wire_hello {
 	char error[256];          /* why init failed; "" when ok */
 };
 
-#define VGPU_WIRE_IN_FD   1u  /* an input memfd follows (first) */
-#define VGPU_WIRE_OUT_FD  2u  /* an output memfd follows (after the input one) */
+#define VGPU_WIRE_IN_FD   1u  /* an input file follows (first): read with pread */
+#define VGPU_WIRE_OUT_FD  2u  /* an output file follows (after the input one): pwrite */
 
 /* Pool -> worker. The fields of struct vgpu_job, without pointers. */
 struct vgpu_wire_job {
@@ -33,6 +33,8 @@ struct vgpu_wire_job {
 	uint64_t in_bytes, out_bytes;
 	uint64_t out_count;       /* floats of output (compute ops); no out fd: summary only */
 	uint32_t fds;             /* VGPU_WIRE_IN_FD | VGPU_WIRE_OUT_FD */
+	uint32_t in_check;        /* 1: the input's CRC-32 must be IN_CRC (a VM's payload) */
+	uint32_t in_crc;
 };
 
 /* Worker -> pool. */

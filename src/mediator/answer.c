@@ -17,6 +17,7 @@
 #include <fiu-local.h>
 
 #include "mediator_int.h"
+#include "lib/crc_io.h"
 #include "lib/opref.h"
 #include "lib/log.h"
 #include "lib/safeio.h"
@@ -194,20 +195,63 @@ void vgpu_answer_reject(struct vgpu_mediator *m, struct vm *vm, int64_t seq, con
 	va_end(ap);
 }
 
-/* Write the output memfd as out-SEQ.bin, owned by the VM's uid when known (its quota
- * counts it; PROTOCOL.md s.1.1); fill REF. */
-static int publish_output(struct vm *vm, const struct job *job, const void *data, struct vgpu_payload_ref *ref)
+/* JOB's output file, written by the executor, as out-SEQ.bin: its CRC-32 from the
+ * executor (computed while it wrote; only an executor that gives none makes us read the
+ * file here), then owner, mode and name (outputs.c). Fills REF. 0 or -errno. */
+static int publish_output(struct vm *vm, struct job *job, const struct vgpu_job_result *res,
+			  struct vgpu_payload_ref *ref)
 {
-	struct vgpu_publish_how how = { .chown = vm->has_uid, .uid = vm->uid, .gid = vm->gid };
 	int rc;
 
 	vgpu_payload_name(ref->name, "out", job->req.seq);
 	ref->bytes = job->out_bytes;
-	ref->crc = vgpu_crc32(data, job->out_bytes);
-	rc = vgpu_publish_ex(vm->dirfd, ref->name, data, job->out_bytes, NULL, 0, 0644, &how);
+	if (res->has_out_crc) {
+		ref->crc = res->out_crc;
+	} else {
+		uint32_t crc = 0;
+		void *buf = malloc(VGPU_CRC_CHUNK);
+
+		rc = buf ? 0 : -ENOMEM;
+		for (size_t off = 0; rc == 0 && off < job->out_bytes; off += VGPU_CRC_CHUNK) {
+			size_t len = job->out_bytes - off < VGPU_CRC_CHUNK ? job->out_bytes - off : VGPU_CRC_CHUNK;
+			ssize_t n = pread(job->out_fd, buf, len, (off_t)off);
+
+			if (n != (ssize_t)len)
+				rc = n < 0 ? -errno : VGPU_ESHORT;
+			else
+				crc = vgpu_crc32_update(crc, buf, len);
+		}
+		free(buf);
+		if (rc == 0 && fdatasync(job->out_fd) != 0)
+			rc = -errno;
+		if (rc < 0) {
+			ref->name[0] = '\0';
+			return rc;
+		}
+		ref->crc = crc;
+	}
+	rc = vgpu_outputs_commit(vm, job, ref->name);
 	if (rc < 0)
 		ref->name[0] = '\0';
 	return rc;
+}
+
+/* The summary of JOB's output file, for an executor that gave none: read here. */
+static int summarize_file(const struct job *job, struct vgpu_summary *s)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(job->out_fd, &st) != 0)
+		return -errno;
+	if ((uint64_t)st.st_size < job->out_bytes)
+		return VGPU_ESHORT;
+	p = mmap(NULL, job->out_bytes, PROT_READ, MAP_SHARED, job->out_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	vgpu_summarize(p, job->out_bytes / sizeof(float), s);
+	munmap(p, job->out_bytes);
+	return 0;
 }
 
 void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu_job_result *res,
@@ -215,7 +259,6 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 {
 	struct vm *vm = job->vm;
 	struct vgpu_response *r = malloc(sizeof(*r));
-	void *out = MAP_FAILED;
 	char name[VGPU_NAME_MAX];
 
 	if (!r) {
@@ -241,25 +284,26 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 			snprintf(r->error, sizeof(r->error), "executor %s returned no summary of the output", executor);
 		}
 	} else if (res->status == VGPU_OK && job->out_fd >= 0 && job->out_bytes) {
-		out = mmap(NULL, job->out_bytes, PROT_READ, MAP_SHARED, job->out_fd, 0);
-		if (out == MAP_FAILED) {
-			r->status = VGPU_EXEC_FAILED;
-			snprintf(r->error, sizeof(r->error), "mmap of the job's output: %s", strerror(errno));
-		} else {
-			struct vgpu_summary s;
+		struct vgpu_summary s;
+		int rc = 0;
 
-			/* The executor summarised the output it wrote (on the device, for CUDA);
-			 * only one that did not is summarised here, from the bytes. */
-			if (res->has_summary && res->summary.count == job->out_bytes / sizeof(float))
-				s = res->summary;
-			else
-				vgpu_summarize(out, job->out_bytes / sizeof(float), &s);
+		/* The executor summarised the output it wrote (on the device, for CUDA); only
+		 * for one that did not is the file read here. */
+		if (res->has_summary && res->summary.count == job->out_bytes / sizeof(float))
+			s = res->summary;
+		else
+			rc = summarize_file(job, &s);
+		if (rc < 0) {
+			r->status = VGPU_EXEC_FAILED;
+			snprintf(r->error, sizeof(r->error), "executor %s: its output: %s", executor,
+				 vgpu_safeio_strerror(rc));
+		} else {
 			vgpu_op_format_result(job->req.op, &s, r->result, sizeof(r->result));
-			int rc = publish_output(vm, job, out, &r->output);
+			rc = publish_output(vm, job, res, &r->output);
 			if (rc < 0) {
 				r->status = VGPU_EXEC_FAILED;
-				snprintf(r->error, sizeof(r->error), "writing %s into the VM directory: %s",
-					 r->output.name[0] ? r->output.name : "out-SEQ.bin", vgpu_safeio_strerror(rc));
+				snprintf(r->error, sizeof(r->error), "writing out-%" PRId64 ".bin into the VM directory: %s",
+					 job->req.seq, vgpu_safeio_strerror(rc));
 				r->output.name[0] = '\0';
 			}
 		}
@@ -268,13 +312,11 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 		snprintf(r->error, sizeof(r->error), "executor %s gave no output for %s", executor,
 			 vgpu_op_name(job->req.op));
 	}
-	if (out != MAP_FAILED)
-		munmap(out, job->out_bytes);
 	fiu_do_on("mediator/crash/before-response", raise(SIGKILL));
 	publish(m, vm, r, 1);
 	if (job->req.input.name[0]) {
 		vgpu_payload_name(name, "in", job->req.seq);
-		unlinkat(vm->dirfd, name, 0);
+		vgpu_unlink_later(&m->closer, vm, name);   /* freed off the loop */
 	}
 	free(r);
 }

@@ -176,6 +176,8 @@ static const struct key keys[] = {
 	{ "limits", "remote_timeout_ms", VGPU_CF_REMOTE_TIMEOUT, K_MS, F(remote_timeout_ms) },
 	{ "limits", "output_ttl_ms", VGPU_CF_OUTPUT_TTL, K_MS, F(output_ttl_ms) },
 	{ "limits", "max_vm_bytes", VGPU_CF_MAX_VM_BYTES, K_BYTES, F(max_vm_bytes) },
+	{ "limits", "max_queued_bytes", VGPU_CF_MAX_QUEUED, K_BYTES, F(max_queued_bytes) },
+	{ "limits", "max_vm_queued_bytes", VGPU_CF_MAX_VM_QUEUED, K_BYTES, F(max_vm_queued_bytes) },
 };
 #undef F
 

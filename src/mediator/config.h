@@ -25,6 +25,7 @@ enum vgpu_config_field {
 	VGPU_CF_AGING = 1u << 12, VGPU_CF_RESCAN = 1u << 13, VGPU_CF_GRACE = 1u << 14,
 	VGPU_CF_JOB_MS = 1u << 15, VGPU_CF_MAX_JOB = 1u << 16, VGPU_CF_MAX_PAYLOAD = 1u << 17,
 	VGPU_CF_REMOTE_TIMEOUT = 1u << 18, VGPU_CF_OUTPUT_TTL = 1u << 19, VGPU_CF_MAX_VM_BYTES = 1u << 20,
+	VGPU_CF_MAX_QUEUED = 1u << 21, VGPU_CF_MAX_VM_QUEUED = 1u << 22,
 };
 
 struct vgpu_config {
@@ -41,6 +42,8 @@ struct vgpu_config {
 	uint64_t aging_ms, rescan_ms, grace_ms, job_ms, max_job_ms, max_payload, remote_timeout_ms;
 	uint64_t output_ttl_ms;      /* out-SEQ.bin removed after this long; default 1 h */
 	uint64_t max_vm_bytes;       /* outputs one VM may hold; 0: 2 x max_payload */
+	uint64_t max_queued_bytes;   /* payload bytes of all queued jobs; 0: 4 x max_payload */
+	uint64_t max_vm_queued_bytes;/* ... of one VM's request; 0: 2 x max_payload */
 	struct vgpu_vm_cap *vms;     /* one per VM, ids unique; any number */
 	size_t nvms, capvms;
 	unsigned set;                /* enum vgpu_config_field bits given on the command line */

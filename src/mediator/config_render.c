@@ -56,6 +56,8 @@ void vgpu_config_to_mediator(struct vgpu_config *c, struct vgpu_mediator_config 
 	out->max_payload = c->max_payload;
 	out->output_ttl_ms = c->output_ttl_ms;
 	out->max_vm_bytes = c->max_vm_bytes;
+	out->max_queued_bytes = c->max_queued_bytes;
+	out->max_vm_queued_bytes = c->max_vm_queued_bytes;
 	out->test_ops = c->test_ops;
 	out->journal = c->journal;
 }
@@ -136,6 +138,10 @@ char *vgpu_config_format(const struct vgpu_config *c)
 	sb_add(&b, "output_ttl_ms = %" PRIu64 "\n", c->output_ttl_ms);
 	if (c->max_vm_bytes)
 		sb_add(&b, "max_vm_bytes = %" PRIu64 "\n", c->max_vm_bytes);
+	if (c->max_queued_bytes)
+		sb_add(&b, "max_queued_bytes = %" PRIu64 "\n", c->max_queued_bytes);
+	if (c->max_vm_queued_bytes)
+		sb_add(&b, "max_vm_queued_bytes = %" PRIu64 "\n", c->max_vm_queued_bytes);
 	for (size_t i = 0; i < c->nvms; i++) {
 		const struct vgpu_vm_cap *v = &c->vms[i];
 

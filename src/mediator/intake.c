@@ -95,7 +95,10 @@ static void reject_file(struct vgpu_mediator *m, struct vm *vm, int rc)
 			  "command.txt is %s; publish a regular file by rename", what);
 }
 
-/* Read VM's payload into a new memfd, checking name, size and CRC. 0, or a status
+/* Open VM's payload and check it: name, size, owner, a regular file with one link; not
+ * read here. The executor reads it off the event loop and checks its CRC-32 while reading
+ * (docs/EXECUTOR.md "Payloads off the loop"), so a big payload never stalls the other
+ * VMs. What was checked is what is read: the descriptor, not the name. 0, or a status
  * code with MSG filled. */
 static int load_payload(struct vgpu_mediator *m, struct vm *vm, struct job *job, char *msg, size_t msglen)
 {
@@ -103,8 +106,7 @@ static int load_payload(struct vgpu_mediator *m, struct vm *vm, struct job *job,
 	int64_t want = vgpu_request_input_bytes(&job->req);
 	char expect[VGPU_NAME_MAX];
 	struct stat st;
-	int fd = -1, mfd = -1, rc, status = VGPU_BAD_PAYLOAD;
-	void *map = MAP_FAILED;
+	int fd = -1, rc;
 
 	vgpu_payload_name(expect, "in", job->req.seq);
 	if (strcmp(ref->name, expect) != 0) {
@@ -138,66 +140,93 @@ static int load_payload(struct vgpu_mediator *m, struct vm *vm, struct job *job,
 	if ((uint64_t)st.st_size != ref->bytes) {
 		snprintf(msg, msglen, "%s holds %lld bytes, the record says %" PRIu64 " (short write?)",
 			 ref->name, (long long)st.st_size, ref->bytes);
-		goto out;
+		close(fd);
+		return VGPU_BAD_PAYLOAD;
 	}
-	mfd = memfd_create("vgpu-in", MFD_CLOEXEC);
-	if (mfd < 0 || ftruncate(mfd, (off_t)ref->bytes) < 0) {
-		snprintf(msg, msglen, "memfd for the input: %s", strerror(errno));
-		status = VGPU_EXEC_FAILED;
-		goto out;
-	}
-	if (ref->bytes) {
-		map = mmap(NULL, ref->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-		if (map == MAP_FAILED) {
-			snprintf(msg, msglen, "mapping the input: %s", strerror(errno));
-			status = VGPU_EXEC_FAILED;
-			goto out;
-		}
-		rc = vgpu_read_full(fd, map, ref->bytes);
-		if (rc < 0) {
-			snprintf(msg, msglen, "reading %s: %s", ref->name, vgpu_safeio_strerror(rc));
-			goto out;
-		}
-		if (vgpu_crc32(map, ref->bytes) != ref->crc) {
-			snprintf(msg, msglen, "%s: CRC-32 differs from the record's %08x", ref->name, ref->crc);
-			goto out;
-		}
-	}
-	job->in_fd = mfd;
+	job->in_fd = fd;
 	job->in_bytes = ref->bytes;
-	mfd = -1;
-	status = 0;
-out:
-	if (map != MAP_FAILED)
-		munmap(map, ref->bytes);
-	if (mfd >= 0)
-		close(mfd);
-	close(fd);
-	return status;
+	job->in_crc = ref->crc;
+	return 0;
 }
 
-static int make_output(struct job *job, char *msg, size_t msglen)
+static int make_output(struct vm *vm, struct job *job, char *msg, size_t msglen)
 {
 	int64_t bytes = vgpu_request_output_bytes(&job->req);
+	int rc;
 
 	if (bytes <= 0)
 		return 0;
 	job->out_count = (size_t)bytes / sizeof(float);
 	if (!vgpu_wants_output_file(&job->req))
 		return 0;   /* summary only: the executor keeps the output, computes the summary */
-	job->out_fd = memfd_create("vgpu-out", MFD_CLOEXEC);
-	if (job->out_fd < 0 || ftruncate(job->out_fd, bytes) < 0) {
-		snprintf(msg, msglen, "memfd for %" PRId64 " output bytes: %s", bytes, strerror(errno));
+	rc = vgpu_outputs_create(vm, job);
+	if (rc < 0) {
+		snprintf(msg, msglen, "a file for %" PRId64 " output bytes in vm%" PRIu32 "/: %s", bytes, vm->id,
+			 strerror(-rc));
 		return VGPU_EXEC_FAILED;
 	}
 	job->out_bytes = (size_t)bytes;
 	return 0;
 }
 
+/* Payload bytes REQ makes a job hold while queued and running (its input file and its
+ * output file: on a tmpfs export that is Dom0's memory). */
+static uint64_t payload_need(const struct vgpu_request *req)
+{
+	int64_t out = vgpu_request_output_bytes(req);
+	uint64_t need = req->input.name[0] ? req->input.bytes : 0;
+
+	if (out > 0 && vgpu_wants_output_file(req))
+		need += (uint64_t)out;
+	return need;
+}
+
+/* Is another VM waiting for the budget since before VM? */
+static int older_waiter(const struct vgpu_mediator *m, const struct vm *vm)
+{
+	for (size_t i = 0; i < m->nvms; i++) {
+		const struct vm *o = m->vms[i];
+
+		if (o != vm && o->budget_ticket && (!vm->budget_mine || o->budget_ticket < vm->budget_mine))
+			return 1;
+	}
+	return 0;
+}
+
+/* The payload budget (docs/SECURITY.md, "Memory"): 0 admit, 1 wait (unread, its place kept
+ * by a ticket: the oldest waiter goes first), or TOO_LARGE with MSG (it could never fit). */
+static int payload_budget(struct vgpu_mediator *m, struct vm *vm, int64_t seq, uint64_t need, char *msg,
+			  size_t msglen)
+{
+	if (!need)
+		return 0;
+	if (need > m->cfg.max_vm_queued_bytes || need > m->cfg.max_queued_bytes) {
+		int vm_cap = need > m->cfg.max_vm_queued_bytes;
+
+		snprintf(msg, msglen, "its input and output files take %" PRIu64 " bytes; %s %" PRIu64 " (%s)", need,
+			 vm_cap ? "one VM's request may hold at most" : "all queued requests together may hold at most",
+			 vm_cap ? m->cfg.max_vm_queued_bytes : m->cfg.max_queued_bytes,
+			 vm_cap ? "--max-vm-queued-bytes" : "--max-queued-bytes");
+		return VGPU_TOO_LARGE;
+	}
+	if (m->payload_held + need <= m->cfg.max_queued_bytes && !older_waiter(m, vm))
+		return 0;
+	if (!vm->budget_mine) {
+		m->stats.budget_waits++;
+		vgpu_info("vm%" PRIu32 ": seq %" PRId64 " waits for payload memory (%" PRIu64 " bytes; %" PRIu64
+			  " of %" PRIu64 " held by queued jobs, --max-queued-bytes)", vm->id, seq,
+			  need, m->payload_held, m->cfg.max_queued_bytes);
+	}
+	vm->budget_ticket = vm->budget_mine ? vm->budget_mine : ++m->budget_tickets;
+	vm->seen_valid = 0;    /* read again when the budget frees up */
+	return 1;
+}
+
 static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct vgpu_request *req)
 {
 	char msg[512];
 	struct job *job;
+	uint64_t need;
 	int status;
 
 	if (req->vm != vm->id) {
@@ -263,16 +292,29 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 				  "op %s exists only when the mediator runs with --test-ops", vgpu_op_name(req->op));
 		return;
 	}
+	need = payload_need(req);
+	msg[0] = '\0';
+	status = payload_budget(m, vm, req->seq, need, msg, sizeof(msg));
+	if (status == 1)
+		return;
+	if (status != 0) {
+		if (budget(m, vm))
+			vgpu_answer_error(m, vm, req->seq, req->nonce, req->op, status, "%s", msg);
+		return;
+	}
 	job = vgpu_job_new(vm, req);
 	if (!job) {
 		vgpu_err("vm%" PRIu32 ": out of memory queueing seq %" PRId64 "; will retry", vm->id, req->seq);
 		vm->seen_valid = 0;
 		return;
 	}
-	msg[0] = '\0';
+	job->held = need;
+	job->held_from = &m->payload_held;
+	job->closer = &m->closer;
+	m->payload_held += need;
 	status = req->input.name[0] ? load_payload(m, vm, job, msg, sizeof(msg)) : 0;
 	if (status == 0)
-		status = make_output(job, msg, sizeof(msg));
+		status = make_output(vm, job, msg, sizeof(msg));
 	if (status == 0 && job->out_bytes) {
 		/* What one VM may hold in the export (its outputs until read or expired). */
 		uint64_t held = vgpu_outputs_held(vm);
@@ -306,7 +348,38 @@ static void handle_request(struct vgpu_mediator *m, struct vm *vm, const struct 
 		     vgpu_prio_name((enum vgpu_prio)job->prio));
 }
 
+static void scan(struct vgpu_mediator *m, struct vm *vm);
+
 void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
+{
+	if ((vm->intake_after_ms && vgpu_now_ms() < vm->intake_after_ms) || vm->unsaved)
+		return;     /* not looked at now: a waiting VM keeps its place */
+	/* A VM waiting for the payload budget keeps its ticket only if this look ends waiting
+	 * again (payload_budget()); any other outcome (answered, queued, command.txt gone or
+	 * replaced) gives its place up, so a VM that went away never blocks the others. */
+	vm->budget_mine = vm->budget_ticket;
+	vm->budget_ticket = 0;
+	scan(m, vm);
+	vm->budget_mine = 0;
+}
+
+void vgpu_intake_waiters(struct vgpu_mediator *m)
+{
+	for (;;) {
+		struct vm *oldest = NULL;
+
+		for (size_t i = 0; i < m->nvms; i++)
+			if (m->vms[i]->budget_ticket && (!oldest || m->vms[i]->budget_ticket < oldest->budget_ticket))
+				oldest = m->vms[i];
+		if (!oldest)
+			return;
+		vgpu_intake_scan(m, oldest);
+		if (oldest->budget_ticket)
+			return;     /* it still does not fit: nor do the younger ones (they wait behind it) */
+	}
+}
+
+static void scan(struct vgpu_mediator *m, struct vm *vm)
 {
 	char *buf = NULL, err[256];
 	struct vgpu_request *req = NULL;

@@ -157,6 +157,7 @@ static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result 
 	vgpu_progress_finished(vm, job, res->exec_us);
 	vm->job = NULL;
 	vgpu_job_free(job);
+	vgpu_intake_waiters(m);    /* its payload bytes are free: the oldest waiting VM first */
 	if (vm->cmd_waiting) {     /* its next command came while this one ran */
 		vm->cmd_waiting = 0;
 		vgpu_intake_scan(m, vm);
@@ -323,6 +324,10 @@ static void limits_defaults(struct vgpu_mediator_config *cfg)
 		cfg->output_ttl_ms = 3600000;
 	if (!cfg->max_vm_bytes)
 		cfg->max_vm_bytes = cfg->max_payload > UINT64_MAX / 2 ? UINT64_MAX : 2 * cfg->max_payload;
+	if (!cfg->max_queued_bytes)
+		cfg->max_queued_bytes = cfg->max_payload > UINT64_MAX / 4 ? UINT64_MAX : 4 * cfg->max_payload;
+	if (!cfg->max_vm_queued_bytes)
+		cfg->max_vm_queued_bytes = cfg->max_payload > UINT64_MAX / 2 ? UINT64_MAX : 2 * cfg->max_payload;
 	if (!cfg->reject_burst)
 		cfg->reject_burst = 8;
 	if (!cfg->reject_per_s)
@@ -419,6 +424,7 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->cfg = *cfg;
 	m->rootfd = m->statefd = m->inofd = m->lockfd = m->pipe[0] = m->pipe[1] = -1;
 	m->journal.fd = -1;
+	m->closer.pipe[0] = m->closer.pipe[1] = -1;
 	limits_defaults(&m->cfg);
 	vgpu_pq_init(&m->queue, m->cfg.aging_ms);
 
@@ -494,6 +500,8 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if ((rc = vgpu_closer_start(&m->closer)) < 0)
+		vgpu_warn("closer thread: %s; big files are closed in the loop", strerror(-rc));
 	vgpu_vms_discover(m);
 	*mp = m;
 	return 0;
@@ -515,6 +523,7 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 		vgpu_job_free((struct job *)it);
 	for (int s = 0; s < m->nslots; s++)
 		vgpu_job_free(m->slots[s]);
+	vgpu_closer_stop(&m->closer);
 	free(m->slots);
 	free(m->pfd);
 	free(m->problems);

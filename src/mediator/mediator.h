@@ -38,6 +38,9 @@ struct vgpu_mediator_config {
 	uint64_t output_ttl_ms;      /* out-SEQ.bin is removed after this long even if the VM
 				      * never sends its next request; default 3600000 (1 h) */
 	uint64_t max_vm_bytes;       /* bytes of out-*.bin one VM may hold; default 2*max_payload */
+	uint64_t max_queued_bytes;   /* payload bytes (input + output files) of all queued and
+				      * running jobs; past it a request waits; default 4*max_payload */
+	uint64_t max_vm_queued_bytes;/* ... of one VM's request; past it TOO_LARGE; 2*max_payload */
 	unsigned reject_burst;       /* error answers one VM gets at once; default 8 */
 	unsigned reject_per_s;       /* ... and then per second; default 4; past it its records
 				      * wait (not read) until the budget refills */

@@ -66,6 +66,10 @@ struct vm {
 	uint64_t next_sweep_ms;      /* outputs.c: when to look at out-*.bin again */
 	int outputs_none;            /* the last sweep left no out-*.bin and no output job came since */
 	struct vgpu_progress_vm prog;/* progress.c: its status.txt */
+	/* The payload budget (intake.c, docs/SECURITY.md): a request whose payload does not
+	 * fit waits unread with a ticket; waiters are admitted oldest first. */
+	uint64_t budget_ticket;      /* 0: not waiting */
+	uint64_t budget_mine;        /* the ticket it had when this look began */
 };
 
 struct vgpu_mediator {
@@ -89,7 +93,11 @@ struct vgpu_mediator {
 	struct vgpu_progress prog;   /* progress.c: status.txt of every VM */
 	struct {                     /* for the line run() logs when it stops */
 		uint64_t answered, ok, errors, executed;
+		uint64_t budget_waits;   /* requests that waited for the payload budget */
 	} stats;
+	uint64_t payload_held;       /* payload bytes of queued and running jobs (the budget) */
+	struct vgpu_closer closer;   /* closes big files off the loop (job.h) */
+	uint64_t budget_tickets;     /* the last ticket given to a waiting VM */
 };
 
 /* vms.c: the set of VM directories served (m->vms). */
@@ -113,6 +121,9 @@ void vgpu_vms_close(struct vgpu_mediator *m, struct vm *vm);
 
 /* intake.c: look at VM's command.txt; queue a job, answer an error, or do nothing. */
 void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm);
+/* Look again at the VMs waiting for the payload budget, oldest first, while they fit
+ * (after a job gave its bytes back). */
+void vgpu_intake_waiters(struct vgpu_mediator *m);
 
 /* A rate-limited warning about VM (docs/SECURITY.md): within vm->logs' budget; the next
  * line allowed says how many were suppressed. */
@@ -126,6 +137,17 @@ void vgpu_outputs_superseded(struct vgpu_mediator *m, struct vm *vm, int64_t new
 void vgpu_outputs_sweep(struct vgpu_mediator *m, struct vm *vm, int force);
 /* Bytes of out-*.bin in VM's directory now. */
 uint64_t vgpu_outputs_held(struct vm *vm);
+/* Remove VM's NAME, the pages of a big file freed by CLOSER's thread, not in the loop.
+ * 0 or -errno. */
+int vgpu_unlink_later(struct vgpu_closer *closer, const struct vm *vm, const char *name);
+/* A private, empty file in VM's directory for JOB's output (job->out_fd): O_TMPFILE, or a
+ * ".tmp-out-*" name (job->out_tmp) where the file system has none; mode 0600, the
+ * mediator's, so no VM can open or truncate it while the executor writes it. 0 or -errno. */
+int vgpu_outputs_create(struct vm *vm, struct job *job);
+/* JOB's output, written and fdatasync'ed by the executor, as NAME (out-SEQ.bin):
+ * owned by the VM's uid when known, mode 0644, fsynced, linked or renamed into place
+ * over whatever was there. 0 or -errno (fault points mediator/output/chown, /link). */
+int vgpu_outputs_commit(struct vm *vm, struct job *job, const char *name);
 
 /* answer.c */
 /* Publish an error answer for (SEQ, NONCE) (seq 0 when unknown) and persist it. */
@@ -136,7 +158,8 @@ void vgpu_answer_error(struct vgpu_mediator *m, struct vm *vm, int64_t seq, cons
  * but do not persist them (a corrupt seq must not move the VM's high-water mark). */
 void vgpu_answer_reject(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce,
 			int status, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-/* Answer a finished job from the executor's result; frees nothing. */
+/* Answer a finished job from the executor's result (naming its output file); frees
+ * nothing. */
 void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu_job_result *res,
 		     const char *executor);
 /* Re-publish the saved last answer when response.txt lost it, or when publishing it

@@ -13,10 +13,12 @@
  * directories racing) is detected (CONFLICT / EPROTO, a mediator log line), never
  * silently merged. And a payload rewritten in place by a second process of the VM
  * between the payload and the command: a naive reader that trusts it answers a wrong
- * result; ours answers BAD_PAYLOAD (CRC-32) and never runs it. Injections = collisions
+ * result; ours answers BAD_PAYLOAD (CRC-32, checked as the executor reads it, before
+ * the op runs) and never runs it. Injections = collisions
  * forced + payloads found changed on disk.
  * Handling proved (src/): src/client/client.c (per-VM lock, seq + nonce, EPROTO),
- * src/mediator/intake.c (CONFLICT, "two writers" log, payload size and CRC),
+ * src/mediator/intake.c (CONFLICT, "two writers" log, payload size), src/exec/payload_io.c
+ * (the payload's CRC),
  * src/lib/safeio.c (publish by rename). */
 #include <errno.h>
 #include <fcntl.h>
@@ -301,11 +303,19 @@ static void part_payload(struct h_result *r, struct e2e_env *e)
 	else
 		r->req.lost++;
 	e2e_journal_last_status(e, PAY_VM, 1, st, sizeof(st));
-	if (e2e_journal_count(e, "exec", PAY_VM, 1) > 0)
-		r->req.corrupted++;
-	h_check(r, strcmp(st, "BAD_PAYLOAD") == 0 && e2e_journal_count(e, "exec", PAY_VM, 1) == 0,
-		"vm%d seq 1 with a payload that no longer matches its record answered %s, never executed (%d)",
-		PAY_VM, st[0] ? st : "never", e2e_journal_count(e, "exec", PAY_VM, 1));
+	/* The CRC-32 is checked while the executor reads the payload, off the mediator's loop
+	 * and before the op runs (docs/EXECUTOR.md): the journal's exec line says the job was
+	 * handed over; the answer says it was refused at the read, before any computing. */
+	{
+		int refused = e2e_log_count(e, "payload's CRC-32 differs from the record's") > 0;
+
+		if (strcmp(st, "BAD_PAYLOAD") != 0 || !refused)
+			r->req.corrupted++;
+		h_check(r, strcmp(st, "BAD_PAYLOAD") == 0 && refused && e2e_journal_count(e, "exec", PAY_VM, 1) <= 1,
+			"vm%d seq 1 with a payload that no longer matches its record answered %s, refused when the "
+			"executor read it (CRC-32), the op never run (%d exec line)", PAY_VM, st[0] ? st : "never",
+			e2e_journal_count(e, "exec", PAY_VM, 1));
+	}
 	/* the VM's next request, through the client library (payload by rename), is right */
 	{
 		struct vgpu_client *c;

@@ -430,11 +430,18 @@ static int cut_step(int outf, unsigned long n, uint64_t seed, int *interrupted, 
 		visible = 1;
 		wait_call(&b, 5000);
 	}
+	/* The power goes for the whole host at once: the held process may be the worker
+	 * (it writes the output file), and the cut kills only the one it holds; the rest of
+	 * the mediator's process group is stopped before the cut and killed after it, so
+	 * nothing of it runs on the disk as the cut left it. */
+	kill(-env.mediator, SIGSTOP);
 	if (!h_check(&r, pl_cut("cut"), "%s, change %lu: the power was cut", outf ? "output file" : "summary", n)) {
+		kill(-env.mediator, SIGKILL);
 		e2e_call_wait(&b);
 		e2e_teardown(&env);
 		return -1;
 	}
+	kill(-env.mediator, SIGKILL);
 	died = wait_death(10000);
 	if (start() < 0)
 		h_check(&r, 0, "change %lu: restart on what the disk kept", n);

@@ -31,6 +31,7 @@
 #include "lib/status.h"
 #include "mediator/mediator.h"
 #include "mediator/progress.h"
+#include "mediator/mediator_int.h"   /* the budget's counters (white box) */
 
 /* --- the fake executor ------------------------------------------------------------- */
 
@@ -53,6 +54,8 @@ struct fake_slot {
 	int efd;                   /* readable when done; -1 with FAKE_NOFD */
 	struct vgpu_exec_job job;
 	int out_fd;                /* our dup */
+	int bad_input;             /* the input failed its read or CRC: IN_RES is the result */
+	struct vgpu_job_result in_res;
 };
 
 struct fake_ex {
@@ -94,6 +97,15 @@ static int fake_submit(struct vgpu_executor *ex, int s, const struct vgpu_exec_j
 	sl->job = *job;
 	sl->efd = f->use_fd ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
 	sl->out_fd = job->out_fd >= 0 ? dup(job->out_fd) : -1;
+	if (job->in_fd >= 0) {
+		/* as every executor: the VM's payload read, its CRC-32 checked (executor.h) */
+		void *in = malloc(job->in_bytes ? job->in_bytes : 1);
+
+		ck_assert_ptr_nonnull(in);
+		sl->bad_input = vgpu_exec_read_input(job->in_fd, job->in_bytes, job->in_check, job->in_crc, in,
+						     &sl->in_res) != 0;
+		free(in);
+	}
 	if (mode != FAKE_HOLD && mode != FAKE_LATE)
 		fake_signal(sl);
 	return 0;
@@ -140,6 +152,8 @@ static int fake_reap(struct vgpu_executor *ex, int s, uint64_t now_ms, struct vg
 		snprintf(res->error, sizeof(res->error), "fake: stopped at its deadline");
 	} else if (!sl->done) {
 		return 0;
+	} else if (sl->bad_input) {
+		*res = sl->in_res;
 	} else if (sl->mode == FAKE_FAIL) {
 		res->status = VGPU_EXEC_FAILED;
 		snprintf(res->error, sizeof(res->error), "fake: the backend failed mid-job");
@@ -998,8 +1012,9 @@ START_TEST(test_intake_rejects_records)
 END_TEST
 
 /* Input payloads: each check in load_payload answered BAD_PAYLOAD, TOO_LARGE or
- * BAD_FILE, and nothing is run. (A wrong name never gets there: the record's
- * grammar requires in-SEQ.bin and the op's size.) */
+ * BAD_FILE, and nothing is run; the CRC-32 is the executor's to check while it reads the
+ * payload (off the loop), so that one is submitted and answered BAD_PAYLOAD. (A wrong
+ * name never gets there: the record's grammar requires in-SEQ.bin and the op's size.) */
 START_TEST(test_intake_rejects_payloads)
 {
 	static const struct {
@@ -1048,7 +1063,7 @@ START_TEST(test_intake_rejects_payloads)
 			ck_assert_msg(strstr(a.error, cases[i].needle) != NULL, "%s: error \"%s\"", w, a.error);
 		}
 	}
-	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert_int_eq(fx.nsubmit, 1);
 }
 END_TEST
 
@@ -1699,6 +1714,79 @@ START_TEST(test_status_file_not_written_for_fast_jobs)
 }
 END_TEST
 
+/* The payload budget (docs/SECURITY.md "Memory"): a request whose payload does not fit
+ * beside the queued ones waits unread, and waiters go first in their order; a request
+ * one VM may never hold is TOO_LARGE at once; requests without payload pass; once a job
+ * gives its bytes back the waiters run; the payload files are closed by the closer. */
+START_TEST(test_payload_budget)
+{
+	struct vgpu_request r;
+	struct vgpu_response a;
+	char p[512];
+
+	cfg.max_payload = 64 * 1024;
+	cfg.max_queued_bytes = 20000;
+	cfg.max_vm_queued_bytes = 15000;
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(2);
+	/* vm1: 8000 bytes in + 4000 out = 12000 held, on hold in slot 0 */
+	r = req_of(1, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1000;
+	put_vadd_input(1, 1, 1000, &r);
+	put_request(&r);
+	while (fx.naccepted < 1)
+		vgpu_mediator_step(med, 20);
+	ck_assert_uint_eq(med->payload_held, 12000);
+	/* vm2: 12000 more would pass 20000: waits, unread, unanswered, not run */
+	r = req_of(2, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1000;
+	put_vadd_input(2, 1, 1000, &r);
+	put_request(&r);
+	step_for(100);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_uint_eq(med->stats.budget_waits, 1);
+	vm_path(2, "response.txt", p, sizeof(p));
+	ck_assert_msg(!file_exists(p), "vm2 was answered while it waits for the budget");
+	/* vm4: 2400 would fit, but vm2 waits since before: vm4 waits behind it */
+	r = req_of(4, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 200;
+	put_vadd_input(4, 1, 200, &r);
+	put_request(&r);
+	step_for(100);
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_uint_eq(med->stats.budget_waits, 2);
+	/* a ping holds no payload: served meanwhile */
+	send_op(3, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(3, 1, NULL), VGPU_OK);
+	/* vm5: 12000 + 6000 = 18000 is over what one VM's request may hold: TOO_LARGE now */
+	r = req_of(5, 1, VGPU_OP_VADD, VGPU_PRIO_HIGH);
+	r.args.n = 1500;
+	put_vadd_input(5, 1, 1500, &r);
+	put_request(&r);
+	ck_assert_int_eq(wait_answer(5, 1, &a), VGPU_TOO_LARGE);
+	ck_assert_msg(strstr(a.error, "--max-vm-queued-bytes") != NULL, "%s", a.error);
+	ck_assert_int_eq(journal_count("exec", 5, 1), 0);
+	/* vm1 done: its 12000 bytes back, vm2 then vm4 admitted and run */
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(wait_answer(2, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(wait_answer(4, 1, NULL), VGPU_OK);
+	{
+		uint32_t order[8];
+		int n = exec_order(order, 8);
+
+		ck_assert_int_eq(n, 4);
+		ck_assert_uint_eq(order[2], 2);   /* vm1, vm3 (ping), then vm2 before vm4 */
+		ck_assert_uint_eq(order[3], 4);
+	}
+	step_for(50);
+	ck_assert_uint_eq(med->payload_held, 0);
+	ck_assert_uint_eq(med->stats.budget_waits, 2);
+	ck_assert_uint_ge(med->closer.handed, 3);  /* the payloads closed off the loop */
+}
+END_TEST
+
 static Suite *mediator_suite(void)
 {
 	Suite *s = suite_create("mediator");
@@ -1755,6 +1843,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tx, test_outputs_removed_and_capped);
 	tcase_add_test(tx, test_status_file_states);
 	tcase_add_test(tx, test_status_file_not_written_for_fast_jobs);
+	tcase_add_test(tx, test_payload_budget);
 	suite_add_tcase(s, tx);
 	return s;
 }

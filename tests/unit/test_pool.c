@@ -214,14 +214,22 @@ START_TEST(test_short_output_fails_cleanly)
 	j.out_fd = memfd_with(NULL, j.out_bytes, 0);
 	run_job(ex, &j, &res);
 	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
-	ck_assert_msg(strstr(res.error, "output holds 10 floats") != NULL, "%s", res.error);
+	ck_assert_msg(strstr(res.error, "op vadd needs 100 floats") != NULL, "%s", res.error);
 	close(j.out_fd);
-	/* a memfd smaller than the job claims: refused before mapping (no SIGBUS) */
+	/* an output file smaller than the job's output: written (pwrite, never a mapping
+	 * that could SIGBUS), whole, with its CRC-32 */
 	j.out_bytes = 400;
+	j.job.out_count = 100;
 	j.out_fd = memfd_with(NULL, 100, 0);
 	run_job(ex, &j, &res);
-	ck_assert_int_eq(res.status, VGPU_EXEC_FAILED);
-	ck_assert_msg(strstr(res.error, "memfd holds 100 bytes") != NULL, "%s", res.error);
+	ck_assert_msg(res.status == VGPU_OK, "%s", res.error);
+	ck_assert_int_eq(res.has_out_crc, 1);
+	{
+		struct stat st;
+
+		ck_assert_int_eq(fstat(j.out_fd, &st), 0);
+		ck_assert_int_eq(st.st_size, 400);
+	}
 	close(j.out_fd);
 	/* a closed descriptor is the caller's error; the worker is not blamed or killed */
 	ck_assert_int_eq(ex->ops->submit(ex, 0, &j), -EBADF);

@@ -213,28 +213,28 @@ START_TEST(test_refused_jobs)
 	j.out_bytes = 16;
 	r = run_job(&w, &j, small, out4);
 	ck_assert_int_eq(r.res.status, VGPU_EXEC_FAILED);
-	ck_assert_str_eq(r.res.error, "worker: job 10: memfds do not match its byte counts");
+	ck_assert_str_eq(r.res.error, "worker: job 10: files do not match its byte counts");
 
 	j.id = 11;
 	j.in_bytes = 32;           /* the input memfd holds 16 */
 	r = run_job(&w, &j, small, out4);
 	ck_assert_int_eq(r.res.status, VGPU_EXEC_FAILED);
-	ck_assert_str_eq(r.res.error, "worker: input memfd holds 16 bytes, the job says 32");
+	ck_assert_str_eq(r.res.error, "input file holds 16 bytes, the job says 32");
 
 	j.id = 12;
 	j.in_bytes = 0;
 	j.args.has_seed = 1;
-	j.out_bytes = 64;          /* the output memfd holds 16 */
+	j.out_bytes = 64;          /* vadd 4 has 16 bytes of output: no stale bytes written */
 	r = run_job(&w, &j, -1, out4);
 	ck_assert_int_eq(r.res.status, VGPU_EXEC_FAILED);
-	ck_assert_str_eq(r.res.error, "worker: output memfd holds 16 bytes, the job says 64");
+	ck_assert_str_eq(r.res.error, "worker: job 12: output file of 64 bytes, op vadd needs 4 floats");
 
 	j.id = 13;
 	j.out_bytes = 16;
 	j.out_count = 5;           /* 16 bytes are 4 floats */
 	r = run_job(&w, &j, -1, out4);
 	ck_assert_int_eq(r.res.status, VGPU_EXEC_FAILED);
-	ck_assert_str_eq(r.res.error, "worker: job 13: output memfd of 4 floats, job says 5");
+	ck_assert_str_eq(r.res.error, "worker: job 13: output file of 16 bytes, the job says 5 floats");
 
 	/* a job the backend refuses: its message comes back as is */
 	j.id = 14;
@@ -242,7 +242,7 @@ START_TEST(test_refused_jobs)
 	j.args.n = 8;
 	r = run_job(&w, &j, -1, out4);
 	ck_assert_int_eq(r.res.status, VGPU_EXEC_FAILED);
-	ck_assert_str_eq(r.res.error, "mock: output holds 4 floats, the op needs 8");
+	ck_assert_str_eq(r.res.error, "worker: job 14: output file of 16 bytes, op vadd needs 8 floats");
 	close(small);
 	close(out4);
 	ck_assert_int_eq(finish(&w), 0);

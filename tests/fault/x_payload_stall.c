@@ -1,0 +1,379 @@
+/* x_payload_stall.c - beyond the ten (issue 10, point 5): one VM sends a big payload
+ * (vadd 2^25: 256 MiB of real input, 128 MiB of output, on tmpfs); another VM's pings
+ * must still be answered quickly while the payload is read and the output written.
+ *
+ * Naive control: naive/naive_inloop_payload.c, the loop as the issue found it: the
+ * payload read whole and CRC-checked, and the output written and fsync'ed, by the thread
+ * that answers every VM: the other VM's ping waits behind them (symptom: its slowest
+ * ping over the bound).
+ * Ours: vgpu-mediator (mock, two workers, so the ping has a slot of its own): the other
+ * VM's ping latency without the payload, during it, and after it (printed: p50, p99,
+ * max, count); during it p99 must stay under 50 ms and the slowest ping under 100 ms (or
+ * 3 and 10 times the same run's p99 without the payload, on a machine so loaded that
+ * this is near those already), every ping answered; the big job's answer is OK and its
+ * out-1.bin has the reference's bytes (CRC-32 of the CPU reference = the answer's =
+ * the file's).
+ * Injections: big payloads sent (each 256 MiB in, 128 MiB out).
+ * Handling proved (src/): src/mediator/intake.c (load_payload: opened and checked, not
+ * read), src/exec/payload_io.c (vgpu_exec_read_input / vgpu_exec_write_output, in the
+ * worker), src/cmd/vgpu-worker.c, src/mediator/outputs.c (the output named once written). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/opref.h"
+#include "lib/record.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+#include "../e2e/e2e_util.h"
+#include "harness.h"
+#include "naive/naive_inloop_payload.h"
+
+#define P99_BOUND_MS 50
+#define MAX_BOUND_MS 100
+#define BIG_N ((size_t)1 << 25)          /* vadd: 2 x 128 MiB in, 128 MiB out */
+#define BIG_WAIT_MS 120000
+
+static struct e2e_env env;
+static struct h_result r;
+static uint64_t rng;
+static float *input;                     /* the big job's operands, BIG_N floats each */
+static uint32_t in_crc, ref_crc;         /* of the input, of the reference output */
+
+/* The bound: FIXED ms, or K times the same run's p99 without the payload when the
+ * machine is so loaded that this is near FIXED already: a stall is hundreds of ms. */
+static double bound(double fixed, double k, double base_p99)
+{
+	return k * base_p99 > fixed ? k * base_p99 : fixed;
+}
+
+static int vm_fd(uint32_t vm)
+{
+	char dir[400];
+
+	e2e_server_vmdir(&env, vm, dir, sizeof(dir));
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Publish the big vadd as VM's request SEQ (payload first, then command.txt). */
+static int put_big(uint32_t vm, int64_t seq, struct vgpu_request *q)
+{
+	char buf[VGPU_RECORD_MAX];
+	int dfd = vm_fd(vm), len, rc;
+
+	memset(q, 0, sizeof(*q));
+	q->vm = vm;
+	q->seq = seq;
+	snprintf(q->nonce, sizeof(q->nonce), "%016" PRIx64, h_rand(&rng));
+	q->op = VGPU_OP_VADD;
+	q->priority = VGPU_PRIO_MEDIUM;
+	q->args.n = BIG_N;
+	q->output_file = 1;
+	vgpu_payload_name(q->input.name, "in", seq);
+	q->input.bytes = 2 * BIG_N * sizeof(float);
+	q->input.crc = in_crc;
+	len = vgpu_request_encode(q, buf, sizeof(buf));
+	if (dfd < 0 || len < 0)
+		return -1;
+	rc = vgpu_publish(dfd, q->input.name, input, q->input.bytes, 0644);
+	if (rc == 0)
+		rc = vgpu_publish(dfd, "command.txt", buf, (size_t)len, 0644);
+	close(dfd);
+	return rc;
+}
+
+/* VM's answer to Q, if there: 1 (A filled), else 0. */
+static int answered(uint32_t vm, const struct vgpu_request *q, struct vgpu_response *a)
+{
+	char buf[VGPU_RECORD_MAX];
+	size_t n = 0;
+	int dfd = vm_fd(vm), yes;
+
+	if (dfd < 0)
+		return 0;
+	yes = vgpu_safe_read(dfd, "response.txt", buf, sizeof(buf), &n, NULL) == 0 &&
+	      vgpu_response_decode(buf, n, a, NULL, 0) == VGPU_REC_OK && a->seq == q->seq &&
+	      strcmp(a->nonce, q->nonce) == 0;
+	close(dfd);
+	return yes;
+}
+
+/* One ping of VM: publish it, wait for its answer; milliseconds, -1 when none. */
+static double ping(uint32_t vm, int64_t seq, int bound_ms, int *status)
+{
+	struct vgpu_request q;
+	struct vgpu_response a;
+	char buf[VGPU_RECORD_MAX];
+	struct timespec ts0, ts;
+	int dfd, len;
+
+	memset(&q, 0, sizeof(q));
+	q.vm = vm;
+	q.seq = seq;
+	snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
+	q.op = VGPU_OP_PING;
+	q.priority = VGPU_PRIO_MEDIUM;
+	q.output_file = -1;
+	len = vgpu_request_encode(&q, buf, sizeof(buf));
+	if (len < 0 || (dfd = vm_fd(vm)) < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &ts0);
+	if (vgpu_publish(dfd, "command.txt", buf, (size_t)len, 0644) < 0) {
+		close(dfd);
+		return -1;
+	}
+	close(dfd);
+	for (;;) {
+		double ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ms = (double)(ts.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts.tv_nsec - ts0.tv_nsec) / 1e6;
+		if (answered(vm, &q, &a)) {
+			*status = a.status;
+			return ms;
+		}
+		if (ms > bound_ms)
+			return -1;
+		usleep(200);
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct lat {
+	int n, answered;
+	double p50, p99, max;     /* of answered pings; an unanswered one counts as +inf */
+};
+
+/* Pings of VM from seq *SEQ: N of them, or (N 0) as long as BIG (VM BIGVM's request) is
+ * not answered, up to BIG_WAIT_MS; *A gets that answer. Gives up after 3 unanswered. */
+static struct lat pings(uint32_t vm, int64_t *seq, int n, uint32_t bigvm, const struct vgpu_request *big,
+			struct vgpu_response *a, int *big_done)
+{
+	int cap = n ? n : 100000, miss = 0;
+	double *v = calloc((size_t)cap, sizeof(double));
+	struct lat l = { 0 };
+	uint64_t t0 = e2e_mono_ms();
+
+	*big_done = 0;
+	while (l.n < cap && miss < 3) {
+		int st = -1;
+		double ms;
+
+		if (!n && (answered(bigvm, big, a) || e2e_mono_ms() - t0 > BIG_WAIT_MS)) {
+			*big_done = answered(bigvm, big, a);
+			break;
+		}
+		ms = ping(vm, (*seq)++, 5000, &st);
+		l.n++;
+		if (ms >= 0 && st == VGPU_OK) {
+			v[l.answered++] = ms;
+			miss = 0;
+		} else {
+			miss++;
+		}
+	}
+	qsort(v, (size_t)l.answered, sizeof(double), cmp_double);
+	if (l.answered) {
+		l.p50 = v[(l.answered - 1) / 2];
+		l.max = l.answered < l.n ? 1e9 : v[l.answered - 1];
+	}
+	{
+		int k = (int)((l.n * 99 + 99) / 100) - 1;      /* the ceil(0.99 n)-th, 0-based */
+		l.p99 = k >= 0 && k < l.answered ? v[k] : 1e9;
+	}
+	free(v);
+	return l;
+}
+
+static void print_lat(const char *what, const struct lat *l)
+{
+	printf("  %s: %d pings, %d answered; p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", what, l->n, l->answered,
+	       l->p50, l->p99, l->max);
+}
+
+/* The output file of VM's answer A: its size and CRC-32 against the answer and the
+ * reference. */
+static int output_ok(uint32_t vm, const struct vgpu_response *a, char *why, size_t cap)
+{
+	void *buf = NULL;
+	size_t len = 0;
+	int dfd = vm_fd(vm), rc;
+	uint32_t crc;
+
+	if (!a->output.name[0]) {
+		snprintf(why, cap, "the answer names no output");
+		close(dfd);
+		return 0;
+	}
+	rc = vgpu_safe_read_alloc(dfd, a->output.name, 1ULL << 30, &buf, &len);
+	close(dfd);
+	if (rc < 0) {
+		snprintf(why, cap, "%s: %s", a->output.name, vgpu_safeio_strerror(rc));
+		return 0;
+	}
+	crc = vgpu_crc32(buf, len);
+	free(buf);
+	snprintf(why, cap, "%s: %zu bytes, CRC-32 %08x (answer %08x, reference %08x)", a->output.name, len, crc,
+		 a->output.crc, ref_crc);
+	return len == BIG_N * sizeof(float) && crc == a->output.crc && crc == ref_crc;
+}
+
+/* ---- naive control ---- */
+
+static volatile sig_atomic_t naive_stop;
+static void on_term(int sig)
+{
+	(void)sig;
+	naive_stop = 1;
+}
+
+static void clean_vms(void)
+{
+	static const char *const names[] = { "command.txt", "response.txt", "in-1.bin", "out-1.bin" };
+
+	for (uint32_t v = 1; v <= 2; v++) {
+		char d[400], p[500];
+
+		e2e_server_vmdir(&env, v, d, sizeof(d));
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			snprintf(p, sizeof(p), "%s/%s", d, names[i]);
+			unlink(p);
+		}
+	}
+}
+
+static void naive_control(void)
+{
+	struct vgpu_request big;
+	struct vgpu_response a;
+	struct lat base, during;
+	int64_t seq = 1;
+	int done;
+	pid_t server = fork();
+
+	if (server == 0) {
+		signal(SIGTERM, on_term);
+		_exit(naive_inloop_serve(env.root, 2, &naive_stop) < 0);
+	}
+	/* one ping first, not counted: it may come before the server watches vm2/ (then
+	 * its poll timeout, 100 ms, answers it) */
+	pings(2, &seq, 1, 0, NULL, NULL, &done);
+	base = pings(2, &seq, 20, 0, NULL, NULL, &done);
+	print_lat("naive, no payload", &base);
+	if (put_big(1, 1, &big) < 0) {
+		h_naive(&r, 0, "publishing the big payload: %s", strerror(errno));
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		return;
+	}
+	r.injections++;
+	during = pings(2, &seq, 0, 1, &big, &a, &done);
+	kill(server, SIGTERM);
+	waitpid(server, NULL, 0);
+	print_lat("naive, vm1's payload in flight", &during);
+	h_naive(&r, done && (during.max > bound(MAX_BOUND_MS, 10, base.p99) ||
+			     during.p99 > bound(P99_BOUND_MS, 3, base.p99)),
+		"payload I/O in the loop: vm1's 256 MiB in / 128 MiB out %s; vm2's slowest ping %.1f ms "
+		"(bound %.0f ms), p99 %.1f ms (bound %.0f ms), over %d pings", done ? "answered" : "not answered",
+		during.max, bound(MAX_BOUND_MS, 10, base.p99), during.p99, bound(P99_BOUND_MS, 3, base.p99), during.n);
+	h_evidence(&r, "naive: in-loop payload I/O, vm2's slowest ping %.1f ms, p99 %.1f ms during vm1's payload",
+		   during.max, during.p99);
+	clean_vms();
+}
+
+/* ---- ours ---- */
+
+static void ours(void)
+{
+	static const char *const args[] = { "--executor", "mock", NULL };
+	struct vgpu_request big;
+	struct vgpu_response a;
+	struct lat base, during, after;
+	int64_t seq = 1;
+	int done;
+	char why[300];
+
+	setenv("VGPU_MOCK_DEVICES", "2", 1);
+	if (e2e_start_mediator(&env, args) < 0) {
+		h_check(&r, 0, "vgpu-mediator started (see %s)", env.log);
+		return;
+	}
+	base = pings(2, &seq, 50, 0, NULL, NULL, &done);
+	print_lat("ours, no payload", &base);
+	if (put_big(1, 1, &big) < 0) {
+		h_check(&r, 0, "publishing the big payload: %s", strerror(errno));
+		return;
+	}
+	r.injections++;
+	during = pings(2, &seq, 0, 1, &big, &a, &done);
+	print_lat("ours, vm1's payload in flight", &during);
+	after = pings(2, &seq, 50, 0, NULL, NULL, &done);
+	print_lat("ours, no payload again", &after);
+	if (after.p99 > base.p99)
+		base.p99 = after.p99;
+	r.req.submitted += base.n + during.n + after.n + 1;
+	r.req.answered += base.answered + during.answered + after.answered;
+	r.req.lost += (base.n - base.answered) + (during.n - during.answered) + (after.n - after.answered);
+	if (answered(1, &big, &a))
+		r.req.answered++;
+	else
+		r.req.lost++;
+	h_check(&r, answered(1, &big, &a) && a.status == VGPU_OK, "vm1's big vadd answered %s%s%s",
+		answered(1, &big, &a) ? vgpu_status_name(a.status) : "nothing",
+		answered(1, &big, &a) && a.status ? ": " : "", answered(1, &big, &a) && a.status ? a.error : "");
+	h_check(&r, answered(1, &big, &a) && output_ok(1, &a, why, sizeof(why)), "vm1's output: %s", why);
+	h_check(&r, during.n >= 3 && during.answered == during.n && during.p99 < bound(P99_BOUND_MS, 3, base.p99) &&
+		during.max < bound(MAX_BOUND_MS, 10, base.p99),
+		"while vm1's payload was read, run and written: vm2's %d pings all answered, p99 %.1f ms < %.0f ms, "
+		"slowest %.1f ms < %.0f ms (p50 %.1f; without the payload p99 %.1f ms)", during.n, during.p99,
+		bound(P99_BOUND_MS, 3, base.p99), during.max, bound(MAX_BOUND_MS, 10, base.p99), during.p50, base.p99);
+	h_evidence(&r, "ours: vm2's slowest ping %.1f ms, p99 %.1f ms (%d pings) during vm1's 256 MiB payload",
+		   during.max, during.p99, during.n);
+	h_check(&r, e2e_stop_mediator(&env, 5000) == 0, "the mediator stops on SIGTERM");
+}
+
+int main(void)
+{
+	float *out;
+
+	/* the payload on tmpfs, as in the issue's measurement: no disk in the way */
+	if (access("/dev/shm", W_OK) == 0 && !getenv("VGPU_PAYLOAD_TMPDIR"))
+		setenv("TMPDIR", "/dev/shm", 1);
+	else if (getenv("VGPU_PAYLOAD_TMPDIR"))
+		setenv("TMPDIR", getenv("VGPU_PAYLOAD_TMPDIR"), 1);
+	h_begin(&r, "PAYLOAD", "One VM's big payload: the others are still served fast", "local");
+	rng = r.seed;
+	signal(SIGPIPE, SIG_IGN);
+	input = malloc(2 * BIG_N * sizeof(float));
+	out = malloc(BIG_N * sizeof(float));
+	if (!input || !out || e2e_setup(&env, 2) < 0) {
+		h_check(&r, 0, "memory and a private directory: %s", strerror(errno));
+		return h_finish(&r);
+	}
+	vgpu_gen_fill(input, BIG_N, r.seed, 0);
+	vgpu_gen_fill(input + BIG_N, BIG_N, r.seed, 1);
+	in_crc = vgpu_crc32(input, 2 * BIG_N * sizeof(float));
+	vgpu_ref_vadd(input, input + BIG_N, out, BIG_N);
+	ref_crc = vgpu_crc32(out, BIG_N * sizeof(float));
+	free(out);
+	printf("  vm1's payload: vadd n=%zu, %zu MiB in, %zu MiB out, in %s\n", BIG_N,
+	       2 * BIG_N * sizeof(float) >> 20, BIG_N * sizeof(float) >> 20, env.root);
+	naive_control();
+	ours();
+	e2e_teardown(&env);
+	free(input);
+	return h_finish(&r);
+}
