@@ -291,7 +291,7 @@ static void temp_name(char *name, size_t cap)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			tn_next = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)&ts;
 		}
-		snprintf(tn_prefix, sizeof(tn_prefix), ".tmp-%s-%ld-", host, (long)getpid());
+		snprintf(tn_prefix, sizeof(tn_prefix), ".tmp-%.32s-%ld-", host, (long)getpid());
 		tn_ready = 1;
 	}
 	snprintf(name, cap, "%s%016" PRIx64, tn_prefix, tn_next++);
