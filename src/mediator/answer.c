@@ -330,8 +330,10 @@ int vgpu_answer_delivered(const struct vm *vm)
 
 	if (buf && r && vgpu_safe_read(vm->dirfd, "response.txt", buf, VGPU_RECORD_MAX, &len, NULL) == 0 &&
 	    vgpu_response_decode(buf, len, r, NULL, 0) == VGPU_REC_OK)
-		/* ours at the mark, or a later reject (seq 0) that replaced it on purpose */
-		yes = (r->seq == vm->st.answered_seq && strcmp(r->nonce, vm->st.answered_nonce) == 0) || r->seq == 0;
+		/* ours at the mark, or a later reject (seq 0, an error) that replaced it on
+		 * purpose; the initial response.txt (seq 0, OK: PROTOCOL.md s.10) is not */
+		yes = (r->seq == vm->st.answered_seq && strcmp(r->nonce, vm->st.answered_nonce) == 0) ||
+		      (r->seq == 0 && r->status != VGPU_OK);
 	free(buf);
 	free(r);
 	return yes;
