@@ -284,7 +284,10 @@ START_TEST(test_user_priority_verification)
 	int n, busy;
 
 	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
-	busy = occupy_workers(pb, 6, 1500);
+	/* The busy job must outlast the three submissions: on a loaded machine through the
+	 * kernel NFS client of a QEMU guest, 1.5 s was once too short (vm3 queued after vm1
+	 * and vm2 had run). 5 s, and the three queued lines are awaited while it runs. */
+	busy = occupy_workers(pb, 6, 5000);
 	r.priority = VGPU_PRIO_LOW;
 	p1 = submit_async(1, r, 30000);
 	await_journal("queue", 1, 0, 1);
@@ -293,6 +296,10 @@ START_TEST(test_user_priority_verification)
 	await_journal("queue", 2, 0, 1);
 	r.priority = VGPU_PRIO_HIGH;
 	p3 = submit_async(3, r, 30000);
+	await_journal("queue", 3, 0, 1);
+	ck_assert_msg(e2e_journal_count(&env, "exec", 1, 0) + e2e_journal_count(&env, "exec", 2, 0) +
+		      e2e_journal_count(&env, "exec", 3, 0) == 0,
+		      "the busy job ended before vm1, vm2 and vm3 were all queued: the test proves nothing");
 	for (int i = 0; i < busy; i++)
 		ck_assert_int_eq(wait_rc(pb[i]), 0);
 	ck_assert_int_eq(wait_rc(p1), 0);
@@ -318,11 +325,14 @@ START_TEST(test_priority_cap)
 	int busy;
 
 	ck_assert_int_eq(e2e_start_mediator(&env, args), 0);
-	busy = occupy_workers(pb, 6, 1000);
+	busy = occupy_workers(pb, 6, 4000);   /* outlasts the two submissions (see above) */
 	p1 = submit_async(1, r, 30000);
 	await_journal("queue", 1, 0, 1);
 	r.priority = VGPU_PRIO_MEDIUM;
 	p2 = submit_async(2, r, 30000);
+	await_journal("queue", 2, 0, 1);
+	ck_assert_msg(e2e_journal_count(&env, "exec", 1, 0) + e2e_journal_count(&env, "exec", 2, 0) == 0,
+		      "the busy job ended before vm1 and vm2 were both queued: the test proves nothing");
 	for (int i = 0; i < busy; i++)
 		ck_assert_int_eq(wait_rc(pb[i]), 0);
 	ck_assert_int_eq(wait_rc(p1), 0);
