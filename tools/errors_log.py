@@ -52,8 +52,10 @@ CAUSE = {
         "one directory per VM, whole records published by rename, each request read and answered once"),
     7: ("the NFS client's attribute cache (acregmin) served old sizes and times to a stat-only poller; "
         "its negative lookup cache (lookupcache=all) hid a newly published name",
-        "readers open/read/close whole files published by rename and check seq and nonce; "
-        "VMs mount with lookupcache=positive,acdirmin=1,acdirmax=1"),
+        "readers open/read/close whole files published by rename and check seq and nonce; the mediator "
+        "publishes an initial response.txt for each VM it serves, so no client looks up a missing name "
+        "(the first request through a default mount answered at once); VMs mount with "
+        "lookupcache=positive,acdirmin=1,acdirmax=1"),
     9: ("a queue without priorities served the VMs' requests in arrival order",
         "the mediator's priority queue ran the high-priority VM's requests first"),
 }
