@@ -7,47 +7,8 @@
 #
 # usage: BUILD=build tests/cli/kernel.sh
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 2
-BUILD=${BUILD:-build}
-B=$top/$BUILD
-T=$(mktemp -d /tmp/vgpu-clik-XXXXXX)
-pass=0 fail=0
-pids=()
+. "$(dirname "$0")/lib.sh" clik
 
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       | /' | head -40; }
-wait_for() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.05; done
-}
-# expect NAME RC STDOUT-REGEX STDERR-REGEX -- COMMAND...  ("" must be empty, "*" any)
-expect() {
-	local name=$1 want=$2 ore=$3 ere=$4 rc; shift 5
-	"$@" >"$T/o" 2>"$T/e" </dev/null; rc=$?
-	local o e; o=$(cat "$T/o"); e=$(cat "$T/e")
-	if [ "$rc" != "$want" ]; then bad "$name" "exit $rc, want $want; stdout: $o; stderr: $e"; return; fi
-	case "$ore" in
-	'') [ -z "$o" ] || { bad "$name" "stdout should be empty: $o"; return; } ;;
-	'*') ;;
-	*) grep -Eq -- "$ore" "$T/o" || { bad "$name" "stdout does not match /$ore/: $o; stderr: $e"; return; } ;;
-	esac
-	case "$ere" in
-	'') [ -z "$e" ] || { bad "$name" "stderr should be empty: $e"; return; } ;;
-	'*') ;;
-	*) grep -Eq -- "$ere" "$T/e" || { bad "$name" "stderr does not match /$ere/: $e"; return; } ;;
-	esac
-	ok "$name"
-}
-
-C=$B/vgpu-client
 mkdir -p "$T/root/vm1" "$T/state" "$T/locks"
 D=(--dir "$T/root/vm1" --lock-dir "$T/locks")
 printf '.version 7.0\n.target sm_70\n.address_size 64\n' > "$T/k.ptx"
@@ -99,11 +60,7 @@ left=$(ls -A "$T/root/vm1")
 [ -z "$left" ] && ok "kernel: no usage error published anything" || bad "usage errors published files" "$left"
 
 # --- 2. against a mock mediator: the request, and UNSUPPORTED -------------------------------
-: > "$T/m.log"
-"$B/vgpu-mediator" --root "$T/root" --state "$T/state" --executor mock --rescan-ms 50 2>>"$T/m.log" &
-pids+=($!)
-if wait_for 20 grep -q 'serving .* with executor' "$T/m.log"; then ok "mediator: serving"
-else bad "mediator did not start" "$(cat "$T/m.log")"; fi
+start_mediator mediator "$T/m.log" "$B/vgpu-mediator" --root "$T/root" --state "$T/state" --executor mock --rescan-ms 50
 python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<4f", 1,2,3,4))' > "$T/a.bin"
 cp "$T/a.bin" "$T/io.bin"
 expect "kernel on the mock executor -> ESTATUS (1), UNSUPPORTED and why" 1 "" \

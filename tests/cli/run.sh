@@ -8,50 +8,9 @@
 #
 # usage: BUILD=build tests/cli/run.sh      (make check-cli builds what it needs)
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 2
-BUILD=${BUILD:-build}
-B=$top/$BUILD
-T=$(mktemp -d /tmp/vgpu-cli-XXXXXX)
+. "$(dirname "$0")/lib.sh" cli
 VERSION=$(sed -n 's/^#define VGPU_VERSION "\(.*\)"/\1/p' src/lib/version.h)
-pass=0 fail=0
-pids=()
 
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       | /' | head -40; }
-# wait_for SECONDS COMMAND...: until COMMAND succeeds (polled), 1 on timeout
-wait_for() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.05; done
-}
-# expect NAME RC STDOUT-REGEX STDERR-REGEX -- COMMAND...: the exit status is RC, stdout
-# matches the first (extended) regex and stderr the second ("" : must be empty, "*": any)
-expect() {
-	local name=$1 want=$2 ore=$3 ere=$4 rc; shift 5
-	"$@" >"$T/o" 2>"$T/e" </dev/null; rc=$?
-	local o e; o=$(cat "$T/o"); e=$(cat "$T/e")
-	if [ "$rc" != "$want" ]; then bad "$name" "exit $rc, want $want; stdout: $o; stderr: $e"; return; fi
-	case "$ore" in
-	'') [ -z "$o" ] || { bad "$name" "stdout should be empty: $o"; return; } ;;
-	'*') ;;
-	*) grep -Eq -- "$ore" "$T/o" || { bad "$name" "stdout does not match /$ore/: $o; stderr: $e"; return; } ;;
-	esac
-	case "$ere" in
-	'') [ -z "$e" ] || { bad "$name" "stderr should be empty: $e"; return; } ;;
-	'*') ;;
-	*) grep -Eq -- "$ere" "$T/e" || { bad "$name" "stderr does not match /$ere/: $e"; return; } ;;
-	esac
-	ok "$name"
-}
-
-C=$B/vgpu-client
 M0=$B/vgpu-mediator
 mkdir -p "$T/root/vm1" "$T/root/vm2" "$T/state" "$T/plain" "$T/locks"
 TRY="Try 'vgpu-client --help'"
@@ -114,12 +73,8 @@ expect "client: --lock-dir=D form, a lock dir that is a file -> ELOCK (8)" 8 "" 
 	"$C" --dir "$T/root/vm1" --lock-dir="$T/short.bin" ping
 
 # --- 3. vgpu-client against a running mock mediator ----------------------------------------
-: > "$T/m.log"
-"$B/vgpu-mediator" --root "$T/root" --state "$T/state" --executor mock --test-ops --rescan-ms 50 \
-	--max-payload 4096 --vm 2:low --metrics "$T/m.prom" --status-interval-ms 100 2>>"$T/m.log" &
-mpid=$!; pids+=("$mpid")
-if wait_for 20 grep -q 'serving .* with executor' "$T/m.log"; then ok "mediator: serving"
-else bad "mediator did not start" "$(cat "$T/m.log")"; fi
+start_mediator mediator "$T/m.log" "$B/vgpu-mediator" --root "$T/root" --state "$T/state" --executor mock \
+	--test-ops --rescan-ms 50 --max-payload 4096 --vm 2:low --metrics "$T/m.prom" --status-interval-ms 100
 CL=("$C" --lock-dir "$T/locks" --timeout 20)
 expect "client ping: one line with status OK and pong" 0 '^seq=1 status=OK op=ping prio=medium .*result=pong' "" -- \
 	"${CL[@]}" --dir "$T/root/vm1" ping
@@ -197,12 +152,9 @@ journal = $T/j1.log
 [limits]
 rescan_ms = 50
 EOF
-: > "$T/m2.log"
-(ulimit -Sn 256; exec "$M0" --config "$T/r.conf" --syslog --metrics "$T/nodir/m.prom" \
-	--status-interval-ms 50 2>>"$T/m2.log") &
-m2=$!; pids+=("$m2")
-if wait_for 20 grep -q 'serving .* with executor' "$T/m2.log"; then ok "mediator --config --syslog: serving"
-else bad "second mediator did not start" "$(cat "$T/m2.log")"; fi
+start_mediator "mediator --config --syslog" "$T/m2.log" bash -c 'ulimit -Sn 256; exec "$@"' _ \
+	"$M0" --config "$T/r.conf" --syslog --metrics "$T/nodir/m.prom" --status-interval-ms 50
+m2=$mpid
 soft=$(awk '/Max open files/ {print $4}' /proc/$m2/limits); hard=$(awk '/Max open files/ {print $5}' /proc/$m2/limits)
 [ "$soft" = "$hard" ] && ok "mediator: the soft descriptor limit raised to the hard one ($hard)" ||
 	bad "RLIMIT_NOFILE" "soft $soft hard $hard"
