@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/opref.h"
@@ -35,6 +34,7 @@
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
+#include "pingtime.h"
 #include "naive/naive_inloop_payload.h"
 
 #define P99_BOUND_MS 50
@@ -106,102 +106,36 @@ static int answered(uint32_t vm, const struct vgpu_request *q, struct vgpu_respo
 	return yes;
 }
 
-/* One ping of VM: publish it, wait for its answer; milliseconds, -1 when none. */
-static double ping(uint32_t vm, int64_t seq, int bound_ms, int *status)
-{
-	struct vgpu_request q;
-	struct vgpu_response a;
-	char buf[VGPU_RECORD_MAX];
-	struct timespec ts0, ts;
-	int dfd, len;
-
-	memset(&q, 0, sizeof(q));
-	q.vm = vm;
-	q.seq = seq;
-	snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
-	q.op = VGPU_OP_PING;
-	q.priority = VGPU_PRIO_MEDIUM;
-	q.output_file = -1;
-	len = vgpu_request_encode(&q, buf, sizeof(buf));
-	if (len < 0 || (dfd = vm_fd(vm)) < 0)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &ts0);
-	if (vgpu_publish(dfd, "command.txt", buf, (size_t)len, 0644) < 0) {
-		close(dfd);
-		return -1;
-	}
-	close(dfd);
-	for (;;) {
-		double ms;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ms = (double)(ts.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts.tv_nsec - ts0.tv_nsec) / 1e6;
-		if (answered(vm, &q, &a)) {
-			*status = a.status;
-			return ms;
-		}
-		if (ms > bound_ms)
-			return -1;
-		usleep(200);
-	}
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct lat {
-	int n, answered;
-	double p50, p99, max;     /* of answered pings; an unanswered one counts as +inf */
+struct big_wait {
+	uint32_t vm;
+	const struct vgpu_request *q;
+	struct vgpu_response *a;
+	uint64_t t0;
+	int done;
 };
 
-/* Pings of VM from seq *SEQ: N of them, or (N 0) as long as BIG (VM BIGVM's request) is
- * not answered, up to BIG_WAIT_MS; *A gets that answer. Gives up after 3 unanswered. */
-static struct lat pings(uint32_t vm, int64_t *seq, int n, uint32_t bigvm, const struct vgpu_request *big,
-			struct vgpu_response *a, int *big_done)
+/* pt_pings' DONE: the big request answered (then b->done), or BIG_WAIT_MS passed */
+static int big_over(void *arg)
 {
-	int cap = n ? n : 100000, miss = 0;
-	double *v = calloc((size_t)cap, sizeof(double));
-	struct lat l = { 0 };
-	uint64_t t0 = e2e_mono_ms();
+	struct big_wait *b = arg;
 
-	*big_done = 0;
-	while (l.n < cap && miss < 3) {
-		int st = -1;
-		double ms;
-
-		if (!n && (answered(bigvm, big, a) || e2e_mono_ms() - t0 > BIG_WAIT_MS)) {
-			*big_done = answered(bigvm, big, a);
-			break;
-		}
-		ms = ping(vm, (*seq)++, 5000, &st);
-		l.n++;
-		if (ms >= 0 && st == VGPU_OK) {
-			v[l.answered++] = ms;
-			miss = 0;
-		} else {
-			miss++;
-		}
-	}
-	qsort(v, (size_t)l.answered, sizeof(double), cmp_double);
-	if (l.answered) {
-		l.p50 = v[(l.answered - 1) / 2];
-		l.max = l.answered < l.n ? 1e9 : v[l.answered - 1];
-	}
-	{
-		int k = (int)((l.n * 99 + 99) / 100) - 1;      /* the ceil(0.99 n)-th, 0-based */
-		l.p99 = k >= 0 && k < l.answered ? v[k] : 1e9;
-	}
-	free(v);
-	return l;
+	b->done = answered(b->vm, b->q, b->a);
+	return b->done || e2e_mono_ms() - b->t0 > BIG_WAIT_MS;
 }
 
-static void print_lat(const char *what, const struct lat *l)
+/* Pings of VM from seq *SEQ: N of them, or (N 0) as long as BIG (VM BIGVM's request) is
+ * not answered, up to BIG_WAIT_MS; *A gets that answer. Gives up after 3 unanswered. The
+ * slowest (max) is 1e9 when one was not answered. */
+static struct pt_lat pings(uint32_t vm, int64_t *seq, int n, uint32_t bigvm, const struct vgpu_request *big,
+			   struct vgpu_response *a, int *big_done)
 {
-	printf("  %s: %d pings, %d answered; p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", what, l->n, l->answered,
-	       l->p50, l->p99, l->max);
+	struct big_wait b = { bigvm, big, a, e2e_mono_ms(), 0 };
+	struct pt_lat l = pt_pings(&env, vm, seq, n, 5000, 3, &rng, big_over, &b);
+
+	*big_done = b.done;
+	if (l.answered < l.n)
+		l.max = 1e9;
+	return l;
 }
 
 /* The output file of VM's answer A: its size and CRC-32 against the answer and the
@@ -259,7 +193,7 @@ static void naive_control(void)
 {
 	struct vgpu_request big;
 	struct vgpu_response a;
-	struct lat base, during;
+	struct pt_lat base, during;
 	int64_t seq = 1;
 	int done;
 	pid_t server = fork();
@@ -272,7 +206,7 @@ static void naive_control(void)
 	 * its poll timeout, 100 ms, answers it) */
 	pings(2, &seq, 1, 0, NULL, NULL, &done);
 	base = pings(2, &seq, 20, 0, NULL, NULL, &done);
-	print_lat("naive, no payload", &base);
+	pt_print("naive, no payload", &base);
 	if (put_big(1, 1, &big) < 0) {
 		h_naive(&r, 0, "publishing the big payload: %s", strerror(errno));
 		kill(server, SIGTERM);
@@ -283,7 +217,7 @@ static void naive_control(void)
 	during = pings(2, &seq, 0, 1, &big, &a, &done);
 	kill(server, SIGTERM);
 	waitpid(server, NULL, 0);
-	print_lat("naive, vm1's payload in flight", &during);
+	pt_print("naive, vm1's payload in flight", &during);
 	h_naive(&r, done && (during.max > bound(MAX_BOUND_MS, 10, base.p99) ||
 			     during.p99 > bound(P99_BOUND_MS, 3, base.p99)),
 		"payload I/O in the loop: vm1's 256 MiB in / 128 MiB out %s; vm2's slowest ping %.1f ms "
@@ -301,7 +235,7 @@ static void ours(void)
 	static const char *const args[] = { "--executor", "mock", NULL };
 	struct vgpu_request big;
 	struct vgpu_response a;
-	struct lat base, during, after;
+	struct pt_lat base, during, after;
 	int64_t seq = 1;
 	int done;
 	char why[300];
@@ -312,16 +246,16 @@ static void ours(void)
 		return;
 	}
 	base = pings(2, &seq, 50, 0, NULL, NULL, &done);
-	print_lat("ours, no payload", &base);
+	pt_print("ours, no payload", &base);
 	if (put_big(1, 1, &big) < 0) {
 		h_check(&r, 0, "publishing the big payload: %s", strerror(errno));
 		return;
 	}
 	r.injections++;
 	during = pings(2, &seq, 0, 1, &big, &a, &done);
-	print_lat("ours, vm1's payload in flight", &during);
+	pt_print("ours, vm1's payload in flight", &during);
 	after = pings(2, &seq, 50, 0, NULL, NULL, &done);
-	print_lat("ours, no payload again", &after);
+	pt_print("ours, no payload again", &after);
 	if (after.p99 > base.p99)
 		base.p99 = after.p99;
 	r.req.submitted += base.n + during.n + after.n + 1;

@@ -25,6 +25,7 @@
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
+#include "pingtime.h"
 #include "naive/naive_drain_server.h"
 
 #define VMS 4
@@ -44,36 +45,9 @@ static void on_term(int sig)
 /* Publish a ping of VM with SEQ; wait up to BOUND_MS for its answer. 1 answered. */
 static int raw_ping(uint32_t vm, int64_t seq, int bound_ms)
 {
-	char dir[400], buf[VGPU_RECORD_MAX];
-	struct vgpu_request q;
-	struct vgpu_response a;
-	uint64_t t0 = e2e_mono_ms();
-	int dfd, len, got = 0;
+	int st;
 
-	memset(&q, 0, sizeof(q));
-	q.vm = vm;
-	q.seq = seq;
-	snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
-	q.op = VGPU_OP_PING;
-	q.priority = VGPU_PRIO_LOW;
-	q.output_file = -1;
-	len = vgpu_request_encode(&q, buf, sizeof(buf));
-	e2e_server_vmdir(&env, vm, dir, sizeof(dir));
-	if (len < 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return 0;
-	if (vgpu_publish(dfd, "command.txt", buf, (size_t)len, 0644) == 0) {
-		while (!got && e2e_mono_ms() - t0 < (uint64_t)bound_ms) {
-			size_t n = 0;
-
-			got = vgpu_safe_read(dfd, "response.txt", buf, sizeof(buf), &n, NULL) == 0 &&
-			      vgpu_response_decode(buf, n, &a, NULL, 0) == VGPU_REC_OK && a.seq == seq &&
-			      strcmp(a.nonce, q.nonce) == 0;
-			if (!got)
-				e2e_msleep(2);
-		}
-	}
-	close(dfd);
-	return got;
+	return pt_ping(&env, vm, seq, VGPU_PRIO_LOW, bound_ms, &rng, &st) >= 0;
 }
 
 static void naive_control(void)

@@ -25,7 +25,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/record.h"
@@ -33,6 +32,7 @@
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
+#include "pingtime.h"
 #include "naive/naive_drain_server.h"
 
 #define P99_BOUND_MS 50
@@ -100,111 +100,11 @@ static void stop_child(pid_t pid)
 	}
 }
 
-/* ---- one ping of VM: publish it, wait for its answer; milliseconds, -1 when none ---- */
-
-static double ping(uint32_t vm, int64_t seq, int bound_ms, int *status)
-{
-	char dir[400], buf[VGPU_RECORD_MAX];
-	struct vgpu_request q;
-	struct vgpu_response a;
-	uint64_t t0;
-	int dfd, len;
-
-	memset(&q, 0, sizeof(q));
-	q.vm = vm;
-	q.seq = seq;
-	snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
-	q.op = VGPU_OP_PING;
-	q.priority = VGPU_PRIO_MEDIUM;
-	q.output_file = -1;
-	len = vgpu_request_encode(&q, buf, sizeof(buf));
-	e2e_server_vmdir(&env, vm, dir, sizeof(dir));
-	if (len < 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
-	t0 = e2e_mono_ms();
-	{
-		struct timespec ts0, ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts0);
-		if (vgpu_publish(dfd, "command.txt", buf, (size_t)len, 0644) < 0) {
-			close(dfd);
-			return -1;
-		}
-		for (;;) {
-			size_t n = 0;
-
-			if (vgpu_safe_read(dfd, "response.txt", buf, sizeof(buf), &n, NULL) == 0 &&
-			    vgpu_response_decode(buf, n, &a, NULL, 0) == VGPU_REC_OK && a.seq == seq &&
-			    strcmp(a.nonce, q.nonce) == 0) {
-				clock_gettime(CLOCK_MONOTONIC, &ts);
-				close(dfd);
-				*status = a.status;
-				return (double)(ts.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts.tv_nsec - ts0.tv_nsec) / 1e6;
-			}
-			if (e2e_mono_ms() - t0 > (uint64_t)bound_ms)
-				break;
-			usleep(200);
-		}
-	}
-	close(dfd);
-	return -1;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct lat {
-	int n, answered;
-	double p50, p99, max;     /* of answered pings; an unanswered one counts as +inf */
-};
-
 /* N pings of VM from seq FIRST, each waited for up to BOUND_MS; gives up after GIVEUP
  * unanswered in a row. */
-static struct lat pings(uint32_t vm, int64_t first, int n, int bound_ms, int giveup)
+static struct pt_lat pings(uint32_t vm, int64_t first, int n, int bound_ms, int giveup)
 {
-	double *v = calloc((size_t)n, sizeof(double));
-	struct lat l = { 0 };
-	int miss = 0;
-
-	for (int i = 0; i < n && miss < giveup; i++) {
-		int st = -1;
-		double ms = ping(vm, first + i, bound_ms, &st);
-
-		l.n++;
-		if (ms >= 0 && st == VGPU_OK) {
-			v[l.answered++] = ms;
-			miss = 0;
-		} else {
-			miss++;
-		}
-	}
-	qsort(v, (size_t)l.answered, sizeof(double), cmp_double);
-	if (l.answered) {
-		l.p50 = v[(l.answered - 1) / 2];
-		l.max = v[l.answered - 1];
-	}
-	/* p99 over all pings: unanswered ones are the slowest */
-	{
-		int k = (int)((l.n * 99 + 99) / 100) - 1;      /* the ceil(0.99 n)-th, 0-based */
-		l.p99 = k < l.answered ? v[k] : 1e9;
-	}
-	free(v);
-	return l;
-}
-
-static void print_lat(const char *what, const struct lat *l)
-{
-	char p99[64];
-
-	if (l->p99 >= 1e9)
-		snprintf(p99, sizeof(p99), "unanswered");
-	else
-		snprintf(p99, sizeof(p99), "%.1f ms", l->p99);
-	printf("  %s: %d pings, %d answered; p50 %.1f ms, p99 %s, max %.1f ms (of those answered)\n", what, l->n,
-	       l->answered, l->p50, p99, l->max);
+	return pt_pings(&env, vm, &first, n, bound_ms, giveup, &rng, NULL, NULL);
 }
 
 /* ---- naive control ---- */
@@ -220,7 +120,7 @@ static void naive_control(volatile uint64_t *count)
 {
 	char journal[400];
 	pid_t server, flooder;
-	struct lat base, fl;
+	struct pt_lat base, fl;
 	uint64_t before;
 
 	snprintf(journal, sizeof(journal), "%s/naive-journal", env.dir);
@@ -231,7 +131,7 @@ static void naive_control(volatile uint64_t *count)
 	}
 	e2e_msleep(200);
 	base = pings(2, 1, 20, 2000, 3);
-	print_lat("naive, no flood", &base);
+	pt_print("naive, no flood", &base);
 	before = *count;
 	flooder = start_flooder(1, count, 0);
 	e2e_msleep(300);
@@ -239,7 +139,7 @@ static void naive_control(volatile uint64_t *count)
 	stop_child(flooder);
 	kill(server, SIGTERM);
 	waitpid(server, NULL, 0);
-	print_lat("naive, vm1 flooding", &fl);
+	pt_print("naive, vm1 flooding", &fl);
 	r.injections += (long)(*count - before);
 	h_naive(&r, fl.p99 > P99_BOUND_MS,
 		"the drain-everything loop under vm1's flood (%" PRIu64 " invalid records): vm2's pings %d of %d "
@@ -264,7 +164,7 @@ static void naive_control(volatile uint64_t *count)
 static void ours(volatile uint64_t *count)
 {
 	static const char *const args[] = { "--executor", "mock", NULL };
-	struct lat base, after, fl, fl2;
+	struct pt_lat base, after, fl, fl2;
 	pid_t flooder;
 	uint64_t before, t0, t1;
 	int answers, lines, st = -1;
@@ -275,7 +175,7 @@ static void ours(volatile uint64_t *count)
 		return;
 	}
 	base = pings(2, 1, 50, 5000, 3);
-	print_lat("ours, no flood", &base);
+	pt_print("ours, no flood", &base);
 	before = *count;
 	flooder = start_flooder(1, count, 0);
 	e2e_msleep(300);
@@ -283,9 +183,9 @@ static void ours(volatile uint64_t *count)
 	fl = pings(2, 1000, FLOOD_PINGS, 5000, 3);
 	t1 = e2e_mono_ms();
 	stop_child(flooder);
-	print_lat("ours, vm1 flooding", &fl);
+	pt_print("ours, vm1 flooding", &fl);
 	after = pings(2, 2000, 50, 5000, 3);
-	print_lat("ours, no flood again", &after);
+	pt_print("ours, no flood again", &after);
 	r.injections += (long)(*count - before);
 	r.req.submitted += base.n + fl.n + after.n;
 	r.req.answered += base.answered + fl.answered + after.answered;
@@ -310,7 +210,7 @@ static void ours(volatile uint64_t *count)
 			"at most %d warnings)", answers, max_answers, secs, lines, answers, max_lines);
 	}
 	/* once it stops, vm1 is served again (after its budget refills) */
-	ms = ping(1, 1, 5000, &st);
+	ms = pt_ping(&env, 1, 1, VGPU_PRIO_MEDIUM, 5000, &rng, &st);
 	r.req.submitted++;
 	if (ms >= 0 && st == VGPU_OK)
 		r.req.answered++;
@@ -326,7 +226,7 @@ static void ours(volatile uint64_t *count)
 	e2e_msleep(300);
 	fl2 = pings(2, 5000, FLOOD_PINGS, 5000, 3);
 	stop_child(flooder);
-	print_lat("ours, vm1 flooding valid pings", &fl2);
+	pt_print("ours, vm1 flooding valid pings", &fl2);
 	r.injections += (long)(*count - before);
 	r.req.submitted += fl2.n;
 	r.req.answered += fl2.answered;

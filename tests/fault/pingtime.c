@@ -1,0 +1,122 @@
+/* pingtime.c - see pingtime.h: a VM's pings timed from publish to answer. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/record.h"
+#include "lib/safeio.h"
+#include "lib/status.h"
+#include "../e2e/e2e_util.h"
+#include "harness.h"
+#include "pingtime.h"
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)(ts.tv_sec - t0->tv_sec) * 1e3 + (double)(ts.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+double pt_ping(const struct e2e_env *env, uint32_t vm, int64_t seq, int prio, int bound_ms, uint64_t *rng,
+	       int *status)
+{
+	char dir[400], buf[VGPU_RECORD_MAX];
+	struct vgpu_request q;
+	struct vgpu_response a;
+	struct timespec t0;
+	int dfd, len;
+
+	memset(&q, 0, sizeof(q));
+	q.vm = vm;
+	q.seq = seq;
+	snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(rng));
+	q.op = VGPU_OP_PING;
+	q.priority = prio;
+	q.output_file = -1;
+	len = vgpu_request_encode(&q, buf, sizeof(buf));
+	e2e_server_vmdir(env, vm, dir, sizeof(dir));
+	if (len < 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (vgpu_publish(dfd, "command.txt", buf, (size_t)len, 0644) < 0) {
+		close(dfd);
+		return -1;
+	}
+	for (;;) {
+		size_t n = 0;
+		double ms = ms_since(&t0);
+
+		if (vgpu_safe_read(dfd, "response.txt", buf, sizeof(buf), &n, NULL) == 0 &&
+		    vgpu_response_decode(buf, n, &a, NULL, 0) == VGPU_REC_OK && a.seq == seq &&
+		    strcmp(a.nonce, q.nonce) == 0) {
+			close(dfd);
+			*status = a.status;
+			return ms_since(&t0);
+		}
+		if (ms > bound_ms)
+			break;
+		usleep(200);
+	}
+	close(dfd);
+	return -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct pt_lat pt_pings(const struct e2e_env *env, uint32_t vm, int64_t *seq, int n, int bound_ms, int giveup,
+		       uint64_t *rng, int (*done)(void *), void *arg)
+{
+	int cap = n ? n : 100000, miss = 0;
+	double *v = calloc((size_t)cap, sizeof(double));
+	struct pt_lat l = { 0 };
+
+	while (v && l.n < cap && miss < giveup && !(!n && done && done(arg))) {
+		int st = -1;
+		double ms = pt_ping(env, vm, (*seq)++, VGPU_PRIO_MEDIUM, bound_ms, rng, &st);
+
+		l.n++;
+		if (ms >= 0 && st == VGPU_OK) {
+			v[l.answered++] = ms;
+			miss = 0;
+		} else {
+			miss++;
+		}
+	}
+	if (l.answered) {
+		qsort(v, (size_t)l.answered, sizeof(double), cmp_double);
+		l.p50 = v[(l.answered - 1) / 2];
+		l.max = v[l.answered - 1];
+	}
+	{
+		int k = (int)((l.n * 99 + 99) / 100) - 1;      /* the ceil(0.99 n)-th, 0-based */
+		l.p99 = k >= 0 && k < l.answered ? v[k] : 1e9;
+	}
+	free(v);
+	return l;
+}
+
+static const char *ms_or_none(double ms, char *buf, size_t cap)
+{
+	if (ms >= 1e9)
+		snprintf(buf, cap, "unanswered");
+	else
+		snprintf(buf, cap, "%.1f ms", ms);
+	return buf;
+}
+
+void pt_print(const char *what, const struct pt_lat *l)
+{
+	char p99[32], max[32];
+
+	printf("  %s: %d pings, %d answered; p50 %.1f ms, p99 %s, max %s (of those answered)\n", what, l->n,
+	       l->answered, l->p50, ms_or_none(l->p99, p99, sizeof(p99)), ms_or_none(l->max, max, sizeof(max)));
+}
