@@ -40,17 +40,11 @@ say() { echo "vm: $*"; }
 die() { echo "vm: ERROR: $*" >&2; exit 2; }
 t0=$(date +%s)
 
-for tool in qemu-system-x86_64 busybox dpkg apt-get depmod modprobe; do
-	command -v $tool >/dev/null || die "$tool not found (make deps installs qemu-system-x86, busybox-static, kmod)"
-done
-[ -x /usr/sbin/rpc.nfsd ] && [ -x /usr/sbin/exportfs ] ||
-	die "rpc.nfsd/exportfs missing (make deps installs nfs-kernel-server, its services not started)"
-busybox --list | grep -qx cpio || die "busybox has no cpio applet"
-[ -f "$SCRIPT" ] || die "no script $SCRIPT"
+. "$here/vmlib.sh"
+vm_check_host qemu-system-x86_64 busybox dpkg apt-get depmod modprobe
 mkdir -p "$VMDIR"
 
 # ---- 1. kernel, 2. initramfs (tests/vm/vmlib.sh) ---------------------------------------
-. "$here/vmlib.sh"
 pkg=$(vm_kernel_pkg "$VMDIR/kernel") || exit 2
 KDIR=$VMDIR/kernel-${pkg#linux-image-}
 vm_kernel "$KDIR" "$pkg" "$MODS" MODARGS
@@ -77,24 +71,9 @@ cleanup() { [ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; }
 trap 'cleanup; exit 130' INT TERM HUP
 
 # ---- 4. wait -----------------------------------------------------------------------
-hung=0
-vm_wait "$qpid" "$CONSOLE" "$TIMEOUT" "$t0" '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' || hung=1
-if [ $hung = 1 ]; then
-	kill "$qpid" 2>/dev/null; sleep 2; kill -9 "$qpid" 2>/dev/null
-	wait "$qpid" 2>/dev/null; qpid=
-	echo "vm: FAIL: the guest did not finish within $TIMEOUT s (VGPU_VM_TIMEOUT); last console lines:"
-	tail -n 30 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
-	exit 3
-fi
-wait "$qpid"; qrc=$?; qpid=
-wall=$(( $(date +%s) - t0 ))
-if [ ! -f "$OUT/guest.rc" ]; then
-	echo "vm: FAIL: the guest stopped without an exit marker (qemu exit $qrc, crash or panic?); last console lines:"
-	tail -n 30 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
-	[ -s "$VMDIR/qemu.log" ] && sed 's/^/  qemu| /' "$VMDIR/qemu.log"
-	exit 3
-fi
-rc=$(cat "$OUT/guest.rc")
+vm_await "$CONSOLE" "$VMDIR/qemu.log" 30 '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' \
+	"the guest did not finish within $TIMEOUT s (VGPU_VM_TIMEOUT)" "the guest"
+rc=$vm_rc
 # Check logs and harness records join the host's (check-summary, tools/report.py).
 if [ -z "${VGPU_VM_NO_COLLECT:-}" ]; then
 	mkdir -p "$BUILD/reports/check" "$BUILD/reports/scenarios"

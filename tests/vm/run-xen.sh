@@ -51,16 +51,10 @@ say() { echo "xen: $*"; }
 die() { echo "xen: ERROR: $*" >&2; exit 2; }
 t0=$(date +%s)
 
-for tool in qemu-system-x86_64 busybox dpkg apt-get apt-cache depmod modprobe ldd; do
-	command -v $tool >/dev/null || die "$tool not found (make deps installs qemu-system-x86, busybox-static, kmod)"
-done
-[ -x /usr/sbin/rpc.nfsd ] && [ -x /usr/sbin/exportfs ] ||
-	die "rpc.nfsd/exportfs missing (make deps installs nfs-kernel-server, its services not started)"
-busybox --list | grep -qx cpio || die "busybox has no cpio applet"
-[ -f "$SCRIPT" ] || die "no script $SCRIPT"
+. "$here/vmlib.sh"
+vm_check_host qemu-system-x86_64 busybox dpkg apt-get apt-cache depmod modprobe ldd
 [ -x "$BUILD/vgpu-client" ] && [ -x "$BUILD/vgpu-mediator" ] || die "build vgpu-client and vgpu-mediator first (make all)"
 mkdir -p "$XC"
-. "$here/vmlib.sh"
 
 # ---- 1. packages -----------------------------------------------------------------------
 XROOT=$XC/xen-$XENVER
@@ -139,24 +133,9 @@ cleanup() { [ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; }
 trap 'cleanup; exit 130' INT TERM HUP
 
 # ---- 5. wait ------------------------------------------------------------------------------
-hung=0
-vm_wait "$qpid" "$CONSOLE" "$TIMEOUT" "$t0" '^(vgpu-vm|dom0|domu[0-9]*):|Kernel panic|BUG:|Oops|\(XEN\) .*(Panic|FATAL|crash)' || hung=1
-if [ $hung = 1 ]; then
-	kill "$qpid" 2>/dev/null; sleep 2; kill -9 "$qpid" 2>/dev/null
-	wait "$qpid" 2>/dev/null; qpid=
-	echo "xen: FAIL: Xen and its guests did not finish within $TIMEOUT s (VGPU_XEN_TIMEOUT); last console lines:"
-	tail -n 40 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
-	exit 3
-fi
-wait "$qpid"; qrc=$?; qpid=
-wall=$(( $(date +%s) - t0 ))
-if [ ! -f "$OUT/guest.rc" ]; then
-	echo "xen: FAIL: Dom0 stopped without an exit marker (qemu exit $qrc, crash or panic?); last console lines:"
-	tail -n 40 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
-	[ -s "$VMDIR/xen-qemu.log" ] && sed 's/^/  qemu| /' "$VMDIR/xen-qemu.log"
-	exit 3
-fi
-rc=$(cat "$OUT/guest.rc")
+vm_await "$CONSOLE" "$VMDIR/xen-qemu.log" 40 '^(vgpu-vm|dom0|domu[0-9]*):|Kernel panic|BUG:|Oops|\(XEN\) .*(Panic|FATAL|crash)' \
+	"Xen and its guests did not finish within $TIMEOUT s (VGPU_XEN_TIMEOUT)" "Dom0"
+rc=$vm_rc
 if [ -z "${VGPU_VM_NO_COLLECT:-}" ]; then
 	mkdir -p "$BUILD/reports/scenarios"
 	for f in "$OUT"/scenarios/*.json; do [ -f "$f" ] && cp "$f" "$BUILD/reports/scenarios/"; done

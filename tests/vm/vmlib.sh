@@ -2,9 +2,23 @@
 # (make check-xen): packages fetched from the system's configured Debian archive with
 # `apt-get download` (never installed), Debian's kernel with only the modules a guest
 # needs, a busybox initramfs, and a bounded wait on QEMU that prints the guest's progress.
-# Sourced (bash); the caller sets VMDIR and defines say() and die().
+# Sourced (bash); the caller sets VMDIR and defines say() and die(); vm_check_host also
+# reads SCRIPT, vm_await also qpid, OUT, TIMEOUT and t0.
 #
 # Packages are kept in $VMDIR/debs/ (the kernel package is shared by both targets).
+
+# vm_check_host TOOL... - die unless each TOOL is on PATH, knfsd's user space (rpc.nfsd,
+# exportfs) is installed, busybox has cpio, and $SCRIPT (the guest's script) exists.
+vm_check_host() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || die "$tool not found (make deps installs qemu-system-x86, busybox-static, kmod)"
+	done
+	[ -x /usr/sbin/rpc.nfsd ] && [ -x /usr/sbin/exportfs ] ||
+		die "rpc.nfsd/exportfs missing (make deps installs nfs-kernel-server, its services not started)"
+	busybox --list | grep -qx cpio || die "busybox has no cpio applet"
+	[ -f "$SCRIPT" ] || die "no script $SCRIPT"
+}
 
 # vm_fetch PKG... - make sure $VMDIR/debs/PKG_*.deb exists for each PKG (one apt-get
 # download for all that are missing; on failure, apt-get update once as root, retry).
@@ -107,4 +121,31 @@ vm_wait() {
 	done
 	_vm_show
 	return 0
+}
+
+# vm_await CONSOLE QEMU-LOG LINES PATTERN HUNG WHO - wait for QEMU ($qpid) until $TIMEOUT s
+# past $t0 (vm_wait, printing the console lines that match PATTERN). A hang: QEMU killed,
+# "FAIL: HUNG" and the console's last LINES lines, exit 3. QEMU gone without the script's
+# marker $OUT/guest.rc: "FAIL: WHO stopped without an exit marker", those lines and
+# QEMU-LOG, exit 3. Otherwise qpid is cleared, vm_rc is the script's exit status and
+# wall the seconds since $t0.
+vm_await() {
+	local console=$1 qlog=$2 lines=$3 qrc
+	_vm_tail() { tail -n "$lines" "$console" | tr -d '\r' | sed 's/^/  | /'; }
+	if ! vm_wait "$qpid" "$console" "$TIMEOUT" "$t0" "$4"; then
+		kill "$qpid" 2>/dev/null; sleep 2; kill -9 "$qpid" 2>/dev/null
+		wait "$qpid" 2>/dev/null; qpid=
+		say "FAIL: $5; last console lines:"
+		_vm_tail
+		exit 3
+	fi
+	wait "$qpid"; qrc=$?; qpid=
+	wall=$(( $(date +%s) - t0 ))
+	if [ ! -f "$OUT/guest.rc" ]; then
+		say "FAIL: $6 stopped without an exit marker (qemu exit $qrc, crash or panic?); last console lines:"
+		_vm_tail
+		[ -s "$qlog" ] && sed 's/^/  qemu| /' "$qlog"
+		exit 3
+	fi
+	vm_rc=$(cat "$OUT/guest.rc")
 }
