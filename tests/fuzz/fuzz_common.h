@@ -137,4 +137,109 @@ static inline size_t fuzz_reframe(const uint8_t *data, size_t size, char *out, s
 	return n > 0 && (size_t)n < cap - body ? body + (size_t)n : 0;
 }
 
+/* One record format's round trip, for fuzz_round_trip(): its codec (each a wrapper of
+ * the typed function, so that no function is called through a pointer of another
+ * type), three structs of it, and what each target checks on failure and compares. */
+struct fuzz_codec {
+	int (*decode)(const char *buf, size_t len, void *rec, char *err, size_t errlen);
+	int (*encode)(const void *rec, char *buf, size_t cap);
+	/* aborts naming the field that differs */
+	void (*eq)(const void *a, const void *b);
+	void *rec[3];
+	size_t size;            /* of one struct */
+	/* what a failed decode leaves (record.h): the struct zeroed, but for the salvaged seq
+	 * (an int64_t at SEQ_OFF) and nonce (NONCE_LEN bytes at NONCE_OFF) when SALVAGED */
+	int salvaged;
+	size_t seq_off, nonce_off, nonce_len;
+	int unknown_op;         /* UNKNOWN_OP is one of its outcomes */
+	int prefix_incomplete;  /* 1: a strict prefix must be INCOMPLETE; 0: refused */
+};
+
+/* A failed decode (RC): one of the format's outcomes, with a reason, the struct as
+ * record.h promises; a salvaged seq is >= 0, a salvaged nonce 16 lowercase hex digits. */
+static inline void fuzz_check_failure(const struct fuzz_codec *c, int rc, const void *rec, const char *err,
+				      size_t errlen)
+{
+	const unsigned char *b = rec;
+	const char *nonce = (const char *)rec + c->nonce_off;
+	int64_t seq = 0;
+
+	if (rc != VGPU_REC_INCOMPLETE && rc != VGPU_REC_CORRUPT && rc != VGPU_REC_MALFORMED &&
+	    rc != VGPU_REC_TOO_LARGE && !(c->unknown_op && rc == VGPU_REC_UNKNOWN_OP))
+		FUZZ_FAIL("decode: returned %d, not an outcome of enum vgpu_rec_result", rc);
+	fuzz_check_err(err, errlen);
+	for (size_t i = 0; i < c->size; i++) {
+		int kept = c->salvaged && ((i >= c->seq_off && i < c->seq_off + sizeof(seq)) ||
+					   (i >= c->nonce_off && i < c->nonce_off + c->nonce_len));
+
+		if (b[i] && !kept)
+			FUZZ_FAIL(c->salvaged ? "decode: failed (%d) but the struct holds more than seq and nonce"
+					      : "decode: failed (%d) but the struct is not zeroed", rc);
+	}
+	if (!c->salvaged)
+		return;
+	memcpy(&seq, b + c->seq_off, sizeof(seq));
+	if (seq < 0 || (nonce[0] && !(strnlen(nonce, c->nonce_len) == 16 && strspn(nonce, "0123456789abcdef") == 16)))
+		FUZZ_FAIL("decode: salvaged seq %" PRId64 " / nonce '%.17s' out of the grammar", seq, nonce);
+}
+
+/* Any bytes: the decoder returns one of its outcomes (check_failure). A record it
+ * accepts is no larger than the cap and round-trips: the encoder takes it, the encoding
+ * decodes to the same struct (eq), re-encodes to the same bytes, and strict prefixes
+ * of it (the last byte gone, and a cut that the input picks) are INCOMPLETE, or at
+ * least refused. */
+static inline void fuzz_round_trip(const struct fuzz_codec *c, const uint8_t *data, size_t size)
+{
+	static char enc[VGPU_RECORD_MAX + 1], enc2[VGPU_RECORD_MAX + 1];
+	char err[256];
+	int rc, len, len2;
+
+	memset(err, 'X', sizeof(err));
+	rc = c->decode((const char *)data, size, c->rec[0], err, sizeof(err));
+	if (rc != VGPU_REC_OK) {
+		fuzz_check_failure(c, rc, c->rec[0], err, sizeof(err));
+		return;
+	}
+	if (size > VGPU_RECORD_MAX)
+		FUZZ_FAIL("decode: accepted %zu bytes, over the cap", size);
+
+	len = c->encode(c->rec[0], enc, sizeof(enc));
+	if (len <= 0)
+		FUZZ_FAIL("encode: failed (%d) for a record the decoder accepted", len);
+	rc = c->decode(enc, (size_t)len, c->rec[1], err, sizeof(err));
+	if (rc != VGPU_REC_OK)
+		FUZZ_FAIL("decode of the encoding: %d (%s)", rc, err);
+	c->eq(c->rec[0], c->rec[1]);
+
+	/* The encoding is canonical: a second trip gives the same bytes. */
+	len2 = c->encode(c->rec[1], enc2, sizeof(enc2));
+	if (len2 != len || memcmp(enc, enc2, (size_t)len) != 0)
+		FUZZ_FAIL("encode: not canonical (%d vs %d bytes)", len, len2);
+
+	/* Strict prefixes: a record still being written is never taken for a damaged one. */
+	size_t cuts[2] = { (size_t)len - 1, size % (size_t)len };
+	for (int i = 0; i < 2; i++) {
+		rc = c->decode(enc, cuts[i], c->rec[2], err, sizeof(err));
+		if (c->prefix_incomplete && rc != VGPU_REC_INCOMPLETE)
+			FUZZ_FAIL("decode of a %zu-byte prefix of a %d-byte record: %d (%s), not INCOMPLETE", cuts[i], len,
+				  rc, err);
+		if (!c->prefix_incomplete && rc == VGPU_REC_OK)
+			FUZZ_FAIL("decode of a %zu-byte prefix of a %d-byte record accepted", cuts[i], len);
+	}
+}
+
+/* A target's LLVMFuzzerTestOneInput: each input twice, as it is (the frame check:
+ * INCOMPLETE, CORRUPT, TOO_LARGE), and with its end line made right (fuzz_reframe), so
+ * that mutations reach the field parsers. */
+static inline int fuzz_one_input(const struct fuzz_codec *c, const uint8_t *data, size_t size)
+{
+	static char framed[VGPU_RECORD_MAX + 64];
+	size_t n;
+
+	fuzz_round_trip(c, data, size);
+	if ((n = fuzz_reframe(data, size, framed, sizeof(framed))) > 0)
+		fuzz_round_trip(c, (const uint8_t *)framed, n);
+	return 0;
+}
+
 #endif

@@ -14,52 +14,30 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char enc[VGPU_RECORD_MAX + 1], enc2[VGPU_RECORD_MAX + 1], framed[VGPU_RECORD_MAX + 64];
-
-static void one(const uint8_t *data, size_t size)
+static int decode(const char *buf, size_t len, void *rec, char *err, size_t errlen)
 {
-	struct vgpu_status_rec s, s2, s3, z;
-	char err[256];
-	int rc, len, len2;
-
-	memset(err, 'X', sizeof(err));
-	rc = vgpu_status_rec_decode((const char *)data, size, &s, err, sizeof(err));
-	if (rc != VGPU_REC_OK) {
-		if (rc != VGPU_REC_INCOMPLETE && rc != VGPU_REC_CORRUPT && rc != VGPU_REC_MALFORMED &&
-		    rc != VGPU_REC_TOO_LARGE)
-			FUZZ_FAIL("decode: returned %d, not an outcome of enum vgpu_rec_result", rc);
-		fuzz_check_err(err, sizeof(err));
-		memset(&z, 0, sizeof(z));
-		if (memcmp(&z, &s, sizeof(z)) != 0)
-			FUZZ_FAIL("decode: failed (%d) but the struct is not zeroed", rc);
-		return;
-	}
-	if (size > VGPU_RECORD_MAX)
-		FUZZ_FAIL("decode: accepted %zu bytes, over the cap", size);
-	len = vgpu_status_rec_encode(&s, enc, sizeof(enc));
-	if (len <= 0)
-		FUZZ_FAIL("encode: failed (%d) for a record the decoder accepted", len);
-	rc = vgpu_status_rec_decode(enc, (size_t)len, &s2, err, sizeof(err));
-	if (rc != VGPU_REC_OK)
-		FUZZ_FAIL("decode of the encoding: %d (%s)", rc, err);
-	if (memcmp(&s, &s2, sizeof(s)) != 0)
-		FUZZ_FAIL("decode(encode(s)) differs from s");
-	len2 = vgpu_status_rec_encode(&s2, enc2, sizeof(enc2));
-	if (len2 != len || memcmp(enc, enc2, (size_t)len) != 0)
-		FUZZ_FAIL("encode: not canonical (%d vs %d bytes)", len, len2);
-	size_t cuts[2] = { (size_t)len - 1, size % (size_t)len };
-	for (int i = 0; i < 2; i++)
-		if (vgpu_status_rec_decode(enc, cuts[i], &s3, err, sizeof(err)) == VGPU_REC_OK)
-			FUZZ_FAIL("decode of a %zu-byte prefix of a %d-byte record accepted", cuts[i], len);
+	return vgpu_status_rec_decode(buf, len, rec, err, errlen);
 }
 
-/* As it is, and with its end line made right (fuzz_reframe) to reach the fields. */
+static int encode(const void *rec, char *buf, size_t cap)
+{
+	return vgpu_status_rec_encode(rec, buf, cap);
+}
+
+static void eq(const void *a, const void *b)
+{
+	if (memcmp(a, b, sizeof(struct vgpu_status_rec)) != 0)
+		FUZZ_FAIL("decode(encode(s)) differs from s");
+}
+
+/* A failure leaves the struct zeroed; every strict prefix is refused (not necessarily
+ * INCOMPLETE). */
+static struct vgpu_status_rec rec[3];
+static const struct fuzz_codec codec = {
+	.decode = decode, .encode = encode, .eq = eq, .rec = { &rec[0], &rec[1], &rec[2] }, .size = sizeof(rec[0]),
+};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t n;
-
-	one(data, size);
-	if ((n = fuzz_reframe(data, size, framed, sizeof(framed))) > 0)
-		one((const uint8_t *)framed, n);
-	return 0;
+	return fuzz_one_input(&codec, data, size);
 }
