@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client_kernel_cmd.h"
+#include "client_opts.h"
 #include "client/client_kernel.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -182,20 +183,6 @@ static int add_arg(struct kstate *s, const char *a)
 	return 0;
 }
 
-/* "--name=value" or "--name value": the value, advancing *I; NULL if absent. */
-static const char *kopt(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 static int parse(int argc, char **argv, struct kernel_cmd_common *cm, struct kstate *s)
 {
 	const char *ptx_path = NULL, *entry = NULL, *v;
@@ -204,45 +191,27 @@ static int parse(int argc, char **argv, struct kernel_cmd_common *cm, struct kst
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		char *end;
-		if ((v = kopt(argc, argv, &i, "--ptx"))) {
+		if ((v = vgpu_client_opt_value(argc, argv, &i, "--ptx"))) {
 			ptx_path = v;
-		} else if ((v = kopt(argc, argv, &i, "--entry"))) {
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--entry"))) {
 			entry = v;
-		} else if ((v = kopt(argc, argv, &i, "--grid"))) {
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--grid"))) {
 			if (parse_dims(v, 0, s->k.spec.grid) < 0)
 				return kusage("--grid '%s': X[,Y[,Z]] with X 1..2147483647, Y and Z 1..65535", v);
 			have_grid = 1;
-		} else if ((v = kopt(argc, argv, &i, "--block"))) {
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--block"))) {
 			if (parse_dims(v, 1, s->k.spec.block) < 0)
 				return kusage("--block '%s': X[,Y[,Z]] with X and Y 1..1024, Z 1..64", v);
 			have_block = 1;
-		} else if ((v = kopt(argc, argv, &i, "--shared"))) {
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--shared"))) {
 			if (vgpu_value_u64(v, strlen(v), &s->k.spec.shared) < 0 || s->k.spec.shared > VGPU_KERNEL_SHARED_MAX)
 				return kusage("--shared '%s': 0 to %u bytes", v, VGPU_KERNEL_SHARED_MAX);
-		} else if ((v = kopt(argc, argv, &i, "--arg"))) {
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--arg"))) {
 			if ((rc = add_arg(s, v)) != 0)
 				return rc;
-		} else if ((v = kopt(argc, argv, &i, "--dir"))) {
-			cm->dir = v;
-		} else if ((v = kopt(argc, argv, &i, "--priority"))) {
-			cm->prio = v;
-		} else if ((v = kopt(argc, argv, &i, "--lock-dir"))) {
-			cm->opts.lock_dir = v;
-		} else if ((v = kopt(argc, argv, &i, "--timeout"))) {
-			double d;
-			errno = 0;
-			d = strtod(v, &end);
-			if (!v[0] || *end || errno || !isfinite(d) || d <= 0 || d > 86400)
-				return kusage("--timeout: '%s' is not a number of seconds (0 < S <= 86400)", v);
-			cm->opts.timeout_ms = (int)ceil(d * 1000.0);
-		} else if ((v = kopt(argc, argv, &i, "--vm"))) {
-			uint64_t u;
-			if (vgpu_value_u64(v, strlen(v), &u) < 0 || u == 0 || u > VGPU_VM_MAX)
-				return kusage("--vm: '%s' is not a VM number 1..65535", v);
-			cm->opts.vm = (uint32_t)u;
-		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-			cm->quiet = 1;
+		} else if ((rc = vgpu_client_common_opt(argc, argv, &i, cm, kusage)) >= 0) {
+			if (rc)
+				return rc;
 		} else {
 			return kusage("unknown option or missing value: %s", a);
 		}

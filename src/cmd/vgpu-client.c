@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "client/client.h"
 #include "client_kernel_cmd.h"
+#include "client_opts.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -134,15 +134,6 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int parse_double(const char *s, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(s, &end);
-	return (!s[0] || *end || errno || !isfinite(*out)) ? -1 : 0;
-}
-
 static int read_file(const char *path, void **bufp, size_t *lenp)
 {
 	struct stat st;
@@ -184,34 +175,18 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return rc;
 }
 
-/* "--name=value" or "--name value": the value, advancing *I; NULL if absent. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
-	const char *dir = NULL, *prio = "medium", *in_path = NULL, *out_path = NULL, *seed = NULL;
+	const char *in_path = NULL, *out_path = NULL, *seed = NULL;
 	const char *pos[8];
-	int npos = 0, quiet = 0, rc;
-	struct vgpu_client_opts opts = { 0 };
+	int npos = 0, rc;
+	struct kernel_cmd_common cm = { .prio = "medium" };
 	struct vgpu_request req;
 	struct vgpu_response resp;
 	struct vgpu_client *c;
 	char err[1024];
 	void *in = NULL, *out = NULL;
 	size_t in_len = 0, out_len = 0;
-	uint64_t u;
-	double d;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("vgpu-client %s\n", VGPU_VERSION);
@@ -222,27 +197,14 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 0;
-		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-			quiet = 1;
-		} else if ((v = opt_value(argc, argv, &i, "--dir"))) {
-			dir = v;
-		} else if ((v = opt_value(argc, argv, &i, "--priority"))) {
-			prio = v;
-		} else if ((v = opt_value(argc, argv, &i, "--timeout"))) {
-			if (parse_double(v, &d) < 0 || d <= 0 || d > 86400)
-				return usage_error("--timeout: '%s' is not a number of seconds (0 < S <= 86400)", v);
-			opts.timeout_ms = (int)ceil(d * 1000.0);
-		} else if ((v = opt_value(argc, argv, &i, "--vm"))) {
-			if (parse_u64(v, &u) < 0 || u == 0 || u > VGPU_VM_MAX)
-				return usage_error("--vm: '%s' is not a VM number 1..65535", v);
-			opts.vm = (uint32_t)u;
-		} else if ((v = opt_value(argc, argv, &i, "--lock-dir"))) {
-			opts.lock_dir = v;
-		} else if ((v = opt_value(argc, argv, &i, "--seed"))) {
+		} else if ((rc = vgpu_client_common_opt(argc, argv, &i, &cm, usage_error)) >= 0) {
+			if (rc)
+				return rc;
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--seed"))) {
 			seed = v;
-		} else if ((v = opt_value(argc, argv, &i, "--in"))) {
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--in"))) {
 			in_path = v;
-		} else if ((v = opt_value(argc, argv, &i, "--out"))) {
+		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--out"))) {
 			out_path = v;
 		} else if (strcmp(a, "--") == 0) {
 			while (++i < argc && npos < 8)
@@ -251,7 +213,6 @@ int main(int argc, char **argv)
 			return usage_error("unknown option or missing value: %s", a);
 		} else if (npos == 0 && strcmp(a, "kernel") == 0) {
 			/* its own options (client_kernel_cmd.c); the common ones so far go with it */
-			struct kernel_cmd_common cm = { .dir = dir, .prio = prio, .opts = opts, .quiet = quiet };
 			return vgpu_client_kernel_cmd(argc - i - 1, argv + i + 1, &cm);
 		} else if (npos < 8) {
 			pos[npos++] = a;    /* operands; "-2" is a number here, not an option */
@@ -259,7 +220,7 @@ int main(int argc, char **argv)
 			return usage_error("too many arguments at '%s'", a);
 		}
 	}
-	if (!dir)
+	if (!cm.dir)
 		return usage_error("%s", "--dir DIR/vmN is required");
 	if (npos == 0)
 		return usage_error("%s", "no operation given (ping, vadd, saxpy, sgemm, kernel, spin, leak, crash)");
@@ -270,9 +231,9 @@ int main(int argc, char **argv)
 	if (op < 0)
 		return usage_error("unknown operation '%s'", pos[0]);
 	req.op = (enum vgpu_op)op;
-	int p = vgpu_prio_parse(prio);
+	int p = vgpu_prio_parse(cm.prio);
 	if (p < 0)
-		return usage_error("--priority: '%s' is not low, medium or high", prio);
+		return usage_error("--priority: '%s' is not low, medium or high", cm.prio);
 	req.priority = (enum vgpu_prio)p;
 
 	/* The op's arguments, in the order its table entry lists them (lib/op.h). */
@@ -314,7 +275,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	rc = vgpu_client_open(&c, dir, &opts, err, sizeof(err));
+	rc = vgpu_client_open(&c, cm.dir, &cm.opts, err, sizeof(err));
 	if (rc != VGPU_CLIENT_OK) {
 		fprintf(stderr, "vgpu-client: %s\n", err);
 		free(in);
@@ -348,7 +309,7 @@ int main(int argc, char **argv)
 			return VGPU_CLIENT_EIO;
 		}
 	}
-	if (!quiet)
+	if (!cm.quiet)
 		printf("seq=%" PRId64 " status=%s op=%s prio=%s queue_us=%" PRIu64 " exec_us=%" PRIu64
 		       " executor=%s result=%s\n", resp.seq, vgpu_status_name(resp.status), vgpu_op_name(resp.op),
 		       vgpu_prio_name(resp.priority), resp.queue_us, resp.exec_us, resp.executor, resp.result);
