@@ -72,35 +72,59 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-struct pt_lat pt_pings(const struct e2e_env *env, uint32_t vm, int64_t *seq, int n, int bound_ms, int giveup,
-		       uint64_t *rng, int (*done)(void *), void *arg)
+static void series_add(struct pt_series *s, double ms, int status)
 {
-	int cap = n ? n : 100000, miss = 0;
-	double *v = calloc((size_t)cap, sizeof(double));
-	struct pt_lat l = { 0 };
+	__atomic_fetch_add(&s->n, 1, __ATOMIC_RELAXED);
+	if (ms >= 0 && status == VGPU_OK) {
+		int k = __atomic_fetch_add(&s->answered, 1, __ATOMIC_RELAXED);
 
-	while (v && l.n < cap && miss < giveup && !(!n && done && done(arg))) {
+		if (k < s->cap)
+			s->v[k] = ms;
+	}
+}
+
+void pt_series_ping(struct pt_series *s, const struct e2e_env *env, uint32_t vm, int64_t *seq, int n, int bound_ms,
+		    int giveup, uint64_t *rng, int (*done)(void *), void *arg)
+{
+	int miss = 0;
+
+	for (int i = 0; (n ? i < n : !(done && done(arg))) && __atomic_load_n(&s->n, __ATOMIC_RELAXED) < s->cap &&
+			miss < giveup; i++) {
 		int st = -1;
 		double ms = pt_ping(env, vm, (*seq)++, VGPU_PRIO_MEDIUM, bound_ms, rng, &st);
 
-		l.n++;
-		if (ms >= 0 && st == VGPU_OK) {
-			v[l.answered++] = ms;
-			miss = 0;
-		} else {
-			miss++;
-		}
+		series_add(s, ms, st);
+		miss = ms >= 0 && st == VGPU_OK ? 0 : miss + 1;
 	}
+}
+
+struct pt_lat pt_lat_of(struct pt_series *s)
+{
+	struct pt_lat l = { .n = s->n, .answered = s->answered < s->cap ? s->answered : s->cap };
+
 	if (l.answered) {
-		qsort(v, (size_t)l.answered, sizeof(double), cmp_double);
-		l.p50 = v[(l.answered - 1) / 2];
-		l.max = v[l.answered - 1];
+		qsort(s->v, (size_t)l.answered, sizeof(double), cmp_double);
+		l.p50 = s->v[(l.answered - 1) / 2];
+		l.max = s->v[l.answered - 1];
 	}
 	{
 		int k = (int)((l.n * 99 + 99) / 100) - 1;      /* the ceil(0.99 n)-th, 0-based */
-		l.p99 = k >= 0 && k < l.answered ? v[k] : 1e9;
+		l.p99 = k >= 0 && k < l.answered ? s->v[k] : 1e9;
 	}
-	free(v);
+	return l;
+}
+
+struct pt_lat pt_pings(const struct e2e_env *env, uint32_t vm, int64_t *seq, int n, int bound_ms, int giveup,
+		       uint64_t *rng, int (*done)(void *), void *arg)
+{
+	struct pt_series s = { .cap = n ? n : 100000 };
+	struct pt_lat l = { .p99 = 1e9 };      /* no room: nothing measured */
+
+	if (!(s.v = calloc((size_t)s.cap, sizeof(double))))
+		return l;
+	pt_series_ping(&s, env, vm, seq, n, bound_ms, giveup, rng, done, arg);
+	l = pt_lat_of(&s);
+	free(s.v);
 	return l;
 }
 

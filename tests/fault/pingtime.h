@@ -22,6 +22,22 @@ struct pt_lat {
 	double p99;               /* of all: an unanswered ping counts as 1e9 (the slowest) */
 };
 
+/* The pings taken so far: N sent, ANSWERED with status OK, their latencies in V (room
+ * for CAP). Several processes may add to one series in shared memory at once. */
+struct pt_series {
+	double *v;
+	int cap, n, answered;
+};
+
+/* Pings of VM at medium priority added to S, seqs from *SEQ on (*SEQ is advanced past
+ * them), each awaited up to BOUND_MS: N of them, or, N 0, until DONE(ARG) is true (asked
+ * before each ping) or S is full; stops early after GIVEUP unanswered in a row. */
+void pt_series_ping(struct pt_series *s, const struct e2e_env *env, uint32_t vm, int64_t *seq, int n, int bound_ms,
+		    int giveup, uint64_t *rng, int (*done)(void *), void *arg);
+
+/* The latency of S's pings (its latencies sorted in place). */
+struct pt_lat pt_lat_of(struct pt_series *s);
+
 /* Pings of VM at medium priority, seqs from *SEQ on (*SEQ is advanced past them), each
  * awaited up to BOUND_MS: N of them, or, N 0, until DONE(ARG) is true (asked before each
  * ping; 100000 at most); stops early after GIVEUP unanswered in a row. */

@@ -4,8 +4,11 @@
  *
  * Naive control: naive/naive_inloop_payload.c, the loop as the issue found it: the
  * payload read whole and CRC-checked, and the output written and fsync'ed, by the thread
- * that answers every VM: the other VM's ping waits behind them (symptom: its slowest
- * ping over the bound).
+ * that answers every VM: the other VMs' pings wait behind them. Sixteen VMs (vm2..vm17)
+ * ping at once while vm1's payload is handled, and the payload is sent again until at
+ * least 100 pings were timed during payloads (at most 10 payloads, 90 s), so that the
+ * p99 is not a single ping's time (symptom: the slowest ping or the p99 over the bound,
+ * over at least 100 pings; the report line gives the count).
  * Ours: vgpu-mediator (mock, two workers, so the ping has a slot of its own): the other
  * VM's ping latency without the payload, during it, and after it (printed: p50, p99,
  * max, count); during it p99 must stay under 50 ms and the slowest ping under 100 ms (or
@@ -13,7 +16,7 @@
  * this is near those already), every ping answered; the big job's answer is OK and its
  * out-1.bin has the reference's bytes (CRC-32 of the CPU reference = the answer's =
  * the file's).
- * Injections: big payloads sent (each 256 MiB in, 128 MiB out).
+ * Injections: big payloads sent (each 256 MiB in, 128 MiB out), the naive control's and ours.
  * Handling proved (src/): src/mediator/intake.c (load_payload: opened and checked, not
  * read), src/exec/payload_io.c (vgpu_exec_read_input / vgpu_exec_write_output, in the
  * worker), src/cmd/vgpu-worker.c, src/mediator/outputs.c (the output named once written). */
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -174,58 +178,162 @@ static void on_term(int sig)
 	naive_stop = 1;
 }
 
-static void clean_vms(void)
-{
-	static const char *const names[] = { "command.txt", "response.txt", "in-1.bin", "out-1.bin" };
+/* The naive control's pings during the payloads: NAIVE_PINGERS VMs (vm2 and the extra
+ * vm3...) ping at once, each in a process of its own, while vm1's payload is handled;
+ * the payload is sent again (vm1's next seq) until NAIVE_MIN_PINGS pings were timed
+ * during payloads (so that p99 is not just the slowest), at most NAIVE_MAX_ROUNDS times
+ * and NAIVE_MAX_MS in all. */
+#define NAIVE_PINGERS 16
+#define NAIVE_MIN_PINGS 100
+#define NAIVE_MAX_ROUNDS 10
+#define NAIVE_MAX_MS 90000
+#define NAIVE_SAMPLES 100000
 
-	for (uint32_t v = 1; v <= 2; v++) {
+struct naive_shared {                    /* in memory shared with the pinging processes */
+	int stop;
+	int64_t seq[NAIVE_PINGERS];          /* each pinging VM's next seq */
+	struct pt_series s;
+	double v[NAIVE_SAMPLES];
+};
+
+static int naive_stop_asked(void *arg)
+{
+	return __atomic_load_n((int *)arg, __ATOMIC_ACQUIRE);
+}
+
+/* The VM directories' files (vm1..vmVMS; vm1's payloads and outputs of seqs 1..ROUNDS),
+ * and vm3..vmVMS themselves: ours runs on vm1 and vm2 alone, as they were. */
+static void clean_vms(uint32_t vms, int rounds)
+{
+	for (uint32_t v = 1; v <= vms; v++) {
 		char d[400], p[500];
 
 		e2e_server_vmdir(&env, v, d, sizeof(d));
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			snprintf(p, sizeof(p), "%s/%s", d, names[i]);
+		snprintf(p, sizeof(p), "%s/command.txt", d);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/response.txt", d);
+		unlink(p);
+		for (int k = 1; v == 1 && k <= rounds; k++) {
+			snprintf(p, sizeof(p), "%s/in-%d.bin", d, k);
+			unlink(p);
+			snprintf(p, sizeof(p), "%s/out-%d.bin", d, k);
 			unlink(p);
 		}
+		if (v > 2)
+			rmdir(d);
 	}
+}
+
+/* One round: vm1's big request SEQ published, NAIVE_PINGERS processes ping (into SH)
+ * until it is answered (or BIG_WAIT_MS). 1 when it was answered, 0 not, -1 when it
+ * could not be published. */
+static int naive_round(struct naive_shared *sh, int64_t seq)
+{
+	struct vgpu_request big;
+	struct vgpu_response a;
+	pid_t pid[NAIVE_PINGERS];
+	uint64_t t0;
+	int done;
+
+	if (put_big(1, seq, &big) < 0)
+		return -1;
+	r.injections++;
+	__atomic_store_n(&sh->stop, 0, __ATOMIC_RELEASE);
+	for (int p = 0; p < NAIVE_PINGERS; p++) {
+		pid[p] = fork();
+		if (pid[p] == 0) {
+			uint64_t prng = r.seed ^ ((uint64_t)(p + 1) << 40) ^ (uint64_t)seq;
+
+			pt_series_ping(&sh->s, &env, (uint32_t)(2 + p), &sh->seq[p], 0, 5000, 3, &prng, naive_stop_asked,
+				       &sh->stop);
+			_exit(0);
+		}
+	}
+	t0 = e2e_mono_ms();
+	while (!(done = answered(1, &big, &a)) && e2e_mono_ms() - t0 <= BIG_WAIT_MS)
+		usleep(200);
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	for (int p = 0; p < NAIVE_PINGERS; p++)
+		if (pid[p] > 0)
+			waitpid(pid[p], NULL, 0);
+	return done;
 }
 
 static void naive_control(void)
 {
-	struct vgpu_request big;
-	struct vgpu_response a;
+	struct naive_shared *sh;
 	struct pt_lat base, during;
 	int64_t seq = 1;
-	int done;
-	pid_t server = fork();
+	int done, rounds = 0, answered_rounds = 0;
+	uint64_t t0;
+	pid_t server;
 
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED) {
+		h_naive(&r, 0, "shared memory for the pings: %s", strerror(errno));
+		return;
+	}
+	for (uint32_t v = 3; v <= 1 + NAIVE_PINGERS; v++) {
+		char d[400];
+
+		e2e_server_vmdir(&env, v, d, sizeof(d));
+		if (mkdir(d, 0777) < 0 || chmod(d, 0777) < 0) {
+			h_naive(&r, 0, "mkdir %s: %s", d, strerror(errno));
+			clean_vms(1 + NAIVE_PINGERS, 0);
+			munmap(sh, sizeof(*sh));
+			return;
+		}
+	}
+	server = fork();
 	if (server == 0) {
 		signal(SIGTERM, on_term);
-		_exit(naive_inloop_serve(env.root, 2, &naive_stop) < 0);
+		_exit(naive_inloop_serve(env.root, 1 + NAIVE_PINGERS, &naive_stop) < 0);
 	}
 	/* one ping first, not counted: it may come before the server watches vm2/ (then
 	 * its poll timeout, 100 ms, answers it) */
-	pings(2, &seq, 1, 0, NULL, NULL, &done);
+	pt_pings(&env, 2, &seq, 1, 5000, 3, &rng, NULL, NULL);
 	base = pings(2, &seq, 20, 0, NULL, NULL, &done);
 	pt_print("naive, no payload", &base);
-	if (put_big(1, 1, &big) < 0) {
-		h_naive(&r, 0, "publishing the big payload: %s", strerror(errno));
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-		return;
+	sh->seq[0] = seq;
+	for (int p = 1; p < NAIVE_PINGERS; p++)
+		sh->seq[p] = 1;
+	sh->s.v = sh->v;
+	sh->s.cap = NAIVE_SAMPLES;
+	t0 = e2e_mono_ms();
+	while (rounds < NAIVE_MAX_ROUNDS && sh->s.n < NAIVE_MIN_PINGS && e2e_mono_ms() - t0 < NAIVE_MAX_MS) {
+		int rc = naive_round(sh, ++rounds);
+
+		if (rc < 0) {
+			h_naive(&r, 0, "publishing the big payload: %s", strerror(errno));
+			break;
+		}
+		answered_rounds += rc;
+		clean_vms(1, rounds);     /* vm1's payload and output: 384 MiB of memory each */
 	}
-	r.injections++;
-	during = pings(2, &seq, 0, 1, &big, &a, &done);
 	kill(server, SIGTERM);
 	waitpid(server, NULL, 0);
-	pt_print("naive, vm1's payload in flight", &during);
-	h_naive(&r, done && (during.max > bound(MAX_BOUND_MS, 10, base.p99) ||
-			     during.p99 > bound(P99_BOUND_MS, 3, base.p99)),
-		"payload I/O in the loop: vm1's 256 MiB in / 128 MiB out %s; vm2's slowest ping %.1f ms "
-		"(bound %.0f ms), p99 %.1f ms (bound %.0f ms), over %d pings", done ? "answered" : "not answered",
-		during.max, bound(MAX_BOUND_MS, 10, base.p99), during.p99, bound(P99_BOUND_MS, 3, base.p99), during.n);
-	h_evidence(&r, "naive: in-loop payload I/O, vm2's slowest ping %.1f ms, p99 %.1f ms during vm1's payload",
-		   during.max, during.p99);
-	clean_vms();
+	during = pt_lat_of(&sh->s);
+	if (during.answered < during.n)
+		during.max = 1e9;
+	done = rounds > 0 && answered_rounds == rounds;
+	{
+		char what[96];
+
+		snprintf(what, sizeof(what), "naive, vm1's payload in flight (%d rounds; vm2..vm%d pinging)", rounds,
+			 1 + NAIVE_PINGERS);
+		pt_print(what, &during);
+	}
+	h_naive(&r, done && during.n >= NAIVE_MIN_PINGS && (during.max > bound(MAX_BOUND_MS, 10, base.p99) ||
+							    during.p99 > bound(P99_BOUND_MS, 3, base.p99)),
+		"payload I/O in the loop: vm1's 256 MiB in / 128 MiB out %d of %d times answered; the other VMs' "
+		"slowest ping %.1f ms (bound %.0f ms), p99 %.1f ms (bound %.0f ms), over %d pings of %d VMs "
+		"(%d answered; at least %d wanted)", answered_rounds, rounds, during.max,
+		bound(MAX_BOUND_MS, 10, base.p99), during.p99, bound(P99_BOUND_MS, 3, base.p99), during.n,
+		NAIVE_PINGERS, during.answered, NAIVE_MIN_PINGS);
+	h_evidence(&r, "naive: in-loop payload I/O, the other VMs' slowest ping %.1f ms, p99 %.1f ms over %d pings "
+		   "during vm1's payload", during.max, during.p99, during.n);
+	clean_vms(1 + NAIVE_PINGERS, rounds);
+	munmap(sh, sizeof(*sh));
 }
 
 /* ---- ours ---- */
