@@ -66,9 +66,7 @@ qemu-system-x86_64 -accel tcg -smp "$SMP" -m "$MEM" -nic none -display none -mon
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$OUT,mount_tag=vgpuout,security_model=none,multidevs=remap" \
 	> "$VMDIR/qemu.log" 2>&1 &
-qpid=$!
-cleanup() { [ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; }
-trap 'cleanup; exit 130' INT TERM HUP
+vm_started $!
 
 # ---- 4. wait -----------------------------------------------------------------------
 vm_await "$CONSOLE" "$VMDIR/qemu.log" 30 '^(vgpu-vm|guest):|Kernel panic|BUG:|Oops' \

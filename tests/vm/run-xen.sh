@@ -128,9 +128,7 @@ qemu-system-x86_64 -accel "${VGPU_XEN_ACCEL:-tcg,thread=single}" -cpu "${VGPU_XE
 	-virtfs "local,path=$XROOT,mount_tag=xenlayer,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$OUT,mount_tag=vgpuout,security_model=none,multidevs=remap" \
 	> "$VMDIR/xen-qemu.log" 2>&1 &
-qpid=$!
-cleanup() { [ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; }
-trap 'cleanup; exit 130' INT TERM HUP
+vm_started $!
 
 # ---- 5. wait ------------------------------------------------------------------------------
 vm_await "$CONSOLE" "$VMDIR/xen-qemu.log" 40 '^(vgpu-vm|dom0|domu[0-9]*):|Kernel panic|BUG:|Oops|\(XEN\) .*(Panic|FATAL|crash)' \

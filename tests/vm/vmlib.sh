@@ -123,6 +123,13 @@ vm_wait() {
 	return 0
 }
 
+# vm_started PID - QEMU, just started in the background, is PID: kept in qpid (for
+# vm_await) and killed when this script is interrupted.
+vm_started() {
+	qpid=$1
+	trap '[ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null; exit 130' INT TERM HUP
+}
+
 # vm_await CONSOLE QEMU-LOG LINES PATTERN HUNG WHO - wait for QEMU ($qpid) until $TIMEOUT s
 # past $t0 (vm_wait, printing the console lines that match PATTERN). A hang: QEMU killed,
 # "FAIL: HUNG" and the console's last LINES lines, exit 3. QEMU gone without the script's
