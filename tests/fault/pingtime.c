@@ -128,6 +128,21 @@ struct pt_lat pt_pings(const struct e2e_env *env, uint32_t vm, int64_t *seq, int
 	return l;
 }
 
+void pt_forget(const struct e2e_env *env, uint32_t vms)
+{
+	static const char *const names[] = { "command.txt", "response.txt" };
+
+	for (uint32_t v = 1; v <= vms; v++) {
+		char d[400], p[500];
+
+		e2e_server_vmdir(env, v, d, sizeof(d));
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			snprintf(p, sizeof(p), "%s/%s", d, names[i]);
+			unlink(p);
+		}
+	}
+}
+
 static const char *ms_or_none(double ms, char *buf, size_t cap)
 {
 	if (ms >= 1e9)

@@ -44,6 +44,10 @@ struct pt_lat pt_lat_of(struct pt_series *s);
 struct pt_lat pt_pings(const struct e2e_env *env, uint32_t vm, int64_t *seq, int n, int bound_ms, int giveup,
 		       uint64_t *rng, int (*done)(void *), void *arg);
 
+/* Remove command.txt and response.txt from ENV's vm1..vmVMS (a clean slate after a naive
+ * control's pings, for ours). */
+void pt_forget(const struct e2e_env *env, uint32_t vms);
+
 /* Print "  WHAT: N pings, A answered; p50 X ms, p99 Y ms, max Z ms (of those answered)";
  * a p99 or max of 1e9 or more as "unanswered". */
 void pt_print(const char *what, const struct pt_lat *l);

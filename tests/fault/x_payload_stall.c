@@ -205,22 +205,19 @@ static int naive_stop_asked(void *arg)
  * and vm3..vmVMS themselves: ours runs on vm1 and vm2 alone, as they were. */
 static void clean_vms(uint32_t vms, int rounds)
 {
-	for (uint32_t v = 1; v <= vms; v++) {
-		char d[400], p[500];
+	char d[400], p[500];
 
+	pt_forget(&env, vms);
+	e2e_server_vmdir(&env, 1, d, sizeof(d));
+	for (int k = 1; k <= rounds; k++) {
+		snprintf(p, sizeof(p), "%s/in-%d.bin", d, k);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/out-%d.bin", d, k);
+		unlink(p);
+	}
+	for (uint32_t v = 3; v <= vms; v++) {
 		e2e_server_vmdir(&env, v, d, sizeof(d));
-		snprintf(p, sizeof(p), "%s/command.txt", d);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/response.txt", d);
-		unlink(p);
-		for (int k = 1; v == 1 && k <= rounds; k++) {
-			snprintf(p, sizeof(p), "%s/in-%d.bin", d, k);
-			unlink(p);
-			snprintf(p, sizeof(p), "%s/out-%d.bin", d, k);
-			unlink(p);
-		}
-		if (v > 2)
-			rmdir(d);
+		rmdir(d);
 	}
 }
 

@@ -78,15 +78,7 @@ static void naive_control(void)
 	h_naive(&r, execs > VMS * ROUNDS, "two lock-free servers on one root: %d requests (%d answered) executed %d times",
 		VMS * ROUNDS, answered, execs);
 	h_evidence(&r, "naive: two servers without a lock ran %d requests %d times", VMS * ROUNDS, execs);
-	for (uint32_t v = 1; v <= VMS; v++) {
-		char d[400], p[500];
-
-		e2e_server_vmdir(&env, v, d, sizeof(d));
-		snprintf(p, sizeof(p), "%s/command.txt", d);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/response.txt", d);
-		unlink(p);
-	}
+	pt_forget(&env, VMS);
 }
 
 /* Run a second vgpu-mediator on ROOT with STATE; its exit status (-1: still running

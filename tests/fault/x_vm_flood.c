@@ -148,15 +148,7 @@ static void naive_control(volatile uint64_t *count)
 	h_evidence(&r, "naive: drain-all loop, vm2 %d/%d pings answered under the flood (p99 %s)", fl.answered, fl.n,
 		   fl.p99 >= 1e9 ? "unanswered" : "high");
 	/* a clean slate for ours */
-	for (uint32_t v = 1; v <= 2; v++) {
-		char d[400], p[500];
-
-		e2e_server_vmdir(&env, v, d, sizeof(d));
-		snprintf(p, sizeof(p), "%s/command.txt", d);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/response.txt", d);
-		unlink(p);
-	}
+	pt_forget(&env, 2);
 }
 
 /* ---- ours ---- */
