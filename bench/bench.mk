@@ -14,8 +14,15 @@ $(BUILD)/bench/bench-floor: $(BUILD)/bench/bench-floor.o $(LIBVGPU)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 all: $(BUILD)/bench/bench-floor
 
-BENCH_PROGS := $(BINS) $(BUILD)/bench/bench-floor $(BUILD)/bench/bench-mediated \
-               $(if $(filter 1,$(HAVE_CUDA)),$(BUILD)/bench/bench-native)
+# The scaling table (bench/bench-scale.c): N VMs' back-to-back pings, one requester.
+$(BUILD)/bench/bench-scale: $(BUILD)/bench/bench-scale.o $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lpthread
+all: $(BUILD)/bench/bench-scale
+
+BENCH_PROGS := $(BINS) $(BUILD)/bench/bench-floor $(BUILD)/bench/bench-mediated $(BUILD)/bench/bench-scale \
+               $(if $(filter 1,$(HAVE_CUDA)),$(BUILD)/bench/bench-native $(BUILD)/bench/bench-kernel)
 
 .PHONY: bench bench-syscalls bench-deps
 bench: $(BENCH_PROGS)
