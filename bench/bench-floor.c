@@ -263,6 +263,10 @@ static int ping(const char *dir, int reps, const char *wait, int sync, int eo)
 	unlinkat(dirfd, "response.txt", 0);
 	unlinkat(dirfd, "command.txt", 0);
 	rmdir(statedir);
+	close(ifd);
+	close(statefd);
+	close(dirfd);
+	free(t);
 	return 0;
 }
 

@@ -434,5 +434,15 @@ int main(int argc, char **argv)
 		       (double)(i1.med_ticks + i1.worker_ticks - i0.med_ticks - i0.worker_ticks) / tick * 1e3 / idle,
 		       beats);
 	printf(" threads=%d\n", nthr);
-	return 0;
+	for (int i = 0; i < nthr; i++) {
+		for (size_t j = 0; j < th[i].nvms; j++)
+			close(th[i].vms[j].dirfd);
+		close(th[i].ifd);
+		free(th[i].lat);
+		free(th[i].by_wd);
+	}
+	free(lat);
+	free(th);
+	free(vms);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
