@@ -13,6 +13,12 @@
  *   poll:US    the requester reads response.txt every US microseconds until it holds its
  *              seq (as a VM on NFS must); the responder waits with inotify, as the
  *              mediator does on a local directory
+ *   policy     the requester looks at response.txt on libvgpu-client's polling schedule
+ *              (docs/CLIENT.md "Waiting", src/client/client_wait.c), E the time since
+ *              the publish: back to back while E < 1 ms, yielding the CPU before each
+ *              look from E = 200 us on, then sleeping max(250 us, E/32), at most 100 ms;
+ *              the responder as for poll:US. The client's polling (VGPU_CLIENT_WAIT_POLL,
+ *              what a VM over NFS does) at its floor: only the looks, none of its work
  *
  * payload: one process, the byte moves of a payload job with buffers allocated once:
  *   vm_write   the VM publishes IN bytes (temp, write in chunks with the CRC fused, fsync,
@@ -26,13 +32,14 @@
  * then both files are unlinked (counted). No op runs: the executor's exec_us is printed
  * beside it by run.sh.
  *
- *   bench-floor ping DIR REPS inotify|poll:US fsync|nofsync eo|noeo
+ *   bench-floor ping DIR REPS inotify|poll:US|policy fsync|nofsync eo|noeo
  *   bench-floor payload DIR REPS IN_BYTES OUT_BYTES
  * prints one line: p50_us=.. p99_us=.. min_us=.. reps=.. [copy=memcpy|cuda and phase p50s]
  * BENCH_FLOOR_COPY=memcpy forces the CPU copy on a GPU host. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,15 +172,40 @@ static void responder(int dirfd, int statefd, int ifd, int sync, int eo, int tot
 	}
 }
 
+/* The client's polling schedule (src/client/client_wait.c's constants): wait for the
+ * next look at E us since the publish. */
+#define POLICY_SPIN_US 1000
+#define POLICY_YIELD_US 200
+#define POLICY_MIN_US 250
+#define POLICY_MAX_US 100000
+
+static void policy_wait(double e)
+{
+	double s = e / 32;
+	struct timespec ts;
+
+	if (e < POLICY_SPIN_US) {
+		if (e >= POLICY_YIELD_US)
+			sched_yield();
+		return;
+	}
+	s = s < POLICY_MIN_US ? POLICY_MIN_US : s > POLICY_MAX_US ? POLICY_MAX_US : s;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(s * 1000);
+	nanosleep(&ts, NULL);
+}
+
 static int ping(const char *dir, int reps, const char *wait, int sync, int eo)
 {
 	char statedir[4096], cmd[512], resp[512];
-	int dirfd, statefd, ifd, poll_us = 0, total = reps + WARMUP, status;
+	int dirfd, statefd, ifd, poll_us = 0, policy = 0, total = reps + WARMUP, status;
 	double *t = calloc((size_t)reps, sizeof(double));
 	pid_t pid;
 
-	if (strncmp(wait, "poll:", 5) == 0)
+	if (strncmp(wait, "poll:", 5) == 0 && atoi(wait + 5) > 0)
 		poll_us = atoi(wait + 5);
+	else if (strcmp(wait, "policy") == 0)
+		policy = 1;
 	else if (strcmp(wait, "inotify") != 0)
 		return 2;
 	snprintf(statedir, sizeof(statedir), "%s/.floor-state", dir);
@@ -195,7 +227,7 @@ static int ping(const char *dir, int reps, const char *wait, int sync, int eo)
 		responder(dirfd, statefd, ifd, sync, eo, total);
 		_exit(0);
 	}
-	if (!poll_us) {
+	if (!poll_us && !policy) {
 		close(ifd);
 		if ((ifd = inotify_init1(IN_CLOEXEC)) < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO) < 0)
 			die("inotify");
@@ -206,7 +238,11 @@ static int ping(const char *dir, int reps, const char *wait, int sync, int eo)
 				   "priority medium\nend\n", i + 1);
 
 		put(dirfd, ".tmp-req", "command.txt", cmd, (size_t)len, sync);
-		if (poll_us) {
+		if (policy) {
+			double ref = now_us();
+			while (get(dirfd, "response.txt", resp, sizeof(resp)) < 0 || seq_of(resp) != i + 1)
+				policy_wait(now_us() - ref);
+		} else if (poll_us) {
 			struct timespec ts = { 0, poll_us * 1000L };
 			while (get(dirfd, "response.txt", resp, sizeof(resp)) < 0 || seq_of(resp) != i + 1)
 				nanosleep(&ts, NULL);
@@ -227,6 +263,10 @@ static int ping(const char *dir, int reps, const char *wait, int sync, int eo)
 	unlinkat(dirfd, "response.txt", 0);
 	unlinkat(dirfd, "command.txt", 0);
 	rmdir(statedir);
+	close(ifd);
+	close(statefd);
+	close(dirfd);
+	free(t);
 	return 0;
 }
 
@@ -407,7 +447,7 @@ int main(int argc, char **argv)
 		return ping(argv[2], atoi(argv[3]), argv[4], strcmp(argv[5], "fsync") == 0, strcmp(argv[6], "eo") == 0);
 	if (argc == 6 && strcmp(argv[1], "payload") == 0 && atoi(argv[3]) > 0)
 		return payload(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10), strtoull(argv[5], NULL, 10));
-	fprintf(stderr, "usage: bench-floor ping DIR REPS inotify|poll:US fsync|nofsync eo|noeo\n"
+	fprintf(stderr, "usage: bench-floor ping DIR REPS inotify|poll:US|policy fsync|nofsync eo|noeo\n"
 		"       bench-floor payload DIR REPS IN_BYTES OUT_BYTES\n");
 	return 2;
 }

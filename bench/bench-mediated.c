@@ -4,12 +4,14 @@
  * Two requesters: "inotify" publishes the payload and command.txt like any client and
  * waits for response.txt with inotify (local directory only), so the time is the
  * mediator's and the GPU's, not a polling interval's; "client" uses libvgpu-client
- * (polling every 1 ms, its floor), as a VM on NFS would. Seed mode asks for
+ * with its default waiting policy, polling (VGPU_CLIENT_WAIT_POLL: docs/CLIENT.md
+ * "Waiting"), as a VM on NFS does; "client-auto" the library's defaults untouched
+ * (inotify here, the directory being local). Seed mode asks for
  * `output summary` (the GPU reduces the output, only the summary comes back: what
  * bench-native seed does); input mode sends in-SEQ.bin and fetches out-SEQ.bin, whose
  * CRC it checks (bench-native input copies the output back and summarises it).
  *
- *   bench-mediated DIR/vmN inotify|client seed|input REPS OP N [M K]   (OP ping: N ignored)
+ *   bench-mediated DIR/vmN inotify|client|client-auto seed|input REPS OP N [M K]   (OP ping: N ignored)
  * prints: median_us=X p99_us=P min_us=Y exec_us=E (E: the executor's median exec_us) */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,7 +120,7 @@ int main(int argc, char **argv)
 	char err[512];
 
 	if (argc < 7) {
-		fprintf(stderr, "usage: bench-mediated DIR/vmN inotify|client seed|input REPS OP N [M K]\n");
+		fprintf(stderr, "usage: bench-mediated DIR/vmN inotify|client|client-auto seed|input REPS OP N [M K]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -182,9 +184,13 @@ int main(int argc, char **argv)
 		    vgpu_response_decode(buf, len, &last, err, sizeof(err)) == VGPU_REC_OK)
 			seq = last.seq;
 	} else {
-		struct vgpu_client_opts o = { .timeout_ms = 600000, .poll_min_ms = 1, .poll_max_ms = 1 };
+		struct vgpu_client_opts o = { .timeout_ms = 600000 };   /* the default policy */
+		if (strcmp(waiter, "client") != 0 && strcmp(waiter, "client-auto") != 0)
+			die(waiter, "not a requester (inotify, client, client-auto)");
 		if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK)
 			die(dir, err);
+		if (strcmp(waiter, "client") == 0)
+			vgpu_client_set_wait(c, VGPU_CLIENT_WAIT_POLL);
 	}
 
 	for (int r = -1; r < reps; r++) {       /* r = -1: warm-up, not timed */

@@ -1,9 +1,10 @@
 # bench.mk - `make bench` and `make bench-syscalls` (bench/run.sh, bench/syscalls.sh;
 # docs/GPU.md "Benchmark"). Included by the top Makefile after cuda.mk.
 #   make bench           each project figure next to its floor (bench-floor), one run,
-#                        CPU only with the mock executor; on a GPU host (nvcc and a
-#                        working nvidia-smi) also the cuda executor's rows and the
-#                        native-vs-mediated table (bench/native.sh). build/reports/bench.txt
+#                        and the scaling table (bench-scale), CPU only with the mock
+#                        executor; on a GPU host (nvcc and a working nvidia-smi) also the
+#                        cuda executor's rows, the kernel op's overhead (bench-kernel) and
+#                        the native-vs-mediated table (bench/native.sh). build/reports/bench.txt
 #   make bench-syscalls  syscalls per ping (strace -c -f) of the mediator, the client and
 #                        the floor. build/reports/bench-syscalls.txt
 
@@ -14,8 +15,15 @@ $(BUILD)/bench/bench-floor: $(BUILD)/bench/bench-floor.o $(LIBVGPU)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 all: $(BUILD)/bench/bench-floor
 
-BENCH_PROGS := $(BINS) $(BUILD)/bench/bench-floor $(BUILD)/bench/bench-mediated \
-               $(if $(filter 1,$(HAVE_CUDA)),$(BUILD)/bench/bench-native)
+# The scaling table (bench/bench-scale.c): N VMs' back-to-back pings, one requester.
+$(BUILD)/bench/bench-scale: $(BUILD)/bench/bench-scale.o $(LIBVGPU)
+	@mkdir -p $(dir $@)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lpthread
+all: $(BUILD)/bench/bench-scale
+
+BENCH_PROGS := $(BINS) $(BUILD)/bench/bench-floor $(BUILD)/bench/bench-mediated $(BUILD)/bench/bench-scale \
+               $(if $(filter 1,$(HAVE_CUDA)),$(BUILD)/bench/bench-native $(BUILD)/bench/bench-kernel)
 
 .PHONY: bench bench-syscalls bench-deps
 bench: $(BENCH_PROGS)

@@ -3,10 +3,10 @@
 # on loops of N1 and N2 pings (per ping = the difference / (N2 - N1), bench/syscount.py):
 #   mediator   vgpu-mediator --executor mock (with its worker), pings from bench-mediated
 #              inotify (not traced)
-#   client     libvgpu-client (bench-mediated client, polling every 1 ms: its polls count,
-#              so its figure moves with the answer's latency under strace)
+#   client     libvgpu-client (bench-mediated client: its default policy, polling; its
+#              looks count, so its figure moves with the answer's latency under strace)
 #   floor      bench-floor ping, fsync + exactly-once record: responder (the mediator's
-#              part), requester with inotify and with poll:1000 (the client's part)
+#              part), requester with inotify and with the client's policy (the client's part)
 # Writes $BUILD/reports/bench-syscalls.txt.
 set -u
 B=${BUILD:-build}
@@ -52,18 +52,18 @@ for n in $N1 $N2; do
 	stop 0
 	mkdir -p "$T/f$n" "$T/p$n"
 	strace -f -o "$T/f$n.log" "$B/bench/bench-floor" ping "$T/f$n" "$n" inotify fsync eo > /dev/null || exit 1
-	strace -f -o "$T/p$n.log" "$B/bench/bench-floor" ping "$T/p$n" "$n" poll:1000 fsync eo > /dev/null || exit 1
+	strace -f -o "$T/p$n.log" "$B/bench/bench-floor" ping "$T/p$n" "$n" policy fsync eo > /dev/null || exit 1
 done
 {
-echo "# Syscalls per ping ($(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "# Syscalls per ping ($(date -u +%Y-%m-%dT%H:%M:%SZ), commit ${VGPU_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')})"
 echo
 echo "strace -f, loops of $N1 and $N2 pings, per ping = difference / $((N2 - N1)); directory $BASE."
 echo "mediator: vgpu-mediator --executor mock and its worker; floor responder: bench-floor's responder"
-echo "(fsync + exactly-once record); client: libvgpu-client polling every 1 ms (polls included);"
-echo "floor requester: bench-floor's requester, inotify and poll:1000."
+echo "(fsync + exactly-once record); client: libvgpu-client, its default policy, polling (looks included);"
+echo "floor requester: bench-floor's requester, inotify and policy (the client's schedule of looks)."
 echo
 python3 bench/syscount.py "$N1" "$N2" "mediator:all:$T/m$N1/med.log:$T/m$N2/med.log" \
 	"floor responder:rest:$T/f$N1.log:$T/f$N2.log" "client:all:$T/c$N1.log:$T/c$N2.log" \
 	"floor requester (inotify):first:$T/f$N1.log:$T/f$N2.log" \
-	"floor requester (poll):first:$T/p$N1.log:$T/p$N2.log"
+	"floor requester (policy):first:$T/p$N1.log:$T/p$N2.log"
 } | tee "$R/bench-syscalls.txt"
