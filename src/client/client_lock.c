@@ -144,9 +144,8 @@ int vgpu_client_lock_store(struct vgpu_client *c, int64_t seq)
 {
 	char buf[40];
 	int n = snprintf(buf, sizeof(buf), "seq %" PRId64 "\n", seq);
-
-	if (ftruncate(c->lockfd, 0) < 0)
-		return -errno;
+	/* No ftruncate: seqs only grow, so "seq N\n" covers the one it replaces, and
+	 * lock_counter() reads up to the first newline (what follows is ignored). */
 	ssize_t w = pwrite(c->lockfd, buf, (size_t)n, 0);
 	if (w < 0)
 		return -errno;
