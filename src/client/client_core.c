@@ -136,8 +136,14 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 	int64_t rseq, mark;
 	int rc, e, len;
 
-	rc = response_seq(c, &rseq, err, errlen);
-	if (rc != VGPU_CLIENT_OK)
+	/* Under the lock, a counter in the lock file is at or above every seq this VM's
+	 * clients spent: response.txt is read only without one (a new or wiped lock file,
+	 * or no lock). A counter below the mediator's mark is answered CONFLICT with the
+	 * mark, or found in response.txt by the first poll: judge_answer() sends again
+	 * above it, once (PROTOCOL.md s.7). */
+	rseq = 0;
+	c->mark_unread = c->lockfd >= 0 && c->counter > 0;
+	if (!c->mark_unread && (rc = response_seq(c, &rseq, err, errlen)) != VGPU_CLIENT_OK)
 		return rc;
 	mark = c->counter > rseq ? c->counter : rseq;
 	/* The next seq is mark + 1: at the last one there is none (and no overflow). */
@@ -229,6 +235,15 @@ static int judge_answer(struct vgpu_client_call *call, const struct vgpu_respons
 	if (resp->seq >= req->seq) {
 		if (resp->seq > c->counter)
 			c->counter = resp->seq;
+		if (resp->seq > req->seq && c->mark_unread && !call->resent) {
+			/* the lock file's counter was below the VM's mark, which was not read
+			 * before sending (a lock file from elsewhere): continue above it, once */
+			vgpu_client_end(call);
+			call->resent = 1;
+			call->why[0] = '\0';
+			rc = send_call(call, err, errlen);
+			return rc == VGPU_CLIENT_OK ? VGPU_CLIENT_PENDING : rc;
+		}
 		return fail(err, errlen, VGPU_CLIENT_EPROTO,
 			    "another writer uses this VM directory: response.txt answers seq %" PRId64
 			    " nonce %s, ours is seq %" PRId64 " nonce %s", resp->seq, resp->nonce, req->seq, req->nonce);

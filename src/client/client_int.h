@@ -22,6 +22,8 @@ struct vgpu_client {
 	unsigned lock_mode;             /* for a new lock file: 0600, 0660 or 0666 like its directory */
 	int lockfd;                     /* held by vgpu_client_call(), else -1 */
 	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
+	int mark_unread;                /* the last send took the lock file's counter without
+					 * reading response.txt's mark (client_core.c) */
 	int64_t last_seq;
 	char *buf;                      /* VGPU_RECORD_MAX: records read and written */
 	/* client_wait.c */

@@ -1,7 +1,9 @@
 /* client_lock.c - the local lock that serialises one VM's vgpu-client processes, and
  * the seq counter stored in it ("seq N"), so that a seq is spent before it is published.
  * Taken with flock(LOCK_EX|LOCK_NB) in a loop until the call's deadline, never a
- * blocking flock, and never on NFS (NFS locks need lockd/statd and can hang). */
+ * blocking flock, and never on NFS (NFS locks need lockd/statd and can hang).
+ * Depends on src/lib only: client.c calls it, never the other way (its errors are
+ * lib/errbuf's, as vgpu_client_fail() formats them). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,10 +13,12 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <linux/magic.h>
 #include <unistd.h>
 
 #include "client_int.h"
+#include "../lib/errbuf.h"
 
 #define LOCK_POLL_MS 5
 #define LOCK_SUBDIR "vgpu-client"
@@ -40,25 +44,25 @@ static int default_lock_dir(char *out, size_t cap, char *err, size_t errlen)
 		}
 	n = snprintf(out, cap, "%s/" LOCK_SUBDIR, base);
 	if (n < 0 || (size_t)n >= cap)
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK, "lock directory path too long");
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK, "lock directory path too long");
 	if (mkdir(out, 01777) == 0)
 		chmod(out, 01777);      /* past the umask */
 	else if (errno != EEXIST)
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK,
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK,
 					"cannot create the lock directory %s: %s; create it once as root "
 					"(install -d -m 1777 %s, or a tmpfiles.d line: docs/CLIENT.md), or pass --lock-dir",
 					out, strerror(errno), out);
 	if (lstat(out, &st) < 0 || !S_ISDIR(st.st_mode))
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK,
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK,
 					"lock directory %s is not a directory (a symlink?): remove it, or pass --lock-dir",
 					out);
 	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK,
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK,
 					"lock directory %s belongs to uid %ju, neither root nor us: its owner could swap "
 					"the locks; remove it and create it as root (install -d -m 1777 %s), or pass "
 					"--lock-dir", out, (uintmax_t)st.st_uid, out);
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK,
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK,
 					"lock directory %s is writable by others without the sticky bit: chmod 1777 %s",
 					out, out);
 	return VGPU_CLIENT_OK;
@@ -92,7 +96,7 @@ int vgpu_client_lock_locate(struct vgpu_client *c, const struct vgpu_client_opts
 			return rc;
 		lock_dir = def;
 	} else if (stat(lock_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK, "lock directory %s is not a directory (--lock-dir)",
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK, "lock directory %s is not a directory (--lock-dir)",
 					lock_dir);
 	}
 	/* The lock file is as open as its directory: every client of the VM that may
@@ -101,18 +105,18 @@ int vgpu_client_lock_locate(struct vgpu_client *c, const struct vgpu_client_opts
 	if (stat(lock_dir, &st) == 0)
 		c->lock_mode |= (st.st_mode & S_IWGRP ? 0060 : 0) | (st.st_mode & S_IWOTH ? 0006 : 0);
 	if (statfs(lock_dir, &sf) == 0 && sf.f_type == NFS_SUPER_MAGIC)
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK,
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK,
 					"lock directory %s is on NFS: a lock there needs lockd and can hang; give a local "
 					"directory (--lock-dir)", lock_dir);
 	if (fstat(c->dirfd, &st) < 0)
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EIO, "fstat(%s): %s", c->dir, strerror(errno));
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_EIO, "fstat(%s): %s", c->dir, strerror(errno));
 	uint64_t id[2] = { (uint64_t)st.st_dev, (uint64_t)st.st_ino };
 	uint64_t h = fnv1a64(0xcbf29ce484222325ULL, c->dir, strlen(c->dir) + 1);
 	h = fnv1a64(h, id, sizeof(id));
 	n = snprintf(c->lock_path, sizeof(c->lock_path), "%s/vgpu-client-%016" PRIx64 "-vm%" PRIu32 ".lock", lock_dir,
 		     h, c->vm);
 	if (n < 0 || (size_t)n >= sizeof(c->lock_path))
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_EUSAGE, "lock directory path too long");
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_EUSAGE, "lock directory path too long");
 	return VGPU_CLIENT_OK;
 }
 
@@ -140,9 +144,8 @@ int vgpu_client_lock_store(struct vgpu_client *c, int64_t seq)
 {
 	char buf[40];
 	int n = snprintf(buf, sizeof(buf), "seq %" PRId64 "\n", seq);
-
-	if (ftruncate(c->lockfd, 0) < 0)
-		return -errno;
+	/* No ftruncate: seqs only grow, so "seq N\n" covers the one it replaces, and
+	 * lock_counter() reads up to the first newline (what follows is ignored). */
 	ssize_t w = pwrite(c->lockfd, buf, (size_t)n, 0);
 	if (w < 0)
 		return -errno;
@@ -170,18 +173,26 @@ static int open_lock(const char *path, mode_t mode)
 	return -EEXIST;
 }
 
+static void lock_sleep(void)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = LOCK_POLL_MS * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 int vgpu_client_lock_take(struct vgpu_client *c, uint64_t deadline, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd = open_lock(c->lock_path, c->lock_mode);
 
 	if (fd < 0)
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK, "cannot open lock file %s: %s%s", c->lock_path,
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK, "cannot open lock file %s: %s%s", c->lock_path,
 					strerror(-fd), fd == -EACCES ? " (made by another user without group or other "
 					"write permission: remove it)" : "");
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK, "lock file %s is not a regular file",
+		return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK, "lock file %s is not a regular file",
 					c->lock_path);
 	}
 	for (;;) {
@@ -190,16 +201,16 @@ int vgpu_client_lock_take(struct vgpu_client *c, uint64_t deadline, char *err, s
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			int e = errno;
 			close(fd);
-			return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK, "flock(%s): %s", c->lock_path, strerror(e));
+			return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK, "flock(%s): %s", c->lock_path, strerror(e));
 		}
 		if (vgpu_now_ms() >= deadline) {
 			close(fd);
-			return vgpu_client_fail(err, errlen, VGPU_CLIENT_ELOCK,
+			return vgpu_errbuf(err, errlen, VGPU_CLIENT_ELOCK,
 						"lock %s still held after %d ms: another vgpu-client for vm%" PRIu32
 						" is waiting for its answer (one request per VM at a time)",
 						c->lock_path, c->timeout_ms, c->vm);
 		}
-		vgpu_client_sleep_ms(LOCK_POLL_MS);
+		lock_sleep();
 	}
 	c->lockfd = fd;
 	c->counter = lock_counter(fd);

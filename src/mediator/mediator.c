@@ -97,7 +97,20 @@ static void handle_inotify(struct vgpu_mediator *m)
 		}
 }
 
-/* Fill idle slots from the queue. */
+static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result *res);
+
+/* May the mediator answer a ping on SLOT itself (PROTOCOL.md s.5.2)? Only while the
+ * executor says the slot's worker is up; one that cannot tell (Plan B) gets the ping. */
+static int ping_inline(struct vgpu_mediator *m, int slot)
+{
+	struct vgpu_slot_info info;
+
+	return vgpu_executor_slot_info(m->cfg.ex, slot, &info) == 0 && info.state &&
+	       strcmp(info.state, "ready") == 0;
+}
+
+/* Fill idle slots from the queue. A ping takes its turn like any job but records no
+ * intent (it runs nothing) and, while the slot's worker is up, is answered here. */
 static void dispatch(struct vgpu_mediator *m)
 {
 	for (int s = 0; s < m->nslots && !m->stopping; s++) {
@@ -105,7 +118,7 @@ static void dispatch(struct vgpu_mediator *m)
 		struct job *job;
 		struct vm *vm;
 		uint64_t limit;
-		int rc;
+		int rc, effect;
 
 		if (m->slots[s])
 			continue;
@@ -113,7 +126,8 @@ static void dispatch(struct vgpu_mediator *m)
 		if (!job)
 			return;
 		vm = job->vm;
-		rc = vgpu_state_begin(m->statefd, vm->id, &vm->st, job->req.seq, job->req.nonce);
+		effect = job->req.op != VGPU_OP_PING;
+		rc = effect ? vgpu_state_begin(m->statefd, vm->id, &vm->st, job->req.seq, job->req.nonce) : 0;
 		if (rc < 0) {
 			/* Without the intent on disk a crash could run it twice: don't run it. */
 			vgpu_answer_error(m, vm, job->req.seq, job->req.nonce, job->req.op, VGPU_EXEC_FAILED,
@@ -131,6 +145,16 @@ static void dispatch(struct vgpu_mediator *m)
 		vgpu_job_to_exec(job, job->deadline_ms, &xj);
 		vgpu_journal_add(&m->journal, "exec vm=%" PRIu32 " seq=%" PRId64 " nonce=%s slot=%d", vm->id,
 				 job->req.seq, job->req.nonce, s);
+		if (!effect && ping_inline(m, s)) {
+			struct vgpu_job_result res = { .status = VGPU_OK };
+
+			m->stats.executed++;
+			vgpu_metrics_dispatched(&m->metrics, s);
+			m->slots[s] = job;
+			finish(m, s, &res);   /* frees the slot again: */
+			s--;                  /* the next job may take it now */
+			continue;
+		}
 		rc = vgpu_executor_submit(m->cfg.ex, s, &xj);
 		if (rc < 0) {
 			vgpu_answer_error(m, vm, job->req.seq, job->req.nonce, job->req.op, VGPU_EXEC_FAILED,

@@ -119,6 +119,7 @@ int vgpu_state_load(int dirfd, uint32_t vm, struct vgpu_vm_state *st)
 	buf = NULL;
 	rc = vgpu_safe_read_alloc(dirfd, name, 128, &buf, &len);
 	if (rc == 0) {
+		st->run_file = 1;
 		rc = parse_intent(buf, len, &st->running_seq, st->running_nonce);
 		free(buf);
 		if (rc < 0) {
@@ -139,6 +140,7 @@ int vgpu_state_begin(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t s
 
 	state_name(name, sizeof(name), vm, "run");
 	n = snprintf(line, sizeof(line), "%" PRId64 " %.16s\n", seq, nonce);
+	st->run_file = 1;              /* even a failed publish may have left it */
 	rc = state_publish(dirfd, name, line, (size_t)n);
 	if (rc == 0)
 		rc = state_fsync_dir(dirfd);
@@ -163,10 +165,12 @@ int vgpu_state_answered(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_
 	memcpy(copy, record, len);
 	state_name(name, sizeof(name), vm, "last");
 	rc = state_publish(dirfd, name, record, len);
-	if (rc == 0) {
+	if (rc == 0 && st->run_file) {
 		state_name(name, sizeof(name), vm, "run");
 		if ((rc = fault("state/unlink")) == 0 && unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 			rc = -errno;
+		if (rc == 0)
+			st->run_file = 0;
 	}
 	if (rc == 0)
 		rc = state_fsync_dir(dirfd);

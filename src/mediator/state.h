@@ -3,7 +3,8 @@
  *
  * vmN.last: the last response record published to the VM (its seq is the high-water
  * mark); vmN.run: the intent "seq S nonce X started", written before a job runs and
- * removed once answered. Both published by temp+fsync+rename, directory fsynced.
+ * removed once answered; none for a ping (it runs nothing, PROTOCOL.md s.5.2). Both
+ * published by temp+fsync+rename, directory fsynced.
  * See docs/PROTOCOL.md section 7. */
 #ifndef VGPU_STATE_H
 #define VGPU_STATE_H
@@ -19,6 +20,7 @@ struct vgpu_vm_state {
 	size_t last_len;
 	int64_t running_seq;           /* 0: no intent */
 	char running_nonce[17];
+	int run_file;                  /* 1: vmN.run may be on disk (removed with the answer) */
 };
 
 /* Open (create when missing, mode 0700) the state directory; returns a dir fd or -errno. */
@@ -30,7 +32,9 @@ int vgpu_state_open_dir(const char *path);
 int vgpu_state_load(int dirfd, uint32_t vm, struct vgpu_vm_state *st);
 /* Persist the intent to run (seq, nonce). 0 or -errno. */
 int vgpu_state_begin(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t seq, const char *nonce);
-/* Persist RECORD (LEN bytes) as the last answer for (seq, nonce) and drop the intent. */
+/* Persist RECORD (LEN bytes) as the last answer for (seq, nonce) and drop the intent
+ * (vmN.run is removed only when one may be there: an answer to a ping, which has none,
+ * costs no unlink). */
 int vgpu_state_answered(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t seq,
 			const char *nonce, const char *record, size_t len);
 void vgpu_state_release(struct vgpu_vm_state *st);

@@ -243,8 +243,25 @@ START_TEST(test_seq_increments)
 	ck_assert_int_eq(do_ping(c, &r, err, sizeof(err)), VGPU_CLIENT_OK);
 	ck_assert_int_eq(r.seq, 5);
 	vgpu_client_close(c);
+	/* with a counter in the lock file, response.txt is not read before sending: the
+	 * counter (5) below the mark there (40: a lock file from elsewhere) sends seq 6, whose
+	 * first poll finds the higher answer; the call continues above it, once */
+	{
+		struct vgpu_request q = { .vm = 7, .seq = 40, .op = VGPU_OP_PING, .priority = VGPU_PRIO_LOW };
+		int dfd = open(vmdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		ck_assert_int_ge(dfd, 0);
+		fk.handled = 40;       /* the fake answers nothing at or below it */
+		snprintf(q.nonce, sizeof(q.nonce), "00000000000000aa");
+		publish_response(dfd, &q, VGPU_OK, q.nonce, 40, NULL, "pong");
+		close(dfd);
+	}
+	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_msg(do_ping(c, &r, err, sizeof(err)) == VGPU_CLIENT_OK, "%s", err);
+	ck_assert_int_eq(r.seq, 41);
+	vgpu_client_close(c);
 	fake_stop();
-	ck_assert_int_eq(fk.answers, 5);
+	ck_assert_int_eq(fk.answers, 6);          /* seq 6 was not answered: 41 was */
 	ck_assert_int_eq(count_names(vmdir, ".tmp-"), 0);
 }
 END_TEST

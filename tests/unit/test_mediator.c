@@ -66,6 +66,7 @@ struct fake_ex {
 	int use_fd;                  /* 0: fd() returns -1 (the mediator polls) */
 	int summary;                 /* OK results carry the executor's summary */
 	int nsubmit, naccepted, nreap, nfd, nname, nclose;
+	const char *state[FAKE_SLOTS];  /* slot_info's state (fake_ops_info); NULL: "ready" */
 };
 
 static struct fake_ex fx;
@@ -209,6 +210,29 @@ static const struct vgpu_executor_ops fake_ops_unnamed = {
 	.close = fake_close,
 };
 
+/* An executor that tells its workers' state (as the pool does): pings are answered by
+ * the mediator while a slot is ready (PROTOCOL.md s.5.2). */
+static int fake_slot_info(struct vgpu_executor *ex, int s, struct vgpu_slot_info *info)
+{
+	struct fake_ex *f = (struct fake_ex *)ex;
+
+	info->device = -1;
+	info->state = f->state[s] ? f->state[s] : "ready";
+	info->restarts = 0;
+	return 0;
+}
+
+static const struct vgpu_executor_ops fake_ops_info = {
+	.iversion = 2,
+	.name = "fake",
+	.submit = fake_submit,
+	.fd = fake_fd,
+	.reap = fake_reap,
+	.slot_name = fake_slot_name,
+	.close = fake_close,
+	.slot_info = fake_slot_info,
+};
+
 /* Forget the jobs the fake still holds (its mediator is gone) and reset it. */
 static void fake_reset(void)
 {
@@ -333,6 +357,23 @@ static void put_request(const struct vgpu_request *r)
 static void send_op(uint32_t vm, int64_t seq, enum vgpu_op op, enum vgpu_prio prio)
 {
 	struct vgpu_request r = req_of(vm, seq, op, prio);
+
+	put_request(&r);
+}
+
+/* A request with an effect, whose intent is recorded before it runs (a ping has none:
+ * PROTOCOL.md s.5.2): spin 1 ms; the mediator needs cfg.test_ops. */
+static struct vgpu_request effect_req(uint32_t vm, int64_t seq)
+{
+	struct vgpu_request r = req_of(vm, seq, VGPU_OP_SPIN, VGPU_PRIO_LOW);
+
+	r.args.ms = 1;
+	return r;
+}
+
+static void send_effect(uint32_t vm, int64_t seq)
+{
+	struct vgpu_request r = effect_req(vm, seq);
 
 	put_request(&r);
 }
@@ -511,6 +552,76 @@ START_TEST(test_ping_ok_once)
 }
 END_TEST
 
+/* A ping runs nothing: no intent is recorded for it, and one the mediator was answering
+ * when it went away is read again and answered after the restart, not INTERRUPTED. */
+START_TEST(test_ping_no_intent_read_again)
+{
+	struct vgpu_response a;
+	char p[512];
+
+	fx.script[0] = FAKE_HOLD;
+	fx.nscript = 1;
+	start(1);                      /* fake_ops: no slot_info, so the ping reaches it */
+	send_op(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	snprintf(p, sizeof(p), "%s/vm6.run", state);
+	ck_assert_msg(!file_exists(p), "an intent was recorded for a ping");
+	vgpu_mediator_free(med);       /* as if it died: nothing answered */
+	med = NULL;
+
+	fake_reset();
+	start(1);
+	ck_assert_int_eq(wait_answer(6, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.result, "pong");
+	ck_assert_int_eq(fx.nsubmit, 1);
+	ck_assert_int_eq(journal_count("exec", 6, 1), 2);     /* read again, answered once */
+	ck_assert_int_eq(journal_count("answer", 6, 1), 1);
+	ck_assert(!file_exists(p));
+}
+END_TEST
+
+/* With an executor that tells its workers' state, the mediator answers a ping itself
+ * while the slot is ready (no submit), in its turn (not before the job ahead of it), and
+ * hands it to the executor while the worker is not ready (then it gets what a job gets). */
+START_TEST(test_ping_answered_by_mediator)
+{
+	struct vgpu_response a;
+
+	fx.use_fd = 1;
+	fx.script[0] = FAKE_HOLD;      /* the spin below */
+	fx.script[1] = FAKE_FAIL;      /* the ping sent while the worker is starting */
+	fx.nscript = 2;
+	cfg.test_ops = 1;
+	start_ops(1, &fake_ops_info);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	ck_assert_int_eq(wait_answer(1, 1, &a), VGPU_OK);
+	ck_assert_str_eq(a.result, "pong");
+	ck_assert_str_eq(a.executor, "fake:0");
+	ck_assert_uint_eq(a.exec_us, 0);
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert_int_eq(journal_count("exec", 1, 1), 1);
+
+	/* in its turn: behind the job holding the only slot, even at a higher priority */
+	send_effect(2, 1);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	send_op(1, 2, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	step_for(150);
+	ck_assert_msg(read_resp(1, &a) != 0 || a.seq != 2, "the ping overtook the running job");
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(2, 1, NULL), VGPU_OK);
+	ck_assert_int_eq(wait_answer(1, 2, &a), VGPU_OK);
+	ck_assert_int_eq(fx.nsubmit, 1);
+
+	/* the worker not up: the executor gets it and answers as for any job */
+	fx.state[0] = "starting";
+	send_op(1, 3, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	ck_assert_int_eq(wait_answer(1, 3, &a), VGPU_EXEC_FAILED);
+	ck_assert_int_eq(fx.nsubmit, 2);
+}
+END_TEST
+
 /* A data op's output: published as out-SEQ.bin and summarised by the mediator, or
  * summary only from the executor, or the executor's summary with the file. */
 static void put_vadd_input(uint32_t vm, int64_t seq, size_t n, struct vgpu_request *r)
@@ -681,10 +792,11 @@ START_TEST(test_intent_not_recorded_not_run)
 	struct vgpu_response a;
 	char p[512];
 
+	cfg.test_ops = 1;
 	start(1);
 	fiu_init(0);
 	fail_once("state/publish/rename", ENOSPC);   /* the intent's rename, once */
-	send_op(4, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	send_effect(4, 1);
 	ck_assert_int_eq(wait_answer(4, 1, &a), VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(a.error, "could not record the job before running it") != NULL, "%s", a.error);
 	ck_assert_int_eq(fx.nsubmit, 0);
@@ -828,8 +940,9 @@ START_TEST(test_restart_answers_interrupted)
 
 	fx.script[0] = FAKE_HOLD;
 	fx.nscript = 1;
+	cfg.test_ops = 1;
 	start(1);
-	send_op(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	send_effect(6, 1);
 	while (!fx.naccepted)
 		vgpu_mediator_step(med, 20);
 	vgpu_mediator_free(med);   /* as if it died: nothing answered */
@@ -839,7 +952,7 @@ START_TEST(test_restart_answers_interrupted)
 	fake_reset();
 	start(1);
 	ck_assert_int_eq(wait_answer(6, 1, &a), VGPU_INTERRUPTED);
-	send_op(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	send_effect(6, 1);
 	step_for(100);
 	ck_assert_int_eq(fx.nsubmit, 0);
 	send_op(6, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
@@ -1257,12 +1370,13 @@ END_TEST
 START_TEST(test_restart_adopts_published_answer)
 {
 	struct vgpu_response a;
-	struct vgpu_request q = req_of(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	struct vgpu_request q = effect_req(6, 1);
 	char buf[VGPU_RECORD_MAX];
 	int len;
 
 	fx.script[0] = FAKE_HOLD;
 	fx.nscript = 1;
+	cfg.test_ops = 1;
 	start(1);
 	put_request(&q);
 	while (!fx.naccepted)
@@ -1274,9 +1388,9 @@ START_TEST(test_restart_adopts_published_answer)
 	a.seq = 1;
 	memcpy(a.nonce, q.nonce, sizeof(a.nonce));
 	a.status = VGPU_OK;
-	a.op = VGPU_OP_PING;
+	a.op = VGPU_OP_SPIN;
 	snprintf(a.executor, sizeof(a.executor), "fake:0");
-	snprintf(a.result, sizeof(a.result), "pong");
+	snprintf(a.result, sizeof(a.result), "spun");
 	snprintf(a.error, sizeof(a.error), "-");
 	len = vgpu_response_encode(&a, buf, sizeof(buf));
 	ck_assert_int_gt(len, 0);
@@ -1286,7 +1400,7 @@ START_TEST(test_restart_adopts_published_answer)
 	start(1);
 	step_for(50);
 	ck_assert_int_eq(wait_answer(6, 1, &a), VGPU_OK);
-	ck_assert_str_eq(a.result, "pong");
+	ck_assert_str_eq(a.result, "spun");
 	put_request(&q);
 	step_for(50);
 	ck_assert_int_eq(fx.nsubmit, 0);
@@ -1470,12 +1584,13 @@ START_TEST(test_unsaved_answer_held_then_published)
 	int mark;
 
 	cfg.rescan_ms = 40;
+	cfg.test_ops = 1;
 	start(1);
 	fiu_init(0);
 	for (size_t i = 0; i < sizeof(state_steps) / sizeof(state_steps[0]); i++) {
 		for (size_t e = 0; e < 2; e++) {
-			struct vgpu_request q = req_of(1, ++seq, VGPU_OP_PING, VGPU_PRIO_LOW);
-			struct vgpu_request next = req_of(1, seq + 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+			struct vgpu_request q = effect_req(1, ++seq);
+			struct vgpu_request next = effect_req(1, seq + 1);
 			int submits;
 
 			fx.script[0] = FAKE_HOLD;
@@ -1521,10 +1636,11 @@ END_TEST
  * the job again. */
 START_TEST(test_unsaved_answer_restart_interrupted)
 {
-	struct vgpu_request q = req_of(5, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	struct vgpu_request q = effect_req(5, 1);
 
 	fx.script[0] = FAKE_HOLD;
 	fx.nscript = 1;
+	cfg.test_ops = 1;
 	start(1);
 	fiu_init(0);
 	put_request(&q);
@@ -1797,6 +1913,8 @@ static Suite *mediator_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_ping_ok_once);
+	tcase_add_test(tc, test_ping_no_intent_read_again);
+	tcase_add_test(tc, test_ping_answered_by_mediator);
 	tcase_add_test(tc, test_data_ops_outputs);
 	tcase_add_test(tc, test_stop_finishes_job_in_hand);
 	tcase_add_test(tc, test_restart_answers_interrupted);

@@ -111,7 +111,7 @@ static void start(const struct vgpu_vm_cap *caps, size_t ncaps, int only_listed)
 {
 	struct vgpu_mediator_config cfg = {
 		.root = root, .state_dir = state, .caps = caps, .ncaps = ncaps, .default_cap = VGPU_PRIO_MEDIUM,
-		.only_listed = only_listed, .rescan_ms = 60000, .ex = &fx.base,
+		.only_listed = only_listed, .rescan_ms = 60000, .ex = &fx.base, .test_ops = 1,
 	};
 	char err[256];
 
@@ -128,7 +128,8 @@ static void send(uint32_t vm, int64_t seq, enum vgpu_prio prio)
 	r.vm = vm;
 	r.seq = seq;
 	snprintf(r.nonce, sizeof(r.nonce), "%016" PRIx64, (uint64_t)seq * 1000 + vm);
-	r.op = VGPU_OP_PING;
+	r.op = VGPU_OP_SPIN;     /* a job the executor holds (a ping is answered by the */
+	r.args.ms = 1;           /* mediator while the slot is ready: PROTOCOL.md s.5.2) */
 	r.priority = prio;
 	r.output_file = -1;
 	len = vgpu_request_encode(&r, buf, sizeof(buf));
@@ -247,6 +248,7 @@ START_TEST(test_reconfigure_keeps_work)
 	};
 	struct vgpu_mediator_config n = {
 		.caps = next, .ncaps = 2, .default_cap = VGPU_PRIO_MEDIUM, .only_listed = 1, .rescan_ms = 60000,
+		.test_ops = 1,
 	};
 	struct vgpu_report st;
 
