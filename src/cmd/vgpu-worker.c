@@ -36,6 +36,7 @@ static const struct vgpu_backend_ops *const backends[] = {
 	&vgpu_backend_mock,
 #ifdef VGPU_HAVE_CUDA
 	&vgpu_backend_cuda,
+	&vgpu_backend_cuda_kernel,
 #endif
 };
 
@@ -43,10 +44,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vgpu-worker --backend mock|cuda --device N --fd FD\n"
+		"       vgpu-worker --backend cuda-kernel --device N --fd FD --vm V\n"
 		"       vgpu-worker --backend mock|cuda --count\n"
 		"\n"
 		"Hosts one compute backend on device N for vgpu-mediator's worker pool; FD is\n"
-		"its end of a SOCK_SEQPACKET socketpair (docs/EXECUTOR.md). Not run by hand,\n"
+		"its end of a SOCK_SEQPACKET socketpair (docs/EXECUTOR.md). With --vm V it runs\n"
+		"only VM V's kernel jobs (its kernel worker, docs/KERNELS.md). Not run by hand,\n"
 		"except --count, which prints the number of devices the backend can drive.\n"
 		"Backends built in:");
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
@@ -100,6 +103,9 @@ static struct vgpu_hostbuf inbuf, outbuf;
  * The input is read from its file into INBUF (CRC-32 checked while reading, for a VM's
  * payload), the output written from OUTBUF into its file (CRC-32 while writing, then
  * fdatasync): the mediator's loop touches neither (docs/EXECUTOR.md). */
+/* With --vm: the VM this worker serves (its kernel worker), else -1. */
+static long only_vm = -1;
+
 static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgpu_wire_job *wj,
 		  const int fds[2], struct vgpu_job_result *res)
 {
@@ -110,6 +116,13 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 	memset(&job, 0, sizeof(job));
 	job.op = (enum vgpu_op)wj->op;
 	job.args = wj->args;
+	if (only_vm >= 0 && (job.op != VGPU_OP_KERNEL || job.args.kernel.vm != (uint32_t)only_vm)) {
+		/* a VM's process never runs another VM's job, nor another op */
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker: job %llu (op %d, vm%u) sent to vm%ld's kernel worker",
+				    (unsigned long long)wj->id, (int)job.op,
+				    job.op == VGPU_OP_KERNEL ? job.args.kernel.vm : 0, only_vm);
+		return 0;
+	}
 	if ((wj->in_bytes > 0) != (fds[0] >= 0) || (wj->out_bytes > 0) != (fds[1] >= 0) ||
 	    wj->in_bytes > SIZE_MAX || wj->out_bytes > SIZE_MAX) {
 		res->status = VGPU_EXEC_FAILED;
@@ -259,6 +272,7 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "fd", required_argument, NULL, 'f' },
 		{ "count", no_argument, NULL, 'c' },
+		{ "vm", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -272,7 +286,7 @@ int main(int argc, char **argv)
 		printf("vgpu-worker %s\n", VGPU_VERSION);
 		return 0;
 	}
-	while ((c = getopt_long(argc, argv, "b:d:f:ch", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:d:f:cv:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b': bname = optarg; break;
 		case 'd':
@@ -289,6 +303,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'c': count = 1; break;
+		case 'v': {
+			int v;
+			if (parse_int(optarg, VGPU_VM_MAX + 1, &v) != 0) {
+				fprintf(stderr, "vgpu-worker: --vm: not a VM number: %s\n", optarg);
+				return EXIT_USAGE;
+			}
+			only_vm = v;
+			break;
+		}
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -313,7 +336,10 @@ int main(int argc, char **argv)
 		printf("%d\n", n);
 		return EXIT_OK;
 	}
-	snprintf(tag, sizeof(tag), "worker[%s:%d]", bname, dev);
+	if (only_vm >= 0)
+		snprintf(tag, sizeof(tag), "worker[%s:%d/vm%ld]", bname, dev, only_vm);
+	else
+		snprintf(tag, sizeof(tag), "worker[%s:%d]", bname, dev);
 	vgpu_log_set_tag(tag);
 	/* The mediator decides when its workers stop (EOF, SIGTERM): a terminal's ^C to
 	 * the process group must not kill a job mid-way. */

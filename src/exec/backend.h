@@ -62,6 +62,7 @@ struct vgpu_backend_ops {
 extern const struct vgpu_backend_ops vgpu_backend_mock;   /* backend_mock.c */
 #ifdef VGPU_HAVE_CUDA
 extern const struct vgpu_backend_ops vgpu_backend_cuda;   /* backend_cuda.c */
+extern const struct vgpu_backend_ops vgpu_backend_cuda_kernel;   /* backend_kernel.c: a VM's kernel worker */
 #endif
 
 /* The backends by name (backend.c): every one any build may have, whether or not this
@@ -71,6 +72,9 @@ struct vgpu_backend_info {
 	const char *name;       /* "mock", "cuda": vgpu-worker --backend, vgpu_pool_open() */
 	const char *needs;      /* what a build needs to have it: "CUDA"; NULL: every build */
 	int bare_single;        /* one device: its slot is called NAME, not NAME:0 */
+	const char *kernel;     /* the backend of the VMs' kernel workers (one process per VM
+	                         * and device for `kernel` jobs, exec_pool.c); NULL: kernel
+	                         * jobs go to the device's worker like every op */
 };
 
 /* The backend called NAME, or NULL. Can't fail otherwise. */

@@ -192,7 +192,7 @@ out:
 			vgpu_job_result_set(j->res, VGPU_EXEC_FAILED, "cuMemFree(arg %u) failed", i);
 }
 
-int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct vgpu_job_result *res)
+int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, struct vgpu_job_result *res)
 {
 	const struct vgpu_kernel_args *ka = &job->args.kernel;
 	struct kjob j = { .res = res, .err = CUDA_SUCCESS, .fault = 0 };
@@ -237,11 +237,11 @@ int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct
 			return 0;
 		}
 	}
-	if (!cx->kernels && vgpu_cu_kernels_open((struct cu_kernels **)&cx->kernels, cx->dev, why, sizeof(why)) < 0) {
+	if (!*kernels && vgpu_cu_kernels_open((struct cu_kernels **)kernels, dev, why, sizeof(why)) < 0) {
 		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "kernel op: %s", why);
 		goto done;
 	}
-	j.k = cx->kernels;
+	j.k = *kernels;
 	/* The context's key: the VM; a job without one (a test or bench driving the pool
 	 * directly) gets a key of its own outside the VMs' range. */
 	if (vgpu_cu_vm_enter(j.k, ka->vm ? ka->vm : VGPU_VM_MAX + 1, vgpu_now_ms(), &v, why, sizeof(why)) < 0) {
@@ -267,13 +267,9 @@ leave:
 	vgpu_cu_vm_leave(j.k);
 	if (j.fault) {
 		/* Sticky: only a new context is usable. Ours goes; the VM's next job gets a new
-		 * one. The worker's primary context must still answer, else it restarts. */
+		 * one (in the VM's kernel worker: a new process, docs/KERNELS.md). */
 		vgpu_cu_vm_drop(j.k, v);
-		if (vgpu_cuda_context_broken(cx)) {
-			size_t len = strlen(res->error);
-			snprintf(res->error + len, sizeof(res->error) - len, "; worker context unusable, worker restarts");
-			rc = -1;
-		}
+		rc = 1;
 	}
 done:
 	res->exec_us = exec_us;
@@ -284,6 +280,19 @@ done:
 	if (out && out != (char *)job->out)
 		free(out);
 	return rc;
+}
+
+int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct vgpu_job_result *res)
+{
+	if (vgpu_cu_kernel_job(&cx->kernels, cx->dev, job, res) == 0)
+		return 0;
+	/* The worker's primary context must still answer, else the worker restarts. */
+	if (vgpu_cuda_context_broken(cx)) {
+		size_t len = strlen(res->error);
+		snprintf(res->error + len, sizeof(res->error) - len, "; worker context unusable, worker restarts");
+		return -1;
+	}
+	return 0;
 }
 
 void vgpu_cuda_kernel_fini(struct cuda_ctx *cx)

@@ -81,6 +81,9 @@ struct vgpu_exec_opts {
 	uint64_t remote_timeout_ms;  /* 0: VGPU_REMOTE_TIMEOUT_MS */
 	const char *worker_path;  /* the vgpu-worker binary that exec_pool.c execs per slot */
 	const char *sanity_path;  /* the cuda-sanity binary that "auto" runs */
+	const char *kernel_backend;  /* the backend of the VMs' kernel workers (docs/KERNELS.md):
+	                              * NULL the pool backend's own (cuda: cuda-kernel; mock:
+	                              * none), "" none (kernel jobs go to the device's worker) */
 };
 
 /* Open the executor SPEC: "mock", "cuda", "auto" or "remote:DIR".
