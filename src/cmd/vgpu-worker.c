@@ -61,7 +61,8 @@ static void usage(FILE *f)
 		"  2  usage error\n"
 		"  3  the backend's init failed (the error was sent in the hello)\n"
 		"  4  socket or protocol error\n"
-		"  5  the backend reported the device unusable (the job's result was sent first)\n");
+		"  5  the backend reported the device unusable, or with --vm the kernel faulted (the\n"
+		"     job's result was sent first)\n");
 }
 
 /* The backend NAME built into this program, or NULL with ERR saying why not. */
@@ -253,6 +254,12 @@ static int serve(const struct vgpu_backend_ops *be, int dev, int sock)
 			vgpu_err("send(result): %s", strerror(-rc));
 			end_backend(be, ctx);
 			return EXIT_WIRE;
+		}
+		if (run < 0 && only_vm >= 0) {
+			vgpu_err("%s:%d: vm%ld's kernel faulted; exiting (the VM's next kernel job gets a new worker)",
+				 be->name, dev, only_vm);
+			end_backend(be, ctx);
+			return EXIT_DEVICE;
 		}
 		if (run < 0) {
 			vgpu_err("%s:%d: device unusable (%d); exiting so that the pool restarts the worker",

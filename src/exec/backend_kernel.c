@@ -61,7 +61,7 @@ static int kbe_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result
 	/* A fault: CUDA errors of this kind are sticky, and on a GPU they can take more than
 	 * the faulting context with them. The process goes; only this VM's jobs used it. */
 	size_t len = strlen(res->error);
-	snprintf(res->error + len, sizeof(res->error) - len, "; the VM's kernel worker restarts");
+	snprintf(res->error + len, sizeof(res->error) - len, "; the VM's kernel worker ends");
 	return -1;
 }
 

@@ -79,6 +79,7 @@ $(BUILD)/tests/fakecuda/libcuda.so.1: tests/unit/fake_libcuda.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fPIC -shared -Wall -Wextra -Werror $(CUDA_CFLAGS) -Wl,-soname,libcuda.so.1 -o $@ $<
 $(BUILD)/tests/test_cuda_kernel_fake: | $(BUILD)/tests/fakecuda/libcuda.so.1
+$(BUILD)/tests/test_kernel_workers: | $(BUILD)/tests/fakecuda/libcuda.so.1
 $(BUILD)/tests/unit/test_cuda_kernel_fake.o: ALL_CFLAGS += $(CUDA_CFLAGS)
 endif
 

@@ -31,7 +31,8 @@ struct wproc {
 	uint64_t last_spawn_ms, next_spawn_ms;
 	uint64_t restarts;         /* vgpu_pool_restart() calls, for slot_info */
 	char down_reason[320];
-	uint64_t used_ms;          /* kernel workers: when its last job ended (idle, LRU) */
+	uint64_t used_ms;          /* kernel workers: when its last job ended (idle reaping) */
+	uint64_t used;             /* kernel workers: the pool's LRU clock at its last job */
 };
 
 /* One device: its worker, its VMs' kernel workers, the running job. */
@@ -61,6 +62,7 @@ struct pool {
 	int devnull;
 	int ready_fd;              /* an eventfd that is always readable */
 	uint64_t next_id;
+	uint64_t kclock;           /* the kernel workers' LRU clock */
 	struct slot *slots;
 };
 

@@ -137,11 +137,13 @@ struct wproc *vgpu_pool_kernel_worker(struct pool *p, struct slot *s, const stru
 			w = c;
 		else if (!c->vm && !freew)
 			freew = c;
-		else if (c->vm && (!lru || c->used_ms < lru->used_ms))
+		else if (c->vm && (!lru || c->used < lru->used))
 			lru = c;
 	}
-	if (w && w->pid)
+	if (w && w->pid) {
+		w->used = ++p->kclock;
 		return w;
+	}
 	if (!w) {
 		if (now < s->knext_spawn_ms) {
 			fail(s, "the kernel workers of %s did not start (see the log); next attempt in %llu ms",
@@ -164,6 +166,7 @@ struct wproc *vgpu_pool_kernel_worker(struct pool *p, struct slot *s, const stru
 			snprintf(w->name, sizeof(w->name), "%.24s/vm%u", s->w.name, vm);
 	}
 	w->used_ms = now;
+	w->used = ++p->kclock;
 	rc = vgpu_pool_spawn(p, w, now);
 	if (rc != 0) {
 		fail(s, "cannot start the kernel worker %s: %s", w->name, strerror(-rc));

@@ -4,12 +4,16 @@
  * handed out full of 0xa5 bytes (what a driver may leave: the zeroing must be ours), a
  * JIT that rejects "frobnicate" with a ptxas-like log, parameter info for the test
  * kernels, and launches of them done on the CPU. "oob" makes its context take a sticky
- * CUDA_ERROR_ILLEGAL_ADDRESS, as a real fault does. fake_cuda_*() let the test look in.
+ * CUDA_ERROR_ILLEGAL_ADDRESS, as a real fault does; "wild" makes every context of the
+ * process take it (what the H200 showed: after a VM context's fault the worker's own
+ * context was unusable too, docs/reports/check-gpu-h200.txt); "spin" never returns (the
+ * watchdog's case). fake_cuda_*() let the test look in.
  * Not the driver: nothing here says how a GPU behaves; tests/gpu/kernel.sh does. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cuda.h>
 
 #define API __attribute__((visibility("default")))
@@ -177,7 +181,7 @@ API CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 static const char *param_sizes(const char *name)
 {
 	return !strcmp(name, "vadd") ? "8884" : !strcmp(name, "fill") ? "844" : !strcmp(name, "peek") ? "884" :
-	       !strcmp(name, "oob") ? "8" : "";
+	       !strcmp(name, "oob") || !strcmp(name, "wild") || !strcmp(name, "spin") ? "8" : "";
 }
 API CUresult cuFuncGetParamInfo(CUfunction f, size_t i, size_t *off, size_t *size)
 {
@@ -213,6 +217,13 @@ API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
 			b[i] = a[i];
 	} else if (!strcmp(n, "oob")) {
 		cur()->sticky = CUDA_ERROR_ILLEGAL_ADDRESS;   /* reported at the synchronisation */
+	} else if (!strcmp(n, "wild")) {
+		for (int i = 0; i < 64; i++)                  /* the whole process's contexts */
+			if (ctxs[i].live)
+				ctxs[i].sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
+	} else if (!strcmp(n, "spin")) {
+		for (;;)
+			pause();
 	}
 	return CUDA_SUCCESS;
 }
