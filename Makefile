@@ -255,7 +255,7 @@ check-fresh: deps-fresh
 
 # --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
-# installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
+# installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_$(CLIENT_ABI).
 SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
               src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c src/lib/errbuf.c
 SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)
