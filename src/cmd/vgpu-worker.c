@@ -107,6 +107,33 @@ static struct vgpu_hostbuf inbuf, outbuf;
 /* With --vm: the VM this worker serves (its kernel worker), else -1. */
 static long only_vm = -1;
 
+/* A kernel job's JIT log (PROTOCOL.md section 5.1), allocated on the first kernel job. */
+static char *jit_log;
+
+/* After a BAD_KERNEL with a log: the log becomes the job's output file (CRC-32 while
+ * writing, fdatasync), in place of the buffers that were never computed. Without a
+ * file, or when writing fails, the answer goes without it (its error line stays). */
+static void write_log(int fd, struct vgpu_job_result *res)
+{
+	struct vgpu_job_result keep = *res;
+
+	if (fd < 0 || !jit_log || res->log_bytes == 0 || res->log_bytes > VGPU_KERNEL_LOG_MAX) {
+		res->log_bytes = 0;
+		return;
+	}
+	if (vgpu_exec_write_output(fd, jit_log, (size_t)res->log_bytes, res) == 0) {
+		uint32_t crc = res->out_crc;
+
+		*res = keep;
+		res->has_out_crc = 1;
+		res->out_crc = crc;
+		return;
+	}
+	vgpu_warn("the JIT's log (%llu bytes) could not be written: %s", (unsigned long long)keep.log_bytes, res->error);
+	*res = keep;
+	res->log_bytes = 0;
+}
+
 static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgpu_wire_job *wj,
 		  const int fds[2], struct vgpu_job_result *res)
 {
@@ -168,8 +195,16 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 	/* Without an output file the caller wants only the summary: out stays NULL. */
 	job.out = fds[1] >= 0 ? outbuf.p : NULL;
 	job.out_count = fds[1] >= 0 ? (size_t)wj->out_bytes / sizeof(float) : (size_t)wj->out_count;
+	if (job.op == VGPU_OP_KERNEL && fds[1] >= 0 && (jit_log || (jit_log = malloc(VGPU_KERNEL_LOG_MAX)))) {
+		job.log = jit_log;
+		job.log_cap = VGPU_KERNEL_LOG_MAX;
+	}
 	rc = be->run(ctx, &job, res);
 	res->error[sizeof(res->error) - 1] = 0;
+	if (res->status == VGPU_BAD_KERNEL && res->log_bytes)
+		write_log(fds[1], res);
+	else
+		res->log_bytes = 0;
 	if (rc < 0 && res->status == VGPU_OK) {
 		res->status = VGPU_EXEC_FAILED;
 		snprintf(res->error, sizeof(res->error), "%s: the device is unusable (%d); worker restarts",

@@ -199,6 +199,7 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 	uint64_t in_bytes, out_bytes, bufs = 0, exec_us = 0;
 	struct cu_vmctx *v;
 	char why[256], log[256];
+	size_t full = 0;
 	char *out = NULL;
 	CUmodule mod;
 	CUfunction f;
@@ -248,10 +249,14 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "%s", why);
 		goto done;
 	}
-	e = vgpu_cu_module_get(j.k, v, (const char *)job->in, (size_t)ka->ptx, &mod, &hit, log, sizeof(log));
+	e = vgpu_cu_module_get_log(j.k, v, (const char *)job->in, (size_t)ka->ptx, &mod, &hit, log, sizeof(log),
+			       job->log, job->log ? job->log_cap : 0, &full);
 	if (e != CUDA_SUCCESS) {
-		vgpu_job_result_set(res, e == CUDA_ERROR_OUT_OF_MEMORY ? VGPU_EXEC_FAILED : VGPU_BAD_KERNEL, "JIT: %s",
+		/* the start on one line (room left for the mediator to name the whole log) */
+		vgpu_job_result_set(res, e == CUDA_ERROR_OUT_OF_MEMORY ? VGPU_EXEC_FAILED : VGPU_BAD_KERNEL, "JIT: %.190s",
 				    log);
+		if (res->status == VGPU_BAD_KERNEL)
+			res->log_bytes = full;
 		j.fault = is_fault(e);
 		goto leave;
 	}
