@@ -316,10 +316,10 @@ CUresult vgpu_cu_module_get_log(struct cu_kernels *k, struct cu_vmctx *v, const 
 		elog[ecap] = '\0';
 		if (elog[0])
 			one_line(elog, log, loglen);
-		if (elog[0] && full && fulllen)
-			*fulllen = whole_log(elog, full, fullcap);
 		else
 			vgpu_cu_strerror(k, e, why, sizeof(why)), errf(log, loglen, "%s", why);
+		if (elog[0] && full && fulllen)
+			*fulllen = whole_log(elog, full, fullcap);
 		free(elog);
 		free(ilog);
 		free(copy);

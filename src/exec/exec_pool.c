@@ -517,6 +517,11 @@ int vgpu_pool_open(const char *backend_name, const struct vgpu_exec_opts *opts,
 	p->devnull = p->ready_fd = -1;
 	snprintf(p->backend, sizeof(p->backend), "%s", backend->name);
 	kernel = opts->kernel_backend ? opts->kernel_backend : backend->kernel;
+#ifndef VGPU_NO_TEST_OPS
+	/* test builds: a mock pool with kernel workers over a stand-in driver (tests/cli) */
+	if (!opts->kernel_backend && getenv("VGPU_TEST_KERNEL_BACKEND"))
+		kernel = getenv("VGPU_TEST_KERNEL_BACKEND");
+#endif
 	if (kernel && kernel[0]) {
 		if (!vgpu_backend_info_find(kernel)) {
 			snprintf(err, errlen, "unknown kernel backend '%s'", kernel);

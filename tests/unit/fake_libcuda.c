@@ -137,14 +137,30 @@ API CUresult cuModuleLoadDataEx(CUmodule *m, const void *img, unsigned n, CUjit_
 	const char *t = img;
 	NEED_CTX();
 	if (strstr(t, "frobnicate")) {
+		/* one ptxas-like line per "frobnicate" (line 10, 11, ...), then the fatal line;
+		 * at most the buffer's size with its NUL, as the driver caps it */
 		for (unsigned i = 0; i < n; i++)
 			if (opt[i] == CU_JIT_ERROR_LOG_BUFFER) {
-				size_t cap = 0;
+				size_t cap = 0, o = 0;
+				char *b = val[i], line[160];
+				int ln = 10;
 				for (unsigned k = 0; k < n; k++)
 					if (opt[k] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
 						cap = (size_t)(uintptr_t)val[k];
-				strncpy(val[i], "ptxas application ptx input, line 10; error   : Not a name of any known "
-					"instruction: 'frobnicate'\nptxas fatal   : Ptx assembly aborted due to errors\n", cap);
+				if (!cap)
+					continue;
+				for (const char *q = t; ; q += 10, ln++) {
+					int last = !(q = strstr(q, "frobnicate"));
+					int len = last ? snprintf(line, sizeof(line), "ptxas fatal   : Ptx assembly aborted due to errors\n")
+						       : snprintf(line, sizeof(line), "ptxas application ptx input, line %d; error   : "
+								  "Not a name of any known instruction: 'frobnicate'\n", ln);
+					size_t k = (size_t)len < cap - 1 - o ? (size_t)len : cap - 1 - o;
+					memcpy(b + o, line, k);
+					o += k;
+					if (last || o == cap - 1)
+						break;
+				}
+				b[o] = 0;
 			}
 		return CUDA_ERROR_INVALID_PTX;
 	}

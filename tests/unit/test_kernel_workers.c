@@ -27,6 +27,7 @@
 #include "exec/wire.h"
 #include "lib/clock.h"
 #include "lib/kernel_args.h"
+#include "lib/record.h"
 #include "lib/status.h"
 
 #ifndef VGPU_HAVE_CUDA
@@ -392,6 +393,43 @@ START_TEST(test_cap_evicts_lru)
 }
 END_TEST
 
+/* A BAD_KERNEL's JIT log through the kernel worker: the job's output file holds it whole
+ * (longer than the 256 bytes of the answer's error), with its CRC in the result. */
+START_TEST(test_jit_log_in_the_output_file)
+{
+	struct vgpu_executor *ex = open_pool();
+	struct kjob *k = calloc(1, sizeof(*k));
+	struct vgpu_job_result r;
+	char text[2048], got[4096];
+	size_t o;
+	ssize_t n;
+
+	kjob_init(k, 1, "broken", "out:4", 20000);
+	o = (size_t)snprintf(text, sizeof(text), ".version 7.0\n.visible .entry broken(\n)\n{\n");
+	for (int i = 0; i < 12; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "frobnicate;\n");
+	memset(k->in, 0, sizeof(k->in));
+	memcpy(k->in, text, o);
+	k->x.job.args.kernel.ptx = (o + 1 + 7) / 8 * 8;
+	k->x.in_bytes = k->x.job.args.kernel.ptx;
+	ck_assert_int_eq(ftruncate(k->x.in_fd, 0), 0);
+	ck_assert_int_eq(pwrite(k->x.in_fd, k->in, k->x.in_bytes, 0), (ssize_t)k->x.in_bytes);
+	run_job(ex, &k->x, &r);
+	ck_assert_msg(r.status == VGPU_BAD_KERNEL, "%d %s", r.status, r.error);
+	ck_assert_uint_gt(r.log_bytes, 256);
+	ck_assert(r.has_out_crc);
+	n = pread(k->x.out_fd, got, sizeof(got), 0);
+	ck_assert_int_eq(n, (ssize_t)r.log_bytes);
+	ck_assert_uint_eq(vgpu_crc32(got, (size_t)n), r.out_crc);
+	ck_assert(strncmp(got, "ptxas application ptx input, line 10;", 37) == 0);
+	ck_assert_ptr_nonnull(strstr(got, "line 21; error"));
+	ck_assert(memcmp(got + n - 51, "ptxas fatal   : Ptx assembly aborted due to errors\n", 51) == 0);
+	kjob_free(k);
+	free(k);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
 /* A job of another VM sent to a VM's kernel worker is refused by the worker itself. */
 START_TEST(test_worker_refuses_other_vm)
 {
@@ -456,6 +494,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_idle_reaped);
 	tcase_add_test(tc, test_cap_evicts_lru);
 	tcase_add_test(tc, test_worker_refuses_other_vm);
+	tcase_add_test(tc, test_jit_log_in_the_output_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
