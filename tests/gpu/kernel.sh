@@ -4,7 +4,8 @@
 #   KERNEL-VADD     a hand-written PTX vadd, n = 1000003: equal to a + b on the CPU, bit for bit;
 #                   run twice (the second from the module cache), the same
 #   KERNEL-NVCC     saxpy from `nvcc -ptx -fmad=false` (built by make): y = a*x + y, bit for bit
-#   KERNEL-JIT      a PTX with a syntax error: BAD_KERNEL with the JIT's log ("line 10");
+#   KERNEL-JIT      a PTX with a syntax error: BAD_KERNEL with the JIT's log ("line 10"), and
+#                   its whole log on stderr (the answer's out-SEQ.bin, PROTOCOL.md 5.1);
 #                   an entry not in the module; a parameter list that is not the kernel's
 #   KERNEL-FAULT    vm1's kernel writes 1 TiB past its buffer while vm2 runs vadd: vm1
 #                   KERNEL_FAULT, vm2 OK and exact; vm1's next kernel OK (its context rebuilt)
@@ -130,6 +131,7 @@ kc --dir "$T/root/vm1" kernel --ptx $K/vadd.ptx --entry nosuch --grid 1 --block 
 kc --dir "$T/root/vm1" kernel --ptx $K/vadd.ptx --entry vadd --grid 1 --block 1 --arg "out:4:$T/x.bin" > "$T/j3" 2>&1; r3=$?
 ok=0
 [ $r1 = 1 ] && [ "$(st "$T/j1")" = BAD_KERNEL ] && grep -q 'JIT: .*line 10' "$T/j1" &&
+	grep -q "^vgpu-client: the JIT's log ([0-9]* bytes):\$" "$T/j1" && grep -q '^ptxas fatal' "$T/j1" &&
 	[ $r2 = 1 ] && [ "$(st "$T/j2")" = BAD_KERNEL ] && grep -q 'entry nosuch is not in the module' "$T/j2" &&
 	[ $r3 = 1 ] && [ "$(st "$T/j3")" = BAD_KERNEL ] && ok=1
 record KERNEL-JIT "a PTX syntax error -> BAD_KERNEL with the JIT log; missing entry; wrong parameter list" $ok \
