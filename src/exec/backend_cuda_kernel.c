@@ -300,6 +300,12 @@ int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct
 	return 0;
 }
 
+void vgpu_cu_kernel_close(void **kernels)
+{
+	vgpu_cu_kernels_close(*kernels);
+	*kernels = NULL;
+}
+
 void vgpu_cuda_kernel_fini(struct cuda_ctx *cx)
 {
 	vgpu_cu_kernels_close(cx->kernels);

@@ -71,7 +71,7 @@ static void kbe_fini(void *ctx)
 
 	if (!b)
 		return;
-	vgpu_cu_kernels_close(b->kernels);
+	vgpu_cu_kernel_close(&b->kernels);
 	free(b);
 }
 

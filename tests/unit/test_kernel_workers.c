@@ -332,6 +332,7 @@ START_TEST(test_control_one_process)
 		}
 		kjob_free(k);
 	}
+	vgpu_cu_kernel_close(&kernels);
 	free(in);
 	free(out);
 	free(k);
