@@ -391,9 +391,18 @@ static int pool_slot_info(struct vgpu_executor *ex, int slot, struct vgpu_slot_i
 	return 0;
 }
 
+/* Between jobs: reap retired workers, retire idle kernel workers. */
+static uint64_t pool_tick(struct vgpu_executor *ex, uint64_t now_ms)
+{
+	vgpu_pool_reap_zombies();
+	vgpu_pool_kernel_reap_idle(to_pool(ex), now_ms);
+	return vgpu_pool_kernel_next_idle(to_pool(ex));
+}
+
 static const struct vgpu_executor_ops pool_ops = {
-	.iversion = 2,
+	.iversion = 3,
 	.slot_info = pool_slot_info,
+	.tick = pool_tick,
 	.name = "pool",
 	.submit = pool_submit,
 	.fd = pool_fd,

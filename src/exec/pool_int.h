@@ -108,6 +108,8 @@ struct wproc *vgpu_pool_kernel_worker(struct pool *p, struct slot *s, const stru
 /* Retire the kernel workers idle for kernel_idle_ms or more, on every slot but the
  * running jobs'. */
 void vgpu_pool_kernel_reap_idle(struct pool *p, uint64_t now);
+/* When the next kernel worker (not running a job) reaches its idle time, or UINT64_MAX. */
+uint64_t vgpu_pool_kernel_next_idle(const struct pool *p);
 /* A kernel worker W is gone or must go (fault, watchdog, death): down, its entry free;
  * the VM's next kernel job starts a new one. Returns the wait status as slot_down. */
 int vgpu_pool_kernel_drop(struct slot *s, struct wproc *w, int kill_it, int reaped_status);

@@ -110,6 +110,23 @@ void vgpu_pool_kernel_reap_idle(struct pool *p, uint64_t now)
 	}
 }
 
+uint64_t vgpu_pool_kernel_next_idle(const struct pool *p)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (int i = 0; i < p->base.nslots; i++) {
+		const struct slot *s = &p->slots[i];
+
+		for (unsigned k = 0; s->kw && k < p->kernel_max; k++) {
+			const struct wproc *w = &s->kw[k];
+
+			if (w->vm && !(s->busy && s->cur == w) && w->used_ms + p->kernel_idle_ms < next)
+				next = w->used_ms + p->kernel_idle_ms;
+		}
+	}
+	return next;
+}
+
 static void fail(struct slot *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(struct slot *s, const char *fmt, ...)
 {

@@ -146,8 +146,9 @@ else
 	kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
 	mkdir -p "$T/root2/vm1" "$T/state2"
 	: > "$T/m2.log"
-	VGPU_TEST_KERNEL_BACKEND=cuda-kernel LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-		"$B/vgpu-mediator" --root "$T/root2" --state "$T/state2" --executor mock --rescan-ms 50 2>>"$T/m2.log" &
+	VGPU_TEST_KERNEL_BACKEND=cuda-kernel VGPU_KERNEL_WORKER_IDLE_MS=1500 \
+		LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$B/vgpu-mediator" --root "$T/root2" \
+		--state "$T/state2" --executor mock --rescan-ms 50 --log-level info 2>>"$T/m2.log" &
 	pids+=($!)
 	wait_for 20 grep -q 'serving .* with executor' "$T/m2.log" || bad "mediator with kernel workers did not start" "$(cat "$T/m2.log")"
 	D2=(--dir "$T/root2/vm1" --lock-dir "$T/locks" --timeout 20)
@@ -188,6 +189,10 @@ else
 		ok "kernel: a JIT log over 64 KiB arrives cut at 65536 bytes, its last line saying so"
 	else bad "JIT log cut" "exit $rc; $(head -3 "$T/e"; tail -2 "$T/got1000")"; fi
 	[ ! -e "$T/x.bin" ] && ok "kernel: no output file written for BAD_KERNEL" || bad "x.bin written" "$(ls "$T")"
+	# no job comes any more: the mediator's loop retires the idle kernel worker by itself
+	if wait_for 15 grep -q 'kernel worker mock/vm1 (pid [0-9]*) retired: idle' "$T/m2.log"; then
+		ok "kernel: the idle kernel worker is retired with no job coming (VGPU_KERNEL_WORKER_IDLE_MS=1500)"
+	else bad "idle kernel worker not retired" "$(grep -i 'kernel worker' "$T/m2.log" | tail -5)"; fi
 fi
 
 echo "cli kernel: $pass passed, $fail failed"

@@ -342,8 +342,8 @@ END_TEST
 START_TEST(test_idle_reaped)
 {
 	struct vgpu_executor *ex;
-	pid_t vm1;
-	uint64_t t;
+	pid_t vm1, vm1b;
+	uint64_t t, next;
 
 	setenv("VGPU_KERNEL_WORKER_IDLE_MS", "300", 1);
 	ex = open_pool();
@@ -353,16 +353,27 @@ START_TEST(test_idle_reaped)
 	ck_assert_int_gt(vm1, 0);
 	ping_ok(ex);                                      /* not idle long enough yet */
 	ck_assert_int_eq(vm_pid(1), vm1);
-	t = vgpu_now_ms();
-	while (vgpu_now_ms() - t < 400)                   /* past the idle time */
+	next = vgpu_executor_tick(ex, vgpu_now_ms());     /* the mediator's loop, between jobs */
+	ck_assert_int_eq(vm_pid(1), vm1);
+	ck_assert_msg(next != UINT64_MAX && next <= vgpu_now_ms() + 300, "tick wants no call before %llu",
+		      (unsigned long long)next);
+	while (vgpu_now_ms() < next)                      /* the time it asked for: vm1 is idle 300 ms */
 		msleep(20);
-	ping_ok(ex);                                      /* any job on the device looks */
+	ck_assert_uint_eq(vgpu_executor_tick(ex, vgpu_now_ms()), UINT64_MAX);   /* retired, none left */
 	for (t = vgpu_now_ms(); vm_pid(1) != 0 && vgpu_now_ms() - t < 10000;)
 		msleep(10);
-	ck_assert_msg(vm_pid(1) == 0, "vm1's idle kernel worker %d still runs", (int)vm1);
+	ck_assert_msg(vm_pid(1) == 0, "vm1's idle kernel worker %d still runs after the tick", (int)vm1);
 	vadd_ok(ex, 1);                                   /* and comes back on demand */
-	ck_assert_int_gt(vm_pid(1), 0);
-	ck_assert_int_ne(vm_pid(1), vm1);
+	vm1b = vm_pid(1);
+	ck_assert_int_gt(vm1b, 0);
+	ck_assert_int_ne(vm1b, vm1);
+	t = vgpu_now_ms();
+	while (vgpu_now_ms() - t < 400)                   /* past the idle time, no tick: */
+		msleep(20);
+	ping_ok(ex);                                      /* any job submitted looks too */
+	for (t = vgpu_now_ms(); vm_pid(1) != 0 && vgpu_now_ms() - t < 10000;)
+		msleep(10);
+	ck_assert_msg(vm_pid(1) == 0, "vm1's idle kernel worker %d still runs after a submit", (int)vm1b);
 	vgpu_executor_close(ex);
 }
 END_TEST
