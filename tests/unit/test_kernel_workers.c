@@ -442,6 +442,45 @@ START_TEST(test_jit_log_in_the_output_file)
 }
 END_TEST
 
+/* A kernel worker that cannot start (no libcuda.so.1 to load): its job EXEC_FAILED in the
+ * worker's own words, the next start backed off; the device's worker untouched. */
+START_TEST(test_start_fails_backs_off)
+{
+	struct vgpu_executor *ex = open_pool();
+	struct kjob *k = calloc(1, sizeof(*k));
+	struct vgpu_job_result r;
+	const char *old = getenv("LD_LIBRARY_PATH");
+	char *keep = old ? strdup(old) : NULL;
+	pid_t dev0 = device_pid();
+
+	unsetenv("LD_LIBRARY_PATH");          /* the kernel workers started now find no driver */
+	kjob_init(k, 1, "vadd", "in:256 in:256 out:256 u32:64", 20000);
+	run_job(ex, &k->x, &r);
+	kjob_free(k);
+	if (r.status != VGPU_EXEC_FAILED) {
+		/* a GPU host: the installed driver was found, the worker started */
+		printf("test_start_fails_backs_off: SKIP: a libcuda.so.1 is installed here (the job: %s: %s)\n",
+		       vgpu_status_name(r.status), r.error);
+	} else {
+		ck_assert_msg(strstr(r.error, "kernel worker mock/vm1 could not start: dlopen(libcuda.so.1)"), "%s", r.error);
+		kjob_init(k, 2, "vadd", "in:256 in:256 out:256 u32:64", 20000);
+		run_job(ex, &k->x, &r);           /* at once: backed off, not started again */
+		ck_assert_int_eq(r.status, VGPU_EXEC_FAILED);
+		ck_assert_msg(strstr(r.error, "the kernel workers of mock did not start (see the log); next attempt in"),
+			      "%s", r.error);
+		ck_assert_int_eq(vm_pid(2), 0);
+		ck_assert_int_eq(device_pid(), dev0);
+		ping_ok(ex);
+		kjob_free(k);
+	}
+	if (keep)
+		setenv("LD_LIBRARY_PATH", keep, 1);
+	free(keep);
+	free(k);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
 /* A job of another VM sent to a VM's kernel worker is refused by the worker itself. */
 START_TEST(test_worker_refuses_other_vm)
 {
@@ -507,6 +546,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_cap_evicts_lru);
 	tcase_add_test(tc, test_worker_refuses_other_vm);
 	tcase_add_test(tc, test_jit_log_in_the_output_file);
+	tcase_add_test(tc, test_start_fails_backs_off);
 	suite_add_tcase(s, tc);
 	return s;
 }
