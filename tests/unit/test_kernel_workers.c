@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,46 @@ START_TEST(test_timeout_only_its_vm)
 }
 END_TEST
 
+/* VM1's kernel worker dies mid-job (SIGKILL from outside): EXEC_FAILED saying so; VM2's
+ * and the device's workers as they were. */
+START_TEST(test_crash_only_its_vm)
+{
+	struct vgpu_executor *ex = open_pool();
+	struct kjob *k = calloc(1, sizeof(*k));
+	struct vgpu_job_result r;
+	pid_t dev0, vm2, vm1;
+	uint64_t t0;
+
+	vadd_ok(ex, 2);
+	vadd_ok(ex, 1);
+	dev0 = device_pid();
+	vm2 = vm_pid(2);
+	vm1 = vm_pid(1);
+	kjob_init(k, 1, "spin", "out:4", 20000);
+	ck_assert_int_eq(vgpu_executor_submit(ex, 0, &k->x), 0);
+	ck_assert_int_eq(kill(vm1, SIGKILL), 0);
+	for (t0 = vgpu_now_ms();;) {
+		struct pollfd p = { .fd = vgpu_executor_fd(ex, 0), .events = POLLIN };
+
+		poll(&p, 1, 20);
+		if (vgpu_executor_reap(ex, 0, vgpu_now_ms(), &r) == 1)
+			break;
+		ck_assert_msg(vgpu_now_ms() - t0 < 10000, "the dead worker's job was not reaped");
+	}
+	ck_assert_int_eq(r.status, VGPU_EXEC_FAILED);
+	ck_assert_msg(strstr(r.error, "kernel worker mock/vm1 died (signal 9 SIGKILL); the VM's next kernel job starts"),
+		      "%s", r.error);
+	ck_assert_int_eq(vm_pid(2), vm2);
+	ck_assert_int_eq(device_pid(), dev0);
+	vadd_ok(ex, 2);
+	vadd_ok(ex, 1);
+	ck_assert_int_ne(vm_pid(1), vm1);
+	kjob_free(k);
+	free(k);
+	vgpu_executor_close(ex);
+}
+END_TEST
+
 /* The naive control: VM1 and VM2 in one process (one struct cu_kernels, as the device's
  * worker had them): VM1's "wild" fault breaks VM2's next job there. */
 START_TEST(test_control_one_process)
@@ -541,6 +582,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_fault_only_its_vm);
 	tcase_add_test(tc, test_timeout_only_its_vm);
+	tcase_add_test(tc, test_crash_only_its_vm);
 	tcase_add_test(tc, test_control_one_process);
 	tcase_add_test(tc, test_idle_reaped);
 	tcase_add_test(tc, test_cap_evicts_lru);
