@@ -58,7 +58,7 @@ CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_c
                 src/client/client_call.c src/client/client_kernel.c src/client/client_wait.c
 # Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the
 # client's objects too.
-EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/exec_remote.c \
+EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/pool_kernel.c src/exec/exec_remote.c \
                 src/exec/wire.c src/exec/proc.c \
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c src/exec/payload_io.c $(CLIENT_SRC)
 MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
@@ -255,7 +255,7 @@ check-fresh: deps-fresh
 
 # --- the client library as a shared object: libvgpu-client.so.ABI ------------------------
 # Its own -fPIC objects of the client and the protocol files it uses; exports only the
-# installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_1.
+# installed headers' functions (src/client/libvgpu-client.map), versioned VGPU_CLIENT_$(CLIENT_ABI).
 SHLIB_SRC  := $(CLIENT_SRC) src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
               src/lib/status.c src/lib/safeio.c src/lib/crc.c src/lib/clock.c src/lib/errbuf.c
 SHLIB_NAME := libvgpu-client.so.$(CLIENT_ABI)

@@ -55,7 +55,9 @@ void vgpu_client_close(struct vgpu_client *c);
 /* Send REQ (the library fills vm, seq, nonce and input; the caller sets op, priority,
  * args, output_file, timeout_ms) with IN (IN_BYTES; NULL for generated input), and wait.
  * On an answer *resp is filled; when the answer has an output file, *outp gets a
- * malloc'ed copy (caller frees) and *out_bytes its size, checked against its CRC.
+ * malloc'ed copy (caller frees) and *out_bytes its size, checked against its CRC. A
+ * BAD_KERNEL answer's file is the JIT's log (PROTOCOL.md section 5.1): returned the same
+ * way with ESTATUS, when it is at most VGPU_KERNEL_LOG_MAX bytes and its CRC matches.
  * Returns enum vgpu_client_rc; ERR holds a readable line for anything but OK.
  * Under the local lock (unless no_lock): start, poll with doubling backoff until the
  * answer or the timeout, collect, end. On ETIMEOUT in-SEQ.bin is left in place (the

@@ -2,11 +2,14 @@
  * (client_core.c): usage checked first, then the local lock (client_lock.c), start, poll
  * with doubling backoff, collect into a new buffer, end; every wait, the lock's included,
  * is bounded by the call's one deadline. Never prints. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
+#include "../lib/kernel_args.h"
+#include "../lib/safeio.h"
 #include "../lib/status.h"
 
 #define fail vgpu_client_fail
@@ -71,6 +74,31 @@ static int fetch_output(struct vgpu_client_call *call, const struct vgpu_respons
 	return VGPU_CLIENT_OK;
 }
 
+/* A BAD_KERNEL answer's output file: the JIT's log, of its own size (at most
+ * VGPU_KERNEL_LOG_MAX), its CRC checked. Best effort: *OUTP stays NULL when it cannot be
+ * had by DEADLINE (the answer's error line says what went wrong anyway). */
+static void fetch_log(struct vgpu_client_call *call, const struct vgpu_response *resp, uint64_t deadline,
+		      void **outp, size_t *out_bytes)
+{
+	void *p = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (resp->output.bytes == 0 || resp->output.bytes > VGPU_KERNEL_LOG_MAX)
+		return;
+	while ((rc = vgpu_safe_read_alloc(call->c->dirfd, resp->output.name, VGPU_KERNEL_LOG_MAX, &p, &len)) == -ENOENT &&
+	       vgpu_now_ms() < deadline)
+		vgpu_client_sleep_ms((uint64_t)call->c->poll_max_ms);   /* a name not visible yet (NFS) */
+	if (rc != 0)
+		return;
+	if (len != resp->output.bytes || vgpu_crc32(p, len) != resp->output.crc) {
+		free(p);
+		return;
+	}
+	*outp = p;
+	*out_bytes = len;
+}
+
 int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void *in, size_t in_bytes,
 		     struct vgpu_response *resp, void **outp, size_t *out_bytes, char *err, size_t errlen)
 {
@@ -95,7 +123,9 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void
 	if (rc != VGPU_CLIENT_OK)
 		goto out;
 	rc = wait_answer(&call, &w, deadline, resp, err, errlen);
-	if (rc == VGPU_CLIENT_OK && resp->output.name[0] && outp && out_bytes)
+	if (rc == VGPU_CLIENT_OK && resp->status == VGPU_BAD_KERNEL && resp->output.name[0] && outp && out_bytes)
+		fetch_log(&call, resp, deadline, outp, out_bytes);
+	else if (rc == VGPU_CLIENT_OK && resp->output.name[0] && outp && out_bytes)
 		rc = fetch_output(&call, resp, deadline, outp, out_bytes, err, errlen);
 	if (rc == VGPU_CLIENT_OK && resp->status != VGPU_OK)
 		rc = fail(err, errlen, VGPU_CLIENT_ESTATUS, "seq %" PRId64 ": %s: %s", req->seq,

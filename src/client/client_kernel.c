@@ -6,6 +6,7 @@
 
 #include "client_kernel.h"
 #include "client_int.h"
+#include "../lib/status.h"
 
 #define fail vgpu_client_fail
 
@@ -59,6 +60,8 @@ int vgpu_client_kernel(struct vgpu_client *c, struct vgpu_kernel_call *k, struct
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
+	k->log = NULL;
+	k->log_bytes = 0;
 	rc = vgpu_kernel_payload(k, &in, &in_bytes, err, errlen);
 	if (rc != VGPU_CLIENT_OK)
 		return rc;
@@ -71,6 +74,18 @@ int vgpu_client_kernel(struct vgpu_client *c, struct vgpu_kernel_call *k, struct
 	req.timeout_ms = k->timeout_ms;
 	rc = vgpu_client_call(c, &req, in, in_bytes, resp, &out, &out_bytes, err, errlen);
 	free(in);
+	if (rc == VGPU_CLIENT_ESTATUS && resp->status == VGPU_BAD_KERNEL && out) {
+		char *log = realloc(out, out_bytes + 1);   /* the JIT's log (client.h) */
+
+		if (log) {
+			log[out_bytes] = '\0';
+			k->log = log;
+			k->log_bytes = out_bytes;
+		} else {
+			free(out);
+		}
+		return rc;
+	}
 	if (rc == VGPU_CLIENT_OK && out_total > 0 && (!out || out_bytes != out_total)) {
 		free(out);
 		return fail(err, errlen, VGPU_CLIENT_EPROTO, "seq %" PRId64 ": the answer has no %" PRIu64

@@ -21,6 +21,11 @@ struct vgpu_kernel_call {
 	                                          * NULL: that buffer is not wanted */
 	enum vgpu_prio priority;
 	uint64_t timeout_ms;                     /* the job's limit on the host; 0: its default */
+	/* set by the call: on BAD_KERNEL with the JIT's whole log in the answer (PROTOCOL.md
+	 * section 5.1; at most VGPU_KERNEL_LOG_MAX bytes, CRC-checked), a malloc'ed copy,
+	 * NUL-terminated (the caller frees it), and its length; NULL and 0 otherwise */
+	char *log;
+	size_t log_bytes;
 };
 
 /* The input payload of K (PTX region padded with NULs to a multiple of 8, then each in
@@ -32,7 +37,7 @@ int vgpu_kernel_payload(struct vgpu_kernel_call *k, void **payload, size_t *byte
 /* Send K through C and wait (vgpu_client_call()). On OK each wanted out/inout buffer
  * is filled from the answer's output file. Returns enum vgpu_client_rc with *RESP as
  * vgpu_client_call() fills it (ESTATUS: RESP's status and error, e.g. BAD_KERNEL with
- * the JIT's log, KERNEL_FAULT, UNSUPPORTED). */
+ * the start of the JIT's log, and its whole log in K->log; KERNEL_FAULT, UNSUPPORTED). */
 int vgpu_client_kernel(struct vgpu_client *c, struct vgpu_kernel_call *k, struct vgpu_response *resp,
 		       char *err, size_t errlen);
 

@@ -261,6 +261,14 @@ static int run(struct kernel_cmd_common *cm, struct kstate *s)
 	if (rc == VGPU_CLIENT_ESTATUS) {
 		fprintf(stderr, "vgpu-client: seq=%" PRId64 " status=%s op=%s: %s\n", resp.seq,
 			vgpu_status_name(resp.status), vgpu_op_name(resp.op), resp.error);
+		if (s->k.log) {     /* the JIT's whole log (PROTOCOL.md section 5.1) */
+			fprintf(stderr, "vgpu-client: the JIT's log (%zu bytes):\n", s->k.log_bytes);
+			fwrite(s->k.log, 1, s->k.log_bytes, stderr);
+			if (s->k.log_bytes && s->k.log[s->k.log_bytes - 1] != '\n')
+				fputc('\n', stderr);
+			free(s->k.log);
+			s->k.log = NULL;
+		}
 		return rc;
 	}
 	if (rc != VGPU_CLIENT_OK) {

@@ -36,6 +36,7 @@ static const struct vgpu_backend_ops *const backends[] = {
 	&vgpu_backend_mock,
 #ifdef VGPU_HAVE_CUDA
 	&vgpu_backend_cuda,
+	&vgpu_backend_cuda_kernel,
 #endif
 };
 
@@ -43,10 +44,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vgpu-worker --backend mock|cuda --device N --fd FD\n"
+		"       vgpu-worker --backend cuda-kernel --device N --fd FD --vm V\n"
 		"       vgpu-worker --backend mock|cuda --count\n"
 		"\n"
 		"Hosts one compute backend on device N for vgpu-mediator's worker pool; FD is\n"
-		"its end of a SOCK_SEQPACKET socketpair (docs/EXECUTOR.md). Not run by hand,\n"
+		"its end of a SOCK_SEQPACKET socketpair (docs/EXECUTOR.md). With --vm V it runs\n"
+		"only VM V's kernel jobs (its kernel worker, docs/KERNELS.md). Not run by hand,\n"
 		"except --count, which prints the number of devices the backend can drive.\n"
 		"Backends built in:");
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
@@ -58,7 +61,8 @@ static void usage(FILE *f)
 		"  2  usage error\n"
 		"  3  the backend's init failed (the error was sent in the hello)\n"
 		"  4  socket or protocol error\n"
-		"  5  the backend reported the device unusable (the job's result was sent first)\n");
+		"  5  the backend reported the device unusable, or with --vm the kernel faulted (the\n"
+		"     job's result was sent first)\n");
 }
 
 /* The backend NAME built into this program, or NULL with ERR saying why not. */
@@ -100,6 +104,36 @@ static struct vgpu_hostbuf inbuf, outbuf;
  * The input is read from its file into INBUF (CRC-32 checked while reading, for a VM's
  * payload), the output written from OUTBUF into its file (CRC-32 while writing, then
  * fdatasync): the mediator's loop touches neither (docs/EXECUTOR.md). */
+/* With --vm: the VM this worker serves (its kernel worker), else -1. */
+static long only_vm = -1;
+
+/* A kernel job's JIT log (PROTOCOL.md section 5.1), allocated on the first kernel job. */
+static char *jit_log;
+
+/* After a BAD_KERNEL with a log: the log becomes the job's output file (CRC-32 while
+ * writing, fdatasync), in place of the buffers that were never computed. Without a
+ * file, or when writing fails, the answer goes without it (its error line stays). */
+static void write_log(int fd, struct vgpu_job_result *res)
+{
+	struct vgpu_job_result keep = *res;
+
+	if (fd < 0 || !jit_log || res->log_bytes == 0 || res->log_bytes > VGPU_KERNEL_LOG_MAX) {
+		res->log_bytes = 0;
+		return;
+	}
+	if (vgpu_exec_write_output(fd, jit_log, (size_t)res->log_bytes, res) == 0) {
+		uint32_t crc = res->out_crc;
+
+		*res = keep;
+		res->has_out_crc = 1;
+		res->out_crc = crc;
+		return;
+	}
+	vgpu_warn("the JIT's log (%llu bytes) could not be written: %s", (unsigned long long)keep.log_bytes, res->error);
+	*res = keep;
+	res->log_bytes = 0;
+}
+
 static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgpu_wire_job *wj,
 		  const int fds[2], struct vgpu_job_result *res)
 {
@@ -110,6 +144,13 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 	memset(&job, 0, sizeof(job));
 	job.op = (enum vgpu_op)wj->op;
 	job.args = wj->args;
+	if (only_vm >= 0 && (job.op != VGPU_OP_KERNEL || job.args.kernel.vm != (uint32_t)only_vm)) {
+		/* a VM's process never runs another VM's job, nor another op */
+		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "worker: job %llu (op %d, vm%u) sent to vm%ld's kernel worker",
+				    (unsigned long long)wj->id, (int)job.op,
+				    job.op == VGPU_OP_KERNEL ? job.args.kernel.vm : 0, only_vm);
+		return 0;
+	}
 	if ((wj->in_bytes > 0) != (fds[0] >= 0) || (wj->out_bytes > 0) != (fds[1] >= 0) ||
 	    wj->in_bytes > SIZE_MAX || wj->out_bytes > SIZE_MAX) {
 		res->status = VGPU_EXEC_FAILED;
@@ -154,8 +195,16 @@ static int do_job(const struct vgpu_backend_ops *be, void *ctx, const struct vgp
 	/* Without an output file the caller wants only the summary: out stays NULL. */
 	job.out = fds[1] >= 0 ? outbuf.p : NULL;
 	job.out_count = fds[1] >= 0 ? (size_t)wj->out_bytes / sizeof(float) : (size_t)wj->out_count;
+	if (job.op == VGPU_OP_KERNEL && fds[1] >= 0 && (jit_log || (jit_log = malloc(VGPU_KERNEL_LOG_MAX)))) {
+		job.log = jit_log;
+		job.log_cap = VGPU_KERNEL_LOG_MAX;
+	}
 	rc = be->run(ctx, &job, res);
 	res->error[sizeof(res->error) - 1] = 0;
+	if (res->status == VGPU_BAD_KERNEL && res->log_bytes)
+		write_log(fds[1], res);
+	else
+		res->log_bytes = 0;
 	if (rc < 0 && res->status == VGPU_OK) {
 		res->status = VGPU_EXEC_FAILED;
 		snprintf(res->error, sizeof(res->error), "%s: the device is unusable (%d); worker restarts",
@@ -241,6 +290,12 @@ static int serve(const struct vgpu_backend_ops *be, int dev, int sock)
 			end_backend(be, ctx);
 			return EXIT_WIRE;
 		}
+		if (run < 0 && only_vm >= 0) {
+			vgpu_err("%s:%d: vm%ld's kernel faulted; exiting (the VM's next kernel job gets a new worker)",
+				 be->name, dev, only_vm);
+			end_backend(be, ctx);
+			return EXIT_DEVICE;
+		}
 		if (run < 0) {
 			vgpu_err("%s:%d: device unusable (%d); exiting so that the pool restarts the worker",
 				 be->name, dev, run);
@@ -259,6 +314,7 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "fd", required_argument, NULL, 'f' },
 		{ "count", no_argument, NULL, 'c' },
+		{ "vm", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -272,7 +328,7 @@ int main(int argc, char **argv)
 		printf("vgpu-worker %s\n", VGPU_VERSION);
 		return 0;
 	}
-	while ((c = getopt_long(argc, argv, "b:d:f:ch", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:d:f:cv:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b': bname = optarg; break;
 		case 'd':
@@ -289,6 +345,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'c': count = 1; break;
+		case 'v': {
+			int v;
+			if (parse_int(optarg, VGPU_VM_MAX + 1, &v) != 0) {
+				fprintf(stderr, "vgpu-worker: --vm: not a VM number: %s\n", optarg);
+				return EXIT_USAGE;
+			}
+			only_vm = v;
+			break;
+		}
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -313,7 +378,10 @@ int main(int argc, char **argv)
 		printf("%d\n", n);
 		return EXIT_OK;
 	}
-	snprintf(tag, sizeof(tag), "worker[%s:%d]", bname, dev);
+	if (only_vm >= 0)
+		snprintf(tag, sizeof(tag), "worker[%s:%d/vm%ld]", bname, dev, only_vm);
+	else
+		snprintf(tag, sizeof(tag), "worker[%s:%d]", bname, dev);
 	vgpu_log_set_tag(tag);
 	/* The mediator decides when its workers stop (EOF, SIGTERM): a terminal's ^C to
 	 * the process group must not kill a job mid-way. */

@@ -10,7 +10,8 @@
 
 static const struct vgpu_backend_info backends[] = {
 	{ .name = "mock", .needs = NULL, .bare_single = 1 },
-	{ .name = "cuda", .needs = "CUDA", .bare_single = 0 },
+	{ .name = "cuda", .needs = "CUDA", .bare_single = 0, .kernel = "cuda-kernel" },
+	{ .name = "cuda-kernel", .needs = "CUDA", .bare_single = 0 },
 };
 
 const struct vgpu_backend_info *vgpu_backend_info_find(const char *name)

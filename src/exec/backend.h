@@ -23,6 +23,8 @@ struct vgpu_job {
 	float *out;             /* output; NULL when the caller wants only the summary
 	                         * (then the backend keeps the output to itself) */
 	size_t out_count;       /* floats of output, set for every compute op */
+	char *log;              /* kernel op, may be NULL: room for LOG_CAP bytes of the JIT's */
+	size_t log_cap;         /* error log, which a BAD_KERNEL result then counts in log_bytes */
 };
 
 struct vgpu_job_result {
@@ -34,6 +36,9 @@ struct vgpu_job_result {
 	struct vgpu_summary summary;  /* computed where the data is (device for CUDA) */
 	int has_out_crc;        /* executors: the output file was written, fdatasync'ed, and */
 	uint32_t out_crc;       /* this is the CRC-32 of its bytes (computed while writing) */
+	uint64_t log_bytes;     /* BAD_KERNEL: job->log holds the JIT's log, this long; from an
+	                         * executor: the output file holds it instead of the output
+	                         * (has_out_crc/out_crc are its), PROTOCOL.md section 5.1 */
 };
 
 /* RES zeroed, then STATUS and the formatted error text (truncated to fit). Can't fail. */
@@ -62,6 +67,7 @@ struct vgpu_backend_ops {
 extern const struct vgpu_backend_ops vgpu_backend_mock;   /* backend_mock.c */
 #ifdef VGPU_HAVE_CUDA
 extern const struct vgpu_backend_ops vgpu_backend_cuda;   /* backend_cuda.c */
+extern const struct vgpu_backend_ops vgpu_backend_cuda_kernel;   /* backend_kernel.c: a VM's kernel worker */
 #endif
 
 /* The backends by name (backend.c): every one any build may have, whether or not this
@@ -71,6 +77,9 @@ struct vgpu_backend_info {
 	const char *name;       /* "mock", "cuda": vgpu-worker --backend, vgpu_pool_open() */
 	const char *needs;      /* what a build needs to have it: "CUDA"; NULL: every build */
 	int bare_single;        /* one device: its slot is called NAME, not NAME:0 */
+	const char *kernel;     /* the backend of the VMs' kernel workers (one process per VM
+	                         * and device for `kernel` jobs, exec_pool.c); NULL: kernel
+	                         * jobs go to the device's worker like every op */
 };
 
 /* The backend called NAME, or NULL. Can't fail otherwise. */

@@ -192,13 +192,14 @@ out:
 			vgpu_job_result_set(j->res, VGPU_EXEC_FAILED, "cuMemFree(arg %u) failed", i);
 }
 
-int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct vgpu_job_result *res)
+int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, struct vgpu_job_result *res)
 {
 	const struct vgpu_kernel_args *ka = &job->args.kernel;
 	struct kjob j = { .res = res, .err = CUDA_SUCCESS, .fault = 0 };
 	uint64_t in_bytes, out_bytes, bufs = 0, exec_us = 0;
 	struct cu_vmctx *v;
 	char why[256], log[256];
+	size_t full = 0;
 	char *out = NULL;
 	CUmodule mod;
 	CUfunction f;
@@ -237,21 +238,25 @@ int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct
 			return 0;
 		}
 	}
-	if (!cx->kernels && vgpu_cu_kernels_open((struct cu_kernels **)&cx->kernels, cx->dev, why, sizeof(why)) < 0) {
+	if (!*kernels && vgpu_cu_kernels_open((struct cu_kernels **)kernels, dev, why, sizeof(why)) < 0) {
 		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "kernel op: %s", why);
 		goto done;
 	}
-	j.k = cx->kernels;
+	j.k = *kernels;
 	/* The context's key: the VM; a job without one (a test or bench driving the pool
 	 * directly) gets a key of its own outside the VMs' range. */
 	if (vgpu_cu_vm_enter(j.k, ka->vm ? ka->vm : VGPU_VM_MAX + 1, vgpu_now_ms(), &v, why, sizeof(why)) < 0) {
 		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "%s", why);
 		goto done;
 	}
-	e = vgpu_cu_module_get(j.k, v, (const char *)job->in, (size_t)ka->ptx, &mod, &hit, log, sizeof(log));
+	e = vgpu_cu_module_get_log(j.k, v, (const char *)job->in, (size_t)ka->ptx, &mod, &hit, log, sizeof(log),
+			       job->log, job->log ? job->log_cap : 0, &full);
 	if (e != CUDA_SUCCESS) {
-		vgpu_job_result_set(res, e == CUDA_ERROR_OUT_OF_MEMORY ? VGPU_EXEC_FAILED : VGPU_BAD_KERNEL, "JIT: %s",
+		/* the start on one line (room left for the mediator to name the whole log) */
+		vgpu_job_result_set(res, e == CUDA_ERROR_OUT_OF_MEMORY ? VGPU_EXEC_FAILED : VGPU_BAD_KERNEL, "JIT: %.190s",
 				    log);
+		if (res->status == VGPU_BAD_KERNEL)
+			res->log_bytes = full;
 		j.fault = is_fault(e);
 		goto leave;
 	}
@@ -267,13 +272,9 @@ leave:
 	vgpu_cu_vm_leave(j.k);
 	if (j.fault) {
 		/* Sticky: only a new context is usable. Ours goes; the VM's next job gets a new
-		 * one. The worker's primary context must still answer, else it restarts. */
+		 * one (in the VM's kernel worker: a new process, docs/KERNELS.md). */
 		vgpu_cu_vm_drop(j.k, v);
-		if (vgpu_cuda_context_broken(cx)) {
-			size_t len = strlen(res->error);
-			snprintf(res->error + len, sizeof(res->error) - len, "; worker context unusable, worker restarts");
-			rc = -1;
-		}
+		rc = 1;
 	}
 done:
 	res->exec_us = exec_us;
@@ -284,6 +285,25 @@ done:
 	if (out && out != (char *)job->out)
 		free(out);
 	return rc;
+}
+
+int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct vgpu_job_result *res)
+{
+	if (vgpu_cu_kernel_job(&cx->kernels, cx->dev, job, res) == 0)
+		return 0;
+	/* The worker's primary context must still answer, else the worker restarts. */
+	if (vgpu_cuda_context_broken(cx)) {
+		size_t len = strlen(res->error);
+		snprintf(res->error + len, sizeof(res->error) - len, "; worker context unusable, worker restarts");
+		return -1;
+	}
+	return 0;
+}
+
+void vgpu_cu_kernel_close(void **kernels)
+{
+	vgpu_cu_kernels_close(*kernels);
+	*kernels = NULL;
 }
 
 void vgpu_cuda_kernel_fini(struct cuda_ctx *cx)

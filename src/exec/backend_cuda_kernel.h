@@ -12,6 +12,14 @@ struct cuda_ctx;
  * the worker must restart (backend.h's run()). */
 int vgpu_cuda_kernel_run(struct cuda_ctx *cx, const struct vgpu_job *job, struct vgpu_job_result *res);
 
+/* The same without the cuda backend (a VM's kernel worker, backend_kernel.c): *KERNELS
+ * is the driver API and its contexts (struct cu_kernels, opened on the first job for
+ * device DEV). Returns 1 when the kernel faulted (the VM's context is destroyed), else 0. */
+int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, struct vgpu_job_result *res);
+/* Free what vgpu_cu_kernel_job() opened in *KERNELS (its contexts, the library); sets it
+ * NULL. Can't fail. */
+void vgpu_cu_kernel_close(void **kernels);
+
 /* Free what the kernel op holds in CX (its VM contexts). Can't fail. */
 void vgpu_cuda_kernel_fini(struct cuda_ctx *cx);
 

@@ -33,7 +33,7 @@ LIBS         += $(CUDA_LIBS)
 # The cuda backend: its life cycle and run(), the ops, and one file per concept under them.
 CUDA_SRC := src/exec/backend_cuda.c src/exec/backend_cuda_ops.c src/exec/cuda_err.c \
             src/exec/cuda_devcache.c src/exec/cuda_hostmem.c src/exec/cuda_leak.c src/exec/cuda_phases.c \
-            src/exec/cuda_module.c src/exec/backend_cuda_kernel.c
+            src/exec/cuda_module.c src/exec/backend_cuda_kernel.c src/exec/backend_kernel.c
 CUDA_OBJ := $(CUDA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/exec/cuda_kernels.cu.o
 $(LIBVGPU): $(CUDA_OBJ)
 
@@ -79,6 +79,7 @@ $(BUILD)/tests/fakecuda/libcuda.so.1: tests/unit/fake_libcuda.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fPIC -shared -Wall -Wextra -Werror $(CUDA_CFLAGS) -Wl,-soname,libcuda.so.1 -o $@ $<
 $(BUILD)/tests/test_cuda_kernel_fake: | $(BUILD)/tests/fakecuda/libcuda.so.1
+$(BUILD)/tests/test_kernel_workers: | $(BUILD)/tests/fakecuda/libcuda.so.1
 $(BUILD)/tests/unit/test_cuda_kernel_fake.o: ALL_CFLAGS += $(CUDA_CFLAGS)
 endif
 

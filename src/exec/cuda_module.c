@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cuda_module.h"
+#include "../lib/kernel_args.h"
 
 static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -238,9 +239,38 @@ static void one_line(const char *log, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* The error log ELOG (NUL-terminated, at most VGPU_KERNEL_LOG_MAX + 1 bytes: one more
+ * than the cap says it is longer) into FULL (FULLCAP bytes), cut with VGPU_KERNEL_LOG_CUT
+ * when it does not fit. Returns the bytes put there. */
+static size_t whole_log(const char *elog, char *full, size_t fullcap)
+{
+	size_t n = strnlen(elog, VGPU_KERNEL_LOG_MAX + 1), cut = sizeof(VGPU_KERNEL_LOG_CUT) - 1;
+
+	if (fullcap > VGPU_KERNEL_LOG_MAX)
+		fullcap = VGPU_KERNEL_LOG_MAX;
+	if (n <= fullcap) {
+		memcpy(full, elog, n);
+		return n;
+	}
+	if (fullcap < cut)
+		return 0;
+	memcpy(full, elog, fullcap - cut);
+	memcpy(full + fullcap - cut, VGPU_KERNEL_LOG_CUT, cut);
+	return fullcap;
+}
+
 CUresult vgpu_cu_module_get(struct cu_kernels *k, struct cu_vmctx *v, const char *ptx, size_t len, CUmodule *mod,
 			    int *hit, char *log, size_t loglen)
 {
+	return vgpu_cu_module_get_log(k, v, ptx, len, mod, hit, log, loglen, NULL, 0, NULL);
+}
+
+CUresult vgpu_cu_module_get_log(struct cu_kernels *k, struct cu_vmctx *v, const char *ptx, size_t len,
+				CUmodule *mod, int *hit, char *log, size_t loglen, char *full, size_t fullcap,
+				size_t *fulllen)
+{
+	/* The cap, one byte to tell a longer log, the NUL. */
+	const size_t ecap = VGPU_KERNEL_LOG_MAX + 2;
 	uint64_t h = vgpu_cu_hash(ptx, len);
 	struct cu_module *slot = NULL;
 	char *elog, *ilog, *copy;
@@ -251,6 +281,8 @@ CUresult vgpu_cu_module_get(struct cu_kernels *k, struct cu_vmctx *v, const char
 	*hit = 0;
 	if (log && loglen)
 		log[0] = '\0';
+	if (fulllen)
+		*fulllen = 0;
 	for (int i = 0; i < VGPU_KERNEL_MODULES; i++) {
 		struct cu_module *m = &v->mods[i];
 		if (m->ptx && m->hash == h && m->len == len && memcmp(m->ptx, ptx, len) == 0) {
@@ -263,7 +295,7 @@ CUresult vgpu_cu_module_get(struct cu_kernels *k, struct cu_vmctx *v, const char
 		if (!slot || (slot->ptx && (!m->ptx || m->used < slot->used)))
 			slot = m;
 	}
-	elog = calloc(1, VGPU_KERNEL_LOG_BYTES);
+	elog = calloc(1, ecap + 1);
 	ilog = calloc(1, VGPU_KERNEL_LOG_BYTES);
 	copy = malloc(len);
 	if (!elog || !ilog || !copy) {
@@ -274,18 +306,20 @@ CUresult vgpu_cu_module_get(struct cu_kernels *k, struct cu_vmctx *v, const char
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	opt[0] = CU_JIT_ERROR_LOG_BUFFER;             val[0] = elog;
-	opt[1] = CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES;  val[1] = (void *)(uintptr_t)VGPU_KERNEL_LOG_BYTES;
+	opt[1] = CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES;  val[1] = (void *)(uintptr_t)ecap;
 	opt[2] = CU_JIT_INFO_LOG_BUFFER;              val[2] = ilog;
 	opt[3] = CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES;   val[3] = (void *)(uintptr_t)VGPU_KERNEL_LOG_BYTES;
 	opt[4] = CU_JIT_LOG_VERBOSE;                  val[4] = (void *)(uintptr_t)0;
 	e = k->api.ModuleLoadDataEx(mod, ptx, 5, opt, val);
 	if (e != CUDA_SUCCESS) {
 		char why[160];
-		elog[VGPU_KERNEL_LOG_BYTES - 1] = '\0';
+		elog[ecap] = '\0';
 		if (elog[0])
 			one_line(elog, log, loglen);
 		else
 			vgpu_cu_strerror(k, e, why, sizeof(why)), errf(log, loglen, "%s", why);
+		if (elog[0] && full && fulllen)
+			*fulllen = whole_log(elog, full, fullcap);
 		free(elog);
 		free(ilog);
 		free(copy);

@@ -21,7 +21,8 @@
 #define VGPU_KERNEL_CTX_IDLE_DEFAULT 60000   /* ms unused before a context is reaped */
 #define VGPU_KERNEL_MODULES          8       /* modules cached per VM context */
 #define VGPU_KERNEL_CTXS_MAX         16
-#define VGPU_KERNEL_LOG_BYTES        16384   /* each JIT log buffer */
+#define VGPU_KERNEL_LOG_BYTES        16384   /* the JIT's info log buffer */
+#define VGPU_KERNEL_LOG_CUT "[the JIT's log is cut here: it is longer than 65536 bytes]\n"
 
 /* The driver API's entry points this backend uses (dlsym'ed by their ABI names). */
 struct cu_api {
@@ -93,9 +94,16 @@ void vgpu_cu_vm_drop(struct cu_kernels *k, struct cu_vmctx *v);
 
 /* The module of the PTX region PTX (LEN bytes, text then NULs) in V's context: from the
  * cache (*HIT = 1) or loaded with cuModuleLoadDataEx. 0 and *MOD, or the CUresult of the
- * load with the JIT's error log (or the call's error) in LOG. V's context must be current. */
+ * load with the JIT's error log (or the call's error) on one line in LOG. V's context
+ * must be current. */
 CUresult vgpu_cu_module_get(struct cu_kernels *k, struct cu_vmctx *v, const char *ptx, size_t len, CUmodule *mod,
 			    int *hit, char *log, size_t loglen);
+/* The same, and when the load fails the whole error log in FULL (at most FULLCAP <=
+ * VGPU_KERNEL_LOG_MAX bytes, no NUL; a longer one cut, ending with VGPU_KERNEL_LOG_CUT),
+ * *FULLLEN its length (0: the JIT wrote none). */
+CUresult vgpu_cu_module_get_log(struct cu_kernels *k, struct cu_vmctx *v, const char *ptx, size_t len,
+				CUmodule *mod, int *hit, char *log, size_t loglen, char *full, size_t fullcap,
+				size_t *fulllen);
 
 /* "CUDA_ERROR_X: text" for E into BUF. Returns BUF. */
 const char *vgpu_cu_strerror(const struct cu_kernels *k, CUresult e, char *buf, size_t len);

@@ -48,7 +48,7 @@ struct vgpu_slot_info {
 };
 
 struct vgpu_executor_ops {
-	int iversion;             /* 1; 2 adds slot_info */
+	int iversion;             /* 1; 2 adds slot_info; 3 adds tick */
 	const char *name;
 	/* Start JOB on SLOT (idle). The executor dups the fds it keeps. 0 or -errno. */
 	int (*submit)(struct vgpu_executor *ex, int slot, const struct vgpu_exec_job *job);
@@ -62,6 +62,11 @@ struct vgpu_executor_ops {
 	void (*close)(struct vgpu_executor *ex);
 	/* iversion >= 2, may be NULL: fill INFO for SLOT. 0 or -errno. */
 	int (*slot_info)(struct vgpu_executor *ex, int slot, struct vgpu_slot_info *info);
+	/* iversion >= 3, may be NULL: housekeeping that no job triggers (the pool retires
+	 * idle kernel workers, docs/KERNELS.md). Called on every turn of the mediator's loop
+	 * with the monotonic NOW_MS; returns when it wants the next call (monotonic ms), or
+	 * UINT64_MAX. Never blocks. */
+	uint64_t (*tick)(struct vgpu_executor *ex, uint64_t now_ms);
 };
 
 /* The base; implementations put it first in their own struct. */
@@ -81,6 +86,9 @@ struct vgpu_exec_opts {
 	uint64_t remote_timeout_ms;  /* 0: VGPU_REMOTE_TIMEOUT_MS */
 	const char *worker_path;  /* the vgpu-worker binary that exec_pool.c execs per slot */
 	const char *sanity_path;  /* the cuda-sanity binary that "auto" runs */
+	const char *kernel_backend;  /* the backend of the VMs' kernel workers (docs/KERNELS.md):
+	                              * NULL the pool backend's own (cuda: cuda-kernel; mock:
+	                              * none), "" none (kernel jobs go to the device's worker) */
 };
 
 /* Open the executor SPEC: "mock", "cuda", "auto" or "remote:DIR".
@@ -126,6 +134,14 @@ static inline int vgpu_executor_slot_info(struct vgpu_executor *ex, int slot, st
 	if (ex->ops->iversion < 2 || !ex->ops->slot_info)
 		return -ENOSYS;
 	return ex->ops->slot_info(ex, slot, info);
+}
+
+/* The executor's housekeeping (tick above): when it wants the next call, or UINT64_MAX. */
+static inline uint64_t vgpu_executor_tick(struct vgpu_executor *ex, uint64_t now_ms)
+{
+	if (ex->ops->iversion < 3 || !ex->ops->tick)
+		return UINT64_MAX;
+	return ex->ops->tick(ex, now_ms);
 }
 
 /* The payload I/O of an executor (payload_io.c), for JOB's fds as above.

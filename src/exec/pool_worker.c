@@ -1,5 +1,6 @@
-/* pool_worker.c - one slot of the worker pool: its vgpu-worker process (fork, exec with
- * the socketpair's end), killing and reaping it (a worker stuck in the driver is reaped
+/* pool_worker.c - one worker process of the pool (a device's worker or a VM's kernel
+ * worker): its vgpu-worker process (fork, exec with the socketpair's end), killing and
+ * reaping it (a worker stuck in the driver is reaped later), retiring it (EOF, reaped
  * later), restarting it (at once after a job's doing, with backoff when it cannot start),
  * and the messages it sends and is sent (wire.h). */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #define POOL_BACKOFF_MAX_MS    10000u
 #define POOL_RAPID_WINDOW_MS    2000u   /* restarts closer than this count as rapid */
 #define POOL_RAPID_LIMIT           5u   /* after this many rapid restarts, back off */
+#define POOL_RETIRE_GRACE_MS    2000u   /* a retired worker has this long to end in order */
 
 uint64_t vgpu_pool_backoff_ms(unsigned n)
 {
@@ -34,9 +36,9 @@ uint64_t vgpu_pool_backoff_ms(unsigned n)
 }
 
 /* Start a worker for S (asynchronously: its hello is read later). 0 or -errno. */
-int vgpu_pool_spawn(struct pool *p, struct slot *s, uint64_t now)
+int vgpu_pool_spawn(struct pool *p, struct wproc *s, uint64_t now)
 {
-	char devbuf[16], fdbuf[16];
+	char devbuf[16], fdbuf[16], vmbuf[16];
 	int sv[2];
 	pid_t pid;
 
@@ -47,6 +49,7 @@ int vgpu_pool_spawn(struct pool *p, struct slot *s, uint64_t now)
 		return -errno;
 	snprintf(devbuf, sizeof(devbuf), "%d", s->dev);
 	snprintf(fdbuf, sizeof(fdbuf), "%d", sv[1]);
+	snprintf(vmbuf, sizeof(vmbuf), "%u", s->vm);
 	pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -56,8 +59,8 @@ int vgpu_pool_spawn(struct pool *p, struct slot *s, uint64_t now)
 		return -e;
 	}
 	if (pid == 0) {
-		char *argv[] = { p->worker_path, "--backend", p->backend, "--device", devbuf,
-				 "--fd", fdbuf, NULL };
+		char *argv[] = { p->worker_path, "--backend", (char *)s->backend, "--device", devbuf,
+				 "--fd", fdbuf, s->vm ? "--vm" : NULL, vmbuf, NULL };
 
 		vgpu_child_prepare(p->devnull, sv[1]);
 		execv(argv[0], argv);
@@ -79,18 +82,63 @@ int vgpu_pool_spawn(struct pool *p, struct slot *s, uint64_t now)
  * in uninterruptible sleep for long): never waited on in the event loop, reaped later. */
 #define POOL_MAX_ZOMBIES 64
 static pid_t zombies[POOL_MAX_ZOMBIES];
+static uint64_t zombie_kill_ms[POOL_MAX_ZOMBIES];   /* retired: SIGKILL then; 0: killed */
 static int nzombies;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 void vgpu_pool_reap_zombies(void)
 {
+	uint64_t now = 0;
+
 	for (int i = 0; i < nzombies;) {
 		pid_t r = waitpid(zombies[i], NULL, WNOHANG);
 
-		if (r == zombies[i] || (r < 0 && errno == ECHILD))
-			zombies[i] = zombies[--nzombies];
-		else
-			i++;
+		if (r == zombies[i] || (r < 0 && errno == ECHILD)) {
+			zombies[i] = zombies[nzombies - 1];
+			zombie_kill_ms[i] = zombie_kill_ms[--nzombies];
+			continue;
+		}
+		if (zombie_kill_ms[i] && (now ? now : (now = mono_ms())) >= zombie_kill_ms[i]) {
+			vgpu_warn("retired worker pid %d did not end within %u ms; killing it", (int)zombies[i],
+				  POOL_RETIRE_GRACE_MS);
+			kill(zombies[i], SIGKILL);
+			zombie_kill_ms[i] = 0;
+		}
+		i++;
 	}
+}
+
+/* Leave PID to vgpu_pool_reap_zombies(); KILL_MS: when to SIGKILL it (0: it was). */
+static void add_zombie(pid_t pid, uint64_t kill_ms)
+{
+	int status;
+
+	if (nzombies < POOL_MAX_ZOMBIES) {
+		zombie_kill_ms[nzombies] = kill_ms;
+		zombies[nzombies++] = pid;
+		return;
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+void vgpu_pool_retire(struct wproc *w)
+{
+	if (w->sock >= 0)
+		close(w->sock);
+	w->sock = -1;
+	if (w->pid > 0)
+		add_zombie(w->pid, mono_ms() + POOL_RETIRE_GRACE_MS);
+	w->pid = 0;
+	w->state = W_DOWN;
 }
 
 /* SIGKILL PID and reap it, waiting at most ~100 ms; then leave it to vgpu_pool_reap_zombies().
@@ -109,17 +157,13 @@ static int kill_and_reap(pid_t pid)
 		nanosleep(&ts, NULL);
 	}
 	vgpu_warn("worker pid %d does not die after SIGKILL (stuck in the driver?); reaping it later", (int)pid);
-	if (nzombies < POOL_MAX_ZOMBIES)
-		zombies[nzombies++] = pid;
-	else
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+	add_zombie(pid, 0);
 	return SIGKILL;
 }
 
 /* Kill and reap S's worker, close its socket. Returns its wait status, or REAPED_STATUS
  * when it was reaped before (>= 0). */
-int vgpu_pool_slot_down(struct slot *s, int kill_it, int reaped_status)
+int vgpu_pool_slot_down(struct wproc *s, int kill_it, int reaped_status)
 {
 	int status = reaped_status;
 
@@ -136,7 +180,7 @@ int vgpu_pool_slot_down(struct slot *s, int kill_it, int reaped_status)
 
 /* After S's worker went away: restart it now, unless it never got going (NEVER_READY)
  * or restarts keep failing, then back off. Describes what happened into TAIL. */
-void vgpu_pool_restart(struct pool *p, struct slot *s, uint64_t now, int never_ready, char *tail,
+void vgpu_pool_restart(struct pool *p, struct wproc *s, uint64_t now, int never_ready, char *tail,
 		       size_t taillen)
 {
 	int rc;
@@ -172,7 +216,7 @@ void vgpu_pool_restart(struct pool *p, struct slot *s, uint64_t now, int never_r
 }
 
 /* S's worker is gone (EOF, error, exit): reap it, restart it, fill RES (may be NULL). */
-void vgpu_pool_worker_died(struct pool *p, struct slot *s, uint64_t now, int reaped_status,
+void vgpu_pool_worker_died(struct pool *p, struct wproc *s, uint64_t now, int reaped_status,
 			   struct vgpu_job_result *res)
 {
 	char how[64], tail[160];
@@ -201,7 +245,7 @@ void vgpu_pool_worker_died(struct pool *p, struct slot *s, uint64_t now, int rea
 /* Read what S's worker sent. 1: the running job's result is in RES (*EXITING set when
  * the worker said it exits after it); 0: nothing more now; -1: the worker is gone (EOF,
  * reset, or a message that breaks the protocol). */
-int vgpu_pool_drain(struct slot *s, struct vgpu_job_result *res, int *exiting)
+int vgpu_pool_drain(struct wproc *s, uint64_t job_id, struct vgpu_job_result *res, int *exiting)
 {
 	struct vgpu_wire_msg msg;
 	int fds[2], rc;
@@ -225,7 +269,7 @@ int vgpu_pool_drain(struct slot *s, struct vgpu_job_result *res, int *exiting)
 				snprintf(s->hello_err, sizeof(s->hello_err), "%s", msg.u.hello.error);
 			}
 		} else if (rc == VGPU_WIRE_RESULT) {
-			if (s->busy && msg.u.result.id == s->job_id) {
+			if (job_id && msg.u.result.id == job_id) {
 				*res = msg.u.result.res;
 				if (exiting)
 					*exiting = msg.u.result.exiting != 0;
@@ -244,7 +288,7 @@ int vgpu_pool_drain(struct slot *s, struct vgpu_job_result *res, int *exiting)
 	}
 }
 
-int vgpu_pool_send_job(struct slot *s, const struct vgpu_exec_job *job)
+int vgpu_pool_send_job(struct wproc *s, uint64_t job_id, const struct vgpu_exec_job *job)
 {
 	struct vgpu_wire_msg msg;
 	struct vgpu_wire_job *wj = &msg.u.job;
@@ -252,7 +296,7 @@ int vgpu_pool_send_job(struct slot *s, const struct vgpu_exec_job *job)
 
 	memset(&msg, 0, sizeof(msg));
 	msg.type = VGPU_WIRE_JOB;
-	wj->id = s->job_id;
+	wj->id = job_id;
 	wj->op = (uint32_t)job->job.op;
 	wj->args = job->job.args;
 	wj->out_count = job->job.out_count;

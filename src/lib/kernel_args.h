@@ -24,6 +24,8 @@
 #define VGPU_KERNEL_THREADS_MAX 1024u             /* x*y*z of a block */
 #define VGPU_KERNEL_ALIGN       4u                /* buffer sizes are multiples of this */
 #define VGPU_KERNEL_PTX_ALIGN   8u                /* the PTX region's size: a multiple */
+#define VGPU_KERNEL_LOG_MAX     65536u            /* bytes of the JIT's log a BAD_KERNEL answer
+                                                   * carries as its out-SEQ.bin (PROTOCOL 5.1) */
 
 enum vgpu_karg_kind {
 	VGPU_KARG_NONE = 0,

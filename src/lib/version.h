@@ -5,6 +5,6 @@
 
 #define VGPU_VERSION "0.9.0"
 /* libvgpu-client.so.ABI: raised when a change breaks a program linked against it. */
-#define VGPU_CLIENT_ABI 1
+#define VGPU_CLIENT_ABI 2
 
 #endif

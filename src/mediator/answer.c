@@ -207,7 +207,8 @@ static int publish_output(struct vm *vm, struct job *job, const struct vgpu_job_
 	int rc;
 
 	vgpu_payload_name(ref->name, "out", job->req.seq);
-	ref->bytes = job->out_bytes;
+	/* a BAD_KERNEL's file is the JIT's log, of its own size (PROTOCOL.md section 5.1) */
+	ref->bytes = res->status == VGPU_BAD_KERNEL ? res->log_bytes : job->out_bytes;
 	if (res->has_out_crc) {
 		ref->crc = res->out_crc;
 	} else {
@@ -310,6 +311,16 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 				r->output.name[0] = '\0';
 			}
 		}
+	} else if (res->status == VGPU_BAD_KERNEL && res->log_bytes && res->log_bytes <= VGPU_KERNEL_LOG_MAX &&
+		   res->has_out_crc && job->out_fd >= 0) {
+		/* the JIT's whole log as the answer's output file (PROTOCOL.md section 5.1) */
+		size_t len = strlen(r->error);
+
+		if (publish_output(vm, job, res, &r->output) == 0)
+			snprintf(r->error + len, sizeof(r->error) - len, " (the JIT's whole log: %s, %" PRIu64 " bytes)",
+				 r->output.name, r->output.bytes);
+		else
+			r->output.name[0] = '\0';
 	} else if (res->status == VGPU_OK) {
 		r->status = VGPU_EXEC_FAILED;
 		snprintf(r->error, sizeof(r->error), "executor %s gave no output for %s", executor,

@@ -238,6 +238,12 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 	}
 	dispatch(m);
 	beat = vgpu_progress_tick(m, now);   /* status.txt: heartbeats, states (progress.c) */
+	{
+		uint64_t xt = vgpu_executor_tick(m->cfg.ex, now);   /* the executor's housekeeping */
+
+		if (xt < beat)
+			beat = xt;
+	}
 
 	/* sleep until an event, the next rescan, a job's deadline or an incomplete
 	 * record's grace end; never a busy loop */

@@ -3,7 +3,9 @@
 # each option's validation (exit 2 and the message, nothing written into the VM
 # directory), then against a running mock mediator: the request as published
 # (command.txt's kernel fields, the payload's layout) and the answer UNSUPPORTED
-# (exit 1, the status and why on stderr, no output file written). docs/KERNELS.md.
+# (exit 1, the status and why on stderr, no output file written); then, with kernel
+# workers over the stand-in driver (built with CUDA), a kernel's output and the JIT's
+# whole log on stderr, and cut at 64 KiB. docs/KERNELS.md.
 #
 # usage: BUILD=build tests/cli/kernel.sh
 set -u
@@ -90,6 +92,65 @@ expect "kernel: common options after the word, no arguments" 1 "" "status=UNSUPP
 	--ptx "$T/k.ptx" --entry k --grid 1 --block 1
 grep -q '^args -$' "$T/root/vm1/command.txt" && ok "kernel: no arguments is 'args -'" ||
 	bad "args -" "$(cat "$T/root/vm1/command.txt")"
+
+# --- 3. kernel workers over the stand-in driver: a kernel runs; the JIT's whole log ---------------
+# A test build's mock mediator given kernel workers (VGPU_TEST_KERNEL_BACKEND=cuda-kernel) that
+# load tests/unit/fake_libcuda.c as libcuda.so.1: the answer path of a kernel job without a GPU.
+FAKE=$B/tests/fakecuda
+if [ ! -e "$FAKE/libcuda.so.1" ]; then
+	echo "skip - kernel workers over the stand-in driver: $FAKE/libcuda.so.1 is not built (nvcc was not found)"
+else
+	kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
+	mkdir -p "$T/root2/vm1" "$T/state2"
+	: > "$T/m2.log"
+	VGPU_TEST_KERNEL_BACKEND=cuda-kernel VGPU_KERNEL_WORKER_IDLE_MS=1500 \
+		LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$B/vgpu-mediator" --root "$T/root2" \
+		--state "$T/state2" --executor mock --rescan-ms 50 --log-level info 2>>"$T/m2.log" &
+	pids+=($!)
+	wait_for 20 grep -q 'serving .* with executor' "$T/m2.log" || bad "mediator with kernel workers did not start" "$(cat "$T/m2.log")"
+	D2=(--dir "$T/root2/vm1" --lock-dir "$T/locks" --timeout 20)
+	printf '.version 7.0\n.visible .entry vadd(\n)\n' > "$T/vadd.ptx"
+	python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<4f", 10,20,30,40))' > "$T/b.bin"
+	expect "kernel through a kernel worker (stand-in driver): OK" 0 "^seq=1 status=OK op=kernel .*executor=mock " "" -- \
+		"$C" "${D2[@]}" kernel --ptx "$T/vadd.ptx" --entry vadd --grid 1 --block 4 \
+		--arg "in:$T/a.bin" --arg "in:$T/b.bin" --arg "out:16:$T/c.bin" --arg u32:4
+	got=$(python3 -c 'import struct,sys; print(struct.unpack("<4f", open(sys.argv[1],"rb").read()))' "$T/c.bin" 2>&1)
+	[ "$got" = "(11.0, 22.0, 33.0, 44.0)" ] && ok "kernel: the output file is a + b" || bad "kernel output" "$got"
+	jit() {   # N: a PTX of N unknown instructions (one log line each), run; stderr in $T/e
+		{ printf '.version 7.0\n.visible .entry broken(\n)\n{\n'; for _ in $(seq "$1"); do printf 'frobnicate;\n'; done
+		  printf '}\n'; } > "$T/bad$1.ptx"
+		"$C" "${D2[@]}" kernel --ptx "$T/bad$1.ptx" --entry broken --grid 1 --block 1 --arg "out:4:$T/x.bin" \
+			> "$T/o" 2> "$T/e" < /dev/null
+	}
+	want_log() {   # N: the stand-in's log for N unknown instructions
+		for i in $(seq "$1"); do
+			printf "ptxas application ptx input, line %d; error   : Not a name of any known instruction: 'frobnicate'\n" $((9 + i))
+		done
+		printf 'ptxas fatal   : Ptx assembly aborted due to errors\n'
+	}
+	jit 12; rc=$?
+	want_log 12 > "$T/want12"
+	n=$(wc -c < "$T/want12")
+	sed -n '/^vgpu-client: the JIT.s log (/,$p' "$T/e" | tail -n +2 > "$T/got12"
+	if [ $rc = 1 ] && grep -q "^vgpu-client: seq=[0-9]* status=BAD_KERNEL op=kernel: JIT: ptxas application ptx input, line 10;.* (the JIT's whole log: out-[0-9]*.bin, $n bytes)\$" "$T/e" &&
+		grep -q "^vgpu-client: the JIT's log ($n bytes):\$" "$T/e" && cmp -s "$T/want12" "$T/got12" && [ "$n" -gt 256 ]; then
+		ok "kernel: BAD_KERNEL prints the JIT's whole log ($n bytes, 13 lines) on stderr"
+	else bad "JIT log whole" "exit $rc; $(cat "$T/e" | head -20)"; fi
+	grep -q "^output out-[0-9]*.bin $n [0-9a-f]\{8\}\$" "$T/root2/vm1/response.txt" &&
+		ok "kernel: response.txt names the log as its output (size, CRC)" || bad "response output line" "$(cat "$T/root2/vm1/response.txt")"
+	jit 1000; rc=$?
+	sed -n '/^vgpu-client: the JIT.s log (/,$p' "$T/e" | tail -n +2 > "$T/got1000"
+	want_log 1000 | head -c $((65536 - 59)) > "$T/want1000"
+	printf "[the JIT's log is cut here: it is longer than 65536 bytes]\n" >> "$T/want1000"
+	if [ $rc = 1 ] && grep -q "^vgpu-client: the JIT's log (65536 bytes):\$" "$T/e" && cmp -s "$T/want1000" "$T/got1000"; then
+		ok "kernel: a JIT log over 64 KiB arrives cut at 65536 bytes, its last line saying so"
+	else bad "JIT log cut" "exit $rc; $(head -3 "$T/e"; tail -2 "$T/got1000")"; fi
+	[ ! -e "$T/x.bin" ] && ok "kernel: no output file written for BAD_KERNEL" || bad "x.bin written" "$(ls "$T")"
+	# no job comes any more: the mediator's loop retires the idle kernel worker by itself
+	if wait_for 15 grep -q 'kernel worker mock/vm1 (pid [0-9]*) retired: idle' "$T/m2.log"; then
+		ok "kernel: the idle kernel worker is retired with no job coming (VGPU_KERNEL_WORKER_IDLE_MS=1500)"
+	else bad "idle kernel worker not retired" "$(grep -i 'kernel worker' "$T/m2.log" | tail -5)"; fi
+fi
 
 echo "cli kernel: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -4,10 +4,13 @@
 #   KERNEL-VADD     a hand-written PTX vadd, n = 1000003: equal to a + b on the CPU, bit for bit;
 #                   run twice (the second from the module cache), the same
 #   KERNEL-NVCC     saxpy from `nvcc -ptx -fmad=false` (built by make): y = a*x + y, bit for bit
-#   KERNEL-JIT      a PTX with a syntax error: BAD_KERNEL with the JIT's log ("line 10");
+#   KERNEL-JIT      a PTX with a syntax error: BAD_KERNEL with the JIT's log ("line 10"), and
+#                   its whole log on stderr (the answer's out-SEQ.bin, PROTOCOL.md 5.1);
 #                   an entry not in the module; a parameter list that is not the kernel's
 #   KERNEL-FAULT    vm1's kernel writes 1 TiB past its buffer while vm2 runs vadd: vm1
 #                   KERNEL_FAULT, vm2 OK and exact; vm1's next kernel OK (its context rebuilt)
+#   KERNEL-ISOLATION  vm1's kernel faults again: its kernel worker ends; vm2's kernel worker
+#                   and the GPU's worker keep their pids (no restart), vm2's next vadd exact
 #   KERNEL-TIMEOUT  a kernel that never ends: TIMEOUT by the watchdog (--job-ms 3000);
 #                   the next job OK
 #   KERNEL-ZERO     vm1 fills 64 MiB with 0xdeadbeef (checked), then vm2's and vm1's kernels
@@ -128,6 +131,7 @@ kc --dir "$T/root/vm1" kernel --ptx $K/vadd.ptx --entry nosuch --grid 1 --block 
 kc --dir "$T/root/vm1" kernel --ptx $K/vadd.ptx --entry vadd --grid 1 --block 1 --arg "out:4:$T/x.bin" > "$T/j3" 2>&1; r3=$?
 ok=0
 [ $r1 = 1 ] && [ "$(st "$T/j1")" = BAD_KERNEL ] && grep -q 'JIT: .*line 10' "$T/j1" &&
+	grep -q "^vgpu-client: the JIT's log ([0-9]* bytes):\$" "$T/j1" && grep -q '^ptxas fatal' "$T/j1" &&
 	[ $r2 = 1 ] && [ "$(st "$T/j2")" = BAD_KERNEL ] && grep -q 'entry nosuch is not in the module' "$T/j2" &&
 	[ $r3 = 1 ] && [ "$(st "$T/j3")" = BAD_KERNEL ] && ok=1
 record KERNEL-JIT "a PTX syntax error -> BAD_KERNEL with the JIT log; missing entry; wrong parameter list" $ok \
@@ -147,6 +151,26 @@ ok=$([ $r1 = 1 ] && [ "$(st "$T/f1")" = KERNEL_FAULT ] && [ $r2 = 0 ] && [ $s2 =
 	echo 1 || echo 0)
 record KERNEL-FAULT "vm1's kernel writes out of bounds -> KERNEL_FAULT; vm2's concurrent vadd exact; vm1's next kernel OK" \
 	$ok "vm1: $(cat "$T/f1" | cut -c1-250) // vm2: exit $r2, $e2 // vm1 after: exit $r3, identical $([ $s3 = 0 ] && echo yes || echo no)"
+
+# --- KERNEL-ISOLATION: a process per VM and GPU (docs/KERNELS.md section 4) ---------------------
+kids() { ps -o pid=,args= --ppid "${PIDS[0]}" 2>/dev/null; }             # the mediator's workers
+kw_pid() { kids | grep -E -- "--vm $1\$" | awk '{print $1}'; }            # VM $1's kernel worker
+dev_pid() { kids | grep -E -- "--backend cuda --device 0 --fd [0-9]+\$" | awk '{print $1}'; }
+vadd "$T/root/vm2" "$T/c6.bin" > /dev/null 2>&1
+d0=$(dev_pid); k2=$(kw_pid 2); k1=$(kw_pid 1)
+kc --dir "$T/root/vm1" kernel --ptx $K/oob.ptx --entry oob --grid 1 --block 1 --arg "out:4:$T/o2.bin" > "$T/i1" 2>&1; r1=$?
+k1b=$(kw_pid 1); d1=$(dev_pid); k2b=$(kw_pid 2)
+t0=$(date +%s.%N)
+vadd "$T/root/vm2" "$T/c7.bin" > "$T/i2" 2>&1; r2=$?
+t1=$(date +%s.%N)
+cmp -s "$T/c1.bin" "$T/c7.bin"; s2=$?
+d2=$(dev_pid); k2c=$(kw_pid 2)
+ok=$([ $r1 = 1 ] && [ "$(st "$T/i1")" = KERNEL_FAULT ] && ! grep -q 'worker context unusable' "$T/i1" &&
+	[ -n "$d0" ] && [ -n "$k2" ] && [ -n "$k1" ] && [ "$k1" != "$k2" ] && [ -z "$k1b" ] &&
+	[ "$d1" = "$d0" ] && [ "$d2" = "$d0" ] && [ "$k2b" = "$k2" ] && [ "$k2c" = "$k2" ] &&
+	[ $r2 = 0 ] && [ $s2 = 0 ] && echo 1 || echo 0)
+record KERNEL-ISOLATION "vm1's fault ends only vm1's kernel worker: vm2's kernel worker and the GPU's worker keep their pids, vm2's next vadd exact" \
+	$ok "pids before: gpu $d0, vm1 $k1, vm2 $k2; after vm1's fault: vm1 '${k1b}', gpu $d1/$d2, vm2 $k2b/$k2c; vm1: $(cut -c1-200 "$T/i1"); vm2: exit $r2, identical $([ $s2 = 0 ] && echo yes || echo no), $(python3 -c "print('%.3f s' % ($t1 - $t0))") wall"
 
 # --- KERNEL-TIMEOUT: a kernel that never ends ---------------------------------------------------
 t0=$(date +%s.%N)

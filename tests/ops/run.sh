@@ -17,6 +17,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 2
 BUILD=${BUILD:-build}
 B=$top/$BUILD
+# the client library's soname number (2 since struct vgpu_request grew for the kernel op)
+ABI=$(sed -n 's/^#define VGPU_CLIENT_ABI \([0-9]*\)$/\1/p' "$top/src/lib/version.h")
 T=$(mktemp -d /tmp/vgpu-ops-XXXXXX)
 pass=0 fail=0
 pids=()
@@ -205,7 +207,7 @@ missing=""
 for f in bin/vgpu-mediator bin/vgpu-client bin/vgpu-worker bin/cuda-sanity bin/vgpu-doctor \
 	share/man/man8/vgpu-mediator.8 share/man/man5/vgpu-mediator.conf.5 share/man/man1/vgpu-client.1 \
 	share/man/man8/vgpu-worker.8 share/man/man1/cuda-sanity.1 share/man/man8/vgpu-doctor.8 \
-	lib/libvgpu-client.so.1 lib/libvgpu-client.so lib/libvgpu-client.a lib/pkgconfig/vgpu-client.pc \
+	lib/libvgpu-client.so.$ABI lib/libvgpu-client.so lib/libvgpu-client.a lib/pkgconfig/vgpu-client.pc \
 	include/vgpu/client/client.h include/vgpu/lib/record.h lib/systemd/system/vgpu-mediator.service; do
 	[ -e "$U/$f" ] || missing="$missing $f"
 done
@@ -224,23 +226,23 @@ for b in vgpu-mediator vgpu-client vgpu-worker cuda-sanity vgpu-doctor; do vers=
 [ "$(grep -o '0\.[0-9.]*\|[0-9]\+\.[0-9]\+\.[0-9]\+' <<<"$vers" | sort -u | wc -l)" = 1 ] &&
 	ok "--version on every installed binary: $vers" || bad "--version" "$vers"
 leaked=""
-for f in "$U"/bin/* "$U/lib/libvgpu-client.so.1"; do
+for f in "$U"/bin/* "$U/lib/libvgpu-client.so.$ABI"; do
 	readelf -d "$f" 2>/dev/null | grep -q 'NEEDED.*libfiu' && leaked="$leaked ${f##*/}"
 done
 [ -z "$leaked" ] && ok "release builds: no libfiu (fault injection) in any installed file" || bad "libfiu in release" "$leaked"
 out=$("$U/bin/vgpu-mediator" --root "$T/root" --state "$T/state" --test-ops 2>&1); rc=$?
 [ $rc = 2 ] && grep -q 'release build has no test ops' <<<"$out" && ok "release vgpu-mediator refuses --test-ops (exit 2)" ||
 	bad "release test ops" "exit $rc: $out"
-out=$(readelf -d "$U/lib/libvgpu-client.so.1" | grep SONAME; nm -D --defined-only "$U/lib/libvgpu-client.so.1" | awk '{print $3}')
-# (VGPU_CLIENT_1 and the nodes VGPU_CLIENT_1.N that later releases add: the .map)
-if grep -q 'Library soname: \[libvgpu-client.so.1\]' <<<"$out" && ! grep -v '^VGPU_CLIENT_1\(\.[0-9]*\)\?$\|SONAME' <<<"$out" | grep -qv '^vgpu_.*@@VGPU_CLIENT_1\(\.[0-9]*\)\?$'; then
-	ok "libvgpu-client.so.1: soname, only vgpu_* symbols, all versioned VGPU_CLIENT_1(.N)"
+out=$(readelf -d "$U/lib/libvgpu-client.so.$ABI" | grep SONAME; nm -D --defined-only "$U/lib/libvgpu-client.so.$ABI" | awk '{print $3}')
+# (VGPU_CLIENT_<ABI> and the nodes VGPU_CLIENT_<ABI>.N that later releases add: the .map)
+if [ "${ABI:-0}" -ge 2 ] && grep -q "Library soname: \[libvgpu-client.so.$ABI\]" <<<"$out" && ! grep -v "^VGPU_CLIENT_$ABI\(\.[0-9]*\)\?\$\|SONAME" <<<"$out" | grep -qv "^vgpu_.*@@VGPU_CLIENT_$ABI\(\.[0-9]*\)\?\$"; then
+	ok "libvgpu-client.so.$ABI: soname, only vgpu_* symbols, all versioned VGPU_CLIENT_$ABI(.N)"
 else bad "shared library symbols" "$out"; fi
 # exported = declared in the installed headers (functions not static inline, and data)
 declared=$(cat "$U"/include/vgpu/client/*.h "$U"/include/vgpu/lib/*.h | grep -v '^static' |
 	grep -oE '^(extern )?[a-z][a-z0-9_ ]*[ *]vgpu_[a-z0-9_]+(\(|\[)' |
 	sed -E 's/.*[ *](vgpu_[a-z0-9_]+)[(\[]$/\1/' | sort -u)
-exported=$(nm -D --defined-only "$U/lib/libvgpu-client.so.1" | awk '$3 ~ /^vgpu_/ {sub(/@.*/, "", $3); print $3}' | sort -u)
+exported=$(nm -D --defined-only "$U/lib/libvgpu-client.so.$ABI" | awk '$3 ~ /^vgpu_/ {sub(/@.*/, "", $3); print $3}' | sort -u)
 if [ -n "$declared" ] && [ "$declared" = "$exported" ]; then
 	ok "libvgpu-client.so exports exactly the $(wc -l <<<"$exported") functions and data the installed headers declare"
 else bad "exports = declarations" "$(diff <(echo "$declared") <(echo "$exported"))"; fi
@@ -255,9 +257,9 @@ else bad "CLIENT.md example with pkg-config" "$flags $(cat "$T/out")"; fi
 rpid=$!; pids+=("$rpid")
 wait_for 10 grep -q 'serving .* with executor' "$T/r.log"
 out=$(LD_LIBRARY_PATH=$U/lib "$T/vadd" "$T/root/vm3" 2>&1); rc=$?
-LD_LIBRARY_PATH=$U/lib ldd "$T/vadd" | grep -q "$U/lib/libvgpu-client.so.1"; linked=$?
+LD_LIBRARY_PATH=$U/lib ldd "$T/vadd" | grep -q "$U/lib/libvgpu-client.so.$ABI"; linked=$?
 if [ $rc = 0 ] && [ $linked = 0 ] && grep -q '^seq 1: OK count=1024' <<<"$out"; then
-	ok "the example, linked to the installed libvgpu-client.so.1, gets its answer from the installed mediator"
+	ok "the example, linked to the installed libvgpu-client.so.$ABI, gets its answer from the installed mediator"
 else bad "the example runs" "exit $rc linked=$linked: $out $(tail -3 "$T/r.log")"; fi
 kill -TERM "$rpid"; wait "$rpid"
 if command -v systemd-analyze >/dev/null 2>&1; then

@@ -4,12 +4,16 @@
  * handed out full of 0xa5 bytes (what a driver may leave: the zeroing must be ours), a
  * JIT that rejects "frobnicate" with a ptxas-like log, parameter info for the test
  * kernels, and launches of them done on the CPU. "oob" makes its context take a sticky
- * CUDA_ERROR_ILLEGAL_ADDRESS, as a real fault does. fake_cuda_*() let the test look in.
+ * CUDA_ERROR_ILLEGAL_ADDRESS, as a real fault does; "wild" makes every context of the
+ * process take it (what the H200 showed: after a VM context's fault the worker's own
+ * context was unusable too, docs/reports/check-gpu-h200.txt); "spin" never returns (the
+ * watchdog's case). fake_cuda_*() let the test look in.
  * Not the driver: nothing here says how a GPU behaves; tests/gpu/kernel.sh does. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cuda.h>
 
 #define API __attribute__((visibility("default")))
@@ -133,14 +137,30 @@ API CUresult cuModuleLoadDataEx(CUmodule *m, const void *img, unsigned n, CUjit_
 	const char *t = img;
 	NEED_CTX();
 	if (strstr(t, "frobnicate")) {
+		/* one ptxas-like line per "frobnicate" (line 10, 11, ...), then the fatal line;
+		 * at most the buffer's size with its NUL, as the driver caps it */
 		for (unsigned i = 0; i < n; i++)
 			if (opt[i] == CU_JIT_ERROR_LOG_BUFFER) {
-				size_t cap = 0;
+				size_t cap = 0, o = 0;
+				char *b = val[i], line[160];
+				int ln = 10;
 				for (unsigned k = 0; k < n; k++)
 					if (opt[k] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
 						cap = (size_t)(uintptr_t)val[k];
-				strncpy(val[i], "ptxas application ptx input, line 10; error   : Not a name of any known "
-					"instruction: 'frobnicate'\nptxas fatal   : Ptx assembly aborted due to errors\n", cap);
+				if (!cap)
+					continue;
+				for (const char *q = t; ; q += 10, ln++) {
+					int last = !(q = strstr(q, "frobnicate"));
+					int len = last ? snprintf(line, sizeof(line), "ptxas fatal   : Ptx assembly aborted due to errors\n")
+						       : snprintf(line, sizeof(line), "ptxas application ptx input, line %d; error   : "
+								  "Not a name of any known instruction: 'frobnicate'\n", ln);
+					size_t k = (size_t)len < cap - 1 - o ? (size_t)len : cap - 1 - o;
+					memcpy(b + o, line, k);
+					o += k;
+					if (last || o == cap - 1)
+						break;
+				}
+				b[o] = 0;
 			}
 		return CUDA_ERROR_INVALID_PTX;
 	}
@@ -177,7 +197,7 @@ API CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 static const char *param_sizes(const char *name)
 {
 	return !strcmp(name, "vadd") ? "8884" : !strcmp(name, "fill") ? "844" : !strcmp(name, "peek") ? "884" :
-	       !strcmp(name, "oob") ? "8" : "";
+	       !strcmp(name, "oob") || !strcmp(name, "wild") || !strcmp(name, "spin") ? "8" : "";
 }
 API CUresult cuFuncGetParamInfo(CUfunction f, size_t i, size_t *off, size_t *size)
 {
@@ -213,6 +233,13 @@ API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
 			b[i] = a[i];
 	} else if (!strcmp(n, "oob")) {
 		cur()->sticky = CUDA_ERROR_ILLEGAL_ADDRESS;   /* reported at the synchronisation */
+	} else if (!strcmp(n, "wild")) {
+		for (int i = 0; i < 64; i++)                  /* the whole process's contexts */
+			if (ctxs[i].live)
+				ctxs[i].sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
+	} else if (!strcmp(n, "spin")) {
+		for (;;)
+			pause();
 	}
 	return CUDA_SUCCESS;
 }

@@ -173,6 +173,68 @@ START_TEST(test_bad_kernels)
 }
 END_TEST
 
+/* The stand-in's log for N "frobnicate" (fake_libcuda.c) into BUF; returns its length. */
+static size_t fake_log(int n, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	for (int i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "ptxas application ptx input, line %d; error   : Not a name of any "
+				      "known instruction: 'frobnicate'\n", 10 + i);
+	o += (size_t)snprintf(buf + o, cap - o, "ptxas fatal   : Ptx assembly aborted due to errors\n");
+	return o;
+}
+
+/* The JIT's whole log (PROTOCOL.md section 5.1): longer than the 256 bytes of the
+ * answer's error, it comes whole in job.log; over VGPU_KERNEL_LOG_MAX it is cut and says
+ * so in its last line. */
+START_TEST(test_jit_log_whole_and_cut)
+{
+	struct cuda_ctx cx;
+	struct vgpu_job_result r;
+	struct kj *k = calloc(1, sizeof(*k));
+	char *ptx = malloc(32768), *want = malloc(200000), *log = malloc(VGPU_KERNEL_LOG_MAX);
+	const size_t cut = strlen(VGPU_KERNEL_LOG_CUT);
+	size_t o, n;
+
+	memset(&cx, 0, sizeof(cx));
+	for (int round = 0; round < 2; round++) {
+		int frobs = round == 0 ? 12 : 1000;
+		o = (size_t)sprintf(ptx, ".version 7.0\n.visible .entry broken(\n)\n{\n");
+		for (int i = 0; i < frobs; i++)
+			o += (size_t)sprintf(ptx + o, "frobnicate;\n");
+		sprintf(ptx + o, "}\n");
+		kj_init(k, ptx, "broken", 1, "out:4");
+		k->job.log = log;
+		k->job.log_cap = VGPU_KERNEL_LOG_MAX;
+		ck_assert_int_eq(run(&cx, k, &r), 0);
+		ck_assert_int_eq(r.status, VGPU_BAD_KERNEL);
+		ck_assert_msg(strncmp(r.error, "JIT: ptxas application ptx input, line 10;", 42) == 0, "%s", r.error);
+		n = fake_log(frobs, want, 200000);
+		if (round == 0) {
+			ck_assert_uint_gt(n, 256);          /* more than the answer's error holds */
+			ck_assert_uint_eq(r.log_bytes, n);
+			ck_assert(memcmp(log, want, n) == 0);
+		} else {
+			ck_assert_uint_gt(n, VGPU_KERNEL_LOG_MAX);
+			ck_assert_uint_eq(r.log_bytes, VGPU_KERNEL_LOG_MAX);
+			ck_assert(memcmp(log, want, VGPU_KERNEL_LOG_MAX - cut) == 0);
+			ck_assert(memcmp(log + VGPU_KERNEL_LOG_MAX - cut, VGPU_KERNEL_LOG_CUT, cut) == 0);
+		}
+	}
+	/* no buffer given (the in-process path of a pool without kernel workers): none */
+	kj_init(k, ptx, "broken", 1, "out:4");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_BAD_KERNEL);
+	ck_assert_uint_eq(r.log_bytes, 0);
+	vgpu_cuda_kernel_fini(&cx);
+	free(ptx);
+	free(want);
+	free(log);
+	free(k);
+}
+END_TEST
+
 START_TEST(test_fault_rebuilds_the_vms_context)
 {
 	struct cuda_ctx cx;
@@ -281,6 +343,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, test_vadd_and_cache);
 	tcase_add_test(tc, test_bad_kernels);
+	tcase_add_test(tc, test_jit_log_whole_and_cut);
 	tcase_add_test(tc, test_fault_rebuilds_the_vms_context);
 	tcase_add_test(tc, test_buffers_start_zeroed);
 	tcase_add_test(tc, test_contexts_per_vm);
