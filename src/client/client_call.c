@@ -117,6 +117,7 @@ int vgpu_client_call_into(struct vgpu_client *c, struct vgpu_request *req, const
 			  size_t errlen)
 {
 	int64_t want = vgpu_request_output_bytes(req);
+	int file = req->output_file == 1 || (req->output_file < 0 && !req->args.has_seed);   /* an out-SEQ.bin */
 	void *p = NULL;
 	size_t n = 0;
 	int rc;
@@ -124,8 +125,7 @@ int vgpu_client_call_into(struct vgpu_client *c, struct vgpu_request *req, const
 	if (out_bytes)
 		*out_bytes = 0;
 	/* Checked before anything is sent: the output must fit, never cut or overrun. */
-	if (out && vgpu_op_has_data(req->op) && (req->output_file == 1 || (req->output_file < 0 && !req->args.has_seed)) &&
-	    want > 0 && (uint64_t)want > out_cap) {
+	if (out && vgpu_op_has_data(req->op) && file && want > 0 && (uint64_t)want > out_cap) {
 		memset(resp, 0, sizeof(*resp));
 		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: the output is %" PRId64 " bytes, the buffer holds %zu",
 			    vgpu_op_name(req->op), want, out_cap);
