@@ -60,13 +60,16 @@ static int fetch_output(struct vgpu_client_call *call, const struct vgpu_respons
 
 	if (want <= 0 || (uint64_t)want != resp->output.bytes)    /* collect's message says why */
 		return vgpu_client_collect(call, resp, NULL, 0, err, errlen);
-	if (!(p = malloc(bytes)))
+	if (call->c->out_buf && bytes <= call->c->out_cap)        /* vgpu_client_call_into() */
+		p = call->c->out_buf;
+	else if (!(p = malloc(bytes)))
 		return fail(err, errlen, VGPU_CLIENT_EIO, "out of memory for the %zu-byte output", bytes);
 	while ((rc = vgpu_client_collect(call, resp, p, bytes, err, errlen)) == VGPU_CLIENT_PENDING &&
 	       vgpu_now_ms() < deadline)
 		vgpu_client_sleep_ms((uint64_t)call->c->poll_max_ms);
 	if (rc != VGPU_CLIENT_OK) {
-		free(p);
+		if (p != call->c->out_buf)
+			free(p);
 		return rc == VGPU_CLIENT_PENDING ? VGPU_CLIENT_EPROTO : rc;
 	}
 	*outp = p;
@@ -136,5 +139,37 @@ int vgpu_client_call(struct vgpu_client *c, struct vgpu_request *req, const void
 		vgpu_client_end(&call);
 out:
 	vgpu_client_lock_release(c);
+	return rc;
+}
+
+int vgpu_client_call_into(struct vgpu_client *c, struct vgpu_request *req, const void *in, size_t in_bytes,
+			  struct vgpu_response *resp, void *out, size_t out_cap, size_t *out_bytes, char *err,
+			  size_t errlen)
+{
+	int64_t want = vgpu_request_output_bytes(req);
+	int file = req->output_file == 1 || (req->output_file < 0 && !req->args.has_seed);   /* an out-SEQ.bin */
+	void *p = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (out_bytes)
+		*out_bytes = 0;
+	/* Checked before anything is sent: the output must fit, never cut or overrun. */
+	if (out && vgpu_op_has_data(req->op) && file && want > 0 && (uint64_t)want > out_cap) {
+		memset(resp, 0, sizeof(*resp));
+		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "%s: the output is %" PRId64 " bytes, the buffer holds %zu",
+			    vgpu_op_name(req->op), want, out_cap);
+	}
+	c->out_buf = out;
+	c->out_cap = out ? out_cap : 0;
+	rc = vgpu_client_call(c, req, in, in_bytes, resp, out ? &p : NULL, out ? &n : NULL, err, errlen);
+	c->out_buf = NULL;
+	c->out_cap = 0;
+	if (p && p != out) {    /* not the output: nothing else is returned in OUT */
+		free(p);
+		n = 0;
+	}
+	if (out_bytes)
+		*out_bytes = n;
 	return rc;
 }

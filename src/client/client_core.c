@@ -161,8 +161,9 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 	if (call->in) {
 		vgpu_payload_name(req->input.name, "in", req->seq);
 		req->input.bytes = call->in_bytes;
-		req->input.crc = vgpu_crc32(call->in, call->in_bytes);
 	}
+	/* Encoded once to know it encodes before the seq is spent; the input's CRC (fixed
+	 * width in the record) is only known once in-SEQ.bin is written, below. */
 	len = vgpu_request_encode(req, c->buf, VGPU_RECORD_MAX);
 	if (len < 0)
 		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
@@ -171,8 +172,19 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 	if (c->lockfd >= 0 && (e = vgpu_client_lock_store(c, req->seq)) < 0)
 		return fail(err, errlen, VGPU_CLIENT_ELOCK, "writing lock file %s: %s", c->lock_path, strerror(-e));
 	c->counter = c->last_seq = req->seq;
-	if (call->in && (e = vgpu_publish(c->dirfd, req->input.name, call->in, call->in_bytes, 0644)) < 0)
-		return vgpu_client_write_error(c, req->input.name, e, err, errlen);
+	if (call->in) {
+		/* The CRC of the bytes as written, computed chunk by chunk while they are
+		 * written: one pass over the input, not two (issue 13). */
+		struct vgpu_publish_how how = { .crc = &req->input.crc };
+
+		if ((e = vgpu_publish_ex(c->dirfd, req->input.name, call->in, call->in_bytes, NULL, 0, 0644, &how)) < 0)
+			return vgpu_client_write_error(c, req->input.name, e, err, errlen);
+		len = vgpu_request_encode(req, c->buf, VGPU_RECORD_MAX);
+		if (len < 0) {    /* it encoded above with the same widths: never */
+			vgpu_client_end(call);
+			return fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
+		}
+	}
 	if ((e = vgpu_publish(c->dirfd, "command.txt", c->buf, (size_t)len, 0644)) < 0) {
 		rc = vgpu_client_write_error(c, "command.txt", e, err, errlen);
 		vgpu_client_end(call);

@@ -33,6 +33,10 @@ struct vgpu_client {
 	int ino_tried;
 	vgpu_client_progress_fn progress;
 	void *progress_arg;
+	/* vgpu_client_call_into(): the caller's output buffer, reused across calls (no fresh
+	 * pages to fault in per call); NULL: vgpu_client_call() mallocs one */
+	void *out_buf;
+	size_t out_cap;
 };
 
 /* client_wait.c: one blocking wait for an answer (docs/CLIENT.md, "Waiting"). */

@@ -29,6 +29,8 @@
 
 #include <fiu-local.h>
 
+#include "crc_io.h"
+#include "record.h"
 #include "safeio.h"
 
 /* Negative errno for an injected fault: failinfo carries the errno, default EIO. */
@@ -223,13 +225,13 @@ int vgpu_safe_read_alloc(int dirfd, const char *name, uint64_t cap, void **bufp,
 }
 
 /* Write loop; PUBLISH (a fault point prefix, or NULL) enables the publish fault points. */
-static int write_all(int fd, const void *buf, size_t len, const char *publish)
+static int write_all(int fd, const void *buf, size_t len, const char *publish, uint32_t *crc)
 {
 	const char *p = buf;
 	int rc;
 
 	while (len > 0) {
-		size_t want = len;
+		size_t want = crc && len > VGPU_CRC_CHUNK ? VGPU_CRC_CHUNK : len;
 		ssize_t n;
 		if (publish) {
 			if ((rc = fault_at(publish, "write")) < 0)
@@ -244,6 +246,8 @@ static int write_all(int fd, const void *buf, size_t len, const char *publish)
 			return -errno;
 		if (n == 0)
 			return -EIO;
+		if (crc)    /* the bytes just written, while they are in the cache */
+			*crc = vgpu_crc32_update(*crc, p, (size_t)n);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -252,7 +256,7 @@ static int write_all(int fd, const void *buf, size_t len, const char *publish)
 
 int vgpu_write_full(int fd, const void *buf, size_t len)
 {
-	return write_all(fd, buf, len, NULL);
+	return write_all(fd, buf, len, NULL, NULL);
 }
 
 /* ".tmp-HOST-PID-RANDOM" into NAME. The host name, the pid and a random base are
@@ -315,7 +319,10 @@ int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, con
 	if (fd < 0)
 		return -errno;
 
-	if ((rc = write_all(fd, a, alen, pfx)) < 0 || (rc = write_all(fd, b, blen, pfx)) < 0)
+	if (how && how->crc)
+		*how->crc = 0;
+	if ((rc = write_all(fd, a, alen, pfx, how ? how->crc : NULL)) < 0 ||
+	    (rc = write_all(fd, b, blen, pfx, how ? how->crc : NULL)) < 0)
 		goto fail_close;
 	/* Owned by the VM before its name appears: never a moment where the VM's file is
 	 * someone else's, and the VM's quota counts it. */

@@ -60,6 +60,9 @@ struct vgpu_publish_how {
 	const char *faults;          /* libfiu point prefix; NULL: "safeio/publish" (the
 				      * state directory uses "state/publish": faults in one
 				      * directory, not the other) */
+	uint32_t *crc;               /* non-NULL: the CRC-32 of the bytes written (A then B),
+				      * computed chunk by chunk as each is written (lib/crc_io.h:
+				      * one pass over a payload, not a second one), into *CRC */
 };
 /* vgpu_publish2() with HOW (NULL: as vgpu_publish2). Fault points PREFIX/open, /write,
  * /short, /fsync, /close, /rename and /chown. */

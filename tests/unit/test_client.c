@@ -430,6 +430,67 @@ START_TEST(test_payload_round_trip)
 }
 END_TEST
 
+/* vgpu_client_call_into(): the output lands in the caller's buffer, the same one call
+ * after call; a buffer too small for the output the request makes is refused before
+ * anything is sent (no seq spent, no file published). */
+START_TEST(test_payload_into_reused_buffer)
+{
+	struct vgpu_client_opts o = test_opts(5000);
+	struct vgpu_client *c;
+	struct vgpu_response r;
+	struct vgpu_request q;
+	char err[512];
+	float in[2 * 64], out[64 + 1];
+	size_t out_bytes = 1;
+
+	for (int i = 0; i < 64; i++) {
+		in[i] = (float)i;
+		in[64 + i] = 0.5f * (float)i;
+	}
+	fake_start(FAKE_OK);
+	ck_assert_int_eq(vgpu_client_open(&c, vmdir, &o, err, sizeof(err)), VGPU_CLIENT_OK);
+	for (int k = 0; k < 2; k++) {
+		memset(&q, 0, sizeof(q));
+		q.op = VGPU_OP_VADD;
+		q.args.n = 64;
+		q.output_file = 1;
+		memset(out, 0, sizeof(out));
+		out[64] = 7.0f;
+		in[0] = (float)k;
+		ck_assert_msg(vgpu_client_call_into(c, &q, in, sizeof(in), &r, out, sizeof(out), &out_bytes, err,
+						    sizeof(err)) == VGPU_CLIENT_OK, "%s", err);
+		ck_assert_uint_eq(out_bytes, 64 * sizeof(float));
+		ck_assert(out[0] == (float)k);
+		for (int i = 1; i < 64; i++)
+			ck_assert(out[i] == 1.5f * (float)i);
+		ck_assert(out[64] == 7.0f);    /* nothing beyond the output */
+	}
+	ck_assert_int_eq(count_names(vmdir, "in-"), 0);
+	ck_assert_int_eq(count_names(vmdir, "out-"), 0);
+	/* one float short: refused before the seq is spent */
+	memset(&q, 0, sizeof(q));
+	q.op = VGPU_OP_VADD;
+	q.args.n = 64;
+	q.output_file = 1;
+	ck_assert_int_eq(vgpu_client_call_into(c, &q, in, sizeof(in), &r, out, 63 * sizeof(float), &out_bytes, err,
+					       sizeof(err)), VGPU_CLIENT_EUSAGE);
+	ck_assert_msg(strstr(err, "buffer holds 252") != NULL, "%s", err);
+	ck_assert_uint_eq(out_bytes, 0);
+	ck_assert_int_eq(vgpu_client_last_seq(c), 2);
+	ck_assert_int_eq(count_names(vmdir, "in-"), 0);
+	fake_stop();
+
+	/* an output whose CRC disagrees with the response is refused here too */
+	fake_start(FAKE_BAD_OUTPUT_CRC);
+	ck_assert_int_eq(vgpu_client_call_into(c, &q, in, sizeof(in), &r, out, sizeof(out), &out_bytes, err,
+					       sizeof(err)), VGPU_CLIENT_EPROTO);
+	ck_assert_msg(strstr(err, "CRC") != NULL, "%s", err);
+	ck_assert_uint_eq(out_bytes, 0);
+	vgpu_client_close(c);
+	fake_stop();
+}
+END_TEST
+
 START_TEST(test_usage_errors)
 {
 	struct vgpu_client_opts o = test_opts(1000);
@@ -612,6 +673,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_timeout_bounded);
 	tcase_add_test(tc, test_lock_wait_bounded);
 	tcase_add_test(tc, test_payload_round_trip);
+	tcase_add_test(tc, test_payload_into_reused_buffer);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_missing_dir);
 	tcase_add_test(tc, test_readonly_dir_is_eperm);

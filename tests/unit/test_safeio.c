@@ -19,6 +19,8 @@
 #include <fiu.h>
 #include <fiu-control.h>
 
+#include "lib/crc_io.h"
+#include "lib/record.h"
 #include "lib/safeio.h"
 #include "../common/testutil.h"
 
@@ -350,6 +352,38 @@ START_TEST(test_publish_short_writes)
 }
 END_TEST
 
+/* vgpu_publish_how.crc: the CRC-32 of what was written, A then B, computed as each chunk
+ * is written (more than one VGPU_CRC_CHUNK here), also across short writes. */
+START_TEST(test_publish_crc_fused)
+{
+	size_t big = 3 * (size_t)VGPU_CRC_CHUNK + 12345, half = VGPU_CRC_CHUNK + 7;
+	char *data = malloc(big);
+	uint32_t crc = 0xdeadbeef;
+	struct vgpu_publish_how how = { .crc = &crc };
+	void *p = NULL;
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)(i * 2654435761u >> 13);
+	ck_assert_int_eq(vgpu_publish_ex(dfd, "in-1.bin", data, half, data + half, big - half, 0644, &how), 0);
+	ck_assert_uint_eq(crc, vgpu_crc32(data, big));
+	/* short writes: the CRC covers the bytes each write took, once */
+	crc = 1;
+	hits = 0;
+	ck_assert_int_eq(fiu_enable_external("safeio/publish/short", 1, NULL, 0, fail_always_count), 0);
+	ck_assert_int_eq(vgpu_publish_ex(dfd, "in-2.bin", data, 100000, NULL, 0, 0644, &how), 0);
+	fiu_disable("safeio/publish/short");
+	ck_assert_int_ge(hits, 16);
+	ck_assert_uint_eq(crc, vgpu_crc32(data, 100000));
+	ck_assert_int_eq(vgpu_safe_read_alloc(dfd, "in-2.bin", 100000, &p, &len), 0);
+	ck_assert_uint_eq(len, 100000);
+	ck_assert(memcmp(p, data, len) == 0);
+	free(p);
+	free(data);
+}
+END_TEST
+
 /* Fail the Nth write (of many, through short writes) for every N. */
 START_TEST(test_publish_fail_nth_write)
 {
@@ -459,6 +493,7 @@ static Suite *safeio_suite(void)
 	tcase_add_loop_test(p, test_publish_fault_each_step, 0,
 			    (int)(sizeof(publish_points) / sizeof(publish_points[0]) * 4));
 	tcase_add_test(p, test_publish_short_writes);
+	tcase_add_test(p, test_publish_crc_fused);
 	tcase_add_test(p, test_publish_fail_nth_write);
 	tcase_add_test(p, test_names_and_strerror);
 	tcase_add_test(p, test_temp_names_per_process);
