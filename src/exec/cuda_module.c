@@ -139,7 +139,8 @@ void vgpu_cu_vm_drop(struct cu_kernels *k, struct cu_vmctx *v)
 {
 	if (!v->vm)
 		return;
-	/* Destroying the context unloads its modules and frees its buffers. */
+	/* Destroying the context unloads its modules and frees its buffers (the kept ones
+	 * too: the memset below forgets them). */
 	for (int i = 0; i < VGPU_KERNEL_MODULES; i++) {
 		free(v->mods[i].ptx);
 		v->mods[i].ptx = NULL;
@@ -148,6 +149,60 @@ void vgpu_cu_vm_drop(struct cu_kernels *k, struct cu_vmctx *v)
 		k->api.CtxDestroy(v->ctx);
 	memset(v, 0, sizeof(*v));
 	k->ctx_dropped++;
+}
+
+CUresult vgpu_cu_vm_bufs(struct cu_kernels *k, struct cu_vmctx *v, uint32_t nargs, const size_t *bytes,
+			 CUdeviceptr *ptr, uint64_t *fresh, uint32_t *failed_arg, const char **what)
+{
+	CUresult e;
+	uint32_t i;
+
+	*fresh = 0;
+	/* first the frees: the VM never holds more than max(kept, this job's) */
+	for (i = 0; i < VGPU_KERNEL_ARGS_MAX; i++) {
+		struct cu_kbuf *b = &v->bufs[i];
+		if (!b->p || (i < nargs && bytes[i] == b->bytes))
+			continue;
+		e = k->api.MemFree(b->p);
+		b->p = 0;
+		b->bytes = 0;
+		if (e != CUDA_SUCCESS) {
+			*failed_arg = i;
+			*what = "cuMemFree";
+			return e;
+		}
+	}
+	for (i = 0; i < nargs; i++) {
+		struct cu_kbuf *b = &v->bufs[i];
+		ptr[i] = 0;
+		if (!bytes[i])
+			continue;
+		if (!b->p) {
+			if ((e = k->api.MemAlloc(&b->p, bytes[i])) != CUDA_SUCCESS) {
+				b->p = 0;
+				*failed_arg = i;
+				*what = "cuMemAlloc";
+				return e;
+			}
+			b->bytes = bytes[i];
+			*fresh |= UINT64_C(1) << i;
+			k->buf_allocs++;
+		} else {
+			k->buf_reuses++;
+		}
+		ptr[i] = b->p;
+	}
+	return CUDA_SUCCESS;
+}
+
+unsigned vgpu_cu_bufs_kept(const struct cu_kernels *k)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; k && i < VGPU_KERNEL_CTXS_MAX; i++)
+		for (unsigned b = 0; b < VGPU_KERNEL_ARGS_MAX; b++)
+			n += k->vms[i].bufs[b].p != 0;
+	return n;
 }
 
 void vgpu_cu_kernels_close(struct cu_kernels *k)
