@@ -216,6 +216,17 @@ void vgpu_cu_kernels_close(struct cu_kernels *k)
 	free(k);
 }
 
+/* How a synchronous call waits for the device in a VM's context: the driver's default
+ * (CU_CTX_SCHED_AUTO: spin while the host has more cores than active contexts, as the
+ * device's worker does through the runtime), or VGPU_KERNEL_CTX_SCHED=blocking (sleep
+ * until the device's interrupt: no core spent waiting, each wait's wake-up later). */
+static unsigned ctx_sched(void)
+{
+	const char *v = getenv("VGPU_KERNEL_CTX_SCHED");
+
+	return v && strcmp(v, "blocking") == 0 ? CU_CTX_SCHED_BLOCKING_SYNC : CU_CTX_SCHED_AUTO;
+}
+
 int vgpu_cu_vm_enter(struct cu_kernels *k, uint32_t vm, uint64_t now_ms, struct cu_vmctx **vp, char *err,
 		     size_t errlen)
 {
@@ -246,7 +257,7 @@ int vgpu_cu_vm_enter(struct cu_kernels *k, uint32_t vm, uint64_t now_ms, struct 
 		}
 		v = freev;
 		/* cuCtxCreate makes the new context current: pop it, push it below. */
-		if ((e = k->api.CtxCreate(&v->ctx, CU_CTX_SCHED_BLOCKING_SYNC, k->dev)) != CUDA_SUCCESS) {
+		if ((e = k->api.CtxCreate(&v->ctx, ctx_sched(), k->dev)) != CUDA_SUCCESS) {
 			errf(err, errlen, "cuCtxCreate for vm%u: %s", vm, vgpu_cu_strerror(k, e, why, sizeof(why)));
 			memset(v, 0, sizeof(*v));
 			return -1;
