@@ -19,6 +19,7 @@
 #include "../lib/status.h"
 
 #define VM_BUDGET_DEFAULT (UINT64_C(4) << 30)   /* device bytes of one job's buffers */
+#define KEEP_DEFAULT (UINT64_C(256) << 20)      /* device bytes kept for the VM's next job */
 
 struct kjob {
 	struct cu_kernels *k;
@@ -76,6 +77,20 @@ static uint64_t budget(void)
 		return VM_BUDGET_DEFAULT;
 	u = strtoull(v, &end, 10);
 	return *end || u == 0 ? VM_BUDGET_DEFAULT : (uint64_t)u;
+}
+
+/* The most a job's buffers may hold and still be kept for the VM's next job
+ * (VGPU_KERNEL_KEEP_BYTES; 0: none kept): an idle kernel worker holds no more. */
+static uint64_t keep_max(void)
+{
+	const char *v = getenv("VGPU_KERNEL_KEEP_BYTES");
+	char *end;
+	unsigned long long u;
+
+	if (!v || !*v)
+		return KEEP_DEFAULT;
+	u = strtoull(v, &end, 10);
+	return *end ? KEEP_DEFAULT : (uint64_t)u;
 }
 
 /* Test builds only: VGPU_KERNEL_TEST_NO_ZERO=1 leaves buffers as the driver hands them
@@ -316,6 +331,16 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 		goto leave;
 	kp_mark(ph, KP_MODULE, &t);
 	run_in_ctx(&j, job, f, (const char *)job->in, out, &exec_us, v, ph, &t, &fresh);
+	if (!j.fault && bufs > keep_max()) {
+		/* too large to hold while the VM is idle: freed now (none wanted) */
+		CUdeviceptr none[1];
+		const char *call = "";
+		uint32_t bad = 0;
+		uint64_t fr;
+		e = vgpu_cu_vm_bufs(j.k, v, 0, NULL, none, &fr, &bad, &call);
+		if (e != CUDA_SUCCESS && res->status == VGPU_OK)
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "%s(arg %u) failed", call, bad);
+	}
 leave:
 	vgpu_cu_vm_leave(j.k);
 	kp_mark(ph, KP_LEAVE, &t);

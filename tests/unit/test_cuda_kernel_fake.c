@@ -151,6 +151,14 @@ START_TEST(test_vadd_and_cache)
 	kj_init(k, vadd_ptx, "vadd", 3, "in:400 in:400 out:400 u32:100");
 	ck_assert_int_eq(run(&cx, k, &r), 0);
 	ck_assert_int_eq(live_allocs(), 3);
+	setenv("VGPU_KERNEL_KEEP_BYTES", "1199", 1);      /* under the job's 1200 bytes: none kept */
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_OK);
+	ck_assert_int_eq(live_allocs(), 0);
+	setenv("VGPU_KERNEL_KEEP_BYTES", "1200", 1);
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	unsetenv("VGPU_KERNEL_KEEP_BYTES");
+	ck_assert_int_eq(live_allocs(), 3);
 	vgpu_cuda_kernel_fini(&cx);
 	ck_assert_int_eq(live_ctxs(), 0);
 	ck_assert_int_eq(live_allocs(), 0);             /* the kept ones went with the context */
