@@ -50,12 +50,28 @@ int vgpu_kernel_payload(struct vgpu_kernel_call *k, void **payload, size_t *byte
 	return VGPU_CLIENT_OK;
 }
 
+/* The one wanted output buffer that is the whole output (the answer's file is read
+ * straight into it: no buffer of our own, no copy), or NULL. */
+static void *whole_output(const struct vgpu_kernel_call *k, const uint64_t *out_off, uint64_t out_total)
+{
+	void *dest = NULL;
+
+	for (uint32_t i = 0; i < k->spec.nargs; i++) {
+		if (out_off[i] == UINT64_MAX)
+			continue;
+		if (dest || !k->out[i] || k->spec.args[i].v.bytes != out_total)
+			return NULL;
+		dest = k->out[i];
+	}
+	return dest;
+}
+
 int vgpu_client_kernel(struct vgpu_client *c, struct vgpu_kernel_call *k, struct vgpu_response *resp,
 		       char *err, size_t errlen)
 {
 	uint64_t out_off[VGPU_KERNEL_ARGS_MAX], out_total = 0;
 	struct vgpu_request req;
-	void *in = NULL, *out = NULL;
+	void *in = NULL, *out = NULL, *dest;
 	size_t in_bytes = 0, out_bytes = 0;
 	int rc;
 
@@ -72,8 +88,21 @@ int vgpu_client_kernel(struct vgpu_client *c, struct vgpu_kernel_call *k, struct
 	req.args.kernel = k->spec;
 	req.output_file = out_total > 0 ? 1 : -1;
 	req.timeout_ms = k->timeout_ms;
+	/* One output buffer (the usual case): collected in place, as vgpu_client_call_into()
+	 * does, CRC-checked as it is read. A BAD_KERNEL answer's log still comes back in a
+	 * buffer of its own (vgpu_client_call_into() would drop it). */
+	dest = out_total > 0 ? whole_output(k, out_off, out_total) : NULL;
+	c->out_buf = dest;
+	c->out_cap = dest ? (size_t)out_total : 0;
 	rc = vgpu_client_call(c, &req, in, in_bytes, resp, &out, &out_bytes, err, errlen);
+	c->out_buf = NULL;
+	c->out_cap = 0;
 	free(in);
+	if (out == dest && dest) {
+		out = NULL;           /* the caller's: never freed here */
+		if (rc == VGPU_CLIENT_OK && out_bytes == out_total)
+			return rc;
+	}
 	if (rc == VGPU_CLIENT_ESTATUS && resp->status == VGPU_BAD_KERNEL && out) {
 		char *log = realloc(out, out_bytes + 1);   /* the JIT's log (client.h) */
 

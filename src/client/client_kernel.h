@@ -35,7 +35,8 @@ struct vgpu_kernel_call {
 int vgpu_kernel_payload(struct vgpu_kernel_call *k, void **payload, size_t *bytes, char *err, size_t errlen);
 
 /* Send K through C and wait (vgpu_client_call()). On OK each wanted out/inout buffer
- * is filled from the answer's output file. Returns enum vgpu_client_rc with *RESP as
+ * is filled from the answer's output file (when one buffer is the whole output, the file
+ * is read straight into it: after a failure its bytes are then unspecified). Returns enum vgpu_client_rc with *RESP as
  * vgpu_client_call() fills it (ESTATUS: RESP's status and error, e.g. BAD_KERNEL with
  * the start of the JIT's log, and its whole log in K->log; KERNEL_FAULT, UNSUPPORTED). */
 int vgpu_client_kernel(struct vgpu_client *c, struct vgpu_kernel_call *k, struct vgpu_response *resp,

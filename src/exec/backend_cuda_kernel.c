@@ -1,8 +1,9 @@
 /* backend_cuda_kernel.c - one `kernel` job on the device (docs/KERNELS.md section 4):
  * the PTX region checked, the VM's own context entered (cuda_module.c), the module from
  * its cache or the JIT (its log answered as BAD_KERNEL), the entry point and its
- * parameters checked, every buffer allocated in the VM's context and zeroed before the
- * inputs are copied in, the launch, then the outputs copied back and the buffers freed.
+ * parameters checked, the buffers in the VM's context (kept from its last job where the
+ * size fits, cuda_module.c), each zeroed or filled whole by its input, the launch, then
+ * the outputs copied back.
  * A device fault (sticky in CUDA) answers KERNEL_FAULT and destroys the VM's context;
  * the worker's own context, where the other ops run, is checked after it. Every driver
  * call's result is checked and named in the answer. */
@@ -18,6 +19,7 @@
 #include "../lib/status.h"
 
 #define VM_BUDGET_DEFAULT (UINT64_C(4) << 30)   /* device bytes of one job's buffers */
+#define KEEP_DEFAULT (UINT64_C(256) << 20)      /* device bytes kept for the VM's next job */
 
 struct kjob {
 	struct cu_kernels *k;
@@ -77,6 +79,20 @@ static uint64_t budget(void)
 	return *end || u == 0 ? VM_BUDGET_DEFAULT : (uint64_t)u;
 }
 
+/* The most a job's buffers may hold and still be kept for the VM's next job
+ * (VGPU_KERNEL_KEEP_BYTES; 0: none kept): an idle kernel worker holds no more. */
+static uint64_t keep_max(void)
+{
+	const char *v = getenv("VGPU_KERNEL_KEEP_BYTES");
+	char *end;
+	unsigned long long u;
+
+	if (!v || !*v)
+		return KEEP_DEFAULT;
+	u = strtoull(v, &end, 10);
+	return *end ? KEEP_DEFAULT : (uint64_t)u;
+}
+
 /* Test builds only: VGPU_KERNEL_TEST_NO_ZERO=1 leaves buffers as the driver hands them
  * out, the naive control of tests/gpu/kernel.sh's KERNEL-ZERO (release builds: never). */
 static int test_no_zero(void)
@@ -127,24 +143,58 @@ static int check_params(struct kjob *j, CUfunction f, const struct vgpu_kernel_a
 	return 0;
 }
 
-/* In the VM's context (current): buffers, launch, outputs. */
+/* VGPU_CUDA_PHASES=1 (as the cuda backend's, cuda_phases.c): one "vgpu-kernel-phases:"
+ * line per job on the worker's stderr, host clock of each step. */
+enum kphase { KP_ENTER, KP_MODULE, KP_ALLOC, KP_ZERO, KP_H2D, KP_EXEC, KP_D2H, KP_LEAVE, KP_SUMMARY, KP_COUNT };
+static const char *const kphase_name[KP_COUNT] = { "enter", "module", "alloc", "zero", "h2d", "exec", "d2h",
+						   "leave", "summary" };
+
+static int phases_on(void)
+{
+	static int on = -1;
+
+	if (on < 0) {
+		const char *v = getenv("VGPU_CUDA_PHASES");
+		on = v && strcmp(v, "1") == 0;
+	}
+	return on;
+}
+
+/* The time since *T into phase P of PH, *T moved on (phases on only). */
+static void kp_mark(uint64_t *ph, enum kphase p, uint64_t *t)
+{
+	uint64_t now;
+
+	if (!phases_on())
+		return;
+	now = vgpu_now_us();
+	ph[p] += now - *t;
+	*t = now;
+}
+
+/* In the VM's context (current): buffers (the VM's kept ones, cuda_module.c), launch,
+ * outputs. A buffer that no input fills is zeroed (cuMemsetD8); one that an input fills
+ * is written whole by its cuMemcpyHtoD before the kernel sees it. */
 static void run_in_ctx(struct kjob *j, const struct vgpu_job *job, CUfunction f, const char *in, char *out,
-		       uint64_t *exec_us)
+		       uint64_t *exec_us, struct cu_vmctx *v, uint64_t *ph, uint64_t *t, uint64_t *fresh)
 {
 	const struct vgpu_kernel_args *ka = &job->args.kernel;
 	uint64_t in_off[VGPU_KERNEL_ARGS_MAX], out_off[VGPU_KERNEL_ARGS_MAX];
 	CUdeviceptr dptr[VGPU_KERNEL_ARGS_MAX] = { 0 };
+	size_t bytes[VGPU_KERNEL_ARGS_MAX] = { 0 };
 	union { CUdeviceptr p; int32_t i32; uint32_t u32; int64_t i64; float f32; double f64; } val[VGPU_KERNEL_ARGS_MAX];
 	void *params[VGPU_KERNEL_ARGS_MAX + 1];
 	struct cu_api *a = &j->k->api;
-	uint32_t i;
+	const char *call = "";
+	char what[64];
+	uint32_t i, bad = 0;
 	uint64_t t0;
+	CUresult e;
 
 	vgpu_kernel_layout(ka, in_off, out_off, NULL, NULL);   /* checked by the parser */
 	memset(val, 0, sizeof(val));
 	for (i = 0; i < ka->nargs; i++) {
 		const struct vgpu_karg *g = &ka->args[i];
-		char what[64];
 		params[i] = &val[i];
 		switch (g->kind) {
 		case VGPU_KARG_I32: val[i].i32 = (int32_t)g->v.i; continue;
@@ -152,58 +202,67 @@ static void run_in_ctx(struct kjob *j, const struct vgpu_job *job, CUfunction f,
 		case VGPU_KARG_I64: val[i].i64 = g->v.i; continue;
 		case VGPU_KARG_F32: val[i].f32 = (float)g->v.d; continue;
 		case VGPU_KARG_F64: val[i].f64 = g->v.d; continue;
-		default: break;
+		default: bytes[i] = (size_t)g->v.bytes; break;
 		}
-		/* a buffer: allocated in this VM's context, zeroed, then filled */
-		snprintf(what, sizeof(what), "cuMemAlloc(arg %u, %llu bytes)", i, (unsigned long long)g->v.bytes);
-		if (check(j, a->MemAlloc(&dptr[i], (size_t)g->v.bytes), VGPU_EXEC_FAILED, what))
-			goto out;
-		snprintf(what, sizeof(what), "cuMemsetD8(arg %u)", i);
-		if (!test_no_zero() && check(j, a->MemsetD8(dptr[i], 0, (size_t)g->v.bytes), VGPU_EXEC_FAILED, what))
-			goto out;
-		snprintf(what, sizeof(what), "cuMemcpyHtoD(arg %u)", i);
-		if (in_off[i] != UINT64_MAX &&
-		    check(j, a->MemcpyHtoD(dptr[i], in + in_off[i], (size_t)g->v.bytes), VGPU_EXEC_FAILED, what))
-			goto out;
-		val[i].p = dptr[i];
 	}
 	params[ka->nargs] = NULL;
+	/* the buffers: in this VM's context, kept from its last job where the size fits */
+	e = vgpu_cu_vm_bufs(j->k, v, ka->nargs, bytes, dptr, fresh, &bad, &call);
+	if (e != CUDA_SUCCESS) {
+		snprintf(what, sizeof(what), "%s(arg %u, %zu bytes)", call, bad, bytes[bad]);
+		check(j, e, VGPU_EXEC_FAILED, what);
+		return;
+	}
+	kp_mark(ph, KP_ALLOC, t);
+	for (i = 0; i < ka->nargs; i++) {
+		if (!bytes[i])
+			continue;
+		val[i].p = dptr[i];
+		if (in_off[i] != UINT64_MAX || test_no_zero())
+			continue;
+		snprintf(what, sizeof(what), "cuMemsetD8(arg %u)", i);
+		if (check(j, a->MemsetD8(dptr[i], 0, bytes[i]), VGPU_EXEC_FAILED, what))
+			return;
+	}
+	kp_mark(ph, KP_ZERO, t);
+	for (i = 0; i < ka->nargs; i++) {
+		if (!bytes[i] || in_off[i] == UINT64_MAX)
+			continue;
+		snprintf(what, sizeof(what), "cuMemcpyHtoD(arg %u)", i);
+		if (check(j, a->MemcpyHtoD(dptr[i], in + in_off[i], bytes[i]), VGPU_EXEC_FAILED, what))
+			return;
+	}
+	kp_mark(ph, KP_H2D, t);
 	t0 = vgpu_now_us();
 	if (check(j, a->LaunchKernel(f, ka->grid[0], ka->grid[1], ka->grid[2], ka->block[0], ka->block[1], ka->block[2],
 				     (unsigned)ka->shared, NULL, ka->nargs ? params : NULL, NULL),
 		  VGPU_BAD_KERNEL, "cuLaunchKernel") ||
 	    check(j, a->CtxSynchronize(), VGPU_EXEC_FAILED, "kernel"))
-		goto out;
+		return;
 	*exec_us = vgpu_now_us() - t0;
+	kp_mark(ph, KP_EXEC, t);
 	for (i = 0; i < ka->nargs; i++) {
-		char what[64];
 		if (out_off[i] == UINT64_MAX)
 			continue;
 		snprintf(what, sizeof(what), "cuMemcpyDtoH(arg %u)", i);
-		if (check(j, a->MemcpyDtoH(out + out_off[i], dptr[i], (size_t)ka->args[i].v.bytes), VGPU_EXEC_FAILED,
-			  what))
-			goto out;
+		if (check(j, a->MemcpyDtoH(out + out_off[i], dptr[i], bytes[i]), VGPU_EXEC_FAILED, what))
+			return;
 	}
-out:
-	if (j->fault)
-		return;              /* the context goes, its buffers with it */
-	for (i = 0; i < ka->nargs; i++)
-		if (dptr[i] && a->MemFree(dptr[i]) != CUDA_SUCCESS && j->err == CUDA_SUCCESS)
-			vgpu_job_result_set(j->res, VGPU_EXEC_FAILED, "cuMemFree(arg %u) failed", i);
+	kp_mark(ph, KP_D2H, t);
 }
 
 int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, struct vgpu_job_result *res)
 {
 	const struct vgpu_kernel_args *ka = &job->args.kernel;
 	struct kjob j = { .res = res, .err = CUDA_SUCCESS, .fault = 0 };
-	uint64_t in_bytes, out_bytes, bufs = 0, exec_us = 0;
-	struct cu_vmctx *v;
+	uint64_t in_bytes, out_bytes, bufs = 0, exec_us = 0, ph[KP_COUNT] = { 0 }, t = 0, t_start = 0, fresh = 0;
+	struct cu_vmctx *v = NULL;
 	char why[256], log[256];
 	size_t full = 0;
 	char *out = NULL;
 	CUmodule mod;
 	CUfunction f;
-	int hit, rc = 0;
+	int hit = 0, rc = 0;
 	CUresult e;
 
 	if (vgpu_kernel_check(ka, why, sizeof(why)) < 0 ||
@@ -238,6 +297,8 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 			return 0;
 		}
 	}
+	if (phases_on())
+		t = t_start = vgpu_now_us();
 	if (!*kernels && vgpu_cu_kernels_open((struct cu_kernels **)kernels, dev, why, sizeof(why)) < 0) {
 		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "kernel op: %s", why);
 		goto done;
@@ -249,6 +310,7 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 		vgpu_job_result_set(res, VGPU_EXEC_FAILED, "%s", why);
 		goto done;
 	}
+	kp_mark(ph, KP_ENTER, &t);
 	e = vgpu_cu_module_get_log(j.k, v, (const char *)job->in, (size_t)ka->ptx, &mod, &hit, log, sizeof(log),
 			       job->log, job->log ? job->log_cap : 0, &full);
 	if (e != CUDA_SUCCESS) {
@@ -267,9 +329,21 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 	}
 	if (check(&j, e, VGPU_BAD_KERNEL, "cuModuleGetFunction") || check_params(&j, f, ka) < 0)
 		goto leave;
-	run_in_ctx(&j, job, f, (const char *)job->in, out, &exec_us);
+	kp_mark(ph, KP_MODULE, &t);
+	run_in_ctx(&j, job, f, (const char *)job->in, out, &exec_us, v, ph, &t, &fresh);
+	if (!j.fault && bufs > keep_max()) {
+		/* too large to hold while the VM is idle: freed now (none wanted) */
+		CUdeviceptr none[1];
+		const char *call = "";
+		uint32_t bad = 0;
+		uint64_t fr;
+		e = vgpu_cu_vm_bufs(j.k, v, 0, NULL, none, &fr, &bad, &call);
+		if (e != CUDA_SUCCESS && res->status == VGPU_OK)
+			vgpu_job_result_set(res, VGPU_EXEC_FAILED, "%s(arg %u) failed", call, bad);
+	}
 leave:
 	vgpu_cu_vm_leave(j.k);
+	kp_mark(ph, KP_LEAVE, &t);
 	if (j.fault) {
 		/* Sticky: only a new context is usable. Ours goes; the VM's next job gets a new
 		 * one (in the VM's kernel worker: a new process, docs/KERNELS.md). */
@@ -281,6 +355,17 @@ done:
 	if (res->status == VGPU_OK && out_bytes) {
 		vgpu_summarize((const float *)(const void *)out, (size_t)(out_bytes / sizeof(float)), &res->summary);
 		res->has_summary = 1;
+	}
+	kp_mark(ph, KP_SUMMARY, &t);
+	if (phases_on() && v) {
+		char line[512];
+		int n = snprintf(line, sizeof(line), "vgpu-kernel-phases: vm=%u entry=%s status=%s in_bytes=%llu "
+				 "out_bytes=%llu module_hit=%d bufs_new=%d", ka->vm, ka->entry, vgpu_status_name(res->status),
+				 (unsigned long long)in_bytes, (unsigned long long)out_bytes, hit, __builtin_popcountll(fresh));
+		for (int p = 0; p < KP_COUNT && n > 0 && (size_t)n < sizeof(line); p++)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " %s_us=%llu", kphase_name[p],
+				      (unsigned long long)ph[p]);
+		fprintf(stderr, "%s total_us=%llu\n", line, (unsigned long long)(vgpu_now_us() - t_start));
 	}
 	if (out && out != (char *)job->out)
 		free(out);

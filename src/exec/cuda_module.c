@@ -139,7 +139,8 @@ void vgpu_cu_vm_drop(struct cu_kernels *k, struct cu_vmctx *v)
 {
 	if (!v->vm)
 		return;
-	/* Destroying the context unloads its modules and frees its buffers. */
+	/* Destroying the context unloads its modules and frees its buffers (the kept ones
+	 * too: the memset below forgets them). */
 	for (int i = 0; i < VGPU_KERNEL_MODULES; i++) {
 		free(v->mods[i].ptx);
 		v->mods[i].ptx = NULL;
@@ -148,6 +149,60 @@ void vgpu_cu_vm_drop(struct cu_kernels *k, struct cu_vmctx *v)
 		k->api.CtxDestroy(v->ctx);
 	memset(v, 0, sizeof(*v));
 	k->ctx_dropped++;
+}
+
+CUresult vgpu_cu_vm_bufs(struct cu_kernels *k, struct cu_vmctx *v, uint32_t nargs, const size_t *bytes,
+			 CUdeviceptr *ptr, uint64_t *fresh, uint32_t *failed_arg, const char **what)
+{
+	CUresult e;
+	uint32_t i;
+
+	*fresh = 0;
+	/* first the frees: the VM never holds more than max(kept, this job's) */
+	for (i = 0; i < VGPU_KERNEL_ARGS_MAX; i++) {
+		struct cu_kbuf *b = &v->bufs[i];
+		if (!b->p || (i < nargs && bytes[i] == b->bytes))
+			continue;
+		e = k->api.MemFree(b->p);
+		b->p = 0;
+		b->bytes = 0;
+		if (e != CUDA_SUCCESS) {
+			*failed_arg = i;
+			*what = "cuMemFree";
+			return e;
+		}
+	}
+	for (i = 0; i < nargs; i++) {
+		struct cu_kbuf *b = &v->bufs[i];
+		ptr[i] = 0;
+		if (!bytes[i])
+			continue;
+		if (!b->p) {
+			if ((e = k->api.MemAlloc(&b->p, bytes[i])) != CUDA_SUCCESS) {
+				b->p = 0;
+				*failed_arg = i;
+				*what = "cuMemAlloc";
+				return e;
+			}
+			b->bytes = bytes[i];
+			*fresh |= UINT64_C(1) << i;
+			k->buf_allocs++;
+		} else {
+			k->buf_reuses++;
+		}
+		ptr[i] = b->p;
+	}
+	return CUDA_SUCCESS;
+}
+
+unsigned vgpu_cu_bufs_kept(const struct cu_kernels *k)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; k && i < VGPU_KERNEL_CTXS_MAX; i++)
+		for (unsigned b = 0; b < VGPU_KERNEL_ARGS_MAX; b++)
+			n += k->vms[i].bufs[b].p != 0;
+	return n;
 }
 
 void vgpu_cu_kernels_close(struct cu_kernels *k)
@@ -159,6 +214,17 @@ void vgpu_cu_kernels_close(struct cu_kernels *k)
 	if (k->api.lib)
 		dlclose(k->api.lib);
 	free(k);
+}
+
+/* How a synchronous call waits for the device in a VM's context: the driver's default
+ * (CU_CTX_SCHED_AUTO: spin while the host has more cores than active contexts, as the
+ * device's worker does through the runtime), or VGPU_KERNEL_CTX_SCHED=blocking (sleep
+ * until the device's interrupt: no core spent waiting, each wait's wake-up later). */
+static unsigned ctx_sched(void)
+{
+	const char *v = getenv("VGPU_KERNEL_CTX_SCHED");
+
+	return v && strcmp(v, "blocking") == 0 ? CU_CTX_SCHED_BLOCKING_SYNC : CU_CTX_SCHED_AUTO;
 }
 
 int vgpu_cu_vm_enter(struct cu_kernels *k, uint32_t vm, uint64_t now_ms, struct cu_vmctx **vp, char *err,
@@ -191,7 +257,7 @@ int vgpu_cu_vm_enter(struct cu_kernels *k, uint32_t vm, uint64_t now_ms, struct 
 		}
 		v = freev;
 		/* cuCtxCreate makes the new context current: pop it, push it below. */
-		if ((e = k->api.CtxCreate(&v->ctx, CU_CTX_SCHED_BLOCKING_SYNC, k->dev)) != CUDA_SUCCESS) {
+		if ((e = k->api.CtxCreate(&v->ctx, ctx_sched(), k->dev)) != CUDA_SUCCESS) {
 			errf(err, errlen, "cuCtxCreate for vm%u: %s", vm, vgpu_cu_strerror(k, e, why, sizeof(why)));
 			memset(v, 0, sizeof(*v));
 			return -1;

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cuda.h>
 
+#include "../lib/kernel_args.h"
+
 #define VGPU_KERNEL_CTXS_DEFAULT     4       /* VM contexts per worker (VGPU_KERNEL_CTXS) */
 #define VGPU_KERNEL_CTX_IDLE_DEFAULT 60000   /* ms unused before a context is reaped */
 #define VGPU_KERNEL_MODULES          8       /* modules cached per VM context */
@@ -63,6 +65,14 @@ struct cu_vmctx {
 	uint64_t used;            /* the LRU clock */
 	uint64_t used_ms;         /* monotonic ms of the last job, for the idle reaping */
 	struct cu_module mods[VGPU_KERNEL_MODULES];
+	/* The last job's device buffers, by argument, kept in this VM's context for its next
+	 * job (one of the same size is reused, zeroed again; any other freed first): no
+	 * cuMemAlloc/cuMemFree per job. Never more than one job's buffers, so within the
+	 * VM's budget; they go with the context (fault, eviction, idle, the worker's end). */
+	struct cu_kbuf {
+		CUdeviceptr p;    /* 0: none kept */
+		size_t bytes;
+	} bufs[VGPU_KERNEL_ARGS_MAX];
 };
 
 struct cu_kernels {
@@ -74,6 +84,7 @@ struct cu_kernels {
 	struct cu_vmctx vms[VGPU_KERNEL_CTXS_MAX];
 	/* counters, for the tests and the log */
 	uint64_t ctx_created, ctx_reaped, ctx_evicted, ctx_dropped, mod_hits, mod_loads;
+	uint64_t buf_allocs, buf_reuses;
 };
 
 /* Load the driver API (dlopen, dlsym, cuInit) for device DEV; read VGPU_KERNEL_CTXS and
@@ -88,6 +99,15 @@ void vgpu_cu_kernels_close(struct cu_kernels *k);
 int vgpu_cu_vm_enter(struct cu_kernels *k, uint32_t vm, uint64_t now_ms, struct cu_vmctx **vp, char *err,
 		     size_t errlen);
 void vgpu_cu_vm_leave(struct cu_kernels *k);
+/* V's buffers fitted to a job that needs BYTES[i] bytes for argument i (0: no buffer):
+ * every kept buffer of another size (or none wanted) freed, then each missing one
+ * allocated; *PTR[i] the buffer (0 for no buffer), *FRESH a mask of those allocated now.
+ * V's context must be current. CUDA_SUCCESS, or the first failed call's result with
+ * *FAILED_ARG its argument and *WHAT "cuMemFree" or "cuMemAlloc". */
+CUresult vgpu_cu_vm_bufs(struct cu_kernels *k, struct cu_vmctx *v, uint32_t nargs, const size_t *bytes,
+			 CUdeviceptr *ptr, uint64_t *fresh, uint32_t *failed_arg, const char **what);
+/* Device buffers kept over all the VMs' contexts (the tests). */
+unsigned vgpu_cu_bufs_kept(const struct cu_kernels *k);
 /* Destroy V's context (after a sticky error); the VM's next job gets a new one. Must not
  * be current (leave first). */
 void vgpu_cu_vm_drop(struct cu_kernels *k, struct cu_vmctx *v);

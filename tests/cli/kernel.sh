@@ -116,6 +116,23 @@ else
 		--arg "in:$T/a.bin" --arg "in:$T/b.bin" --arg "out:16:$T/c.bin" --arg u32:4
 	got=$(python3 -c 'import struct,sys; print(struct.unpack("<4f", open(sys.argv[1],"rb").read()))' "$T/c.bin" 2>&1)
 	[ "$got" = "(11.0, 22.0, 33.0, 44.0)" ] && ok "kernel: the output file is a + b" || bad "kernel output" "$got"
+	# two output buffers (inout, out): each written to its file; then the buffers kept in
+	# vm1's context for its next job: fill leaves 0xdeadbeef in one, peek reuses it zeroed
+	printf '.version 7.0\n.visible .entry fill(\n)\n.visible .entry peek(\n)\n' > "$T/peek.ptx"
+	expect "kernel: inout and out buffers (two outputs): OK" 0 "^seq=[0-9]* status=OK op=kernel " "" -- \
+		"$C" "${D2[@]}" kernel --ptx "$T/peek.ptx" --entry peek --grid 1 --block 4 \
+		--arg "inout:$T/b.bin:$T/p1.bin" --arg "out:16:$T/p2.bin" --arg u32:4
+	cmp -s "$T/b.bin" "$T/p1.bin" && cmp -s "$T/b.bin" "$T/p2.bin" && ok "kernel: inout and out files hold b (peek copies a to b)" ||
+		bad "two outputs" "$(od -An -tx4 "$T/p1.bin" "$T/p2.bin" 2>&1)"
+	expect "kernel: fill leaves 0xdeadbeef in vm1's 16-byte buffer" 0 "^seq=[0-9]* status=OK op=kernel " "" -- \
+		"$C" "${D2[@]}" kernel --ptx "$T/peek.ptx" --entry fill --grid 1 --block 4 \
+		--arg "out:16:$T/f.bin" --arg u32:4 --arg u32:3735928559
+	expect "kernel: peek on vm1 again (the kept buffer reused)" 0 "^seq=[0-9]* status=OK op=kernel " "" -- \
+		"$C" "${D2[@]}" kernel --ptx "$T/peek.ptx" --entry peek --grid 1 --block 4 \
+		--arg "out:16:$T/z1.bin" --arg "out:16:$T/z2.bin" --arg u32:4
+	head -c 16 /dev/zero > "$T/zero16"
+	grep -q 'efbeadde' <(od -An -tx1 "$T/f.bin" | tr -d ' \n') && cmp -s "$T/zero16" "$T/z2.bin" &&
+		ok "kernel: a kept buffer is zeroed for the VM's next job" || bad "kept buffer not zeroed" "$(od -An -tx4 "$T/f.bin" "$T/z2.bin" 2>&1)"
 	jit() {   # N: a PTX of N unknown instructions (one log line each), run; stderr in $T/e
 		{ printf '.version 7.0\n.visible .entry broken(\n)\n{\n'; for _ in $(seq "$1"); do printf 'frobnicate;\n'; done
 		  printf '}\n'; } > "$T/bad$1.ptx"

@@ -78,7 +78,8 @@ static void kj_init(struct kj *k, const char *ptx, const char *entry, uint32_t v
 
 static int run(struct cuda_ctx *cx, struct kj *k, struct vgpu_job_result *r)
 {
-	int d0 = depth ? depth() : 0, a0 = live_allocs ? live_allocs() : 0, rc;
+	/* the driver's live buffers less those the VMs' contexts keep for their next job */
+	int d0 = depth ? depth() : 0, a0 = live_allocs ? live_allocs() - (int)vgpu_cu_bufs_kept(cx->kernels) : 0, rc;
 
 	memset(r, 0, sizeof(*r));
 	r->status = VGPU_OK;
@@ -93,7 +94,8 @@ static int run(struct cuda_ctx *cx, struct kj *k, struct vgpu_job_result *r)
 	}
 	ck_assert_int_eq(depth(), d0);                      /* every push popped */
 	if (r->status != VGPU_KERNEL_FAULT)
-		ck_assert_int_eq(live_allocs(), a0);        /* every buffer freed */
+		ck_assert_int_eq(live_allocs() - (int)vgpu_cu_bufs_kept(cx->kernels), a0);  /* none leaked */
+	ck_assert_uint_le(vgpu_cu_bufs_kept(cx->kernels), VGPU_KERNEL_CTXS_MAX * 16u);
 	return rc;
 }
 
@@ -132,8 +134,34 @@ START_TEST(test_vadd_and_cache)
 	ck_assert_uint_eq(kern(&cx)->mod_loads, 1);
 	ck_assert_uint_eq(kern(&cx)->mod_hits, 1);
 	ck_assert_uint_eq(kern(&cx)->ctx_created, 1);
+	/* the buffers: the first job's three kept in vm3's context, the second's reused */
+	ck_assert_uint_eq(kern(&cx)->buf_allocs, 3);
+	ck_assert_uint_eq(kern(&cx)->buf_reuses, 3);
+	ck_assert_uint_eq(vgpu_cu_bufs_kept(kern(&cx)), 3);
+	/* other sizes: the kept ones freed, new ones made; no more than one job's kept */
+	kj_init(k, vadd_ptx, "vadd", 3, "in:400 in:400 out:400 u32:100");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_OK);
+	ck_assert_uint_eq(kern(&cx)->buf_allocs, 6);
+	kj_init(k, peek_ptx, "fill", 3, "out:400 u32:100 u32:1");
+	ck_assert_int_eq(run(&cx, k, &r), 0);       /* one buffer, of the size arg 0 had: reused */
+	ck_assert_int_eq(r.status, VGPU_OK);
+	ck_assert_uint_eq(vgpu_cu_bufs_kept(kern(&cx)), 1);
+	ck_assert_int_eq(live_allocs(), 1);
+	kj_init(k, vadd_ptx, "vadd", 3, "in:400 in:400 out:400 u32:100");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(live_allocs(), 3);
+	setenv("VGPU_KERNEL_KEEP_BYTES", "1199", 1);      /* under the job's 1200 bytes: none kept */
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_int_eq(r.status, VGPU_OK);
+	ck_assert_int_eq(live_allocs(), 0);
+	setenv("VGPU_KERNEL_KEEP_BYTES", "1200", 1);
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	unsetenv("VGPU_KERNEL_KEEP_BYTES");
+	ck_assert_int_eq(live_allocs(), 3);
 	vgpu_cuda_kernel_fini(&cx);
 	ck_assert_int_eq(live_ctxs(), 0);
+	ck_assert_int_eq(live_allocs(), 0);             /* the kept ones went with the context */
 	free(k);
 }
 END_TEST
@@ -279,17 +307,30 @@ START_TEST(test_buffers_start_zeroed)
 	ck_assert_int_eq(run(&cx, k, &r), 0);
 	ck_assert_uint_eq(w[0], 0xdeadbeefu);
 	ck_assert_uint_eq(w[1023], 0xdeadbeefu);
-	kj_init(k, peek_ptx, "peek", 2, "out:4096 out:4096 u32:1024");
-	memset(k->out, 0x5a, sizeof(k->out));
-	ck_assert_int_eq(run(&cx, k, &r), 0);
-	ck_assert_int_eq(r.status, VGPU_OK);
-	for (int i = 0; i < 2048; i++)              /* a (copied back) and b = a: all zeros */
-		ck_assert_msg(w[i] == 0, "word %d is %#x: the driver's bytes reached the kernel", i, w[i]);
-	/* the naive control: without the zeroing, the driver's bytes are what the kernel reads */
+	/* vm1's next job reuses the buffer fill left 0xdeadbeef in (kept in its context):
+	 * zeroed again; vm2's are new ones, the driver's bytes zeroed */
+	for (uint32_t vm = 1; vm <= 2; vm++) {
+		uint64_t reuses = kern(&cx)->buf_reuses;
+		kj_init(k, peek_ptx, "peek", vm, "out:4096 out:4096 u32:1024");
+		memset(k->out, 0x5a, sizeof(k->out));
+		ck_assert_int_eq(run(&cx, k, &r), 0);
+		ck_assert_int_eq(r.status, VGPU_OK);
+		for (int i = 0; i < 2048; i++)              /* a (copied back) and b = a: all zeros */
+			ck_assert_msg(w[i] == 0, "vm%u: word %d is %#x: old bytes reached the kernel", vm, i, w[i]);
+		ck_assert_uint_eq(kern(&cx)->buf_reuses, reuses + (vm == 1));
+	}
+	/* the naive controls: without the zeroing, a new buffer shows the driver's bytes
+	 * (vm3), a kept one the VM's last job's (vm1 after fill) */
 	setenv("VGPU_KERNEL_TEST_NO_ZERO", "1", 1);
+	kj_init(k, peek_ptx, "peek", 3, "out:4096 out:4096 u32:1024");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	ck_assert_uint_eq(w[1024], 0xa5a5a5a5u);
+	kj_init(k, peek_ptx, "fill", 1, "out:4096 u32:1024 u32:3735928559");
+	ck_assert_int_eq(run(&cx, k, &r), 0);
+	kj_init(k, peek_ptx, "peek", 1, "out:4096 out:4096 u32:1024");
 	ck_assert_int_eq(run(&cx, k, &r), 0);
 	unsetenv("VGPU_KERNEL_TEST_NO_ZERO");
-	ck_assert_uint_eq(w[1024], 0xa5a5a5a5u);
+	ck_assert_uint_eq(w[0], 0xdeadbeefu);
 	vgpu_cuda_kernel_fini(&cx);
 	free(k);
 }
