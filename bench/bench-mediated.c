@@ -2,14 +2,17 @@
  * a local directory: what a VM sees, request published to answer read.
  *
  * Two requesters: "inotify" publishes the payload and command.txt like any client and
- * waits for response.txt with inotify (local directory only), so the time is the
- * mediator's and the GPU's, not a polling interval's; "client" uses libvgpu-client
- * with its default waiting policy, polling (VGPU_CLIENT_WAIT_POLL: docs/CLIENT.md
+ * waits for response.txt's rename with inotify (IN_MOVED_TO, local directory only, as
+ * bench-floor's requester), so the time is the mediator's and the GPU's, not a polling
+ * interval's; "client" uses libvgpu-client (vgpu_client_call_into(), one output buffer
+ * kept across calls) with its default waiting policy, polling (VGPU_CLIENT_WAIT_POLL: docs/CLIENT.md
  * "Waiting"), as a VM on NFS does; "client-auto" the library's defaults untouched
  * (inotify here, the directory being local). Seed mode asks for
  * `output summary` (the GPU reduces the output, only the summary comes back: what
  * bench-native seed does); input mode sends in-SEQ.bin and fetches out-SEQ.bin, whose
- * CRC it checks (bench-native input copies the output back and summarises it).
+ * CRC it checks (bench-native input copies the output back and summarises it); both
+ * requesters use the project's payload paths: the CRC fused into the input's write and
+ * the output's read, the output's buffer allocated once.
  *
  *   bench-mediated DIR/vmN inotify|client|client-auto seed|input REPS OP N [M K]   (OP ping: N ignored)
  * prints: median_us=X p99_us=P min_us=Y exec_us=E (E: the executor's median exec_us) */
