@@ -2,14 +2,17 @@
  * a local directory: what a VM sees, request published to answer read.
  *
  * Two requesters: "inotify" publishes the payload and command.txt like any client and
- * waits for response.txt with inotify (local directory only), so the time is the
- * mediator's and the GPU's, not a polling interval's; "client" uses libvgpu-client
- * with its default waiting policy, polling (VGPU_CLIENT_WAIT_POLL: docs/CLIENT.md
+ * waits for response.txt's rename with inotify (IN_MOVED_TO, local directory only, as
+ * bench-floor's requester), so the time is the mediator's and the GPU's, not a polling
+ * interval's; "client" uses libvgpu-client (vgpu_client_call_into(), one output buffer
+ * kept across calls) with its default waiting policy, polling (VGPU_CLIENT_WAIT_POLL: docs/CLIENT.md
  * "Waiting"), as a VM on NFS does; "client-auto" the library's defaults untouched
  * (inotify here, the directory being local). Seed mode asks for
  * `output summary` (the GPU reduces the output, only the summary comes back: what
  * bench-native seed does); input mode sends in-SEQ.bin and fetches out-SEQ.bin, whose
- * CRC it checks (bench-native input copies the output back and summarises it).
+ * CRC it checks (bench-native input copies the output back and summarises it); both
+ * requesters use the project's payload paths: the CRC fused into the input's write and
+ * the output's read, the output's buffer allocated once.
  *
  *   bench-mediated DIR/vmN inotify|client|client-auto seed|input REPS OP N [M K]   (OP ping: N ignored)
  * prints: median_us=X p99_us=P min_us=Y exec_us=E (E: the executor's median exec_us) */
@@ -22,10 +25,12 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client/client.h"
+#include "lib/crc_io.h"
 #include "lib/opref.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
@@ -58,9 +63,37 @@ static void nonce(char out[17])
 	snprintf(out, 17, "%016" PRIx64, r);
 }
 
-/* One request through the file protocol, answered when response.txt holds our seq. */
+/* Block until response.txt is renamed into the directory (IN_MOVED_TO, as bench-floor's
+ * requester waits): no read of response.txt per temp file closed or payload renamed.
+ * Returns at once on a queue overflow, and after 100 ms without the event (a safety
+ * net: the caller reads response.txt and checks it anyway). */
+static void wait_response(int ifd)
+{
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd p = { .fd = ifd, .events = POLLIN };
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&p, 1, 100) <= 0)
+			return;
+		while ((n = read(ifd, ev, sizeof(ev))) > 0) {
+			for (char *q = ev; q < ev + n;) {
+				const struct inotify_event *e = (const struct inotify_event *)q;
+				if ((e->mask & IN_Q_OVERFLOW) ||
+				    (e->len && strcmp(e->name, "response.txt") == 0))
+					return;
+				q += sizeof(*e) + e->len;
+			}
+		}
+	}
+}
+
+/* One request through the file protocol, answered when response.txt holds our seq and
+ * nonce. The input is published with its CRC computed while it is written, the output
+ * read into OUT (kept by the caller across calls) with its CRC computed while it is
+ * read: the project's payload paths (vgpu_publish_ex, lib/crc_io.h), no second pass. */
 static void raw_call(int dirfd, int ifd, struct vgpu_request *req, const float *in, size_t in_bytes,
-		     size_t out_bytes, struct vgpu_response *resp)
+		     void *out, size_t out_bytes, struct vgpu_response *resp)
 {
 	static char buf[VGPU_RECORD_MAX];
 	char err[160];
@@ -68,10 +101,10 @@ static void raw_call(int dirfd, int ifd, struct vgpu_request *req, const float *
 	int rc, n;
 
 	if (in) {
+		struct vgpu_publish_how how = { .crc = &req->input.crc };
 		vgpu_payload_name(req->input.name, "in", req->seq);
 		req->input.bytes = in_bytes;
-		req->input.crc = vgpu_crc32(in, in_bytes);
-		if ((rc = vgpu_publish(dirfd, req->input.name, in, in_bytes, 0644)) < 0)
+		if ((rc = vgpu_publish_ex(dirfd, req->input.name, in, in_bytes, NULL, 0, 0644, &how)) < 0)
 			die("publish input", vgpu_safeio_strerror(rc));
 	}
 	n = vgpu_request_encode(req, buf, sizeof(buf));
@@ -80,26 +113,28 @@ static void raw_call(int dirfd, int ifd, struct vgpu_request *req, const float *
 	if ((rc = vgpu_publish(dirfd, "command.txt", buf, (size_t)n, 0644)) < 0)
 		die("publish command.txt", vgpu_safeio_strerror(rc));
 	for (;;) {
-		struct pollfd p = { .fd = ifd, .events = POLLIN };
-		char ev[4096];
+		wait_response(ifd);
 		if (vgpu_safe_read(dirfd, "response.txt", buf, sizeof(buf), &len, NULL) == 0 &&
 		    vgpu_response_decode(buf, len, resp, err, sizeof(err)) == VGPU_REC_OK &&
 		    resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0)
 			break;
-		poll(&p, 1, 100);
-		while (read(ifd, ev, sizeof(ev)) > 0)
-			;
 	}
 	if (resp->status != VGPU_OK)
 		die(vgpu_status_name(resp->status), resp->error);
 	if (out_bytes) {
-		void *out = NULL;
-		size_t olen = 0;
-		if ((rc = vgpu_safe_read_alloc(dirfd, resp->output.name, out_bytes, &out, &olen)) < 0)
+		struct stat st;
+		uint32_t crc = 0;
+		int fd;
+		if ((rc = vgpu_safe_open(dirfd, resp->output.name, out_bytes, &fd, &st)) < 0)
+			die("open output", vgpu_safeio_strerror(rc));
+		if ((uint64_t)st.st_size != out_bytes || resp->output.bytes != out_bytes)
+			die("output", "size differs");
+		rc = vgpu_pread_crc(fd, out, out_bytes, &crc, NULL);
+		close(fd);
+		if (rc < 0)
 			die("read output", vgpu_safeio_strerror(rc));
-		if (olen != out_bytes || vgpu_crc32(out, olen) != resp->output.crc)
-			die("output", "size or CRC differs");
-		free(out);
+		if (crc != resp->output.crc)
+			die("output", "CRC differs");
 		unlinkat(dirfd, resp->output.name, 0);
 	}
 	if (in)
@@ -113,6 +148,7 @@ int main(int argc, char **argv)
 	struct vgpu_response resp;
 	size_t na = 0, nb = 0, nout = 0, in_bytes = 0, out_bytes = 0;
 	float *in = NULL;
+	void *out = NULL;       /* the output's buffer, allocated once, kept across calls */
 	double *t, *e;
 	int reps, seeded, raw, dirfd = -1, ifd = -1;
 	int64_t seq = 0;
@@ -162,6 +198,9 @@ int main(int argc, char **argv)
 				die("malloc", "out of memory");
 			vgpu_gen_fill(in, na, 1, 0);
 			vgpu_gen_fill(in + na, nb, 1, 1);
+			out = malloc(out_bytes);
+			if (!out)
+				die("malloc", "out of memory");
 			req.output_file = 1;
 		}
 	}
@@ -177,7 +216,7 @@ int main(int argc, char **argv)
 		static char buf[VGPU_RECORD_MAX];
 		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-		if (dirfd < 0 || ifd < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+		if (dirfd < 0 || ifd < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO) < 0)
 			die(dir, strerror(errno));
 		req.vm = (uint32_t)strtoul(base ? base + 3 : dir + 2, NULL, 10);
 		if (vgpu_safe_read(dirfd, "response.txt", buf, sizeof(buf), &len, NULL) == 0 &&
@@ -198,15 +237,15 @@ int main(int argc, char **argv)
 		if (raw) {
 			req.seq = ++seq;
 			nonce(req.nonce);
-			raw_call(dirfd, ifd, &req, in, in_bytes, out_bytes, &resp);
+			raw_call(dirfd, ifd, &req, in, in_bytes, out, out_bytes, &resp);
 		} else {
-			void *out = NULL;
 			size_t olen = 0;
-			int rc = vgpu_client_call(c, &req, in, in_bytes, &resp, out_bytes ? &out : NULL,
-						  out_bytes ? &olen : NULL, err, sizeof(err));
+			int rc = vgpu_client_call_into(c, &req, in, in_bytes, &resp, out, out_bytes, &olen,
+						       err, sizeof(err));
 			if (rc != VGPU_CLIENT_OK)
 				die(vgpu_client_strerror(rc), err);
-			free(out);
+			if (olen != out_bytes)
+				die("output", "size differs");
 		}
 		if (r >= 0) {
 			t[r] = now_us() - t0;
@@ -220,6 +259,7 @@ int main(int argc, char **argv)
 	       resp.executor);
 	vgpu_client_close(c);
 	free(in);
+	free(out);
 	free(t);
 	free(e);
 	return 0;

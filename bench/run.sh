@@ -105,9 +105,10 @@ echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); commit $COMMIT; $(nproc) CPUs;" \
      "directory $BASE ($(df --output=fstype "$BASE" | tail -1)); GPU: $([ $GPU = 1 ] && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1 || echo none)"
 echo
 echo "Microseconds, wall clock on the requester's side. project: vgpu-mediator with the named executor;"
-echo "requester 'inotify' = bench-mediated waiting on inotify; 'client' = libvgpu-client with its default"
-echo "waiting policy, polling as a VM over NFS does (docs/CLIENT.md \"Waiting\": back to back for 1 ms, then"
-echo "max(0.25 ms, E/32)). floor: bench-floor (bench/bench-floor.c: only the mechanism). The inotify rows'"
+echo "requester 'inotify' = bench-mediated waiting on inotify for response.txt's rename, as the floor does;"
+echo "'client' = libvgpu-client (vgpu_client_call_into, output buffer kept) with its default waiting policy,"
+echo "polling as a VM over NFS does (docs/CLIENT.md \"Waiting\": back to back for 1 ms, then max(0.25 ms,"
+echo "E/32)). Both requesters fuse the CRC into the input's write and the output's read. floor: bench-floor (bench/bench-floor.c: only the mechanism). The inotify rows'"
 echo "floor waits on inotify; the client rows' floor ('policy') looks at response.txt on the client's own"
 echo "schedule and does nothing else; both with fsync and the exactly-once record. Payload floor: the CRC"
 echo "fused into each read and write, buffers reused, no op run: exec is the executor's own exec_us, part of"

@@ -187,7 +187,7 @@ void vgpu_client_close(struct vgpu_client *c)
 {
 	if (!c)
 		return;
-	vgpu_client_lock_release(c);
+	vgpu_client_lock_close(c);
 	if (c->inofd >= 0)
 		close(c->inofd);
 	close(c->dirfd);

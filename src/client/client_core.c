@@ -142,7 +142,7 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 	 * mark, or found in response.txt by the first poll: judge_answer() sends again
 	 * above it, once (PROTOCOL.md s.7). */
 	rseq = 0;
-	c->mark_unread = c->lockfd >= 0 && c->counter > 0;
+	c->mark_unread = c->lock_held && c->counter > 0;
 	if (!c->mark_unread && (rc = response_seq(c, &rseq, err, errlen)) != VGPU_CLIENT_OK)
 		return rc;
 	mark = c->counter > rseq ? c->counter : rseq;
@@ -153,7 +153,7 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 			    "so no request can follow. If a VM process forged it, remove %s/response.txt%s%s; if "
 			    "vgpu-mediator really answered it, reset vm%" PRIu32 "'s state on the host (docs/CLIENT.md, "
 			    "EPROTO)", c->vm, rseq >= mark ? "response.txt" : "the seq counter (lock file or CONFLICT answer)",
-			    mark, c->dir, c->lockfd >= 0 ? " and " : "", c->lockfd >= 0 ? c->lock_path : "", c->vm);
+			    mark, c->dir, c->lock_held ? " and " : "", c->lock_held ? c->lock_path : "", c->vm);
 	req->seq = mark + 1;
 	req->vm = c->vm;
 	make_nonce(req->nonce);
@@ -169,7 +169,7 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 		return fail(err, errlen, VGPU_CLIENT_EUSAGE, "request does not encode: %s", strerror(-len));
 	/* The seq is spent before anything is published: a crash after this point never
 	 * reuses it with another nonce. */
-	if (c->lockfd >= 0 && (e = vgpu_client_lock_store(c, req->seq)) < 0)
+	if (c->lock_held && (e = vgpu_client_lock_store(c, req->seq)) < 0)
 		return fail(err, errlen, VGPU_CLIENT_ELOCK, "writing lock file %s: %s", c->lock_path, strerror(-e));
 	c->counter = c->last_seq = req->seq;
 	if (call->in) {

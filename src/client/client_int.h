@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "../lib/clock.h"
 #include "client.h"
 #include "../lib/record_status.h"
@@ -20,7 +21,9 @@ struct vgpu_client {
 	int no_lock;
 	char lock_path[PATH_MAX];
 	unsigned lock_mode;             /* for a new lock file: 0600, 0660 or 0666 like its directory */
-	int lockfd;                     /* held by vgpu_client_call(), else -1 */
+	int lockfd;                     /* the lock file, kept open across calls (client_lock.c); -1: not open */
+	int lock_held;                  /* lockfd is flocked: vgpu_client_call() is under way */
+	pid_t lock_pid;                 /* the process that opened lockfd (a fork's child opens its own) */
 	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
 	int mark_unread;                /* the last send took the lock file's counter without
 					 * reading response.txt's mark (client_core.c) */
@@ -93,12 +96,14 @@ int vgpu_client_check_request(const struct vgpu_request *req, const void *in, si
 /* client_lock.c */
 /* Set c->lock_path from OPTS (lock_dir) and the VM directory. OK, or ELOCK/EUSAGE. */
 int vgpu_client_lock_locate(struct vgpu_client *c, const struct vgpu_client_opts *opts, char *err, size_t errlen);
-/* Take the lock into c->lockfd, polling flock(LOCK_NB) until DEADLINE, and load the
+/* Take the lock on c->lockfd (opened if needed), polling flock(LOCK_NB) until DEADLINE, and load the
  * counter stored in it into c->counter. OK, or ELOCK. */
 int vgpu_client_lock_take(struct vgpu_client *c, uint64_t deadline, char *err, size_t errlen);
 /* Store SEQ as the lock file's counter (the seq is spent). 0 or -errno. */
 int vgpu_client_lock_store(struct vgpu_client *c, int64_t seq);
-/* Release and close the lock, if held. Can't fail. */
+/* Release the lock, if held; the file stays open for the next call. Can't fail. */
 void vgpu_client_lock_release(struct vgpu_client *c);
+/* Release it and close the file (vgpu_client_close). */
+void vgpu_client_lock_close(struct vgpu_client *c);
 
 #endif

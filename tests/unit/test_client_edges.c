@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fiu.h>
@@ -310,6 +312,57 @@ START_TEST(test_lock_dir_missing)
 }
 END_TEST
 
+/* The lock file is kept open across a handle's calls (docs/CLIENT.md step 1), flocked
+ * only during one: released, another handle takes it; removed and made anew under its
+ * name (held there by another client), the kept descriptor locks nothing: ELOCK. */
+START_TEST(test_lock_kept_file_replaced)
+{
+	struct vgpu_client *c = open_client(200), *c2 = open_client(200);
+	char err[512];
+	int fd;
+
+	ck_assert_int_eq(vgpu_client_lock_take(c, vgpu_now_ms() + 200, err, sizeof(err)), VGPU_CLIENT_OK);
+	ck_assert_int_eq(vgpu_client_lock_take(c2, vgpu_now_ms() + 50, err, sizeof(err)), VGPU_CLIENT_ELOCK);
+	vgpu_client_lock_release(c);
+	ck_assert_int_ge(c->lockfd, 0);                  /* kept for the next call */
+	ck_assert_int_eq(vgpu_client_lock_take(c2, vgpu_now_ms() + 200, err, sizeof(err)), VGPU_CLIENT_OK);
+	vgpu_client_lock_release(c2);
+	vgpu_client_close(c2);
+
+	ck_assert_int_eq(unlink(c->lock_path), 0);
+	fd = open(c->lock_path, O_CREAT | O_EXCL | O_RDWR, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);         /* another client, on the new file */
+	ck_assert_int_eq(vgpu_client_lock_take(c, vgpu_now_ms() + 100, err, sizeof(err)), VGPU_CLIENT_ELOCK);
+	ck_assert_msg(strstr(err, "still held") != NULL, "%s", err);
+	close(fd);
+	ck_assert_int_eq(vgpu_client_lock_take(c, vgpu_now_ms() + 200, err, sizeof(err)), VGPU_CLIENT_OK);
+	vgpu_client_close(c);
+}
+END_TEST
+
+/* A fork's child shares the parent's open lock file, and flock() locks are per open
+ * file: the child must open its own, or it would hold the lock the parent holds. */
+START_TEST(test_lock_kept_after_fork)
+{
+	struct vgpu_client *c = open_client(200);
+	char err[512];
+	int status;
+	pid_t pid;
+
+	ck_assert_int_eq(vgpu_client_lock_take(c, vgpu_now_ms() + 200, err, sizeof(err)), VGPU_CLIENT_OK);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(vgpu_client_lock_take(c, vgpu_now_ms() + 100, err, sizeof(err)) == VGPU_CLIENT_ELOCK ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child took the lock its parent holds (status %d)", status);
+	vgpu_client_lock_release(c);
+	vgpu_client_close(c);
+}
+END_TEST
+
 /* The lock file's "seq N\n" is where the numbering goes on (taken by the call); any other
  * content counts as no seq at all. */
 static int64_t seq_after_lock_content(const char *content)
@@ -369,6 +422,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_read_eacces_and_eio);
 	tcase_add_test(tc, test_lock_not_a_file);
 	tcase_add_test(tc, test_lock_dir_missing);
+	tcase_add_test(tc, test_lock_kept_file_replaced);
+	tcase_add_test(tc, test_lock_kept_after_fork);
 	tcase_add_test(tc, test_lock_file_garbage_is_zero);
 	tcase_add_test(tc, test_poll_bounds_ordered);
 	suite_add_tcase(s, tc);
