@@ -51,25 +51,13 @@
 #include <unistd.h>
 
 #include "lib/record.h"
+#include "bench_time.h"
 
 #ifdef VGPU_HAVE_CUDA
 #include <cuda_runtime.h>
 #endif
 
 #define WARMUP 20
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static void die(const char *what)
 {

@@ -29,23 +29,11 @@
 #include "client/client_kernel.h"
 #include "exec/cuda_module.h"
 #include "lib/status.h"
+#include "bench_time.h"
 
 struct stat2 {
 	double p50, p99;
 };
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* p50 and p99 (nearest rank) of N values; sorts V. */
 static struct stat2 stats(double *v, int n)

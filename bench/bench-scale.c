@@ -41,6 +41,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "bench_time.h"
 
 #define WARM_US 500000.0
 #define DRAIN_S 10
@@ -68,19 +69,6 @@ struct thr {
 
 static _Atomic int phase;
 static _Atomic int inflight;
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static double pct(const double *v, size_t n, double p)
 {
