@@ -184,6 +184,8 @@ static uint64_t payload_need(const struct vgpu_request *req)
 /* Is another VM waiting for the budget since before VM? */
 static int older_waiter(const struct vgpu_mediator *m, const struct vm *vm)
 {
+	if (!m->budget_waiting)
+		return 0;
 	for (size_t i = 0; i < m->nvms; i++) {
 		const struct vm *o = m->vms[i];
 
@@ -217,6 +219,8 @@ static int payload_budget(struct vgpu_mediator *m, struct vm *vm, int64_t seq, u
 			  " of %" PRIu64 " held by queued jobs, --max-queued-bytes)", vm->id, seq,
 			  need, m->payload_held, m->cfg.max_queued_bytes);
 	}
+	if (!vm->budget_ticket)
+		m->budget_waiting++;
 	vm->budget_ticket = vm->budget_mine ? vm->budget_mine : ++m->budget_tickets;
 	vm->seen_valid = 0;    /* read again when the budget frees up */
 	return 1;
@@ -358,6 +362,8 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 	 * again (payload_budget()); any other outcome (answered, queued, command.txt gone or
 	 * replaced) gives its place up, so a VM that went away never blocks the others. */
 	vm->budget_mine = vm->budget_ticket;
+	if (vm->budget_ticket)
+		m->budget_waiting--;
 	vm->budget_ticket = 0;
 	scan(m, vm);
 	vm->budget_mine = 0;
@@ -365,7 +371,7 @@ void vgpu_intake_scan(struct vgpu_mediator *m, struct vm *vm)
 
 void vgpu_intake_waiters(struct vgpu_mediator *m)
 {
-	for (;;) {
+	while (m->budget_waiting) {   /* no walk over every VM per answer when nobody waits */
 		struct vm *oldest = NULL;
 
 		for (size_t i = 0; i < m->nvms; i++)

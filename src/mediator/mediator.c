@@ -49,18 +49,37 @@ static void rescan(struct vgpu_mediator *m)
 	}
 }
 
+/* The VM watched by WD, or NULL: through m->wd_hint, checked, else the walk (which
+ * notes what it found). */
+static struct vm *vm_of_wd(struct vgpu_mediator *m, int wd)
+{
+	uint32_t *hint = &m->wd_hint[(unsigned)wd % (sizeof(m->wd_hint) / sizeof(m->wd_hint[0]))];
+
+	if (*hint && *hint <= m->nvms && m->vms[*hint - 1]->wd == wd)
+		return m->vms[*hint - 1];
+	for (size_t i = 0; i < m->nvms; i++)
+		if (m->vms[i]->wd == wd) {
+			*hint = (uint32_t)(i + 1);
+			return m->vms[i];
+		}
+	return NULL;
+}
+
 /* Read what inotify has (at most INOTIFY_READS_PER_TURN buffers: a VM renaming records
  * in a tight loop must not keep us here), note which VMs had command.txt events, then
- * look at each of those once. What is left is read on the next turn, after dispatch. */
+ * look at each of those once, in the order of their first event. What is left is read
+ * on the next turn, after dispatch. Work per event is O(1) in the number of VMs. */
 static void handle_inotify(struct vgpu_mediator *m)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct vm *dirty = NULL, **tail = &dirty;
 	ssize_t n;
 	int reads = 0;
 
 	while (reads++ < INOTIFY_READS_PER_TURN && (n = read(m->inofd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
+			struct vm *vm;
 
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
@@ -70,17 +89,15 @@ static void handle_inotify(struct vgpu_mediator *m)
 			}
 			if (ev->wd == -2)
 				continue;
-			for (size_t i = 0; i < m->nvms; i++) {
-				struct vm *vm = m->vms[i];
-
-				if (vm->wd != ev->wd)
-					continue;
+			if (ev->wd >= 0 && (vm = vm_of_wd(m, ev->wd))) {
 				if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
 					vm->wd = -1;   /* the rescan finds it again if it comes back */
-				} else if (ev->len && strcmp(ev->name, "command.txt") == 0) {
+				} else if (ev->len && strcmp(ev->name, "command.txt") == 0 && !vm->dirty) {
 					vm->dirty = 1;
+					vm->dirty_next = NULL;
+					*tail = vm;
+					tail = &vm->dirty_next;
 				}
-				break;
 			}
 			if (ev->len && (ev->mask & IN_ISDIR) && vgpu_vms_number(ev->name))
 				vgpu_vms_add(m, ev->name);
@@ -90,11 +107,13 @@ static void handle_inotify(struct vgpu_mediator *m)
 		if ((size_t)n <= sizeof(buf) - sizeof(struct inotify_event) - NAME_MAX - 1)
 			break;
 	}
-	for (size_t i = 0; i < m->nvms; i++)
-		if (m->vms[i]->dirty) {
-			m->vms[i]->dirty = 0;
-			vgpu_intake_scan(m, m->vms[i]);
-		}
+	while (dirty) {
+		struct vm *vm = dirty;
+
+		dirty = vm->dirty_next;
+		vm->dirty = 0;
+		vgpu_intake_scan(m, vm);
+	}
 }
 
 static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result *res);

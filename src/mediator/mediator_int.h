@@ -49,6 +49,7 @@ struct vm {
 	ino_t dir_ino;               /* vmN being deleted, recreated or renamed */
 	uid_t dir_uid;               /* ... or given to another owner */
 	int dirty;                   /* an inotify event for command.txt this turn */
+	struct vm *dirty_next;       /* the list of this turn's dirty VMs (handle_inotify) */
 	int cmd_waiting;             /* a new command.txt seen while its job ran: read it at the answer */
 	/* Flooding (docs/SECURITY.md): error answers and log lines are rate-limited per
 	 * VM; past its budget a VM's command.txt is not read before INTAKE_AFTER_MS. */
@@ -98,6 +99,11 @@ struct vgpu_mediator {
 	uint64_t payload_held;       /* payload bytes of queued and running jobs (the budget) */
 	struct vgpu_closer closer;   /* closes big files off the loop (job.h) */
 	uint64_t budget_tickets;     /* the last ticket given to a waiting VM */
+	size_t budget_waiting;       /* VMs holding a ticket: 0 spares the waiters' walk */
+	/* handle_inotify: watch descriptor -> 1 + its VM's index in vms (checked on use:
+	 * a stale or colliding entry falls back to the walk), so that an event costs O(1)
+	 * however many VMs are served (issue 13's scaling). */
+	uint32_t wd_hint[1024];
 };
 
 /* vms.c: the set of VM directories served (m->vms). */

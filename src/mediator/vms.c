@@ -116,6 +116,8 @@ static int problem_solved(struct vgpu_mediator *m, uint32_t id)
 
 void vgpu_vms_close(struct vgpu_mediator *m, struct vm *vm)
 {
+	if (vm->budget_ticket)
+		m->budget_waiting--;
 	if (vm->wd >= 0)
 		inotify_rm_watch(m->inofd, vm->wd);
 	if (vm->dirfd >= 0)
