@@ -31,8 +31,9 @@ check-fault: $(BINS) $(FAULT_BINS) $(NFSSIM_BIN)
 
 # The runner's own test: a crashing, a hanging, a silent, a failing and a short-counting
 # fake scenario each make it fail, naming the program; a good one passes (selftest/).
+# and every kept mutant still applies and names its killing test (tests/mutants/applies.sh).
 check-runner:
-	@python3 tests/fault/selftest/test_runner.py
+	@python3 tests/fault/selftest/test_runner.py && tests/mutants/applies.sh
 
 report:
 	@VGPU_REPORTS=$(BUILD)/reports VGPU_SCENARIO_LIST=$(FAULT_LIST):$(VM_RECORDS) python3 tools/report.py
