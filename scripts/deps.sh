@@ -16,7 +16,7 @@ set -eu
 BUILD_PKGS="gcc make pkg-config zlib1g-dev check libsubunit-dev libfiu-dev libisal-dev libjansson-dev
 libfuse3-dev libnfs-dev libinih-dev libsystemd-dev python3"
 CHECK_PKGS="$BUILD_PKGS fiu-utils valgrind fuse3 libnfs-utils nfs-ganesha nfs-ganesha-vfs rpcbind
-procps psmisc iproute2 scdoc python3-prometheus-client systemd man-db
+procps psmisc iproute2 patch scdoc python3-prometheus-client systemd man-db
 qemu-system-x86 busybox-static kmod nfs-kernel-server
 clang llvm libclang-rt-14-dev"
 [ $# -gt 0 ] || set -- check
