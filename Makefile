@@ -53,7 +53,7 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 # --- sources (explicit lists) ------------------------------------------------------
 # $(wildcard) keeps the lists explicit while files are being written.
 LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
-                src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/safeio.c
+                src/lib/env.c src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/safeio.c
 CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
                 src/client/client_call.c src/client/client_kernel.c src/client/client_wait.c
 # Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the

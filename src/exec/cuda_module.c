@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cuda_module.h"
+#include "../lib/env.h"
 #include "../lib/kernel_args.h"
 
 static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -83,18 +84,6 @@ static int load_api(struct cu_api *a, char *err, size_t errlen)
 	return 0;
 }
 
-static uint64_t env_u64(const char *name, uint64_t def, uint64_t lo, uint64_t hi)
-{
-	const char *v = getenv(name);
-	char *end;
-	unsigned long long u;
-
-	if (!v || !*v)
-		return def;
-	u = strtoull(v, &end, 10);
-	return *end || u < lo || u > hi ? def : (uint64_t)u;
-}
-
 int vgpu_cu_kernels_open(struct cu_kernels **kp, int dev, char *err, size_t errlen)
 {
 	struct cu_kernels *k = calloc(1, sizeof(*k));
@@ -116,8 +105,8 @@ int vgpu_cu_kernels_open(struct cu_kernels **kp, int dev, char *err, size_t errl
 		errf(err, errlen, "cuDeviceGet(%d): %s", dev, vgpu_cu_strerror(k, e, why, sizeof(why)));
 		goto fail;
 	}
-	k->max_ctxs = (unsigned)env_u64("VGPU_KERNEL_CTXS", VGPU_KERNEL_CTXS_DEFAULT, 1, VGPU_KERNEL_CTXS_MAX);
-	k->idle_ms = env_u64("VGPU_KERNEL_CTX_IDLE_MS", VGPU_KERNEL_CTX_IDLE_DEFAULT, 0, UINT64_MAX);
+	k->max_ctxs = (unsigned)vgpu_env_u64("VGPU_KERNEL_CTXS", VGPU_KERNEL_CTXS_DEFAULT, 1, VGPU_KERNEL_CTXS_MAX);
+	k->idle_ms = vgpu_env_u64("VGPU_KERNEL_CTX_IDLE_MS", VGPU_KERNEL_CTX_IDLE_DEFAULT, 0, UINT64_MAX);
 	*kp = k;
 	return 0;
 fail:

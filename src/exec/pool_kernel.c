@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/env.h"
 #include "../lib/log.h"
 #include "../lib/record.h"
 #include "../lib/status.h"
@@ -21,28 +22,10 @@
 #define KERNEL_WORKERS_MAX      64u
 #define KERNEL_IDLE_DEFAULT_MS  60000u
 
-static uint64_t env_u64(const char *name, uint64_t def, uint64_t lo, uint64_t hi)
-{
-	const char *v = getenv(name);
-	char *end;
-	unsigned long long u;
-
-	if (!v || !*v)
-		return def;
-	errno = 0;
-	u = strtoull(v, &end, 10);
-	if (errno || *end || u < lo || u > hi) {
-		vgpu_warn("%s=%s: not a number in %llu..%llu; using %llu", name, v, (unsigned long long)lo,
-			  (unsigned long long)hi, (unsigned long long)def);
-		return def;
-	}
-	return (uint64_t)u;
-}
-
 int vgpu_pool_kernel_setup(struct pool *p)
 {
-	p->kernel_max = (unsigned)env_u64("VGPU_KERNEL_WORKERS", KERNEL_WORKERS_DEFAULT, 1, KERNEL_WORKERS_MAX);
-	p->kernel_idle_ms = env_u64("VGPU_KERNEL_WORKER_IDLE_MS", KERNEL_IDLE_DEFAULT_MS, 0, UINT64_MAX / 2);
+	p->kernel_max = (unsigned)vgpu_env_u64("VGPU_KERNEL_WORKERS", KERNEL_WORKERS_DEFAULT, 1, KERNEL_WORKERS_MAX);
+	p->kernel_idle_ms = vgpu_env_u64("VGPU_KERNEL_WORKER_IDLE_MS", KERNEL_IDLE_DEFAULT_MS, 0, UINT64_MAX / 2);
 	for (int i = 0; i < p->base.nslots; i++) {
 		struct slot *s = &p->slots[i];
 
