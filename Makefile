@@ -65,7 +65,7 @@ MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c sr
                 src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c src/mediator/vms.c \
                 src/mediator/config.c src/mediator/config_render.c src/mediator/metrics.c src/mediator/report.c \
                 src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c \
-                src/mediator/progress.c
+                src/mediator/progress.c src/mediator/await.c
 
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(LIB_SRC)))
 EXEC_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(EXEC_SRC)))

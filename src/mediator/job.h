@@ -45,6 +45,10 @@ struct job {
 	size_t out_count;            /* floats of output, for every compute op */
 	uint64_t enqueued_us, started_us;
 	uint64_t deadline_ms;
+	/* await.c: the window in which the mediator looks for its end without sleeping
+	 * (0, 0: none), and what VGPU_MEDIATOR_PHASES=1 prints */
+	uint64_t spin_from_us, spin_to_us;
+	uint64_t intent_us, rtt_us, exec_us;
 };
 
 /* A job for REQ (copied) of VM, without memfds. NULL when out of memory. */

@@ -15,10 +15,12 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <fiu-local.h>
 
 #include "mediator_int.h"
+#include "await.h"
 #include "lock.h"
 #include "lib/log.h"
 #include "lib/status.h"
@@ -146,6 +148,7 @@ static void dispatch(struct vgpu_mediator *m)
 			return;
 		vm = job->vm;
 		effect = job->req.op != VGPU_OP_PING;
+		job->intent_us = vgpu_now_us();
 		rc = effect ? vgpu_state_begin(m->statefd, vm->id, &vm->st, job->req.seq, job->req.nonce) : 0;
 		if (rc < 0) {
 			/* Without the intent on disk a crash could run it twice: don't run it. */
@@ -160,6 +163,7 @@ static void dispatch(struct vgpu_mediator *m)
 		if (limit > m->cfg.max_job_ms)
 			limit = m->cfg.max_job_ms;
 		job->started_us = vgpu_now_us();
+		job->intent_us = job->started_us - job->intent_us;
 		job->deadline_ms = job->started_us / 1000 + limit;
 		vgpu_job_to_exec(job, job->deadline_ms, &xj);
 		vgpu_journal_add(&m->journal, "exec vm=%" PRIu32 " seq=%" PRId64 " nonce=%s slot=%d", vm->id,
@@ -185,6 +189,7 @@ static void dispatch(struct vgpu_mediator *m)
 		m->stats.executed++;
 		vgpu_metrics_dispatched(&m->metrics, s);
 		m->slots[s] = job;
+		vgpu_await_started(m, job);
 	}
 }
 
@@ -193,10 +198,13 @@ static void finish(struct vgpu_mediator *m, int s, const struct vgpu_job_result 
 	struct job *job = m->slots[s];
 	struct vm *vm = job->vm;
 	const char *name = vgpu_executor_slot_name(m->cfg.ex, s);
+	uint64_t t = vgpu_now_us();
 
 	m->slots[s] = NULL;
 	fiu_do_on("mediator/crash/after-exec", raise(SIGKILL));
+	vgpu_await_finished(m, job, t, res->exec_us);
 	vgpu_answer_job(m, job, res, name);
+	vgpu_await_phases(m, job, vgpu_now_us() - t);
 	vgpu_progress_finished(vm, job, res->exec_us);
 	vm->job = NULL;
 	vgpu_job_free(job);
@@ -246,7 +254,8 @@ static int busy_slots(const struct vgpu_mediator *m)
 int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 {
 	struct pollfd *pfd = m->pfd;
-	uint64_t now = vgpu_now_ms(), wake, beat;
+	uint64_t now = vgpu_now_ms(), wake, beat, timeout_us;
+	struct timespec ts;
 	int timeout;
 
 	if (m->stopping && busy_slots(m) == 0)
@@ -294,7 +303,10 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 	timeout = wake > now ? (int)(wake - now) : 0;
 	if (max_wait_ms >= 0 && timeout > max_wait_ms)
 		timeout = max_wait_ms;
-	if (poll(pfd, (nfds_t)m->nslots + 2, timeout) < 0 && errno != EINTR) {
+	timeout_us = vgpu_await_timeout(m, vgpu_now_us(), (uint64_t)timeout * 1000);
+	ts.tv_sec = (time_t)(timeout_us / 1000000);
+	ts.tv_nsec = (long)(timeout_us % 1000000) * 1000;
+	if (ppoll(pfd, (nfds_t)m->nslots + 2, &ts, NULL) < 0 && errno != EINTR) {
 		vgpu_err("poll: %s", strerror(errno));
 		sleep(1);
 		return 1;
@@ -545,6 +557,7 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->nslots = cfg->ex->nslots;
 	m->slots = calloc((size_t)m->nslots, sizeof(*m->slots));
 	m->pfd = calloc((size_t)m->nslots + 2, sizeof(*m->pfd));
+	vgpu_await_init(m);
 	if (!m->slots || !m->pfd || vgpu_metrics_init(&m->metrics, m->nslots) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

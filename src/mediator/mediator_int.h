@@ -104,6 +104,8 @@ struct vgpu_mediator {
 	 * a stale or colliding entry falls back to the walk), so that an event costs O(1)
 	 * however many VMs are served (issue 13's scaling). */
 	uint32_t wd_hint[1024];
+	uint64_t spin_us;            /* await.c: VGPU_MEDIATOR_SPIN_US */
+	int phases;                  /* await.c: VGPU_MEDIATOR_PHASES=1 */
 };
 
 /* vms.c: the set of VM directories served (m->vms). */

@@ -37,6 +37,7 @@ struct vgpu_progress_vm {
 	enum vgpu_op x_op;
 	struct vgpu_op_args x_args;
 	uint64_t x_exec_us;
+	uint64_t x_rtt_us;           /* await.c: its round trip through the executor slot */
 	int warned;
 };
 
