@@ -135,6 +135,8 @@ done
 python3 bench/phases.py "$R/phases-medians.txt" "$R"/phases-cache.log "$R"/phases-nocache.log \
 	"$R"/phases-populate.log "$R"/phases-plain.log "$R"/phases-staging.log | tee -a "$OUTF"
 echo | tee -a "$OUTF"
+# The mediator's wait window off and on (bench/spin.sh).
+BUILD=$B BENCH_DIR=$BASE bench/spin.sh | tee -a "$OUTF"
 # The same ping with the directory and state on disk: every publish is fsync'ed.
 start_mediator "$D"
 p_disk=$("$B/bench/bench-mediated" "$D/root/vm1" inotify seed 200 ping 1 | val median_us)
