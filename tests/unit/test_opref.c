@@ -152,6 +152,37 @@ START_TEST(test_summary_format)
 }
 END_TEST
 
+/* The eight-lane sum against one long double chain (double under valgrind, hence 1e-9
+ * rather than tighter; a lane lost or counted twice is off by far more): every tail length, and a long
+ * vector whose values span signs and magnitudes. */
+START_TEST(test_summary_lanes)
+{
+	enum { N = 1000003 };
+	float *v = malloc(N * sizeof(float));
+	size_t sizes[] = { 1, 2, 7, 8, 9, 15, 16, 17, 23, 1000, N };
+
+	vgpu_gen_fill(v, N, 7, 0);
+	for (size_t i = 0; i < N; i += 97)
+		v[i] *= 1e6f;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct vgpu_summary s;
+		long double sum = 0, sq = 0;
+
+		for (size_t i = 0; i < sizes[k]; i++) {
+			sum += v[i];
+			sq += (long double)v[i] * v[i];
+		}
+		vgpu_summarize(v, sizes[k], &s);
+		ck_assert_uint_eq(s.count, sizes[k]);
+		ck_assert_msg(fabsl((long double)s.sum - sum) <= 1e-9L * sqrtl(sq) + 1e-30L, "n=%zu sum %.17g vs %.17Lg",
+			      sizes[k], s.sum, sum);
+		ck_assert_msg(fabsl((long double)s.l2 - sqrtl(sq)) <= 1e-9L * sqrtl(sq), "n=%zu l2", sizes[k]);
+		ck_assert(s.first == v[0]);
+	}
+	free(v);
+}
+END_TEST
+
 START_TEST(test_summary_round_trip)
 {
 	enum { N = 1000 };
@@ -208,6 +239,7 @@ static Suite *ops_suite(void)
 	tcase_add_test(tc, test_ref_sgemm_accumulates_in_double);
 	tcase_add_test(tc, test_rel_error);
 	tcase_add_test(tc, test_summary_format);
+	tcase_add_test(tc, test_summary_lanes);
 	tcase_add_test(tc, test_summary_round_trip);
 	tcase_add_test(tc, test_summary_parse_rejects);
 	suite_add_tcase(s, tc);
