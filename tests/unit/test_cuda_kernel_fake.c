@@ -511,6 +511,30 @@ START_TEST(test_worker_buffers_registered_once)
 		ck_assert_int_eq(hostreg(HR_LIVE), 0);
 	}
 	unsetenv("VGPU_KERNEL_PIN_BYTES");
+
+	/* a fault: the context goes with its registrations; the worker's end after it
+	 * unmaps the buffers without touching the driver's state again */
+	ctx = worker_start();
+	worker_vadd(ctx, &inb, &outb, 1000, 7);
+	ck_assert_int_eq(hostreg(HR_LIVE), 2);
+	{
+		struct kj *k = calloc(1, sizeof(*k));
+		struct vgpu_job_result r;
+
+		kj_init(k, peek_ptx, "oob", 7, "out:4");
+		memcpy(inb.p, k->in, (size_t)k->job.args.kernel.ptx);
+		k->job.in = inb.p;
+		k->job.in_count = (size_t)k->job.args.kernel.ptx / 4;
+		k->job.out = outb.p;
+		k->job.out_count = 1;
+		ck_assert_int_eq(vgpu_backend_cuda_kernel.run(ctx, &k->job, &r), -1);
+		ck_assert_int_eq(r.status, VGPU_KERNEL_FAULT);
+		free(k);
+	}
+	ck_assert_int_eq(hostreg(HR_LIVE), 0);
+	ck_assert_int_eq(live_ctxs(), 0);
+	worker_end(ctx, &inb, &outb);
+	ck_assert_int_eq(hostreg(HR_LIVE), 0);
 }
 END_TEST
 
