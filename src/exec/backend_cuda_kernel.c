@@ -145,9 +145,10 @@ static int check_params(struct kjob *j, CUfunction f, const struct vgpu_kernel_a
 
 /* VGPU_CUDA_PHASES=1 (as the cuda backend's, cuda_phases.c): one "vgpu-kernel-phases:"
  * line per job on the worker's stderr, host clock of each step. */
-enum kphase { KP_ENTER, KP_MODULE, KP_ALLOC, KP_ZERO, KP_H2D, KP_EXEC, KP_D2H, KP_LEAVE, KP_SUMMARY, KP_COUNT };
-static const char *const kphase_name[KP_COUNT] = { "enter", "module", "alloc", "zero", "h2d", "exec", "d2h",
-						   "leave", "summary" };
+enum kphase { KP_ENTER, KP_PIN, KP_MODULE, KP_ALLOC, KP_ZERO, KP_H2D, KP_EXEC, KP_D2H, KP_LEAVE, KP_SUMMARY,
+	      KP_COUNT };
+static const char *const kphase_name[KP_COUNT] = { "enter", "pin", "module", "alloc", "zero", "h2d", "exec",
+						   "d2h", "leave", "summary" };
 
 static int phases_on(void)
 {
@@ -262,7 +263,7 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 	char *out = NULL;
 	CUmodule mod;
 	CUfunction f;
-	int hit = 0, rc = 0;
+	int hit = 0, rc = 0, pinned = 0;
 	CUresult e;
 
 	if (vgpu_kernel_check(ka, why, sizeof(why)) < 0 ||
@@ -311,6 +312,11 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 		goto done;
 	}
 	kp_mark(ph, KP_ENTER, &t);
+	/* a kernel worker's payload buffers: registered once, by the first job (here) */
+	vgpu_cu_host_pin(j.k, v);
+	pinned = vgpu_cu_host_is_pinned(j.k, v, job->in, (size_t)in_bytes) +
+		 (out_bytes && out == (char *)job->out && vgpu_cu_host_is_pinned(j.k, v, out, (size_t)out_bytes));
+	kp_mark(ph, KP_PIN, &t);
 	e = vgpu_cu_module_get_log(j.k, v, (const char *)job->in, (size_t)ka->ptx, &mod, &hit, log, sizeof(log),
 			       job->log, job->log ? job->log_cap : 0, &full);
 	if (e != CUDA_SUCCESS) {
@@ -360,8 +366,9 @@ done:
 	if (phases_on() && v) {
 		char line[512];
 		int n = snprintf(line, sizeof(line), "vgpu-kernel-phases: vm=%u entry=%s status=%s in_bytes=%llu "
-				 "out_bytes=%llu module_hit=%d bufs_new=%d", ka->vm, ka->entry, vgpu_status_name(res->status),
-				 (unsigned long long)in_bytes, (unsigned long long)out_bytes, hit, __builtin_popcountll(fresh));
+				 "out_bytes=%llu module_hit=%d bufs_new=%d host_pinned=%d", ka->vm, ka->entry,
+				 vgpu_status_name(res->status), (unsigned long long)in_bytes, (unsigned long long)out_bytes, hit,
+				 __builtin_popcountll(fresh), pinned);
 		for (int p = 0; p < KP_COUNT && n > 0 && (size_t)n < sizeof(line); p++)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, " %s_us=%llu", kphase_name[p],
 				      (unsigned long long)ph[p]);

@@ -65,6 +65,18 @@ static int kbe_run(void *ctx, const struct vgpu_job *job, struct vgpu_job_result
 	return -1;
 }
 
+/* vgpu-worker's payload buffers: registered once with the driver, in the VM's context,
+ * by the first job that uses them (cuda_kernel_hostmem.c). */
+static void *kbe_host_alloc(void *ctx, size_t bytes)
+{
+	return vgpu_cu_host_alloc(((struct kbe *)ctx)->kernels, bytes);
+}
+
+static void kbe_host_free(void *ctx, void *p, size_t bytes)
+{
+	vgpu_cu_host_free(((struct kbe *)ctx)->kernels, p, bytes);
+}
+
 static void kbe_fini(void *ctx)
 {
 	struct kbe *b = ctx;
@@ -76,10 +88,12 @@ static void kbe_fini(void *ctx)
 }
 
 const struct vgpu_backend_ops vgpu_backend_cuda_kernel = {
-	.iversion = 1,
+	.iversion = 2,
 	.name = "cuda-kernel",
 	.device_count = kbe_device_count,
 	.init = kbe_init,
 	.run = kbe_run,
 	.fini = kbe_fini,
+	.host_alloc = kbe_host_alloc,
+	.host_free = kbe_host_free,
 };

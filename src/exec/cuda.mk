@@ -33,7 +33,8 @@ LIBS         += $(CUDA_LIBS)
 # The cuda backend: its life cycle and run(), the ops, and one file per concept under them.
 CUDA_SRC := src/exec/backend_cuda.c src/exec/backend_cuda_ops.c src/exec/cuda_err.c \
             src/exec/cuda_devcache.c src/exec/cuda_hostmem.c src/exec/cuda_leak.c src/exec/cuda_phases.c \
-            src/exec/cuda_module.c src/exec/backend_cuda_kernel.c src/exec/backend_kernel.c
+            src/exec/cuda_module.c src/exec/backend_cuda_kernel.c src/exec/backend_kernel.c \
+            src/exec/cuda_kernel_hostmem.c
 CUDA_OBJ := $(CUDA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/exec/cuda_kernels.cu.o
 $(LIBVGPU): $(CUDA_OBJ)
 

@@ -81,6 +81,8 @@ static int load_api(struct cu_api *a, char *err, size_t errlen)
 	SYM(MemcpyDtoH, "cuMemcpyDtoH_v2", 1);
 	SYM(GetErrorName, "cuGetErrorName", 1);
 	SYM(GetErrorString, "cuGetErrorString", 1);
+	SYM(MemHostRegister, "cuMemHostRegister_v2", 0);
+	SYM(MemHostUnregister, "cuMemHostUnregister", 0);
 	return 0;
 }
 
@@ -134,6 +136,7 @@ void vgpu_cu_vm_drop(struct cu_kernels *k, struct cu_vmctx *v)
 		free(v->mods[i].ptx);
 		v->mods[i].ptx = NULL;
 	}
+	vgpu_cu_host_forget(k, v);
 	if (v->ctx)
 		k->api.CtxDestroy(v->ctx);
 	memset(v, 0, sizeof(*v));

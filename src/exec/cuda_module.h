@@ -24,6 +24,8 @@
 #define VGPU_KERNEL_MODULES          8       /* modules cached per VM context */
 #define VGPU_KERNEL_CTXS_MAX         16
 #define VGPU_KERNEL_LOG_BYTES        16384   /* the JIT's info log buffer */
+#define VGPU_KERNEL_HOSTBUFS         4       /* payload buffers registered per kernel worker */
+#define VGPU_KERNEL_PIN_DEFAULT      (UINT64_C(512) << 20)   /* bytes of them (VGPU_KERNEL_PIN_BYTES) */
 #define VGPU_KERNEL_LOG_CUT "[the JIT's log is cut here: it is longer than 65536 bytes]\n"
 
 /* The driver API's entry points this backend uses (dlsym'ed by their ABI names). */
@@ -49,6 +51,8 @@ struct cu_api {
 	CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);             /* cuMemcpyDtoH_v2 */
 	CUresult (*GetErrorName)(CUresult, const char **);
 	CUresult (*GetErrorString)(CUresult, const char **);
+	CUresult (*MemHostRegister)(void *, size_t, unsigned);           /* _v2; may be NULL: pageable */
+	CUresult (*MemHostUnregister)(void *);                           /* may be NULL */
 };
 
 struct cu_module {
@@ -85,6 +89,17 @@ struct cu_kernels {
 	/* counters, for the tests and the log */
 	uint64_t ctx_created, ctx_reaped, ctx_evicted, ctx_dropped, mod_hits, mod_loads;
 	uint64_t buf_allocs, buf_reuses;
+	/* A kernel worker's payload buffers (cuda_kernel_hostmem.c): handed to vgpu-worker by
+	 * the backend's host_alloc, registered once with the driver in the VM's context */
+	struct cu_hostbuf {
+		void *p;          /* NULL: the slot is free */
+		size_t bytes;
+		CUcontext ctx;    /* registered in this context; NULL: pageable for now */
+		int failed;       /* the driver refused it: pageable for good */
+	} host[VGPU_KERNEL_HOSTBUFS];
+	uint64_t host_pinned;                 /* bytes registered now */
+	uint64_t host_regs, host_unregs;      /* cuMemHostRegister / cuMemHostUnregister calls that succeeded */
+	int host_warned;                      /* a refused registration was logged */
 };
 
 /* Load the driver API (dlopen, dlsym, cuInit) for device DEV; read VGPU_KERNEL_CTXS and
@@ -124,6 +139,25 @@ CUresult vgpu_cu_module_get(struct cu_kernels *k, struct cu_vmctx *v, const char
 CUresult vgpu_cu_module_get_log(struct cu_kernels *k, struct cu_vmctx *v, const char *ptx, size_t len,
 				CUmodule *mod, int *hit, char *log, size_t loglen, char *full, size_t fullcap,
 				size_t *fulllen);
+
+/* The kernel worker's payload buffers (cuda_kernel_hostmem.c; docs/KERNELS.md section 5):
+ * vgpu-worker's input and output buffers, kept from job to job, come from here as
+ * anonymous pages and are registered with the driver (cuMemHostRegister) once, by the
+ * first job that runs with them, in its VM's context: its copies and every later job's
+ * are DMA from pinned memory, with no registration per job. At most
+ * VGPU_KERNEL_PIN_BYTES (default 512 MiB, 0: none) registered; a buffer over it, or one
+ * the driver refuses (logged once), stays pageable: the copies work, only slower.
+ * Alloc: NULL when no slot is left (the worker then maps its own pages). Free:
+ * unregistered (its context pushed for the call) and unmapped; before the worker's
+ * vgpu_cu_kernels_close(). */
+void *vgpu_cu_host_alloc(struct cu_kernels *k, size_t bytes);
+void vgpu_cu_host_free(struct cu_kernels *k, void *p, size_t bytes);
+/* Register the buffers not yet registered in V's context (current), within the bound. */
+void vgpu_cu_host_pin(struct cu_kernels *k, struct cu_vmctx *v);
+/* V's context is about to be destroyed (not current): its registrations undone. */
+void vgpu_cu_host_forget(struct cu_kernels *k, struct cu_vmctx *v);
+/* Is [P, P+BYTES) inside a buffer registered in V's context? */
+int vgpu_cu_host_is_pinned(const struct cu_kernels *k, const struct cu_vmctx *v, const void *p, size_t bytes);
 
 /* "CUDA_ERROR_X: text" for E into BUF. Returns BUF. */
 const char *vgpu_cu_strerror(const struct cu_kernels *k, CUresult e, char *buf, size_t len);

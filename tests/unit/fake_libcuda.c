@@ -7,7 +7,10 @@
  * CUDA_ERROR_ILLEGAL_ADDRESS, as a real fault does; "wild" makes every context of the
  * process take it (what the H200 showed: after a VM context's fault the worker's own
  * context was unusable too, docs/reports/check-gpu-h200.txt); "spin" never returns (the
- * watchdog's case). fake_cuda_*() let the test look in.
+ * watchdog's case). Host memory registration (cuMemHostRegister_v2/cuMemHostUnregister)
+ * is tracked per context and counted, and each copy counted as from registered or
+ * pageable memory; FAKE_CUDA_HOSTREG_FAIL=1 makes registration fail (not permitted).
+ * fake_cuda_*() let the test look in.
  * Not the driver: nothing here says how a GPU behaves; tests/gpu/kernel.sh does. */
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +88,54 @@ static void disown_ctx(struct fctx *c)
 	}
 }
 
+/* Registered host ranges, each in the context that registered it (flags 0: pinned for
+ * that context only); a context's destruction drops its own, as the driver does. */
+struct freg { void *p; size_t n; struct fctx *ctx; };
+static struct freg regs[8];
+static int reg_calls, reg_ok, unreg_ok, reg_dropped, copies_pinned, copies_pageable;
+API int fake_cuda_hostreg(int what);
+/* 0 live registrations, 1 cuMemHostRegister calls, 2 of them succeeded, 3 cuMemHostUnregister
+ * succeeded, 4 dropped by a context's destruction, 5 copies from registered memory, 6 copies
+ * from pageable memory */
+int fake_cuda_hostreg(int what)
+{
+	int live = 0;
+	for (int i = 0; i < 8; i++)
+		live += regs[i].p != NULL;
+	switch (what) {
+	case 0: return live;
+	case 1: return reg_calls;
+	case 2: return reg_ok;
+	case 3: return unreg_ok;
+	case 4: return reg_dropped;
+	case 5: return copies_pinned;
+	default: return copies_pageable;
+	}
+}
+/* FAKE_CUDA_REPORT=1: a process that copied or registered says so when the library is
+ * unloaded (the kernel worker's fini) or the process ends, one line on stderr: what a
+ * test of the real vgpu-worker reads back. */
+__attribute__((destructor)) static void report(void)
+{
+	const char *r = getenv("FAKE_CUDA_REPORT");
+	if (!r || strcmp(r, "1") || !(reg_calls || copies_pinned || copies_pageable))
+		return;
+	fprintf(stderr, "fake-cuda: hostreg calls=%d registered=%d unregistered=%d dropped=%d live=%d copies_pinned=%d "
+		"copies_pageable=%d\n", reg_calls, reg_ok, unreg_ok, reg_dropped, fake_cuda_hostreg(0), copies_pinned,
+		copies_pageable);
+}
+static void count_copy(const void *h, size_t n)
+{
+	uintptr_t a = (uintptr_t)h;
+	for (int i = 0; i < 8; i++)
+		if (regs[i].p && regs[i].ctx == cur() && a >= (uintptr_t)regs[i].p && n <= regs[i].n &&
+		    a - (uintptr_t)regs[i].p <= regs[i].n - n) {
+			copies_pinned++;
+			return;
+		}
+	copies_pageable++;
+}
+
 API CUresult cuInit(unsigned f) { (void)f; return CUDA_SUCCESS; }
 API CUresult cuDriverGetVersion(int *v) { *v = 1000; return CUDA_SUCCESS; }   /* too old for any cudart */
 API CUresult cuDeviceGet(CUdevice *d, int o) { *d = o; return o == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
@@ -111,6 +162,11 @@ API CUresult cuCtxDestroy_v2(CUcontext c)
 	if (!x || !x->live)
 		return CUDA_ERROR_INVALID_CONTEXT;
 	disown_ctx(x);
+	for (int i = 0; i < 8; i++)
+		if (regs[i].p && regs[i].ctx == x) {
+			regs[i].p = NULL;
+			reg_dropped++;
+		}
 	x->live = 0;
 	return CUDA_SUCCESS;
 }
@@ -270,14 +326,50 @@ API CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n)
 API CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void *h, size_t n)
 {
 	NEED_CTX();
+	count_copy(h, n);
 	memcpy((void *)(uintptr_t)d, h, n);
 	return CUDA_SUCCESS;
 }
 API CUresult cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n)
 {
 	NEED_CTX();
+	count_copy(h, n);
 	memcpy(h, (void *)(uintptr_t)d, n);
 	return CUDA_SUCCESS;
+}
+API CUresult cuMemHostRegister_v2(void *p, size_t n, unsigned flags)
+{
+	const char *fail = getenv("FAKE_CUDA_HOSTREG_FAIL");
+	uintptr_t a = (uintptr_t)p;
+	reg_calls++;
+	NEED_CTX();
+	if (!p || !n || flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (fail && !strcmp(fail, "1"))
+		return CUDA_ERROR_NOT_PERMITTED;
+	for (int i = 0; i < 8; i++)            /* the driver tracks ranges process-wide */
+		if (regs[i].p && a < (uintptr_t)regs[i].p + regs[i].n && (uintptr_t)regs[i].p < a + n)
+			return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+	for (int i = 0; i < 8; i++)
+		if (!regs[i].p) {
+			regs[i].p = p;
+			regs[i].n = n;
+			regs[i].ctx = cur();
+			reg_ok++;
+			return CUDA_SUCCESS;
+		}
+	return CUDA_ERROR_OUT_OF_MEMORY;
+}
+API CUresult cuMemHostUnregister(void *p)
+{
+	NEED_CTX();
+	for (int i = 0; i < 8; i++)
+		if (regs[i].p == p) {
+			regs[i].p = NULL;
+			unreg_ok++;
+			return CUDA_SUCCESS;
+		}
+	return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
 }
 API CUresult cuGetErrorName(CUresult e, const char **s)
 {

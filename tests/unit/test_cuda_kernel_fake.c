@@ -40,6 +40,7 @@ int main(void)
 	return tu_run(suite(), CK_ENV);
 }
 #else
+#include "exec/arena.h"
 #include "exec/backend_cuda_kernel.h"
 #include "exec/cuda_int.h"
 #include "exec/cuda_module.h"
@@ -377,6 +378,207 @@ START_TEST(test_contexts_per_vm)
 }
 END_TEST
 
+/* A kernel worker's payload buffers (cuda_kernel_hostmem.c), driven as vgpu-worker
+ * drives them (its do_job: both buffers reserved through the backend's host_alloc, the
+ * input read into one, run(), then at the end released before fini): registered once
+ * with the driver, in the VM's context, by the first job; every copy of every later job
+ * from registered memory and no registration more; a larger job's buffer replaces the
+ * old one (unregistered, the new one registered once); all unregistered when the worker
+ * retires, before its context goes. VGPU_KERNEL_PIN_BYTES bounds them; a refused
+ * registration leaves the jobs right, on pageable copies, tried once, logged once. */
+static int (*hostreg)(int);
+enum { HR_LIVE, HR_CALLS, HR_OK, HR_UNREG, HR_DROPPED, HR_CP_PINNED, HR_CP_PAGEABLE };
+
+/* One vadd of N floats through BE as vgpu-worker runs it, its result checked. */
+static void worker_vadd(void *ctx, struct vgpu_hostbuf *inb, struct vgpu_hostbuf *outb, uint32_t n, uint32_t vm)
+{
+	const struct vgpu_backend_ops *be = &vgpu_backend_cuda_kernel;
+	struct kj *k = calloc(1, sizeof(*k));
+	struct vgpu_job_result r;
+	char args[128];
+	size_t ptx, in_bytes, out_bytes = (size_t)n * 4;
+	float *a, *b, *c;
+
+	snprintf(args, sizeof(args), "in:%u in:%u out:%u u32:%u", n * 4, n * 4, n * 4, n);
+	kj_init(k, vadd_ptx, "vadd", vm, args);
+	k->job.args.kernel.grid[0] = (n + 255) / 256;
+	ptx = (size_t)k->job.args.kernel.ptx;
+	in_bytes = ptx + 2 * out_bytes;
+	ck_assert_int_eq(vgpu_hostbuf_reserve(inb, in_bytes, be, ctx), 0);
+	ck_assert_int_eq(vgpu_hostbuf_reserve(outb, out_bytes, be, ctx), 0);
+	memcpy(inb->p, k->in, ptx);
+	a = (float *)(void *)((char *)inb->p + ptx);
+	b = a + n;
+	for (uint32_t i = 0; i < n; i++) {
+		a[i] = (float)i;
+		b[i] = 2.0f * (float)(i + vm);
+	}
+	k->job.in = inb->p;
+	k->job.in_count = in_bytes / 4;
+	k->job.out = outb->p;
+	k->job.out_count = n;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(be->run(ctx, &k->job, &r), 0);
+	ck_assert_msg(r.status == VGPU_OK, "%d %s", r.status, r.error);
+	c = outb->p;
+	for (uint32_t i = 0; i < n; i++)
+		ck_assert_float_eq(c[i], a[i] + b[i]);
+	free(k);
+}
+
+/* The worker's start (init) and end (buffers released, then fini: end_backend). */
+static void *worker_start(void)
+{
+	char err[256] = "";
+	void *ctx = NULL;
+
+	ck_assert_msg(vgpu_backend_cuda_kernel.init(&ctx, 0, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_ge(vgpu_backend_cuda_kernel.iversion, 2);
+	if (!hostreg) {     /* init loaded the library: the stand-in's counters now */
+		void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+		ck_assert_ptr_nonnull(h);
+		*(void **)&hostreg = dlsym(h, "fake_cuda_hostreg");
+		*(void **)&live_ctxs = dlsym(h, "fake_cuda_live_ctxs");
+		ck_assert_msg(hostreg && live_ctxs, "libcuda.so.1 is not the stand-in");
+		/* H kept open: the stand-in stays loaded, its counters with it, past fini */
+	}
+	return ctx;
+}
+
+static void worker_end(void *ctx, struct vgpu_hostbuf *inb, struct vgpu_hostbuf *outb)
+{
+	vgpu_hostbuf_release(inb, &vgpu_backend_cuda_kernel, ctx);
+	vgpu_hostbuf_release(outb, &vgpu_backend_cuda_kernel, ctx);
+	vgpu_backend_cuda_kernel.fini(ctx);
+}
+
+START_TEST(test_worker_buffers_registered_once)
+{
+	struct vgpu_hostbuf inb = { 0 }, outb = { 0 };
+	int calls0, ok0, un0, pin0, page0, drop0;
+	void *ctx = worker_start();
+
+	unsetenv("VGPU_KERNEL_PIN_BYTES");
+	calls0 = hostreg(HR_CALLS);
+	ok0 = hostreg(HR_OK);
+	un0 = hostreg(HR_UNREG);
+	drop0 = hostreg(HR_DROPPED);
+	worker_vadd(ctx, &inb, &outb, 1000, 4);
+	ck_assert(inb.from_backend && outb.from_backend);
+	ck_assert_int_eq(hostreg(HR_CALLS) - calls0, 2);      /* input and output, by the first job */
+	pin0 = hostreg(HR_CP_PINNED);
+	page0 = hostreg(HR_CP_PAGEABLE);
+	for (int i = 0; i < 20; i++)
+		worker_vadd(ctx, &inb, &outb, 1000, 4);
+	ck_assert_msg(hostreg(HR_CALLS) - calls0 == 2, "%d registrations for 21 jobs: registered per job",
+		      hostreg(HR_CALLS) - calls0);
+	ck_assert_int_eq(hostreg(HR_LIVE), 2);                 /* kept between jobs */
+	ck_assert_int_eq(hostreg(HR_UNREG), un0);
+	ck_assert_int_eq(hostreg(HR_CP_PINNED) - pin0, 20 * 3);  /* two inputs in, one output back, each job */
+	ck_assert_int_eq(hostreg(HR_CP_PAGEABLE), page0);
+	/* a larger job: the input buffer grows, the old one unregistered, the new one once */
+	worker_vadd(ctx, &inb, &outb, 262144, 4);
+	worker_vadd(ctx, &inb, &outb, 262144, 4);
+	ck_assert_int_eq(hostreg(HR_CALLS) - calls0, 3);
+	ck_assert_int_eq(hostreg(HR_UNREG) - un0, 1);
+	ck_assert_int_eq(hostreg(HR_LIVE), 2);
+	ck_assert_int_eq(hostreg(HR_CP_PAGEABLE), page0);
+	/* the worker retires: both unregistered by it while its context still lives */
+	vgpu_hostbuf_release(&inb, &vgpu_backend_cuda_kernel, ctx);
+	vgpu_hostbuf_release(&outb, &vgpu_backend_cuda_kernel, ctx);
+	ck_assert_int_eq(hostreg(HR_LIVE), 0);
+	ck_assert_int_eq(hostreg(HR_UNREG) - un0, 3);
+	ck_assert_int_eq(hostreg(HR_OK) - ok0, 3);
+	ck_assert_int_eq(live_ctxs(), 1);
+	worker_end(ctx, &inb, &outb);
+	ck_assert_int_eq(live_ctxs(), 0);
+	ck_assert_int_eq(hostreg(HR_DROPPED), drop0);       /* none left for the destruction */
+
+	/* the bound: 1 MiB holds the input buffer only; 0 none */
+	for (int bound = 0; bound < 2; bound++) {
+		setenv("VGPU_KERNEL_PIN_BYTES", bound ? "1048576" : "0", 1);
+		ctx = worker_start();
+		calls0 = hostreg(HR_CALLS);
+		pin0 = hostreg(HR_CP_PINNED);
+		page0 = hostreg(HR_CP_PAGEABLE);
+		for (int i = 0; i < 3; i++)
+			worker_vadd(ctx, &inb, &outb, 1000, 5);
+		ck_assert_int_eq(hostreg(HR_CALLS) - calls0, bound);
+		ck_assert_int_eq(hostreg(HR_LIVE), bound);
+		ck_assert_int_eq(hostreg(HR_CP_PINNED) - pin0, bound ? 3 * 2 : 0);
+		ck_assert_int_eq(hostreg(HR_CP_PAGEABLE) - page0, bound ? 3 : 3 * 3);
+		worker_end(ctx, &inb, &outb);
+		ck_assert_int_eq(hostreg(HR_LIVE), 0);
+	}
+	unsetenv("VGPU_KERNEL_PIN_BYTES");
+
+	/* a fault: the context goes with its registrations; the worker's end after it
+	 * unmaps the buffers without touching the driver's state again */
+	ctx = worker_start();
+	worker_vadd(ctx, &inb, &outb, 1000, 7);
+	ck_assert_int_eq(hostreg(HR_LIVE), 2);
+	{
+		struct kj *k = calloc(1, sizeof(*k));
+		struct vgpu_job_result r;
+
+		kj_init(k, peek_ptx, "oob", 7, "out:4");
+		memcpy(inb.p, k->in, (size_t)k->job.args.kernel.ptx);
+		k->job.in = inb.p;
+		k->job.in_count = (size_t)k->job.args.kernel.ptx / 4;
+		k->job.out = outb.p;
+		k->job.out_count = 1;
+		ck_assert_int_eq(vgpu_backend_cuda_kernel.run(ctx, &k->job, &r), -1);
+		ck_assert_int_eq(r.status, VGPU_KERNEL_FAULT);
+		free(k);
+	}
+	ck_assert_int_eq(hostreg(HR_LIVE), 0);
+	ck_assert_int_eq(live_ctxs(), 0);
+	worker_end(ctx, &inb, &outb);
+	ck_assert_int_eq(hostreg(HR_LIVE), 0);
+}
+END_TEST
+
+START_TEST(test_worker_register_refused)
+{
+	struct vgpu_hostbuf inb = { 0 }, outb = { 0 };
+	char path[] = "/tmp/vgpu-kpin-XXXXXX", line[512];
+	int fd = mkstemp(path), err2 = dup(2), calls0 = -1, page0 = 0, warned = 0;
+	void *ctx;
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(err2, 0);
+	setenv("FAKE_CUDA_HOSTREG_FAIL", "1", 1);
+	fflush(stderr);
+	dup2(fd, 2);
+	ctx = worker_start();
+	for (int i = 0; i < 5; i++) {
+		worker_vadd(ctx, &inb, &outb, 1000, 6);     /* right, on pageable copies */
+		if (i == 0) {
+			calls0 = hostreg(HR_CALLS);
+			page0 = hostreg(HR_CP_PAGEABLE);
+		}
+	}
+	fflush(stderr);
+	dup2(err2, 2);
+	close(err2);
+	unsetenv("FAKE_CUDA_HOSTREG_FAIL");
+	ck_assert_msg(hostreg(HR_CALLS) == calls0, "%d more registration attempts after the first job: a refused "
+		      "registration is tried again every job", hostreg(HR_CALLS) - calls0);
+	ck_assert_int_eq(hostreg(HR_LIVE), 0);
+	ck_assert_int_eq(hostreg(HR_CP_PAGEABLE) - page0, 4 * 3);
+	worker_end(ctx, &inb, &outb);
+	f = fdopen(fd, "r");
+	ck_assert_ptr_nonnull(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f))
+		warned += strstr(line, "cuMemHostRegister(payload buffer") != NULL;
+	fclose(f);
+	unlink(path);
+	ck_assert_int_eq(warned, 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cuda_kernel_fake");
@@ -388,6 +590,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_fault_rebuilds_the_vms_context);
 	tcase_add_test(tc, test_buffers_start_zeroed);
 	tcase_add_test(tc, test_contexts_per_vm);
+	tcase_add_test(tc, test_worker_buffers_registered_once);
+	tcase_add_test(tc, test_worker_register_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -573,6 +573,78 @@ START_TEST(test_worker_refuses_other_vm)
 }
 END_TEST
 
+/* A VM's kernel worker (the real vgpu-worker) registers its payload buffers with the
+ * driver once, by its first job, copies every job's input and output from them, and
+ * unregisters them itself when it retires (idle), before its context goes: its phases
+ * lines say host_pinned=2 for each job, the stand-in's counts (FAKE_CUDA_REPORT) 2
+ * registrations for 5 jobs, 2 unregistrations, none left to the context's destruction.
+ * The control, VGPU_KERNEL_PIN_BYTES=0: no registration, every copy pageable. */
+START_TEST(test_payload_buffers_registered_once)
+{
+	static const char *const want[2] = {
+		"calls=2 registered=2 unregistered=2 dropped=0 live=0 copies_pinned=15 copies_pageable=0",
+		"calls=0 registered=0 unregistered=0 dropped=0 live=0 copies_pinned=0 copies_pageable=15",
+	};
+
+	for (int control = 0; control < 2; control++) {
+		char path[] = "/tmp/vgpu-kpin-XXXXXX", line[1024], report[256] = "";
+		int fd = mkstemp(path), err2 = dup(2), phases = 0, pinned = 0, reports = 0;
+		struct vgpu_executor *ex;
+		uint64_t t;
+		FILE *f;
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_ge(err2, 0);
+		setenv("VGPU_CUDA_PHASES", "1", 1);
+		setenv("FAKE_CUDA_REPORT", "1", 1);
+		setenv("VGPU_KERNEL_WORKER_IDLE_MS", "300", 1);
+		if (control)
+			setenv("VGPU_KERNEL_PIN_BYTES", "0", 1);
+		fflush(stderr);
+		dup2(fd, 2);
+		ex = open_pool();
+		for (int i = 0; i < 5; i++)
+			vadd_ok(ex, 1);
+		ck_assert_int_gt(vm_pid(1), 0);
+		for (t = vgpu_now_ms(); vgpu_now_ms() - t < 400;)     /* idle past its 300 ms: retired */
+			msleep(20);
+		vgpu_executor_tick(ex, vgpu_now_ms());
+		for (t = vgpu_now_ms(); vm_pid(1) != 0 && vgpu_now_ms() - t < 10000;)
+			msleep(10);
+		ck_assert_int_eq(vm_pid(1), 0);
+		vgpu_executor_close(ex);
+		fflush(stderr);
+		dup2(err2, 2);
+		close(err2);
+		unsetenv("VGPU_CUDA_PHASES");
+		unsetenv("FAKE_CUDA_REPORT");
+		unsetenv("VGPU_KERNEL_WORKER_IDLE_MS");
+		unsetenv("VGPU_KERNEL_PIN_BYTES");
+		f = fdopen(fd, "r");
+		ck_assert_ptr_nonnull(f);
+		rewind(f);
+		while (fgets(line, sizeof(line), f)) {
+			char *r = strstr(line, "fake-cuda: hostreg ");
+			if (strstr(line, "vgpu-kernel-phases: vm=1 ")) {
+				phases++;
+				pinned += strstr(line, " host_pinned=2 ") != NULL;
+			}
+			if (r) {
+				reports++;
+				snprintf(report, sizeof(report), "%s", r + strlen("fake-cuda: hostreg "));
+				report[strcspn(report, "\n")] = '\0';
+			}
+		}
+		fclose(f);
+		unlink(path);
+		ck_assert_int_eq(phases, 5);
+		ck_assert_int_eq(pinned, control ? 0 : 5);
+		ck_assert_int_eq(reports, 1);                 /* vm1's kernel worker only */
+		ck_assert_str_eq(report, want[control]);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("kernel_workers");
@@ -589,6 +661,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_worker_refuses_other_vm);
 	tcase_add_test(tc, test_jit_log_in_the_output_file);
 	tcase_add_test(tc, test_start_fails_backs_off);
+	tcase_add_test(tc, test_payload_buffers_registered_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
