@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,24 +18,6 @@
 #include "../lib/status.h"
 
 #define fail vgpu_client_fail
-
-static int make_nonce(char nonce[17])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char r[8];
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		/* Entropy is not critical here: the nonce only tells writers apart. */
-		uint64_t x = vgpu_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)nonce;
-		memcpy(r, &x, sizeof(r));
-	}
-	for (int i = 0; i < 8; i++) {
-		nonce[2 * i] = hex[r[i] >> 4];
-		nonce[2 * i + 1] = hex[r[i] & 15];
-	}
-	nonce[16] = '\0';
-	return 0;
-}
 
 /* Map a failure reading response.txt: EPERM, EIO, or 0 for "not a reason to stop". */
 static int read_error(struct vgpu_client *c, int rc, char *err, size_t errlen)
@@ -156,7 +137,7 @@ static int send_call(struct vgpu_client_call *call, char *err, size_t errlen)
 			    mark, c->dir, c->lock_held ? " and " : "", c->lock_held ? c->lock_path : "", c->vm);
 	req->seq = mark + 1;
 	req->vm = c->vm;
-	make_nonce(req->nonce);
+	vgpu_client_make_nonce(c, req->nonce);
 	memset(&req->input, 0, sizeof(req->input));
 	if (call->in) {
 		vgpu_payload_name(req->input.name, "in", req->seq);
