@@ -13,6 +13,8 @@
 #include "client.h"
 #include "../lib/record_status.h"
 
+#define VGPU_CLIENT_REC_KEEP 512    /* response.txt records up to this size are kept decoded */
+
 struct vgpu_client {
 	int dirfd;
 	char *dir;                      /* realpath */
@@ -35,6 +37,14 @@ struct vgpu_client {
 	uint64_t nonce_key[2], nonce_next;
 	unsigned nonce_gen;
 	int nonce_keyed;
+	/* client_core.c: the last response.txt decoded by a poll, its bytes and what they
+	 * decoded to. The looks of a wait mostly read the same older answer again: the same
+	 * bytes are compared, not decoded again. rec_len 0: none kept. */
+	char rec[VGPU_CLIENT_REC_KEEP];
+	size_t rec_len;
+	int rec_rc;
+	struct vgpu_response rec_resp;
+	char rec_derr[160];
 	/* client_wait.c */
 	uint64_t poll_min_us;           /* the shortest sleep between looks */
 	int wait_mode;                  /* enum vgpu_client_wait_mode */
