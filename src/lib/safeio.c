@@ -172,6 +172,29 @@ static int read_rec(int fd, void *buf, size_t len, size_t *got, int *nb)
 	return rc;
 }
 
+int vgpu_safe_open_rec(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st)
+{
+	return open_checked(dirfd, name, cap, fdp, st, 1);
+}
+
+int vgpu_read_rec(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	int nb = 1;
+
+	while (len > 0) {
+		size_t got = 0;
+		int rc = read_rec(fd, p, len, &got, &nb);
+		if (rc < 0)
+			return rc;
+		if (got == 0)
+			return VGPU_ESHORT;
+		p += got;
+		len -= got;
+	}
+	return 0;
+}
+
 /* Read exactly SIZE bytes (the fstat size), then make sure the file ends there. ROOM
  * (the buffer's size) > SIZE: the first read asks for SIZE + 1 bytes, so a record read
  * in one go needs no second read to see the end (a regular file's read returns fewer

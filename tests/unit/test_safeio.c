@@ -323,6 +323,17 @@ START_TEST(test_eagain_clears_nonblock)
 	ck_assert_int_eq(vgpu_safe_open(dfd, "command.txt", 64, &fd, &st), 0);
 	ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
 	close(fd);
+	/* the mediator's command.txt read: vgpu_safe_open_rec() + vgpu_read_rec() */
+	ck_assert_int_eq(vgpu_safe_open_rec(dfd, "command.txt", 64, &fd, &st), 0);
+	ck_assert_int_ne(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	calls = 0;
+	ck_assert_int_eq(fiu_enable_external("safeio/read/read", 1, NULL, 0, eagain_first), 0);
+	ck_assert_int_eq(vgpu_read_rec(fd, buf, 6), 0);
+	fiu_disable("safeio/read/read");
+	ck_assert(memcmp(buf, "hello\n", 6) == 0);
+	ck_assert_int_eq(calls, 2);
+	ck_assert_msg(fcntl(fd, F_GETFL) & O_NONBLOCK ? 0 : 1, "O_NONBLOCK not cleared after EAGAIN (vgpu_read_rec)");
+	close(fd);
 }
 END_TEST
 
