@@ -2,13 +2,14 @@
 # ab-ping.sh - ping A/B between builds, alternating, on one noisy machine: per round and
 # per build (a directory holding that build's vgpu-mediator, vgpu-worker, vgpu-client and
 # bench/bench-mediated, e.g. a copy of build/ with bench-mediated beside the rest), a fresh
-# mediator (--executor $EXECUTOR, default mock) on a tmpfs directory, then bench-mediated's
+# mediator (--executor $EXECUTOR, default mock; BUILD_DIR@EXECUTOR names it per build, so
+# that "build@mock build@cuda" alternates executors) on a tmpfs directory, then bench-mediated's
 # three ping requesters through it: client (libvgpu-client, polling), inotify, policy
 # (bench-mediated's own requester on the client's polling schedule); then, once per round,
 # bench-floor's policy and inotify floors (fsync, exactly-once record). One line each:
 #   round=R build=DIR client_median_us=.. inotify_median_us=.. policy_median_us=..
 #   round=R floor policy_p50_us=.. inotify_p50_us=..
-#   usage: bench/ab-ping.sh ROUNDS REPS BUILD_DIR...   (BENCH_DIR: where, default /dev/shm)
+#   usage: bench/ab-ping.sh ROUNDS REPS BUILD_DIR[@EXECUTOR]...   (BENCH_DIR: where, default /dev/shm)
 set -u
 [ $# -ge 3 ] || { echo "usage: bench/ab-ping.sh ROUNDS REPS BUILD_DIR..." >&2; exit 2; }
 ROUNDS=$1; REPS=$2; shift 2
@@ -23,10 +24,12 @@ prog() {   # DIR NAME: DIR/NAME or DIR/bench/NAME
 med() { echo "$1" | grep -o "median_us=[0-9.]*" | cut -d= -f2; }
 p50() { echo "$1" | grep -o "p50_us=[0-9.]*" | cut -d= -f2; }
 for r in $(seq 1 "$ROUNDS"); do
-	for v in "$@"; do
-		top=$T/$r-$(echo "$v" | tr '/' '_')
+	for arg in "$@"; do
+		v=${arg%@*}; ex=$EX
+		[ "$v" = "$arg" ] || ex=${arg##*@}
+		top=$T/$r-$(echo "$arg" | tr '/@' '__')
 		mkdir -p "$top/root/vm1" "$top/root/vm2" "$top/state"
-		"$v/vgpu-mediator" --root "$top/root" --state "$top/state" --executor "$EX" --log-level error &
+		"$v/vgpu-mediator" --root "$top/root" --state "$top/state" --executor "$ex" --log-level error &
 		MP=$!
 		for _ in $(seq 1 120); do
 			"$v/vgpu-client" --dir "$top/root/vm2" --timeout 2 ping > /dev/null 2>&1 && break
@@ -36,10 +39,10 @@ for r in $(seq 1 "$ROUNDS"); do
 		c=$("$bm" "$top/root/vm1" client seed "$REPS" ping 1) || exit 1
 		i=$("$bm" "$top/root/vm2" inotify seed "$REPS" ping 1) || exit 1
 		p=$("$bm" "$top/root/vm2" policy seed "$REPS" ping 1) || exit 1
-		echo "round=$r build=$v client_median_us=$(med "$c") inotify_median_us=$(med "$i") policy_median_us=$(med "$p")"
+		echo "round=$r build=$arg client_median_us=$(med "$c") inotify_median_us=$(med "$i") policy_median_us=$(med "$p")"
 		kill "$MP"; wait "$MP" 2>/dev/null; MP=
 	done
-	bf=$(prog "$1" bench-floor)
+	bf=$(prog "${1%@*}" bench-floor)
 	mkdir -p "$T/floor$r"
 	fp=$("$bf" ping "$T/floor$r" "$REPS" policy fsync eo) || exit 1
 	fi=$("$bf" ping "$T/floor$r" "$REPS" inotify fsync eo) || exit 1
