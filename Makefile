@@ -55,7 +55,8 @@ HAVE_CUDA := $(if $(NVCC),1,0)
 LIB_SRC      := src/lib/status.c src/lib/log.c src/lib/clock.c src/lib/errbuf.c src/lib/crc.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c \
                 src/lib/env.c src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/safeio.c
 CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_core.c \
-                src/client/client_call.c src/client/client_kernel.c src/client/client_wait.c
+                src/client/client_call.c src/client/client_kernel.c src/client/client_wait.c \
+                src/client/client_nonce.c
 # Plan B (exec_remote.c) is a client of the worker VM: the executors' library holds the
 # client's objects too.
 EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/pool_kernel.c src/exec/exec_remote.c \

@@ -4,7 +4,9 @@
  * Two requesters: "inotify" publishes the payload and command.txt like any client and
  * waits for response.txt's rename with inotify (IN_MOVED_TO, local directory only, as
  * bench-floor's requester), so the time is the mediator's and the GPU's, not a polling
- * interval's; "client" uses libvgpu-client (vgpu_client_call_into(), one output buffer
+ * interval's; "policy" is the same requester looking at response.txt on the client's
+ * polling schedule (bench-floor's policy waiter: the first look at once, back to back for
+ * 1 ms...), so that "client" minus "policy" is the library's own cost; "client" uses libvgpu-client (vgpu_client_call_into(), one output buffer
  * kept across calls) with its default waiting policy, polling (VGPU_CLIENT_WAIT_POLL: docs/CLIENT.md
  * "Waiting"), as a VM on NFS does; "client-auto" the library's defaults untouched
  * (inotify here, the directory being local). Seed mode asks for
@@ -14,12 +16,13 @@
  * requesters use the project's payload paths: the CRC fused into the input's write and
  * the output's read, the output's buffer allocated once.
  *
- *   bench-mediated DIR/vmN inotify|client|client-auto seed|input REPS OP N [M K]   (OP ping: N ignored)
+ *   bench-mediated DIR/vmN inotify|policy|client|client-auto seed|input REPS OP N [M K]   (OP ping: N ignored)
  * prints: median_us=X p99_us=P min_us=Y exec_us=E (E: the executor's median exec_us) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "lib/clock.h"
 #include "lib/crc_io.h"
 #include "lib/opref.h"
 #include "lib/record.h"
@@ -76,11 +80,28 @@ static void wait_response(int ifd)
 	}
 }
 
+/* The client's polling schedule (bench-floor's policy_wait, src/client/client_wait.c's
+ * constants): wait before the next look at E us since the publish. */
+static void policy_wait(uint64_t e)
+{
+	struct timespec ts = { 0, 0 };
+	uint64_t s = e / 32;
+
+	if (e < 1000) {
+		if (e >= 200)
+			sched_yield();
+		return;
+	}
+	s = s < 250 ? 250 : s > 100000 ? 100000 : s;
+	ts.tv_nsec = (long)(s * 1000);
+	nanosleep(&ts, NULL);
+}
+
 /* One request through the file protocol, answered when response.txt holds our seq and
  * nonce. The input is published with its CRC computed while it is written, the output
  * read into OUT (kept by the caller across calls) with its CRC computed while it is
  * read: the project's payload paths (vgpu_publish_ex, lib/crc_io.h), no second pass. */
-static void raw_call(int dirfd, int ifd, struct vgpu_request *req, const float *in, size_t in_bytes,
+static void raw_call(int dirfd, int ifd, int policy, struct vgpu_request *req, const float *in, size_t in_bytes,
 		     void *out, size_t out_bytes, struct vgpu_response *resp)
 {
 	static char buf[VGPU_RECORD_MAX];
@@ -100,8 +121,11 @@ static void raw_call(int dirfd, int ifd, struct vgpu_request *req, const float *
 		die("encode", strerror(-n));
 	if ((rc = vgpu_publish(dirfd, "command.txt", buf, (size_t)n, 0644)) < 0)
 		die("publish command.txt", vgpu_safeio_strerror(rc));
-	for (;;) {
-		wait_response(ifd);
+	for (uint64_t t0 = vgpu_now_us();;) {
+		if (policy)
+			policy_wait(vgpu_now_us() - t0);
+		else
+			wait_response(ifd);
 		if (vgpu_safe_read(dirfd, "response.txt", buf, sizeof(buf), &len, NULL) == 0 &&
 		    vgpu_response_decode(buf, len, resp, err, sizeof(err)) == VGPU_REC_OK &&
 		    resp->seq == req->seq && strcmp(resp->nonce, req->nonce) == 0)
@@ -144,7 +168,7 @@ int main(int argc, char **argv)
 	char err[512];
 
 	if (argc < 7) {
-		fprintf(stderr, "usage: bench-mediated DIR/vmN inotify|client|client-auto seed|input REPS OP N [M K]\n");
+		fprintf(stderr, "usage: bench-mediated DIR/vmN inotify|policy|client|client-auto seed|input REPS OP N [M K]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -152,7 +176,7 @@ int main(int argc, char **argv)
 	mode = argv[3];
 	reps = atoi(argv[4]);
 	opname = argv[5];
-	raw = strcmp(waiter, "inotify") == 0;
+	raw = strcmp(waiter, "inotify") == 0 || strcmp(waiter, "policy") == 0;
 	seeded = strcmp(mode, "seed") == 0;
 
 	memset(&req, 0, sizeof(req));
@@ -203,9 +227,13 @@ int main(int argc, char **argv)
 		size_t len;
 		static char buf[VGPU_RECORD_MAX];
 		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-		if (dirfd < 0 || ifd < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO) < 0)
+		if (dirfd < 0)
 			die(dir, strerror(errno));
+		if (waiter[0] == 'i') {    /* "policy" polls: no watch whose events pile up */
+			ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+			if (ifd < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO) < 0)
+				die(dir, strerror(errno));
+		}
 		req.vm = (uint32_t)strtoul(base ? base + 3 : dir + 2, NULL, 10);
 		if (vgpu_safe_read(dirfd, "response.txt", buf, sizeof(buf), &len, NULL) == 0 &&
 		    vgpu_response_decode(buf, len, &last, err, sizeof(err)) == VGPU_REC_OK)
@@ -213,7 +241,7 @@ int main(int argc, char **argv)
 	} else {
 		struct vgpu_client_opts o = { .timeout_ms = 600000 };   /* the default policy */
 		if (strcmp(waiter, "client") != 0 && strcmp(waiter, "client-auto") != 0)
-			die(waiter, "not a requester (inotify, client, client-auto)");
+			die(waiter, "not a requester (inotify, policy, client, client-auto)");
 		if (vgpu_client_open(&c, dir, &o, err, sizeof(err)) != VGPU_CLIENT_OK)
 			die(dir, err);
 		if (strcmp(waiter, "client") == 0)
@@ -225,7 +253,7 @@ int main(int argc, char **argv)
 		if (raw) {
 			req.seq = ++seq;
 			nonce(req.nonce);
-			raw_call(dirfd, ifd, &req, in, in_bytes, out, out_bytes, &resp);
+			raw_call(dirfd, ifd, waiter[0] == 'p', &req, in, in_bytes, out, out_bytes, &resp);
 		} else {
 			size_t olen = 0;
 			int rc = vgpu_client_call_into(c, &req, in, in_bytes, &resp, out, out_bytes, &olen,

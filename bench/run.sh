@@ -110,7 +110,8 @@ echo "Microseconds, wall clock on the requester's side. project: vgpu-mediator w
 echo "requester 'inotify' = bench-mediated waiting on inotify for response.txt's rename, as the floor does;"
 echo "'client' = libvgpu-client (vgpu_client_call_into, output buffer kept) with its default waiting policy,"
 echo "polling as a VM over NFS does (docs/CLIENT.md \"Waiting\": back to back for 1 ms, then max(0.25 ms,"
-echo "E/32)). Both requesters fuse the CRC into the input's write and the output's read. floor: bench-floor (bench/bench-floor.c: only the mechanism). The inotify rows'"
+echo "E/32)); 'policy' = bench-mediated's own requester looking on that schedule (client minus policy: the"
+echo "library's own cost; policy minus its floor: the mediator's, under a polling requester). The requesters fuse the CRC into the input's write and the output's read. floor: bench-floor (bench/bench-floor.c: only the mechanism). The inotify rows'"
 echo "floor waits on inotify; the client rows' floor ('policy') looks at response.txt on the client's own"
 echo "schedule and does nothing else; both with fsync and the exactly-once record. Payload floor: the CRC"
 echo "fused into each read and write, buffers reused, no op run: exec is the executor's own exec_us, part of"
@@ -163,6 +164,8 @@ for ex in "${execs[@]}"; do
 	row "ping, $ex, inotify" "$o" "${FLOOR[inotify-fsync-eo]}" "ping inotify fsync eo"
 	o=$(run "$B/bench/bench-mediated" "$V/vm2" client seed "$PREPS" ping 1) || exit 1
 	row "ping, $ex, client" "$o" "${FLOOR[policy-fsync-eo]}" "ping policy fsync eo"
+	o=$(run "$B/bench/bench-mediated" "$V/vm2" policy seed "$PREPS" ping 1) || exit 1
+	row "ping, $ex, policy" "$o" "${FLOOR[policy-fsync-eo]}" "ping policy fsync eo"
 	copy=memcpy
 	[ "$ex" = cuda ] && copy=cuda
 	for n in $SIZES; do

@@ -13,6 +13,8 @@
 #include "client.h"
 #include "../lib/record_status.h"
 
+#define VGPU_CLIENT_REC_KEEP 512    /* response.txt records up to this size are kept decoded */
+
 struct vgpu_client {
 	int dirfd;
 	char *dir;                      /* realpath */
@@ -23,12 +25,26 @@ struct vgpu_client {
 	unsigned lock_mode;             /* for a new lock file: 0600, 0660 or 0666 like its directory */
 	int lockfd;                     /* the lock file, kept open across calls (client_lock.c); -1: not open */
 	int lock_held;                  /* lockfd is flocked: vgpu_client_call() is under way */
-	pid_t lock_pid;                 /* the process that opened lockfd (a fork's child opens its own) */
+	unsigned lock_gen;              /* vgpu_client_fork_gen() when lockfd was opened (a fork's
+					 * child opens its own) */
 	int64_t counter;                /* highest seq spent, or seen answered for another: next is above */
 	int mark_unread;                /* the last send took the lock file's counter without
 					 * reading response.txt's mark (client_core.c) */
 	int64_t last_seq;
 	char *buf;                      /* VGPU_RECORD_MAX: records read and written */
+	/* client_nonce.c: the nonces' key, drawn at the first request (again in a fork's
+	 * child), and the counter it hashes */
+	uint64_t nonce_key[2], nonce_next;
+	unsigned nonce_gen;
+	int nonce_keyed;
+	/* client_core.c: the last response.txt decoded by a poll, its bytes and what they
+	 * decoded to. The looks of a wait mostly read the same older answer again: the same
+	 * bytes are compared, not decoded again. rec_len 0: none kept. */
+	char rec[VGPU_CLIENT_REC_KEEP];
+	size_t rec_len;
+	int rec_rc;
+	struct vgpu_response rec_resp;
+	char rec_derr[160];
 	/* client_wait.c */
 	uint64_t poll_min_us;           /* the shortest sleep between looks */
 	int wait_mode;                  /* enum vgpu_client_wait_mode */
@@ -92,6 +108,15 @@ int vgpu_client_write_error(const struct vgpu_client *c, const char *what, int e
 /* client_core.c: what REQ and IN need before anything is sent (EUSAGE, else OK). */
 int vgpu_client_check_request(const struct vgpu_request *req, const void *in, size_t in_bytes, char *err,
 			      size_t errlen);
+
+/* client_nonce.c */
+/* The process's fork generation: it changes in a forked child (pthread_atfork). */
+unsigned vgpu_client_fork_gen(void);
+/* The next request's nonce into NONCE: 16 lowercase hex digits, SipHash-2-4 of a
+ * per-handle counter under a per-handle random key. */
+void vgpu_client_make_nonce(struct vgpu_client *c, char nonce[17]);
+/* SipHash-2-4 of the 8-byte little-endian message M under KEY. */
+uint64_t vgpu_client_siphash_u64(const uint64_t key[2], uint64_t m);
 
 /* client_lock.c */
 /* Set c->lock_path from OPTS (lock_dir) and the VM directory. OK, or ELOCK/EUSAGE. */

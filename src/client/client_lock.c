@@ -197,7 +197,7 @@ static int lock_open(struct vgpu_client *c, char *err, size_t errlen)
 					c->lock_path);
 	}
 	c->lockfd = fd;
-	c->lock_pid = getpid();
+	c->lock_gen = vgpu_client_fork_gen();
 	return VGPU_CLIENT_OK;
 }
 
@@ -232,7 +232,7 @@ int vgpu_client_lock_take(struct vgpu_client *c, uint64_t deadline, char *err, s
 {
 	int rc;
 
-	if (c->lockfd >= 0 && c->lock_pid != getpid()) {
+	if (c->lockfd >= 0 && c->lock_gen != vgpu_client_fork_gen()) {
 		close(c->lockfd);       /* the parent's: closing our copy leaves its lock alone */
 		c->lockfd = -1;
 	}

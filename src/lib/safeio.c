@@ -70,7 +70,10 @@ static int name_ok(const char *name)
 	return name && name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
-int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st)
+/* Open and check DIRFD/NAME as vgpu_safe_open() says. NONBLOCK: the descriptor keeps
+ * O_NONBLOCK (a record read below clears it only if a read says EAGAIN: one fcntl less per
+ * read); else it is cleared here, for callers that read it themselves. */
+static int open_checked(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st, int nonblock)
 {
 	struct stat sb;
 	int fd, rc;
@@ -100,7 +103,7 @@ int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct s
 	/* Checked: a regular file. Reads may now block as usual (e.g. on a hard NFS mount).
 	 * One F_SETFL, no F_GETFL: of the flags F_SETFL changes (O_APPEND, O_ASYNC,
 	 * O_DIRECT, O_NOATIME, O_NONBLOCK) the open above set only O_NONBLOCK. */
-	if (fcntl(fd, F_SETFL, 0) < 0) {
+	if (!nonblock && fcntl(fd, F_SETFL, 0) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -111,6 +114,11 @@ int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct s
 fail:
 	close(fd);
 	return rc;
+}
+
+int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st)
+{
+	return open_checked(dirfd, name, cap, fdp, st, 0);
 }
 
 static int read_some(int fd, void *buf, size_t len, size_t *got)
@@ -146,18 +154,60 @@ int vgpu_read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* read_some() on a record's descriptor, opened O_NONBLOCK while *NB. A regular file's
+ * read ignores O_NONBLOCK on the usual file systems; one that honours it (a FUSE server
+ * passing the flag on, a mandatory lock on an old kernel) says EAGAIN: then O_NONBLOCK is
+ * cleared and the read made again, blocking as any read of the file may (what
+ * vgpu_safe_open() does before every read, here only when needed). */
+static int read_rec(int fd, void *buf, size_t len, size_t *got, int *nb)
+{
+	int rc = read_some(fd, buf, len, got);
+
+	if (rc == -EAGAIN && *nb) {
+		*nb = 0;
+		if (fcntl(fd, F_SETFL, 0) < 0)
+			return -errno;
+		rc = read_some(fd, buf, len, got);
+	}
+	return rc;
+}
+
+int vgpu_safe_open_rec(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st)
+{
+	return open_checked(dirfd, name, cap, fdp, st, 1);
+}
+
+int vgpu_read_rec(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	int nb = 1;
+
+	while (len > 0) {
+		size_t got = 0;
+		int rc = read_rec(fd, p, len, &got, &nb);
+		if (rc < 0)
+			return rc;
+		if (got == 0)
+			return VGPU_ESHORT;
+		p += got;
+		len -= got;
+	}
+	return 0;
+}
+
 /* Read exactly SIZE bytes (the fstat size), then make sure the file ends there. ROOM
  * (the buffer's size) > SIZE: the first read asks for SIZE + 1 bytes, so a record read
  * in one go needs no second read to see the end (a regular file's read returns fewer
- * bytes than asked only at its end); SIZE + 1 bytes mean the file grew. */
-static int read_exact_eof(int fd, void *buf, size_t size, size_t room)
+ * bytes than asked only at its end); SIZE + 1 bytes mean the file grew. FD is
+ * O_NONBLOCK while *NB (read_rec). */
+static int read_exact_eof(int fd, void *buf, size_t size, size_t room, int *nb)
 {
-	char extra;
-	size_t got = 0;
+	char *p = buf, extra;
+	size_t got = 0, left = size;
 	int rc;
 
 	if (room > size) {
-		if ((rc = read_some(fd, buf, size + 1, &got)) < 0)
+		if ((rc = read_rec(fd, buf, size + 1, &got, nb)) < 0)
 			return rc;
 		if (got > size)
 			return VGPU_ESHORT;
@@ -165,11 +215,18 @@ static int read_exact_eof(int fd, void *buf, size_t size, size_t room)
 			return 0;
 		if (got == 0)
 			return VGPU_ESHORT;
+		p += got;
+		left -= got;
 	}
-	rc = vgpu_read_full(fd, (char *)buf + got, size - got);
-	if (rc < 0)
-		return rc;
-	if ((rc = read_some(fd, &extra, 1, &got)) < 0)
+	while (left > 0) {
+		if ((rc = read_rec(fd, p, left, &got, nb)) < 0)
+			return rc;
+		if (got == 0)
+			return VGPU_ESHORT;
+		p += got;
+		left -= got;
+	}
+	if ((rc = read_rec(fd, &extra, 1, &got, nb)) < 0)
 		return rc;
 	return got ? VGPU_ESHORT : 0;
 }
@@ -181,9 +238,9 @@ static int safe_read_once(int dirfd, const char *name, uint64_t cap, char *buf, 
 	struct stat sb;
 	size_t size;
 	char *p = buf;
-	int fd, rc;
+	int fd, rc, nb = 1;
 
-	rc = vgpu_safe_open(dirfd, name, cap, &fd, &sb);
+	rc = open_checked(dirfd, name, cap, &fd, &sb, 1);
 	if (rc < 0)
 		return rc;
 	size = (size_t)sb.st_size;
@@ -191,7 +248,7 @@ static int safe_read_once(int dirfd, const char *name, uint64_t cap, char *buf, 
 		close(fd);
 		return -ENOMEM;
 	}
-	rc = read_exact_eof(fd, p, size, bufp ? size + 1 : (size_t)cap);
+	rc = read_exact_eof(fd, p, size, bufp ? size + 1 : (size_t)cap, &nb);
 	close(fd);
 	if (rc < 0) {
 		if (bufp)

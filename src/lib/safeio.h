@@ -25,7 +25,15 @@ const char *vgpu_safeio_strerror(int code);
  * VGPU_EBADTYPE (O_NONBLOCK: the open itself never blocks), size > CAP VGPU_ETOOBIG. */
 int vgpu_safe_open(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st);
 
+/* vgpu_safe_open() for a record read with vgpu_read_rec(): the descriptor keeps the
+ * open's O_NONBLOCK (no fcntl), which vgpu_read_rec() clears only if a read says EAGAIN
+ * (a file system that honours it on regular files), reading again then, blocking. */
+int vgpu_safe_open_rec(int dirfd, const char *name, uint64_t cap, int *fdp, struct stat *st);
+/* vgpu_read_full() of a descriptor from vgpu_safe_open_rec() (see there). */
+int vgpu_read_rec(int fd, void *buf, size_t len);
+
 /* Read all of DIRFD/NAME (checked as above) into BUF (CAP bytes); *lenp gets the length.
+ * Its descriptor keeps O_NONBLOCK until a read says EAGAIN, as vgpu_safe_open_rec()'s.
  * ESTALE on open or read is retried once. */
 int vgpu_safe_read(int dirfd, const char *name, char *buf, size_t cap, size_t *lenp, struct stat *st);
 

@@ -401,7 +401,7 @@ static void scan(struct vgpu_mediator *m, struct vm *vm)
 	}
 	if (vm->unsaved)
 		return;         /* its last answer is not saved yet: nothing new before it */
-	rc = vgpu_safe_open(vm->dirfd, CMD, VGPU_RECORD_MAX, &fd, &st);
+	rc = vgpu_safe_open_rec(vm->dirfd, CMD, VGPU_RECORD_MAX, &fd, &st);
 	if (rc == -ENOENT) {
 		vm->incomplete_since_ms = 0;
 		return;
@@ -438,7 +438,7 @@ static void scan(struct vgpu_mediator *m, struct vm *vm)
 		close(fd);
 		goto out;
 	}
-	rc = vgpu_read_full(fd, buf, (size_t)st.st_size);
+	rc = vgpu_read_rec(fd, buf, (size_t)st.st_size);
 	close(fd);
 	len = (size_t)st.st_size;
 	fiu_do_on("mediator/intake/read", rc = -EIO);

@@ -363,6 +363,66 @@ START_TEST(test_lock_kept_after_fork)
 }
 END_TEST
 
+/* The nonce's hash is SipHash-2-4: the reference vector (key 00..0f, message 00..07). */
+START_TEST(test_nonce_siphash_vector)
+{
+	const uint64_t key[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+
+	ck_assert_uint_eq(vgpu_client_siphash_u64(key, 0x0706050403020100ULL), 0x93f5f5799a932462ULL);
+}
+END_TEST
+
+static int is_nonce(const char *n)
+{
+	if (strlen(n) != 16)
+		return 0;
+	for (const char *p = n; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* Nonces without a getrandom per request: 16 lowercase hex digits, distinct across one
+ * handle's requests and between handles; a forked child draws its own key, so its next
+ * nonce is not its parent's next one. */
+START_TEST(test_nonce_per_handle_and_fork)
+{
+	enum { N = 2000 };
+	static char seen[N][17];
+	struct vgpu_client *c = open_client(50), *d = open_client(50);
+	char mine[17], child[17] = "", other[17];
+	int pfd[2], status;
+	pid_t pid;
+
+	for (int i = 0; i < N; i++) {
+		vgpu_client_make_nonce(c, seen[i]);
+		ck_assert_msg(is_nonce(seen[i]), "nonce '%s'", seen[i]);
+		for (int j = 0; j < i; j++)
+			ck_assert_msg(strcmp(seen[i], seen[j]) != 0, "nonce %d repeats nonce %d: %s", i, j, seen[i]);
+	}
+	vgpu_client_make_nonce(d, other);
+	for (int j = 0; j < N; j++)
+		ck_assert_msg(strcmp(other, seen[j]) != 0, "two handles made the same nonce %s", other);
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		vgpu_client_make_nonce(c, mine);
+		_exit(write(pfd[1], mine, 17) == 17 ? 0 : 1);
+	}
+	close(pfd[1]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(read(pfd[0], child, sizeof(child)), 17);
+	close(pfd[0]);
+	vgpu_client_make_nonce(c, mine);
+	ck_assert_msg(is_nonce(child), "child's nonce '%s'", child);
+	ck_assert_msg(strcmp(mine, child) != 0, "a forked child made its parent's next nonce %s", mine);
+	vgpu_client_close(c);
+	vgpu_client_close(d);
+}
+END_TEST
+
 /* The lock file's "seq N\n" is where the numbering goes on (taken by the call); any other
  * content counts as no seq at all. */
 static int64_t seq_after_lock_content(const char *content)
@@ -424,6 +484,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_lock_dir_missing);
 	tcase_add_test(tc, test_lock_kept_file_replaced);
 	tcase_add_test(tc, test_lock_kept_after_fork);
+	tcase_add_test(tc, test_nonce_siphash_vector);
+	tcase_add_test(tc, test_nonce_per_handle_and_fork);
 	tcase_add_test(tc, test_lock_file_garbage_is_zero);
 	tcase_add_test(tc, test_poll_bounds_ordered);
 	suite_add_tcase(s, tc);

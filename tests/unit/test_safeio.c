@@ -249,6 +249,94 @@ START_TEST(test_estale_retried_once)
 }
 END_TEST
 
+/* The flags of the descriptor this process holds on TDIR/NAME (from /proc/self/fdinfo),
+ * -1 when it holds none. */
+static long held_flags(const char *name)
+{
+	char want[512], link[512], path[300];
+	long flags = -1;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	ck_assert_ptr_nonnull(d);
+	snprintf(want, sizeof(want), "%s/%s", tdir, name);
+	while ((e = readdir(d)) != NULL) {
+		ssize_t n;
+		FILE *f;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, want) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", e->d_name);
+		f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		while (fgets(link, sizeof(link), f))
+			if (sscanf(link, "flags: %lo", &flags) == 1)
+				break;
+		fclose(f);
+	}
+	closedir(d);
+	return flags;
+}
+
+/* safeio/read/read: the first call says EAGAIN; each call notes whether the record's
+ * descriptor is O_NONBLOCK then. */
+static long nb_at[4];
+static int eagain_first(const char *name, int *failnum, void **failinfo, unsigned int *flags)
+{
+	long f = held_flags("command.txt");
+
+	(void)name; (void)failnum; (void)flags;
+	if (calls < 4)
+		nb_at[calls] = f < 0 ? -1 : (f & O_NONBLOCK) != 0;
+	*failinfo = (void *)(intptr_t)EAGAIN;
+	return ++calls == 1;
+}
+
+/* A record read keeps the open's O_NONBLOCK (no fcntl per read) unless a read says
+ * EAGAIN (a file system that honours it): then it is cleared and the read made again,
+ * once; the descriptors vgpu_safe_open() returns are cleared as before. */
+START_TEST(test_eagain_clears_nonblock)
+{
+	char buf[64];
+	size_t len = 0;
+	struct stat st;
+	int fd;
+
+	put("command.txt", "hello\n");
+	calls = 0;
+	ck_assert_int_eq(fiu_enable_external("safeio/read/read", 1, NULL, 0, eagain_first), 0);
+	ck_assert_int_eq(vgpu_safe_read(dfd, "command.txt", buf, sizeof(buf), &len, NULL), 0);
+	fiu_disable("safeio/read/read");
+	ck_assert_uint_eq(len, 6);
+	ck_assert(memcmp(buf, "hello\n", 6) == 0);
+	ck_assert_int_eq(calls, 2);                 /* EAGAIN, then the whole record */
+	ck_assert_msg(nb_at[0] == 1, "the record's descriptor was not O_NONBLOCK at the first read (%ld)", nb_at[0]);
+	ck_assert_msg(nb_at[1] == 0, "O_NONBLOCK not cleared after EAGAIN (%ld)", nb_at[1]);
+	/* EAGAIN again after clearing: reported, no loop */
+	ck_assert_int_eq(fiu_enable("safeio/read/read", 1, (void *)(intptr_t)EAGAIN, 0), 0);
+	ck_assert_int_eq(vgpu_safe_read(dfd, "command.txt", buf, sizeof(buf), &len, NULL), -EAGAIN);
+	fiu_disable("safeio/read/read");
+	ck_assert_int_eq(vgpu_safe_open(dfd, "command.txt", 64, &fd, &st), 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	close(fd);
+	/* the mediator's command.txt read: vgpu_safe_open_rec() + vgpu_read_rec() */
+	ck_assert_int_eq(vgpu_safe_open_rec(dfd, "command.txt", 64, &fd, &st), 0);
+	ck_assert_int_ne(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	calls = 0;
+	ck_assert_int_eq(fiu_enable_external("safeio/read/read", 1, NULL, 0, eagain_first), 0);
+	ck_assert_int_eq(vgpu_read_rec(fd, buf, 6), 0);
+	fiu_disable("safeio/read/read");
+	ck_assert(memcmp(buf, "hello\n", 6) == 0);
+	ck_assert_int_eq(calls, 2);
+	ck_assert_msg(fcntl(fd, F_GETFL) & O_NONBLOCK ? 0 : 1, "O_NONBLOCK not cleared after EAGAIN (vgpu_read_rec)");
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_read_write_full)
 {
 	int p[2];
@@ -485,6 +573,7 @@ static Suite *safeio_suite(void)
 	tcase_add_test(r, test_oversized_not_read);
 	tcase_add_test(r, test_growth_detected);
 	tcase_add_test(r, test_estale_retried_once);
+	tcase_add_test(r, test_eagain_clears_nonblock);
 	tcase_add_test(r, test_read_write_full);
 	suite_add_tcase(s, r);
 	tcase_add_checked_fixture(p, setup, teardown);
