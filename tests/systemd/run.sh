@@ -55,6 +55,8 @@ vm_kernel "$KDIR" "$pkg" "$MODS"
 rm -rf "$SD/initramfs"
 vm_initramfs "$SD/initramfs" "$SD/initrd.gz" "$here/init" "$KDIR/mods"
 rm -rf "$GUEST" "$OUT"; mkdir -p "$GUEST/etc/systemd/system" "$OUT"
+# the guest's init mounts a fresh /tmp: the tree and $BUILD stay (tests/vm/keep.sh)
+keep=$(vm_keep "$top" "$BUILD") || exit 2
 cp "$here/vgpu-check.target" "$GUEST/etc/systemd/system/"
 sed -e "s|@GUEST_SH@|$here/guest.sh|" -e "s|@OUT@|$OUT|" "$here/vgpu-check.service.in" \
 	> "$GUEST/etc/systemd/system/vgpu-check.service"
@@ -68,7 +70,7 @@ say "booting kernel $(cat "$KDIR/kver") under QEMU ($ACCEL) with systemd as init
 qemu-system-x86_64 -accel "$ACCEL" -smp 2 -m 1024 -nic none -display none -monitor none \
 	-no-reboot -serial "file:$CONSOLE" \
 	-kernel "$KDIR/vmlinuz" -initrd "$SD/initrd.gz" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init systemd.unit=vgpu-check.target systemd.show_status=0 vgpu_out=$OUT vgpu_stage=$STAGE vgpu_guest=$GUEST" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init systemd.unit=vgpu-check.target systemd.show_status=0 vgpu_out=$OUT vgpu_stage=$STAGE vgpu_guest=$GUEST vgpu_keep=$keep" \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$OUT,mount_tag=vgpuout,security_model=none,multidevs=remap" \
 	> "$SD/qemu.log" 2>&1 &

@@ -54,6 +54,8 @@ vm_initramfs "$VMDIR/initramfs" "$VMDIR/initrd.gz" "$here/init" "$KDIR/mods"
 
 # ---- 3. boot -----------------------------------------------------------------------
 rm -rf "$OUT"; mkdir -p "$OUT"
+# the guest's init mounts a fresh /tmp: the tree, $BUILD and SCRIPT's directory stay (tests/vm/keep.sh)
+keep=$(vm_keep "$top" "$BUILD" "$(dirname "$SCRIPT")") || exit 2
 # the guest starts with an empty environment: VGPU_VM_* settings travel in a file
 env | grep -E '^VGPU_VM_[A-Z0-9_]+=' | sed "s/'/'\\\\''/g; s/=/='/; s/\$/'/" > "$OUT/guest.env"
 CONSOLE=$VMDIR/console.log
@@ -62,7 +64,7 @@ say "booting kernel $kver under QEMU TCG (${SMP} vCPU, ${MEM} MiB, timeout ${TIM
 qemu-system-x86_64 -accel tcg -smp "$SMP" -m "$MEM" -nic none -display none -monitor none \
 	-no-reboot -serial "file:$CONSOLE" \
 	-kernel "$KDIR/vmlinuz" -initrd "$VMDIR/initrd.gz" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init vgpu_out=$OUT vgpu_build=$BUILD vgpu_script=$SCRIPT" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init vgpu_out=$OUT vgpu_build=$BUILD vgpu_script=$SCRIPT vgpu_keep=$keep" \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$OUT,mount_tag=vgpuout,security_model=none,multidevs=remap" \
 	> "$VMDIR/qemu.log" 2>&1 &

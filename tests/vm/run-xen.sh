@@ -106,6 +106,8 @@ vm_initramfs "$d" "$XC/domu-initrd.gz" "$here/xen-domu-init" "$XC/domu-$abi/mods
 
 # ---- 4. boot ------------------------------------------------------------------------------
 rm -rf "$OUT"; mkdir -p "$OUT"
+# Dom0's init mounts a fresh /tmp: the tree, $BUILD and SCRIPT's directory stay (tests/vm/keep.sh)
+keep=$(vm_keep "$top" "$BUILD" "$(dirname "$SCRIPT")") || exit 2
 env | grep -E '^VGPU_(VM|XEN)_[A-Z0-9_]+=' | sed "s/'/'\\\\''/g; s/=/='/; s/\$/'/" > "$OUT/guest.env"
 # what Dom0's script needs to start the DomUs (paths as seen in Dom0: the same as here)
 cat >> "$OUT/guest.env" <<EOT
@@ -117,7 +119,7 @@ CONSOLE=$VMDIR/xen-console.log
 : > "$CONSOLE"
 # Xen: its console on the serial port; Dom0: 2 vCPUs, a fixed memory (no ballooning)
 XEN_ARGS="console=com1 com1=115200,8n1 smap=0 smep=0 pcid=0 xpti=false dom0_mem=${VGPU_XEN_DOM0_MEM:-768}M,max:${VGPU_XEN_DOM0_MEM:-768}M dom0_max_vcpus=2 loglvl=warning guest_loglvl=warning"
-DOM0_CMDLINE="console=hvc0 quiet loglevel=4 panic=-1 rdinit=/init vgpu_out=$OUT vgpu_build=$BUILD vgpu_script=$SCRIPT vgpu_layer=xenlayer vgpu_hostname=dom0"
+DOM0_CMDLINE="console=hvc0 quiet loglevel=4 panic=-1 rdinit=/init vgpu_out=$OUT vgpu_build=$BUILD vgpu_script=$SCRIPT vgpu_keep=$keep vgpu_layer=xenlayer vgpu_hostname=dom0"
 case "$DOM0_CMDLINE" in *,*) die "a comma in the Dom0 command line (paths): QEMU's -initrd separates modules by commas" ;; esac
 say "booting Xen $XENVER + Dom0 (kernel $kver) under QEMU TCG (2 vCPU, ${MEM} MiB, timeout ${TIMEOUT} s); console: $CONSOLE"
 qemu-system-x86_64 -accel "${VGPU_XEN_ACCEL:-tcg,thread=single}" -cpu "${VGPU_XEN_CPU:-max,-avx,-avx2,-xsave}" -smp 2 -m "$MEM" -nic none -display none -monitor none \

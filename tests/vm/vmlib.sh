@@ -91,16 +91,31 @@ vm_kernel() {
 }
 
 # vm_initramfs DIR OUT.gz INIT MODDIR - static busybox as /bin/busybox and /bin/sh, INIT
-# as /init, MODDIR/* in /lib/mods/; whatever the caller already put in DIR stays.
+# as /init, MODDIR/* in /lib/mods/, tests/vm/keep.sh as /lib/keep.sh; whatever the
+# caller already put in DIR stays.
 vm_initramfs() {
 	local ird=$1
 	mkdir -p "$ird/bin" "$ird/lib/mods"
 	cp "$(command -v busybox)" "$ird/bin/busybox"
 	ln -sf busybox "$ird/bin/sh"
 	cp "$3" "$ird/init"; chmod 0755 "$ird/init"
+	cp "${BASH_SOURCE[0]%/*}/keep.sh" "$ird/lib/keep.sh" || die "no keep.sh beside vmlib.sh"
 	cp "$4"/* "$ird/lib/mods/"
 	( cd "$ird" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 ) > "$2" ||
 		die "initramfs build failed"
+}
+
+# vm_keep PATH... - vgpu_keep= for the guest's kernel command line (tests/vm/keep.sh): the
+# host paths (absolute: the tree, $BUILD, ...) that the guest must see at the same place
+# although its init mounts a fresh /tmp. Sorted, colon-separated; dies on a path with a
+# blank or a colon (the command line cannot carry it).
+vm_keep() {
+	local p
+	for p in "$@"; do
+		case $p in /*) ;; *) die "vm_keep: $p is not an absolute path" ;; esac
+		case $p in *[[:space:]:]*) die "the guest cannot be given the path '$p' (a blank or a colon in it)" ;; esac
+	done
+	printf '%s\n' "$@" | LC_ALL=C sort -u | paste -sd: -
 }
 
 # vm_wait PID CONSOLE TIMEOUT T0 PATTERN - while QEMU (PID) runs, print the new console
