@@ -3,12 +3,10 @@
  * (src/lib/kernel_args.c) before anything is sent, calls vgpu_client_kernel() and writes
  * each output buffer to its file. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client_kernel_cmd.h"
@@ -25,40 +23,6 @@ void vgpu_client_kernel_usage(FILE *f)
 	      "          | f32:V | f64:V]...\n"
 	      "                       your own PTX kernel; arguments in the kernel's order\n"
 	      "                       (docs/KERNELS.md); out files are written on status OK\n", f);
-}
-
-/* A regular file of at most CAP bytes into a new buffer with a NUL after it. */
-static int slurp(const char *path, uint64_t cap, char **bufp, size_t *lenp)
-{
-	struct stat st;
-	char *p;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > cap) {
-		close(fd);
-		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-	}
-	if (!(p = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	rc = vgpu_read_full(fd, p, (size_t)st.st_size);
-	close(fd);
-	if (rc < 0) {
-		free(p);
-		return rc;
-	}
-	p[st.st_size] = '\0';
-	*bufp = p;
-	*lenp = (size_t)st.st_size;
-	return 0;
 }
 
 static const char *slurp_error(int rc)
@@ -122,7 +86,7 @@ static int add_arg(struct kstate *s, const char *a)
 		in_path[len] = '\0';
 		if (bufs >= VGPU_KERNEL_BUFS_MAX)
 			return vgpu_client_usage_error("--arg %s: more than %d buffers", a, VGPU_KERNEL_BUFS_MAX);
-		if ((rc = slurp(in_path, VGPU_KERNEL_BUF_MAX, &s->data[i], &len)) < 0) {
+		if ((rc = vgpu_client_read_file(in_path, VGPU_KERNEL_BUF_MAX, &s->data[i], &len)) < 0) {
 			fprintf(stderr, "vgpu-client: kernel: --arg %s: %s: %s\n", a, in_path, slurp_error(rc));
 			return VGPU_CLIENT_EUSAGE;
 		}
@@ -197,7 +161,7 @@ static int parse(int argc, char **argv, struct kernel_cmd_common *cm, struct kst
 		return vgpu_client_usage_error("%s", "--ptx FILE, --entry NAME, --grid and --block are required");
 	if (vgpu_kernel_parse_entry(entry, strlen(entry), s->k.spec.entry) < 0)
 		return vgpu_client_usage_error("--entry '%s': not a PTX identifier of 1..%d bytes", entry, VGPU_KERNEL_ENTRY_MAX);
-	if ((rc = slurp(ptx_path, VGPU_KERNEL_PTX_MAX - 1, &s->ptx, &len)) < 0) {
+	if ((rc = vgpu_client_read_file(ptx_path, VGPU_KERNEL_PTX_MAX - 1, &s->ptx, &len)) < 0) {
 		fprintf(stderr, "vgpu-client: kernel: --ptx %s: %s\n", ptx_path, slurp_error(rc));
 		return VGPU_CLIENT_EUSAGE;
 	}

@@ -1,10 +1,12 @@
 /* client_out.c - see client_out.h: vgpu-client's usage errors, status and answer lines,
- * output files. */
+ * the files it reads and writes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client_out.h"
@@ -45,6 +47,39 @@ int vgpu_client_print_answer(const struct vgpu_response *resp, int quiet)
 		       " executor=%s result=%s\n", resp->seq, vgpu_status_name(resp->status), vgpu_op_name(resp->op),
 		       vgpu_prio_name(resp->priority), resp->queue_us, resp->exec_us, resp->executor, resp->result);
 	return fflush(stdout) != 0 ? VGPU_CLIENT_EIO : VGPU_CLIENT_OK;
+}
+
+int vgpu_client_read_file(const char *path, uint64_t cap, char **bufp, size_t *lenp)
+{
+	struct stat st;
+	char *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > cap) {
+		close(fd);
+		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+	}
+	if (!(p = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	rc = vgpu_read_full(fd, p, (size_t)st.st_size);
+	close(fd);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	p[st.st_size] = '\0';
+	*bufp = p;
+	*lenp = (size_t)st.st_size;
+	return 0;
 }
 
 int vgpu_client_write_file(const char *path, const void *buf, size_t len)

@@ -3,13 +3,10 @@
  * A thin user of libvgpu-client (src/client/client.h): parses arguments, reads --in,
  * writes --out, prints the result or the error. Exit codes are enum vgpu_client_rc;
  * docs/CLIENT.md has the table and what to do about each error. */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/client.h"
@@ -121,35 +118,6 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int read_file(const char *path, void **bufp, size_t *lenp)
-{
-	struct stat st;
-	void *p;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
-		close(fd);
-		return rc;
-	}
-	p = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!p) {
-		close(fd);
-		return -ENOMEM;
-	}
-	rc = vgpu_read_full(fd, p, (size_t)st.st_size);
-	close(fd);
-	if (rc < 0) {
-		free(p);
-		return rc;
-	}
-	*bufp = p;
-	*lenp = (size_t)st.st_size;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	const char *in_path = NULL, *out_path = NULL, *seed = NULL;
@@ -160,7 +128,8 @@ int main(int argc, char **argv)
 	struct vgpu_response resp;
 	struct vgpu_client *c;
 	char err[1024];
-	void *in = NULL, *out = NULL;
+	char *in = NULL;
+	void *out = NULL;
 	size_t in_len = 0, out_len = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -238,7 +207,7 @@ int main(int argc, char **argv)
 		req.output_file = 1;
 	if (in_path) {
 		int64_t need = vgpu_request_input_bytes(&req);
-		if ((rc = read_file(in_path, &in, &in_len)) < 0) {
+		if ((rc = vgpu_client_read_file(in_path, UINT64_MAX, &in, &in_len)) < 0) {
 			fprintf(stderr, "vgpu-client: --in %s: %s\n", in_path, vgpu_safeio_strerror(rc));
 			return VGPU_CLIENT_EUSAGE;
 		}
