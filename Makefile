@@ -115,7 +115,8 @@ $(LIBMEDIATOR): $(MEDIATOR_OBJ)
 $(BUILD)/vgpu-mediator: $(BUILD)/src/cmd/vgpu-mediator.o $(BUILD)/src/cmd/mediator_cli.o $(NOTIFY_SRC:%.c=$(BUILD)/%.o) $(LIBMEDIATOR) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(NOTIFY_LIBS)
-$(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(BUILD)/src/cmd/client_kernel_cmd.o $(BUILD)/src/cmd/client_opts.o $(LIBCLIENT) $(LIBVGPU)
+$(BUILD)/vgpu-client: $(BUILD)/src/cmd/vgpu-client.o $(BUILD)/src/cmd/client_kernel_cmd.o $(BUILD)/src/cmd/client_opts.o $(BUILD)/src/cmd/client_out.o \
+                       $(LIBCLIENT) $(LIBVGPU)
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/vgpu-doctor: $(BUILD)/src/cmd/vgpu-doctor.o $(LIBVGPU)

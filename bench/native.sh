@@ -3,20 +3,15 @@
 # --executor cuda on a local directory (bench-mediated), at several sizes; prints a
 # markdown table (native vs mediated, and the ratio) and writes $BUILD/reports/bench.md.
 # Times are medians of REPS repetitions after one warm-up, in microseconds, wall clock
-# from the requester's side. docs/GPU.md explains what each column includes.
+# from the requester's side. docs/GPU.md explains what each column includes. The header
+# names the date, the commit (VGPU_COMMIT; bench/common.sh), the GPU and nvcc's release.
 set -u
-B=${BUILD:-build}
-R=$B/reports
-mkdir -p "$R"
 # The main table on tmpfs (BENCH_DIR, default /dev/shm): the mediator's own cost, without
 # the storage's fsync latency; a ping on disk (/tmp) afterwards shows that cost.
-BASE=${BENCH_DIR:-/dev/shm}
-[ -d "$BASE" ] || BASE=/tmp
-T=$(mktemp -d "$BASE/vgpu-bench-XXXXXX")
+. "$(dirname "$0")/common.sh"
 D=$(mktemp -d /tmp/vgpu-bench-disk-XXXXXX)
+SCRATCH+=("$D")
 OUTF=$R/bench.md
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -TERM $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T" "$D"' EXIT
 
 start_mediator() {   # TOP [LOG]: a cuda mediator serving TOP/root, ready when this returns
 	mkdir -p "$1/root/vm1" "$1/root/vm2" "$1/state"
@@ -36,7 +31,7 @@ val() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
 {
 echo "# vgpu-mediator benchmark: native CUDA vs through the mediator"
 echo
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1);" \
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); commit $COMMIT; $(gpu_line);" \
      "$(nvcc --version | grep -o 'release [0-9.]*')"
 echo
 echo "Directory: $BASE (tmpfs unless stated); medians in microseconds, wall clock on the requester's side."

@@ -32,11 +32,7 @@
 # native), VGPU_COMMIT (the commit named in the report; default: git rev-parse HEAD,
 # which a copied tree's stale .git can get wrong).
 set -u
-B=${BUILD:-build}
-R=$B/reports
-mkdir -p "$R"
-BASE=${BENCH_DIR:-/dev/shm}
-[ -d "$BASE" ] || BASE=/tmp
+. "$(dirname "$0")/common.sh"    # B, R, BASE, T, PIDS, COMMIT, gpu_line
 PREPS=${BENCH_PING_REPS:-2000}
 YREPS=${BENCH_PAY_REPS:-8}
 SIZES=${BENCH_VADD_SIZES:-"1048576 16777216"}
@@ -50,9 +46,6 @@ KSIZES=${BENCH_KERNEL_SIZES:-"4096:200 1048576:30"}
 SKIP=" ${BENCH_SKIP:-} "
 [ "${BENCH_NATIVE:-1}" = 1 ] || SKIP="$SKIP native "
 OUTF=$R/bench.txt
-T=$(mktemp -d "$BASE/vgpu-bench-XXXXXX")
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -TERM $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$T"' EXIT
 T_ALL=$(date +%s)
 TIMES=()
 skip() { [[ "$SKIP" == *" $1 "* ]]; }
@@ -62,8 +55,6 @@ GPU=0
 if [ "${HAVE_CUDA:-0}" = 1 ] && [ -x "$B/bench/bench-native" ] && nvidia-smi -L > /dev/null 2>&1; then
 	GPU=1
 fi
-COMMIT=${VGPU_COMMIT:-}
-[ -n "$COMMIT" ] || COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo '?') (from .git)"
 
 wait_ready() {   # DIR PID: a ping through the mediator PID answered on DIR, or the bench ends
 	for _ in $(seq 1 120); do
@@ -104,7 +95,7 @@ row() {   # WHAT PROJECT_OUT FLOOR_OUT FLOOR_NAME
 echo "# make bench: the project next to its floor"
 echo
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); commit $COMMIT; $(nproc) CPUs;" \
-     "directory $BASE ($(df --output=fstype "$BASE" | tail -1)); GPU: $([ $GPU = 1 ] && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1 || echo none)"
+     "directory $BASE ($(df --output=fstype "$BASE" | tail -1)); GPU: $([ $GPU = 1 ] && gpu_line || echo none)"
 echo
 echo "Microseconds, wall clock on the requester's side. project: vgpu-mediator with the named executor;"
 echo "requester 'inotify' = bench-mediated waiting on inotify for response.txt's rename, as the floor does;"

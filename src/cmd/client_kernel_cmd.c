@@ -3,17 +3,15 @@
  * (src/lib/kernel_args.c) before anything is sent, calls vgpu_client_kernel() and writes
  * each output buffer to its file. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client_kernel_cmd.h"
 #include "client_opts.h"
+#include "client_out.h"
 #include "client/client_kernel.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -27,68 +25,9 @@ void vgpu_client_kernel_usage(FILE *f)
 	      "                       (docs/KERNELS.md); out files are written on status OK\n", f);
 }
 
-static int kusage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int kusage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "vgpu-client: kernel: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'vgpu-client --help'.\n");
-	return VGPU_CLIENT_EUSAGE;
-}
-
-/* A regular file of at most CAP bytes into a new buffer with a NUL after it. */
-static int slurp(const char *path, uint64_t cap, char **bufp, size_t *lenp)
-{
-	struct stat st;
-	char *p;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > cap) {
-		close(fd);
-		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-	}
-	if (!(p = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	rc = vgpu_read_full(fd, p, (size_t)st.st_size);
-	close(fd);
-	if (rc < 0) {
-		free(p);
-		return rc;
-	}
-	p[st.st_size] = '\0';
-	*bufp = p;
-	*lenp = (size_t)st.st_size;
-	return 0;
-}
-
 static const char *slurp_error(int rc)
 {
 	return rc == -EFBIG ? "too large" : rc == -EINVAL ? "not a regular file" : vgpu_safeio_strerror(rc);
-}
-
-static int put_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc;
-
-	if (fd < 0)
-		return -errno;
-	rc = vgpu_write_full(fd, buf, len);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	return rc;
 }
 
 /* "X", "X,Y" or "X,Y,Z" -> dims (missing ones 1), checked against the grammar's caps. */
@@ -129,7 +68,7 @@ static int add_arg(struct kstate *s, const char *a)
 	int rc;
 
 	if (i >= VGPU_KERNEL_ARGS_MAX)
-		return kusage("--arg %s: more than %d arguments", a, VGPU_KERNEL_ARGS_MAX);
+		return vgpu_client_usage_error("--arg %s: more than %d arguments", a, VGPU_KERNEL_ARGS_MAX);
 	for (uint32_t j = 0; j < i; j++)
 		bufs += vgpu_karg_is_buffer(s->k.spec.args[j].kind);
 	if (strncmp(a, "in:", 3) == 0 || strncmp(a, "inout:", 6) == 0) {
@@ -139,22 +78,22 @@ static int add_arg(struct kstate *s, const char *a)
 		const char *colon = inout ? strchr(path, ':') : NULL;
 
 		if (inout && !colon)
-			return kusage("--arg %s: inout takes inout:FILE:OUTFILE", a);
+			return vgpu_client_usage_error("--arg %s: inout takes inout:FILE:OUTFILE", a);
 		len = inout ? (size_t)(colon - path) : strlen(path);
 		if (len == 0 || len >= sizeof(in_path) || (inout && !colon[1]))
-			return kusage("--arg %s: a file name is missing", a);
+			return vgpu_client_usage_error("--arg %s: a file name is missing", a);
 		memcpy(in_path, path, len);
 		in_path[len] = '\0';
 		if (bufs >= VGPU_KERNEL_BUFS_MAX)
-			return kusage("--arg %s: more than %d buffers", a, VGPU_KERNEL_BUFS_MAX);
-		if ((rc = slurp(in_path, VGPU_KERNEL_BUF_MAX, &s->data[i], &len)) < 0) {
+			return vgpu_client_usage_error("--arg %s: more than %d buffers", a, VGPU_KERNEL_BUFS_MAX);
+		if ((rc = vgpu_client_read_file(in_path, VGPU_KERNEL_BUF_MAX, &s->data[i], &len)) < 0) {
 			fprintf(stderr, "vgpu-client: kernel: --arg %s: %s: %s\n", a, in_path, slurp_error(rc));
 			return VGPU_CLIENT_EUSAGE;
 		}
 		snprintf(tok, sizeof(tok), "%s:%zu", inout ? "inout" : "in", len);
 		if (vgpu_kernel_parse_arg(tok, strlen(tok), ka) < 0)
-			return kusage("--arg %s: %s holds %zu bytes; a buffer is 4 bytes to 1 GiB, a multiple of 4", a,
-				      in_path, len);
+			return vgpu_client_usage_error("--arg %s: %s holds %zu bytes; a buffer is 4 bytes to 1 GiB, "
+						       "a multiple of 4", a, in_path, len);
 		s->k.in[i] = s->data[i];
 		if (inout) {
 			s->out_path[i] = colon + 1;
@@ -164,20 +103,20 @@ static int add_arg(struct kstate *s, const char *a)
 		const char *colon = strchr(a + 4, ':');
 
 		if (!colon || !colon[1])
-			return kusage("--arg %s: out takes out:BYTES:FILE", a);
+			return vgpu_client_usage_error("--arg %s: out takes out:BYTES:FILE", a);
 		len = (size_t)(colon - a);
 		if (len >= sizeof(tok) || (memcpy(tok, a, len), tok[len] = '\0', vgpu_kernel_parse_arg(tok, len, ka) < 0))
-			return kusage("--arg %s: BYTES is 4 to 1073741824, a multiple of 4", a);
+			return vgpu_client_usage_error("--arg %s: BYTES is 4 to 1073741824, a multiple of 4", a);
 		if (bufs >= VGPU_KERNEL_BUFS_MAX)
-			return kusage("--arg %s: more than %d buffers", a, VGPU_KERNEL_BUFS_MAX);
+			return vgpu_client_usage_error("--arg %s: more than %d buffers", a, VGPU_KERNEL_BUFS_MAX);
 		if (!(s->data[i] = malloc((size_t)ka->v.bytes)))
-			return kusage("--arg %s: out of memory", a);
+			return vgpu_client_usage_error("--arg %s: out of memory", a);
 		s->out_path[i] = colon + 1;
 		s->k.out[i] = s->data[i];
 	} else if (vgpu_kernel_parse_arg(a, strlen(a), ka) < 0 || vgpu_karg_is_buffer(ka->kind)) {
 		memset(ka, 0, sizeof(*ka));
-		return kusage("--arg '%s': not in:FILE, out:BYTES:FILE, inout:FILE:FILE, i32:V, u32:V, i64:V, "
-			      "f32:V or f64:V (a value in the type's range)", a);
+		return vgpu_client_usage_error("--arg '%s': not in:FILE, out:BYTES:FILE, inout:FILE:FILE, i32:V, "
+					       "u32:V, i64:V, f32:V or f64:V (a value in the type's range)", a);
 	}
 	s->k.spec.nargs++;
 	return 0;
@@ -197,41 +136,41 @@ static int parse(int argc, char **argv, struct kernel_cmd_common *cm, struct kst
 			entry = v;
 		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--grid"))) {
 			if (parse_dims(v, 0, s->k.spec.grid) < 0)
-				return kusage("--grid '%s': X[,Y[,Z]] with X 1..2147483647, Y and Z 1..65535", v);
+				return vgpu_client_usage_error("--grid '%s': X[,Y[,Z]] with X 1..2147483647, Y and Z 1..65535", v);
 			have_grid = 1;
 		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--block"))) {
 			if (parse_dims(v, 1, s->k.spec.block) < 0)
-				return kusage("--block '%s': X[,Y[,Z]] with X and Y 1..1024, Z 1..64", v);
+				return vgpu_client_usage_error("--block '%s': X[,Y[,Z]] with X and Y 1..1024, Z 1..64", v);
 			have_block = 1;
 		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--shared"))) {
 			if (vgpu_value_u64(v, strlen(v), &s->k.spec.shared) < 0 || s->k.spec.shared > VGPU_KERNEL_SHARED_MAX)
-				return kusage("--shared '%s': 0 to %u bytes", v, VGPU_KERNEL_SHARED_MAX);
+				return vgpu_client_usage_error("--shared '%s': 0 to %u bytes", v, VGPU_KERNEL_SHARED_MAX);
 		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--arg"))) {
 			if ((rc = add_arg(s, v)) != 0)
 				return rc;
-		} else if ((rc = vgpu_client_common_opt(argc, argv, &i, cm, kusage)) >= 0) {
+		} else if ((rc = vgpu_client_common_opt(argc, argv, &i, cm)) >= 0) {
 			if (rc)
 				return rc;
 		} else {
-			return kusage("unknown option or missing value: %s", a);
+			return vgpu_client_usage_error("unknown option or missing value: %s", a);
 		}
 	}
 	if (!cm->dir)
-		return kusage("%s", "--dir DIR/vmN is required");
+		return vgpu_client_usage_error("%s", "--dir DIR/vmN is required");
 	if (!ptx_path || !entry || !have_grid || !have_block)
-		return kusage("%s", "--ptx FILE, --entry NAME, --grid and --block are required");
+		return vgpu_client_usage_error("%s", "--ptx FILE, --entry NAME, --grid and --block are required");
 	if (vgpu_kernel_parse_entry(entry, strlen(entry), s->k.spec.entry) < 0)
-		return kusage("--entry '%s': not a PTX identifier of 1..%d bytes", entry, VGPU_KERNEL_ENTRY_MAX);
-	if ((rc = slurp(ptx_path, VGPU_KERNEL_PTX_MAX - 1, &s->ptx, &len)) < 0) {
+		return vgpu_client_usage_error("--entry '%s': not a PTX identifier of 1..%d bytes", entry, VGPU_KERNEL_ENTRY_MAX);
+	if ((rc = vgpu_client_read_file(ptx_path, VGPU_KERNEL_PTX_MAX - 1, &s->ptx, &len)) < 0) {
 		fprintf(stderr, "vgpu-client: kernel: --ptx %s: %s\n", ptx_path, slurp_error(rc));
 		return VGPU_CLIENT_EUSAGE;
 	}
 	if (strlen(s->ptx) != len)
-		return kusage("--ptx %s: holds a NUL byte; PTX is text", ptx_path);
+		return vgpu_client_usage_error("--ptx %s: holds a NUL byte; PTX is text", ptx_path);
 	s->k.ptx = s->ptx;
 	int p = vgpu_prio_parse(cm->prio);
 	if (p < 0)
-		return kusage("--priority: '%s' is not low, medium or high", cm->prio);
+		return vgpu_client_usage_error("--priority: '%s' is not low, medium or high", cm->prio);
 	s->k.priority = (enum vgpu_prio)p;
 	return 0;
 }
@@ -259,8 +198,7 @@ static int run(struct kernel_cmd_common *cm, struct kstate *s)
 	rc = vgpu_client_kernel(c, &s->k, &resp, err, sizeof(err));
 	vgpu_client_close(c);
 	if (rc == VGPU_CLIENT_ESTATUS) {
-		fprintf(stderr, "vgpu-client: seq=%" PRId64 " status=%s op=%s: %s\n", resp.seq,
-			vgpu_status_name(resp.status), vgpu_op_name(resp.op), resp.error);
+		vgpu_client_print_status_error(&resp);
 		if (s->k.log) {     /* the JIT's whole log (PROTOCOL.md section 5.1) */
 			fprintf(stderr, "vgpu-client: the JIT's log (%zu bytes):\n", s->k.log_bytes);
 			fwrite(s->k.log, 1, s->k.log_bytes, stderr);
@@ -279,17 +217,13 @@ static int run(struct kernel_cmd_common *cm, struct kstate *s)
 		int w;
 		if (!s->out_path[i])
 			continue;
-		if ((w = put_file(s->out_path[i], s->data[i], (size_t)s->k.spec.args[i].v.bytes)) < 0) {
+		if ((w = vgpu_client_write_file(s->out_path[i], s->data[i], (size_t)s->k.spec.args[i].v.bytes)) < 0) {
 			fprintf(stderr, "vgpu-client: kernel: --arg %u's output %s: %s\n", i + 1, s->out_path[i],
 				strerror(-w));
 			return VGPU_CLIENT_EIO;
 		}
 	}
-	if (!cm->quiet)
-		printf("seq=%" PRId64 " status=%s op=%s prio=%s queue_us=%" PRIu64 " exec_us=%" PRIu64
-		       " executor=%s result=%s\n", resp.seq, vgpu_status_name(resp.status), vgpu_op_name(resp.op),
-		       vgpu_prio_name(resp.priority), resp.queue_us, resp.exec_us, resp.executor, resp.result);
-	return fflush(stdout) != 0 ? VGPU_CLIENT_EIO : VGPU_CLIENT_OK;
+	return vgpu_client_print_answer(&resp, cm->quiet);
 }
 
 int vgpu_client_kernel_cmd(int argc, char **argv, const struct kernel_cmd_common *common)
@@ -302,6 +236,7 @@ int vgpu_client_kernel_cmd(int argc, char **argv, const struct kernel_cmd_common
 		fprintf(stderr, "vgpu-client: kernel: out of memory\n");
 		return VGPU_CLIENT_EIO;
 	}
+	vgpu_client_usage_context("kernel");
 	rc = parse(argc, argv, &cm, s);
 	if (rc == 0)
 		rc = run(&cm, s);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client_opts.h"
+#include "client_out.h"
 #include "lib/record.h"
 
 const char *vgpu_client_opt_value(int argc, char **argv, int *i, const char *name)
@@ -20,8 +21,7 @@ const char *vgpu_client_opt_value(int argc, char **argv, int *i, const char *nam
 	return NULL;
 }
 
-int vgpu_client_common_opt(int argc, char **argv, int *i, struct kernel_cmd_common *cm,
-			   int (*usage_error)(const char *fmt, ...))
+int vgpu_client_common_opt(int argc, char **argv, int *i, struct kernel_cmd_common *cm)
 {
 	const char *a = argv[*i], *v;
 
@@ -40,13 +40,13 @@ int vgpu_client_common_opt(int argc, char **argv, int *i, struct kernel_cmd_comm
 		errno = 0;
 		d = strtod(v, &end);
 		if (!v[0] || *end || errno || !isfinite(d) || d <= 0 || d > 86400)
-			return usage_error("--timeout: '%s' is not a number of seconds (0 < S <= 86400)", v);
+			return vgpu_client_usage_error("--timeout: '%s' is not a number of seconds (0 < S <= 86400)", v);
 		cm->opts.timeout_ms = (int)ceil(d * 1000.0);
 	} else if ((v = vgpu_client_opt_value(argc, argv, i, "--vm"))) {
 		uint64_t u;
 
 		if (vgpu_value_u64(v, strlen(v), &u) < 0 || u == 0 || u > VGPU_VM_MAX)
-			return usage_error("--vm: '%s' is not a VM number 1..65535", v);
+			return vgpu_client_usage_error("--vm: '%s' is not a VM number 1..65535", v);
 		cm->opts.vm = (uint32_t)u;
 	} else {
 		return -1;

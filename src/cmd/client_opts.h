@@ -12,8 +12,7 @@ const char *vgpu_client_opt_value(int argc, char **argv, int *i, const char *nam
 
 /* ARGV[*I] as one of the common options, into CM (*I advanced past its value): 0 when
  * it is one, -1 when it is not (or its value is missing), or VGPU_CLIENT_EUSAGE when its
- * value is bad, the reason printed through USAGE_ERROR (the caller's message prefix). */
-int vgpu_client_common_opt(int argc, char **argv, int *i, struct kernel_cmd_common *cm,
-			   int (*usage_error)(const char *fmt, ...));
+ * value is bad, the reason printed by vgpu_client_usage_error() (client_out.h). */
+int vgpu_client_common_opt(int argc, char **argv, int *i, struct kernel_cmd_common *cm);
 
 #endif

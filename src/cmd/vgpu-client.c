@@ -3,19 +3,16 @@
  * A thin user of libvgpu-client (src/client/client.h): parses arguments, reads --in,
  * writes --out, prints the result or the error. Exit codes are enum vgpu_client_rc;
  * docs/CLIENT.md has the table and what to do about each error. */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/client.h"
 #include "client_kernel_cmd.h"
 #include "client_opts.h"
+#include "client_out.h"
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
@@ -105,19 +102,6 @@ static void usage(FILE *f)
 	fputs(usage_tail, f);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "vgpu-client: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'vgpu-client --help'.\n");
-	return VGPU_CLIENT_EUSAGE;
-}
-
 /* Strict unsigned decimal: no sign, no leading zeros, must fit. */
 static int parse_u64(const char *s, uint64_t *out)
 {
@@ -134,47 +118,6 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int read_file(const char *path, void **bufp, size_t *lenp)
-{
-	struct stat st;
-	void *p;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
-		close(fd);
-		return rc;
-	}
-	p = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!p) {
-		close(fd);
-		return -ENOMEM;
-	}
-	rc = vgpu_read_full(fd, p, (size_t)st.st_size);
-	close(fd);
-	if (rc < 0) {
-		free(p);
-		return rc;
-	}
-	*bufp = p;
-	*lenp = (size_t)st.st_size;
-	return 0;
-}
-
-static int write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc;
-
-	if (fd < 0)
-		return -errno;
-	rc = vgpu_write_full(fd, buf, len);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	return rc;
-}
-
 int main(int argc, char **argv)
 {
 	const char *in_path = NULL, *out_path = NULL, *seed = NULL;
@@ -185,7 +128,8 @@ int main(int argc, char **argv)
 	struct vgpu_response resp;
 	struct vgpu_client *c;
 	char err[1024];
-	void *in = NULL, *out = NULL;
+	char *in = NULL;
+	void *out = NULL;
 	size_t in_len = 0, out_len = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -197,7 +141,7 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 0;
-		} else if ((rc = vgpu_client_common_opt(argc, argv, &i, &cm, usage_error)) >= 0) {
+		} else if ((rc = vgpu_client_common_opt(argc, argv, &i, &cm)) >= 0) {
 			if (rc)
 				return rc;
 		} else if ((v = vgpu_client_opt_value(argc, argv, &i, "--seed"))) {
@@ -210,30 +154,30 @@ int main(int argc, char **argv)
 			while (++i < argc && npos < 8)
 				pos[npos++] = argv[i];
 		} else if (strncmp(a, "--", 2) == 0) {
-			return usage_error("unknown option or missing value: %s", a);
+			return vgpu_client_usage_error("unknown option or missing value: %s", a);
 		} else if (npos == 0 && strcmp(a, "kernel") == 0) {
 			/* its own options (client_kernel_cmd.c); the common ones so far go with it */
 			return vgpu_client_kernel_cmd(argc - i - 1, argv + i + 1, &cm);
 		} else if (npos < 8) {
 			pos[npos++] = a;    /* operands; "-2" is a number here, not an option */
 		} else {
-			return usage_error("too many arguments at '%s'", a);
+			return vgpu_client_usage_error("too many arguments at '%s'", a);
 		}
 	}
 	if (!cm.dir)
-		return usage_error("%s", "--dir DIR/vmN is required");
+		return vgpu_client_usage_error("%s", "--dir DIR/vmN is required");
 	if (npos == 0)
-		return usage_error("%s", "no operation given (ping, vadd, saxpy, sgemm, kernel, spin, leak, crash)");
+		return vgpu_client_usage_error("%s", "no operation given (ping, vadd, saxpy, sgemm, kernel, spin, leak, crash)");
 
 	memset(&req, 0, sizeof(req));
 	req.output_file = -1;
 	int op = vgpu_op_parse(pos[0]);
 	if (op < 0)
-		return usage_error("unknown operation '%s'", pos[0]);
+		return vgpu_client_usage_error("unknown operation '%s'", pos[0]);
 	req.op = (enum vgpu_op)op;
 	int p = vgpu_prio_parse(cm.prio);
 	if (p < 0)
-		return usage_error("--priority: '%s' is not low, medium or high", cm.prio);
+		return vgpu_client_usage_error("--priority: '%s' is not low, medium or high", cm.prio);
 	req.priority = (enum vgpu_prio)p;
 
 	/* The op's arguments, in the order its table entry lists them (lib/op.h). */
@@ -242,28 +186,28 @@ int main(int argc, char **argv)
 		const char *sp = strchrnul(param, ' ');
 		int a = vgpu_arg_lookup(param, (size_t)(sp - param));
 		if (i >= npos || a < 0)
-			return usage_error("%s: wrong number of arguments (%s %s)", pos[0], pos[0], param_names(req.op));
+			return vgpu_client_usage_error("%s: wrong number of arguments (%s %s)", pos[0], pos[0], param_names(req.op));
 		if (vgpu_arg_parse((enum vgpu_arg)a, pos[i], strlen(pos[i]), &req.args) < 0)
-			return usage_error("%s: %s: '%s' is not %s", pos[0], vgpu_arg_table[a].key, pos[i],
-					   arg_type_text(vgpu_arg_table[a].type));
+			return vgpu_client_usage_error("%s: %s: '%s' is not %s", pos[0], vgpu_arg_table[a].key, pos[i],
+						       arg_type_text(vgpu_arg_table[a].type));
 		param = *sp ? sp + 1 : sp;
 	}
 
 	int compute = vgpu_op_has_data(req.op);
 	if (!compute && (seed || in_path || out_path))
-		return usage_error("%s takes no --seed, --in or --out", pos[0]);
+		return vgpu_client_usage_error("%s takes no --seed, --in or --out", pos[0]);
 	if (compute && !!seed == !!in_path)
-		return usage_error("%s: give exactly one of --seed S and --in FILE", pos[0]);
+		return vgpu_client_usage_error("%s: give exactly one of --seed S and --in FILE", pos[0]);
 	if (seed) {
 		if (parse_u64(seed, &req.args.seed) < 0)
-			return usage_error("--seed: '%s' is not a whole number", seed);
+			return vgpu_client_usage_error("--seed: '%s' is not a whole number", seed);
 		req.args.has_seed = 1;
 	}
 	if (out_path)
 		req.output_file = 1;
 	if (in_path) {
 		int64_t need = vgpu_request_input_bytes(&req);
-		if ((rc = read_file(in_path, &in, &in_len)) < 0) {
+		if ((rc = vgpu_client_read_file(in_path, UINT64_MAX, &in, &in_len)) < 0) {
 			fprintf(stderr, "vgpu-client: --in %s: %s\n", in_path, vgpu_safeio_strerror(rc));
 			return VGPU_CLIENT_EUSAGE;
 		}
@@ -289,8 +233,7 @@ int main(int argc, char **argv)
 		fputs("\r\033[K", stderr);
 	free(in);
 	if (rc == VGPU_CLIENT_ESTATUS) {
-		fprintf(stderr, "vgpu-client: seq=%" PRId64 " status=%s op=%s: %s\n", resp.seq,
-			vgpu_status_name(resp.status), vgpu_op_name(resp.op), resp.error);
+		vgpu_client_print_status_error(&resp);
 		return rc;
 	}
 	if (rc != VGPU_CLIENT_OK) {
@@ -302,18 +245,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vgpu-client: seq=%" PRId64 ": the answer names no output file\n", resp.seq);
 			return VGPU_CLIENT_EPROTO;
 		}
-		int w = write_file(out_path, out, out_len);
+		int w = vgpu_client_write_file(out_path, out, out_len);
 		free(out);
 		if (w < 0) {
 			fprintf(stderr, "vgpu-client: --out %s: %s\n", out_path, strerror(-w));
 			return VGPU_CLIENT_EIO;
 		}
 	}
-	if (!cm.quiet)
-		printf("seq=%" PRId64 " status=%s op=%s prio=%s queue_us=%" PRIu64 " exec_us=%" PRIu64
-		       " executor=%s result=%s\n", resp.seq, vgpu_status_name(resp.status), vgpu_op_name(resp.op),
-		       vgpu_prio_name(resp.priority), resp.queue_us, resp.exec_us, resp.executor, resp.result);
-	if (fflush(stdout) != 0)
-		return VGPU_CLIENT_EIO;
-	return VGPU_CLIENT_OK;
+	return vgpu_client_print_answer(&resp, cm.quiet);
 }

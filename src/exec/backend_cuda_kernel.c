@@ -15,6 +15,7 @@
 #include "cuda_int.h"
 #include "cuda_module.h"
 #include "../lib/clock.h"
+#include "../lib/env.h"
 #include "../lib/kernel_args.h"
 #include "../lib/status.h"
 
@@ -67,30 +68,17 @@ static int check(struct kjob *j, CUresult e, int status, const char *what)
 	return -1;
 }
 
+/* The per-VM device budget (VGPU_KERNEL_VM_BUDGET, 1..) and the most a job's buffers may
+ * hold and still be kept for the VM's next job (VGPU_KERNEL_KEEP_BYTES; 0: none kept: an
+ * idle kernel worker holds no more). Read at each job; a bad value: the default, warned. */
 static uint64_t budget(void)
 {
-	const char *v = getenv("VGPU_KERNEL_VM_BUDGET");
-	char *end;
-	unsigned long long u;
-
-	if (!v || !*v)
-		return VM_BUDGET_DEFAULT;
-	u = strtoull(v, &end, 10);
-	return *end || u == 0 ? VM_BUDGET_DEFAULT : (uint64_t)u;
+	return vgpu_env_u64("VGPU_KERNEL_VM_BUDGET", VM_BUDGET_DEFAULT, 1, UINT64_MAX);
 }
 
-/* The most a job's buffers may hold and still be kept for the VM's next job
- * (VGPU_KERNEL_KEEP_BYTES; 0: none kept): an idle kernel worker holds no more. */
 static uint64_t keep_max(void)
 {
-	const char *v = getenv("VGPU_KERNEL_KEEP_BYTES");
-	char *end;
-	unsigned long long u;
-
-	if (!v || !*v)
-		return KEEP_DEFAULT;
-	u = strtoull(v, &end, 10);
-	return *end ? KEEP_DEFAULT : (uint64_t)u;
+	return vgpu_env_u64("VGPU_KERNEL_KEEP_BYTES", KEEP_DEFAULT, 0, UINT64_MAX);
 }
 
 /* Test builds only: VGPU_KERNEL_TEST_NO_ZERO=1 leaves buffers as the driver hands them
@@ -256,7 +244,7 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 {
 	const struct vgpu_kernel_args *ka = &job->args.kernel;
 	struct kjob j = { .res = res, .err = CUDA_SUCCESS, .fault = 0 };
-	uint64_t in_bytes, out_bytes, bufs = 0, exec_us = 0, ph[KP_COUNT] = { 0 }, t = 0, t_start = 0, fresh = 0;
+	uint64_t in_bytes, out_bytes, bufs = 0, exec_us = 0, ph[KP_COUNT] = { 0 }, t = 0, t_start = 0, fresh = 0, lim;
 	struct cu_vmctx *v = NULL;
 	char why[256], log[256];
 	size_t full = 0;
@@ -283,10 +271,10 @@ int vgpu_cu_kernel_job(void **kernels, int dev, const struct vgpu_job *job, stru
 	for (uint32_t i = 0; i < ka->nargs; i++)
 		if (vgpu_karg_is_buffer(ka->args[i].kind))
 			bufs += ka->args[i].v.bytes;
-	if (bufs > budget()) {
+	if (bufs > (lim = budget())) {
 		vgpu_job_result_set(res, VGPU_TOO_LARGE, "kernel buffers of %llu bytes are over the per-VM device "
 				    "budget of %llu (VGPU_KERNEL_VM_BUDGET)", (unsigned long long)bufs,
-				    (unsigned long long)budget());
+				    (unsigned long long)lim);
 		return 0;
 	}
 	/* The output: the job's, or (summary only) one of our own. */

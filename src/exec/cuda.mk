@@ -74,7 +74,9 @@ gpu-progs:
 	@echo "gpu-progs: nvcc not found (set CUDA_HOME or NVCC): nothing to build" >&2; exit 1
 endif
 
-# test_cuda_kernel_fake runs the kernel op over a stand-in libcuda.so.1 (no GPU needed).
+# test_cuda_kernel_fake runs the kernel op over a stand-in libcuda.so.1 (no GPU needed);
+# it and test_kernel_workers share their setup (tests/unit/fake_cuda_setup.c), CUDA or not.
+$(BUILD)/tests/test_cuda_kernel_fake $(BUILD)/tests/test_kernel_workers: $(BUILD)/tests/unit/fake_cuda_setup.o
 ifeq ($(HAVE_CUDA),1)
 $(BUILD)/tests/fakecuda/libcuda.so.1: tests/unit/fake_libcuda.c
 	@mkdir -p $(dir $@)

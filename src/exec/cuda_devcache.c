@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cuda_int.h"
+#include "../lib/env.h"
 
 #define CACHE_MAX_BLOCKS   64            /* idle blocks the cache keeps at most */
 #define DEV_GRAIN          (2u << 20)    /* cudaMalloc's granularity for large blocks */
@@ -155,7 +156,6 @@ void vgpu_cuda_cache_free(void *cache, void *ptr)
 int vgpu_cuda_cache_setup(struct cuda_devcache *c, char *err, size_t errlen)
 {
 	size_t fr = 0, tot = 0;
-	const char *env = getenv("VGPU_CUDA_CACHE_BYTES");
 	cudaError_t e;
 
 	if ((e = cudaMemGetInfo(&fr, &tot)) != cudaSuccess) {
@@ -163,7 +163,7 @@ int vgpu_cuda_cache_setup(struct cuda_devcache *c, char *err, size_t errlen)
 		return -1;
 	}
 	memset(c, 0, sizeof(*c));
-	c->limit = env && *env ? strtoull(env, NULL, 0) : tot / 2;
+	c->limit = vgpu_env_u64("VGPU_CUDA_CACHE_BYTES", tot / 2, 0, UINT64_MAX);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cuda_int.h"
+#include "../lib/env.h"
 #include "../lib/status.h"
 
 #define ESCAPE_TOLERANCE (16u << 20)   /* cudaMemGetInfo noise: the allocator's granularity */
@@ -16,9 +17,7 @@ void vgpu_cuda_leak_config(struct cuda_leak *lk)
 {
 	const char *env;
 
-	lk->escape_tolerance = ESCAPE_TOLERANCE;
-	if ((env = getenv("VGPU_CUDA_ESCAPE_TOLERANCE")) && *env)
-		lk->escape_tolerance = strtoull(env, NULL, 10);
+	lk->escape_tolerance = vgpu_env_u64("VGPU_CUDA_ESCAPE_TOLERANCE", ESCAPE_TOLERANCE, 0, UINT64_MAX);
 	lk->test_escape = (env = getenv("VGPU_CUDA_TEST_ESCAPE")) && strcmp(env, "1") == 0;
 }
 

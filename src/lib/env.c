@@ -1,6 +1,7 @@
 /* env.c - a numeric setting from the environment, bounded (env.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "env.h"
 #include "log.h"
@@ -15,7 +16,7 @@ uint64_t vgpu_env_u64(const char *name, uint64_t def, uint64_t lo, uint64_t hi)
 		return def;
 	errno = 0;
 	u = strtoull(v, &end, 10);
-	if (errno || *end || u < lo || u > hi) {
+	if (errno || *end || strchr(v, '-') || u < lo || u > hi) {   /* strtoull takes "-1" as 2^64-1 */
 		vgpu_warn("%s=%s: not a number in %llu..%llu; using %llu", name, v, (unsigned long long)lo,
 			  (unsigned long long)hi, (unsigned long long)def);
 		return def;

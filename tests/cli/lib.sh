@@ -1,7 +1,7 @@
-# lib.sh - what the command-line tests (tests/cli/*.sh) share: the checkout and build
-# paths, a scratch directory removed on exit with the daemons they started, the ok/bad
-# counters, and the polled waits and output checks. Sourced, with the scratch
-# directory's name as its argument:   . "$(dirname "$0")/lib.sh" cli
+# lib.sh - what the command-line tests (tests/cli/*.sh) and tests/ops/run.sh share: the
+# checkout and build paths, a scratch directory removed on exit with the daemons they
+# started, the ok/bad counters, and the polled waits and output checks. Sourced, with
+# the scratch directory's name as its argument:   . "$(dirname "$0")/lib.sh" cli
 # It sets top, BUILD, B (the build directory), T (scratch), C (vgpu-client), pass, fail
 # and pids (the background processes to stop on exit), and cds into the checkout.
 top=$(cd "$(dirname "$0")/../.." && pwd)

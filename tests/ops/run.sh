@@ -13,32 +13,12 @@
 #
 # usage: BUILD=build tests/ops/run.sh      (make check-ops builds what it needs)
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 2
-BUILD=${BUILD:-build}
-B=$top/$BUILD
+# top, BUILD, B, T (scratch), pass/fail, pids, ok, bad, wait_for: tests/cli/lib.sh
+. "$(dirname "$0")/../cli/lib.sh" ops
 # the client library's soname number (2 since struct vgpu_request grew for the kernel op)
 ABI=$(sed -n 's/^#define VGPU_CLIENT_ABI \([0-9]*\)$/\1/p' "$top/src/lib/version.h")
-T=$(mktemp -d /tmp/vgpu-ops-XXXXXX)
-pass=0 fail=0
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       | /' | head -40; }
 # check NAME COMMAND...: ok when COMMAND succeeds
 check() { local n=$1; shift; if "$@" >"$T/out" 2>&1; then ok "$n"; else bad "$n" "$(cat "$T/out")"; fi; }
-# wait_for SECONDS COMMAND...: until COMMAND succeeds (polled), 1 on timeout
-wait_for() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.05; done
-}
 
 # --- 1. the configuration file ----------------------------------------------------------
 mkdir -p "$T/root/vm1" "$T/root/vm2" "$T/root/vm3" "$T/state"

@@ -10,34 +10,18 @@
  * skips. */
 #include <check.h>
 #include <dlfcn.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../common/testutil.h"
+#include "fake_cuda_setup.h"
 #include "lib/status.h"
 
 #ifndef VGPU_HAVE_CUDA
-START_TEST(test_skip_without_cuda)
-{
-	printf("test_cuda_kernel_fake: SKIP: built without CUDA (nvcc was not found at build time)\n");
-}
-END_TEST
-
-static Suite *suite(void)
-{
-	Suite *s = suite_create("cuda_kernel_fake");
-	TCase *tc = tcase_create("skip");
-	tcase_add_test(tc, test_skip_without_cuda);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return tu_run(suite(), CK_ENV);
+	return tu_run(fake_cuda_skip_suite("test_cuda_kernel_fake", "cuda_kernel_fake"), CK_ENV);
 }
 #else
 #include "exec/arena.h"
@@ -596,29 +580,12 @@ static Suite *suite(void)
 	return s;
 }
 
-/* Run again with the stand-in first in LD_LIBRARY_PATH ($(BUILD)/tests/fakecuda, beside
- * this program's directory), the caller's paths kept after it (the GPU host finds
- * libfiu and the others there). */
+/* Under the stand-in (fake_cuda_setup.h), for this program and what it starts. */
 int main(int argc, char **argv)
 {
-	char exe[PATH_MAX], dir[2 * PATH_MAX + 16];
-	const char *old = getenv("LD_LIBRARY_PATH");
-	ssize_t n;
-
 	(void)argc;
-	if (!getenv("VGPU_FAKE_CUDA_RUN")) {
-		if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-			return 1;
-		exe[n] = '\0';
-		/* first, before the paths the program's other libraries come from */
-		snprintf(dir, sizeof(dir), "%.*s/fakecuda%s%.*s", (int)(strrchr(exe, '/') - exe), exe,
-			 old && *old ? ":" : "", old && *old ? PATH_MAX : 0, old ? old : "");
-		setenv("LD_LIBRARY_PATH", dir, 1);
-		setenv("VGPU_FAKE_CUDA_RUN", "1", 1);
-		execv(exe, argv);
-		perror("execv");
+	if (fake_cuda_reexec(argv) < 0)
 		return 1;
-	}
 	return tu_run(suite(), CK_ENV);
 }
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/testutil.h"
+#include "fake_cuda_setup.h"
 #include "exec/executor.h"
 #include "exec/wire.h"
 #include "lib/clock.h"
@@ -32,24 +33,9 @@
 #include "lib/status.h"
 
 #ifndef VGPU_HAVE_CUDA
-START_TEST(test_skip_without_cuda)
-{
-	printf("test_kernel_workers: SKIP: built without CUDA (nvcc was not found at build time)\n");
-}
-END_TEST
-
-static Suite *suite(void)
-{
-	Suite *s = suite_create("kernel_workers");
-	TCase *tc = tcase_create("skip");
-	tcase_add_test(tc, test_skip_without_cuda);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return tu_run(suite(), CK_ENV);
+	return tu_run(fake_cuda_skip_suite("test_kernel_workers", "kernel_workers"), CK_ENV);
 }
 #else
 #include "exec/backend_cuda_kernel.h"
@@ -666,27 +652,12 @@ static Suite *suite(void)
 	return s;
 }
 
-/* Run again with the stand-in first in LD_LIBRARY_PATH ($(BUILD)/tests/fakecuda), for
- * this program and the kernel workers it starts. */
+/* Under the stand-in (fake_cuda_setup.h), for this program and what it starts. */
 int main(int argc, char **argv)
 {
-	char exe[PATH_MAX], dir[2 * PATH_MAX + 16];
-	const char *old = getenv("LD_LIBRARY_PATH");
-	ssize_t n;
-
 	(void)argc;
-	if (!getenv("VGPU_FAKE_CUDA_RUN")) {
-		if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-			return 1;
-		exe[n] = '\0';
-		snprintf(dir, sizeof(dir), "%.*s/fakecuda%s%.*s", (int)(strrchr(exe, '/') - exe), exe,
-			 old && *old ? ":" : "", old && *old ? PATH_MAX : 0, old ? old : "");
-		setenv("LD_LIBRARY_PATH", dir, 1);
-		setenv("VGPU_FAKE_CUDA_RUN", "1", 1);
-		execv(exe, argv);
-		perror("execv");
+	if (fake_cuda_reexec(argv) < 0)
 		return 1;
-	}
 	return tu_run(suite(), CK_ENV);
 }
 #endif
