@@ -278,7 +278,8 @@ t_ganesha_deny() {  # the client list excludes 127.0.0.1: the server refuses the
 }
 
 t_ganesha_per_vm() {  # one export per vmN, all_squash: any uid lands as the VM's; root not exported
-  mkdir -p "$T/r/vm1" "$T/r/vm2"; chmod 755 "$T" "$T/r"
+  # the VM's users (setpriv) must reach the mount point: the runner's directory is 0700
+  mkdir -p "$T/r/vm1" "$T/r/vm2"; chmod 711 "${T%/*}"; chmod 755 "$T" "$T/r"
   chown 5001:5001 "$T/r/vm1"; chown 5002:5002 "$T/r/vm2"; chmod 700 "$T/r/vm1" "$T/r/vm2"
   local st env; st=$(mktemp -d /tmp/nfssim-ganesha.XXXXXX)
   echo "$st" >> "$NFSSIM_TEST_ROOT/ganesha.list"
