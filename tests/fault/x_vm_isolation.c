@@ -17,8 +17,8 @@
  *  - VM1's own request runs, and its out-SEQ.bin belongs to VM1's uid;
  *  - a vm3/ owned by another VM's uid is not served at all.
  * Injections: forged writes attempted (refused by the kernel or by the mediator).
- * The same over nfs-ganesha with one export per VM (all_squash, anonuid) is not done
- * here: tests/nfs_sim/ganesha-up.sh exports one directory with one squash mode.
+ * The same over nfs-ganesha with one export per VM (all_squash, anonuid):
+ * x_vm_isolation_ganesha.c.
  * Handling proved (src/): src/mediator/intake.c (foreign(): command.txt and payloads),
  * src/mediator/vms.c (vgpu_vms_add: the directory's owner), src/mediator/answer.c and
  * src/lib/safeio.c (outputs written as the VM's uid). */

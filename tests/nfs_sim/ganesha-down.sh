@@ -27,5 +27,5 @@ if [ -s "$state/rpcbind.pid" ]; then
     stop_pid "$state/rpcbind.pid" rpcbind
   fi
 fi
-case $state in /tmp/nfssim-ganesha.*) rm -rf "$state" ;; *) rm -f "$state"/ganesha.* "$state"/url "$state"/mode; rm -rf "$state/recov" ;; esac
+case $state in /tmp/nfssim-ganesha.*) rm -rf "$state" ;; *) rm -f "$state"/ganesha.* "$state"/url "$state"/url.vm* "$state"/mode; rm -rf "$state/recov" ;; esac
 exit 0

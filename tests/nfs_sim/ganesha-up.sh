@@ -1,16 +1,19 @@
 #!/bin/bash
 # ganesha-up.sh: start a private loopback NFS server (nfs-ganesha, VFS FSAL) on 127.0.0.1
-# exporting DIR, in one of three modes, and wait until it answers.
+# exporting DIR, in one of four modes, and wait until it answers.
 #
 #   ganesha-up.sh MODE DIR [STATEDIR]
 #     MODE: root_squash | no_root_squash | deny   (deny: the client list excludes 127.0.0.1)
+#           | per_vm: not DIR itself but one export per DIR/vmN, all_squash to that VM's
+#             uid (GANESHA_VMS="N:UID ...", ganesha-exports.sh); the URL is vm N1's (the
+#             first), STATEDIR/url.vmN each VM's
 #   prints shell assignments on stdout (eval them):
 #     GANESHA_STATE=...  GANESHA_URL=nfs://127.0.0.1/DIR?...  GANESHA_PID=...
 #   Tear down with: ganesha-down.sh "$GANESHA_STATE"   (kills by recorded pid).
 # Env: GANESHA_VERSION=3|4 (default 3), GANESHA_TIMEOUT=seconds to wait (default 20).
 set -u
 . "$(dirname "$0")/proc.sh"
-mode=${1:?usage: ganesha-up.sh root_squash|no_root_squash|deny DIR [STATEDIR]}
+mode=${1:?usage: ganesha-up.sh root_squash|no_root_squash|deny|per_vm DIR [STATEDIR]}
 dir=${2:?usage: ganesha-up.sh MODE DIR [STATEDIR]}
 here=$(cd "$(dirname "$0")" && pwd)
 ver=${GANESHA_VERSION:-3}
@@ -33,6 +36,9 @@ case $mode in
   root_squash)    squash=Root_Squash; clients=127.0.0.1 ;;
   no_root_squash) squash=No_Root_Squash; clients=127.0.0.1 ;;
   deny)           squash=Root_Squash; clients=192.0.2.1 ;;   # TEST-NET-1: never us
+  per_vm)         squash=; clients=127.0.0.1
+                  [ -n "${GANESHA_VMS:-}" ] || die "per_vm needs GANESHA_VMS=\"N:UID ...\""
+                  for vu in $GANESHA_VMS; do [ -d "$dir/vm${vu%%:*}" ] || die "$dir/vm${vu%%:*}: not a directory"; done ;;
   *) die "unknown mode $mode" ;;
 esac
 
@@ -54,23 +60,11 @@ mntport=$(pick_port) || die "no free port"
 [ "$nfsport" != "$mntport" ] || mntport=$((nfsport + 1))
 
 if [ "$ver" = 3 ]; then protos="3, 4"; else protos="4"; fi
-cat > "$state/ganesha.conf" <<CONF
-NFS_CORE_PARAM {
-    Protocols = $protos;
-    NFS_Port = $nfsport;
-    MNT_Port = $mntport;
-    Bind_addr = 127.0.0.1;
-    Enable_NLM = false;
-    Enable_RQUOTA = false;
-    Enable_UDP = false;
-}
-NFSV4 {
-    Graceless = true;
-    RecoveryBackend = fs;
-    RecoveryRoot = "$state/recov";
-}
-NFS_KRB5 { Active_krb5 = false; }
-EXPORT_DEFAULTS { Access_Type = None; }
+if [ "$mode" = per_vm ]; then
+  # shellcheck disable=SC2086  # one word per VM
+  exports=$("$here/ganesha-exports.sh" "$dir" "$protos" "$clients" $GANESHA_VMS) || die "ganesha-exports.sh failed"
+else
+  exports=$(cat <<EXP
 EXPORT {
     Export_Id = 77;
     Path = "$dir";
@@ -88,6 +82,27 @@ EXPORT {
     FSAL { Name = VFS; }
     CLIENT { Clients = $clients; Access_Type = RW; }
 }
+EXP
+)
+fi
+cat > "$state/ganesha.conf" <<CONF
+NFS_CORE_PARAM {
+    Protocols = $protos;
+    NFS_Port = $nfsport;
+    MNT_Port = $mntport;
+    Bind_addr = 127.0.0.1;
+    Enable_NLM = false;
+    Enable_RQUOTA = false;
+    Enable_UDP = false;
+}
+NFSV4 {
+    Graceless = true;
+    RecoveryBackend = fs;
+    RecoveryRoot = "$state/recov";
+}
+NFS_KRB5 { Active_krb5 = false; }
+EXPORT_DEFAULTS { Access_Type = None; }
+$exports
 LOG { Default_Log_Level = EVENT; }
 CONF
 
@@ -105,10 +120,16 @@ ganesha.nfsd -F -f "$state/ganesha.conf" -L "$state/ganesha.log" -p "$state/gane
 gpid=$!
 echo "$gpid" > "$state/ganesha.pid"
 
-if [ "$ver" = 3 ]; then
-  url="nfs://127.0.0.1$dir?version=3&nfsport=$nfsport&mountport=$mntport"
+url_of() {  # url_of PATH
+  if [ "$ver" = 3 ]; then echo "nfs://127.0.0.1$1?version=3&nfsport=$nfsport&mountport=$mntport"
+  else echo "nfs://127.0.0.1$1?version=4&nfsport=$nfsport"; fi
+}
+if [ "$mode" = per_vm ]; then
+  for vu in $GANESHA_VMS; do url_of "$dir/vm${vu%%:*}" > "$state/url.vm${vu%%:*}"; done
+  first=${GANESHA_VMS%% *}
+  url=$(url_of "$dir/vm${first%%:*}")
 else
-  url="nfs://127.0.0.1$dir?version=4&nfsport=$nfsport"
+  url=$(url_of "$dir")
 fi
 echo "$url" > "$state/url"
 echo "$mode" > "$state/mode"

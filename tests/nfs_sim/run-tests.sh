@@ -277,6 +277,24 @@ t_ganesha_deny() {  # the client list excludes 127.0.0.1: the server refuses the
   expect "no mount left" "$(grep -c " $T/g " /proc/mounts)" 0
 }
 
+t_ganesha_per_vm() {  # one export per vmN, all_squash: any uid lands as the VM's; root not exported
+  # the VM's users (setpriv) must reach the mount point: the runner's directory is 0700
+  mkdir -p "$T/r/vm1" "$T/r/vm2"; chmod 711 "${T%/*}"; chmod 755 "$T" "$T/r"
+  chown 5001:5001 "$T/r/vm1"; chown 5002:5002 "$T/r/vm2"; chmod 700 "$T/r/vm1" "$T/r/vm2"
+  local st env; st=$(mktemp -d /tmp/nfssim-ganesha.XXXXXX)
+  echo "$st" >> "$NFSSIM_TEST_ROOT/ganesha.list"
+  env=$(GANESHA_VMS="1:5001 2:5002" "$here/ganesha-up.sh" per_vm "$T/r" "$st") || return 1
+  eval "$env"
+  local m u; m=$(mnt vm2 "$(cat "$st/url.vm2")" squash=none,actimeo=0) || return 1
+  for u in 0 1234 5001; do
+    expect "uid $u in VM2 creates" "$(setpriv --reuid=$u --regid=$u --clear-groups $PROBE create "$m/f$u")" "ok" || return 1
+    expect "server-side owner of f$u" "$(stat -c %u:%g "$T/r/vm2/f$u")" "5002:5002" || return 1
+  done
+  expect "no vm1 in VM2's export" "$($PROBE size "$m/vm1")" "stat: ENOENT" || return 1
+  if out=$(mnt root "$(sed 's|/vm1?|?|' "$st/url")" squash=none 2>&1); then fail "the root was mountable"; return 1; fi
+  expect "mount of the root refused" "$(echo "$out" | grep -c 'access denied by server')" 1
+}
+
 t_knfs() {  # a real kernel NFS mount, if the machine has one (VGPU_KNFS_*)
   local d=$VGPU_KNFS_MOUNT/nfssim-knfs.$$ e=$VGPU_KNFS_EXPORT/nfssim-knfs.$$
   mkdir -p "$d" || return 1
@@ -361,7 +379,7 @@ t_powerloss_pause() {  # pause_after=N holds the writer at its Nth change; cut k
 ALL="t_attrcache t_lookupcache t_close_to_open_write t_partial_write t_squash
      t_fault_nth_write t_fault_estale t_fault_close_enospc t_fault_prob_seeded t_latency
      t_unreachable t_ctl t_stats_file t_two_clients t_kcache_mmap
-     t_ganesha_root_squash t_ganesha_no_root_squash t_ganesha_deny t_powerloss t_powerloss_pause"
+     t_ganesha_root_squash t_ganesha_no_root_squash t_ganesha_deny t_ganesha_per_vm t_powerloss t_powerloss_pause"
 
 # ---- one test, in a child with its own directory ------------------------------------
 if [ "${1:-}" = --one ]; then
