@@ -87,7 +87,7 @@ static void inotify_setup(struct vgpu_client *c)
 	c->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (c->inofd < 0)
 		return;
-	if (inotify_add_watch(c->inofd, c->dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) < 0) {
+	if (inotify_add_watch(c->inofd, c->dir, IN_MOVED_TO | IN_ONLYDIR) < 0) {
 		close(c->inofd);
 		c->inofd = -1;
 	}

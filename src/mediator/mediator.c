@@ -47,7 +47,16 @@ static void rescan(struct vgpu_mediator *m)
 		if (vm->resp_pending)
 			vgpu_answer_republish(m, vm);
 		vgpu_outputs_sweep(m, vm, 0);
-		vgpu_intake_scan(m, vm);
+		{
+			/* a record this scan found and no event announced: a writer in place
+			 * (or lost events): watch its closes again (vms.c) */
+			const struct job *had = vm->job;
+			uint64_t answered = m->stats.answered;
+
+			vgpu_intake_scan(m, vm);
+			if (!vm->watch_close && ((vm->job && vm->job != had) || m->stats.answered != answered))
+				vgpu_vms_watch_close(m, vm, 1);
+		}
 	}
 }
 
@@ -95,6 +104,8 @@ static void handle_inotify(struct vgpu_mediator *m)
 				if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
 					vm->wd = -1;   /* the rescan finds it again if it comes back */
 				} else if (ev->len && strcmp(ev->name, "command.txt") == 0 && !vm->dirty) {
+					if ((ev->mask & IN_MOVED_TO) && vm->watch_close)
+						vgpu_vms_watch_close(m, vm, 0);   /* a writer by rename */
 					vm->dirty = 1;
 					vm->dirty_next = NULL;
 					*tail = vm;

@@ -34,6 +34,7 @@ struct vm {
 	uint32_t id;
 	int dirfd;
 	int wd;                      /* inotify watch, -1 if none */
+	int watch_close;             /* the watch has IN_CLOSE_WRITE too (vms.c) */
 	int cap;
 	int has_uid;                 /* the VM's configured uid (--vm N:PRIO:UID, --vm-uid) */
 	uid_t uid;
@@ -95,6 +96,7 @@ struct vgpu_mediator {
 	struct {                     /* for the line run() logs when it stops */
 		uint64_t answered, ok, errors, executed;
 		uint64_t budget_waits;   /* requests that waited for the payload budget */
+		uint64_t watch_switches; /* IN_CLOSE_WRITE dropped or taken back (vms.c) */
 	} stats;
 	uint64_t payload_held;       /* payload bytes of queued and running jobs (the budget) */
 	struct vgpu_closer closer;   /* closes big files off the loop (job.h) */
@@ -120,6 +122,8 @@ int vgpu_vms_cap_for(const struct vgpu_mediator *m, uint32_t id);
 void vgpu_vms_add(struct vgpu_mediator *m, const char *name);
 /* vgpu_vms_add() every directory of ROOT. */
 void vgpu_vms_discover(struct vgpu_mediator *m);
+/* Watch VM's directory for IN_CLOSE_WRITE too (ON) or for renames only (vms.c's VM_EVENTS). */
+void vgpu_vms_watch_close(struct vgpu_mediator *m, struct vm *vm, int on);
 /* Stop serving, once idle, VMs whose directory was removed, replaced or given to another
  * owner; and VMs no longer listed (serve = listed) after a reconfiguration. */
 void vgpu_vms_drop_replaced(struct vgpu_mediator *m);

@@ -17,7 +17,14 @@
 #include "mediator_int.h"
 #include "lib/log.h"
 
-#define VM_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+/* A record appears by rename (PROTOCOL.md s.2, s.8): IN_MOVED_TO. IN_CLOSE_WRITE also
+ * fires for every temporary file closed in the directory (the client's just before its
+ * rename, our own response.txt's and status.txt's), each a wake-up with nothing to read:
+ * so it is watched only until the VM's first record arrives by rename, and again once a
+ * rescan finds a record that no event announced (a writer in place, ERRORS_LOG error 7;
+ * or events lost). vgpu_vms_watch_close() switches. */
+#define VM_EVENTS (IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+#define VM_EVENTS_CLOSE (VM_EVENTS | IN_CLOSE_WRITE)
 
 /* "vmN" with N in 1..65535, no leading zero -> N; else 0. */
 uint32_t vgpu_vms_number(const char *name)
@@ -223,7 +230,8 @@ void vgpu_vms_add(struct vgpu_mediator *m, const char *name)
 	{
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", m->cfg.root, name);
-		vm->wd = inotify_add_watch(m->inofd, path, VM_EVENTS | IN_DONT_FOLLOW | IN_ONLYDIR);
+		vm->wd = inotify_add_watch(m->inofd, path, VM_EVENTS_CLOSE | IN_DONT_FOLLOW | IN_ONLYDIR);
+		vm->watch_close = 1;
 		if (vm->wd < 0)
 			vgpu_warn("%s: inotify_add_watch: %s; relying on the rescan", name, strerror(errno));
 	}
@@ -246,6 +254,25 @@ void vgpu_vms_add(struct vgpu_mediator *m, const char *name)
 	 * rescans publish it again (the client may still be waiting for it). */
 	if (vm->st.answered_seq > 0 && !vgpu_answer_delivered(vm))
 		vm->resp_pending = 1;
+}
+
+void vgpu_vms_watch_close(struct vgpu_mediator *m, struct vm *vm, int on)
+{
+	char path[PATH_MAX];
+	int wd;
+
+	if (vm->wd < 0 || vm->watch_close == on)
+		return;
+	snprintf(path, sizeof(path), "%s/vm%" PRIu32, m->cfg.root, vm->id);
+	/* the same directory: the same watch, its mask replaced */
+	wd = inotify_add_watch(m->inofd, path, (on ? VM_EVENTS_CLOSE : VM_EVENTS) | IN_DONT_FOLLOW | IN_ONLYDIR);
+	if (wd != vm->wd) {
+		if (wd >= 0)
+			inotify_rm_watch(m->inofd, wd);   /* another directory now: the rescan sees to it */
+		return;
+	}
+	vm->watch_close = on;
+	m->stats.watch_switches++;
 }
 
 void vgpu_vms_discover(struct vgpu_mediator *m)

@@ -1196,6 +1196,83 @@ START_TEST(test_test_ops_allowed)
 END_TEST
 
 /* VM directories that appear, go away or are replaced while the mediator runs. */
+/* Does the mediator's inotify watch on vmN/ include IN_CLOSE_WRITE? From
+ * /proc/self/fdinfo of its inotify descriptor (found by the directory's inode): -1 when
+ * there is no such watch. */
+static int watches_close(uint32_t vm)
+{
+	char p[400], link[64], line[256];
+	struct stat st;
+	int found = -1;
+
+	snprintf(p, sizeof(p), "%s/vm%" PRIu32, root, vm);
+	ck_assert_int_eq(stat(p, &st), 0);
+	for (int fd = 3; fd < 1024 && found < 0; fd++) {
+		ssize_t n;
+		FILE *f;
+
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		n = readlink(p, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strcmp(link, "anon_inode:inotify") != 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+		ck_assert((f = fopen(p, "r")) != NULL);
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long ino;
+			unsigned mask;
+			const char *i = strstr(line, "ino:"), *m = strstr(line, "mask:");
+
+			if (strncmp(line, "inotify wd:", 11) == 0 && i && m && sscanf(i, "ino:%lx", &ino) == 1 &&
+			    sscanf(m, "mask:%x", &mask) == 1 && ino == (unsigned long)st.st_ino)
+				found = (mask & IN_CLOSE_WRITE) != 0;
+		}
+		fclose(f);
+	}
+	return found;
+}
+
+/* A record written in place (ERRORS_LOG error 7) over our mediator's rename-only watch. */
+static void put_in_place(const struct vgpu_request *r)
+{
+	char buf[VGPU_RECORD_MAX], p[400];
+	int len = vgpu_request_encode(r, buf, sizeof(buf)), fd;
+
+	ck_assert(len > 0);
+	vm_path(r->vm, "command.txt", p, sizeof(p));
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert(fd >= 0);
+	ck_assert_int_eq(write(fd, buf, (size_t)len), len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* IN_CLOSE_WRITE is watched until a VM's first record arrives by rename (then it only
+ * woke the loop for temporary files), and again once a rescan finds a record that no
+ * event announced (a writer in place): PROTOCOL.md s.8. */
+START_TEST(test_close_watch_follows_the_writer)
+{
+	struct vgpu_request r;
+
+	cfg.rescan_ms = 200;
+	start(1);
+	ck_assert_int_eq(vgpu_mediator_step(med, 0), 1);
+	ck_assert_int_eq(watches_close(1), 1);
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	ck_assert_int_eq(wait_answer(1, 1, NULL), VGPU_OK);
+	ck_assert_msg(watches_close(1) == 0, "vm1 published by rename, and its watch still has IN_CLOSE_WRITE");
+	ck_assert_int_eq(watches_close(2), 1);      /* another VM: not yet */
+	r = req_of(1, 2, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	put_in_place(&r);
+	ck_assert_int_eq(wait_answer(1, 2, NULL), VGPU_OK);   /* by the rescan */
+	ck_assert_msg(watches_close(1) == 1, "a record found by the rescan, and the watch did not take IN_CLOSE_WRITE back");
+	send_op(1, 3, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	ck_assert_int_eq(wait_answer(1, 3, NULL), VGPU_OK);
+	ck_assert_int_eq(watches_close(1), 0);
+}
+END_TEST
+
 START_TEST(test_vm_dirs_come_and_go)
 {
 	char p[512], cmd[1100];
@@ -1925,6 +2002,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tc, test_unreadable_command_retried);
 	tcase_add_test(tc, test_corrupt_state_logged_once);
 	tcase_add_test(tc, test_vm_dirs_come_and_go);
+	tcase_add_test(tc, test_close_watch_follows_the_writer);
 	tcase_add_test(tc, test_new_refuses_bad_config);
 	suite_add_tcase(s, tc);
 
