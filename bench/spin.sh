@@ -17,7 +17,7 @@ EX=${SPIN_EXECUTOR:-cuda}   # mock: a try of the script itself on a host without
 ROWS=("vadd 30 1048576" "vadd 30 16777216" "vadd 20 67108864" "sgemm 20 2048 2048 2048" "sgemm 10 4096 4096 4096")
 [ -n "${SPIN_QUICK:-}" ] && ROWS=("vadd 10 65536" "sgemm 5 128 128 128")
 val() { grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
-oncpu() { cut -d' ' -f1 < "/proc/$1/schedstat"; }
+oncpu() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%d", ns }'; }   # every thread's
 
 : > "$T/rows.txt"
 for round in 1 2; do
@@ -67,7 +67,7 @@ print()
 print("Seed jobs through a %s mediator with the window off (0, the default) and at %s us, the two" % (sys.argv[4], spin))
 print("settings alternating twice (a fresh mediator each time); p50: the requester's median, the mean of the two")
 print("passes; rtt: the mediator's median from submit to the slot's answer (VGPU_MEDIATOR_PHASES=1), exec: the")
-print("worker's exec_us; CPU/job: the mediator's time on CPU (/proc/PID/schedstat) over the row's jobs,")
+print("worker's exec_us; CPU/job: the mediator's time on CPU (/proc/PID/task/*/schedstat, all its threads) over the row's jobs,")
 print("warm-up included. gain: p50 off minus p50 on.")
 print()
 print("| op | size | requester | p50 off | p50 on | gain | rtt off | rtt on | exec | CPU/job off | CPU/job on |")

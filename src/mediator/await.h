@@ -12,8 +12,9 @@ struct job;
 
 /* The settings from the environment (VGPU_MEDIATOR_SPIN_US, VGPU_MEDIATOR_PHASES). */
 void vgpu_await_init(struct vgpu_mediator *m);
-/* JOB was handed to its slot at job->started_us: plan its window. */
-void vgpu_await_started(struct vgpu_mediator *m, struct job *job);
+/* JOB was handed to its slot at job->started_us: plan its window. HAS_FD: the slot has a
+ * descriptor that says when it is done (no window for one that has none). */
+void vgpu_await_started(struct vgpu_mediator *m, struct job *job, int has_fd);
 /* How long step() may sleep at NOW_US (us), given TIMEOUT_US: 0 inside a running job's
  * window, up to the window's start before it. */
 uint64_t vgpu_await_timeout(const struct vgpu_mediator *m, uint64_t now_us, uint64_t timeout_us);

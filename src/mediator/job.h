@@ -48,6 +48,7 @@ struct job {
 	/* await.c: the window in which the mediator looks for its end without sleeping
 	 * (0, 0: none), and what VGPU_MEDIATOR_PHASES=1 prints */
 	uint64_t spin_from_us, spin_to_us;
+	int spin_on;                 /* the window is used (else only planned, await.c) */
 	uint64_t intent_us, rtt_us, exec_us;
 };
 

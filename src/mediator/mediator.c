@@ -34,8 +34,14 @@
  * the inotify fd, and each VM's command.txt looked at once however many events it had. */
 #define INOTIFY_READS_PER_TURN 16
 
+static void handle_inotify(struct vgpu_mediator *m);
+
 static void rescan(struct vgpu_mediator *m)
 {
+	/* The events already queued first: a record they announce is not one the rescan
+	 * found on its own (which would take IN_CLOSE_WRITE back for nothing, vms.c). */
+	if (!m->stopping)
+		handle_inotify(m);
 	vgpu_vms_drop_unlisted(m);
 	vgpu_vms_drop_replaced(m);
 	vgpu_vms_discover(m);
@@ -200,7 +206,7 @@ static void dispatch(struct vgpu_mediator *m)
 		m->stats.executed++;
 		vgpu_metrics_dispatched(&m->metrics, s);
 		m->slots[s] = job;
-		vgpu_await_started(m, job);
+		vgpu_await_started(m, job, vgpu_executor_fd(m->cfg.ex, s) >= 0);
 	}
 }
 

@@ -38,6 +38,7 @@ struct vgpu_progress_vm {
 	struct vgpu_op_args x_args;
 	uint64_t x_exec_us;
 	uint64_t x_rtt_us;           /* await.c: its round trip through the executor slot */
+	int spin_missed;             /* await.c: it ended past its planned window */
 	int warned;
 };
 

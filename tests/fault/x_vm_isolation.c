@@ -116,7 +116,8 @@ static int wait_response(uint32_t vm, int64_t seq, int bound_ms, struct vgpu_res
 		size_t n = 0;
 
 		if (vgpu_safe_read(dfd, "response.txt", buf, sizeof(buf), &n, NULL) == 0 &&
-		    vgpu_response_decode(buf, n, out, NULL, 0) == VGPU_REC_OK && out->seq == seq) {
+		    vgpu_response_decode(buf, n, out, NULL, 0) == VGPU_REC_OK && out->seq == seq &&
+		    (seq != 0 || out->status != VGPU_OK)) {   /* seq 0 OK: the initial response.txt */
 			close(dfd);
 			return out->status;
 		}

@@ -39,7 +39,7 @@ static void learned(uint64_t rtt_us)
 	vm.prog.x_op = prev.req.op;
 	vm.prog.x_args = prev.req.args;
 	job.started_us = 1000000;
-	vgpu_await_started(&m, &job);
+	vgpu_await_started(&m, &job, 1);
 	slots[1] = &job;
 }
 
@@ -53,7 +53,7 @@ START_TEST(test_window_around_the_learned_round_trip)
 	/* another seed is a like job: same op and sizes */
 	job.req.args.has_seed = 1;
 	job.req.args.seed = 42;
-	vgpu_await_started(&m, &job);
+	vgpu_await_started(&m, &job, 1);
 	ck_assert_uint_eq(job.spin_from_us, 1000000 + 4500);
 	/* before: sleep until the window, or less if the loop meant less */
 	ck_assert_uint_eq(vgpu_await_timeout(&m, 1000100, 60000000), 4400);
@@ -77,6 +77,41 @@ START_TEST(test_short_job_spins_from_its_start)
 }
 END_TEST
 
+/* A slot without a descriptor (Plan B's remote) gets no window: looking without sleeping
+ * would read the worker VM's files back to back. */
+START_TEST(test_no_window_without_a_descriptor)
+{
+	setup_with(1000);
+	learned(5000);
+	vgpu_await_started(&m, &job, 0);
+	ck_assert(!job.spin_on);
+	ck_assert_uint_eq(vgpu_await_timeout(&m, 1004600, 60000000), 60000000);
+}
+END_TEST
+
+/* A like job that ended past its window turns the window off (planned, not used) until
+ * a like job ends inside it again; a job that ends inside keeps it on. */
+START_TEST(test_window_off_after_a_miss)
+{
+	setup_with(1000);
+	learned(5000);
+	ck_assert(job.spin_on);
+	vgpu_await_finished(&m, &job, 1000000 + 9000, 8990);      /* past 1005500: a miss */
+	ck_assert_int_eq(vm.prog.spin_missed, 1);
+	job.started_us = 2000000;
+	vgpu_await_started(&m, &job, 1);                            /* predicted 9000 now */
+	ck_assert_msg(!job.spin_on, "a window used right after a miss");
+	ck_assert_uint_eq(job.spin_from_us, 2000000 + 8500);
+	ck_assert_uint_eq(vgpu_await_timeout(&m, 2008600, 60000000), 60000000);
+	vgpu_await_finished(&m, &job, 2000000 + 9100, 9000);       /* inside: a hit */
+	ck_assert_int_eq(vm.prog.spin_missed, 0);
+	job.started_us = 3000000;
+	vgpu_await_started(&m, &job, 1);
+	ck_assert(job.spin_on);
+	ck_assert_uint_eq(vgpu_await_timeout(&m, 3008700, 60000000), 0);
+}
+END_TEST
+
 START_TEST(test_no_window_without_a_like_job)
 {
 	/* off */
@@ -87,7 +122,7 @@ START_TEST(test_no_window_without_a_like_job)
 	/* first job of the VM */
 	setup_with(1000);
 	job.started_us = 1000000;
-	vgpu_await_started(&m, &job);
+	vgpu_await_started(&m, &job, 1);
 	slots[0] = &job;
 	ck_assert_uint_eq(job.spin_to_us, 0);
 	ck_assert_uint_eq(vgpu_await_timeout(&m, 1000000, 60000000), 60000000);
@@ -95,12 +130,16 @@ START_TEST(test_no_window_without_a_like_job)
 	setup_with(1000);
 	learned(5000);
 	job.req.args.n = 1 << 20;
-	vgpu_await_started(&m, &job);
+	vgpu_await_started(&m, &job, 1);
 	ck_assert_uint_eq(job.spin_to_us, 0);
 	ck_assert_uint_eq(vgpu_await_timeout(&m, 1004600, 60000000), 60000000);
 	job.req.args.n = 1 << 24;
+	job.req.args.alpha = 2.5f;                  /* other arguments than the sizes */
+	vgpu_await_started(&m, &job, 1);
+	ck_assert_uint_eq(job.spin_to_us, 0);
+	job.req.args.alpha = 0;
 	job.req.op = VGPU_OP_SAXPY;
-	vgpu_await_started(&m, &job);
+	vgpu_await_started(&m, &job, 1);
 	ck_assert_uint_eq(job.spin_to_us, 0);
 }
 END_TEST
@@ -113,6 +152,8 @@ static Suite *await_suite(void)
 	tcase_add_test(tc, test_window_around_the_learned_round_trip);
 	tcase_add_test(tc, test_short_job_spins_from_its_start);
 	tcase_add_test(tc, test_no_window_without_a_like_job);
+	tcase_add_test(tc, test_no_window_without_a_descriptor);
+	tcase_add_test(tc, test_window_off_after_a_miss);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1195,7 +1195,6 @@ START_TEST(test_test_ops_allowed)
 }
 END_TEST
 
-/* VM directories that appear, go away or are replaced while the mediator runs. */
 /* Does the mediator's inotify watch on vmN/ include IN_CLOSE_WRITE? From
  * /proc/self/fdinfo of its inotify descriptor (found by the directory's inode): -1 when
  * there is no such watch. */
@@ -1273,6 +1272,7 @@ START_TEST(test_close_watch_follows_the_writer)
 }
 END_TEST
 
+/* VM directories that appear, go away or are replaced while the mediator runs. */
 START_TEST(test_vm_dirs_come_and_go)
 {
 	char p[512], cmd[1100];

@@ -143,16 +143,20 @@ static void send(uint32_t vm, int64_t seq, enum vgpu_prio prio)
 	ck_assert_int_eq(rename(tmp, path), 0);
 }
 
+/* A record that is not one, published by rename as any writer does (one written in
+ * place after the VM's renames would wait for a rescan: PROTOCOL.md s.8). */
 static void put_garbage(uint32_t vm)
 {
-	char path[256];
+	char path[256], tmp[300];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/vm%" PRIu32 "/command.txt", root, vm);
-	f = fopen(path, "w");
+	snprintf(tmp, sizeof(tmp), "%s/vm%" PRIu32 "/.tmp-garbage", root, vm);
+	f = fopen(tmp, "w");
 	ck_assert_ptr_nonnull(f);
 	fputs("not a record\n", f);
 	fclose(f);
+	ck_assert_int_eq(rename(tmp, path), 0);
 }
 
 static void steps(int n)
