@@ -829,6 +829,40 @@ START_TEST(test_executor_without_fd_or_slot_names)
 }
 END_TEST
 
+/* The wait window (await.c) is never opened on a slot without a descriptor: there a
+ * look is a reap() (Plan B's: reading the worker VM's files), so looking without sleeping
+ * would be reap() back to back. Two like jobs (pings to an executor without slot_info),
+ * the second held past where its window would open. */
+START_TEST(test_no_window_without_a_descriptor_slot)
+{
+	int n0, accepted;
+
+	setenv("VGPU_MEDIATOR_SPIN_US", "10000", 1);
+	fx.use_fd = 0;
+	fx.script[0] = FAKE_HOLD;
+	fx.script[1] = FAKE_HOLD;
+	fx.nscript = 2;
+	start_ops(1, &fake_ops_unnamed);
+	unsetenv("VGPU_MEDIATOR_SPIN_US");
+	send_op(5, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (!fx.naccepted)
+		vgpu_mediator_step(med, 20);
+	step_for(30);
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(5, 1, NULL), VGPU_OK);
+	accepted = fx.naccepted;
+	send_op(5, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
+	while (fx.naccepted == accepted)
+		vgpu_mediator_step(med, 20);
+	n0 = fx.nreap;
+	step_for(80);
+	ck_assert_msg(fx.nreap - n0 < 40, "%d reap() calls in 80 ms on a slot without a descriptor: a wait window "
+		      "opened on it", fx.nreap - n0);
+	fake_finish(0);
+	ck_assert_int_eq(wait_answer(5, 2, NULL), VGPU_OK);
+}
+END_TEST
+
 /* --- scheduling -------------------------------------------------------------------- */
 
 /* One slot, busy: six jobs queued from six VMs run high -> medium -> low, FIFO within a
@@ -2012,6 +2046,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tf, test_late_job_times_out_at_deadline);
 	tcase_add_test(tf, test_intent_not_recorded_not_run);
 	tcase_add_test(tf, test_executor_without_fd_or_slot_names);
+	tcase_add_test(tf, test_no_window_without_a_descriptor_slot);
 	suite_add_tcase(s, tf);
 
 	tcase_add_checked_fixture(ts, setup, teardown);
