@@ -1,9 +1,10 @@
 # fault.mk - the fault-injection harness (docs/HARNESS.md). Included by the Makefile.
 # Every tests/fault/errNN_*.c and x_*.c is one scenario program; naive/ holds the
-# deliberately naive controls; harness.c the report record; pingtime.c a VM's pings timed.
+# deliberately naive controls; harness.c the report record; pingtime.c a VM's pings timed; vmproc.c a process in a VM
+# (the isolation scenarios).
 FAULT_SRC     := $(sort $(wildcard tests/fault/err[0-9][0-9]_*.c tests/fault/x_*.c))
 FAULT_BINS    := $(FAULT_SRC:tests/fault/%.c=$(BUILD)/tests/fault/%)
-FAULT_LIB_SRC := tests/fault/harness.c tests/fault/pingtime.c tests/e2e/e2e_util.c tests/common/testutil.c $(wildcard tests/fault/naive/*.c)
+FAULT_LIB_SRC := tests/fault/harness.c tests/fault/pingtime.c tests/fault/vmproc.c tests/e2e/e2e_util.c tests/common/testutil.c $(wildcard tests/fault/naive/*.c)
 FAULT_LIB_OBJ := $(FAULT_LIB_SRC:%.c=$(BUILD)/%.o)
 
 $(BUILD)/tests/fault/%: $(BUILD)/tests/fault/%.o $(FAULT_LIB_OBJ) $(LIBMEDIATOR) $(LIBCLIENT) $(LIBVGPU)

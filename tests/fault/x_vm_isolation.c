@@ -40,6 +40,7 @@
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
+#include "vmproc.h"
 
 #define NOBODY 65534
 #define U1 5001
@@ -50,97 +51,18 @@ static struct e2e_env env;
 static struct h_result r;
 static uint64_t rng;
 
-/* ---- a "VM": a child process with its own uid ---- */
-
-enum vm_act { ACT_PUBLISH, ACT_READ };
-
-/* As UID: publish BYTES as DIR/NAME (ACT_PUBLISH) or read DIR/NAME (ACT_READ).
- * 0, or the errno the VM got. */
-static int as_vm(uid_t uid, enum vm_act act, const char *dir, const char *name, const void *bytes, size_t len)
-{
-	int st = 0;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		char buf[VGPU_RECORD_MAX];
-		size_t n = 0;
-		int dfd, rc;
-
-		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-			_exit(200);
-		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-			_exit(errno & 0xff);
-		if (act == ACT_PUBLISH)
-			rc = vgpu_publish(dfd, name, bytes, len, 0644);
-		else
-			rc = vgpu_safe_read(dfd, name, buf, sizeof(buf), &n, NULL);
-		_exit(rc < 0 && rc > -256 ? -rc : rc < 0 ? 201 : 0);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void vmdir(uint32_t vm, char *buf, size_t cap)
 {
 	e2e_server_vmdir(&env, vm, buf, cap);
 }
 
-/* A ping record for VM SEQ (high priority: what a forger would ask for). */
-static int ping_record(uint32_t vm, int64_t seq, char *nonce, char *buf, size_t cap)
-{
-	struct vgpu_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.vm = vm;
-	q.seq = seq;
-	snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
-	q.op = VGPU_OP_PING;
-	q.priority = VGPU_PRIO_HIGH;
-	q.output_file = -1;
-	memcpy(nonce, q.nonce, 17);
-	return vgpu_request_encode(&q, buf, cap);
-}
-
 /* Wait for vmN/response.txt to answer SEQ (up to BOUND_MS); its status, -1 when none. */
 static int wait_response(uint32_t vm, int64_t seq, int bound_ms, struct vgpu_response *out)
 {
-	char dir[400], buf[VGPU_RECORD_MAX];
-	uint64_t t0 = e2e_mono_ms();
-	int dfd;
+	char dir[400];
 
 	vmdir(vm, dir, sizeof(dir));
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
-	while (e2e_mono_ms() - t0 < (uint64_t)bound_ms) {
-		size_t n = 0;
-
-		if (vgpu_safe_read(dfd, "response.txt", buf, sizeof(buf), &n, NULL) == 0 &&
-		    vgpu_response_decode(buf, n, out, NULL, 0) == VGPU_REC_OK && out->seq == seq &&
-		    (seq != 0 || out->status != VGPU_OK)) {   /* seq 0 OK: the initial response.txt */
-			close(dfd);
-			return out->status;
-		}
-		e2e_msleep(5);
-	}
-	close(dfd);
-	return -1;
-}
-
-/* Journal lines with EVENT naming NONCE. */
-static int journal_nonce(const char *event, const char *nonce)
-{
-	FILE *f = fopen(env.journal, "r");
-	char line[512];
-	int n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, event, strlen(event)) == 0 && strstr(line, nonce))
-			n++;
-	fclose(f);
-	return n;
+	return vmproc_wait_response(dir, seq, bound_ms, out);
 }
 
 static void own(uint32_t vm, uid_t uid, mode_t mode)
@@ -168,18 +90,18 @@ static void naive_control(void)
 		return;
 	}
 	vmdir(1, dir1, sizeof(dir1));
-	len = ping_record(1, 1, nonce, rec, sizeof(rec));
+	len = vmproc_ping_record(1, 1, &rng, nonce, rec, sizeof(rec));
 	/* "VM2": root in VM2, squashed to 65534 like every VM */
-	rc = as_vm(NOBODY, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
+	rc = vmproc_as(NOBODY, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
 	r.injections++;
 	st = rc == 0 ? wait_response(1, 1, 5000, &a) : -1;
-	rd = as_vm(NOBODY, ACT_READ, dir1, "response.txt", NULL, 0);
+	rd = vmproc_as(NOBODY, ACT_READ, dir1, "response.txt", NULL, 0);
 	e2e_journal_wait(&env, "exec", 1, 1, 1, 2000);
-	h_naive(&r, rc == 0 && st == VGPU_OK && journal_nonce("exec", nonce) == 1 && rd == 0,
+	h_naive(&r, rc == 0 && st == VGPU_OK && vmproc_journal_count(env.journal, "exec", nonce) == 1 && rd == 0,
 		"one squashed uid (65534) for every VM, no uids in the mediator: VM2 wrote vm1/command.txt (%s), it "
 		"ran as vm1's high-priority request (%s, executed %d time), and VM2 read vm1's answer (%s)",
 		rc == 0 ? "allowed" : strerror(rc), st >= 0 ? vgpu_status_name(st) : "no answer",
-		journal_nonce("exec", nonce), rd == 0 ? "allowed" : strerror(rd));
+		vmproc_journal_count(env.journal, "exec", nonce), rd == 0 ? "allowed" : strerror(rd));
 	h_evidence(&r, "naive: one squashed uid, no uids configured: VM2's record in vm1/ ran as vm1's (priority high) "
 		   "and VM2 read vm1's answer");
 	e2e_stop_mediator(&env, 5000);
@@ -206,28 +128,28 @@ static void ours(void)
 	vmdir(3, dir3, sizeof(dir3));
 
 	/* 1. vm1/ is VM1's, mode 0700: VM2 can neither write nor read there */
-	len = ping_record(1, 10, nonce, rec, sizeof(rec));
-	rc = as_vm(U2, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
+	len = vmproc_ping_record(1, 10, &rng, nonce, rec, sizeof(rec));
+	rc = vmproc_as(U2, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
 	forged++;
 	h_check(&r, rc == EACCES, "VM2 (uid %d) creating vm1/command.txt (vm1/ owned by %d, 0700): %s", U2, U1,
 		rc ? strerror(rc) : "allowed");
-	rc = as_vm(U2, ACT_READ, dir1, "response.txt", NULL, 0);
+	rc = vmproc_as(U2, ACT_READ, dir1, "response.txt", NULL, 0);
 	forged++;
 	h_check(&r, rc == EACCES, "VM2 reading vm1/response.txt: %s", rc ? strerror(rc) : "allowed");
 
 	/* 2. vm1/ opened up by mistake: the mediator refuses what is not VM1's */
 	own(1, U1, 0777);
-	len = ping_record(1, 11, nonce, rec, sizeof(rec));
-	rc = as_vm(U2, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
+	len = vmproc_ping_record(1, 11, &rng, nonce, rec, sizeof(rec));
+	rc = vmproc_as(U2, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
 	forged++;
 	st = rc == 0 ? wait_response(1, 0, 5000, &a) : -1;
 	snprintf(want, sizeof(want), "command.txt belongs to uid %d, not the VM's uid %d", U2, U1);
 	e2e_msleep(200);
-	h_check(&r, rc == 0 && st == VGPU_WRONG_OWNER && journal_nonce("queue", nonce) == 0 &&
-		journal_nonce("exec", nonce) == 0 && e2e_log_wait(&env, want, 1, E2E_WAIT_MS) >= 1,
+	h_check(&r, rc == 0 && st == VGPU_WRONG_OWNER && vmproc_journal_count(env.journal, "queue", nonce) == 0 &&
+		vmproc_journal_count(env.journal, "exec", nonce) == 0 && e2e_log_wait(&env, want, 1, E2E_WAIT_MS) >= 1,
 		"vm1/ mode 0777: VM2's record in vm1/ answered %s (\"%.120s\"), not queued, not run, logged",
 		st >= 0 ? vgpu_status_name(st) : "nothing", st >= 0 ? a.error : "");
-	if (journal_nonce("exec", nonce))
+	if (vmproc_journal_count(env.journal, "exec", nonce))
 		r.req.misrouted++;
 	{
 		/* VM1's request with a payload VM2 replaced (same name, VM2's file) */
@@ -251,17 +173,17 @@ static void ours(void)
 		q.input.crc = vgpu_crc32(in, q.input.bytes);
 		snprintf(name, sizeof(name), "%s", q.input.name);
 		len = vgpu_request_encode(&q, rec, sizeof(rec));
-		as_vm(U1, ACT_PUBLISH, dir1, name, in, q.input.bytes);
-		rc = as_vm(U2, ACT_PUBLISH, dir1, name, in, q.input.bytes);   /* the same bytes, VM2's file */
+		vmproc_as(U1, ACT_PUBLISH, dir1, name, in, q.input.bytes);
+		rc = vmproc_as(U2, ACT_PUBLISH, dir1, name, in, q.input.bytes);   /* the same bytes, VM2's file */
 		forged++;
-		as_vm(U1, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
+		vmproc_as(U1, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
 		st = wait_response(1, 12, 5000, &a);
 		r.req.submitted++;
 		if (st == VGPU_WRONG_OWNER)
 			r.req.answered++;
 		else
 			r.req.lost++;
-		h_check(&r, rc == 0 && st == VGPU_WRONG_OWNER && journal_nonce("exec", q.nonce) == 0,
+		h_check(&r, rc == 0 && st == VGPU_WRONG_OWNER && vmproc_journal_count(env.journal, "exec", q.nonce) == 0,
 			"VM1's request whose payload VM2 replaced: %s (\"%.120s\"), not run",
 			st >= 0 ? vgpu_status_name(st) : "no answer", st >= 0 ? a.error : "");
 
@@ -271,8 +193,8 @@ static void ours(void)
 		snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
 		vgpu_payload_name(q.input.name, "in", q.seq);
 		len = vgpu_request_encode(&q, rec, sizeof(rec));
-		as_vm(U1, ACT_PUBLISH, dir1, q.input.name, in, q.input.bytes);
-		as_vm(U1, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
+		vmproc_as(U1, ACT_PUBLISH, dir1, q.input.name, in, q.input.bytes);
+		vmproc_as(U1, ACT_PUBLISH, dir1, "command.txt", rec, (size_t)len);
 		st = wait_response(1, 13, 5000, &a);
 		r.req.submitted++;
 		{
@@ -286,8 +208,8 @@ static void ours(void)
 				r.req.answered++;
 			else
 				r.req.lost++;
-			h_check(&r, st == VGPU_OK && owned && as_vm(U1, ACT_READ, dir1, a.output.name, NULL, 0) == 0 &&
-				journal_nonce("exec", q.nonce) == 1,
+			h_check(&r, st == VGPU_OK && owned && vmproc_as(U1, ACT_READ, dir1, a.output.name, NULL, 0) == 0 &&
+				vmproc_journal_count(env.journal, "exec", q.nonce) == 1,
 				"VM1's own vadd: %s, executed once, %s owned by uid %d and readable by VM1",
 				st >= 0 ? vgpu_status_name(st) : "no answer", a.output.name, U1);
 		}
@@ -295,11 +217,11 @@ static void ours(void)
 	}
 
 	/* 4. vm3/ belongs to VM2's uid: not served (VM3 writes there, nothing answers) */
-	len = ping_record(3, 1, nonce, rec, sizeof(rec));
-	rc = as_vm(U3, ACT_PUBLISH, dir3, "command.txt", rec, (size_t)len);
+	len = vmproc_ping_record(3, 1, &rng, nonce, rec, sizeof(rec));
+	rc = vmproc_as(U3, ACT_PUBLISH, dir3, "command.txt", rec, (size_t)len);
 	forged++;
 	st = wait_response(3, 1, 1000, &a);
-	h_check(&r, rc == 0 && st < 0 && journal_nonce("queue", nonce) == 0 &&
+	h_check(&r, rc == 0 && st < 0 && vmproc_journal_count(env.journal, "queue", nonce) == 0 &&
 		e2e_log_count(&env, "vm3/: owned by uid 5002, but vm3's uid is 5003") >= 1,
 		"vm3/ owned by VM2's uid: not served (no answer, logged once: %d line)",
 		e2e_log_count(&env, "vm3/: owned by uid 5002"));

@@ -46,6 +46,7 @@
 #include "lib/status.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
+#include "vmproc.h"
 
 #define NOBODY 65534
 #define U1 5001
@@ -54,93 +55,6 @@
 
 static struct h_result r;
 static uint64_t rng;
-
-/* ---- a process in a VM: a child with its own uid, in that VM's mount ---- */
-
-enum vm_act { ACT_PUBLISH, ACT_READ };
-
-/* As UID: publish BYTES as DIR/NAME or read DIR/NAME. 0, or the errno the VM got
- * (opening DIR included: ENOENT when DIR is not there). */
-static int as_vm(uid_t uid, enum vm_act act, const char *dir, const char *name, const void *bytes, size_t len)
-{
-	int st = 0;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		char buf[VGPU_RECORD_MAX];
-		size_t n = 0;
-		int dfd, rc;
-
-		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-			_exit(200);
-		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-			_exit(errno & 0xff);
-		if (act == ACT_PUBLISH)
-			rc = vgpu_publish(dfd, name, bytes, len, 0644);
-		else
-			rc = vgpu_safe_read(dfd, name, buf, sizeof(buf), &n, NULL);
-		_exit(rc < 0 && rc > -256 ? -rc : rc < 0 ? 201 : 0);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* A high-priority ping record for VM SEQ (what a forger asks for). */
-static int ping_record(uint32_t vm, int64_t seq, char *nonce, char *buf, size_t cap)
-{
-	struct vgpu_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.vm = vm;
-	q.seq = seq;
-	snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
-	q.op = VGPU_OP_PING;
-	q.priority = VGPU_PRIO_HIGH;
-	q.output_file = -1;
-	memcpy(nonce, q.nonce, 17);
-	return vgpu_request_encode(&q, buf, cap);
-}
-
-/* Wait up to BOUND_MS for DIR/response.txt (read by this process, root: through a VM's
- * mount the server squashes it) to answer SEQ; its status, -1 when none. */
-static int wait_response(const char *dir, int64_t seq, int bound_ms, struct vgpu_response *out)
-{
-	char buf[VGPU_RECORD_MAX];
-	uint64_t t0 = e2e_mono_ms();
-	int dfd;
-
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
-	while (e2e_mono_ms() - t0 < (uint64_t)bound_ms) {
-		size_t n = 0;
-
-		if (vgpu_safe_read(dfd, "response.txt", buf, sizeof(buf), &n, NULL) == 0 &&
-		    vgpu_response_decode(buf, n, out, NULL, 0) == VGPU_REC_OK && out->seq == seq &&
-		    (seq != 0 || out->status != VGPU_OK)) {   /* seq 0 OK: the initial response.txt */
-			close(dfd);
-			return out->status;
-		}
-		e2e_msleep(10);
-	}
-	close(dfd);
-	return -1;
-}
-
-static int journal_nonce(const struct e2e_env *e, const char *event, const char *nonce)
-{
-	FILE *f = fopen(e->journal, "r");
-	char line[512];
-	int n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, event, strlen(event)) == 0 && strstr(line, nonce))
-			n++;
-	fclose(f);
-	return n;
-}
 
 static int own(const struct e2e_env *e, uint32_t vm, uid_t uid, mode_t mode)
 {
@@ -209,19 +123,19 @@ static void naive_control(void)
 		goto out;
 	}
 	snprintf(vm1, sizeof(vm1), "%s/vm1", mnt);
-	len = ping_record(1, 1, nonce, rec, sizeof(rec));
+	len = vmproc_ping_record(1, 1, &rng, nonce, rec, sizeof(rec));
 	/* "VM2": its root, through its mount of the whole root, squashed to 65534 */
-	rc = as_vm(0, ACT_PUBLISH, vm1, "command.txt", rec, (size_t)len);
+	rc = vmproc_as(0, ACT_PUBLISH, vm1, "command.txt", rec, (size_t)len);
 	r.injections++;
-	st = rc == 0 ? wait_response(vm1, 1, 10000, &a) : -1;
-	rd = as_vm(0, ACT_READ, vm1, "response.txt", NULL, 0);
+	st = rc == 0 ? vmproc_wait_response(vm1, 1, 10000, &a) : -1;
+	rd = vmproc_as(0, ACT_READ, vm1, "response.txt", NULL, 0);
 	e2e_journal_wait(&e, "exec", 1, 1, 1, E2E_WAIT_MS);
-	h_naive(&r, rc == 0 && st == VGPU_OK && journal_nonce(&e, "exec", nonce) == 1 && rd == 0,
+	h_naive(&r, rc == 0 && st == VGPU_OK && vmproc_journal_count(e.journal, "exec", nonce) == 1 && rd == 0,
 		"one ganesha export of the root, root_squash, no uids in the mediator: VM2's root wrote "
 		"vm1/command.txt through its mount (%s), it ran as vm1's high-priority request (%s, executed %d "
 		"time), and VM2 read vm1's answer (%s)",
 		rc == 0 ? "allowed" : strerror(rc), st >= 0 ? vgpu_status_name(st) : "no answer",
-		journal_nonce(&e, "exec", nonce), rd == 0 ? "allowed" : strerror(rd));
+		vmproc_journal_count(e.journal, "exec", nonce), rd == 0 ? "allowed" : strerror(rd));
 	h_evidence(&r, "naive: one ganesha export of the root with root_squash: VM2's root wrote vm1/command.txt "
 		   "through NFS, it ran as vm1's (priority high), VM2 read vm1's answer");
 	e2e_stop_mediator(&e, 5000);
@@ -240,12 +154,12 @@ static int squash_every_uid(const char *mnt2, const char *sdir2, char nonces[][1
 	int ok = 0;
 
 	for (int i = 0; i < 4; i++) {
-		int len = ping_record(1, 11, nonces[i], rec, sizeof(rec));
+		int len = vmproc_ping_record(1, 11, &rng, nonces[i], rec, sizeof(rec));
 		int rc;
 		uid_t got;
 
 		snprintf(name, sizeof(name), "forged-%u.txt", (unsigned)uids[i]);
-		rc = as_vm(uids[i], ACT_PUBLISH, mnt2, name, rec, (size_t)len);
+		rc = vmproc_as(uids[i], ACT_PUBLISH, mnt2, name, rec, (size_t)len);
 		(*forged)++;
 		snprintf(path, sizeof(path), "%s/%s", sdir2, name);
 		got = server_owner(path);
@@ -302,12 +216,12 @@ static void ours(void)
 	h_check(&r, rc < 0 && strstr(e.errmsg, "refused"), "a mount of the root %s (every VM's directory): %s%.80s",
 		e.root, rc < 0 ? "refused by the server: " : "MOUNTED", rc < 0 ? strstr(e.errmsg, "MNT") ? strstr(e.errmsg, "MNT") : e.errmsg : "");
 	snprintf(vm1via2, sizeof(vm1via2), "%s/vm1", mnt2);
-	len = ping_record(1, 10, nonce, rec, sizeof(rec));
-	rc = as_vm(0, ACT_PUBLISH, vm1via2, "command.txt", rec, (size_t)len);
+	len = vmproc_ping_record(1, 10, &rng, nonce, rec, sizeof(rec));
+	rc = vmproc_as(0, ACT_PUBLISH, vm1via2, "command.txt", rec, (size_t)len);
 	forged++;
 	h_check(&r, rc == ENOENT, "VM2's root creating vm1/command.txt through its mount: %s",
 		rc ? strerror(rc) : "created");
-	rc = as_vm(U1, ACT_READ, vm1via2, "response.txt", NULL, 0);
+	rc = vmproc_as(U1, ACT_READ, vm1via2, "response.txt", NULL, 0);
 	forged++;
 	h_check(&r, rc == ENOENT, "VM2 as vm1's uid %d reading vm1/response.txt through its mount: %s", U1,
 		rc ? strerror(rc) : "read");
@@ -332,13 +246,13 @@ static void ours(void)
 	snprintf(to, sizeof(to), "%s/command.txt", sdir1);
 	rc = rename(from, to);
 	forged++;
-	st = rc == 0 ? wait_response(mnt1, 0, 10000, &a) : -1;
+	st = rc == 0 ? vmproc_wait_response(mnt1, 0, 10000, &a) : -1;
 	snprintf(want, sizeof(want), "command.txt belongs to uid %d, not the VM's uid %d", U2, U1);
 	h_check(&r, rc == 0 && st == VGPU_WRONG_OWNER && e2e_log_wait(&e, want, 1, E2E_WAIT_MS) >= 1 &&
-		journal_nonce(&e, "queue", nonces[2]) == 0 && journal_nonce(&e, "exec", nonces[2]) == 0,
+		vmproc_journal_count(e.journal, "queue", nonces[2]) == 0 && vmproc_journal_count(e.journal, "exec", nonces[2]) == 0,
 		"VM2's record (made as uid %d) moved into vm1/ on the server: VM1 reads %s (\"%.100s\"), not queued, "
 		"not run, logged", U1, st >= 0 ? vgpu_status_name(st) : "no answer", st >= 0 ? a.error : "");
-	if (journal_nonce(&e, "exec", nonces[2]))
+	if (vmproc_journal_count(e.journal, "exec", nonces[2]))
 		r.req.misrouted++;
 
 	{
@@ -365,21 +279,21 @@ static void ours(void)
 		vgpu_payload_name(q.input.name, "in", q.seq);
 		q.input.bytes = 2 * n * sizeof(float);
 		q.input.crc = vgpu_crc32(in, q.input.bytes);
-		rc = as_vm(U1, ACT_PUBLISH, mnt2, q.input.name, in, q.input.bytes);   /* VM2 as vm1's uid */
+		rc = vmproc_as(U1, ACT_PUBLISH, mnt2, q.input.name, in, q.input.bytes);   /* VM2 as vm1's uid */
 		snprintf(from, sizeof(from), "%s/%s", sdir2, q.input.name);
 		snprintf(to, sizeof(to), "%s/%s", sdir1, q.input.name);
 		if (rc == 0)
 			rc = rename(from, to) < 0 ? errno : 0;
 		forged++;
 		len = vgpu_request_encode(&q, rec, sizeof(rec));
-		as_vm(0, ACT_PUBLISH, mnt1, "command.txt", rec, (size_t)len);         /* VM1's root */
-		st = wait_response(mnt1, 12, 10000, &a);
+		vmproc_as(0, ACT_PUBLISH, mnt1, "command.txt", rec, (size_t)len);         /* VM1's root */
+		st = vmproc_wait_response(mnt1, 12, 10000, &a);
 		r.req.submitted++;
 		if (st == VGPU_WRONG_OWNER)
 			r.req.answered++;
 		else
 			r.req.lost++;
-		h_check(&r, rc == 0 && st == VGPU_WRONG_OWNER && journal_nonce(&e, "exec", q.nonce) == 0,
+		h_check(&r, rc == 0 && st == VGPU_WRONG_OWNER && vmproc_journal_count(e.journal, "exec", q.nonce) == 0,
 			"VM1's request whose payload VM2 made and planted in vm1/: %s (\"%.100s\"), not run",
 			st >= 0 ? vgpu_status_name(st) : "no answer", st >= 0 ? a.error : "");
 
@@ -387,9 +301,9 @@ static void ours(void)
 		snprintf(q.nonce, sizeof(q.nonce), "%016" PRIx64, h_rand(&rng));
 		vgpu_payload_name(q.input.name, "in", q.seq);
 		len = vgpu_request_encode(&q, rec, sizeof(rec));
-		as_vm(0, ACT_PUBLISH, mnt1, q.input.name, in, q.input.bytes);
-		as_vm(0, ACT_PUBLISH, mnt1, "command.txt", rec, (size_t)len);
-		st = wait_response(mnt1, 13, 10000, &a);
+		vmproc_as(0, ACT_PUBLISH, mnt1, q.input.name, in, q.input.bytes);
+		vmproc_as(0, ACT_PUBLISH, mnt1, "command.txt", rec, (size_t)len);
+		st = vmproc_wait_response(mnt1, 13, 10000, &a);
 		r.req.submitted++;
 		if (st == VGPU_OK && strstr(a.result, "count=256"))
 			r.req.answered++;
@@ -397,7 +311,7 @@ static void ours(void)
 			r.req.lost++;
 		snprintf(out, sizeof(out), "%s/%s", sdir1, a.output.name);
 		h_check(&r, st == VGPU_OK && a.output.name[0] && server_owner(out) == U1 &&
-			as_vm(4321, ACT_READ, mnt1, a.output.name, NULL, 0) == 0 && journal_nonce(&e, "exec", q.nonce) == 1,
+			vmproc_as(4321, ACT_READ, mnt1, a.output.name, NULL, 0) == 0 && vmproc_journal_count(e.journal, "exec", q.nonce) == 1,
 			"VM1's root's own vadd through its mount: %s, executed once, %s owned by uid %d on the server and "
 			"readable by VM1's user 4321 through its mount",
 			st >= 0 ? vgpu_status_name(st) : "no answer", a.output.name, U1);
@@ -405,15 +319,15 @@ static void ours(void)
 	}
 
 	/* 5. VM2 itself is served, whatever uid it uses */
-	len = ping_record(2, 1, nonce, rec, sizeof(rec));
-	rc = as_vm(1234, ACT_PUBLISH, mnt2, "command.txt", rec, (size_t)len);
-	st = rc == 0 ? wait_response(mnt2, 1, 10000, &a) : -1;
+	len = vmproc_ping_record(2, 1, &rng, nonce, rec, sizeof(rec));
+	rc = vmproc_as(1234, ACT_PUBLISH, mnt2, "command.txt", rec, (size_t)len);
+	st = rc == 0 ? vmproc_wait_response(mnt2, 1, 10000, &a) : -1;
 	r.req.submitted++;
 	if (st == VGPU_OK)
 		r.req.answered++;
 	else
 		r.req.lost++;
-	h_check(&r, st == VGPU_OK && journal_nonce(&e, "exec", nonce) == 1,
+	h_check(&r, st == VGPU_OK && vmproc_journal_count(e.journal, "exec", nonce) == 1,
 		"VM2's user 1234 pings through its mount: %s, executed once",
 		st >= 0 ? vgpu_status_name(st) : rc ? strerror(rc) : "no answer");
 	r.injections += forged;
