@@ -310,6 +310,21 @@ echo
 echo "| executor | VMs | requests/s | p50 | p99 | CPU/req (us) | mediator busy | worker busy | requester busy | in flight | mediator RSS | worker RSS |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 } | tee -a "$OUTF"
+# EX N IDLE_S: a fresh mediator (--executor EX) serving exactly N VMs, bench-scale through
+# it; its output line in SCALE_OUT (not a subshell: the mediator's pid joins PIDS).
+scale_row() {
+	local top=$T/scale-$1-$2 mp i
+	mkdir -p "$top/state" "$top/root"
+	for i in $(seq 1 "$2"); do mkdir "$top/root/vm$i"; done
+	"$B/vgpu-mediator" --root "$top/root" --state "$top/state" --executor "$1" --log-level warn \
+		>> "$R/bench-mediator.log" 2>&1 &
+	mp=$!
+	PIDS+=("$mp")
+	wait_ready "$top/root/vm1" "$mp"
+	SCALE_OUT=$(run "$B/bench/bench-scale" "$top/root" "$2" "$SCALE_SECS" "$mp" "$3" "$SCALE_THREADS") || return 1
+	stop_mediators
+	rm -rf "$top"
+}
 : > "$R/bench-scale.txt"
 SUMMARY=()
 max_vms=0
@@ -318,21 +333,11 @@ for ex in "${execs[@]}"; do
 	declare -A RPS=()
 	idle_line=
 	for n in $SCALE_VMS; do
-		top=$T/scale-$ex-$n
-		mkdir -p "$top/state"
-		mkdir -p "$top/root"
-		for i in $(seq 1 "$n"); do mkdir "$top/root/vm$i"; done
-		"$B/vgpu-mediator" --root "$top/root" --state "$top/state" --executor "$ex" --log-level warn \
-			>> "$R/bench-mediator.log" 2>&1 &
-		mp=$!
-		PIDS+=("$mp")
-		wait_ready "$top/root/vm1" "$mp"
 		idle=0
 		[ "$n" = "$max_vms" ] && idle=$SCALE_IDLE
-		o=$(run "$B/bench/bench-scale" "$top/root" "$n" "$SCALE_SECS" "$mp" "$idle" "$SCALE_THREADS") || exit 1
+		scale_row "$ex" "$n" "$idle" || exit 1
+		o=$SCALE_OUT
 		echo "$ex $o" >> "$R/bench-scale.txt"
-		stop_mediators
-		rm -rf "$top"
 		RPS[$n]=$(val "$o" rps)
 		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$ex" "$n" "$(val "$o" rps)" \
 			"$(val "$o" p50_us)" "$(val "$o" p99_us)" "$(val "$o" med_cpu_us_per_req)" "$(val "$o" med_busy)" \
@@ -349,18 +354,9 @@ for ex in "${execs[@]}"; do
 		P8=("${RPS[8]}"); P256=("${RPS[256]}")
 		for _ in $(seq 1 "$SCALE_PAIRS"); do
 			for n in 8 256; do
-				top=$T/scale-$ex-$n
-				mkdir -p "$top/state" "$top/root"
-				for i in $(seq 1 "$n"); do mkdir "$top/root/vm$i"; done
-				"$B/vgpu-mediator" --root "$top/root" --state "$top/state" --executor "$ex" --log-level warn \
-					>> "$R/bench-mediator.log" 2>&1 &
-				mp=$!
-				PIDS+=("$mp")
-				wait_ready "$top/root/vm1" "$mp"
-				o=$(run "$B/bench/bench-scale" "$top/root" "$n" "$SCALE_SECS" "$mp" 0 "$SCALE_THREADS") || exit 1
+				scale_row "$ex" "$n" 0 || exit 1
+				o=$SCALE_OUT
 				echo "$ex pair $o" >> "$R/bench-scale.txt"
-				stop_mediators
-				rm -rf "$top"
 				if [ "$n" = 8 ]; then P8+=("$(val "$o" rps)"); else P256+=("$(val "$o" rps)"); fi
 			done
 		done
