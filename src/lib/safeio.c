@@ -137,23 +137,6 @@ static int read_some(int fd, void *buf, size_t len, size_t *got)
 	return 0;
 }
 
-int vgpu_read_full(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		size_t got = 0;
-		int rc = read_some(fd, p, len, &got);
-		if (rc < 0)
-			return rc;
-		if (got == 0)
-			return VGPU_ESHORT;
-		p += got;
-		len -= got;
-	}
-	return 0;
-}
-
 /* read_some() on a record's descriptor, opened O_NONBLOCK while *NB. A regular file's
  * read ignores O_NONBLOCK on the usual file systems; one that honours it (a FUSE server
  * passing the flag on, a mandatory lock on an old kernel) says EAGAIN: then O_NONBLOCK is
@@ -163,7 +146,7 @@ static int read_rec(int fd, void *buf, size_t len, size_t *got, int *nb)
 {
 	int rc = read_some(fd, buf, len, got);
 
-	if (rc == -EAGAIN && *nb) {
+	if (rc == -EAGAIN && nb && *nb) {
 		*nb = 0;
 		if (fcntl(fd, F_SETFL, 0) < 0)
 			return -errno;
@@ -177,14 +160,14 @@ int vgpu_safe_open_rec(int dirfd, const char *name, uint64_t cap, int *fdp, stru
 	return open_checked(dirfd, name, cap, fdp, st, 1);
 }
 
-int vgpu_read_rec(int fd, void *buf, size_t len)
+/* Exactly LEN bytes through read_rec() (NB: NULL for a plain descriptor). */
+static int read_exact(int fd, void *buf, size_t len, int *nb)
 {
 	char *p = buf;
-	int nb = 1;
 
 	while (len > 0) {
 		size_t got = 0;
-		int rc = read_rec(fd, p, len, &got, &nb);
+		int rc = read_rec(fd, p, len, &got, nb);
 		if (rc < 0)
 			return rc;
 		if (got == 0)
@@ -193,6 +176,18 @@ int vgpu_read_rec(int fd, void *buf, size_t len)
 		len -= got;
 	}
 	return 0;
+}
+
+int vgpu_read_full(int fd, void *buf, size_t len)
+{
+	return read_exact(fd, buf, len, NULL);
+}
+
+int vgpu_read_rec(int fd, void *buf, size_t len)
+{
+	int nb = 1;
+
+	return read_exact(fd, buf, len, &nb);
 }
 
 /* Read exactly SIZE bytes (the fstat size), then make sure the file ends there. ROOM
