@@ -320,7 +320,9 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 	timeout = wake > now ? (int)(wake - now) : 0;
 	if (max_wait_ms >= 0 && timeout > max_wait_ms)
 		timeout = max_wait_ms;
-	timeout_us = vgpu_await_timeout(m, vgpu_now_us(), (uint64_t)timeout * 1000);
+	timeout_us = (uint64_t)timeout * 1000;
+	if (m->spin_us)   /* no clock read per turn when no window can be open */
+		timeout_us = vgpu_await_timeout(m, vgpu_now_us(), timeout_us);
 	ts.tv_sec = (time_t)(timeout_us / 1000000);
 	ts.tv_nsec = (long)(timeout_us % 1000000) * 1000;
 	if (ppoll(pfd, (nfds_t)m->nslots + 2, &ts, NULL) < 0 && errno != EINTR) {

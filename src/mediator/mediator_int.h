@@ -96,7 +96,6 @@ struct vgpu_mediator {
 	struct {                     /* for the line run() logs when it stops */
 		uint64_t answered, ok, errors, executed;
 		uint64_t budget_waits;   /* requests that waited for the payload budget */
-		uint64_t watch_switches; /* IN_CLOSE_WRITE dropped or taken back (vms.c) */
 	} stats;
 	uint64_t payload_held;       /* payload bytes of queued and running jobs (the budget) */
 	struct vgpu_closer closer;   /* closes big files off the loop (job.h) */

@@ -272,7 +272,6 @@ void vgpu_vms_watch_close(struct vgpu_mediator *m, struct vm *vm, int on)
 		return;
 	}
 	vm->watch_close = on;
-	m->stats.watch_switches++;
 }
 
 void vgpu_vms_discover(struct vgpu_mediator *m)
