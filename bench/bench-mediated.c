@@ -21,7 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/client_int.h"   /* vgpu_client_siphash_u64 */
 #include "lib/clock.h"
 #include "lib/crc_io.h"
 #include "lib/opref.h"
@@ -47,35 +48,69 @@ static void die(const char *what, const char *why)
 	exit(1);
 }
 
+/* The request's nonce as libvgpu-client makes it (client_nonce.c): SipHash-2-4 of a
+ * counter under a key drawn once, no system call per request (the floor's requester
+ * makes none either). */
 static void nonce(char out[17])
 {
-	uint64_t r = 0;
-	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (uint64_t)now_us();
-	snprintf(out, 17, "%016" PRIx64, r);
+	static uint64_t key[2], next;
+	static int keyed;
+
+	if (!keyed) {
+		if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+			key[0] = (uint64_t)now_us();
+			key[1] = (uint64_t)getpid();
+		}
+		keyed = 1;
+	}
+	snprintf(out, 17, "%016" PRIx64, vgpu_client_siphash_u64(key, next++));
 }
 
-/* Block until response.txt is renamed into the directory (IN_MOVED_TO, as bench-floor's
- * requester waits): no read of response.txt per temp file closed or payload renamed.
- * Returns at once on a queue overflow, and after 100 ms without the event (a safety
- * net: the caller reads response.txt and checks it anyway). */
+/* A stalled mediator must not hang the bench: this thread ends the process when no call
+ * completed for BENCH_STALL_S seconds (60), so that the requester can wait as the
+ * floor's does, in one blocking read(), with no timeout armed per call. */
+static unsigned long progress;
+static unsigned stall_s = 60;
+
+static void *watchdog(void *arg)
+{
+	unsigned long seen = 0;
+	unsigned idle = 0;
+
+	(void)arg;
+	for (;;) {
+		sleep(1);
+		unsigned long now = __atomic_load_n(&progress, __ATOMIC_RELAXED);
+		idle = now == seen ? idle + 1 : 0;
+		seen = now;
+		if (idle >= stall_s) {
+			fprintf(stderr, "bench-mediated: no answer for %u s (BENCH_STALL_S); giving up\n", stall_s);
+			_exit(1);
+		}
+	}
+	return NULL;
+}
+
+/* Block until response.txt is renamed into the directory (IN_MOVED_TO), in read() as
+ * bench-floor's requester waits: no read of response.txt per temp file closed or payload
+ * renamed. Returns at once on a queue overflow (the caller reads response.txt and checks
+ * it anyway). */
 static void wait_response(int ifd)
 {
 	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd p = { .fd = ifd, .events = POLLIN };
 	ssize_t n;
 
 	for (;;) {
-		if (poll(&p, 1, 100) <= 0)
-			return;
-		while ((n = read(ifd, ev, sizeof(ev))) > 0) {
-			for (char *q = ev; q < ev + n;) {
-				const struct inotify_event *e = (const struct inotify_event *)q;
-				if ((e->mask & IN_Q_OVERFLOW) ||
-				    (e->len && strcmp(e->name, "response.txt") == 0))
-					return;
-				q += sizeof(*e) + e->len;
-			}
+		n = read(ifd, ev, sizeof(ev));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("inotify read", n < 0 ? strerror(errno) : "end of file");
+		for (char *q = ev; q < ev + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)q;
+			if ((e->mask & IN_Q_OVERFLOW) || (e->len && strcmp(e->name, "response.txt") == 0))
+				return;
+			q += sizeof(*e) + e->len;
 		}
 	}
 }
@@ -230,7 +265,7 @@ int main(int argc, char **argv)
 		if (dirfd < 0)
 			die(dir, strerror(errno));
 		if (waiter[0] == 'i') {    /* "policy" polls: no watch whose events pile up */
-			ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+			ifd = inotify_init1(IN_CLOEXEC);
 			if (ifd < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO) < 0)
 				die(dir, strerror(errno));
 		}
@@ -248,6 +283,15 @@ int main(int argc, char **argv)
 			vgpu_client_set_wait(c, VGPU_CLIENT_WAIT_POLL);
 	}
 
+	{
+		const char *v = getenv("BENCH_STALL_S");
+		pthread_t th;
+		if (v && atoi(v) > 0)
+			stall_s = (unsigned)atoi(v);
+		if (pthread_create(&th, NULL, watchdog, NULL) != 0)
+			die("pthread_create", "no watchdog");
+		pthread_detach(th);
+	}
 	for (int r = -1; r < reps; r++) {       /* r = -1: warm-up, not timed */
 		double t0 = now_us();
 		if (raw) {
@@ -263,6 +307,7 @@ int main(int argc, char **argv)
 			if (olen != out_bytes)
 				die("output", "size differs");
 		}
+		__atomic_add_fetch(&progress, 1, __ATOMIC_RELAXED);
 		if (r >= 0) {
 			t[r] = now_us() - t0;
 			e[r] = (double)resp.exec_us;

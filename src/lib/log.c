@@ -25,6 +25,11 @@ void vgpu_log_set_level(int level)
 	log_level = level;
 }
 
+int vgpu_log_enabled(int level)
+{
+	return level <= log_level;
+}
+
 int vgpu_log_level_parse(const char *name)
 {
 	static const struct { const char *name; int level; } names[] = {

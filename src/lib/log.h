@@ -11,6 +11,8 @@ enum vgpu_log_level { VGPU_LOG_ERR = 3, VGPU_LOG_WARN = 4, VGPU_LOG_INFO = 6, VG
 
 /* Lines above LEVEL are dropped. Default VGPU_LOG_INFO. */
 void vgpu_log_set_level(int level);
+/* Would a line at LEVEL be written? (To skip building what only a log line uses.) */
+int vgpu_log_enabled(int level);
 /* "err", "warn", "info", "debug" -> level; -1 if unknown. */
 int vgpu_log_level_parse(const char *name);
 /* Also send lines to syslog(3) under IDENT. */

@@ -419,16 +419,37 @@ int vgpu_response_encode(const struct vgpu_response *r, char *buf, size_t cap)
 	    !vgpu_rec_text_ok(r->result, sizeof(r->result)) || !vgpu_rec_text_ok(r->error, sizeof(r->error)) ||
 	    (r->output.name[0] && !vgpu_rec_text_ok(r->output.name, sizeof(r->output.name))))
 		return -EINVAL;
-	vgpu_rec_printf(&o, "VGPU1 RESPONSE\nvm %" PRIu32 "\nseq %" PRId64 "\nnonce %s\nstatus %d %s\nop %s\n"
-		   "priority %s\nqueue_us %" PRIu64 "\nexec_us %" PRIu64 "\nexecutor %s\nresult %s\n",
-		   r->vm, r->seq, r->nonce, r->status, vgpu_status_name(r->status), vgpu_op_name(r->op),
-		   vgpu_prio_name(r->priority), r->queue_us, r->exec_us, r->executor, r->result);
+	/* field by field, no format string: one of these per answer, on the ping's path */
+	vgpu_rec_put(&o, "VGPU1", "RESPONSE");
+	vgpu_rec_put_u64(&o, "vm", r->vm);
+	vgpu_rec_put_i64(&o, "seq", r->seq);
+	vgpu_rec_put(&o, "nonce", r->nonce);
+	{
+		/* "CODE NAME"; the code is below VGPU_STATUS_COUNT (checked above), two digits */
+		const char *name = vgpu_status_name(r->status);
+		char sv[64];
+		size_t n = 0, nl = strnlen(name, sizeof(sv) - 4);
+
+		if (r->status >= 10)
+			sv[n++] = (char)('0' + r->status / 10);
+		sv[n++] = (char)('0' + r->status % 10);
+		sv[n++] = ' ';
+		memcpy(sv + n, name, nl);
+		sv[n + nl] = '\0';
+		vgpu_rec_put(&o, "status", sv);
+	}
+	vgpu_rec_put(&o, "op", vgpu_op_name(r->op));
+	vgpu_rec_put(&o, "priority", vgpu_prio_name(r->priority));
+	vgpu_rec_put_u64(&o, "queue_us", r->queue_us);
+	vgpu_rec_put_u64(&o, "exec_us", r->exec_us);
+	vgpu_rec_put(&o, "executor", r->executor);
+	vgpu_rec_put(&o, "result", r->result);
 	if (r->output.name[0])
 		vgpu_rec_printf(&o, "output %s %" PRIu64 " %08" PRIx32 "\n", r->output.name, r->output.bytes,
 			   r->output.crc);
-	vgpu_rec_printf(&o, "error %s\n", r->error);
+	vgpu_rec_put(&o, "error", r->error);
 	if (r->answered > 0)
-		vgpu_rec_printf(&o, "answered %" PRId64 "\n", r->answered);
+		vgpu_rec_put_i64(&o, "answered", r->answered);
 	len = vgpu_rec_finish(&o);
 	if (len < 0)
 		return len;
@@ -436,3 +457,4 @@ int vgpu_response_encode(const struct vgpu_response *r, char *buf, size_t cap)
 		return -EINVAL;
 	return len;
 }
+_Static_assert(VGPU_STATUS_COUNT <= 100, "response encode writes the status code as at most two digits");

@@ -379,6 +379,62 @@ void vgpu_rec_printf(struct vgpu_rec_out *o, const char *fmt, ...)
 		o->len += (size_t)n;
 }
 
+static void rec_append(struct vgpu_rec_out *o, const char *s, size_t n)
+{
+	if (o->overflow)
+		return;
+	if (n >= o->cap - o->len) {    /* room for the bytes and a NUL, as vsnprintf */
+		o->overflow = 1;
+		return;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void rec_key(struct vgpu_rec_out *o, const char *key)
+{
+	rec_append(o, key, strlen(key));
+	rec_append(o, " ", 1);
+}
+
+void vgpu_rec_put(struct vgpu_rec_out *o, const char *key, const char *value)
+{
+	rec_key(o, key);
+	rec_append(o, value, strlen(value));
+	rec_append(o, "\n", 1);
+}
+
+void vgpu_rec_put_u64(struct vgpu_rec_out *o, const char *key, uint64_t value)
+{
+	char d[24], *p = d + sizeof(d);
+
+	*--p = '\n';
+	do
+		*--p = (char)('0' + value % 10);
+	while ((value /= 10) != 0);
+	rec_key(o, key);
+	rec_append(o, p, (size_t)(d + sizeof(d) - p));
+}
+
+void vgpu_rec_put_i64(struct vgpu_rec_out *o, const char *key, int64_t value)
+{
+	if (value < 0) {
+		char d[24], *p = d + sizeof(d);
+		uint64_t v = 0 - (uint64_t)value;
+
+		*--p = '\n';
+		do
+			*--p = (char)('0' + v % 10);
+		while ((v /= 10) != 0);
+		*--p = '-';
+		rec_key(o, key);
+		rec_append(o, p, (size_t)(d + sizeof(d) - p));
+		return;
+	}
+	vgpu_rec_put_u64(o, key, (uint64_t)value);
+}
+
 int vgpu_rec_text_ok(const char *s, size_t cap)
 {
 	size_t n = strnlen(s, cap);

@@ -42,6 +42,11 @@ struct vgpu_rec_out {
 	int overflow;
 };
 void vgpu_rec_printf(struct vgpu_rec_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append "KEY VALUE\n" (VALUE a string; a signed or unsigned decimal): the hot records'
+ * fields without a format string to interpret. */
+void vgpu_rec_put(struct vgpu_rec_out *o, const char *key, const char *value);
+void vgpu_rec_put_i64(struct vgpu_rec_out *o, const char *key, int64_t value);
+void vgpu_rec_put_u64(struct vgpu_rec_out *o, const char *key, uint64_t value);
 /* A printable one-line value of at most VGPU_VALUE_MAX bytes within CAP? 1 or 0. */
 int vgpu_rec_text_ok(const char *s, size_t cap);
 /* Append the end line; the record's length, -ENOSPC or -EINVAL (over the cap). */

@@ -42,12 +42,27 @@ static int fault_errno(void)
 
 #define FAULT(name) (fiu_fail(name) ? fault_errno() : 0)
 
+/* A publish's fault points, PREFIX/STEP. The prefixes in use are spelled out here, so
+ * that a publish names its points without formatting them (six to eight per publish,
+ * on every answer); another prefix is formatted at each point. */
+enum pstep { PS_OPEN, PS_WRITE, PS_SHORT, PS_CHOWN, PS_FSYNC, PS_CLOSE, PS_RENAME, PS_COUNT };
+static const char *const pstep_name[PS_COUNT] = { "open", "write", "short", "chown", "fsync", "close", "rename" };
+#define PUBLISH_POINTS(p) { p, { p "/open", p "/write", p "/short", p "/chown", p "/fsync", p "/close", p "/rename" } }
+static const struct {
+	const char *prefix;
+	const char *point[PS_COUNT];
+} known_points[] = { PUBLISH_POINTS("safeio/publish"), PUBLISH_POINTS("state/publish"),
+		     PUBLISH_POINTS("status/publish") };
+
 /* FAULT() for PREFIX/STEP. */
-static int fault_at(const char *prefix, const char *step)
+static int fault_at(const char *prefix, enum pstep step)
 {
 	char name[96];
 
-	snprintf(name, sizeof(name), "%s/%s", prefix, step);
+	for (size_t i = 0; i < sizeof(known_points) / sizeof(known_points[0]); i++)
+		if (strcmp(prefix, known_points[i].prefix) == 0)
+			return FAULT(known_points[i].point[step]);
+	snprintf(name, sizeof(name), "%s/%s", prefix, pstep_name[step]);
 	return FAULT(name);
 }
 
@@ -286,9 +301,9 @@ static int write_all(int fd, const void *buf, size_t len, const char *publish, u
 		size_t want = crc && len > VGPU_CRC_CHUNK ? VGPU_CRC_CHUNK : len;
 		ssize_t n;
 		if (publish) {
-			if ((rc = fault_at(publish, "write")) < 0)
+			if ((rc = fault_at(publish, PS_WRITE)) < 0)
 				return rc;
-			if (fault_at(publish, "short") < 0)
+			if (fault_at(publish, PS_SHORT) < 0)
 				want = len > 1 ? len / 2 : 1;
 		}
 		n = write(fd, p, want);
@@ -364,7 +379,7 @@ int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, con
 		return -EINVAL;
 	do {
 		temp_name(tmp, sizeof(tmp));
-		if ((rc = fault_at(pfx, "open")) < 0)
+		if ((rc = fault_at(pfx, PS_OPEN)) < 0)
 			return rc;
 		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, mode);
 	} while (fd < 0 && errno == EEXIST && ++tries < 8);
@@ -379,14 +394,14 @@ int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, con
 	/* Owned by the VM before its name appears: never a moment where the VM's file is
 	 * someone else's, and the VM's quota counts it. */
 	if (how && how->chown) {
-		if ((rc = fault_at(pfx, "chown")) < 0)
+		if ((rc = fault_at(pfx, PS_CHOWN)) < 0)
 			goto fail_close;
 		if (fchown(fd, how->uid, how->gid) < 0) {
 			rc = -errno;
 			goto fail_close;
 		}
 	}
-	if ((rc = fault_at(pfx, "fsync")) < 0)
+	if ((rc = fault_at(pfx, PS_FSYNC)) < 0)
 		goto fail_close;
 	if (!(how && how->nosync) && fsync(fd) < 0) {
 		rc = -errno;
@@ -397,10 +412,10 @@ int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, con
 	rc = close(fd) < 0 ? -errno : 0;
 	fd = -1;
 	if (rc == 0)
-		rc = fault_at(pfx, "close");
+		rc = fault_at(pfx, PS_CLOSE);
 	if (rc < 0)
 		goto fail_unlink;
-	if ((rc = fault_at(pfx, "rename")) < 0)
+	if ((rc = fault_at(pfx, PS_RENAME)) < 0)
 		goto fail_unlink;
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		rc = -errno;

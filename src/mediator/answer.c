@@ -45,6 +45,8 @@ static int deliver(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const ch
 	fiu_do_on("mediator/crash/after-state", raise(SIGKILL));
 	rc = vgpu_publish_ex(vm->dirfd, "response.txt", buf, len, NULL, 0, 0644, &how);
 	fiu_do_on("mediator/crash/after-response", raise(SIGKILL));
+	if (rc == 0 && vm->wd >= 0)
+		m->own_events++;   /* its IN_MOVED_TO is queued for us: read before sleeping */
 	if (rc < 0) {
 		/* The VM directory refused it (full, EIO, something in the way): the state
 		 * keeps the answer and every rescan tries to publish it again, so a client
@@ -112,8 +114,10 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 			return src;
 		}
 	}
-	snprintf(what, sizeof(what), "%s %s%s%s", vgpu_op_name(resp->op), vgpu_status_name(resp->status),
-		 resp->status ? ": " : "", resp->status ? resp->error : "");
+	what[0] = '\0';
+	if (vgpu_log_enabled(VGPU_LOG_INFO))   /* the answer's log line */
+		snprintf(what, sizeof(what), "%s %s%s%s", vgpu_op_name(resp->op), vgpu_status_name(resp->status),
+			 resp->status ? ": " : "", resp->status ? resp->error : "");
 	rc = deliver(m, vm, resp->seq, resp->nonce, resp->status, buf, (size_t)len, newer, what,
 		     resp->output.name[0] ? resp->output.bytes : 0);
 	free(buf);

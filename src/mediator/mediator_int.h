@@ -81,6 +81,7 @@ struct vgpu_mediator {
 	struct vgpu_journal journal;
 	int pipe[2];                 /* self-pipe: stop requests */
 	volatile int stopping;
+	unsigned own_events;          /* response.txt renames of ours whose events are queued */
 	struct vm **vms;
 	size_t nvms, capvms;
 	struct vgpu_pq queue;
