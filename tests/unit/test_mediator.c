@@ -622,6 +622,33 @@ START_TEST(test_ping_answered_by_mediator)
 }
 END_TEST
 
+/* The loop reads its own answers' IN_MOVED_TO events right after publishing (no poll
+ * that would return at once for them). What that read takes in besides (another VM's
+ * command, renamed meanwhile) is dispatched before the turn ends: the loop must never go
+ * to sleep with a job it could start still queued, the inotify queue being empty by then. */
+START_TEST(test_command_read_with_own_events_dispatched)
+{
+	struct vgpu_response a;
+	int turns = 0;
+
+	start_ops(1, &fake_ops_info);              /* pings answered by the mediator */
+	ck_assert_int_eq(vgpu_mediator_step(med, 0), 1);   /* the first rescan: both VMs watched */
+	send_op(1, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);
+	while (vgpu_pq_len(&med->queue) == 0) {    /* read and queued, not yet dispatched */
+		ck_assert_msg(turns++ < 200, "vm1's ping never queued");
+		ck_assert_int_eq(vgpu_mediator_step(med, 20), 1);
+	}
+	send_op(2, 1, VGPU_OP_PING, VGPU_PRIO_HIGH);   /* its event queued behind nothing yet */
+	ck_assert_int_eq(vgpu_mediator_step(med, 0), 1);
+	ck_assert_int_eq(read_resp(1, &a), 0);
+	ck_assert_int_eq(a.seq, 1);
+	ck_assert_uint_eq(med->own_events, 0);
+	ck_assert_msg(vgpu_pq_len(&med->queue) == 0, "vm2's ping read with vm1's answer's event but left queued");
+	ck_assert_int_eq(read_resp(2, &a), 0);         /* and answered in the same turn */
+	ck_assert_int_eq(a.seq, 1);
+}
+END_TEST
+
 /* A data op's output: published as out-SEQ.bin and summarised by the mediator, or
  * summary only from the executor, or the executor's summary with the file. */
 static void put_vadd_input(uint32_t vm, int64_t seq, size_t n, struct vgpu_request *r)
@@ -2073,6 +2100,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tx, test_status_file_states);
 	tcase_add_test(tx, test_status_file_not_written_for_fast_jobs);
 	tcase_add_test(tx, test_payload_budget);
+	tcase_add_test(tx, test_command_read_with_own_events_dispatched);
 	suite_add_tcase(s, tx);
 	return s;
 }
