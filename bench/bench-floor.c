@@ -6,7 +6,9 @@
  * (open a temp name, write, [fsync], close, rename), then waits for response.txt; the
  * responder waits for command.txt, reads it (open O_NOFOLLOW, fstat, read, close),
  * [exactly-once: publishes a ~60-byte state record in a state directory beside it,
- * always fsync'ed, as the answer's record must be on disk before the answer], and
+ * always fsync'ed, as the answer's record must be on disk before the answer: eo by
+ * temp+fsync+rename, eoslot written in place into one of two slots of a file kept open,
+ * pwrite + fdatasync], and
  * publishes a ~150-byte response.txt the same way; the requester reads it and checks
  * its seq. Temp names are fixed per process. Waiting:
  *   inotify    both sides block in read() on an inotify fd (IN_MOVED_TO) of the directory
@@ -32,7 +34,7 @@
  * then both files are unlinked (counted). No op runs: the executor's exec_us is printed
  * beside it by run.sh.
  *
- *   bench-floor ping DIR REPS inotify|poll:US|policy fsync|nofsync eo|noeo
+ *   bench-floor ping DIR REPS inotify|poll:US|policy fsync|nofsync eo|eoslot|noeo
  *   bench-floor payload DIR REPS IN_BYTES OUT_BYTES
  * prints one line: p50_us=.. p99_us=.. min_us=.. reps=.. [copy=memcpy|cuda and phase p50s]
  * BENCH_FLOOR_COPY=memcpy forces the CPU copy on a GPU host. */
@@ -88,6 +90,21 @@ static void put(int dirfd, const char *tmp, const char *name, const char *buf, s
 		die("close");
 	if (renameat(dirfd, tmp, dirfd, name) < 0)
 		die("rename");
+}
+
+/* The state record written in place (eoslot): one file kept open, two slots used in
+ * turn, one pwrite and one fdatasync per record (what a two-slot journal needs: the slot
+ * not holding the current record is the one written, so a torn write loses nothing). */
+static void put_slot(int statefd, int i, const char *buf, size_t len)
+{
+	static int fd = -1;
+
+	if (fd < 0 && (fd = openat(statefd, "vm1.journal", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		die("vm1.journal");
+	if (pwrite(fd, buf, len, (off_t)(i & 1) * 4096) != (ssize_t)len)
+		die("pwrite");
+	if (fdatasync(fd) < 0)
+		die("fdatasync");
 }
 
 /* Read NAME (O_NOFOLLOW, fstat: a regular file of at most CAP-1 bytes). -1 if absent. */
@@ -152,7 +169,10 @@ static void responder(int dirfd, int statefd, int ifd, int sync, int eo, int tot
 		seq = seq_of(cmd);
 		if (eo) {
 			len = snprintf(st, sizeof(st), "vgpu-state 1\nseq %ld\nnonce 0123456789abcdef\nstatus OK\n", seq);
-			put(statefd, ".tmp-state", "vm1.state", st, (size_t)len, 1);
+			if (eo == 2)
+				put_slot(statefd, i, st, (size_t)len);
+			else
+				put(statefd, ".tmp-state", "vm1.state", st, (size_t)len, 1);
 		}
 		len = snprintf(resp, sizeof(resp), "vgpu 1\nseq %ld\nnonce 0123456789abcdef\nstatus OK\nop ping\n"
 			       "executor floor\nqueue_us 0\nexec_us 0\noutput none\nerror \nend\n", seq);
@@ -248,6 +268,7 @@ static int ping(const char *dir, int reps, const char *wait, int sync, int eo)
 	printf("p50_us=%.1f p99_us=%.1f min_us=%.1f reps=%d wait=%s fsync=%d eo=%d\n", pct(t, reps, 50),
 	       pct(t, reps, 99), t[0], reps, wait, sync, eo);
 	unlinkat(statefd, "vm1.state", 0);
+	unlinkat(statefd, "vm1.journal", 0);
 	unlinkat(dirfd, "response.txt", 0);
 	unlinkat(dirfd, "command.txt", 0);
 	rmdir(statedir);
@@ -432,10 +453,11 @@ static int payload(const char *dir, int reps, size_t in, size_t out)
 int main(int argc, char **argv)
 {
 	if (argc == 7 && strcmp(argv[1], "ping") == 0 && atoi(argv[3]) > 0)
-		return ping(argv[2], atoi(argv[3]), argv[4], strcmp(argv[5], "fsync") == 0, strcmp(argv[6], "eo") == 0);
+		return ping(argv[2], atoi(argv[3]), argv[4], strcmp(argv[5], "fsync") == 0,
+			    strcmp(argv[6], "eo") == 0 ? 1 : strcmp(argv[6], "eoslot") == 0 ? 2 : 0);
 	if (argc == 6 && strcmp(argv[1], "payload") == 0 && atoi(argv[3]) > 0)
 		return payload(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10), strtoull(argv[5], NULL, 10));
-	fprintf(stderr, "usage: bench-floor ping DIR REPS inotify|poll:US|policy fsync|nofsync eo|noeo\n"
+	fprintf(stderr, "usage: bench-floor ping DIR REPS inotify|poll:US|policy fsync|nofsync eo|eoslot|noeo\n"
 		"       bench-floor payload DIR REPS IN_BYTES OUT_BYTES\n");
 	return 2;
 }

@@ -47,6 +47,10 @@ SCALE_PAIRS=${BENCH_SCALE_PAIRS:-3}   # 8 then 256 VMs, this many times more: th
 SCALE_THREADS=${BENCH_SCALE_THREADS:-1}
 KSIZES=${BENCH_KERNEL_SIZES:-"4096:200 1048576:30"}
 SKIP=" ${BENCH_SKIP:-} "
+# The floor's exactly-once record is the mechanism vgpu-mediator's --state uses
+# (src/mediator/state.c), never a dearer one: eo = temp + fsync + rename of a file per
+# record, eoslot = one of two slots of a file kept open, pwrite + fdatasync.
+REC=eo
 [ "${BENCH_NATIVE:-1}" = 1 ] || SKIP="$SKIP native "
 OUTF=$R/bench.txt
 T_ALL=$(date +%s)
@@ -107,7 +111,9 @@ echo "polling as a VM over NFS does (docs/CLIENT.md \"Waiting\": back to back fo
 echo "E/32)); 'policy' = bench-mediated's own requester looking on that schedule (client minus policy: the"
 echo "library's own cost; policy minus its floor: the mediator's, under a polling requester). The requesters fuse the CRC into the input's write and the output's read. floor: bench-floor (bench/bench-floor.c: only the mechanism). The inotify rows'"
 echo "floor waits on inotify; the client rows' floor ('policy') looks at response.txt on the client's own"
-echo "schedule and does nothing else; both with fsync and the exactly-once record. Payload floor: the CRC"
+echo "schedule and does nothing else; both with fsync and the exactly-once record ($REC: the mechanism the"
+echo "mediator's --state uses; eo = temp + fsync + rename per record, eoslot = pwrite + fdatasync into one of"
+echo "two slots of a file kept open). Payload floor: the CRC"
 echo "fused into each read and write, buffers reused, no op run: exec is the executor's own exec_us, part of"
 echo "the project's time and not of the floor's."
 echo
@@ -126,7 +132,7 @@ echo "| --- | --- | --- | ---: | ---: | ---: |"
 } | tee -a "$OUTF"
 for w in inotify policy; do
 	for f in nofsync fsync; do
-		for e in noeo eo; do
+		for e in noeo eo eoslot; do
 			o=$("$B/bench/bench-floor" ping "$FD" "$PREPS" "$w" "$f" "$e") || { echo "bench: bench-floor ping failed" >&2; exit 1; }
 			FLOOR[$w-$f-$e]=$o
 			printf '| %s | %s | %s | %s | %s | %s |\n' "$w" "$f" "$e" "$(val "$o" p50_us)" "$(val "$o" p99_us)" \
@@ -156,18 +162,18 @@ for ex in "${execs[@]}"; do
 	V=$T/$ex/root
 	if ! skip project; then
 	o=$(run "$B/bench/bench-mediated" "$V/vm1" inotify seed "$PREPS" ping 1) || exit 1
-	row "ping, $ex, inotify" "$o" "${FLOOR[inotify-fsync-eo]}" "ping inotify fsync eo"
+	row "ping, $ex, inotify" "$o" "${FLOOR[inotify-fsync-$REC]}" "ping inotify fsync $REC"
 	o=$(run "$B/bench/bench-mediated" "$V/vm2" client seed "$PREPS" ping 1) || exit 1
-	row "ping, $ex, client" "$o" "${FLOOR[policy-fsync-eo]}" "ping policy fsync eo"
+	row "ping, $ex, client" "$o" "${FLOOR[policy-fsync-$REC]}" "ping policy fsync $REC"
 	o=$(run "$B/bench/bench-mediated" "$V/vm2" policy seed "$PREPS" ping 1) || exit 1
-	row "ping, $ex, policy" "$o" "${FLOOR[policy-fsync-eo]}" "ping policy fsync eo"
+	row "ping, $ex, policy" "$o" "${FLOOR[policy-fsync-$REC]}" "ping policy fsync $REC"
 	# The targets' figures: the same pings in PROUNDS rounds, each round the floors
 	# (inotify and policy, fsync, exactly-once record) and the three requesters, in
 	# turn first and last, so that the host's drift (its ping alone moves by 20% between
 	# rounds) falls on both; the ratio is judged per round, then its median taken.
 	for rr in $(seq 1 "$PROUNDS"); do
 		fl() { for w in inotify policy; do
-			f=$(run "$B/bench/bench-floor" ping "$FD" "$RREPS" "$w" fsync eo) || exit 1
+			f=$(run "$B/bench/bench-floor" ping "$FD" "$RREPS" "$w" fsync "$REC") || exit 1
 			echo "$rr floor-$w $(val "$f" p50_us) $(val "$f" p99_us)" >> "$T/rounds-$ex.txt"
 		done; }
 		[ $((rr % 2)) = 1 ] && fl
@@ -225,7 +231,7 @@ echo
 echo "## Ping against its floor in alternating rounds (the ping targets)"
 echo
 echo "$PROUNDS rounds of $RREPS pings per requester; in each round bench-floor's inotify and policy floors"
-echo "(fsync, exactly-once record) and the project's three requesters, the floors first in odd rounds and"
+echo "(fsync, exactly-once record $REC) and the project's three requesters, the floors first in odd rounds and"
 echo "last in even ones. ratio: the median over the rounds of (project / floor) in the same round, with its"
 echo "range; p50 and p99 columns: medians over the rounds. Targets (issue 13): inotify p50 <= 1.3x and"
 echo "p99 <= 2x its floor; the client's p50 <= 1.2x the polling ('policy') floor."
@@ -274,12 +280,12 @@ if [ $GPU = 1 ]; then
 	echo "of the module loaded once, buffers kept on the device; native+io: the same with H2D of both inputs, the"
 	echo "output zeroed and D2H (the device work a job needs at least); kernel job: vgpu_client_kernel() through"
 	echo "the cuda mediator (client waiting on inotify; module cached in the VM's context after the warm-up job);"
-	echo "ping: a ping through the same mediator and client; ping floor: bench-floor ping inotify fsync eo."
+	echo "ping: a ping through the same mediator and client; ping floor: bench-floor ping inotify fsync $REC."
 	echo "overhead = kernel job p50 - native p50."
 	echo
 	echo "| N | reps | native p50 | native+io p50 | kernel job p50 | kernel job p99 | exec | overhead | ping p50 | ping floor p50 | job - ping |"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-	pf=$(val "${FLOOR[inotify-fsync-eo]}" p50_us)
+	pf=$(val "${FLOOR[inotify-fsync-$REC]}" p50_us)
 	for o in "${KERNEL_ROWS[@]}"; do
 		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(val "$o" n)" "$(val "$o" reps)" \
 			"$(val "$o" native_p50_us)" "$(val "$o" native_io_p50_us)" "$(val "$o" mediated_p50_us)" \
