@@ -158,12 +158,18 @@ static long seq_of(const char *buf)
 static void responder(int dirfd, int statefd, int ifd, int sync, int eo, int total)
 {
 	char cmd[512], resp[512], st[256];
+	/* BENCH_FLOOR_PHASES=1: the responder's own time per ping, from its wake-up to the
+	 * answer's rename (the mediator's woke_us with VGPU_MEDIATOR_PHASES=1), p50 on stderr */
+	const char *ph = getenv("BENCH_FLOOR_PHASES");
+	double *w = ph && strcmp(ph, "1") == 0 ? calloc((size_t)total, sizeof(double)) : NULL;
 
 	for (int i = 0; i < total; i++) {
 		long seq;
 		int len;
+		double t0;
 
 		wait_name(ifd, "command.txt");
+		t0 = w ? now_us() : 0;
 		if (get(dirfd, "command.txt", cmd, sizeof(cmd)) < 0)
 			die("command.txt vanished");
 		seq = seq_of(cmd);
@@ -177,6 +183,13 @@ static void responder(int dirfd, int statefd, int ifd, int sync, int eo, int tot
 		len = snprintf(resp, sizeof(resp), "vgpu 1\nseq %ld\nnonce 0123456789abcdef\nstatus OK\nop ping\n"
 			       "executor floor\nqueue_us 0\nexec_us 0\noutput none\nerror \nend\n", seq);
 		put(dirfd, ".tmp-resp", "response.txt", resp, (size_t)len, sync);
+		if (w)
+			w[i] = now_us() - t0;
+	}
+	if (w) {
+		qsort(w, (size_t)total, sizeof(double), cmp_double);
+		fprintf(stderr, "bench-floor: responder woke_us p50=%.1f p90=%.1f\n", pct(w, total, 50), pct(w, total, 90));
+		free(w);
 	}
 }
 

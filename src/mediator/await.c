@@ -86,12 +86,17 @@ void vgpu_await_finished(struct vgpu_mediator *m, struct job *job, uint64_t now_
 
 void vgpu_await_phases(const struct vgpu_mediator *m, const struct job *job, uint64_t answer_us)
 {
+	uint64_t now;
+
 	if (!m->phases)
 		return;
+	now = vgpu_now_us();
 	fprintf(stderr,
 		"vgpu-mediator-phases: vm=%" PRIu32 " seq=%" PRId64 " op=%s queue_us=%" PRIu64 " intent_us=%" PRIu64
-		" rtt_us=%" PRIu64 " exec_us=%" PRIu64 " answer_us=%" PRIu64 " window_us=%" PRIu64 "\n",
+		" rtt_us=%" PRIu64 " exec_us=%" PRIu64 " answer_us=%" PRIu64 " window_us=%" PRIu64
+		" woke_us=%" PRIu64 "\n",
 		job->vm->id, job->req.seq, vgpu_op_name(job->req.op),
 		job->started_us > job->enqueued_us ? job->started_us - job->enqueued_us : 0, job->intent_us,
-		job->rtt_us, job->exec_us, answer_us, job->spin_on ? job->spin_to_us - job->spin_from_us : 0);
+		job->rtt_us, job->exec_us, answer_us, job->spin_on ? job->spin_to_us - job->spin_from_us : 0,
+		m->woke_us && now > m->woke_us ? now - m->woke_us : 0);
 }

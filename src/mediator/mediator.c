@@ -338,6 +338,8 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 		sleep(1);
 		return 1;
 	}
+	if (m->phases)
+		m->woke_us = vgpu_now_us();
 	if (pfd[0].revents) {
 		char c[64];
 		while (read(m->pipe[0], c, sizeof(c)) > 0)

@@ -108,6 +108,7 @@ struct vgpu_mediator {
 	uint32_t wd_hint[1024];
 	uint64_t spin_us;            /* await.c: VGPU_MEDIATOR_SPIN_US */
 	int phases;                  /* await.c: VGPU_MEDIATOR_PHASES=1 */
+	uint64_t woke_us;            /* with phases: when the last poll returned */
 };
 
 /* vms.c: the set of VM directories served (m->vms). */
