@@ -32,6 +32,7 @@
 #include "mediator/mediator.h"
 #include "mediator/progress.h"
 #include "mediator/mediator_int.h"   /* the budget's counters (white box) */
+#include "mediator/state.h"
 
 /* --- the fake executor ------------------------------------------------------------- */
 
@@ -485,6 +486,25 @@ static int file_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* vmN's state as the mediator keeps it in --state (its journal), read with its own
+ * loader: the answered seq, the intent's seq in *RUNNING; -1 when it cannot be loaded. */
+static int64_t state_answered(uint32_t vm, int64_t *running)
+{
+	struct vgpu_vm_state st;
+	int dfd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int64_t seq = -1;
+
+	if (dfd >= 0 && vgpu_state_load(dfd, vm, &st) == 0) {
+		seq = st.answered_seq;
+		if (running)
+			*running = st.running_seq;
+		vgpu_state_release(&st);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return seq;
+}
+
 /* libfiu: fail the point's next call once with errno ONCE_ERRNO, then never (FIU_ONETIME
  * would leak the point's name when enabled again). */
 static int once_left, once_errno;
@@ -542,12 +562,10 @@ START_TEST(test_ping_ok_once)
 	ck_assert_int_eq(fx.nsubmit, 2);
 	/* persisted: the last answer, no intent left */
 	{
-		char p[512];
+		int64_t running = -1;
 
-		snprintf(p, sizeof(p), "%s/vm1.last", state);
-		ck_assert(file_exists(p));
-		snprintf(p, sizeof(p), "%s/vm1.run", state);
-		ck_assert(!file_exists(p));
+		ck_assert_int_eq(state_answered(1, &running), 2);
+		ck_assert_int_eq(running, 0);
 	}
 }
 END_TEST
@@ -557,7 +575,7 @@ END_TEST
 START_TEST(test_ping_no_intent_read_again)
 {
 	struct vgpu_response a;
-	char p[512];
+	int64_t running = -1;
 
 	fx.script[0] = FAKE_HOLD;
 	fx.nscript = 1;
@@ -565,8 +583,8 @@ START_TEST(test_ping_no_intent_read_again)
 	send_op(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
 	while (!fx.naccepted)
 		vgpu_mediator_step(med, 20);
-	snprintf(p, sizeof(p), "%s/vm6.run", state);
-	ck_assert_msg(!file_exists(p), "an intent was recorded for a ping");
+	ck_assert_int_eq(state_answered(6, &running), 0);
+	ck_assert_msg(running == 0, "an intent was recorded for a ping");
 	vgpu_mediator_free(med);       /* as if it died: nothing answered */
 	med = NULL;
 
@@ -577,7 +595,8 @@ START_TEST(test_ping_no_intent_read_again)
 	ck_assert_int_eq(fx.nsubmit, 1);
 	ck_assert_int_eq(journal_count("exec", 6, 1), 2);     /* read again, answered once */
 	ck_assert_int_eq(journal_count("answer", 6, 1), 1);
-	ck_assert(!file_exists(p));
+	ck_assert_int_eq(state_answered(6, &running), 1);
+	ck_assert_int_eq(running, 0);
 }
 END_TEST
 
@@ -790,20 +809,19 @@ END_TEST
 START_TEST(test_intent_not_recorded_not_run)
 {
 	struct vgpu_response a;
-	char p[512];
 
 	cfg.test_ops = 1;
 	start(1);
 	fiu_init(0);
-	fail_once("state/publish/rename", ENOSPC);   /* the intent's rename, once */
+	/* vm4 has no journal yet: the intent creates it; its rename fails, once */
+	fail_once("state/publish/rename", ENOSPC);
 	send_effect(4, 1);
 	ck_assert_int_eq(wait_answer(4, 1, &a), VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(a.error, "could not record the job before running it") != NULL, "%s", a.error);
 	ck_assert_int_eq(fx.nsubmit, 0);
 	ck_assert_int_eq(journal_count("exec", 4, 0), 0);
 	fiu_disable("state/publish/rename");
-	snprintf(p, sizeof(p), "%s/vm4.last", state);
-	ck_assert(file_exists(p));                   /* the answer was saved */
+	ck_assert_int_eq(state_answered(4, NULL), 1);   /* the answer was saved */
 }
 END_TEST
 
@@ -1003,7 +1021,7 @@ START_TEST(test_corrupt_state_logged_once)
 	FILE *f;
 
 	ck_assert_int_eq(mkdir(state, 0700), 0);
-	snprintf(p, sizeof(p), "%s/vm7.last", state);
+	snprintf(p, sizeof(p), "%s/vm7.journal", state);
 	f = fopen(p, "w");
 	ck_assert(f != NULL);
 	fputs("not a response record\n", f);
@@ -1402,7 +1420,7 @@ END_TEST
 
 /* response.txt cannot be published (libfiu: the rename fails): the answer is kept in
  * the state and published again by the rescans, even when a retry fails too. (The
- * state's own writes have their own fault points, state/publish/...) */
+ * state's own writes have their own fault points, state/journal/... and state/publish/...) */
 START_TEST(test_failed_publish_retried)
 {
 	fx.script[0] = FAKE_HOLD;
@@ -1681,8 +1699,7 @@ START_TEST(test_reject_budget)
 END_TEST
 
 static const char *const state_steps[] = {
-	"state/publish/open", "state/publish/write", "state/publish/fsync", "state/publish/close",
-	"state/publish/rename", "state/unlink", "state/fsync-dir",
+	"state/journal/write", "state/journal/short", "state/journal/fsync",
 };
 
 /* The answer cannot be saved in --state (ENOSPC, EIO at any step of saving it): it is
@@ -1757,13 +1774,13 @@ START_TEST(test_unsaved_answer_restart_interrupted)
 	put_request(&q);
 	while (!fx.nsubmit)
 		vgpu_mediator_step(med, 20);
-	ck_assert_int_eq(fiu_enable("state/publish/write", 1, (void *)(intptr_t)ENOSPC, 0), 0);
+	ck_assert_int_eq(fiu_enable("state/journal/write", 1, (void *)(intptr_t)ENOSPC, 0), 0);
 	fake_finish(0);
 	step_for(100);
 	ck_assert_int_ne(read_resp(5, NULL), 0);
 	vgpu_mediator_free(med);
 	med = NULL;
-	fiu_disable("state/publish/write");
+	fiu_disable("state/journal/write");
 	fake_reset();
 	start(1);
 	ck_assert_int_eq(wait_answer(5, 1, NULL), VGPU_INTERRUPTED);
