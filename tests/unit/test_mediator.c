@@ -1012,6 +1012,54 @@ START_TEST(test_restart_answers_interrupted)
 }
 END_TEST
 
+/* A --state written by a mediator older than the journal (vmN.last, vmN.run): migrated
+ * into vmN.journal when the VM is served, the old files removed; its intent without an
+ * answer is answered INTERRUPTED, as it was before. */
+START_TEST(test_legacy_state_migrated)
+{
+	struct vgpu_response r, a;
+	char p[512], rec[2048];
+	int64_t running = -1;
+	int len;
+	FILE *f;
+
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	memset(&r, 0, sizeof(r));
+	r.vm = 3;
+	r.seq = 4;
+	snprintf(r.nonce, sizeof(r.nonce), "00000000000000aa");
+	r.status = VGPU_OK;
+	r.op = VGPU_OP_PING;
+	snprintf(r.executor, sizeof(r.executor), "mock");
+	snprintf(r.result, sizeof(r.result), "pong");
+	snprintf(r.error, sizeof(r.error), "-");
+	len = vgpu_response_encode(&r, rec, sizeof(rec));
+	ck_assert_int_gt(len, 0);
+	snprintf(p, sizeof(p), "%s/vm3.last", state);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	ck_assert_uint_eq(fwrite(rec, 1, (size_t)len, f), (size_t)len);
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(p, sizeof(p), "%s/vm3.run", state);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	fputs("5 00000000000000bb\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+
+	start(1);
+	ck_assert_int_eq(wait_answer(3, 5, &a), VGPU_INTERRUPTED);
+	ck_assert_str_eq(a.nonce, "00000000000000bb");
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert(!file_exists(p));
+	snprintf(p, sizeof(p), "%s/vm3.last", state);
+	ck_assert(!file_exists(p));
+	snprintf(p, sizeof(p), "%s/vm3.journal", state);
+	ck_assert(file_exists(p));
+	ck_assert_int_eq(state_answered(3, &running), 5);
+	ck_assert_int_eq(running, 0);
+	send_op(3, 6, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(3, 6, NULL), VGPU_OK);
+}
+END_TEST
+
 /* A VM whose state file is corrupt is not served (it could be answered twice), is
  * logged once rather than on every rescan, and is served again once repaired. */
 START_TEST(test_corrupt_state_logged_once)
@@ -2052,6 +2100,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tc, test_initial_response);
 	tcase_add_test(tc, test_unreadable_command_retried);
 	tcase_add_test(tc, test_corrupt_state_logged_once);
+	tcase_add_test(tc, test_legacy_state_migrated);
 	tcase_add_test(tc, test_vm_dirs_come_and_go);
 	tcase_add_test(tc, test_close_watch_follows_the_writer);
 	tcase_add_test(tc, test_new_refuses_bad_config);
