@@ -62,7 +62,7 @@ CLIENT_SRC   := src/client/client.c src/client/client_lock.c src/client/client_c
 EXEC_SRC     := src/exec/executor.c src/exec/exec_pool.c src/exec/pool_worker.c src/exec/pool_kernel.c src/exec/exec_remote.c \
                 src/exec/wire.c src/exec/proc.c \
                 src/exec/backend.c src/exec/backend_mock.c src/exec/arena.c src/exec/payload_io.c $(CLIENT_SRC)
-MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/job.c src/mediator/journal.c \
+MEDIATOR_SRC := src/mediator/pqueue.c src/mediator/state.c src/mediator/state_legacy.c src/mediator/job.c src/mediator/journal.c \
                 src/mediator/intake.c src/mediator/answer.c src/mediator/mediator.c src/mediator/vms.c \
                 src/mediator/config.c src/mediator/config_render.c src/mediator/metrics.c src/mediator/report.c \
                 src/mediator/ratelimit.c src/mediator/outputs.c src/mediator/lock.c \

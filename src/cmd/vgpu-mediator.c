@@ -444,7 +444,8 @@ int main(int argc, char **argv)
 	if (cfg->syslog)
 		vgpu_log_use_syslog("vgpu-mediator");
 	{
-		/* One descriptor per VM directory is held open: use all we may. */
+		/* Two descriptors per VM served are held open (its directory, its state
+		 * journal): use all we may. */
 		struct rlimit rl;
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 			rl.rlim_cur = rl.rlim_max;

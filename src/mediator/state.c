@@ -1,13 +1,17 @@
-/* state.c - per-VM persistent state for exactly-once answers; see state.h.
- *
- * Files in the mediator's private state directory, each replaced by temp+fsync+rename
- * and followed by an fsync of the directory, so a crash leaves the old or the new
- * version, never a mix.
+/* state.c - per-VM persistent state for exactly-once answers: the two-slot journal
+ * vmN.journal; see state.h and docs/PROTOCOL.md section 7.
  *
  * libfiu fault points, so that a test can fail the state directory's writes and not the
- * VMs' (failinfo: the errno, default EIO): state/publish/{open,write,short,fsync,close,
- * rename} (safeio's steps for a state file), state/unlink (dropping vmN.run) and
- * state/fsync-dir. */
+ * VMs' (failinfo: the errno, default EIO):
+ *   state/journal/open     opening vmN.journal for writing (at load, or after creating it)
+ *   state/journal/write    the slot's pwrite() fails, nothing written
+ *   state/journal/short    the slot's pwrite() writes half of the slot, then fails (a
+ *                          torn slot on disk, as a disk that fills or fails mid-write)
+ *   state/journal/fsync    the fdatasync() after the slot's write fails
+ *   state/publish/{open,write,short,fsync,close,rename}  creating the journal (safeio's
+ *                          publish steps; also the migration of an older state)
+ *   state/fsync-dir        the state directory's fsync after creating the journal or
+ *                          removing an older mediator's files */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,7 +24,11 @@
 #include <fiu-local.h>
 
 #include "state.h"
+#include "state_legacy.h"
 #include "lib/safeio.h"
+
+#define JOURNAL_MAGIC "vgpu-journal 1\n"
+#define HEADER_MAX 160             /* the longest header: 15 + 25 + 42 + 12 + 13 bytes */
 
 static const struct vgpu_publish_how state_how = { .faults = "state/publish" };
 
@@ -32,11 +40,6 @@ static int fault(const char *point)
 		return e > 0 ? -(int)e : -EIO;
 	}
 	return 0;
-}
-
-static int state_publish(int dirfd, const char *name, const void *buf, size_t len)
-{
-	return vgpu_publish_ex(dirfd, name, buf, len, NULL, 0, 0600, &state_how);
 }
 
 static int state_fsync_dir(int dirfd)
@@ -56,94 +59,309 @@ int vgpu_state_open_dir(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-static void state_name(char *buf, size_t cap, uint32_t vm, const char *ext)
+static void journal_name(char *buf, size_t cap, uint32_t vm)
 {
-	snprintf(buf, cap, "vm%" PRIu32 ".%s", vm, ext);
+	snprintf(buf, cap, "vm%" PRIu32 ".journal", vm);
 }
 
-/* "seq NONCE\n" */
-static int parse_intent(const char *buf, size_t len, int64_t *seq, char nonce[17])
-{
-	char tmp[64], *end;
-	long long v;
+/* --- one slot: parse ------------------------------------------------------------------ */
 
-	if (len == 0 || len >= sizeof(tmp) || buf[len - 1] != '\n')
-		return -EBADMSG;
-	memcpy(tmp, buf, len);
-	tmp[len - 1] = '\0';
-	errno = 0;
-	v = strtoll(tmp, &end, 10);
-	if (errno || v <= 0 || *end != ' ' || strlen(end + 1) != 16)
-		return -EBADMSG;
-	for (const char *p = end + 1; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return -EBADMSG;
-	*seq = v;
-	memcpy(nonce, end + 1, 17);
+struct slot {
+	uint64_t gen;
+	int64_t run_seq;               /* 0: "run -" */
+	char run_nonce[17];
+	const char *rec;
+	size_t len;
+	int64_t seq;                   /* the record's seq and nonce, when len > 0 */
+	char nonce[17];
+};
+
+/* Expect the literal WORD at *P (before END). */
+static int take(const char **p, const char *end, const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(end - *p) < n || memcmp(*p, word, n) != 0)
+		return -1;
+	*p += n;
 	return 0;
+}
+
+/* A decimal number in 0..MAX, no sign, no leading zero, then the byte STOP. */
+static int take_dec(const char **p, const char *end, uint64_t max, char stop, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t x = 0;
+
+	while (s < end && *s >= '0' && *s <= '9') {
+		if (s - *p >= 19)
+			return -1;
+		x = x * 10 + (uint64_t)(*s - '0');
+		s++;
+	}
+	if (s == *p || s == end || *s != stop || (**p == '0' && s - *p > 1) || x > max)
+		return -1;
+	*v = x;
+	*p = s + 1;
+	return 0;
+}
+
+/* N lower-case hex digits into OUT (N + 1 bytes), then the byte STOP. */
+static int take_hex(const char **p, const char *end, size_t n, char stop, char *out)
+{
+	if ((size_t)(end - *p) < n + 1 || (*p)[n] != stop)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = (*p)[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return -1;
+		out[i] = c;
+	}
+	out[n] = '\0';
+	*p += n + 1;
+	return 0;
+}
+
+/* Is BUF (LEN bytes, a slot's region of the file) a valid slot of VM? 0 and *S, or -1. */
+static int slot_parse(const char *buf, size_t len, uint32_t vm, struct slot *s)
+{
+	const char *p = buf, *end = buf + len, *crc_line;
+	char crc_hex[9], want[9], err[128];
+	uint64_t v;
+
+	memset(s, 0, sizeof(*s));
+	if (take(&p, end, JOURNAL_MAGIC) < 0 || take(&p, end, "gen ") < 0 ||
+	    take_dec(&p, end, UINT64_MAX / 2, '\n', &s->gen) < 0 || s->gen == 0 || take(&p, end, "run ") < 0)
+		return -1;
+	if (take(&p, end, "-\n") < 0) {
+		if (take_dec(&p, end, INT64_MAX, ' ', &v) < 0 || v == 0 ||
+		    take_hex(&p, end, 16, '\n', s->run_nonce) < 0)
+			return -1;
+		s->run_seq = (int64_t)v;
+	}
+	if (take(&p, end, "len ") < 0 || take_dec(&p, end, VGPU_RECORD_MAX, '\n', &v) < 0)
+		return -1;
+	s->len = (size_t)v;
+	crc_line = p;
+	if (take(&p, end, "crc ") < 0 || take_hex(&p, end, 8, '\n', crc_hex) < 0 || (size_t)(end - p) < s->len)
+		return -1;
+	s->rec = p;
+	snprintf(want, sizeof(want), "%08" PRIx32,
+		 vgpu_crc32_update(vgpu_crc32_update(0, buf, (size_t)(crc_line - buf)), s->rec, s->len));
+	if (strcmp(want, crc_hex) != 0)
+		return -1;
+	if (s->len > 0) {
+		struct vgpu_response *r = calloc(1, sizeof(*r));
+		int ok = r && vgpu_response_decode(s->rec, s->len, r, err, sizeof(err)) == VGPU_REC_OK && r->vm == vm;
+
+		if (ok) {
+			s->seq = r->seq;
+			memcpy(s->nonce, r->nonce, sizeof(s->nonce));
+		}
+		free(r);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- one slot: build and write ---------------------------------------------------------- */
+
+/* The slot for (GEN, run RSEQ/RNONCE, record REC/LEN), malloc'ed into *OUT; its length. */
+static ssize_t slot_build(uint64_t gen, int64_t rseq, const char *rnonce, const char *rec, size_t len, char **out)
+{
+	char *buf = malloc(HEADER_MAX + len);
+	int n;
+
+	if (!buf)
+		return -ENOMEM;
+	if (rseq > 0)
+		n = snprintf(buf, HEADER_MAX, JOURNAL_MAGIC "gen %" PRIu64 "\nrun %" PRId64 " %.16s\nlen %zu\n", gen,
+			     rseq, rnonce, len);
+	else
+		n = snprintf(buf, HEADER_MAX, JOURNAL_MAGIC "gen %" PRIu64 "\nrun -\nlen %zu\n", gen, len);
+	n += snprintf(buf + n, HEADER_MAX - (size_t)n, "crc %08" PRIx32 "\n",
+		      vgpu_crc32_update(vgpu_crc32_update(0, buf, (size_t)n), rec, len));
+	if (len)
+		memcpy(buf + n, rec, len);
+	*out = buf;
+	return (ssize_t)((size_t)n + len);
+}
+
+/* Open vmN.journal for the slot writes: a regular file with one link. 0 or -errno. */
+static int journal_open(int dirfd, uint32_t vm, struct vgpu_vm_state *st)
+{
+	char name[64];
+	struct stat sb;
+	int fd, rc;
+
+	if ((rc = fault("state/journal/open")) < 0)
+		return rc;
+	journal_name(name, sizeof(name), vm);
+	fd = openat(dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+		close(fd);
+		return -EBADMSG;
+	}
+	st->fd = fd;
+	st->fd_open = 1;
+	return 0;
+}
+
+static int pwrite_all(int fd, const char *p, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Make (run RSEQ/RNONCE, record REC/LEN) VM's durable state: create the journal with it,
+ * or write it into the slot that is not the current one and fdatasync. Only the
+ * journal's fields of ST change, and only on success. 0 or -errno. */
+static int journal_write(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t rseq, const char *rnonce,
+			 const char *rec, size_t len)
+{
+	char name[64], *buf;
+	ssize_t n = slot_build(st->journal ? st->gen + 1 : 1, rseq, rnonce, rec, len, &buf);
+	unsigned other = st->slot ^ 1;
+	off_t off = (off_t)other * (off_t)VGPU_STATE_SLOT;
+	int rc;
+
+	if (n < 0)
+		return (int)n;
+	if (!st->journal) {
+		journal_name(name, sizeof(name), vm);
+		rc = vgpu_publish_ex(dirfd, name, buf, (size_t)n, NULL, 0, 0600, &state_how);
+		if (rc == 0)
+			rc = state_fsync_dir(dirfd);
+		free(buf);
+		if (rc < 0)
+			return rc;
+		st->journal = 1;
+		st->gen = 1;
+		st->slot = 0;
+		(void)journal_open(dirfd, vm, st);   /* else the next write opens it */
+		return 0;
+	}
+	rc = st->fd_open ? 0 : journal_open(dirfd, vm, st);
+	if (rc == 0)
+		rc = fault("state/journal/write");
+	if (rc == 0 && fault("state/journal/short") < 0) {
+		rc = pwrite_all(st->fd, buf, (size_t)n / 2, off);
+		rc = rc < 0 ? rc : fault("state/journal/short");
+		if (rc == 0)
+			rc = -EIO;
+	}
+	if (rc == 0)
+		rc = pwrite_all(st->fd, buf, (size_t)n, off);
+	free(buf);
+	if (rc == 0)
+		rc = fault("state/journal/fsync");
+	if (rc == 0 && fdatasync(st->fd) < 0)
+		rc = -errno;
+	if (rc < 0)
+		return rc;
+	st->gen++;
+	st->slot = other;
+	return 0;
+}
+
+/* --- load ------------------------------------------------------------------------------- */
+
+/* The state in the journal's bytes BUF (LEN). 0, or -EBADMSG when no slot is valid. */
+static int journal_parse(const char *buf, size_t len, uint32_t vm, struct vgpu_vm_state *st)
+{
+	struct slot s[2];
+	int ok[2], pick;
+
+	ok[0] = slot_parse(buf, len < VGPU_STATE_SLOT ? len : VGPU_STATE_SLOT, vm, &s[0]) == 0;
+	ok[1] = len > VGPU_STATE_SLOT && slot_parse(buf + VGPU_STATE_SLOT, len - VGPU_STATE_SLOT, vm, &s[1]) == 0;
+	if (!ok[0] && !ok[1])
+		return -EBADMSG;
+	if (ok[0] && ok[1] && s[0].gen == s[1].gen)
+		return -EBADMSG;             /* never written so: which one is newer? */
+	pick = ok[1] && (!ok[0] || s[1].gen > s[0].gen);
+	if (s[pick].len) {
+		if (!(st->last = malloc(s[pick].len)))
+			return -ENOMEM;
+		memcpy(st->last, s[pick].rec, s[pick].len);
+		st->last_len = s[pick].len;
+		st->answered_seq = s[pick].seq;
+		memcpy(st->answered_nonce, s[pick].nonce, sizeof(st->answered_nonce));
+	}
+	if (s[pick].run_seq) {
+		st->running_seq = s[pick].run_seq;
+		memcpy(st->running_nonce, s[pick].run_nonce, sizeof(st->running_nonce));
+	}
+	st->journal = 1;
+	st->gen = s[pick].gen;
+	st->slot = (unsigned)pick;
+	return 0;
+}
+
+/* Remove an older mediator's files (the journal holds the state); fsync the directory
+ * when one was there. */
+static int legacy_drop(int dirfd, uint32_t vm)
+{
+	int removed, rc = vgpu_state_legacy_remove(dirfd, vm, &removed);
+
+	return rc == 0 && removed ? state_fsync_dir(dirfd) : rc;
 }
 
 int vgpu_state_load(int dirfd, uint32_t vm, struct vgpu_vm_state *st)
 {
-	char name[64], err[128];
+	char name[64];
 	void *buf = NULL;
 	size_t len = 0;
-	int rc;
+	int rc, found;
 
-	memset(st, 0, sizeof(*st));
-	state_name(name, sizeof(name), vm, "last");
-	rc = vgpu_safe_read_alloc(dirfd, name, VGPU_RECORD_MAX, &buf, &len);
-	if (rc == 0) {
-		struct vgpu_response *r = calloc(1, sizeof(*r));
-
-		if (!r) {
-			free(buf);
-			return -ENOMEM;
-		}
-		rc = vgpu_response_decode(buf, len, r, err, sizeof(err));
-		if (rc != VGPU_REC_OK || r->vm != vm) {
-			free(r);
-			free(buf);
-			return -EBADMSG;
-		}
-		st->answered_seq = r->seq;
-		memcpy(st->answered_nonce, r->nonce, sizeof(st->answered_nonce));
-		st->last = buf;
-		st->last_len = len;
-		free(r);
-	} else if (rc != -ENOENT) {
-		return rc;
-	}
-
-	state_name(name, sizeof(name), vm, "run");
-	buf = NULL;
-	rc = vgpu_safe_read_alloc(dirfd, name, 128, &buf, &len);
-	if (rc == 0) {
-		st->run_file = 1;
-		rc = parse_intent(buf, len, &st->running_seq, st->running_nonce);
-		free(buf);
-		if (rc < 0) {
-			vgpu_state_release(st);
+	journal_name(name, sizeof(name), vm);
+	rc = vgpu_safe_read_alloc(dirfd, name, 2 * VGPU_STATE_SLOT, &buf, &len);
+	if (rc == -ENOENT) {
+		/* fresh, or an older mediator's files: migrate them */
+		rc = vgpu_state_legacy_load(dirfd, vm, st, &found);
+		if (rc < 0 || !found)
 			return rc;
-		}
-	} else if (rc != -ENOENT) {
-		vgpu_state_release(st);
-		return rc;
+		rc = journal_write(dirfd, vm, st, st->running_seq, st->running_nonce, st->last, st->last_len);
+		if (rc == 0)
+			rc = legacy_drop(dirfd, vm);
+	} else {
+		memset(st, 0, sizeof(*st));
+		if (rc < -10000)             /* safeio's own codes: not a file, two links, too large */
+			rc = -EBADMSG;
+		if (rc == 0)
+			rc = journal_parse(buf, len, vm, st);
+		free(buf);
+		if (rc == 0)                 /* a stop during a migration */
+			rc = legacy_drop(dirfd, vm);
+		if (rc == 0)
+			rc = journal_open(dirfd, vm, st);
 	}
-	return 0;
+	if (rc < 0)
+		vgpu_state_release(st);
+	return rc;
 }
+
+/* --- changes ---------------------------------------------------------------------------- */
 
 int vgpu_state_begin(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t seq, const char *nonce)
 {
-	char name[64], line[64];
-	int n, rc;
+	int rc = journal_write(dirfd, vm, st, seq, nonce, st->last, st->last_len);
 
-	state_name(name, sizeof(name), vm, "run");
-	n = snprintf(line, sizeof(line), "%" PRId64 " %.16s\n", seq, nonce);
-	st->run_file = 1;              /* even a failed publish may have left it */
-	rc = state_publish(dirfd, name, line, (size_t)n);
-	if (rc == 0)
-		rc = state_fsync_dir(dirfd);
 	if (rc == 0) {
 		st->running_seq = seq;
 		memcpy(st->running_nonce, nonce, 16);
@@ -155,25 +373,13 @@ int vgpu_state_begin(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t s
 int vgpu_state_answered(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64_t seq,
 			const char *nonce, const char *record, size_t len)
 {
-	char name[64];
-	char *copy;
+	char *copy = malloc(len ? len : 1);
 	int rc;
 
-	copy = malloc(len ? len : 1);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, record, len);
-	state_name(name, sizeof(name), vm, "last");
-	rc = state_publish(dirfd, name, record, len);
-	if (rc == 0 && st->run_file) {
-		state_name(name, sizeof(name), vm, "run");
-		if ((rc = fault("state/unlink")) == 0 && unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-			rc = -errno;
-		if (rc == 0)
-			st->run_file = 0;
-	}
-	if (rc == 0)
-		rc = state_fsync_dir(dirfd);
+	rc = journal_write(dirfd, vm, st, 0, NULL, record, len);
 	if (rc < 0) {
 		free(copy);
 		return rc;
@@ -194,4 +400,8 @@ void vgpu_state_release(struct vgpu_vm_state *st)
 	free(st->last);
 	st->last = NULL;
 	st->last_len = 0;
+	if (st->fd_open)
+		close(st->fd);
+	st->fd_open = 0;
+	st->journal = 0;
 }

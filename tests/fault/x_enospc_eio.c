@@ -11,8 +11,8 @@
  * 3. vgpu-client under the POSIX preload with random write() failures (probability 0.3):
  *    every run ends OK or with a clear error code, and leaves no temporary file.
  * 4. The mediator's --state refusing to save (ENOSPC, EIO) at every step of saving an
- *    answer (state/publish/{open,write,fsync,close,rename}, state/unlink, state/fsync-dir,
- *    failing until the test lifts the fault) and of saving the intent: the answer is
+ *    answer (the journal's slot write: state/journal/{write,short,fsync}, failing until
+ *    the test lifts the fault) and of saving the intent: the answer is
  *    not published while unsaved, the same record sent again is not run again, and once
  *    the state recovers the waiting client gets the answer, which is the one the state
  *    keeps; the job ran once. And SIGKILL while an answer is unsaved: the restarted
@@ -44,6 +44,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "mediator/state.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 
@@ -419,27 +420,26 @@ static int64_t command_seq(uint32_t vm)
 	return command_state(vm, &seq) == 1 ? seq : 0;
 }
 
-/* The seq of the answer kept in STATE/vmN.last, 0 if none. */
+/* The seq of the answer kept in STATE/vmN.journal (the mediator's own loader), 0 if none. */
 static int64_t state_last_seq(uint32_t vm)
 {
-	char path[400], buf[VGPU_RECORD_MAX];
-	struct vgpu_response a;
-	ssize_t n;
-	int fd;
+	struct vgpu_vm_state st;
+	int64_t seq = 0;
+	int dfd = open(env.state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	snprintf(path, sizeof(path), "%s/vm%u.last", env.state, vm);
-	if ((fd = open(path, O_RDONLY)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	return n > 0 && vgpu_response_decode(buf, (size_t)n, &a, NULL, 0) == VGPU_REC_OK ? a.seq : 0;
+	if (dfd >= 0 && vgpu_state_load(dfd, vm, &st) == 0) {
+		seq = st.answered_seq;
+		vgpu_state_release(&st);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return seq;
 }
 
 static void state_faults(void)
 {
-	static const char *const steps[] = { "state/publish/open", "state/publish/write", "state/publish/fsync",
-					     "state/publish/close", "state/publish/rename", "state/unlink",
-					     "state/fsync-dir" };
+	/* the VM's journal exists from its first intent on: each change is one slot write */
+	static const char *const steps[] = { "state/journal/write", "state/journal/short", "state/journal/fsync" };
 	static const int errs[] = { ENOSPC, EIO };
 	const uint32_t vm = 6;
 	int held_ok = 0, held_bad = 0;
@@ -448,7 +448,7 @@ static void state_faults(void)
 		for (size_t e = 0; e < 2; e++) {
 			/* the last round fails the intent's save (before the job): EXEC_FAILED, never run */
 			int intent = i == sizeof(steps) / sizeof(steps[0]);
-			const char *step = intent ? "state/publish/rename" : steps[i];
+			const char *step = intent ? "state/journal/write" : steps[i];
 			struct vgpu_request q;
 			struct vgpu_response resp;
 			struct e2e_call c;
@@ -511,7 +511,7 @@ static void state_faults(void)
 			}
 		}
 	}
-	h_check(&r, held_bad == 0, "--state refusing (ENOSPC, EIO) at each of the 7 steps of saving an answer and at "
+	h_check(&r, held_bad == 0, "--state refusing (ENOSPC, EIO) at each of the 3 steps of saving an answer and at "
 		"the intent: %d of %d answers held unpublished while unsaved, the record sent again not re-run, the "
 		"waiting client answered once the state recovered, with the answer the state keeps", held_ok,
 		held_ok + held_bad);
@@ -528,7 +528,7 @@ static void state_faults(void)
 		q.priority = VGPU_PRIO_MEDIUM;
 		q.args.ms = 200;
 		e2e_call_start(&env, &c, vm, &q, 10000);
-		if (!wait_journal_exec(vm) || fiu_ctrl("enable name=state/publish/write,failinfo=28") < 0) {
+		if (!wait_journal_exec(vm) || fiu_ctrl("enable name=state/journal/write,failinfo=28") < 0) {
 			h_check(&r, 0, "kill while unsaved: the job reached the executor and the fault was set");
 			e2e_call_wait(&c);
 			return;

@@ -255,7 +255,7 @@ static long estale_state(struct h_result *r, struct e2e_env *e, int64_t want_seq
 		hits += read_hits;
 		tried++;
 		ok += rc == 0 && st.answered_seq == want_seq;
-		printf("    state load, read #%d of vm1.last -> ESTALE: rc %d, answered_seq %" PRId64 "\n", read_fail_at,
+		printf("    state load, read #%d of vm1.journal -> ESTALE: rc %d, answered_seq %" PRId64 "\n", read_fail_at,
 		       rc, rc == 0 ? st.answered_seq : 0);
 		if (rc == 0)
 			vgpu_state_release(&st);

@@ -34,6 +34,7 @@
 #include "lib/record.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "mediator/state.h"
 #include "../e2e/e2e_util.h"
 #include "harness.h"
 #include "naive/naive_powerloss.h"
@@ -184,16 +185,45 @@ static int read_resp(const char *dir, const char *name, struct vgpu_response *ou
 	return 0;
 }
 
-/* The answer the mediator keeps for VM (state/vmN.last, through the mount), once it is
- * for SEQ; waits up to MS. 0 or -1. */
+/* The answer the mediator keeps for VM (state/vmN.journal, through the mount, loaded by
+ * the mediator's own loader from a copy off the cut disk, so that the test changes
+ * nothing there) into OUT. 0, or -1 when there is none or it cannot be loaded. */
+static int kept_record(uint32_t vm, struct vgpu_response *out)
+{
+	char name[32], copy[600];
+	void *buf = NULL;
+	size_t len = 0;
+	struct vgpu_vm_state st;
+	int sfd, cfd, rc = -1;
+
+	snprintf(name, sizeof(name), "vm%" PRIu32 ".journal", vm);
+	snprintf(copy, sizeof(copy), "%.500s/kept", env.dir);
+	memset(out, 0, sizeof(*out));
+	if ((sfd = open(env.state, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	if (vgpu_safe_read_alloc(sfd, name, 2 * VGPU_STATE_SLOT, &buf, &len) == 0 &&
+	    (cfd = vgpu_state_open_dir(copy)) >= 0) {
+		if (vgpu_publish(cfd, name, buf, len, 0600) == 0 && vgpu_state_load(cfd, vm, &st) == 0) {
+			if (st.last && vgpu_response_decode(st.last, st.last_len, out, NULL, 0) == VGPU_REC_OK)
+				rc = 0;
+			vgpu_state_release(&st);
+		}
+		unlinkat(cfd, name, 0);
+		close(cfd);
+	}
+	free(buf);
+	close(sfd);
+	return rc;
+}
+
+/* The answer the mediator keeps for VM (kept_record), once it is for SEQ; waits up to
+ * MS. 0 or -1. */
 static int kept_answer(uint32_t vm, int64_t seq, struct vgpu_response *out, int ms)
 {
-	char name[32];
 	uint64_t end = e2e_mono_ms() + (uint64_t)ms;
 
-	snprintf(name, sizeof(name), "vm%" PRIu32 ".last", vm);
 	do {
-		if (read_resp(env.state, name, out) == 0 && out->seq >= seq)
+		if (kept_record(vm, out) == 0 && out->seq >= seq)
 			return out->seq == seq ? 0 : -1;
 		e2e_msleep(10);
 	} while (e2e_mono_ms() < end);

@@ -28,7 +28,7 @@ FUZZ_OPT      ?= -O1 -g
 # The fuzzed code only: the parsers, their value helpers, the state loader and its
 # reads. zlib's CRC-32 (no ISA-L: its assembly is not instrumented), no libfiu.
 FUZZ_LIB_SRC  := src/lib/record.c src/lib/record_syntax.c src/lib/record_status.c src/lib/errbuf.c src/lib/op.c src/lib/kernel_args.c src/lib/opref.c src/lib/crc.c \
-                 src/lib/status.c src/lib/safeio.c src/mediator/state.c
+                 src/lib/status.c src/lib/safeio.c src/mediator/state.c src/mediator/state_legacy.c
 FUZZ_ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(FUZZ_OPT) -Isrc -Itests/fuzz
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_COV_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/cov/fuzz_%)

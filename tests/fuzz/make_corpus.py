@@ -7,7 +7,9 @@
                     and invalid ones
   corpus/state/     state inputs for fuzz_state.c: a flags byte (bit 0 vmN.last,
                     bit 1 vmN.run, bits 2-3 N-1, bit 4 end line made right by the
-                    target), vmN.last, SEP, vmN.run
+                    target, bit 5 vmN.journal, bit 6 its slots' crc lines made right
+                    by the target); without bit 5: vmN.last, SEP, vmN.run; with it:
+                    slot 0 [SLOT1 slot 1] [LEGACY vmN.last SEP vmN.run]
 
 Records that must pass the frame carry a correct end line (LEN, CRC-32: zlib's, as
 src/lib/crc.c). The fuzzers check every valid one round-trips; `make fuzz-smoke`
@@ -18,6 +20,8 @@ import os, shutil, zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 NONCE = b"0123456789abcdef"
 SEP = b"\n%%run%%\n"
+SLOT1 = b"\n%%slot1%%\n"
+LEGACY = b"\n%%legacy%%\n"
 
 
 def rec(body: bytes) -> bytes:
@@ -191,6 +195,36 @@ states = {
     "bad-run-too-big": b"\x02" + SEP + b"5 " + b"0" * 200 + b"\n",
     "bad-both-run-bad": b"\x03" + ok_last + SEP + b"x\n",
 }
+
+
+def slot(gen, record=b"", run=b"-", crc=None, gen_text=None) -> bytes:
+    """A journal slot (docs/PROTOCOL.md s.7): header, crc over it and the record."""
+    head = b"vgpu-journal 1\ngen %s\nrun %s\nlen %d\n" % (gen_text or b"%d" % gen, run, len(record))
+    c = zlib.crc32(head + record) & 0xffffffff if crc is None else crc
+    return head + b"crc %08x\n" % c + record
+
+
+J = 0x20
+states.update({
+    "ok-journal-fresh-intent": bytes([J]) + slot(1, run=b"5 0123456789abcdef"),
+    "ok-journal-answer": bytes([J]) + slot(1, ok_last),
+    "ok-journal-two-slots": bytes([J]) + slot(2, ok_last) + SLOT1 + slot(3, ok_last, run=b"2 fedcba9876543210"),
+    "ok-journal-slot0-newer": bytes([J]) + slot(9, ok_last) + SLOT1 + slot(8, b"", run=b"1 fedcba9876543210"),
+    "ok-journal-torn-slot1": bytes([J]) + slot(1, ok_last) + SLOT1 + slot(2, ok_last, run=b"2 fedcba9876543210")[:60],
+    "ok-journal-vm2": bytes([J | 4]) + slot(4, ok_last2, run=b"13 00000000000000ff"),
+    "ok-journal-and-legacy": bytes([J | 3]) + slot(1, ok_last) + LEGACY + ok_last + SEP + b"2 fedcba9876543210\n",
+    "ok-journal-crc-fixed": bytes([J | 0x40]) + slot(1, ok_last, crc=0),
+    "bad-journal-empty": bytes([J]),
+    "bad-journal-crc": bytes([J]) + slot(1, ok_last, crc=0),
+    "bad-journal-same-gen": bytes([J]) + slot(2, ok_last) + SLOT1 + slot(2, ok_last, run=b"2 fedcba9876543210"),
+    "bad-journal-wrong-vm": bytes([J | 4]) + slot(1, ok_last),
+    "bad-journal-gen-zero": bytes([J]) + slot(0, ok_last),
+    "bad-journal-gen-leading-zero": bytes([J]) + slot(1, ok_last, gen_text=b"01"),
+    "bad-journal-run-upper": bytes([J]) + slot(1, run=b"5 0123456789ABCDEF"),
+    "bad-journal-len-over": bytes([J]) + slot(1, ok_last)[:-3],
+    "bad-journal-request": bytes([J]) + slot(1, rec(req(b"op ping\n"))),
+    "bad-journal-legacy-ignored": bytes([J | 1]) + b"garbage" + LEGACY + ok_last,
+})
 
 
 def write(sub, cases):

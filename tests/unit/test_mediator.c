@@ -32,6 +32,7 @@
 #include "mediator/mediator.h"
 #include "mediator/progress.h"
 #include "mediator/mediator_int.h"   /* the budget's counters (white box) */
+#include "mediator/state.h"
 
 /* --- the fake executor ------------------------------------------------------------- */
 
@@ -485,6 +486,25 @@ static int file_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* vmN's state as the mediator keeps it in --state (its journal), read with its own
+ * loader: the answered seq, the intent's seq in *RUNNING; -1 when it cannot be loaded. */
+static int64_t state_answered(uint32_t vm, int64_t *running)
+{
+	struct vgpu_vm_state st;
+	int dfd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int64_t seq = -1;
+
+	if (dfd >= 0 && vgpu_state_load(dfd, vm, &st) == 0) {
+		seq = st.answered_seq;
+		if (running)
+			*running = st.running_seq;
+		vgpu_state_release(&st);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return seq;
+}
+
 /* libfiu: fail the point's next call once with errno ONCE_ERRNO, then never (FIU_ONETIME
  * would leak the point's name when enabled again). */
 static int once_left, once_errno;
@@ -542,12 +562,10 @@ START_TEST(test_ping_ok_once)
 	ck_assert_int_eq(fx.nsubmit, 2);
 	/* persisted: the last answer, no intent left */
 	{
-		char p[512];
+		int64_t running = -1;
 
-		snprintf(p, sizeof(p), "%s/vm1.last", state);
-		ck_assert(file_exists(p));
-		snprintf(p, sizeof(p), "%s/vm1.run", state);
-		ck_assert(!file_exists(p));
+		ck_assert_int_eq(state_answered(1, &running), 2);
+		ck_assert_int_eq(running, 0);
 	}
 }
 END_TEST
@@ -557,7 +575,7 @@ END_TEST
 START_TEST(test_ping_no_intent_read_again)
 {
 	struct vgpu_response a;
-	char p[512];
+	int64_t running = -1;
 
 	fx.script[0] = FAKE_HOLD;
 	fx.nscript = 1;
@@ -565,8 +583,8 @@ START_TEST(test_ping_no_intent_read_again)
 	send_op(6, 1, VGPU_OP_PING, VGPU_PRIO_LOW);
 	while (!fx.naccepted)
 		vgpu_mediator_step(med, 20);
-	snprintf(p, sizeof(p), "%s/vm6.run", state);
-	ck_assert_msg(!file_exists(p), "an intent was recorded for a ping");
+	ck_assert_int_eq(state_answered(6, &running), 0);
+	ck_assert_msg(running == 0, "an intent was recorded for a ping");
 	vgpu_mediator_free(med);       /* as if it died: nothing answered */
 	med = NULL;
 
@@ -577,7 +595,8 @@ START_TEST(test_ping_no_intent_read_again)
 	ck_assert_int_eq(fx.nsubmit, 1);
 	ck_assert_int_eq(journal_count("exec", 6, 1), 2);     /* read again, answered once */
 	ck_assert_int_eq(journal_count("answer", 6, 1), 1);
-	ck_assert(!file_exists(p));
+	ck_assert_int_eq(state_answered(6, &running), 1);
+	ck_assert_int_eq(running, 0);
 }
 END_TEST
 
@@ -817,20 +836,19 @@ END_TEST
 START_TEST(test_intent_not_recorded_not_run)
 {
 	struct vgpu_response a;
-	char p[512];
 
 	cfg.test_ops = 1;
 	start(1);
 	fiu_init(0);
-	fail_once("state/publish/rename", ENOSPC);   /* the intent's rename, once */
+	/* vm4 has no journal yet: the intent creates it; its rename fails, once */
+	fail_once("state/publish/rename", ENOSPC);
 	send_effect(4, 1);
 	ck_assert_int_eq(wait_answer(4, 1, &a), VGPU_EXEC_FAILED);
 	ck_assert_msg(strstr(a.error, "could not record the job before running it") != NULL, "%s", a.error);
 	ck_assert_int_eq(fx.nsubmit, 0);
 	ck_assert_int_eq(journal_count("exec", 4, 0), 0);
 	fiu_disable("state/publish/rename");
-	snprintf(p, sizeof(p), "%s/vm4.last", state);
-	ck_assert(file_exists(p));                   /* the answer was saved */
+	ck_assert_int_eq(state_answered(4, NULL), 1);   /* the answer was saved */
 }
 END_TEST
 
@@ -1021,6 +1039,54 @@ START_TEST(test_restart_answers_interrupted)
 }
 END_TEST
 
+/* A --state written by a mediator older than the journal (vmN.last, vmN.run): migrated
+ * into vmN.journal when the VM is served, the old files removed; its intent without an
+ * answer is answered INTERRUPTED, as it was before. */
+START_TEST(test_legacy_state_migrated)
+{
+	struct vgpu_response r, a;
+	char p[512], rec[2048];
+	int64_t running = -1;
+	int len;
+	FILE *f;
+
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	memset(&r, 0, sizeof(r));
+	r.vm = 3;
+	r.seq = 4;
+	snprintf(r.nonce, sizeof(r.nonce), "00000000000000aa");
+	r.status = VGPU_OK;
+	r.op = VGPU_OP_PING;
+	snprintf(r.executor, sizeof(r.executor), "mock");
+	snprintf(r.result, sizeof(r.result), "pong");
+	snprintf(r.error, sizeof(r.error), "-");
+	len = vgpu_response_encode(&r, rec, sizeof(rec));
+	ck_assert_int_gt(len, 0);
+	snprintf(p, sizeof(p), "%s/vm3.last", state);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	ck_assert_uint_eq(fwrite(rec, 1, (size_t)len, f), (size_t)len);
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(p, sizeof(p), "%s/vm3.run", state);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	fputs("5 00000000000000bb\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+
+	start(1);
+	ck_assert_int_eq(wait_answer(3, 5, &a), VGPU_INTERRUPTED);
+	ck_assert_str_eq(a.nonce, "00000000000000bb");
+	ck_assert_int_eq(fx.nsubmit, 0);
+	ck_assert(!file_exists(p));
+	snprintf(p, sizeof(p), "%s/vm3.last", state);
+	ck_assert(!file_exists(p));
+	snprintf(p, sizeof(p), "%s/vm3.journal", state);
+	ck_assert(file_exists(p));
+	ck_assert_int_eq(state_answered(3, &running), 5);
+	ck_assert_int_eq(running, 0);
+	send_op(3, 6, VGPU_OP_PING, VGPU_PRIO_LOW);
+	ck_assert_int_eq(wait_answer(3, 6, NULL), VGPU_OK);
+}
+END_TEST
+
 /* A VM whose state file is corrupt is not served (it could be answered twice), is
  * logged once rather than on every rescan, and is served again once repaired. */
 START_TEST(test_corrupt_state_logged_once)
@@ -1030,7 +1096,7 @@ START_TEST(test_corrupt_state_logged_once)
 	FILE *f;
 
 	ck_assert_int_eq(mkdir(state, 0700), 0);
-	snprintf(p, sizeof(p), "%s/vm7.last", state);
+	snprintf(p, sizeof(p), "%s/vm7.journal", state);
 	f = fopen(p, "w");
 	ck_assert(f != NULL);
 	fputs("not a response record\n", f);
@@ -1429,7 +1495,7 @@ END_TEST
 
 /* response.txt cannot be published (libfiu: the rename fails): the answer is kept in
  * the state and published again by the rescans, even when a retry fails too. (The
- * state's own writes have their own fault points, state/publish/...) */
+ * state's own writes have their own fault points, state/journal/... and state/publish/...) */
 START_TEST(test_failed_publish_retried)
 {
 	fx.script[0] = FAKE_HOLD;
@@ -1708,8 +1774,7 @@ START_TEST(test_reject_budget)
 END_TEST
 
 static const char *const state_steps[] = {
-	"state/publish/open", "state/publish/write", "state/publish/fsync", "state/publish/close",
-	"state/publish/rename", "state/unlink", "state/fsync-dir",
+	"state/journal/write", "state/journal/short", "state/journal/fsync",
 };
 
 /* The answer cannot be saved in --state (ENOSPC, EIO at any step of saving it): it is
@@ -1784,13 +1849,13 @@ START_TEST(test_unsaved_answer_restart_interrupted)
 	put_request(&q);
 	while (!fx.nsubmit)
 		vgpu_mediator_step(med, 20);
-	ck_assert_int_eq(fiu_enable("state/publish/write", 1, (void *)(intptr_t)ENOSPC, 0), 0);
+	ck_assert_int_eq(fiu_enable("state/journal/write", 1, (void *)(intptr_t)ENOSPC, 0), 0);
 	fake_finish(0);
 	step_for(100);
 	ck_assert_int_ne(read_resp(5, NULL), 0);
 	vgpu_mediator_free(med);
 	med = NULL;
-	fiu_disable("state/publish/write");
+	fiu_disable("state/journal/write");
 	fake_reset();
 	start(1);
 	ck_assert_int_eq(wait_answer(5, 1, NULL), VGPU_INTERRUPTED);
@@ -2062,6 +2127,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tc, test_initial_response);
 	tcase_add_test(tc, test_unreadable_command_retried);
 	tcase_add_test(tc, test_corrupt_state_logged_once);
+	tcase_add_test(tc, test_legacy_state_migrated);
 	tcase_add_test(tc, test_vm_dirs_come_and_go);
 	tcase_add_test(tc, test_close_watch_follows_the_writer);
 	tcase_add_test(tc, test_new_refuses_bad_config);
