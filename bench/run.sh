@@ -50,7 +50,7 @@ SKIP=" ${BENCH_SKIP:-} "
 # The floor's exactly-once record is the mechanism vgpu-mediator's --state uses
 # (src/mediator/state.c), never a dearer one: eo = temp + fsync + rename of a file per
 # record, eoslot = one of two slots of a file kept open, pwrite + fdatasync.
-REC=eo
+REC=eoslot
 [ "${BENCH_NATIVE:-1}" = 1 ] || SKIP="$SKIP native "
 OUTF=$R/bench.txt
 T_ALL=$(date +%s)

@@ -5,7 +5,7 @@
 #              inotify (not traced)
 #   client     libvgpu-client (bench-mediated client: its default policy, polling; its
 #              looks count, so its figure moves with the answer's latency under strace)
-#   floor      bench-floor ping, fsync + exactly-once record: responder (the mediator's
+#   floor      bench-floor ping, fsync + exactly-once record (eoslot, as the mediator's journal): responder (the mediator's
 #              part), requester with inotify and with the client's policy (the client's part)
 # Writes $BUILD/reports/bench-syscalls.txt.
 set -u
@@ -51,15 +51,15 @@ for n in $N1 $N2; do
 	strace -f -o "$T/c$n.log" "$B/bench/bench-mediated" "$T/c$n/root/vm1" client seed "$n" ping 1 > /dev/null || exit 1
 	stop 0
 	mkdir -p "$T/f$n" "$T/p$n"
-	strace -f -o "$T/f$n.log" "$B/bench/bench-floor" ping "$T/f$n" "$n" inotify fsync eo > /dev/null || exit 1
-	strace -f -o "$T/p$n.log" "$B/bench/bench-floor" ping "$T/p$n" "$n" policy fsync eo > /dev/null || exit 1
+	strace -f -o "$T/f$n.log" "$B/bench/bench-floor" ping "$T/f$n" "$n" inotify fsync eoslot > /dev/null || exit 1
+	strace -f -o "$T/p$n.log" "$B/bench/bench-floor" ping "$T/p$n" "$n" policy fsync eoslot > /dev/null || exit 1
 done
 {
 echo "# Syscalls per ping ($(date -u +%Y-%m-%dT%H:%M:%SZ), commit ${VGPU_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')})"
 echo
 echo "strace -f, loops of $N1 and $N2 pings, per ping = difference / $((N2 - N1)); directory $BASE."
 echo "mediator: vgpu-mediator --executor mock and its worker; floor responder: bench-floor's responder"
-echo "(fsync + exactly-once record); client: libvgpu-client, its default policy, polling (looks included);"
+echo "(fsync + exactly-once record, eoslot: pwrite + fdatasync, as the mediator's journal); client: libvgpu-client, its default policy, polling (looks included);"
 echo "floor requester: bench-floor's requester, inotify and policy (the client's schedule of looks)."
 echo
 python3 bench/syscount.py "$N1" "$N2" "mediator:all:$T/m$N1/med.log:$T/m$N2/med.log" \
