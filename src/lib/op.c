@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "op.h"
+#include "strcopy.h"
 #include "opref.h"
 #include "record.h"
 
@@ -278,11 +279,13 @@ int vgpu_op_format_result(enum vgpu_op op, const struct vgpu_summary *summary, c
 	const struct vgpu_op_desc *d = vgpu_op_get(op);
 	int len;
 
+	if (cap == 0)
+		return -ENOSPC;
 	if (d && d->result)
-		len = snprintf(buf, cap, "%s", d->result);
+		len = (int)vgpu_strcopy(buf, cap, d->result);
 	else if (d && summary)
 		return vgpu_summary_format(summary, buf, cap);
 	else
-		len = snprintf(buf, cap, "-");
-	return len < 0 || (size_t)len >= cap ? -ENOSPC : len;
+		len = (int)vgpu_strcopy(buf, cap, "-");
+	return (size_t)len >= cap ? -ENOSPC : len;
 }

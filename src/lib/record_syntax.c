@@ -12,6 +12,7 @@
 #include "record.h"
 #include "errbuf.h"
 #include "record_syntax.h"
+#include "strcopy.h"
 
 #define KEY_MAX 31
 
@@ -243,7 +244,8 @@ static int split_field(const char *s, size_t n, const char **k, size_t *klen, co
 
 static int key_is(const char *k, size_t klen, const char *name)
 {
-	return strlen(name) == klen && memcmp(k, name, klen) == 0;
+	/* most keys tried differ in their first byte: no strlen, no call, for those */
+	return klen > 0 && name[0] == k[0] && strncmp(name, k, klen) == 0 && name[klen] == '\0';
 }
 
 int vgpu_rec_key(const char *const *keys, int nkeys, const char *k, size_t klen)
@@ -407,32 +409,25 @@ void vgpu_rec_put(struct vgpu_rec_out *o, const char *key, const char *value)
 
 void vgpu_rec_put_u64(struct vgpu_rec_out *o, const char *key, uint64_t value)
 {
-	char d[24], *p = d + sizeof(d);
+	char d[24];
+	size_t n = vgpu_fmt_u64(d, value);
 
-	*--p = '\n';
-	do
-		*--p = (char)('0' + value % 10);
-	while ((value /= 10) != 0);
+	d[n++] = '\n';
 	rec_key(o, key);
-	rec_append(o, p, (size_t)(d + sizeof(d) - p));
+	rec_append(o, d, n);
 }
 
 void vgpu_rec_put_i64(struct vgpu_rec_out *o, const char *key, int64_t value)
 {
-	if (value < 0) {
-		char d[24], *p = d + sizeof(d);
-		uint64_t v = 0 - (uint64_t)value;
+	char d[24];
+	size_t n = 0;
 
-		*--p = '\n';
-		do
-			*--p = (char)('0' + v % 10);
-		while ((v /= 10) != 0);
-		*--p = '-';
-		rec_key(o, key);
-		rec_append(o, p, (size_t)(d + sizeof(d) - p));
-		return;
-	}
-	vgpu_rec_put_u64(o, key, (uint64_t)value);
+	if (value < 0)
+		d[n++] = '-';
+	n += vgpu_fmt_u64(d + n, value < 0 ? 0 - (uint64_t)value : (uint64_t)value);
+	d[n++] = '\n';
+	rec_key(o, key);
+	rec_append(o, d, n);
 }
 
 int vgpu_rec_text_ok(const char *s, size_t cap)
@@ -447,8 +442,8 @@ int vgpu_rec_text_ok(const char *s, size_t cap)
 	return 1;
 }
 
-/* Append the end line; then check the whole record with the decoder, so that whatever
- * the encoder writes the decoder accepts (one grammar, one place). */
+/* Append the end line (the encoders then decode the record again where
+ * VGPU_RECORD_SELFCHECK is on: record.c's selfcheck_*). */
 int vgpu_rec_finish(struct vgpu_rec_out *o)
 {
 	if (o->overflow)

@@ -32,6 +32,7 @@
 #include "crc_io.h"
 #include "record.h"
 #include "safeio.h"
+#include "strcopy.h"
 
 /* Negative errno for an injected fault: failinfo carries the errno, default EIO. */
 static int fault_errno(void)
@@ -365,7 +366,16 @@ static void temp_name(char *name, size_t cap)
 		snprintf(tn_prefix, sizeof(tn_prefix), ".tmp-%.32s-%ld-", host, (long)getpid());
 		tn_ready = 1;
 	}
-	snprintf(name, cap, "%s%016" PRIx64, tn_prefix, tn_next++);
+	{
+		size_t n = strlen(tn_prefix);
+
+		if (n + 17 > cap) {    /* never with the callers' buffers; as snprintf would */
+			snprintf(name, cap, "%s%016" PRIx64, tn_prefix, tn_next++);
+			return;
+		}
+		memcpy(name, tn_prefix, n);
+		vgpu_fmt_hex(name + n, tn_next++, 16);
+	}
 }
 
 int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, const void *b, size_t blen,

@@ -22,6 +22,7 @@
 #include "lib/log.h"
 #include "lib/safeio.h"
 #include "lib/status.h"
+#include "lib/strcopy.h"
 
 static void account(struct vgpu_mediator *m, int status)
 {
@@ -154,13 +155,13 @@ static void response_init(struct vgpu_response *r, const struct vm *vm, int64_t 
 	memset(r, 0, sizeof(*r));
 	r->vm = vm->id;
 	r->seq = seq;
-	snprintf(r->nonce, sizeof(r->nonce), "%s", nonce && strlen(nonce) == 16 ? nonce : "0000000000000000");
+	vgpu_strcopy(r->nonce, sizeof(r->nonce), nonce && strlen(nonce) == 16 ? nonce : "0000000000000000");
 	r->status = status;
 	r->op = op;
 	r->priority = VGPU_PRIO_LOW;
-	snprintf(r->executor, sizeof(r->executor), "-");
-	snprintf(r->result, sizeof(r->result), "-");
-	snprintf(r->error, sizeof(r->error), "-");
+	vgpu_strcopy(r->executor, sizeof(r->executor), "-");
+	vgpu_strcopy(r->result, sizeof(r->result), "-");
+	vgpu_strcopy(r->error, sizeof(r->error), "-");
 }
 
 static void answer_va(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const char *nonce,
@@ -277,9 +278,9 @@ void vgpu_answer_job(struct vgpu_mediator *m, struct job *job, const struct vgpu
 	r->priority = (enum vgpu_prio)job->prio;
 	r->queue_us = job->started_us > job->enqueued_us ? job->started_us - job->enqueued_us : 0;
 	r->exec_us = res->exec_us;
-	snprintf(r->executor, sizeof(r->executor), "%s", executor);
+	vgpu_strcopy(r->executor, sizeof(r->executor), executor);
 	if (res->status != VGPU_OK)
-		snprintf(r->error, sizeof(r->error), "%s", res->error[0] ? res->error : vgpu_status_name(res->status));
+		vgpu_strcopy(r->error, sizeof(r->error), res->error[0] ? res->error : vgpu_status_name(res->status));
 
 	if (res->status == VGPU_OK && !vgpu_op_has_data(job->req.op)) {
 		vgpu_op_format_result(job->req.op, NULL, r->result, sizeof(r->result));

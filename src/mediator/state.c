@@ -26,6 +26,7 @@
 #include "state.h"
 #include "state_legacy.h"
 #include "lib/safeio.h"
+#include "lib/strcopy.h"
 
 #define JOURNAL_MAGIC "vgpu-journal 1\n"
 #define HEADER_MAX 160             /* the longest header: 15 + 25 + 42 + 12 + 13 bytes */
@@ -172,21 +173,39 @@ static int slot_parse(const char *buf, size_t len, uint32_t vm, struct slot *s)
 static ssize_t slot_build(uint64_t gen, int64_t rseq, const char *rnonce, const char *rec, size_t len, char **out)
 {
 	char *buf = malloc(HEADER_MAX + len);
-	int n;
+	size_t n = sizeof(JOURNAL_MAGIC) - 1;
 
 	if (!buf)
 		return -ENOMEM;
-	if (rseq > 0)
-		n = snprintf(buf, HEADER_MAX, JOURNAL_MAGIC "gen %" PRIu64 "\nrun %" PRId64 " %.16s\nlen %zu\n", gen,
-			     rseq, rnonce, len);
-	else
-		n = snprintf(buf, HEADER_MAX, JOURNAL_MAGIC "gen %" PRIu64 "\nrun -\nlen %zu\n", gen, len);
-	n += snprintf(buf + n, HEADER_MAX - (size_t)n, "crc %08" PRIx32 "\n",
-		      vgpu_crc32_update(vgpu_crc32_update(0, buf, (size_t)n), rec, len));
+	/* JOURNAL_MAGIC "gen G\nrun SEQ NONCE\n" (or "run -\n") "len N\ncrc XXXXXXXX\n", no
+	 * format string: one of these per answer (HEADER_MAX holds the longest) */
+	memcpy(buf, JOURNAL_MAGIC "gen ", n + 4);
+	n += 4;
+	n += vgpu_fmt_u64(buf + n, gen);
+	memcpy(buf + n, "\nrun ", 5);
+	n += 5;
+	if (rseq > 0) {
+		size_t k = strnlen(rnonce, 16);
+
+		n += vgpu_fmt_u64(buf + n, (uint64_t)rseq);
+		buf[n++] = ' ';
+		memcpy(buf + n, rnonce, k);
+		n += k;
+	} else {
+		buf[n++] = '-';
+	}
+	memcpy(buf + n, "\nlen ", 5);
+	n += 5;
+	n += vgpu_fmt_u64(buf + n, len);
+	memcpy(buf + n, "\ncrc ", 5);
+	n += 5;
+	vgpu_fmt_hex(buf + n, vgpu_crc32_update(vgpu_crc32_update(0, buf, n - 4), rec, len), 8);
+	n += 8;
+	buf[n++] = '\n';
 	if (len)
 		memcpy(buf + n, rec, len);
 	*out = buf;
-	return (ssize_t)((size_t)n + len);
+	return (ssize_t)(n + len);
 }
 
 /* Open vmN.journal for the slot writes: a regular file with one link. 0 or -errno. */

@@ -601,6 +601,65 @@ START_TEST(test_response_round_trip)
 }
 END_TEST
 
+/* The property the encoders' self-check asserts (record.c's selfcheck_response, compiled
+ * out of release builds): whatever vgpu_response_encode() takes, it writes a record the
+ * decoder accepts, decoding to the same fields, canonically. Random answers: every status,
+ * op and priority, seqs and times up to the type's limits, free text up to the cap. */
+START_TEST(test_response_random_round_trip)
+{
+	static char buf[VGPU_RECORD_MAX], again[VGPU_RECORD_MAX];
+	struct vgpu_response p, d;
+	char err[256];
+	unsigned x = 12345;
+	int encoded = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		uint64_t big;
+		int len, len2;
+
+		x = x * 1103515245u + 12345u;
+		big = ((uint64_t)x << 32) ^ ((uint64_t)x * 2654435761u);
+		memset(&p, 0, sizeof(p));
+		p.vm = 1 + x % VGPU_VM_MAX;
+		p.seq = i % 3 ? (int64_t)(big >> (x % 64)) & INT64_MAX : i;
+		snprintf(p.nonce, sizeof(p.nonce), "%016" PRIx64, big);
+		p.status = (int)(x % VGPU_STATUS_COUNT);
+		p.op = (enum vgpu_op)(big % VGPU_OP_COUNT);
+		p.priority = (enum vgpu_prio)((x >> 7) % VGPU_PRIO_COUNT);
+		p.queue_us = big >> (x % 64);
+		p.exec_us = i % 5 ? x : UINT64_MAX >> (x % 64);
+		strcpy(p.executor, i % 2 ? "mock" : "cuda:3");
+		if (i % 4)
+			snprintf(p.result, sizeof(p.result), "sum %u", x);
+		else
+			strcpy(p.result, "-");
+		if (i % 9 == 0) {
+			memset(p.error, 'a' + i % 26, VGPU_VALUE_MAX);
+			p.error[VGPU_VALUE_MAX] = '\0';
+		} else {
+			snprintf(p.error, sizeof(p.error), i % 3 ? "-" : "some error %u: x", x);
+		}
+		if (i % 7 == 0 && p.seq > 0) {
+			vgpu_payload_name(p.output.name, "out", p.seq);
+			p.output.bytes = big;
+			p.output.crc = x;
+		}
+		p.answered = i % 11 == 0 && p.seq < INT64_MAX - 5 ? p.seq + 5 : 0;
+		len = vgpu_response_encode(&p, buf, sizeof(buf));
+		if (len < 0)
+			continue;     /* refused up front (e.g. an answered mark past INT64_MAX) */
+		encoded++;
+		ck_assert_msg(vgpu_response_decode(buf, (size_t)len, &d, err, sizeof(err)) == VGPU_REC_OK,
+			      "record %d encoded but not decoded: %s\n%.*s", i, err, len, buf);
+		assert_resp_eq(&p, &d);
+		len2 = vgpu_response_encode(&d, again, sizeof(again));
+		ck_assert_int_eq(len2, len);
+		ck_assert(memcmp(buf, again, (size_t)len) == 0);
+	}
+	ck_assert_int_gt(encoded, 15000);
+}
+END_TEST
+
 START_TEST(test_response_rejects)
 {
 	struct vgpu_response p, d;
@@ -785,6 +844,7 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tr, test_response_round_trip);
+	tcase_add_test(tr, test_response_random_round_trip);
 	tcase_add_test(tr, test_response_rejects);
 	suite_add_tcase(s, tr);
 	tcase_add_test(tf, test_request_fuzz);
