@@ -5,6 +5,10 @@
 #                        executor; on a GPU host (nvcc and a working nvidia-smi) also the
 #                        cuda executor's rows, the kernel op's overhead (bench-kernel) and
 #                        the native-vs-mediated table (bench/native.sh). build/reports/bench.txt
+#                        It measures what `make install` ships: the programs built again in
+#                        $(BUILD)/bench-release with FIU=0 RELEASE=1 (no fault-injection points,
+#                        the record encoders' self-check compiled out); the reports land in
+#                        $(BUILD)/reports as before.
 #   make bench-syscalls  syscalls per ping (strace -c -f) of the mediator, the client and
 #                        the floor. build/reports/bench-syscalls.txt
 
@@ -25,9 +29,14 @@ all: $(BUILD)/bench/bench-scale
 BENCH_PROGS := $(BINS) $(BUILD)/bench/bench-floor $(BUILD)/bench/bench-mediated $(BUILD)/bench/bench-scale \
                $(if $(filter 1,$(HAVE_CUDA)),$(BUILD)/bench/bench-native $(BUILD)/bench/bench-kernel)
 
-.PHONY: bench bench-syscalls bench-deps
-bench: $(BENCH_PROGS)
-	@BUILD=$(BUILD) HAVE_CUDA=$(HAVE_CUDA) bench/run.sh
+.PHONY: bench bench-programs bench-syscalls bench-deps
+ifeq ($(RELEASE),1)
+bench-programs: $(BENCH_PROGS)
+else
+bench:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bench-release FIU=0 RELEASE=1 bench-programs
+	@BUILD=$(BUILD)/bench-release BENCH_REPORTS=$(BUILD)/reports HAVE_CUDA=$(HAVE_CUDA) bench/run.sh
+endif
 
 # strace, for bench-syscalls only (not in scripts/deps.sh: nothing else needs it).
 bench-deps:

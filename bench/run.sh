@@ -102,7 +102,8 @@ row() {   # WHAT PROJECT_OUT FLOOR_OUT FLOOR_NAME
 echo "# make bench: the project next to its floor"
 echo
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ); commit $COMMIT; $(nproc) CPUs;" \
-     "directory $BASE ($(df --output=fstype "$BASE" | tail -1)); GPU: $([ $GPU = 1 ] && gpu_line || echo none)"
+     "directory $BASE ($(df --output=fstype "$BASE" | tail -1)); GPU: $([ $GPU = 1 ] && gpu_line || echo none);" \
+     "programs: $B$(case "$B" in *bench-release) echo " (make bench: the release configuration, FIU=0 RELEASE=1, as make install ships)";; esac)"
 echo
 echo "Microseconds, wall clock on the requester's side. project: vgpu-mediator with the named executor;"
 echo "requester 'inotify' = bench-mediated waiting on inotify for response.txt's rename, as the floor does;"
