@@ -40,7 +40,7 @@ t2=$(date +%s)
 echo "check-gpu rc=$cg in $((t2 - t1)) s (build $((t1 - t0)) s)" | tee -a "$OUT/check-gpu.txt"
 cp "$B/reports/gpu.json" "$OUT/gpu.json" 2>/dev/null
 bt=$(left); [ "$bt" -gt 360 ] && bt=360; [ "$bt" -lt 60 ] && bt=60
-timeout -k 10 "$bt" make BUILD=$B bench > "$OUT/bench.log" 2>&1
+timeout -k 10 "$bt" make -j"$(nproc)" BUILD=$B bench > "$OUT/bench.log" 2>&1
 bc=$?
 t3=$(date +%s)
 echo "bench rc=$bc in $((t3 - t2)) s (limit $bt s$([ $bc = 124 ] && echo ': TIMED OUT, bench.txt is partial'))"

@@ -449,8 +449,16 @@ int vgpu_rec_finish(struct vgpu_rec_out *o)
 	if (o->overflow)
 		return -ENOSPC;
 	uint32_t crc = vgpu_crc32(o->buf, o->len);
-	size_t body = o->len;
-	vgpu_rec_printf(o, "end %zu %08" PRIx32 "\n", body, crc);
+	char end[48];          /* "end BODY CRC\n", no format string (one per record) */
+	size_t n = 4;
+
+	memcpy(end, "end ", 4);
+	n += vgpu_fmt_u64(end + n, o->len);
+	end[n++] = ' ';
+	vgpu_fmt_hex(end + n, crc, 8);
+	n += 8;
+	end[n++] = '\n';
+	rec_append(o, end, n);
 	if (o->overflow)
 		return -ENOSPC;
 	if (o->len > VGPU_RECORD_MAX)

@@ -70,12 +70,16 @@ static int deliver(struct vgpu_mediator *m, struct vm *vm, int64_t seq, const ch
  * first. An answer the state refuses is kept in vm->unsaved, not published. */
 static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response *resp, int persist)
 {
-	char *buf = malloc(VGPU_RECORD_MAX);
+	char *buf;
 	char what[1100];
 	int len, rc, src = 0, newer = persist && resp->seq > vm->st.answered_seq;
 
-	if (!buf)
+	/* VGPU_RECORD_MAX bytes, the mediator's (mediator_int.h); NULL after an unsaved
+	 * answer had to keep it */
+	if (!m->rec_out && !(m->rec_out = malloc(VGPU_RECORD_MAX)))
 		return -ENOMEM;
+	buf = m->rec_out;
+
 	/* Tell the VM its high-water mark where the seq does not say it already (rejects,
 	 * stale seqs), so a client that lost count can recover. An answer at the mark
 	 * carries no "answered" line: it reads as before, also to older clients. */
@@ -86,7 +90,6 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 	len = vgpu_response_encode(resp, buf, VGPU_RECORD_MAX);
 	if (len < 0) {
 		vgpu_err("vm%" PRIu32 ": encoding the answer to seq %" PRId64 " failed (%d)", vm->id, resp->seq, len);
-		free(buf);
 		return len;
 	}
 	/* Durable before visible: a VM may take response.txt the moment it is renamed into
@@ -106,7 +109,12 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 				 "until it is saved (retried every rescan); vm%" PRIu32 "'s commands wait",
 				 vm->id, resp->seq, strerror(-src), vm->id);
 			free(vm->unsaved);
-			vm->unsaved = buf;
+			if ((vm->unsaved = malloc((size_t)len))) {
+				memcpy(vm->unsaved, buf, (size_t)len);
+			} else {   /* hold the buffer itself; the next publish allocates another */
+				vm->unsaved = buf;
+				m->rec_out = NULL;
+			}
 			vm->unsaved_len = (size_t)len;
 			vm->unsaved_seq = resp->seq;
 			memcpy(vm->unsaved_nonce, resp->nonce, sizeof(vm->unsaved_nonce));
@@ -121,7 +129,6 @@ static int publish(struct vgpu_mediator *m, struct vm *vm, struct vgpu_response 
 			 resp->status ? ": " : "", resp->status ? resp->error : "");
 	rc = deliver(m, vm, resp->seq, resp->nonce, resp->status, buf, (size_t)len, newer, what,
 		     resp->output.name[0] ? resp->output.bytes : 0);
-	free(buf);
 	return rc;
 }
 

@@ -432,9 +432,9 @@ static void scan(struct vgpu_mediator *m, struct vm *vm)
 				  (unsigned)st.st_uid, vm->id, (unsigned)vm->uid);
 		return;
 	}
-	buf = malloc(VGPU_RECORD_MAX);
+	buf = m->rec_in;     /* VGPU_RECORD_MAX bytes, the mediator's (mediator_int.h) */
 	req = malloc(sizeof(*req));
-	if (!buf || !req) {
+	if (!req) {
 		close(fd);
 		goto out;
 	}
@@ -505,6 +505,5 @@ static void scan(struct vgpu_mediator *m, struct vm *vm)
 		break;
 	}
 out:
-	free(buf);
 	free(req);
 }

@@ -586,8 +586,10 @@ int vgpu_mediator_new(struct vgpu_mediator **mp, const struct vgpu_mediator_conf
 	m->nslots = cfg->ex->nslots;
 	m->slots = calloc((size_t)m->nslots, sizeof(*m->slots));
 	m->pfd = calloc((size_t)m->nslots + 2, sizeof(*m->pfd));
+	m->rec_in = malloc(VGPU_RECORD_MAX);
+	m->rec_out = malloc(VGPU_RECORD_MAX);
 	vgpu_await_init(m);
-	if (!m->slots || !m->pfd || vgpu_metrics_init(&m->metrics, m->nslots) < 0) {
+	if (!m->slots || !m->pfd || !m->rec_in || !m->rec_out || vgpu_metrics_init(&m->metrics, m->nslots) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -617,6 +619,8 @@ void vgpu_mediator_free(struct vgpu_mediator *m)
 	vgpu_closer_stop(&m->closer);
 	free(m->slots);
 	free(m->pfd);
+	free(m->rec_in);
+	free(m->rec_out);
 	free(m->problems);
 	free(m->owned_caps);
 	vgpu_metrics_release(&m->metrics);

@@ -88,6 +88,12 @@ struct vgpu_mediator {
 	struct job **slots;          /* running job per executor slot, or NULL */
 	int nslots;
 	struct pollfd *pfd;          /* step()'s: the pipe, inotify, one per slot */
+	/* VGPU_RECORD_MAX bytes each, allocated once (rec_out again after an unsaved answer
+	 * kept it, answer.c): the record read from a command.txt
+	 * (intake.c's scan) and the answer encoded for publication (answer.c's publish).
+	 * Neither path re-enters itself; an answer published from within a scan uses the
+	 * other buffer. */
+	char *rec_in, *rec_out;
 	uint64_t next_rescan_ms;
 	struct vgpu_vm_cap *owned_caps; /* cfg.caps after vgpu_mediator_reconfigure() */
 	struct vm_problem *problems; /* VMs not served, each logged once (vms.c) */
