@@ -58,6 +58,7 @@ static int budget(struct vgpu_mediator *m, struct vm *vm)
 	vm->intake_after_ms = vgpu_ratelimit_next(&vm->rejects, now);
 	if (vm->intake_after_ms <= now)
 		vm->intake_after_ms = now + 1;
+	m->vm_timers = 1;
 	vgpu_vm_warn(m, vm, "too many invalid records (%u answered at once, then %u a second); the rest wait "
 		     "unread", m->cfg.reject_burst, m->cfg.reject_per_s);
 	return 0;
@@ -469,6 +470,7 @@ static void scan(struct vgpu_mediator *m, struct vm *vm)
 
 		if (!vm->incomplete_since_ms) {
 			vm->incomplete_since_ms = now;
+			m->vm_timers = 1;
 			vgpu_debug("vm%" PRIu32 ": %s incomplete (%s); waiting up to %" PRIu64 " ms",
 				   vm->id, CMD, err, m->cfg.grace_ms);
 		} else if (now - vm->incomplete_since_ms >= m->cfg.grace_ms && budget(m, vm)) {

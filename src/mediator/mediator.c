@@ -316,14 +316,23 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 		if (pfd[2 + s].fd < 0 && now + 20 < wake)
 			wake = now + 20;   /* executor without fd: poll it */
 	}
-	for (size_t i = 0; i < m->nvms; i++) {
-		if (m->vms[i]->incomplete_since_ms) {
-			uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
-			if (t < wake)
-				wake = t;
+	if (m->vm_timers) {   /* no walk over every VM per turn while none has a timer */
+		int any = 0;
+
+		for (size_t i = 0; i < m->nvms; i++) {
+			if (m->vms[i]->incomplete_since_ms) {
+				uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
+				if (t < wake)
+					wake = t;
+				any = 1;
+			}
+			if (m->vms[i]->intake_after_ms) {
+				if (m->vms[i]->intake_after_ms < wake)
+					wake = m->vms[i]->intake_after_ms;
+				any = 1;
+			}
 		}
-		if (m->vms[i]->intake_after_ms && m->vms[i]->intake_after_ms < wake)
-			wake = m->vms[i]->intake_after_ms;
+		m->vm_timers = any;
 	}
 	timeout = wake > now ? (int)(wake - now) : 0;
 	if (max_wait_ms >= 0 && timeout > max_wait_ms)
@@ -348,11 +357,13 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 	if (pfd[1].revents)
 		handle_inotify(m);
 	reap_slots(m, pfd, 2);
-	now = vgpu_now_ms();
-	for (size_t i = 0; i < m->nvms && !m->stopping; i++)
-		if ((m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms) ||
-		    (m->vms[i]->intake_after_ms && now >= m->vms[i]->intake_after_ms))
-			vgpu_intake_scan(m, m->vms[i]);
+	if (m->vm_timers) {
+		now = vgpu_now_ms();
+		for (size_t i = 0; i < m->nvms && !m->stopping; i++)
+			if ((m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms) ||
+			    (m->vms[i]->intake_after_ms && now >= m->vms[i]->intake_after_ms))
+				vgpu_intake_scan(m, m->vms[i]);
+	}
 	return 1;
 }
 

@@ -82,6 +82,8 @@ struct vgpu_mediator {
 	int pipe[2];                 /* self-pipe: stop requests */
 	volatile int stopping;
 	unsigned own_events;          /* response.txt renames of ours whose events are queued */
+	int vm_timers;                /* 1: a VM may have incomplete_since_ms or intake_after_ms
+				      * set (intake.c sets it): step() walks the VMs only then */
 	struct vm **vms;
 	size_t nvms, capvms;
 	struct vgpu_pq queue;
