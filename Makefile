@@ -289,8 +289,8 @@ ifneq ($(TEST_OPS),1)
 ALL_CFLAGS += -DVGPU_NO_TEST_OPS
 endif
 else
-# Every build but a release one decodes what each record encoder wrote before it is
-# used (src/lib/record.c): an assertion, as SQLite's assert(), on in all the tests
+# Every build but a release one decodes each response the encoder wrote before it is
+# used (src/lib/record.c; requests always): an assertion, on in all the tests
 ALL_CFLAGS += -DVGPU_RECORD_SELFCHECK
 endif
 BINDIR     ?= $(PREFIX)/bin

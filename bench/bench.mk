@@ -7,7 +7,7 @@
 #                        the native-vs-mediated table (bench/native.sh). build/reports/bench.txt
 #                        It measures what `make install` ships: the programs built again in
 #                        $(BUILD)/bench-release with FIU=0 RELEASE=1 (no fault-injection points,
-#                        the record encoders' self-check compiled out); the reports land in
+#                        the response encoder's self-check compiled out); the reports land in
 #                        $(BUILD)/reports as before.
 #   make bench-syscalls  syscalls per ping (strace -c -f) of the mediator, the client and
 #                        the floor. build/reports/bench-syscalls.txt
@@ -32,6 +32,8 @@ BENCH_PROGS := $(BINS) $(BUILD)/bench/bench-floor $(BUILD)/bench/bench-mediated 
 .PHONY: bench bench-programs bench-syscalls bench-deps
 ifeq ($(RELEASE),1)
 bench-programs: $(BENCH_PROGS)
+bench: bench-programs
+	@BUILD=$(BUILD) HAVE_CUDA=$(HAVE_CUDA) bench/run.sh
 else
 bench:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bench-release FIU=0 RELEASE=1 bench-programs

@@ -35,6 +35,7 @@ kill $VP; wait $VP 2>/dev/null; VP=
 f=$(ls "$T"/cg.out.* 2>/dev/null | head -1)
 [ -n "$f" ] || { echo "instructions: no callgrind dump" >&2; exit 1; }
 total=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+[ -n "$total" ] || { echo "instructions: callgrind_annotate gave no total" >&2; exit 1; }
 echo "instructions per ping: $(( total / N )) ($B/vgpu-mediator, $N pings after $WARM, callgrind)"
 [ -n "${TOP:-}" ] && callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed -n "7,$((6 + TOP))p"
 exit 0

@@ -351,21 +351,18 @@ int vgpu_response_decode(const char *buf, size_t len, struct vgpu_response *resp
 }
 
 /* What an encoder wrote, decoded again: whatever it writes the decoder accepts (one
- * grammar, one place). An assertion, as SQLite's assert(): checked in every build but a
- * release one (VGPU_RECORD_SELFCHECK, the Makefile), where it would cost a whole decode
- * per answer on the ping's path; the fuzzers (docs/SECURITY.md) and test_record's random
- * records check the same property. */
+ * grammar, one place). For requests always: the decoder's semantic rules (an op's
+ * arguments, input, seed and sizes) are not all repeated in the encoder, and the client
+ * relies on a refusal here before it spends a seq (client_core.c). For responses an
+ * assertion, as SQLite's assert(): checked in every build but a release one
+ * (VGPU_RECORD_SELFCHECK, the Makefile), where it would cost a whole decode per answer on
+ * the ping's path; the response encoder checks every rule the decoder enforces up front,
+ * and the fuzzers (docs/SECURITY.md) and test_record's random answers check the property. */
 static int selfcheck_request(const char *buf, int len)
 {
-#ifdef VGPU_RECORD_SELFCHECK
 	struct vgpu_request chk;
 
 	return vgpu_request_decode(buf, (size_t)len, &chk, NULL, 0) == VGPU_REC_OK;
-#else
-	(void)buf;
-	(void)len;
-	return 1;
-#endif
 }
 
 static int selfcheck_response(const char *buf, int len)

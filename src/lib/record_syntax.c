@@ -244,7 +244,8 @@ static int split_field(const char *s, size_t n, const char **k, size_t *klen, co
 
 static int key_is(const char *k, size_t klen, const char *name)
 {
-	/* most keys tried differ in their first byte: no strlen, no call, for those */
+	/* most keys tried differ in their first byte: no strlen, no call, for those. K is
+	 * split_field()'s key ([a-z_] only, no NUL): strncmp cannot stop early inside it */
 	return klen > 0 && name[0] == k[0] && strncmp(name, k, klen) == 0 && name[klen] == '\0';
 }
 
