@@ -8,6 +8,7 @@
  *   state/journal/short    the slot's pwrite() writes half of the slot, then fails (a
  *                          torn slot on disk, as a disk that fills or fails mid-write)
  *   state/journal/fsync    the fdatasync() after the slot's write fails
+ *   state/journal/load-fsync  the fdatasync() at load, before the state read is used
  *   state/publish/{open,write,short,fsync,close,rename}  creating the journal (safeio's
  *                          publish steps; also the migration of an older state)
  *   state/fsync-dir        the state directory's fsync after creating the journal or
@@ -52,12 +53,21 @@ static int state_fsync_dir(int dirfd)
 
 int vgpu_state_open_dir(const char *path)
 {
-	int fd;
+	int fd, rc;
 
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	/* The names an earlier mediator created (a journal whose directory fsync failed, or
+	 * that it was killed before) are on disk before this one acts on them */
+	rc = vgpu_fsync_dir(fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
 static void journal_name(char *buf, size_t cap, uint32_t vm)
@@ -292,8 +302,18 @@ static int journal_write(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64
 		rc = fault("state/journal/fsync");
 	if (rc == 0 && fdatasync(st->fd) < 0)
 		rc = -errno;
-	if (rc < 0)
+	if (rc < 0) {
+		/* The slot may sit whole and valid in the page cache, not known to be on disk:
+		 * a mediator restarted in this boot would load it and act on it (publish an
+		 * answer a power cut then takes back). Spoil its first line there, best effort;
+		 * the retry writes the whole slot again. */
+		static const char spoil[sizeof(JOURNAL_MAGIC) - 1];
+
+		if (st->fd_open && pwrite(st->fd, spoil, sizeof(spoil), off) < 0) {
+			/* nothing more to do: the load's fdatasync reports it, or the slot is old */
+		}
 		return rc;
+	}
 	st->gen++;
 	st->slot = other;
 	return 0;
@@ -369,6 +389,10 @@ int vgpu_state_load(int dirfd, uint32_t vm, struct vgpu_vm_state *st)
 			rc = legacy_drop(dirfd, vm);
 		if (rc == 0)
 			rc = journal_open(dirfd, vm, st);
+		/* What was read may be a slot a stopped mediator wrote and never synced (killed
+		 * between its pwrite and its fdatasync): on disk before anything acts on it */
+		if (rc == 0 && (rc = fault("state/journal/load-fsync")) == 0 && fdatasync(st->fd) < 0)
+			rc = -errno;
 	}
 	if (rc < 0)
 		vgpu_state_release(st);
