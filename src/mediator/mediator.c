@@ -320,15 +320,16 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 		int any = 0;
 
 		for (size_t i = 0; i < m->nvms; i++) {
-			if (m->vms[i]->incomplete_since_ms) {
-				uint64_t t = m->vms[i]->incomplete_since_ms + m->cfg.grace_ms;
+			const struct vm *vm = m->vms[i];
+
+			if (vm->intake_after_ms) {   /* over its budget: nothing before then */
+				if (vm->intake_after_ms < wake)
+					wake = vm->intake_after_ms;
+				any = 1;
+			} else if (vm->incomplete_since_ms) {
+				uint64_t t = vm->incomplete_since_ms + m->cfg.grace_ms;
 				if (t < wake)
 					wake = t;
-				any = 1;
-			}
-			if (m->vms[i]->intake_after_ms) {
-				if (m->vms[i]->intake_after_ms < wake)
-					wake = m->vms[i]->intake_after_ms;
 				any = 1;
 			}
 		}
@@ -359,10 +360,13 @@ int vgpu_mediator_step(struct vgpu_mediator *m, int max_wait_ms)
 	reap_slots(m, pfd, 2);
 	if (m->vm_timers) {
 		now = vgpu_now_ms();
-		for (size_t i = 0; i < m->nvms && !m->stopping; i++)
-			if ((m->vms[i]->incomplete_since_ms && now >= m->vms[i]->incomplete_since_ms + m->cfg.grace_ms) ||
-			    (m->vms[i]->intake_after_ms && now >= m->vms[i]->intake_after_ms))
+		for (size_t i = 0; i < m->nvms && !m->stopping; i++) {
+			const struct vm *vm = m->vms[i];
+
+			if (vm->intake_after_ms ? now >= vm->intake_after_ms :
+			    vm->incomplete_since_ms && now >= vm->incomplete_since_ms + m->cfg.grace_ms)
 				vgpu_intake_scan(m, m->vms[i]);
+		}
 	}
 	return 1;
 }

@@ -1773,6 +1773,37 @@ START_TEST(test_reject_budget)
 }
 END_TEST
 
+/* An incomplete record past its grace while the VM's reject budget is spent waits for
+ * the budget, and so does the loop: it must not turn back to back (a 0 ms timeout per
+ * turn, 100% of a CPU) until the budget refills. */
+START_TEST(test_reject_budget_no_spin)
+{
+	char body[128];
+	uint64_t end;
+	int turns = 0, len;
+	struct vgpu_request r = req_of(1, 2, VGPU_OP_PING, VGPU_PRIO_LOW);
+	char buf[VGPU_RECORD_MAX];
+
+	cfg.reject_burst = 1;
+	cfg.reject_per_s = 1;
+	cfg.grace_ms = 20;
+	start(1);
+	step_for(20);
+	snprintf(body, sizeof(body), "VGPU1 REQUEST\nvm 1\nseq 1\nend 5 00000000\n");
+	put_file(1, "command.txt", body, strlen(body));
+	ck_assert_int_eq(wait_any(1, NULL), VGPU_CORRUPT);     /* the budget's one answer */
+	len = vgpu_request_encode(&r, buf, sizeof(buf));
+	put_file(1, "command.txt", buf, (size_t)len / 2);      /* incomplete, for good */
+	step_for(60);                                          /* past its grace: no budget */
+	end = vgpu_now_ms() + 300;
+	while (vgpu_now_ms() < end) {
+		vgpu_mediator_step(med, 50);
+		turns++;
+	}
+	ck_assert_msg(turns < 60, "%d turns in 300 ms: the loop spins on a grace it cannot act on", turns);
+}
+END_TEST
+
 static const char *const state_steps[] = {
 	"state/journal/write", "state/journal/short", "state/journal/fsync",
 };
@@ -2167,6 +2198,7 @@ static Suite *mediator_suite(void)
 	tcase_add_test(tx, test_status_file_not_written_for_fast_jobs);
 	tcase_add_test(tx, test_payload_budget);
 	tcase_add_test(tx, test_command_read_with_own_events_dispatched);
+	tcase_add_test(tx, test_reject_budget_no_spin);
 	suite_add_tcase(s, tx);
 	return s;
 }
