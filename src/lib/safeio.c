@@ -292,8 +292,9 @@ int vgpu_safe_read_alloc(int dirfd, const char *name, uint64_t cap, void **bufp,
 	return rc;
 }
 
-/* Write loop; PUBLISH (a fault point prefix, or NULL) enables the publish fault points. */
-static int write_all(int fd, const void *buf, size_t len, const char *publish, uint32_t *crc)
+/* Write loop, at FD's offset (OFF < 0) or at OFF with pwrite(); PUBLISH (a fault point
+ * prefix, or NULL) enables the publish fault points. */
+static int write_all(int fd, const void *buf, size_t len, off_t off, const char *publish, uint32_t *crc)
 {
 	const char *p = buf;
 	int rc;
@@ -307,7 +308,7 @@ static int write_all(int fd, const void *buf, size_t len, const char *publish, u
 			if (fault_at(publish, PS_SHORT) < 0)
 				want = len > 1 ? len / 2 : 1;
 		}
-		n = write(fd, p, want);
+		n = off < 0 ? write(fd, p, want) : pwrite(fd, p, want, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -318,13 +319,20 @@ static int write_all(int fd, const void *buf, size_t len, const char *publish, u
 			*crc = vgpu_crc32_update(*crc, p, (size_t)n);
 		p += n;
 		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
 }
 
 int vgpu_write_full(int fd, const void *buf, size_t len)
 {
-	return write_all(fd, buf, len, NULL, NULL);
+	return write_all(fd, buf, len, -1, NULL, NULL);
+}
+
+int vgpu_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	return off < 0 ? -EINVAL : write_all(fd, buf, len, off, NULL, NULL);
 }
 
 /* ".tmp-HOST-PID-RANDOM" into NAME. The host name, the pid and a random base are
@@ -398,8 +406,8 @@ int vgpu_publish_ex(int dirfd, const char *name, const void *a, size_t alen, con
 
 	if (how && how->crc)
 		*how->crc = 0;
-	if ((rc = write_all(fd, a, alen, pfx, how ? how->crc : NULL)) < 0 ||
-	    (rc = write_all(fd, b, blen, pfx, how ? how->crc : NULL)) < 0)
+	if ((rc = write_all(fd, a, alen, -1, pfx, how ? how->crc : NULL)) < 0 ||
+	    (rc = write_all(fd, b, blen, -1, pfx, how ? how->crc : NULL)) < 0)
 		goto fail_close;
 	/* Owned by the VM before its name appears: never a moment where the VM's file is
 	 * someone else's, and the VM's quota counts it. */

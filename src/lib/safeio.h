@@ -46,6 +46,8 @@ int vgpu_safe_read_alloc(int dirfd, const char *name, uint64_t cap, void **bufp,
 int vgpu_read_full(int fd, void *buf, size_t len);
 /* Write exactly LEN bytes (handles short writes, EINTR). 0 or -errno. */
 int vgpu_write_full(int fd, const void *buf, size_t len);
+/* The same at offset OFF (pwrite; FD's offset unchanged). 0 or -errno. */
+int vgpu_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
 /* Publish LEN bytes as DIRFD/NAME: create ".tmp-HOST-PID-RANDOM" with O_EXCL (HOST, PID and
  * a random base looked up once per thread, RANDOM = base + counter), write all,

@@ -240,24 +240,6 @@ static int journal_open(int dirfd, uint32_t vm, struct vgpu_vm_state *st)
 	return 0;
 }
 
-static int pwrite_all(int fd, const char *p, size_t len, off_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 /* Make (run RSEQ/RNONCE, record REC/LEN) VM's durable state: create the journal with it,
  * or write it into the slot that is not the current one and fdatasync. Only the
  * journal's fields of ST change, and only on success. 0 or -errno. */
@@ -290,13 +272,13 @@ static int journal_write(int dirfd, uint32_t vm, struct vgpu_vm_state *st, int64
 	if (rc == 0)
 		rc = fault("state/journal/write");
 	if (rc == 0 && fault("state/journal/short") < 0) {
-		rc = pwrite_all(st->fd, buf, (size_t)n / 2, off);
+		rc = vgpu_pwrite_full(st->fd, buf, (size_t)n / 2, off);
 		rc = rc < 0 ? rc : fault("state/journal/short");
 		if (rc == 0)
 			rc = -EIO;
 	}
 	if (rc == 0)
-		rc = pwrite_all(st->fd, buf, (size_t)n, off);
+		rc = vgpu_pwrite_full(st->fd, buf, (size_t)n, off);
 	free(buf);
 	if (rc == 0)
 		rc = fault("state/journal/fsync");
